@@ -1,0 +1,274 @@
+"""Contraction ops: matmul family, convolution, attention, grouped matmul.
+
+Every formula is exact per docs/conventions.md: macs count multiply-accumulates, flops are
+2 per MAC plus one per output element for a bias, and activations are the op's output
+elements (pycls semantics).
+"""
+
+from __future__ import annotations
+
+import math
+
+from flopwise.cost.registry import aten, maybe_ops, register
+from flopwise.cost.types import OpCall, OpCost, TensorMeta
+
+# ---------------------------------------------------------------------------------------
+# pure shape formulas (also used by the analytic LLM model and the tests)
+
+
+def matmul_macs(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> int:
+    """MACs of ``[.., M, K] @ [.., K, N]`` with broadcast batch dimensions."""
+    if len(a_shape) == 1:
+        a_shape = (1, *a_shape)
+    if len(b_shape) == 1:
+        b_shape = (*b_shape, 1)
+    m, k = a_shape[-2:]
+    n = b_shape[-1]
+    batch = _broadcast(a_shape[:-2], b_shape[:-2])
+    return math.prod(batch) * m * n * k
+
+
+def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    width = max(len(a), len(b))
+    a = (1,) * (width - len(a)) + tuple(a)
+    b = (1,) * (width - len(b)) + tuple(b)
+    return tuple(max(x, y) for x, y in zip(a, b, strict=True))
+
+
+def conv_macs(
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    transposed: bool = False,
+) -> int:
+    """MACs of a 1d/2d/3d convolution. ``w_shape`` is ``[C_out, C_in/groups, *kernel]``
+    (``[C_in, C_out/groups, *kernel]`` when transposed), so groups need no separate input."""
+    kernel = math.prod(w_shape[2:])
+    if transposed:
+        # Each input element scatters into C_out/groups · kernel outputs.
+        batch, c_in = x_shape[0], x_shape[1]
+        return batch * c_in * math.prod(x_shape[2:]) * w_shape[1] * kernel
+    batch, c_out = out_shape[0], out_shape[1]
+    return batch * c_out * math.prod(out_shape[2:]) * w_shape[1] * kernel
+
+
+def attended_pairs(batch: int, heads: int, lq: int, lk: int, causal: bool) -> int:
+    """Query-key pairs scored by attention. Causal uses PyTorch's top-left alignment:
+    query i sees keys 0..i, capped at Lk."""
+    if not causal:
+        return batch * heads * lq * lk
+    # Σ_{i<Lq} min(i+1, Lk) in closed form.
+    full = min(lq, lk)
+    per_head = full * (full + 1) // 2 + max(0, lq - lk) * lk
+    return batch * heads * per_head
+
+
+def attention_cost(
+    batch: int,
+    heads_q: int,
+    lq: int,
+    lk: int,
+    e: int,
+    ev: int,
+    causal: bool = False,
+    float_mask: bool = False,
+) -> OpCost:
+    """Scaled dot-product attention: macs = P·(E+Ev); flops = 2·macs + 6·P (+P for an
+    additive float mask); activations = the two matmul outputs (scores and result)."""
+    pairs = attended_pairs(batch, heads_q, lq, lk, causal)
+    macs = pairs * (e + ev)
+    flops = 2 * macs + 6 * pairs + (pairs if float_mask else 0)
+    return OpCost(
+        flops=flops,
+        macs=macs,
+        activations=batch * heads_q * lq * lk + batch * heads_q * lq * ev,
+        category="contraction",
+    )
+
+
+def attention_backward_cost(
+    batch: int, heads_q: int, lq: int, lk: int, e: int, ev: int, causal: bool = False
+) -> OpCost:
+    """Backward of attention without recomputation: dV = Pᵀ·dO, dP = dO·Vᵀ, dQ = dS·K,
+    dK = dSᵀ·Q (2·P·(E+Ev) macs) plus softmax backward (3 flops per pair)."""
+    pairs = attended_pairs(batch, heads_q, lq, lk, causal)
+    macs = 2 * pairs * (e + ev)
+    return OpCost(flops=2 * macs + 3 * pairs, macs=macs, category="contraction")
+
+
+def contraction(macs: int, out: TensorMeta, bias_elements: int = 0) -> OpCost:
+    return OpCost(
+        flops=2 * macs + bias_elements,
+        macs=macs,
+        activations=out.numel,
+        category="contraction",
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# matmul family
+
+
+@register(aten.mm, aten.bmm, aten.matmul, aten.dot, aten.mv, aten.vdot)
+def _mm(call: OpCall) -> OpCost:
+    a, b = call.args[0], call.args[1]
+    return contraction(matmul_macs(a.shape, b.shape), call.out)
+
+
+@register(aten.addmm, aten.baddbmm, aten.addbmm, aten.addmv)
+def _addmm(call: OpCall) -> OpCost:
+    bias, a, b = call.args[0], call.args[1], call.args[2]
+    macs = matmul_macs(a.shape, b.shape)
+    if call.op.startswith("aten.addbmm"):
+        macs = a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
+    beta = call.kwargs.get("beta", 1)
+    bias_flops = call.out.numel if beta != 0 and isinstance(bias, TensorMeta) else 0
+    return contraction(macs, call.out, bias_flops)
+
+
+@register(*maybe_ops("_grouped_mm", "_scaled_grouped_mm"))
+def _grouped_mm(call: OpCall) -> OpCost:
+    """MoE experts: every routed row meets exactly one expert matrix, so
+    macs = rows · K · N whatever the routing (counts the same on meta)."""
+    a, b = call.args[0], call.args[1]
+    if a.ndim == 2 and b.ndim == 3:  # [rows, K] x [G, K, N] with offsets
+        macs = a.shape[0] * a.shape[1] * b.shape[2]
+    elif a.ndim == 3 and b.ndim == 3:  # batched [G, M, K] x [G, K, N]
+        macs = a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
+    elif a.ndim == 2 and b.ndim == 2:  # [M, K] x [K, N] split along K by offsets
+        macs = a.shape[0] * a.shape[1] * b.shape[1]
+    else:  # [G, M, K] x [K·, N]
+        macs = call.out.numel * a.shape[-1]
+    bias = call.kwargs.get("bias") if len(call.args) < 4 else call.args[3]
+    return contraction(macs, call.out, call.out.numel if isinstance(bias, TensorMeta) else 0)
+
+
+# ---------------------------------------------------------------------------------------
+# convolution
+
+
+@register(aten.convolution, aten._convolution, *maybe_ops("conv1d", "conv2d", "conv3d"))
+def _convolution(call: OpCall) -> OpCost:
+    x, w, bias = call.args[0], call.args[1], call.arg(2, "bias")
+    transposed = bool(call.arg(6, "transposed", False)) if call.op.split(".")[1] in (
+        "convolution",
+        "_convolution",
+    ) else False
+    macs = conv_macs(x.shape, w.shape, call.out.shape, transposed)
+    return contraction(macs, call.out, call.out.numel if isinstance(bias, TensorMeta) else 0)
+
+
+@register(*maybe_ops("conv_transpose1d", "conv_transpose2d", "conv_transpose3d"))
+def _conv_transpose(call: OpCall) -> OpCost:
+    x, w, bias = call.args[0], call.args[1], call.arg(2, "bias")
+    macs = conv_macs(x.shape, w.shape, call.out.shape, transposed=True)
+    return contraction(macs, call.out, call.out.numel if isinstance(bias, TensorMeta) else 0)
+
+
+@register(aten.convolution_backward)
+def _convolution_backward(call: OpCall) -> OpCost:
+    """grad_input is a (transposed) convolution of grad_output with the weight; grad_weight
+    contracts grad_output with the input over the same index set: each is one forward's
+    MACs. grad_bias is a reduction over grad_output."""
+    grad_out, x, w = call.args[0], call.args[1], call.args[2]
+    transposed = bool(call.arg(6, "transposed", False))
+    mask = call.arg(10, "output_mask", [True, True, True])
+    fwd = conv_macs(x.shape, w.shape, grad_out.shape, transposed)
+    macs = fwd * (int(bool(mask[0])) + int(bool(mask[1])))
+    bias_flops = grad_out.numel if mask[2] else 0
+    return OpCost(flops=2 * macs + bias_flops, macs=macs, category="contraction")
+
+
+# ---------------------------------------------------------------------------------------
+# attention
+
+
+def _sdpa_shapes(q: TensorMeta, k: TensorMeta, v: TensorMeta) -> tuple[int, int, int, int, int, int]:
+    *batch_dims, heads, lq, e = (1,) * max(0, 4 - q.ndim) + q.shape
+    lk, ev = k.shape[-2], v.shape[-1]
+    return math.prod(batch_dims), heads, lq, lk, e, ev
+
+
+def sdpa_forward_cost(
+    q: TensorMeta, k: TensorMeta, v: TensorMeta, is_causal: bool, mask: object
+) -> OpCost:
+    batch, heads, lq, lk, e, ev = _sdpa_shapes(q, k, v)
+    float_mask = isinstance(mask, TensorMeta) and mask.dtype.is_floating_point
+    return attention_cost(batch, heads, lq, lk, e, ev, causal=is_causal, float_mask=float_mask)
+
+
+@register(*maybe_ops("scaled_dot_product_attention"))
+def _sdpa(call: OpCall) -> OpCost:
+    q, k, v = call.args[:3]
+    return sdpa_forward_cost(q, k, v, bool(call.arg(4, "is_causal", False)), call.arg(3, "attn_mask"))
+
+
+@register(*maybe_ops("_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_for_cpu"))
+def _sdpa_flash(call: OpCall) -> OpCost:
+    # (q, k, v, dropout_p, is_causal, ...) ; the CPU kernel also takes attn_mask as kwarg.
+    q, k, v = call.args[:3]
+    return sdpa_forward_cost(q, k, v, bool(call.arg(4, "is_causal", False)), call.kwargs.get("attn_mask"))
+
+
+@register(*maybe_ops("_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention"))
+def _sdpa_efficient(call: OpCall) -> OpCost:
+    # (q, k, v, attn_bias, compute_log_sumexp, dropout_p, is_causal, ...)
+    q, k, v = call.args[:3]
+    causal_index = 6 if "efficient" in call.op else 7
+    return sdpa_forward_cost(q, k, v, bool(call.arg(causal_index, "is_causal", False)), call.arg(3, "attn_bias"))
+
+
+@register(*maybe_ops("_flash_attention_forward", "_efficient_attention_forward"))
+def _attention_forward_kernels(call: OpCall) -> OpCost:
+    # Layout [B, L, H, E].
+    q, k, v = call.args[:3]
+    batch, lq, heads, e = q.shape
+    lk, ev = k.shape[1], v.shape[-1]
+    causal = bool(call.kwargs.get("is_causal", call.kwargs.get("custom_mask_type", 0)))
+    return attention_cost(batch, heads, lq, lk, e, ev, causal=causal)
+
+
+@register(
+    *maybe_ops(
+        "_scaled_dot_product_flash_attention_backward",
+        "_scaled_dot_product_flash_attention_for_cpu_backward",
+        "_scaled_dot_product_efficient_attention_backward",
+        "_scaled_dot_product_cudnn_attention_backward",
+    )
+)
+def _sdpa_backward(call: OpCall) -> OpCost:
+    # (grad_out, q, k, v, out, ...): causal flag position varies by kernel, so look for it.
+    q, k, v = call.args[1:4]
+    batch, heads, lq, lk, e, ev = _sdpa_shapes(q, k, v)
+    causal = bool(call.kwargs.get("is_causal", False))
+    if not causal:
+        bools = [a for a in call.args[5:] if isinstance(a, bool)]
+        causal = bool(bools and bools[-1]) if "efficient" not in call.op else bool(call.arg(11, "is_causal", False))
+    return attention_backward_cost(batch, heads, lq, lk, e, ev, causal)
+
+
+@register(*maybe_ops("_native_multi_head_attention"))
+def _native_mha(call: OpCall) -> OpCost:
+    """The fused nn.MultiheadAttention fast path: q/k/v projections, attention, output
+    projection. Equals the sum of its unfused parts (linear + SDPA + linear) exactly."""
+    query, key, value = call.args[0], call.args[1], call.args[2]
+    embed, heads = call.args[3], call.args[4]
+    qkv_bias, proj_bias = call.args[6], call.args[8]
+    mask = call.arg(9, "mask")
+    batch, lq = (query.shape[0], query.shape[1]) if query.ndim == 3 else (1, query.shape[0])
+    lk = key.shape[-2]
+    head_dim = embed // heads
+    proj_in = batch * (lq + 2 * lk) * embed * embed
+    proj_out = batch * lq * embed * embed
+    bias = (batch * (lq + 2 * lk) * embed if isinstance(qkv_bias, TensorMeta) else 0) + (
+        batch * lq * embed if isinstance(proj_bias, TensorMeta) else 0
+    )
+    float_mask = isinstance(mask, TensorMeta) and mask.dtype.is_floating_point
+    attn = attention_cost(batch, heads, lq, lk, head_dim, head_dim, float_mask=float_mask)
+    macs = proj_in + proj_out + attn.macs
+    return OpCost(
+        flops=2 * (proj_in + proj_out) + bias + attn.flops,
+        macs=macs,
+        activations=batch * (lq + 2 * lk) * embed + attn.activations + batch * lq * embed,
+        category="contraction",
+    )

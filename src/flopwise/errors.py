@@ -1,0 +1,47 @@
+"""User-facing errors: each prints as one line and exits non-zero from the CLI."""
+
+from __future__ import annotations
+
+
+class FlopwiseError(Exception):
+    """Base class of every error the CLI reports as a one-line message."""
+
+    exit_code = 2
+
+
+class UnknownModel(FlopwiseError):
+    """A model name no source knows; the message carries close matches."""
+
+
+class BadInputSpec(FlopwiseError):
+    """An input spec that does not parse (e.g. ``1x3xfoo``)."""
+
+
+class ShapeMismatch(FlopwiseError):
+    """The model rejected the inputs; the message names the module that did."""
+
+
+class MissingDependency(FlopwiseError):
+    """An optional dependency is not installed; the message names the extra."""
+
+    def __init__(self, package: str, extra: str, purpose: str = "") -> None:
+        why = f" for {purpose}" if purpose else ""
+        super().__init__(
+            f"{package} is needed{why}; install it with: pip install 'flopwise[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
+
+
+class BadModelFile(FlopwiseError):
+    """A model file or factory that does not exist or returns no module."""
+
+
+def require(module: str, extra: str, purpose: str = ""):
+    """Import ``module`` or raise :class:`MissingDependency` naming ``extra``."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependency(module.split(".")[0], extra, purpose) from exc
