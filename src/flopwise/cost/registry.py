@@ -26,10 +26,7 @@ def op_key(op) -> str:
     if isinstance(op, str):
         return op
     name = op.name() if isinstance(op, torch._ops.OpOverload) else op._qualified_op_name
-    name = name.replace("::", ".")
-    if isinstance(op, torch._ops.OpOverload) and name.endswith(".default"):
-        return name
-    return name
+    return name.replace("::", ".")
 
 
 def _resolve(ops: Iterable) -> list[str]:
@@ -79,6 +76,8 @@ def lookup(op) -> tuple[str, Formula | None]:
     for key in (full, packet):
         if key in _ZERO:
             return "zero", None
+    if full.startswith("prim."):  # metadata queries (prim.device, prim.layout): no data touched
+        return "zero", None
     return "uncounted", None
 
 

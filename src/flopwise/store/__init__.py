@@ -1,0 +1,42 @@
+"""The SQLite results store (:class:`Store`) and run diffs (:func:`diff_documents`)."""
+
+from flopwise.store.db import (
+    RUN_KINDS,
+    SCHEMA_VERSION,
+    RunInfo,
+    RunNotFound,
+    Store,
+    StoreError,
+    default_db_path,
+    modules_csv,
+)
+from flopwise.store.diff import (
+    ModuleDiff,
+    Threshold,
+    Violation,
+    check_thresholds,
+    diff_documents,
+    diff_totals,
+    parse_threshold,
+)
+from flopwise.store.fingerprint import fingerprint_id, machine_fingerprint
+
+__all__ = [
+    "RUN_KINDS",
+    "SCHEMA_VERSION",
+    "ModuleDiff",
+    "RunInfo",
+    "RunNotFound",
+    "Store",
+    "StoreError",
+    "Threshold",
+    "Violation",
+    "check_thresholds",
+    "default_db_path",
+    "diff_documents",
+    "diff_totals",
+    "fingerprint_id",
+    "machine_fingerprint",
+    "modules_csv",
+    "parse_threshold",
+]

@@ -1,0 +1,211 @@
+"""The capture engine: one ATen-level TorchDispatchMode that turns every call into an
+:class:`OpRecord`, plus a thin TorchFunctionMode that sees ``scaled_dot_product_attention``
+whole, so attention counts the same whichever backend (flash, math, meta) runs it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map
+
+from flopwise.capture.records import OpRecord
+from flopwise.capture.tracker import ModuleTracker
+from flopwise.cost.registry import lookup, op_key
+from flopwise.cost.types import OpCall, OpCost, TensorMeta
+
+# Ops that allocate without writing: no traffic.
+_NO_TRAFFIC = {"aten.empty", "aten.empty_like", "aten.empty_strided", "aten.new_empty", "aten.new_empty_strided"}
+
+
+def tensor_meta(t: torch.Tensor) -> TensorMeta:
+    """Describe ``t`` by shape, dtype and storage, without touching its data."""
+    shape = tuple(int(s) for s in t.shape)
+    numel = math.prod(shape)
+    try:
+        storage = t.untyped_storage()
+        key, storage_bytes = int(storage._cdata), int(storage.nbytes())
+        span = 1 + sum((size - 1) * abs(stride) for size, stride in zip(shape, t.stride(), strict=True)) if numel else 0
+        touched = min(numel, span)
+    except (RuntimeError, NotImplementedError, AttributeError, TypeError):
+        key, storage_bytes, touched = id(t), -1, numel  # sparse, nested or opaque tensors
+    return TensorMeta(shape, t.dtype, key, touched, storage_bytes)
+
+
+def traffic(tensors: list[TensorMeta]) -> int:
+    """Bytes to move ``tensors`` once: each distinct storage once, views of one storage
+    summed but never past the storage's size, expanded dims counted once."""
+    per_storage: dict[int, int] = {}
+    caps: dict[int, int] = {}
+    for t in tensors:
+        elements = t.elements_touched if t.elements_touched >= 0 else t.numel
+        per_storage[t.storage] = per_storage.get(t.storage, 0) + elements * t.itemsize
+        caps[t.storage] = t.storage_bytes
+    return sum(min(n, caps[s]) if caps[s] >= 0 else n for s, n in per_storage.items())
+
+
+def _to_meta(value: Any) -> Any:
+    return tensor_meta(value) if isinstance(value, torch.Tensor) else value
+
+
+def _tensors(tree: Any) -> list[TensorMeta]:
+    found: list[TensorMeta] = []
+    tree_map(lambda v: found.append(v) if isinstance(v, TensorMeta) else None, tree)
+    return found
+
+
+class _Composites(TorchFunctionMode):
+    """Sees composite calls before they decompose, so one formula covers every backend."""
+
+    def __init__(self, capture: CaptureMode) -> None:
+        super().__init__()
+        self.capture = capture
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.scaled_dot_product_attention and self.capture.composite is None:
+            return self.capture.run_composite("aten.scaled_dot_product_attention", func, args, kwargs)
+        return func(*args, **kwargs)
+
+
+class CaptureMode(TorchDispatchMode):
+    """Records every ATen op run inside it, with its module path and cost.
+
+    Use :func:`capture` rather than this class: it also installs the module tracker and
+    guarantees everything is removed, even if the model raises.
+    """
+
+    def __init__(self, tracker: ModuleTracker) -> None:
+        super().__init__()
+        self.tracker = tracker
+        self.records: list[OpRecord] = []
+        self.composite: str | None = None
+        self.paused = False
+
+    # -- dispatch -----------------------------------------------------------------
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.composite is None and not self.paused:
+            self._record(op_key(func), args, kwargs, out, is_view=bool(getattr(func, "is_view", False)))
+        return out
+
+    def run_composite(self, name: str, func: Callable, args: tuple, kwargs: dict) -> Any:
+        """Run ``func`` as one record named ``name``; the ATen ops under it are absorbed."""
+        self.composite = name
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            self.composite = None
+        if not self.paused:
+            self._record(name, args, kwargs, out, is_view=False)
+        return out
+
+    # -- recording ----------------------------------------------------------------
+    def _record(self, op: str, args: tuple, kwargs: dict, out: Any, is_view: bool) -> None:
+        call = OpCall(
+            op=op,
+            args=tuple(tree_map(_to_meta, list(args))),
+            kwargs=tree_map(_to_meta, dict(kwargs)),
+            outputs=tuple(_tensors(tree_map(_to_meta, out))),
+        )
+        status, formula = lookup(op)
+        cost = OpCost(category="memory")
+        if formula is not None:
+            try:
+                cost = formula(call)
+            except Exception as exc:  # a formula bug must not be a silent zero
+                raise RuntimeError(f"flopwise: cost formula for {op} failed on {_describe(call)}: {exc}") from exc
+        inputs = tuple(call.tensor_inputs())
+        if is_view or op.rsplit(".", 1)[0] in _NO_TRAFFIC or op in _NO_TRAFFIC:
+            read = written = 0
+        else:
+            read = cost.bytes_read if cost.bytes_read >= 0 else traffic(list(inputs))
+            written = cost.bytes_written if cost.bytes_written >= 0 else traffic(list(call.outputs))
+        path = self.tracker.path
+        self.records.append(
+            OpRecord(
+                index=len(self.records),
+                op=op,
+                module_path=path,
+                module_type=self.tracker.type_of(path),
+                phase="backward" if torch._C._current_autograd_node() is not None else "forward",
+                inputs=inputs,
+                outputs=call.outputs,
+                status=status,
+                category=cost.category if status == "counted" else "memory",
+                flops=cost.flops,
+                macs=cost.macs,
+                activations=cost.activations,
+                bytes_read=read,
+                bytes_written=written,
+            )
+        )
+
+
+def _describe(call: OpCall) -> str:
+    return ", ".join(t.describe() for t in call.tensor_inputs()) or "no tensors"
+
+
+class capture:  # noqa: N801  (used like a function / context manager)
+    """Context manager that records every op run inside it.
+
+    >>> with capture(model) as cap:
+    ...     model(x)
+    >>> cap.records  # list[OpRecord]
+
+    On exit (normal or by exception) the dispatch mode, the function mode, the module
+    hooks and any tensor hooks are all removed.
+    """
+
+    def __init__(self, root: torch.nn.Module | None = None) -> None:
+        self.tracker = ModuleTracker(root)
+        self.mode = CaptureMode(self.tracker)
+        self._composites = _Composites(self.mode)
+
+    @property
+    def records(self) -> list[OpRecord]:
+        return self.mode.records
+
+    def pause(self) -> _Paused:
+        """Context manager: run code (e.g. building a loss) without recording it."""
+        return _Paused(self.mode)
+
+    def __enter__(self) -> capture:
+        self.tracker.__enter__()
+        try:
+            self._composites.__enter__()
+            try:
+                self.mode.__enter__()
+            except BaseException:
+                self._composites.__exit__(None, None, None)
+                raise
+        except BaseException:
+            self.tracker.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.mode.__exit__(*exc)
+        finally:
+            try:
+                self._composites.__exit__(*exc)
+            finally:
+                self.tracker.__exit__(*exc)
+
+
+class _Paused:
+    def __init__(self, mode: CaptureMode) -> None:
+        self.mode = mode
+
+    def __enter__(self) -> None:
+        self.mode.paused = True
+
+    def __exit__(self, *exc: object) -> None:
+        self.mode.paused = False

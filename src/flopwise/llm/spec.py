@@ -1,0 +1,329 @@
+"""A transformer described by the numbers a cost model needs, read from an HF config dict.
+
+:func:`spec_from_config` normalises the key names of the config families flopwise knows
+(llama, mistral, mixtral, qwen2 / qwen2-moe, gpt2, bert, t5 and anything that uses the same
+keys) into one :class:`ModelSpec`. Nothing here touches torch or transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from flopwise.errors import FlopwiseError
+
+
+class BadConfig(FlopwiseError):
+    """A config dict that lacks a number the cost model needs."""
+
+
+# Activation names → the elementwise recipe name used by flopwise.llm.ops.
+_ACTIVATIONS = {
+    "silu": "silu",
+    "swish": "silu",
+    "gelu": "gelu",
+    "gelu_new": "gelu_tanh_python",
+    "gelu_fast": "gelu_tanh_python",
+    "gelu_pytorch_tanh": "gelu_tanh",
+    "relu": "relu",
+    "quick_gelu": "quick_gelu",
+}
+
+
+@dataclass(frozen=True)
+class MoESpec:
+    """Mixture-of-experts MLP: ``num_experts`` routed experts of which ``top_k`` run per token,
+    plus optional always-on shared experts (qwen2-moe: one shared expert with a sigmoid gate)."""
+
+    num_experts: int
+    top_k: int
+    expert_intermediate: int
+    shared_intermediate: int = 0
+    shared_gate: bool = False
+    normalize_top_k: bool = True
+    sparse_layers: tuple[int, ...] | None = None  # None = every layer is MoE
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture numbers of a transformer.
+
+    ``kind`` is ``decoder`` (GPT/llama style, causal), ``encoder`` (BERT style, bidirectional)
+    or ``encoder-decoder`` (T5 style). Head counts give MHA (kv_heads == heads), GQA or MQA
+    (kv_heads == 1). ``sliding_window`` applies to the layers listed in ``window_layers``
+    (None = all layers).
+    """
+
+    name: str
+    kind: str
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    intermediate: int
+    vocab: int
+    activation: str = "silu"
+    gated_mlp: bool = True
+    norm: str = "rms"  # "rms" | "layer"
+    attention_bias: bool = False
+    o_bias: bool = False
+    mlp_bias: bool = False
+    tied_embeddings: bool = False
+    positions: str = "rope"  # "rope" | "learned" | "relative" | "none"
+    max_positions: int = 0
+    type_vocab: int = 0
+    sliding_window: int | None = None
+    window_layers: tuple[int, ...] | None = None
+    moe: MoESpec | None = None
+    decoder_layers: int = 0  # encoder-decoder only
+    lm_head: bool = True  # encoder-only models: MLM head on top
+    pooler: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def q_dim(self) -> int:
+        return self.heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        return self.kv_heads * self.head_dim
+
+    @property
+    def attention_style(self) -> str:
+        if self.kv_heads == self.heads:
+            return "MHA"
+        if self.kv_heads == 1:
+            return "MQA"
+        return f"GQA ({self.heads // self.kv_heads} query heads per kv head)"
+
+    def is_moe_layer(self, index: int) -> bool:
+        if self.moe is None:
+            return False
+        return self.moe.sparse_layers is None or index in self.moe.sparse_layers
+
+    def window_of(self, index: int) -> int | None:
+        if not self.sliding_window:
+            return None
+        if self.window_layers is None or index in self.window_layers:
+            return self.sliding_window
+        return None
+
+    def with_(self, **changes: Any) -> ModelSpec:
+        """A copy with some fields changed (e.g. ``spec.with_(sliding_window=None)``)."""
+        return replace(self, **changes)
+
+
+def _get(cfg: Mapping[str, Any], *keys: str, default: Any = None) -> Any:
+    for key in keys:
+        value = cfg.get(key)
+        if value is not None:
+            return value
+    return default
+
+
+def _need(cfg: Mapping[str, Any], *keys: str) -> Any:
+    value = _get(cfg, *keys)
+    if value is None:
+        raise BadConfig(f"config has none of {', '.join(keys)}")
+    return value
+
+
+def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> ModelSpec:
+    """Build a :class:`ModelSpec` from an HF ``config.json`` dict.
+
+    Raises :class:`BadConfig` when a needed number is missing.
+    """
+    cfg = dict(config)
+    model_type = str(cfg.get("model_type", "")).lower()
+    name = name or cfg.get("_name_or_path") or model_type or "model"
+    archs = " ".join(cfg.get("architectures") or []).lower()
+
+    if model_type in ("t5", "mt5", "umt5") or "t5" in archs or cfg.get("is_encoder_decoder"):
+        return _t5_spec(cfg, name)
+    if model_type in ("bert", "roberta", "xlm-roberta", "electra", "distilbert") or (
+        "bert" in archs
+    ):
+        return _bert_spec(cfg, name, model_type)
+    if model_type in ("gpt2", "gpt_bigcode") or "n_embd" in cfg:
+        return _gpt2_spec(cfg, name)
+    return _llama_like_spec(cfg, name, model_type)
+
+
+def _llama_like_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSpec:
+    hidden = int(_need(cfg, "hidden_size", "d_model"))
+    heads = int(_need(cfg, "num_attention_heads", "n_head"))
+    kv_heads = int(_get(cfg, "num_key_value_heads", default=heads))
+    head_dim = int(_get(cfg, "head_dim", default=hidden // heads))
+    layers = int(_need(cfg, "num_hidden_layers", "n_layer"))
+    act = str(_get(cfg, "hidden_act", "hidden_activation", default="silu"))
+    moe = None
+    n_experts = _get(cfg, "num_local_experts", "num_experts", "n_routed_experts")
+    if n_experts:
+        sparse: tuple[int, ...] | None = None
+        step = int(_get(cfg, "decoder_sparse_step", default=1))
+        only_mlp = tuple(cfg.get("mlp_only_layers") or ())
+        if step != 1 or only_mlp:
+            sparse = tuple(
+                i for i in range(layers) if i not in only_mlp and (i + 1) % step == 0
+            )
+        shared = int(_get(cfg, "shared_expert_intermediate_size", default=0))
+        moe = MoESpec(
+            num_experts=int(n_experts),
+            top_k=int(_need(cfg, "num_experts_per_tok")),
+            expert_intermediate=int(
+                _get(cfg, "moe_intermediate_size", "intermediate_size", default=0)
+            ),
+            shared_intermediate=shared,
+            shared_gate=shared > 0 and model_type.startswith("qwen"),
+            normalize_top_k=bool(_get(cfg, "norm_topk_prob", default=True)),
+            sparse_layers=sparse,
+        )
+    window = _get(cfg, "sliding_window")
+    if model_type.startswith("qwen") and not cfg.get("use_sliding_window", False):
+        window = None
+    window_layers = None
+    layer_types = cfg.get("layer_types")
+    if window and layer_types:
+        window_layers = tuple(i for i, t in enumerate(layer_types) if "sliding" in str(t))
+        if not window_layers:
+            window = None
+            window_layers = None
+        elif len(window_layers) == layers:
+            window_layers = None
+    return ModelSpec(
+        name=str(name),
+        kind="decoder",
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        intermediate=int(_get(cfg, "intermediate_size", default=4 * hidden)),
+        vocab=int(_need(cfg, "vocab_size")),
+        activation=_ACTIVATIONS.get(act, act),
+        gated_mlp=True,
+        norm="rms",
+        attention_bias=bool(_get(cfg, "attention_bias", "qkv_bias", default=model_type.startswith("qwen2"))),
+        o_bias=bool(_get(cfg, "attention_bias", default=False)),
+        mlp_bias=bool(_get(cfg, "mlp_bias", default=False)),
+        tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=False)),
+        positions="rope",
+        max_positions=int(_get(cfg, "max_position_embeddings", default=0)),
+        sliding_window=int(window) if window else None,
+        window_layers=window_layers,
+        moe=moe,
+        extra={"model_type": model_type},
+    )
+
+
+def _gpt2_spec(cfg: dict[str, Any], name: str) -> ModelSpec:
+    hidden = int(_need(cfg, "n_embd", "hidden_size"))
+    heads = int(_need(cfg, "n_head", "num_attention_heads"))
+    act = str(_get(cfg, "activation_function", default="gelu_new"))
+    return ModelSpec(
+        name=str(name),
+        kind="decoder",
+        hidden=hidden,
+        layers=int(_need(cfg, "n_layer", "num_hidden_layers")),
+        heads=heads,
+        kv_heads=1 if cfg.get("multi_query") else heads,
+        head_dim=hidden // heads,
+        intermediate=int(_get(cfg, "n_inner", default=4 * hidden)),
+        vocab=int(_need(cfg, "vocab_size")),
+        activation=_ACTIVATIONS.get(act, act),
+        gated_mlp=False,
+        norm="layer",
+        attention_bias=True,
+        o_bias=True,
+        mlp_bias=True,
+        tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=True)),
+        positions="learned",
+        max_positions=int(_get(cfg, "n_positions", "max_position_embeddings", default=1024)),
+        extra={"model_type": "gpt2"},
+    )
+
+
+def _bert_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSpec:
+    hidden = int(_need(cfg, "hidden_size", "dim"))
+    heads = int(_need(cfg, "num_attention_heads", "n_heads"))
+    act = str(_get(cfg, "hidden_act", "activation", default="gelu"))
+    return ModelSpec(
+        name=str(name),
+        kind="encoder",
+        hidden=hidden,
+        layers=int(_need(cfg, "num_hidden_layers", "n_layers")),
+        heads=heads,
+        kv_heads=heads,
+        head_dim=hidden // heads,
+        intermediate=int(_get(cfg, "intermediate_size", "hidden_dim", default=4 * hidden)),
+        vocab=int(_need(cfg, "vocab_size")),
+        activation=_ACTIVATIONS.get(act, act),
+        gated_mlp=False,
+        norm="layer",
+        attention_bias=True,
+        o_bias=True,
+        mlp_bias=True,
+        tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=True)),
+        positions="learned",
+        max_positions=int(_get(cfg, "max_position_embeddings", default=512)),
+        type_vocab=int(_get(cfg, "type_vocab_size", default=0)),
+        lm_head=True,
+        extra={"model_type": model_type or "bert"},
+    )
+
+
+def _t5_spec(cfg: dict[str, Any], name: str) -> ModelSpec:
+    hidden = int(_need(cfg, "d_model", "hidden_size"))
+    heads = int(_need(cfg, "num_heads", "num_attention_heads"))
+    proj = str(_get(cfg, "feed_forward_proj", default="relu"))
+    gated = proj.startswith("gated-")
+    act = proj.removeprefix("gated-")
+    layers = int(_need(cfg, "num_layers", "num_hidden_layers"))
+    return ModelSpec(
+        name=str(name),
+        kind="encoder-decoder",
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        kv_heads=heads,
+        head_dim=int(_get(cfg, "d_kv", default=hidden // heads)),
+        intermediate=int(_need(cfg, "d_ff", "intermediate_size")),
+        vocab=int(_need(cfg, "vocab_size")),
+        activation=_ACTIVATIONS.get(act, act),
+        gated_mlp=gated,
+        norm="rms",
+        tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=True)),
+        positions="relative",
+        decoder_layers=int(_get(cfg, "num_decoder_layers", default=layers)),
+        extra={"model_type": "t5"},
+    )
+
+
+def load_spec(name_or_path: str | Mapping[str, Any]) -> ModelSpec:
+    """A :class:`ModelSpec` from a config dict, a built-in name or a ``config.json`` path.
+
+    Names and paths resolve through ``flopwise.sources.hf_configs.load_config_dict``
+    (imported lazily); a path to a JSON file also works without it.
+    """
+    if isinstance(name_or_path, Mapping):
+        return spec_from_config(name_or_path)
+    text = str(name_or_path).removeprefix("hf:")
+    try:
+        from flopwise.sources.hf_configs import load_config_dict
+    except ImportError:
+        load_config_dict = None
+    if load_config_dict is not None:
+        return spec_from_config(load_config_dict(text), name=text)
+    import json
+    from pathlib import Path
+
+    path = Path(text)
+    if path.is_dir():
+        path = path / "config.json"
+    if path.is_file():
+        return spec_from_config(json.loads(path.read_text()), name=text)
+    from flopwise.errors import UnknownModel
+
+    raise UnknownModel(f"no config named {text!r} (built-in names need flopwise.sources.hf_configs)")

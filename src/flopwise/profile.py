@@ -1,0 +1,472 @@
+"""Profiles: run a model under the capture engine and aggregate its records into a module
+tree and totals. ``profile()`` is the one entry point the CLI and the API share."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._pytree import tree_leaves, tree_map
+
+from flopwise.capture.mode import capture
+from flopwise.capture.records import OpRecord
+from flopwise.errors import FlopwiseError, ShapeMismatch
+
+TENSOR_KINDS = ("real", "fake", "meta")
+
+CONVENTION = {
+    "version": "1",
+    "flops": "floating-point operations; a multiply-add is 2 flops",
+    "macs": "multiply-accumulates of contraction ops only (matmul, conv, attention, grouped mm)",
+    "attention": "causal pairs use top-left alignment (query i sees keys 0..i); explicit masks count dense",
+    "activations": "output elements of contraction and pooling ops (pycls)",
+    "bytes": "unfused lower bound per op: each distinct input storage read once, each output written once; views move 0 bytes",
+    "elementwise": "small integer per output element, see docs/conventions.md",
+    "params": "unique parameter elements (shared tensors counted once)",
+}
+
+
+@dataclass(slots=True)
+class Totals:
+    """Whole-model sums. Integers throughout; ``params`` counts unique tensors once."""
+
+    flops: int = 0
+    macs: int = 0
+    params: int = 0
+    activations: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    forward_flops: int = 0
+    backward_flops: int = 0
+    ops: int = 0
+    uncounted_calls: int = 0
+
+    @property
+    def bytes(self) -> int:
+        return self.bytes_read + self.bytes_written
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.bytes if self.bytes else 0.0
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(slots=True)
+class ModuleStats:
+    """Costs of one module, its submodules included (``params``: unique, own subtree)."""
+
+    path: str
+    type: str
+    depth: int
+    calls: int = 0
+    flops: int = 0
+    macs: int = 0
+    params: int = 0
+    activations: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    uncounted_calls: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit(".", 1)[-1] if self.path else "(model)"
+
+    @property
+    def bytes(self) -> int:
+        return self.bytes_read + self.bytes_written
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.bytes if self.bytes else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(slots=True)
+class UncountedOp:
+    """An op with no formula and not in the zero set: reported, never a silent zero."""
+
+    op: str
+    calls: int
+    output_elements: int
+    module_paths: list[str]
+
+
+@dataclass
+class Profile:
+    """The result of counting one run of a model (see docs/architecture.md)."""
+
+    model: str
+    inputs: list[dict[str, Any]]
+    mode: dict[str, Any]
+    ops: list[OpRecord]
+    modules: list[ModuleStats]
+    totals: Totals
+    uncounted: list[UncountedOp]
+    convention: dict[str, str] = field(default_factory=lambda: dict(CONVENTION))
+    measured: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """True when every op had a formula or was in the zero set."""
+        return not self.uncounted
+
+    def module(self, path: str) -> ModuleStats:
+        for m in self.modules:
+            if m.path == path:
+                return m
+        raise KeyError(path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned JSON document (schema ``flopwise.profile/1``)."""
+        from flopwise.report.json import profile_document
+
+        return profile_document(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_dataframe(self, level: str = "modules"):
+        """A pandas DataFrame of ``modules`` (default) or ``ops``."""
+        from flopwise.report.frames import to_dataframe
+
+        return to_dataframe(self, level)
+
+    def table(self, depth: int | None = 3) -> str:
+        """The module tree as text (what ``flopwise profile`` prints)."""
+        from flopwise.report.table import render_text
+
+        return render_text(self, depth=depth)
+
+    def __rich__(self):
+        from flopwise.report.table import build_table
+
+        return build_table(self, depth=3)
+
+
+# ---------------------------------------------------------------------------------------
+# aggregation (pure)
+
+
+def aggregate(
+    records: list[OpRecord],
+    module_types: dict[str, str],
+    module_order: list[str],
+    module_params: dict[str, int],
+    calls: dict[str, int],
+) -> tuple[list[ModuleStats], Totals, list[UncountedOp]]:
+    """Fold op records into per-module stats (each op counts in its module and every
+    ancestor), totals and the uncounted list."""
+    stats: dict[str, ModuleStats] = {}
+
+    def get(path: str) -> ModuleStats:
+        if path not in stats:
+            stats[path] = ModuleStats(
+                path=path,
+                type=module_types.get(path, ""),
+                depth=0 if not path else path.count(".") + 1,
+                calls=calls.get(path, 0),
+                params=module_params.get(path, 0),
+            )
+        return stats[path]
+
+    totals = Totals()
+    uncounted: dict[str, UncountedOp] = {}
+    for path in module_order:
+        if calls.get(path, 0) or module_params.get(path, 0) or not path:
+            get(path)
+    for rec in records:
+        totals.ops += 1
+        totals.flops += rec.flops
+        totals.macs += rec.macs
+        totals.activations += rec.activations
+        totals.bytes_read += rec.bytes_read
+        totals.bytes_written += rec.bytes_written
+        if rec.phase == "backward":
+            totals.backward_flops += rec.flops
+        else:
+            totals.forward_flops += rec.flops
+        if rec.status == "uncounted":
+            totals.uncounted_calls += 1
+            entry = uncounted.setdefault(rec.op, UncountedOp(rec.op, 0, 0, []))
+            entry.calls += 1
+            entry.output_elements += rec.output_elements
+            if rec.module_path not in entry.module_paths:
+                entry.module_paths.append(rec.module_path)
+        for path in _ancestors(rec.module_path):
+            m = get(path)
+            m.flops += rec.flops
+            m.macs += rec.macs
+            m.activations += rec.activations
+            m.bytes_read += rec.bytes_read
+            m.bytes_written += rec.bytes_written
+            m.uncounted_calls += rec.status == "uncounted"
+    order = {path: i for i, path in enumerate(module_order)}
+    first_seen = {}
+    for rec in records:
+        first_seen.setdefault(rec.module_path, rec.index)
+    modules = sorted(stats.values(), key=lambda m: _tree_key(m.path, order, first_seen))
+    totals.params = module_params.get("", 0)
+    return modules, totals, sorted(uncounted.values(), key=lambda u: -u.calls)
+
+
+def _ancestors(path: str) -> list[str]:
+    if not path:
+        return [""]
+    parts = path.split(".")
+    return [""] + [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _tree_key(path: str, order: dict[str, int], first_seen: dict[str, int]) -> tuple:
+    # Pre-order of the model tree; modules created during forward sort after their
+    # nearest known ancestor's subtree position, by first appearance.
+    key = []
+    for p in _ancestors(path)[1:] if path else []:
+        key.append((order.get(p, len(order) + first_seen.get(p, 0)),))
+    return tuple(key)
+
+
+def unique_params(module: nn.Module) -> int:
+    """Unique parameter elements under ``module`` (a tensor shared twice counts once)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def _module_params(model: nn.Module | None) -> tuple[dict[str, int], list[str], dict[str, str]]:
+    if model is None:
+        return {"": 0}, [""], {"": ""}
+    params, order, types = {}, [], {}
+    for path, module in model.named_modules():
+        params[path] = unique_params(module)
+        order.append(path)
+        types[path] = type(module).__name__
+    return params, order, types
+
+
+# ---------------------------------------------------------------------------------------
+# running a model
+
+
+def _describe_inputs(args: tuple, kwargs: dict) -> list[dict[str, Any]]:
+    described = []
+    for i, value in enumerate(args):
+        described.extend(_describe_value(f"arg{i}", value))
+    for name, value in kwargs.items():
+        described.extend(_describe_value(name, value))
+    return described
+
+
+def _describe_value(name: str, value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, torch.Tensor):
+        return [{"name": name, "shape": list(value.shape), "dtype": str(value.dtype).removeprefix("torch.")}]
+    if isinstance(value, dict):
+        return [d for k, v in value.items() for d in _describe_value(f"{name}.{k}", v)]
+    if isinstance(value, (list, tuple)):
+        return [d for i, v in enumerate(value) for d in _describe_value(f"{name}[{i}]", v)]
+    return []
+
+
+def _tensor_kind(tensors: list[torch.Tensor]) -> str:
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    if any(isinstance(t, FakeTensor) for t in tensors):
+        return "fake"
+    if any(t.device.type == "meta" for t in tensors):
+        return "meta"
+    return "real"
+
+
+@contextlib.contextmanager
+def _preserved(model: nn.Module | None) -> Iterator[None]:
+    """Restore training flags, requires_grad and .grad of every parameter afterwards."""
+    if model is None:
+        yield
+        return
+    flags = [(m, m.training) for m in model.modules()]
+    params = [(p, p.requires_grad, p.grad) for p in model.parameters()]
+    try:
+        yield
+    finally:
+        for m, training in flags:
+            m.training = training
+        for p, requires_grad, grad in params:
+            p.requires_grad_(requires_grad)
+            p.grad = grad
+
+
+def _fake_twin(t: torch.Tensor, kind: str, fake_mode: Any, device: torch.device) -> torch.Tensor:
+    """A data-free stand-in for ``t``. Meta tensors are presented as living on ``device``
+    (a FakeTensor over meta storage) so every kernel choice (fused attention, fast paths)
+    is the one a real run on that device makes, and the count is identical."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    if kind == "fake" and t.device.type != "meta":
+        twin = fake_mode.from_tensor(t.detach())
+    else:
+        twin = FakeTensor(fake_mode, t.detach().to("meta"), device)
+    if isinstance(t, nn.Parameter):
+        twin = nn.Parameter(twin, requires_grad=t.requires_grad)
+    elif t.requires_grad:
+        twin.requires_grad_(True)
+    return twin
+
+
+def _fake_state(model: nn.Module, kind: str, fake_mode: Any, device: torch.device) -> dict[str, torch.Tensor]:
+    return {
+        name: _fake_twin(t, kind, fake_mode, device)
+        for name, t in [*model.named_parameters(), *model.named_buffers()]
+    }
+
+
+def profile(
+    model: nn.Module,
+    *args: Any,
+    kwargs: dict[str, Any] | None = None,
+    train: bool = False,
+    tensors: str = "auto",
+    name: str | None = None,
+    **model_kwargs: Any,
+) -> Profile:
+    """Count one forward pass (``train=True``: forward + backward) of ``model``.
+
+    ``tensors`` chooses what the run executes on: ``"auto"`` (the tensors as given),
+    ``"meta"`` or ``"fake"`` (no data, no FLOPs executed; the count is the same). The model
+    is put in eval mode for inference counts (train mode with ``train=True``) and left
+    exactly as it was found, even if it raises.
+    """
+    if tensors not in ("auto", *TENSOR_KINDS):
+        raise FlopwiseError(f"tensors must be one of auto, real, fake, meta (got {tensors!r})")
+    call_kwargs = {**(kwargs or {}), **model_kwargs}
+    leaves = [t for t in tree_leaves((args, call_kwargs)) if isinstance(t, torch.Tensor)]
+    leaves += [t for t in (*model.parameters(), *model.buffers())][:1]
+    kind = _tensor_kind(leaves) if tensors == "auto" else tensors
+    device = _device_of(model, args, call_kwargs)
+    run_model: Any = model
+    run_args, run_kwargs = args, call_kwargs
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_preserved(model))
+        model.train(train)
+        if kind in ("fake", "meta") and not any(_is_fake(t) for t in leaves):
+            from torch._subclasses.fake_tensor import FakeTensorMode
+
+            fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+            state = _fake_state(model, kind, fake_mode, device)
+            run_args, run_kwargs = tree_map(
+                lambda v: _fake_twin(v, kind, fake_mode, device) if isinstance(v, torch.Tensor) else v,
+                (args, call_kwargs),
+            )
+
+            def run_model(*a: Any, **k: Any) -> Any:
+                return torch.func.functional_call(model, state, a, k, strict=False)
+
+            stack.enter_context(fake_mode)
+        if not train:
+            stack.enter_context(torch.no_grad())
+        cap = stack.enter_context(capture(model))
+        try:
+            out = run_model(*run_args, **run_kwargs)
+            if train:
+                _backward(out, cap)
+        except FlopwiseError:
+            raise
+        except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as exc:
+            where = cap.tracker.last_entered
+            raise ShapeMismatch(_reject_message(where, model, exc)) from exc
+    params, order, types = _module_params(model)
+    types.update({k: v for k, v in cap.tracker.module_types.items() if k not in types})
+    modules, totals, uncounted = aggregate(cap.records, types, order, params, dict(cap.tracker.calls))
+    return Profile(
+        model=name or type(model).__name__,
+        inputs=_describe_inputs(args, call_kwargs),
+        mode={
+            "phase": "training" if train else "forward",
+            "tensors": kind,
+            "device": str(device),
+            "grad": train,
+        },
+        ops=cap.records,
+        modules=modules,
+        totals=totals,
+        uncounted=uncounted,
+    )
+
+
+def _reject_message(where: str, model: nn.Module, exc: Exception) -> str:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    module = where or type(model).__name__
+    return f"module '{module}' rejected the input: {first_line}"
+
+
+def _device_of(model: nn.Module, args: tuple, kwargs: dict) -> torch.device:
+    """The device the run executes on (or, for meta tensors, imitates: CPU)."""
+    for t in [*tree_leaves((args, kwargs)), *model.parameters()]:
+        if isinstance(t, torch.Tensor) and t.device.type != "meta":
+            return t.device
+    return torch.device("cpu")
+
+
+def _is_fake(t: torch.Tensor) -> bool:
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    return isinstance(t, FakeTensor)
+
+
+def _backward(out: Any, cap: capture) -> None:
+    """Backpropagate ones from every floating output that requires grad; building the
+    seed gradients is not counted, the backward ops are."""
+    roots = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor) and t.requires_grad and t.is_floating_point()]
+    if not roots:
+        raise FlopwiseError("train=True but no model output requires grad")
+    with cap.pause():
+        seeds = [torch.ones_like(t) for t in roots]
+    torch.autograd.backward(roots, seeds)
+
+
+class count:  # noqa: N801  (a context manager used like a function)
+    """Count any block of code: ``with flopwise.count() as c: ...; c.profile``.
+
+    Ops run outside any module are filed under the root path ``""``.
+    """
+
+    def __init__(self, model: nn.Module | None = None, name: str = "block") -> None:
+        self._model = model
+        self._name = name
+        self._capture = capture(model)
+        self.profile: Profile | None = None
+
+    def __enter__(self) -> count:
+        self._capture.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._capture.__exit__(*exc)
+        params, order, types = _module_params(self._model)
+        types.update(self._capture.tracker.module_types)
+        modules, totals, uncounted = aggregate(
+            self._capture.records, types, order, params, dict(self._capture.tracker.calls)
+        )
+        self.profile = Profile(
+            model=self._name,
+            inputs=[],
+            mode={"phase": "block", "tensors": "as given", "device": "", "grad": torch.is_grad_enabled()},
+            ops=self._capture.records,
+            modules=modules,
+            totals=totals,
+            uncounted=uncounted,
+        )
+
+    @property
+    def totals(self) -> Totals:
+        if self.profile is None:
+            raise RuntimeError("the count is available after the with-block ends")
+        return self.profile.totals
+

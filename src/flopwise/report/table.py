@@ -1,0 +1,104 @@
+"""The terminal view of a profile: a module tree table with units, conventions and
+coverage stated. Renders only; every number comes from the Profile."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from flopwise.report.units import si
+
+if TYPE_CHECKING:
+    from flopwise.profile import Profile
+
+
+def _inputs_line(p: Profile) -> str:
+    parts = [f"{i['name']}={'x'.join(map(str, i['shape']))}:{i['dtype']}" for i in p.inputs]
+    return ", ".join(parts) or "none"
+
+
+def build_table(p: Profile, depth: int | None = 3) -> Group:
+    """A rich renderable: header lines, the module tree table, and the coverage footer."""
+    total_flops = p.totals.flops or 1
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("Module")
+    table.add_column("Type", style="dim")
+    table.add_column("Params", justify="right")
+    table.add_column("MACs", justify="right")
+    table.add_column("FLOPs", justify="right")
+    table.add_column("% FLOPs", justify="right")
+    table.add_column("Activations", justify="right")
+    table.add_column("Bytes (R+W)", justify="right")
+    table.add_column("FLOP/B", justify="right")
+    time_col = any("time_s" in (p.measured or {}).get("modules", {}).get(m.path, {}) for m in p.modules)
+    if time_col:
+        table.add_column("Time", justify="right")
+    for m in p.modules:
+        if depth is not None and m.depth > depth:
+            continue
+        label = "  " * m.depth + m.name
+        if m.uncounted_calls:
+            label += " [yellow]*[/]"
+        row = [
+            label,
+            m.type,
+            si(m.params, "", 3).strip() if m.params else "-",
+            si(m.macs, "MACs"),
+            si(m.flops, "FLOPs"),
+            f"{100 * m.flops / total_flops:.1f}%",
+            si(m.activations, "", 3).strip() if m.activations else "-",
+            si(m.bytes, "B"),
+            f"{m.intensity:.1f}",
+        ]
+        if time_col:
+            from flopwise.report.units import seconds
+
+            t = p.measured["modules"].get(m.path, {}).get("time_s")
+            row.append(seconds(t) if t else "-")
+        table.add_row(*row)
+
+    t = p.totals
+    header = Text.from_markup(
+        f"[bold]{p.model}[/]  inputs: {_inputs_line(p)}\n"
+        f"mode: {p.mode['phase']}, {p.mode['tensors']} tensors on {p.mode['device']}"
+    )
+    summary = Text.from_markup(
+        f"[bold]total[/]  {si(t.flops, 'FLOPs')} ({t.flops:,} FLOPs)  ·  {si(t.macs, 'MACs')} ({t.macs:,} MACs)"
+        f"  ·  {t.params:,} params  ·  {t.activations:,} activations"
+        f"  ·  {si(t.bytes_read, 'B')} read + {si(t.bytes_written, 'B')} written"
+        f"  ·  {t.intensity:.1f} FLOP/B"
+        + (
+            f"\n       forward {si(t.forward_flops, 'FLOPs')} + backward {si(t.backward_flops, 'FLOPs')}"
+            if t.backward_flops
+            else ""
+        )
+    )
+    conventions = Text(
+        "units: FLOPs count a multiply-add as 2; MACs count contraction ops only; bytes are the "
+        "unfused per-op traffic; causal attention uses top-left alignment (docs/conventions.md)",
+        style="dim",
+    )
+    if p.complete:
+        coverage = Text(f"coverage: complete ({t.ops:,} ops, every one counted or in the zero set)", style="green")
+    else:
+        names = ", ".join(f"{u.op} ×{u.calls}" for u in p.uncounted[:6])
+        more = f" and {len(p.uncounted) - 6} more" if len(p.uncounted) > 6 else ""
+        coverage = Text(
+            f"coverage: INCOMPLETE, {len(p.uncounted)} op types uncounted: {names}{more} (rows marked *)",
+            style="yellow",
+        )
+    parts = [header, table, summary, conventions, coverage]
+    if depth is not None and any(m.depth > depth for m in p.modules):
+        parts.insert(2, Text(f"(modules deeper than {depth} hidden; use --depth)", style="dim"))
+    return Group(*parts)
+
+
+def render_text(p: Profile, depth: int | None = 3, width: int = 160) -> str:
+    """The table as plain text (no colour), e.g. for docs and tests."""
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, no_color=True, color_system=None).print(build_table(p, depth))
+    return buffer.getvalue()

@@ -1,0 +1,421 @@
+"""Built-in transformer architecture configs, as plain dicts in Hugging Face ``config.json``
+format (each has ``model_type``), so no config is ever fetched from a model hub.
+
+The figures are the published architecture facts of each model (hidden size, layers, heads,
+key/value heads, MLP size, vocabulary, context length, RoPE base, sliding window, MoE experts
+and top-k, embedding tying). Weights are never part of this: models built from these configs
+have random weights.
+
+Public API (read by :mod:`flopwise.llm` as well as the ``hf:`` model source):
+``BUILTIN``, :func:`load_config_dict`, :func:`list_builtin`, :func:`resolve_builtin_name`.
+
+The ``tiny-*`` configs (2 layers, hidden 64, vocabulary 512) are for tests across the project.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+from flopwise.errors import BadModelFile, UnknownModel
+
+__all__ = ["ALIASES", "BUILTIN", "HUB_IDS", "list_builtin", "load_config_dict", "resolve_builtin_name"]
+
+
+def _llama(
+    hidden: int,
+    intermediate: int,
+    layers: int,
+    heads: int,
+    kv_heads: int,
+    vocab: int,
+    max_positions: int,
+    rope_theta: float,
+    bos: int,
+    eos: int,
+) -> dict[str, Any]:
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": hidden,
+        "intermediate_size": intermediate,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "head_dim": hidden // heads,
+        "hidden_act": "silu",
+        "vocab_size": vocab,
+        "max_position_embeddings": max_positions,
+        "rope_theta": rope_theta,
+        "rope_scaling": None,
+        "rms_norm_eps": 1e-5,
+        "attention_bias": False,
+        "mlp_bias": False,
+        "attention_dropout": 0.0,
+        "tie_word_embeddings": False,
+        "initializer_range": 0.02,
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+        "use_cache": True,
+    }
+
+
+BUILTIN: dict[str, dict[str, Any]] = {
+    # google-bert/bert-base-uncased (Devlin et al. 2018): 12 layers, 768 hidden, 12 heads.
+    "bert-base-uncased": {
+        "architectures": ["BertForMaskedLM"],
+        "model_type": "bert",
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": 512,
+        "type_vocab_size": 2,
+        "vocab_size": 30522,
+        "layer_norm_eps": 1e-12,
+        "initializer_range": 0.02,
+        "pad_token_id": 0,
+        "position_embedding_type": "absolute",
+        "use_cache": True,
+    },
+    # openai-community/gpt2 (124M): 12 layers, 768 hidden, 12 heads, MLP 4x, tied lm_head.
+    "gpt2": {
+        "architectures": ["GPT2LMHeadModel"],
+        "model_type": "gpt2",
+        "n_embd": 768,
+        "n_layer": 12,
+        "n_head": 12,
+        "n_inner": None,
+        "n_positions": 1024,
+        "n_ctx": 1024,
+        "vocab_size": 50257,
+        "activation_function": "gelu_new",
+        "layer_norm_epsilon": 1e-5,
+        "resid_pdrop": 0.1,
+        "embd_pdrop": 0.1,
+        "attn_pdrop": 0.1,
+        "initializer_range": 0.02,
+        "bos_token_id": 50256,
+        "eos_token_id": 50256,
+        "tie_word_embeddings": True,
+        "use_cache": True,
+    },
+    # meta-llama/Llama-2-7b-hf: 32 layers, 4096 hidden, 32 heads (MHA), MLP 11008, 4k context.
+    "llama-2-7b": _llama(4096, 11008, 32, 32, 32, 32000, 4096, 10000.0, 1, 2),
+    # meta-llama/Llama-2-13b-hf: 40 layers, 5120 hidden, 40 heads (MHA), MLP 13824.
+    "llama-2-13b": _llama(5120, 13824, 40, 40, 40, 32000, 4096, 10000.0, 1, 2),
+    # meta-llama/Llama-2-70b-hf: 80 layers, 8192 hidden, 64 heads, 8 KV heads (GQA), MLP 28672.
+    "llama-2-70b": _llama(8192, 28672, 80, 64, 8, 32000, 4096, 10000.0, 1, 2),
+    # meta-llama/Meta-Llama-3-8B: 32 layers, 4096 hidden, 32 heads, 8 KV heads, MLP 14336,
+    # 128256-token vocabulary, 8k context, RoPE base 500000.
+    "llama-3-8b": _llama(4096, 14336, 32, 32, 8, 128256, 8192, 500000.0, 128000, 128001),
+    # meta-llama/Meta-Llama-3-70B: 80 layers, 8192 hidden, 64 heads, 8 KV heads, MLP 28672.
+    "llama-3-70b": _llama(8192, 28672, 80, 64, 8, 128256, 8192, 500000.0, 128000, 128001),
+    # mistralai/Mistral-7B-v0.1: Llama-like with GQA (8 KV heads) and a 4096-token sliding
+    # window over a 32k context.
+    "mistral-7b": {
+        "architectures": ["MistralForCausalLM"],
+        "model_type": "mistral",
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "hidden_act": "silu",
+        "vocab_size": 32000,
+        "max_position_embeddings": 32768,
+        "rope_theta": 10000.0,
+        "sliding_window": 4096,
+        "rms_norm_eps": 1e-5,
+        "attention_dropout": 0.0,
+        "tie_word_embeddings": False,
+        "initializer_range": 0.02,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "use_cache": True,
+    },
+    # mistralai/Mixtral-8x7B-v0.1: Mistral-7B layout with 8 experts per layer, top-2 routing,
+    # no sliding window, RoPE base 1e6. 46.7B total, ~12.9B active parameters.
+    "mixtral-8x7b": {
+        "architectures": ["MixtralForCausalLM"],
+        "model_type": "mixtral",
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "hidden_act": "silu",
+        "vocab_size": 32000,
+        "max_position_embeddings": 32768,
+        "rope_theta": 1000000.0,
+        "sliding_window": None,
+        "num_local_experts": 8,
+        "num_experts_per_tok": 2,
+        "router_aux_loss_coef": 0.02,
+        "output_router_logits": False,
+        "rms_norm_eps": 1e-5,
+        "attention_dropout": 0.0,
+        "tie_word_embeddings": False,
+        "initializer_range": 0.02,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "use_cache": True,
+    },
+    # Qwen/Qwen1.5-MoE-A2.7B: 24 layers, 2048 hidden, 16 heads; every layer has 60 routed
+    # experts (MLP 1408, top-4, no renormalisation) plus a gated shared expert (MLP 5632);
+    # QKV projections carry biases. 14.3B total, 2.7B active parameters.
+    "qwen2-moe": {
+        "architectures": ["Qwen2MoeForCausalLM"],
+        "model_type": "qwen2_moe",
+        "hidden_size": 2048,
+        "intermediate_size": 5632,
+        "moe_intermediate_size": 1408,
+        "shared_expert_intermediate_size": 5632,
+        "num_experts": 60,
+        "num_experts_per_tok": 4,
+        "norm_topk_prob": False,
+        "decoder_sparse_step": 1,
+        "mlp_only_layers": [],
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 16,
+        "hidden_act": "silu",
+        "vocab_size": 151936,
+        "max_position_embeddings": 8192,
+        "rope_theta": 1000000.0,
+        "use_sliding_window": False,
+        "sliding_window": 32768,
+        "max_window_layers": 21,
+        "rms_norm_eps": 1e-6,
+        "attention_dropout": 0.0,
+        "router_aux_loss_coef": 0.001,
+        "output_router_logits": False,
+        "tie_word_embeddings": False,
+        "initializer_range": 0.02,
+        "bos_token_id": 151643,
+        "eos_token_id": 151643,
+        "use_cache": True,
+    },
+    # ---- tiny configs for tests: 2 layers, hidden 64, vocabulary 512, 512 positions ----
+    "tiny-llama": {
+        **_llama(64, 128, 2, 4, 2, 512, 512, 10000.0, 1, 2),
+    },
+    "tiny-mistral": {
+        "architectures": ["MistralForCausalLM"],
+        "model_type": "mistral",
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "hidden_act": "silu",
+        "vocab_size": 512,
+        "max_position_embeddings": 512,
+        "rope_theta": 10000.0,
+        "sliding_window": 32,
+        "rms_norm_eps": 1e-5,
+        "attention_dropout": 0.0,
+        "tie_word_embeddings": False,
+        "initializer_range": 0.02,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "use_cache": True,
+    },
+    "tiny-mixtral": {
+        "architectures": ["MixtralForCausalLM"],
+        "model_type": "mixtral",
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "hidden_act": "silu",
+        "vocab_size": 512,
+        "max_position_embeddings": 512,
+        "rope_theta": 1000000.0,
+        "sliding_window": None,
+        "num_local_experts": 4,
+        "num_experts_per_tok": 2,
+        "router_aux_loss_coef": 0.02,
+        "output_router_logits": False,
+        "rms_norm_eps": 1e-5,
+        "attention_dropout": 0.0,
+        "tie_word_embeddings": False,
+        "initializer_range": 0.02,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "use_cache": True,
+    },
+    "tiny-bert": {
+        "architectures": ["BertForMaskedLM"],
+        "model_type": "bert",
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 128,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": 512,
+        "type_vocab_size": 2,
+        "vocab_size": 512,
+        "layer_norm_eps": 1e-12,
+        "initializer_range": 0.02,
+        "pad_token_id": 0,
+        "position_embedding_type": "absolute",
+        "use_cache": True,
+    },
+    "tiny-gpt2": {
+        "architectures": ["GPT2LMHeadModel"],
+        "model_type": "gpt2",
+        "n_embd": 64,
+        "n_layer": 2,
+        "n_head": 4,
+        "n_inner": None,
+        "n_positions": 512,
+        "n_ctx": 512,
+        "vocab_size": 512,
+        "activation_function": "gelu_new",
+        "layer_norm_epsilon": 1e-5,
+        "resid_pdrop": 0.1,
+        "embd_pdrop": 0.1,
+        "attn_pdrop": 0.1,
+        "initializer_range": 0.02,
+        "bos_token_id": 0,
+        "eos_token_id": 0,
+        "tie_word_embeddings": True,
+        "use_cache": True,
+    },
+}
+
+# The public model each built-in config describes (for documentation and aliases).
+HUB_IDS: dict[str, str] = {
+    "bert-base-uncased": "google-bert/bert-base-uncased",
+    "gpt2": "openai-community/gpt2",
+    "llama-2-7b": "meta-llama/Llama-2-7b-hf",
+    "llama-2-13b": "meta-llama/Llama-2-13b-hf",
+    "llama-2-70b": "meta-llama/Llama-2-70b-hf",
+    "llama-3-8b": "meta-llama/Meta-Llama-3-8B",
+    "llama-3-70b": "meta-llama/Meta-Llama-3-70B",
+    "mistral-7b": "mistralai/Mistral-7B-v0.1",
+    "mixtral-8x7b": "mistralai/Mixtral-8x7B-v0.1",
+    "qwen2-moe": "Qwen/Qwen1.5-MoE-A2.7B",
+}
+
+# Other spellings (compared case-insensitively) that name the same architecture.
+ALIASES: dict[str, str] = {
+    "bert-base": "bert-base-uncased",
+    "bert": "bert-base-uncased",
+    "gpt-2": "gpt2",
+    "llama2-7b": "llama-2-7b",
+    "llama2-13b": "llama-2-13b",
+    "llama2-70b": "llama-2-70b",
+    "llama3-8b": "llama-3-8b",
+    "llama3-70b": "llama-3-70b",
+    "meta-llama-3-8b": "llama-3-8b",
+    "meta-llama-3-70b": "llama-3-70b",
+    "mistral-7b-v0.1": "mistral-7b",
+    "mixtral-8x7b-v0.1": "mixtral-8x7b",
+    "mixtral": "mixtral-8x7b",
+    "qwen1.5-moe-a2.7b": "qwen2-moe",
+    "qwen-moe": "qwen2-moe",
+}
+for _name, _hub in HUB_IDS.items():
+    ALIASES.setdefault(_hub.lower(), _name)
+    ALIASES.setdefault(_hub.split("/", 1)[1].lower(), _name)
+
+# Suffixes of variants that share the base model's architecture (chat/instruct tunes).
+_VARIANT_SUFFIXES = ("-hf", "-chat", "-instruct")
+
+
+def list_builtin() -> list[str]:
+    """Names of the built-in configs, sorted."""
+    return sorted(BUILTIN)
+
+
+def resolve_builtin_name(name: str) -> str | None:
+    """The built-in config ``name`` refers to, or None.
+
+    Matches exact names, then (case-insensitively) aliases and hub ids such as
+    ``meta-llama/Llama-2-7b-hf``; chat/instruct variants (``Llama-2-7b-chat-hf``,
+    ``Mixtral-8x7B-Instruct-v0.1``) resolve to their base architecture.
+    """
+    if name in BUILTIN:
+        return name
+    key = name.strip().lower()
+    candidates = [key]
+    if "/" in key:
+        candidates.append(key.split("/", 1)[1])
+    for cand in list(candidates):
+        stripped = cand
+        changed = True
+        while changed:
+            changed = False
+            for suffix in _VARIANT_SUFFIXES:
+                if stripped.endswith(suffix):
+                    stripped = stripped[: -len(suffix)]
+                    changed = True
+                elif suffix + "-" in stripped:  # e.g. mixtral-8x7b-instruct-v0.1
+                    stripped = stripped.replace(suffix + "-", "-", 1)
+                    changed = True
+        candidates.append(stripped)
+    for cand in candidates:
+        if cand in BUILTIN:
+            return cand
+        if cand in ALIASES:
+            return ALIASES[cand]
+    return None
+
+
+def load_config_dict(name_or_path: str) -> dict[str, Any]:
+    """A config dict (HF ``config.json`` format, with ``model_type``) by built-in name,
+    alias, or path to a local ``config.json`` (or a directory holding one).
+
+    Returns a fresh deep copy the caller may modify. Never touches the network.
+    Raises :class:`UnknownModel` (with close matches) for an unknown name, and
+    :class:`BadModelFile` for a file that is not a JSON object with a ``model_type``.
+    """
+    resolved = resolve_builtin_name(name_or_path)
+    if resolved is not None:
+        return copy.deepcopy(BUILTIN[resolved])
+    path = Path(name_or_path).expanduser()
+    looks_like_path = name_or_path.endswith(".json") or path.exists()
+    if looks_like_path:
+        return _read_config_file(path)
+    known = list_builtin()
+    pool = known + sorted(ALIASES)
+    close = difflib.get_close_matches(name_or_path.lower(), pool, n=4, cutoff=0.5)
+    close = list(dict.fromkeys(resolve_builtin_name(c) or c for c in close))
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UnknownModel(
+        f"unknown HF config {name_or_path!r}{hint} (built-in: {', '.join(known)}; "
+        "or give a path to a config.json)"
+    )
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise BadModelFile(f"config file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadModelFile(f"cannot read config file {path}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise BadModelFile(f"config file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadModelFile(f"config file {path} must hold a JSON object")
+    if "model_type" not in data:
+        raise BadModelFile(f"config file {path} has no 'model_type' (e.g. \"llama\", \"bert\")")
+    return data

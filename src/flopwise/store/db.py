@@ -1,0 +1,518 @@
+"""The results store: every profile, measurement, sweep and comparison in one SQLite file.
+
+Design:
+
+- One file, standard-library :mod:`sqlite3`, in WAL mode so that readers never block the
+  writer and a killed process cannot leave a half-written run behind: each run (its row in
+  ``runs`` and all its rows in ``modules``) is written in one ``BEGIN IMMEDIATE``
+  transaction. Concurrent writers from several processes queue on SQLite's lock, waited for
+  by the busy timeout.
+- The schema version lives in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades an older
+  file in place, inside a transaction, when it is opened. A file from a newer flopwise is
+  refused rather than guessed at.
+- The full JSON document is kept verbatim (``runs.document``), so nothing is lost; the other
+  columns are indexes into it (model, kind, machine, totals) and ``modules`` holds one row per
+  module for diffs and queries.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from flopwise.errors import FlopwiseError
+from flopwise.store.fingerprint import fingerprint_id, machine_fingerprint
+from flopwise.store.metrics import model_name, module_metrics, total_metrics
+
+#: Current schema version written to ``PRAGMA user_version``.
+SCHEMA_VERSION = 2
+
+#: The kinds of run the store accepts.
+RUN_KINDS = ("profile", "measure", "sweep", "compare")
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreError(FlopwiseError):
+    """The results database is unusable (newer schema, unknown run, bad argument)."""
+
+
+class RunNotFound(StoreError):
+    """No run with the requested id."""
+
+
+def default_db_path() -> Path:
+    """Where the store lives unless told otherwise.
+
+    ``$FLOPWISE_DB`` if set, else ``$XDG_DATA_HOME/flopwise/results.sqlite``, else
+    ``~/.local/share/flopwise/results.sqlite``.
+    """
+    env = os.environ.get("FLOPWISE_DB")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "flopwise" / "results.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One stored run as :meth:`Store.list_runs` returns it (the document is not loaded)."""
+
+    id: int
+    kind: str
+    model: str
+    created: str
+    flops: int | None
+    macs: int | None
+    bytes: int | None
+    params: int | None
+    time_s: float | None
+    complete: bool | None
+    machine_id: str
+    cpu: str | None
+    threads: int | None
+    gpu: str | None
+    torch_version: str | None
+    flopwise_version: str | None
+    label: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the fields."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+# --------------------------------------------------------------------------------------------
+# Schema
+
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind             TEXT    NOT NULL,
+    model            TEXT    NOT NULL,
+    created          TEXT    NOT NULL,
+    schema           TEXT,
+    complete         INTEGER,
+    flops            INTEGER,
+    macs             INTEGER,
+    bytes            INTEGER,
+    params           INTEGER,
+    time_s           REAL,
+    machine          TEXT    NOT NULL,
+    machine_id       TEXT    NOT NULL,
+    cpu              TEXT,
+    threads          INTEGER,
+    gpu              TEXT,
+    torch_version    TEXT,
+    flopwise_version TEXT,
+    hardware         TEXT,
+    inputs           TEXT,
+    conventions      TEXT,
+    label            TEXT,
+    document         TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_model ON runs (model, id);
+CREATE INDEX IF NOT EXISTS runs_created ON runs (created);
+CREATE TABLE IF NOT EXISTS modules (
+    run_id  INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    ord     INTEGER NOT NULL,
+    path    TEXT    NOT NULL,
+    type    TEXT,
+    depth   INTEGER,
+    flops   INTEGER,
+    macs    INTEGER,
+    bytes   INTEGER,
+    params  INTEGER,
+    activations INTEGER,
+    time_s  REAL,
+    PRIMARY KEY (run_id, ord)
+);
+CREATE INDEX IF NOT EXISTS modules_path ON modules (path);
+"""
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """v1 kept (kind, model, created, machine JSON, document) per run and
+    (run_id, path, flops, macs, bytes, params) per module. v2 adds the fingerprint, totals,
+    hardware, inputs and conventions as columns, and type/depth/activations/time per module;
+    everything new is backfilled from the stored JSON."""
+    conn.execute("ALTER TABLE runs RENAME TO runs_v1")
+    conn.execute("ALTER TABLE modules RENAME TO modules_v1")
+    # Old indexes keep their names after the rename; drop them so v2's can be created.
+    old_indexes = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        " AND tbl_name IN ('runs_v1', 'modules_v1')"
+    ).fetchall()
+    for (name,) in old_indexes:
+        conn.execute(f'DROP INDEX "{name}"')
+    _create_v2(conn)
+    old_runs = conn.execute(
+        "SELECT id, kind, model, created, machine, document FROM runs_v1 ORDER BY id"
+    ).fetchall()
+    for run_id, kind, model, created, machine_text, document in old_runs:
+        doc = json.loads(document)
+        machine = _loads(machine_text) or {}
+        _insert_run(conn, doc, kind, machine, label=None, run_id=run_id, created=created,
+                    model=model)
+    conn.execute("DROP TABLE modules_v1")
+    conn.execute("DROP TABLE runs_v1")
+
+
+def _create_v2(conn: sqlite3.Connection) -> None:
+    # executescript() would COMMIT the open transaction; run statement by statement.
+    for statement in _SCHEMA_V2.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+#: ``MIGRATIONS[v]`` upgrades a version-``v`` database to ``v + 1`` (inside a transaction).
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
+
+
+def _insert_run(
+    conn: sqlite3.Connection,
+    doc: dict[str, Any],
+    kind: str,
+    machine: dict[str, Any],
+    *,
+    label: str | None,
+    run_id: int | None = None,
+    created: str | None = None,
+    model: str | None = None,
+) -> int:
+    totals = total_metrics(doc)
+    measured = doc.get("measured") if isinstance(doc.get("measured"), dict) else {}
+    hardware = measured.get("hardware") or doc.get("hardware")
+    complete = doc.get("complete")
+    cur = conn.execute(
+        """
+        INSERT INTO runs (id, kind, model, created, schema, complete, flops, macs, bytes,
+            params, time_s, machine, machine_id, cpu, threads, gpu, torch_version,
+            flopwise_version, hardware, inputs, conventions, label, document)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        (
+            run_id,
+            kind,
+            model or model_name(doc),
+            created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            doc.get("schema"),
+            None if complete is None else int(bool(complete)),
+            totals["flops"],
+            totals["macs"],
+            totals["bytes"],
+            totals["params"],
+            totals["time"],
+            json.dumps(machine, sort_keys=True, default=str),
+            fingerprint_id(machine),
+            machine.get("cpu"),
+            machine.get("threads"),
+            machine.get("gpu"),
+            machine.get("torch"),
+            machine.get("flopwise"),
+            _json(hardware),
+            _json(doc.get("inputs")),
+            _json(doc.get("convention") or doc.get("conventions")),
+            label,
+            json.dumps(doc),
+        ),
+    )
+    new_id = int(cur.lastrowid)
+    rows = []
+    for order, module in enumerate(doc.get("modules") or ()):
+        m = module_metrics(module)
+        rows.append(
+            (
+                new_id,
+                order,
+                str(module.get("path", "")),
+                module.get("type"),
+                module.get("depth"),
+                m["flops"],
+                m["macs"],
+                m["bytes"],
+                m["params"],
+                m["activations"],
+                m["time"],
+            )
+        )
+    conn.executemany(
+        "INSERT INTO modules (run_id, ord, path, type, depth, flops, macs, bytes, params,"
+        " activations, time_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    return new_id
+
+
+# --------------------------------------------------------------------------------------------
+# The store
+
+
+class Store:
+    """A results database.
+
+    ``Store()`` opens (creating if needed) the default database (:func:`default_db_path`);
+    ``Store(path)`` opens another. Use as a context manager or call :meth:`close`.
+
+    >>> with Store(tmp_path / "r.sqlite") as store:          # doctest: +SKIP
+    ...     run_id = store.save_profile(profile.to_dict())
+    ...     doc = store.get(run_id)
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_db_path()
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(
+            str(self.path),
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+            check_same_thread=False,
+        )
+        self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._retry_locked(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
+        self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL: survives process kills
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._setup_schema()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    @staticmethod
+    def _retry_locked(fn: Callable[[], Any], attempts: int = 200) -> Any:
+        # Switching to WAL and creating the schema need locks that the busy handler does not
+        # always wait for (e.g. two processes creating the same fresh file); retry briefly.
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05)
+        return None  # pragma: no cover
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rollback on error)."""
+        self._retry_locked(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+
+    def _setup_schema(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}; this flopwise understands up to "
+                f"{SCHEMA_VERSION}. Upgrade flopwise or point --db / FLOPWISE_DB elsewhere."
+            )
+        with self._write() as conn:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                has_tables = conn.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                ).fetchone()[0]
+                if has_tables:
+                    raise StoreError(f"{self.path} is not a flopwise results database")
+                _create_v2(conn)
+                version = SCHEMA_VERSION
+            while version < SCHEMA_VERSION:
+                MIGRATIONS[version](conn)
+                version += 1
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None  # type: ignore[assignment]
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- public API ----------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def save_profile(
+        self,
+        doc: dict[str, Any],
+        kind: str = "profile",
+        *,
+        machine: dict[str, Any] | None = None,
+        label: str | None = None,
+    ) -> int:
+        """Store one document and return its run id.
+
+        ``doc`` is a ``flopwise.profile/1`` document (or a sweep/compare document);
+        ``kind`` is one of :data:`RUN_KINDS`. ``machine`` defaults to this machine's
+        fingerprint (merged under any ``doc["machine"]`` the producer recorded); ``label``
+        is free text such as a git commit. The run and its module rows are written in one
+        transaction: after a crash either all of it is there or none.
+        """
+        if kind not in RUN_KINDS:
+            raise StoreError(f"unknown run kind {kind!r}; expected one of {', '.join(RUN_KINDS)}")
+        if not isinstance(doc, dict):
+            raise StoreError("save_profile() needs a JSON document (a dict); got "
+                             f"{type(doc).__name__}")
+        fingerprint = dict(machine) if machine is not None else machine_fingerprint()
+        if machine is None and isinstance(doc.get("machine"), dict):
+            fingerprint.update(doc["machine"])
+        with self._write() as conn:
+            return _insert_run(conn, doc, kind, fingerprint, label=label)
+
+    def get(self, run_id: int) -> dict[str, Any]:
+        """The full JSON document of a run, exactly as it was saved."""
+        row = self._conn.execute("SELECT document FROM runs WHERE id = ?", (int(run_id),))
+        found = row.fetchone()
+        if found is None:
+            raise RunNotFound(f"no run {run_id} in {self.path}")
+        return json.loads(found[0])
+
+    def info(self, run_id: int) -> RunInfo:
+        """The metadata of one run (without its document)."""
+        rows = self._select_info("WHERE id = ?", (int(run_id),))
+        if not rows:
+            raise RunNotFound(f"no run {run_id} in {self.path}")
+        return rows[0]
+
+    def machine(self, run_id: int) -> dict[str, Any]:
+        """The full machine fingerprint recorded with a run."""
+        row = self._conn.execute("SELECT machine FROM runs WHERE id = ?", (int(run_id),))
+        found = row.fetchone()
+        if found is None:
+            raise RunNotFound(f"no run {run_id} in {self.path}")
+        return json.loads(found[0])
+
+    def list_runs(
+        self, model: str | None = None, limit: int | None = 50, kind: str | None = None
+    ) -> list[RunInfo]:
+        """Runs, newest first; ``model`` filters by exact name or SQL ``LIKE`` pattern
+        (``%``/``_``), ``kind`` by run kind, ``limit=None`` lists all."""
+        clauses, params = [], []
+        if model:
+            clauses.append("model LIKE ?" if any(c in model for c in "%_") else "model = ?")
+            params.append(model)
+        if kind:
+            clauses.append("kind = ?")
+            params.append(kind)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        tail = " ORDER BY id DESC" + (" LIMIT ?" if limit is not None else "")
+        if limit is not None:
+            params.append(int(limit))
+        return self._select_info(where + tail, tuple(params))
+
+    def latest(self, model: str | None = None, offset: int = 0) -> int:
+        """The id of the newest run (of ``model`` if given), or the ``offset``-th before it."""
+        runs = self.list_runs(model=model, limit=offset + 1)
+        if len(runs) <= offset:
+            raise RunNotFound(f"no run latest~{offset} in {self.path}")
+        return runs[offset].id
+
+    def module_rows(self, run_id: int) -> list[dict[str, Any]]:
+        """The per-module rows of a run (path, type, depth, flops, macs, bytes, params,
+        activations, time_s) in the document's order."""
+        cur = self._conn.execute(
+            "SELECT path, type, depth, flops, macs, bytes, params, activations, time_s "
+            "FROM modules WHERE run_id = ? ORDER BY ord",
+            (int(run_id),),
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def count(self) -> int:
+        """Number of stored runs."""
+        return int(self._conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    def delete(self, run_id: int) -> None:
+        """Remove a run and its module rows."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM modules WHERE run_id = ?", (int(run_id),))
+            conn.execute("DELETE FROM runs WHERE id = ?", (int(run_id),))
+
+    def export(self, run_id: int, fmt: str = "json") -> str:
+        """A run as text: ``"json"`` is the stored document (indented); ``"csv"`` is one
+        line per module with every scalar field the document's modules carry."""
+        doc = self.get(run_id)
+        if fmt == "json":
+            return json.dumps(doc, indent=2) + "\n"
+        if fmt == "csv":
+            return modules_csv(doc)
+        raise StoreError(f"unknown export format {fmt!r}; expected json or csv")
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` result (``"ok"`` when sound)."""
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _select_info(self, tail: str, params: tuple[Any, ...]) -> list[RunInfo]:
+        cur = self._conn.execute(
+            "SELECT id, kind, model, created, flops, macs, bytes, params, time_s, complete,"
+            " machine_id, cpu, threads, gpu, torch_version, flopwise_version, label"
+            f" FROM runs {tail}",
+            params,
+        )
+        out = []
+        for row in cur.fetchall():
+            values = list(row)
+            values[9] = None if values[9] is None else bool(values[9])
+            out.append(RunInfo(*values))
+        return out
+
+
+def modules_csv(doc: dict[str, Any]) -> str:
+    """CSV of a document's modules: one line per module, columns = the union of the scalar
+    fields of its rows (``path``, ``type``, ``depth`` first)."""
+    modules = doc.get("modules") or []
+    columns: list[str] = ["path", "type", "depth"]
+    for module in modules:
+        for key, value in module.items():
+            if key not in columns and (value is None or isinstance(value, str | int | float)):
+                columns.append(key)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for module in modules:
+        writer.writerow(["" if module.get(c) is None else module.get(c) for c in columns])
+    return buf.getvalue()
