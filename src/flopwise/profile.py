@@ -267,7 +267,13 @@ def _describe_inputs(args: tuple, kwargs: dict) -> list[dict[str, Any]]:
 
 def _describe_value(name: str, value: Any) -> list[dict[str, Any]]:
     if isinstance(value, torch.Tensor):
-        return [{"name": name, "shape": list(value.shape), "dtype": str(value.dtype).removeprefix("torch.")}]
+        return [
+            {
+                "name": name,
+                "shape": list(value.shape),
+                "dtype": str(value.dtype).removeprefix("torch."),
+            }
+        ]
     if isinstance(value, dict):
         return [d for k, v in value.items() for d in _describe_value(f"{name}.{k}", v)]
     if isinstance(value, (list, tuple)):
@@ -320,7 +326,9 @@ def _fake_twin(t: torch.Tensor, kind: str, fake_mode: Any, device: torch.device)
     return twin
 
 
-def _fake_state(model: nn.Module, kind: str, fake_mode: Any, device: torch.device) -> dict[str, torch.Tensor]:
+def _fake_state(
+    model: nn.Module, kind: str, fake_mode: Any, device: torch.device
+) -> dict[str, torch.Tensor]:
     return {
         name: _fake_twin(t, kind, fake_mode, device)
         for name, t in [*model.named_parameters(), *model.named_buffers()]
@@ -361,7 +369,9 @@ def profile(
             fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
             state = _fake_state(model, kind, fake_mode, device)
             run_args, run_kwargs = tree_map(
-                lambda v: _fake_twin(v, kind, fake_mode, device) if isinstance(v, torch.Tensor) else v,
+                lambda v: (
+                    _fake_twin(v, kind, fake_mode, device) if isinstance(v, torch.Tensor) else v
+                ),
                 (args, call_kwargs),
             )
 
@@ -383,7 +393,9 @@ def profile(
             raise ShapeMismatch(_reject_message(where, model, exc)) from exc
     params, order, types = _module_params(model)
     types.update({k: v for k, v in cap.tracker.module_types.items() if k not in types})
-    modules, totals, uncounted = aggregate(cap.records, types, order, params, dict(cap.tracker.calls))
+    modules, totals, uncounted = aggregate(
+        cap.records, types, order, params, dict(cap.tracker.calls)
+    )
     return Profile(
         model=name or type(model).__name__,
         inputs=_describe_inputs(args, call_kwargs),
@@ -423,7 +435,11 @@ def _is_fake(t: torch.Tensor) -> bool:
 def _backward(out: Any, cap: capture) -> None:
     """Backpropagate ones from every floating output that requires grad; building the
     seed gradients is not counted, the backward ops are."""
-    roots = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor) and t.requires_grad and t.is_floating_point()]
+    roots = [
+        t
+        for t in tree_leaves(out)
+        if isinstance(t, torch.Tensor) and t.requires_grad and t.is_floating_point()
+    ]
     if not roots:
         raise FlopwiseError("train=True but no model output requires grad")
     with cap.pause():
@@ -457,7 +473,12 @@ class count:  # noqa: N801  (a context manager used like a function)
         self.profile = Profile(
             model=self._name,
             inputs=[],
-            mode={"phase": "block", "tensors": "as given", "device": "", "grad": torch.is_grad_enabled()},
+            mode={
+                "phase": "block",
+                "tensors": "as given",
+                "device": "",
+                "grad": torch.is_grad_enabled(),
+            },
             ops=self._capture.records,
             modules=modules,
             totals=totals,
@@ -469,4 +490,3 @@ class count:  # noqa: N801  (a context manager used like a function)
         if self.profile is None:
             raise RuntimeError("the count is available after the with-block ends")
         return self.profile.totals
-

@@ -1,26 +1,31 @@
 """The capture engine: one ATen-level TorchDispatchMode that turns every call into an
-:class:`OpRecord`, plus a thin TorchFunctionMode that sees ``scaled_dot_product_attention``
-whole, so attention counts the same whichever backend (flash, math, meta) runs it."""
+:class:`OpRecord` with its module path and cost.
+
+Only a dispatch mode is installed: a TorchFunctionMode would make ``has_torch_function``
+true and switch off fused fast paths (nn.MultiheadAttention's), changing what runs."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
 from flopwise.capture.records import OpRecord
 from flopwise.capture.tracker import ModuleTracker
 from flopwise.cost.registry import lookup, op_key
-from flopwise.cost.types import OpCall, OpCost, TensorMeta
+from flopwise.cost.types import OpCall, OpCost, TensorMeta, Uncountable
 
 # Ops that allocate without writing: no traffic.
-_NO_TRAFFIC = {"aten.empty", "aten.empty_like", "aten.empty_strided", "aten.new_empty", "aten.new_empty_strided"}
+_NO_TRAFFIC = {
+    "aten.empty",
+    "aten.empty_like",
+    "aten.empty_strided",
+    "aten.new_empty",
+    "aten.new_empty_strided",
+}
 
 
 def tensor_meta(t: torch.Tensor) -> TensorMeta:
@@ -30,7 +35,12 @@ def tensor_meta(t: torch.Tensor) -> TensorMeta:
     try:
         storage = t.untyped_storage()
         key, storage_bytes = int(storage._cdata), int(storage.nbytes())
-        span = 1 + sum((size - 1) * abs(stride) for size, stride in zip(shape, t.stride(), strict=True)) if numel else 0
+        span = (
+            1
+            + sum((size - 1) * abs(stride) for size, stride in zip(shape, t.stride(), strict=True))
+            if numel
+            else 0
+        )
         touched = min(numel, span)
     except (RuntimeError, NotImplementedError, AttributeError, TypeError):
         key, storage_bytes, touched = id(t), -1, numel  # sparse, nested or opaque tensors
@@ -59,20 +69,6 @@ def _tensors(tree: Any) -> list[TensorMeta]:
     return found
 
 
-class _Composites(TorchFunctionMode):
-    """Sees composite calls before they decompose, so one formula covers every backend."""
-
-    def __init__(self, capture: CaptureMode) -> None:
-        super().__init__()
-        self.capture = capture
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func is F.scaled_dot_product_attention and self.capture.composite is None:
-            return self.capture.run_composite("aten.scaled_dot_product_attention", func, args, kwargs)
-        return func(*args, **kwargs)
-
-
 class CaptureMode(TorchDispatchMode):
     """Records every ATen op run inside it, with its module path and cost.
 
@@ -84,26 +80,17 @@ class CaptureMode(TorchDispatchMode):
         super().__init__()
         self.tracker = tracker
         self.records: list[OpRecord] = []
-        self.composite: str | None = None
         self.paused = False
 
     # -- dispatch -----------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if self.composite is None and not self.paused:
-            self._record(op_key(func), args, kwargs, out, is_view=bool(getattr(func, "is_view", False)))
-        return out
-
-    def run_composite(self, name: str, func: Callable, args: tuple, kwargs: dict) -> Any:
-        """Run ``func`` as one record named ``name``; the ATen ops under it are absorbed."""
-        self.composite = name
-        try:
-            out = func(*args, **kwargs)
-        finally:
-            self.composite = None
-        if not self.paused:
-            self._record(name, args, kwargs, out, is_view=False)
+        # prim ops (prim.device, ...) are metadata queries fake tensors make; not work.
+        if not self.paused and func.namespace != "prim":
+            self._record(
+                op_key(func), args, kwargs, out, is_view=bool(getattr(func, "is_view", False))
+            )
         return out
 
     # -- recording ----------------------------------------------------------------
@@ -119,8 +106,12 @@ class CaptureMode(TorchDispatchMode):
         if formula is not None:
             try:
                 cost = formula(call)
+            except Uncountable:
+                status = "uncounted"
             except Exception as exc:  # a formula bug must not be a silent zero
-                raise RuntimeError(f"flopwise: cost formula for {op} failed on {_describe(call)}: {exc}") from exc
+                raise RuntimeError(
+                    f"flopwise: cost formula for {op} failed on {_describe(call)}: {exc}"
+                ) from exc
         inputs = tuple(call.tensor_inputs())
         if is_view or op.rsplit(".", 1)[0] in _NO_TRAFFIC or op in _NO_TRAFFIC:
             read = written = 0
@@ -166,7 +157,6 @@ class capture:  # noqa: N801  (used like a function / context manager)
     def __init__(self, root: torch.nn.Module | None = None) -> None:
         self.tracker = ModuleTracker(root)
         self.mode = CaptureMode(self.tracker)
-        self._composites = _Composites(self.mode)
 
     @property
     def records(self) -> list[OpRecord]:
@@ -179,12 +169,7 @@ class capture:  # noqa: N801  (used like a function / context manager)
     def __enter__(self) -> capture:
         self.tracker.__enter__()
         try:
-            self._composites.__enter__()
-            try:
-                self.mode.__enter__()
-            except BaseException:
-                self._composites.__exit__(None, None, None)
-                raise
+            self.mode.__enter__()
         except BaseException:
             self.tracker.__exit__(None, None, None)
             raise
@@ -194,10 +179,7 @@ class capture:  # noqa: N801  (used like a function / context manager)
         try:
             self.mode.__exit__(*exc)
         finally:
-            try:
-                self._composites.__exit__(*exc)
-            finally:
-                self.tracker.__exit__(*exc)
+            self.tracker.__exit__(*exc)
 
 
 class _Paused:

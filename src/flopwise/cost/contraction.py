@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from flopwise.cost.registry import aten, maybe_ops, register
-from flopwise.cost.types import OpCall, OpCost, TensorMeta
+from flopwise.cost.types import OpCall, OpCost, TensorMeta, Uncountable
 
 # ---------------------------------------------------------------------------------------
 # pure shape formulas (also used by the analytic LLM model and the tests)
@@ -115,6 +115,28 @@ def _mm(call: OpCall) -> OpCost:
     return contraction(matmul_macs(a.shape, b.shape), call.out)
 
 
+@register(aten.linear)
+def _linear(call: OpCall) -> OpCost:
+    # Composite ops like linear reach the mode whole under inference_mode.
+    x, w, bias = call.args[0], call.args[1], call.arg(2, "bias")
+    macs = (x.numel // x.shape[-1]) * w.shape[0] * x.shape[-1] if w.ndim == 2 else x.numel
+    return contraction(macs, call.out, call.out.numel if isinstance(bias, TensorMeta) else 0)
+
+
+@register(aten.einsum)
+def _einsum(call: OpCall) -> OpCost:
+    """Two-operand einsum seen whole: one MAC per point of the joint index space."""
+    equation, operands = call.args[0], call.args[1]
+    inputs = equation.replace(" ", "").split("->")[0].split(",")
+    if len(operands) != 2 or "." in equation:
+        raise Uncountable("einsum seen whole with other than two explicit operands")
+    sizes: dict[str, int] = {}
+    for letters, t in zip(inputs, operands, strict=True):
+        for letter, size in zip(letters, t.shape, strict=True):
+            sizes[letter] = max(size, sizes.get(letter, 1))
+    return contraction(math.prod(sizes.values()), call.out)
+
+
 @register(aten.addmm, aten.baddbmm, aten.addbmm, aten.addmv)
 def _addmm(call: OpCall) -> OpCost:
     bias, a, b = call.args[0], call.args[1], call.args[2]
@@ -150,10 +172,15 @@ def _grouped_mm(call: OpCall) -> OpCost:
 @register(aten.convolution, aten._convolution, *maybe_ops("conv1d", "conv2d", "conv3d"))
 def _convolution(call: OpCall) -> OpCost:
     x, w, bias = call.args[0], call.args[1], call.arg(2, "bias")
-    transposed = bool(call.arg(6, "transposed", False)) if call.op.split(".")[1] in (
-        "convolution",
-        "_convolution",
-    ) else False
+    transposed = (
+        bool(call.arg(6, "transposed", False))
+        if call.op.split(".")[1]
+        in (
+            "convolution",
+            "_convolution",
+        )
+        else False
+    )
     macs = conv_macs(x.shape, w.shape, call.out.shape, transposed)
     return contraction(macs, call.out, call.out.numel if isinstance(bias, TensorMeta) else 0)
 
@@ -183,7 +210,9 @@ def _convolution_backward(call: OpCall) -> OpCost:
 # attention
 
 
-def _sdpa_shapes(q: TensorMeta, k: TensorMeta, v: TensorMeta) -> tuple[int, int, int, int, int, int]:
+def _sdpa_shapes(
+    q: TensorMeta, k: TensorMeta, v: TensorMeta
+) -> tuple[int, int, int, int, int, int]:
     *batch_dims, heads, lq, e = (1,) * max(0, 4 - q.ndim) + q.shape
     lk, ev = k.shape[-2], v.shape[-1]
     return math.prod(batch_dims), heads, lq, lk, e, ev
@@ -199,23 +228,34 @@ def sdpa_forward_cost(
 
 @register(*maybe_ops("scaled_dot_product_attention"))
 def _sdpa(call: OpCall) -> OpCost:
+    # Seen whole only when autograd is off for inference tensors; otherwise it decomposes.
     q, k, v = call.args[:3]
-    return sdpa_forward_cost(q, k, v, bool(call.arg(4, "is_causal", False)), call.arg(3, "attn_mask"))
+    return sdpa_forward_cost(
+        q, k, v, bool(call.arg(5, "is_causal", False)), call.arg(3, "attn_mask")
+    )
 
 
-@register(*maybe_ops("_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_for_cpu"))
+@register(
+    *maybe_ops("_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_for_cpu")
+)
 def _sdpa_flash(call: OpCall) -> OpCost:
     # (q, k, v, dropout_p, is_causal, ...) ; the CPU kernel also takes attn_mask as kwarg.
     q, k, v = call.args[:3]
-    return sdpa_forward_cost(q, k, v, bool(call.arg(4, "is_causal", False)), call.kwargs.get("attn_mask"))
+    return sdpa_forward_cost(
+        q, k, v, bool(call.arg(4, "is_causal", False)), call.kwargs.get("attn_mask")
+    )
 
 
-@register(*maybe_ops("_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention"))
+@register(
+    *maybe_ops("_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention")
+)
 def _sdpa_efficient(call: OpCall) -> OpCost:
     # (q, k, v, attn_bias, compute_log_sumexp, dropout_p, is_causal, ...)
     q, k, v = call.args[:3]
     causal_index = 6 if "efficient" in call.op else 7
-    return sdpa_forward_cost(q, k, v, bool(call.arg(causal_index, "is_causal", False)), call.arg(3, "attn_bias"))
+    return sdpa_forward_cost(
+        q, k, v, bool(call.arg(causal_index, "is_causal", False)), call.arg(3, "attn_bias")
+    )
 
 
 @register(*maybe_ops("_flash_attention_forward", "_efficient_attention_forward"))
@@ -243,7 +283,11 @@ def _sdpa_backward(call: OpCall) -> OpCost:
     causal = bool(call.kwargs.get("is_causal", False))
     if not causal:
         bools = [a for a in call.args[5:] if isinstance(a, bool)]
-        causal = bool(bools and bools[-1]) if "efficient" not in call.op else bool(call.arg(11, "is_causal", False))
+        causal = (
+            bool(bools and bools[-1])
+            if "efficient" not in call.op
+            else bool(call.arg(11, "is_causal", False))
+        )
     return attention_backward_cost(batch, heads, lq, lk, e, ev, causal)
 
 

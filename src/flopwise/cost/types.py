@@ -27,6 +27,11 @@ CATEGORIES = (
 )
 
 
+class Uncountable(Exception):
+    """Raised by a formula for a call it cannot cost exactly; the op is then reported as
+    uncounted rather than guessed."""
+
+
 @dataclass(frozen=True, slots=True)
 class TensorMeta:
     """Shape-level description of one tensor argument or result.
@@ -59,7 +64,9 @@ class TensorMeta:
         return len(self.shape)
 
     def describe(self) -> str:
-        return f"{'x'.join(map(str, self.shape)) or 'scalar'}:{str(self.dtype).removeprefix('torch.')}"
+        return (
+            f"{'x'.join(map(str, self.shape)) or 'scalar'}:{str(self.dtype).removeprefix('torch.')}"
+        )
 
 
 def dtype_size(dtype: torch.dtype) -> int:
@@ -80,7 +87,11 @@ class OpCall:
     outputs: tuple[TensorMeta, ...] = ()
 
     def tensor_inputs(self) -> list[TensorMeta]:
-        return [t for t in _flatten((self.args, tuple(self.kwargs.values()))) if isinstance(t, TensorMeta)]
+        return [
+            t
+            for t in _flatten((self.args, tuple(self.kwargs.values())))
+            if isinstance(t, TensorMeta)
+        ]
 
     def arg(self, index: int, name: str, default: Any = None) -> Any:
         """Positional argument ``index`` or keyword ``name``, else ``default``."""

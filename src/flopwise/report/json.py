@@ -33,7 +33,12 @@ def profile_document(p: Profile) -> dict[str, Any]:
         "totals": {**p.totals.as_dict(), "intensity": round(p.totals.intensity, 6)},
         "modules": [{**m.as_dict(), "intensity": round(m.intensity, 6)} for m in p.modules],
         "uncounted": [
-            {"op": u.op, "calls": u.calls, "output_elements": u.output_elements, "module_paths": u.module_paths}
+            {
+                "op": u.op,
+                "calls": u.calls,
+                "output_elements": u.output_elements,
+                "module_paths": u.module_paths,
+            }
             for u in p.uncounted
         ],
         "complete": p.complete,

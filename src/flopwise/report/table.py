@@ -34,7 +34,9 @@ def build_table(p: Profile, depth: int | None = 3) -> Group:
     table.add_column("Activations", justify="right")
     table.add_column("Bytes (R+W)", justify="right")
     table.add_column("FLOP/B", justify="right")
-    time_col = any("time_s" in (p.measured or {}).get("modules", {}).get(m.path, {}) for m in p.modules)
+    time_col = any(
+        "time_s" in (p.measured or {}).get("modules", {}).get(m.path, {}) for m in p.modules
+    )
     if time_col:
         table.add_column("Time", justify="right")
     for m in p.modules:
@@ -83,7 +85,10 @@ def build_table(p: Profile, depth: int | None = 3) -> Group:
         style="dim",
     )
     if p.complete:
-        coverage = Text(f"coverage: complete ({t.ops:,} ops, every one counted or in the zero set)", style="green")
+        coverage = Text(
+            f"coverage: complete ({t.ops:,} ops, every one counted or in the zero set)",
+            style="green",
+        )
     else:
         names = ", ".join(f"{u.op} ×{u.calls}" for u in p.uncounted[:6])
         more = f" and {len(p.uncounted) - 6} more" if len(p.uncounted) > 6 else ""

@@ -1,0 +1,120 @@
+"""``flopwise profile MODEL``: count (and optionally measure) one model."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from flopwise.errors import FlopwiseError
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    html = "html"
+
+
+DEVICES = ("auto", "cpu", "cuda", "meta", "fake")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("profile")(profile_command)
+
+
+def profile_command(
+    model: str = typer.Argument(
+        ...,
+        help="torchvision:NAME, timm:NAME, hf:NAME, hf:path/config.json, file.py:factory or package.module:factory",
+    ),
+    inputs: list[str] = typer.Option(
+        [], "--input", "-i", help="Input spec, repeatable: 1x3x224x224, input_ids=1x128:int64"
+    ),
+    device: str = typer.Option(
+        "auto",
+        help="cpu, cuda, meta (no weights allocated), fake, or auto: meta when only counting, cpu when measuring",
+    ),
+    dtype: str = typer.Option("float32", help="Model dtype: float32, bfloat16, float16 ..."),
+    train: bool = typer.Option(
+        False, "--train", help="Count forward + backward (real autograd ops)"
+    ),
+    measure: bool = typer.Option(False, "--measure", help="Also time the model on this machine"),
+    repeats: int = typer.Option(0, help="Timed repeats with --measure (0: use --budget)"),
+    budget: float = typer.Option(10.0, help="Seconds of timing with --measure"),
+    energy: bool = typer.Option(
+        False, "--energy", help="With --measure: energy per run and per item"
+    ),
+    grid: str = typer.Option("world", help="Grid region for gCO2e with --energy"),
+    pue: float = typer.Option(1.0, help="Power usage effectiveness for gCO2e with --energy"),
+    hardware: str = typer.Option("host", help="Hardware profile for the roofline with --measure"),
+    depth: int = typer.Option(3, help="Module tree depth shown in the table"),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format"),
+    level: str = typer.Option("modules", help="Rows of --format csv: modules or ops"),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write to this file instead of stdout"
+    ),
+    save: bool = typer.Option(True, "--save/--no-save", help="Keep the run in the results store"),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Progress bars while measuring"
+    ),
+) -> None:
+    """Count FLOPs, MACs, params, activations and bytes of every op and module."""
+    from flopwise.pipeline import run_profile
+
+    if device not in DEVICES:
+        raise FlopwiseError(f"--device must be one of {', '.join(DEVICES)} (got {device!r})")
+    prof = run_profile(
+        model,
+        inputs,
+        device=device,
+        dtype=dtype,
+        train=train,
+        measure=measure,
+        repeats=repeats,
+        budget=budget,
+        energy=energy,
+        grid=grid,
+        pue=pue,
+        hardware=hardware,
+        progress=progress and sys.stderr.isatty(),
+    )
+    text = render(prof, fmt, depth=depth, level=level)
+    if output is not None:
+        output.write_text(text)
+        typer.echo(f"wrote {output} ({fmt.value})", err=True)
+    else:
+        typer.echo(text, nl=not text.endswith("\n"))
+    if save:
+        _save(prof)
+
+
+def render(prof, fmt: OutputFormat, depth: int, level: str) -> str:
+    """The profile in the chosen format (renderers only)."""
+    if fmt is OutputFormat.json:
+        return prof.to_json() + "\n"
+    if fmt is OutputFormat.csv:
+        from flopwise.report.frames import to_csv
+
+        return to_csv(prof, level)
+    if fmt is OutputFormat.html:
+        from flopwise.report.html import render_html
+
+        return render_html(prof.to_dict())
+    return prof.table(depth=depth)
+
+
+def _save(prof) -> None:
+    """Store the run; a store failure is a warning, never a lost result."""
+    try:
+        from flopwise.store import Store
+    except ImportError:
+        return
+    try:
+        run_id = Store().save_profile(prof.to_dict())
+    except Exception as exc:  # the printed result matters more than the archive
+        typer.echo(f"warning: could not save the run: {exc}", err=True)
+        return
+    typer.echo(f"saved as run {run_id} (flopwise history)", err=True)

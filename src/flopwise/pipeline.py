@@ -1,0 +1,91 @@
+"""The pipeline behind ``flopwise profile``: source → capture → cost → (measure) → Profile.
+
+Kept apart from the CLI so notebooks and other commands (sweep, compare) run the same
+steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from flopwise.profile import Profile, profile
+
+
+def load(
+    model_spec: str, inputs: list[str], device: str, dtype: str
+) -> tuple[Any, tuple, dict, str]:
+    """Build the model and its inputs; returns ``(model, args, kwargs, name)``."""
+    from flopwise.sources import load_model
+    from flopwise.sources.specs import make_inputs, normalize_example_inputs, parse_dtype
+
+    torch_dtype = parse_dtype(dtype)
+    build_device = "meta" if device == "meta" else ("cuda" if device == "cuda" else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        from flopwise.errors import FlopwiseError
+
+        raise FlopwiseError("--device cuda: no CUDA device is available on this machine")
+    loaded = load_model(model_spec, device=build_device, dtype=torch_dtype)
+    if inputs:
+        args, kwargs = make_inputs(
+            inputs, build_device, float_dtype=torch_dtype, vocab_size=loaded.vocab_size
+        )
+    elif loaded.example_inputs is not None:
+        args, kwargs = normalize_example_inputs(loaded.example_inputs)
+    else:
+        args, kwargs = make_inputs(
+            loaded.default_inputs,
+            build_device,
+            float_dtype=torch_dtype,
+            vocab_size=loaded.vocab_size,
+        )
+    return loaded.model, args, kwargs, loaded.name
+
+
+def run_profile(
+    model_spec: str,
+    inputs: list[str],
+    *,
+    device: str = "auto",
+    dtype: str = "float32",
+    train: bool = False,
+    measure: bool = False,
+    repeats: int = 0,
+    budget: float = 10.0,
+    energy: bool = False,
+    grid: str = "world",
+    pue: float = 1.0,
+    hardware: str = "host",
+    progress: bool = False,
+) -> Profile:
+    """Load, count and (with ``measure``) time a model, returning one Profile."""
+    if device == "auto":
+        device = "cpu" if measure else "meta"
+    if measure and device in ("meta", "fake"):
+        from flopwise.errors import FlopwiseError
+
+        raise FlopwiseError(f"--measure needs real tensors; use --device cpu or cuda, not {device}")
+    model, args, kwargs, name = load(model_spec, inputs, device, dtype)
+    tensors = "fake" if device == "fake" else ("meta" if device == "meta" else "auto")
+    prof = profile(
+        model, *args, kwargs=kwargs, train=train, tensors=tensors, name=model_spec or name
+    )
+    prof.extra["source"] = {"spec": model_spec, "name": name, "dtype": dtype}
+    if measure:
+        from flopwise.measure.attach import attach_measurements
+
+        attach_measurements(
+            prof,
+            model,
+            args,
+            kwargs,
+            repeats=repeats,
+            budget=budget,
+            energy=energy,
+            grid=grid,
+            pue=pue,
+            hardware=hardware,
+            progress=progress,
+            train=train,
+        )
+    return prof
