@@ -137,11 +137,11 @@ def test_fused_mha_fast_path_equals_unfused_parts():
     fused = flopwise.profile(mha, x, x, x, need_weights=False)
     assert any(r.op == "aten._native_multi_head_attention" for r in fused.ops)
     # unfused: in-proj (3·E·E), attention, out-proj, biases
-    b, l, e, h = 3, 5, 16, 2
-    pairs = b * h * l * l
-    macs = b * l * 3 * e * e + pairs * (2 * e // h) + b * l * e * e
+    b, seq, e, h = 3, 5, 16, 2
+    pairs = b * h * seq * seq
+    macs = b * seq * 3 * e * e + pairs * (2 * e // h) + b * seq * e * e
     assert fused.totals.macs == macs
-    assert fused.totals.flops == 2 * macs + b * l * 3 * e + b * l * e + 6 * pairs
+    assert fused.totals.flops == 2 * macs + b * seq * 3 * e + b * seq * e + 6 * pairs
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         slow = flopwise.profile(mha, x, x, x, need_weights=False)
@@ -177,7 +177,7 @@ def test_attention_cost_is_pure():
 def brute_conv_macs(n, cin, cout, size, k, stride, pad, dil, groups):
     out = (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
     macs = 0
-    for _b, co, oy, ox in itertools.product(range(n), range(cout), range(out), range(out)):
+    for _b, _co, _oy, _ox in itertools.product(range(n), range(cout), range(out), range(out)):
         for _ci, _ky, _kx in itertools.product(range(cin // groups), range(k), range(k)):
             macs += 1  # every kernel tap is a MAC, padded taps included (dense convention)
     return macs
@@ -227,3 +227,15 @@ def test_attention_pairs_match_mask_count(lq, lk, heads, causal):
     if causal:
         mask = mask.tril()  # top-left alignment, as PyTorch defines is_causal
     assert attended_pairs(2, heads, lq, lk, causal) == 2 * heads * int(mask.sum())
+
+
+def test_sdpa_under_inference_mode_and_training_backward():
+    q = torch.randn(1, 2, 6, 8)
+    with torch.inference_mode():
+        p = counted(F.scaled_dot_product_attention, q, q, q, is_causal=True)
+    assert p.totals.macs == 2 * 21 * 16
+    qg = torch.randn(1, 2, 6, 8, requires_grad=True)
+    with flopwise.count() as c:
+        F.scaled_dot_product_attention(qg, qg, qg, is_causal=True).sum().backward()
+    back = [r for r in c.profile.ops if r.phase == "backward" and "attention" in r.op]
+    assert back and back[0].macs == 2 * (2 * 21) * 16  # dQ, dK, dV, dP over causal pairs

@@ -15,6 +15,7 @@ from torch.utils._pytree import tree_map
 
 from flopwise.capture.records import OpRecord
 from flopwise.capture.tracker import ModuleTracker
+from flopwise.cost.contraction import grouped_mm_output_shape
 from flopwise.cost.registry import lookup, op_key
 from flopwise.cost.types import OpCall, OpCost, TensorMeta, Uncountable
 
@@ -85,7 +86,9 @@ class CaptureMode(TorchDispatchMode):
     # -- dispatch -----------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        out = _shape_only_result(func, args)
+        if out is None:
+            out = func(*args, **kwargs)
         # prim ops (prim.device, ...) are metadata queries fake tensors make; not work.
         if not self.paused and func.namespace != "prim":
             self._record(
@@ -137,6 +140,21 @@ class CaptureMode(TorchDispatchMode):
                 bytes_written=written,
             )
         )
+
+
+def _shape_only_result(func, args: tuple) -> torch.Tensor | None:
+    """Stand-in result for an op whose fake/meta kernel is stricter than its CPU kernel
+    (``_grouped_mm``'s meta kernel rejects float32 that the CPU kernel accepts), so the same
+    model counts on every tensor kind. Real tensors never take this path."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    if op_key(func) not in ("aten._grouped_mm", "aten.grouped_mm"):
+        return None
+    a, b = args[0], args[1]
+    if not isinstance(a, FakeTensor) or a.dtype in (torch.bfloat16, torch.float16):
+        return None
+    shape = grouped_mm_output_shape(tuple(a.shape), tuple(b.shape))
+    return torch.empty(shape, dtype=a.dtype, device=a.device)
 
 
 def _describe(call: OpCall) -> str:

@@ -96,6 +96,21 @@ def attention_backward_cost(
     return OpCost(flops=2 * macs + 3 * pairs, macs=macs, category="contraction")
 
 
+def schema_arg(call: OpCall, name: str, default: object = None) -> object:
+    """Argument ``name`` of ``call``, located through the op's ATen schema."""
+    if name in call.kwargs:
+        return call.kwargs[name]
+    parts = call.op.split(".")
+    packet = getattr(aten, parts[1], None)
+    overload = getattr(packet, parts[2] if len(parts) > 2 else "default", None)
+    if overload is None:
+        return default
+    for index, argument in enumerate(overload._schema.arguments):
+        if argument.name == name:
+            return call.args[index] if index < len(call.args) else default
+    return default
+
+
 def contraction(macs: int, out: TensorMeta, bias_elements: int = 0) -> OpCost:
     return OpCost(
         flops=2 * macs + bias_elements,
@@ -148,7 +163,7 @@ def _addmm(call: OpCall) -> OpCost:
     return contraction(macs, call.out, bias_flops)
 
 
-@register(*maybe_ops("_grouped_mm", "_scaled_grouped_mm"))
+@register(*maybe_ops("_grouped_mm", "_scaled_grouped_mm"), "transformers.grouped_mm_fallback")
 def _grouped_mm(call: OpCall) -> OpCost:
     """MoE experts: every routed row meets exactly one expert matrix, so
     macs = rows · K · N whatever the routing (counts the same on meta)."""
@@ -163,6 +178,25 @@ def _grouped_mm(call: OpCall) -> OpCost:
         macs = call.out.numel * a.shape[-1]
     bias = call.kwargs.get("bias") if len(call.args) < 4 else call.args[3]
     return contraction(macs, call.out, call.out.numel if isinstance(bias, TensorMeta) else 0)
+
+
+def grouped_mm_output_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """Result shape of ``_grouped_mm(a, b, offs)`` for the layouts MoE layers use."""
+    if len(a) == 2 and len(b) == 3:
+        return (a[0], b[2])
+    if len(a) == 3 and len(b) == 3:
+        return (a[0], a[1], b[2])
+    if len(a) == 2 and len(b) == 2:
+        return (a[0], b[1])  # split along K: one [M, N] result per group is stacked by caller
+    return (*a[:-1], b[-1])
+
+
+@register("transformers.grouped_mm_fallback_backward")
+def _grouped_mm_fallback_backward(call: OpCall) -> OpCost:
+    # (input [S, K], weight [E, K, N], offs, grad_output [S, N]): grad_input and grad_weight.
+    a, b = call.args[0], call.args[1]
+    macs = 2 * a.shape[0] * a.shape[1] * b.shape[2]
+    return OpCost(flops=2 * macs, macs=macs, category="contraction")
 
 
 # ---------------------------------------------------------------------------------------
@@ -226,46 +260,34 @@ def sdpa_forward_cost(
     return attention_cost(batch, heads, lq, lk, e, ev, causal=is_causal, float_mask=float_mask)
 
 
-@register(*maybe_ops("scaled_dot_product_attention"))
+@register(
+    *maybe_ops(
+        "scaled_dot_product_attention",  # whole only under inference_mode; else decomposed
+        "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_flash_attention_for_cpu",
+        "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_cudnn_attention",
+    )
+)
 def _sdpa(call: OpCall) -> OpCost:
-    # Seen whole only when autograd is off for inference tensors; otherwise it decomposes.
+    """Every SDPA backend, layout [B, H, L, E]; flags found by name in the op's schema."""
     q, k, v = call.args[:3]
-    return sdpa_forward_cost(
-        q, k, v, bool(call.arg(5, "is_causal", False)), call.arg(3, "attn_mask")
-    )
-
-
-@register(
-    *maybe_ops("_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_for_cpu")
-)
-def _sdpa_flash(call: OpCall) -> OpCost:
-    # (q, k, v, dropout_p, is_causal, ...) ; the CPU kernel also takes attn_mask as kwarg.
-    q, k, v = call.args[:3]
-    return sdpa_forward_cost(
-        q, k, v, bool(call.arg(4, "is_causal", False)), call.kwargs.get("attn_mask")
-    )
-
-
-@register(
-    *maybe_ops("_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention")
-)
-def _sdpa_efficient(call: OpCall) -> OpCost:
-    # (q, k, v, attn_bias, compute_log_sumexp, dropout_p, is_causal, ...)
-    q, k, v = call.args[:3]
-    causal_index = 6 if "efficient" in call.op else 7
-    return sdpa_forward_cost(
-        q, k, v, bool(call.arg(causal_index, "is_causal", False)), call.arg(3, "attn_bias")
-    )
+    mask = schema_arg(call, "attn_mask", schema_arg(call, "attn_bias"))
+    return sdpa_forward_cost(q, k, v, bool(schema_arg(call, "is_causal", False)), mask)
 
 
 @register(*maybe_ops("_flash_attention_forward", "_efficient_attention_forward"))
 def _attention_forward_kernels(call: OpCall) -> OpCost:
-    # Layout [B, L, H, E].
+    """The raw kernels, layout [B, L, H, E]; custom_mask_type 1 is top-left causal."""
     q, k, v = call.args[:3]
     batch, lq, heads, e = q.shape
     lk, ev = k.shape[1], v.shape[-1]
-    causal = bool(call.kwargs.get("is_causal", call.kwargs.get("custom_mask_type", 0)))
-    return attention_cost(batch, heads, lq, lk, e, ev, causal=causal)
+    causal = (
+        bool(schema_arg(call, "is_causal", False)) or schema_arg(call, "custom_mask_type", 0) == 1
+    )
+    bias = schema_arg(call, "bias")
+    float_mask = isinstance(bias, TensorMeta) and bias.dtype.is_floating_point
+    return attention_cost(batch, heads, lq, lk, e, ev, causal=causal, float_mask=float_mask)
 
 
 @register(
@@ -277,17 +299,10 @@ def _attention_forward_kernels(call: OpCall) -> OpCost:
     )
 )
 def _sdpa_backward(call: OpCall) -> OpCost:
-    # (grad_out, q, k, v, out, ...): causal flag position varies by kernel, so look for it.
+    # (grad_out, q, k, v, out, ...); the causal flag's position differs per kernel.
     q, k, v = call.args[1:4]
     batch, heads, lq, lk, e, ev = _sdpa_shapes(q, k, v)
-    causal = bool(call.kwargs.get("is_causal", False))
-    if not causal:
-        bools = [a for a in call.args[5:] if isinstance(a, bool)]
-        causal = (
-            bool(bools and bools[-1])
-            if "efficient" not in call.op
-            else bool(call.arg(11, "is_causal", False))
-        )
+    causal = bool(schema_arg(call, "is_causal", False))
     return attention_backward_cost(batch, heads, lq, lk, e, ev, causal)
 
 
@@ -295,7 +310,7 @@ def _sdpa_backward(call: OpCall) -> OpCost:
 def _native_mha(call: OpCall) -> OpCost:
     """The fused nn.MultiheadAttention fast path: q/k/v projections, attention, output
     projection. Equals the sum of its unfused parts (linear + SDPA + linear) exactly."""
-    query, key, value = call.args[0], call.args[1], call.args[2]
+    query, key = call.args[0], call.args[1]
     embed, heads = call.args[3], call.args[4]
     qkv_bias, proj_bias = call.args[6], call.args[8]
     mask = call.arg(9, "mask")

@@ -13,7 +13,9 @@ from typing import Any
 from flopwise.measure.energy_base import Availability, EnergyReading
 
 MISSING_ZEUS = "Zeus: zeus not installed; pip install zeus (optional reader)"
-MISSING_CODECARBON = "CodeCarbon: codecarbon not installed; pip install codecarbon (optional reader)"
+MISSING_CODECARBON = (
+    "CodeCarbon: codecarbon not installed; pip install codecarbon (optional reader)"
+)
 
 
 class ZeusReader:
@@ -42,7 +44,7 @@ class ZeusReader:
     def available(self) -> Availability:
         if self._monitor_cls is None:
             try:
-                from zeus.monitor import ZeusMonitor  # noqa: PLC0415 (optional, lazy)
+                from zeus.monitor import ZeusMonitor  # optional, imported lazily
             except ImportError:
                 return Availability(False, MISSING_ZEUS)
             self._monitor_cls = ZeusMonitor
@@ -104,7 +106,7 @@ class CodeCarbonReader:
     def available(self) -> Availability:
         if self._factory is None:
             try:
-                from codecarbon import OfflineEmissionsTracker  # noqa: PLC0415 (optional)
+                from codecarbon import OfflineEmissionsTracker  # optional, imported lazily
             except ImportError:
                 return Availability(False, MISSING_CODECARBON)
 
@@ -115,8 +117,8 @@ class CodeCarbonReader:
 
             self._factory = factory
         if self._cpu_readable is None:
-            from flopwise.measure.energy_nvml import NvmlReader  # noqa: PLC0415
-            from flopwise.measure.energy_rapl import RaplReader  # noqa: PLC0415
+            from flopwise.measure.energy_nvml import NvmlReader
+            from flopwise.measure.energy_rapl import RaplReader
 
             self._cpu_readable = bool(RaplReader().available() or NvmlReader().available())
         return Availability(True)

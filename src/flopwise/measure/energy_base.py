@@ -53,6 +53,7 @@ class EnergyReading:
         notes: one-line remarks (the power model used, short windows, wrap-around ...).
         model: for ``estimated`` readings, the power model used, in words.
         flags: machine-readable markers such as :data:`SHORT_WINDOW`.
+        utilisation: for ``estimated`` readings, the utilisation u in [0, 1] used.
     """
 
     joules: float
@@ -63,6 +64,7 @@ class EnergyReading:
     notes: tuple[str, ...] = ()
     model: str | None = None
     flags: tuple[str, ...] = ()
+    utilisation: float | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -104,8 +104,8 @@ def resolve_power_model(
         n = cpus if cpus is not None else available_cpus()
         peak = DEFAULT_CPU_PEAK_W_PER_CPU * n
         sources.append(
-            f"default peak {DEFAULT_CPU_PEAK_W_PER_CPU:g} W per logical CPU x {n} CPUs "
-            "(TDP share; no power figures known for this CPU)"
+            f"default peak {DEFAULT_CPU_PEAK_W_PER_CPU:g} W per logical CPU x {n} CPUs, "
+            "a TDP share, as no power figures are known"
         )
     if idle is None:
         idle = DEFAULT_IDLE_FRACTION * peak
@@ -145,6 +145,12 @@ class EstimatedReader:
     ) -> None:
         self.cpus = cpus if cpus is not None else available_cpus()
         self.power = resolve_power_model(hardware, idle_w=idle_w, peak_w=peak_w, cpus=self.cpus)
+        self._extra: tuple[str, ...] = ()
+        if not device.startswith("cpu") and "default peak" in self.power.source:
+            self._extra = (
+                f"no power figures for {device}: pass a hardware profile; the CPU default "
+                "used here leaves the accelerator out",
+            )
         self.utilisation = utilisation
         self.device = device
         self._clock = clock
@@ -165,12 +171,10 @@ class EstimatedReader:
         cpu_s = self._cpu_clock() - self._c0
         if self.utilisation is not None:
             u = min(max(float(self.utilisation), 0.0), 1.0)
-            u_how = f"u = {u:.2f} given"
+            u_how = "u given"
         elif self.device.startswith("cpu"):
             u = min(max(cpu_s / (seconds * self.cpus), 0.0), 1.0) if seconds > 0 else 0.0
-            u_how = (
-                f"u = {u:.2f} measured as process CPU time / (wall time x {self.cpus} CPUs)"
-            )
+            u_how = f"u = process CPU time / (wall time x {self.cpus} CPUs), measured"
         else:
             u = 1.0
             u_how = f"u = 1 assumed ({self.device} busy for the whole window)"
@@ -182,9 +186,7 @@ class EstimatedReader:
             method="estimated",
             uncertainty="estimated",
             domains={self.device: joules},
-            notes=(
-                "estimated from a power model, not measured",
-                model,
-            ),
+            notes=("estimated from a power model, not measured", model, *self._extra),
             model=model,
+            utilisation=u,
         )

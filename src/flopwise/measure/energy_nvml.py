@@ -84,7 +84,7 @@ class NvmlReader:
     # -- availability ----------------------------------------------------------------
     def _module(self) -> Any:
         if self._nvml is None:
-            import pynvml  # noqa: PLC0415 (optional dependency, lazy)
+            import pynvml  # optional dependency, imported lazily
 
             self._nvml = pynvml
         return self._nvml

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from flopwise.measure.energy_base import Availability, EnergyReading
@@ -89,7 +89,9 @@ def _max_range(path: Path, opener: Opener) -> int | None:
         return None
 
 
-def discover_domains(root: Path | str = DEFAULT_POWERCAP_ROOT, opener: Opener = _read_text):
+def discover_domains(
+    root: Path | str = DEFAULT_POWERCAP_ROOT, opener: Opener = _read_text
+) -> list[RaplDomain]:
     """List the RAPL domains under ``root`` (pure directory walk, reads only names/ranges).
 
     Returns a list of :class:`RaplDomain`, packages first, each followed by its
@@ -123,9 +125,19 @@ def discover_domains(root: Path | str = DEFAULT_POWERCAP_ROOT, opener: Opener = 
             # inside their parent and only informational.
             sub_counted = sub_name == "dram" and name.startswith("package")
             domains.append(
-                RaplDomain(sub, sub_name, f"{name}/{sub_name}", _max_range(sub, opener), sub_counted)
+                RaplDomain(
+                    sub, sub_name, f"{name}/{sub_name}", _max_range(sub, opener), sub_counted
+                )
             )
-    return domains
+    return _unique_keys(domains)
+
+
+def _unique_keys(domains: list[RaplDomain]) -> list[RaplDomain]:
+    """Zones with the same name (seen on some multi-die parts) get their directory appended."""
+    seen: dict[str, int] = {}
+    for d in domains:
+        seen[d.key] = seen.get(d.key, 0) + 1
+    return [replace(d, key=f"{d.key} ({d.path.name})") if seen[d.key] > 1 else d for d in domains]
 
 
 class RaplReader:
@@ -136,6 +148,8 @@ class RaplReader:
         opener: reads a file and returns its text; injectable so tests can simulate a
             permission error even when they run as root.
         clock: monotonic clock for the window length.
+        poll_interval_s: :meth:`poll` reads the counters only when this long has passed
+            since the last read, so polling after every short run costs next to nothing.
     """
 
     name = "RAPL"
@@ -147,8 +161,10 @@ class RaplReader:
         *,
         opener: Opener = _read_text,
         clock: Callable[[], float] = time.perf_counter,
+        poll_interval_s: float = 1.0,
     ) -> None:
         self.root = Path(root)
+        self.poll_interval_s = poll_interval_s
         self._open = opener
         self._clock = clock
         self._domains: list[RaplDomain] | None = None
@@ -182,7 +198,7 @@ class RaplReader:
             return Availability(
                 False,
                 f"RAPL: no intel-rapl zones under {self.root} (CPU or kernel without "
-                "RAPL support; try `modprobe intel_rapl_common` as root)",
+                "RAPL support; try `modprobe intel_rapl_msr` as root)",
             )
         for d in domains:
             if not d.counted:
@@ -219,10 +235,15 @@ class RaplReader:
         self._t0 = self._t_last = self._clock()
         self._longest_gap = 0.0
 
-    def poll(self) -> None:
-        """Fold the counter deltas since the last read into the window (handles one wrap)."""
-        now = self._read_all()
+    def poll(self, *, force: bool = False) -> None:
+        """Fold the counter deltas since the last read into the window (handles one wrap).
+
+        Without ``force`` the counters are read only if ``poll_interval_s`` has passed.
+        """
         t = self._clock()
+        if not force and t - self._t_last < self.poll_interval_s:
+            return
+        now = self._read_all()
         self._longest_gap = max(self._longest_gap, t - self._t_last)
         self._t_last = t
         ranges = {d.key: d.max_range_uj for d in self.domains()}
@@ -237,7 +258,7 @@ class RaplReader:
 
     def stop(self) -> EnergyReading:
         """Close the window and return the reading."""
-        self.poll()
+        self.poll(force=True)
         seconds = self._t_last - self._t0
         counted = {d.key for d in self.domains() if d.counted}
         domains = {k: v / 1e6 for k, v in self._acc.items()}
