@@ -22,7 +22,14 @@ from typing import Any
 
 from flopwise.errors import BadModelFile, UnknownModel
 
-__all__ = ["ALIASES", "BUILTIN", "HUB_IDS", "list_builtin", "load_config_dict", "resolve_builtin_name"]
+__all__ = [
+    "ALIASES",
+    "BUILTIN",
+    "HUB_IDS",
+    "list_builtin",
+    "load_config_dict",
+    "resolve_builtin_name",
+]
 
 
 def _llama(
@@ -417,5 +424,5 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadModelFile(f"config file {path} must hold a JSON object")
     if "model_type" not in data:
-        raise BadModelFile(f"config file {path} has no 'model_type' (e.g. \"llama\", \"bert\")")
+        raise BadModelFile(f'config file {path} has no \'model_type\' (e.g. "llama", "bert")')
     return data

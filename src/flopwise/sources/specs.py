@@ -179,7 +179,9 @@ def parse_input_spec(text: str) -> InputSpec:
     raw = text.strip()
     where = f"input spec {raw!r}"
     if not raw:
-        raise BadInputSpec("empty input spec; expected e.g. '1x3x224x224' or 'input_ids=1x128:int64'")
+        raise BadInputSpec(
+            "empty input spec; expected e.g. '1x3x224x224' or 'input_ids=1x128:int64'"
+        )
 
     name: str | None = None
     body = raw

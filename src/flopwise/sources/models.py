@@ -1,0 +1,759 @@
+"""Model sources: turn a MODEL string into a module with random weights and default inputs.
+
+Forms (see ``docs/architecture.md`` and DESIGN.md "Interfaces"):
+
+================================  ===========  ==========================================
+form                              source       built with
+================================  ===========  ==========================================
+``torchvision:resnet50``          torchvision  ``torchvision.models.get_model(name, weights=None)``
+``timm:convnext_tiny``            timm         ``timm.create_model(name, pretrained=False)``
+``hf:llama-3-8b``                 hf           a built-in config (:mod:`.hf_configs`)
+``hf:path/to/config.json``        hf           a local config file (or a directory holding one)
+``path/to/file.py:factory``       file         ``factory()`` from that file
+``package.module:factory``        module       ``factory()`` from an importable module
+``resnet50`` / ``gpt2``           (any)        a bare name: built-in HF config, else
+                                               torchvision, else timm
+================================  ===========  ==========================================
+
+Nothing is ever downloaded: every ``weights*`` argument of a torchvision builder is ``None``,
+timm gets ``pretrained=False``, and HF models are built from a config with
+``from_config`` (never ``from_pretrained``). Weights are random, seeded (``seed``) and built
+without touching the global RNG.
+
+``device="meta"`` builds the module under ``with torch.device("meta")``: parameters have
+shapes and dtypes but no storage, so a 70B-parameter config builds in about a second.
+
+The returned module is in ``eval()`` mode.
+
+HF head choice: a config whose ``architectures`` name a causal LM (``*ForCausalLM``,
+``*LMHeadModel``) is built with ``AutoModelForCausalLM`` so the ``lm_head`` projection is
+part of the cost; any other config (BERT-style encoders, whose ``architectures`` say
+``*ForMaskedLM``) is built with ``AutoModel``, the bare encoder with its pooler, which is
+what embedding and reranking workloads run. Without ``architectures``, decoder-only model
+types go to ``AutoModelForCausalLM``. Attention uses ``attn_implementation="sdpa"`` (so it
+runs through ``scaled_dot_product_attention``), falling back to ``"eager"`` for the few
+architectures without SDPA support.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import os
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from flopwise.errors import BadModelFile, FlopwiseError, UnknownModel, require
+from flopwise.sources.hf_configs import BUILTIN, load_config_dict, resolve_builtin_name
+from flopwise.sources.specs import InputSpec, make_inputs, normalize_example_inputs
+
+__all__ = [
+    "SOURCES",
+    "LoadedModel",
+    "ModelTooLarge",
+    "build_hf_model",
+    "load_model",
+    "parse_model_spec",
+]
+
+SOURCES = ("torchvision", "timm", "hf", "file", "module")
+
+# Prefixes accepted before the colon, and the source each selects.
+_PREFIXES = {
+    "torchvision": "torchvision",
+    "tv": "torchvision",
+    "timm": "timm",
+    "hf": "hf",
+    "huggingface": "hf",
+    "transformers": "hf",
+}
+
+VISION_INPUT = InputSpec(shape=(1, 3, 224, 224))
+TEXT_SEQUENCE_LENGTH = 128
+
+# Encoder model types that transformers also maps to a causal-LM class (a decoder head
+# bolted on); built as encoders when a config has no "architectures" entry.
+_ENCODER_MODEL_TYPES = frozenset(
+    {
+        "bert",
+        "roberta",
+        "xlm-roberta",
+        "xlm-roberta-xl",
+        "camembert",
+        "electra",
+        "ernie",
+        "rembert",
+        "roformer",
+        "data2vec-text",
+        "megatron-bert",
+        "roc_bert",
+        "xmod",
+        "bert-generation",
+        "roberta-prelayernorm",
+        "modernbert",
+    }
+)
+
+# HF config keys never passed to the config class: remote code, quantisation of weights we
+# do not load, and the stored dtype (flopwise chooses the dtype itself).
+_DROPPED_HF_KEYS = ("auto_map", "quantization_config", "torch_dtype", "dtype", "_name_or_path")
+
+
+class ModelTooLarge(FlopwiseError):
+    """The model's weights would not fit in this machine's memory on the chosen device."""
+
+
+@dataclass
+class LoadedModel:
+    """A model built by :func:`load_model`, with what is needed to run it.
+
+    - ``model``: the module (random weights, ``eval()`` mode) on the requested device/dtype;
+    - ``name``: the canonical spec (``"torchvision:resnet50"``, ``"hf:llama-3-8b"`` ...);
+    - ``source``: ``"torchvision"``, ``"timm"``, ``"hf"``, ``"file"`` or ``"module"``;
+    - ``default_inputs``: the inputs used when the user gives none (1×3×224×224 for vision,
+      ``input_ids`` 1×128 int64 for text; a factory's example inputs described as specs);
+    - ``example_inputs``: ``(args, kwargs)`` a factory returned with its module, else None;
+    - ``vocab_size``: the token vocabulary (integer inputs are drawn from ``[0, vocab)``);
+    - ``config``: the HF config dict the model was built from (``source == "hf"``), else None.
+    """
+
+    model: nn.Module
+    name: str
+    source: str
+    default_inputs: list[InputSpec]
+    example_inputs: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+    vocab_size: int | None = None
+    config: dict[str, Any] | None = None
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the first parameter or buffer (CPU for a module with neither)."""
+        for tensor in _tensors_of(self.model):
+            return tensor.device
+        return torch.device("cpu")
+
+    @property
+    def float_dtype(self) -> torch.dtype:
+        """Dtype of the first floating parameter or buffer (torch's default otherwise)."""
+        for tensor in _tensors_of(self.model):
+            if tensor.is_floating_point():
+                return tensor.dtype
+        return torch.get_default_dtype()
+
+    def inputs(
+        self,
+        specs: Sequence[InputSpec | str] | None = None,
+        *,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` to call the model with.
+
+        With ``specs``: tensors made by :func:`make_inputs` (float inputs in the model's
+        dtype, token ids within ``vocab_size``). Without: the factory's example inputs if
+        any, else the ``default_inputs``. Tensors are made on ``device`` (default: the
+        model's device).
+        """
+        target = torch.device(device) if device is not None else self.device
+        if specs is None and self.example_inputs is not None:
+            args, kwargs = self.example_inputs
+            return _move(args, target, None), _move(kwargs, target, None)
+        chosen = list(specs) if specs is not None else self.default_inputs
+        return make_inputs(
+            chosen, target, float_dtype=self.float_dtype, vocab_size=self.vocab_size, seed=seed
+        )
+
+
+def parse_model_spec(spec: str) -> tuple[str, str, str | None]:
+    """Split a MODEL string into ``(source, target, factory)`` without building anything.
+
+    ``target`` is the model name, config name/path, file path or module name; ``factory``
+    is the function name for the ``file`` and ``module`` sources, else None. A bare name
+    gives source ``""`` (resolved by :func:`load_model` against the known names).
+    Raises :class:`UnknownModel` for an unknown ``prefix:`` and :class:`BadModelFile` for a
+    ``.py`` file without a factory name.
+    """
+    text = spec.strip()
+    if not text:
+        raise UnknownModel("empty model name; give e.g. torchvision:resnet50 or hf:gpt2")
+    if ":" in text:
+        prefix, _, rest = text.partition(":")
+        if prefix.lower() in _PREFIXES:
+            if not rest.strip():
+                raise UnknownModel(f"missing model name after {prefix}: in {text!r}")
+            return _PREFIXES[prefix.lower()], rest.strip(), None
+        left, _, factory = text.rpartition(":")
+        factory = factory.strip()
+        if not factory:
+            raise BadModelFile(f"missing factory name after ':' in {text!r}")
+        if left.endswith(".py") or os.sep in left or "/" in left or Path(left).exists():
+            return "file", left, factory
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", left):
+            return "module", left, factory
+        raise UnknownModel(_unknown_prefix_message(text, left))
+    if text.endswith(".py"):
+        raise BadModelFile(f"give the factory function too: {text}:FUNCTION")
+    if text.endswith(".onnx"):
+        raise BadModelFile(f"ONNX files are not a model source yet: {text}")
+    if text.endswith(".json"):
+        return "hf", text, None
+    return "", text, None
+
+
+def load_model(
+    spec: str,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    *,
+    seed: int = 0,
+    attn_implementation: str = "sdpa",
+    experts_implementation: str | None = None,
+) -> LoadedModel:
+    """Build the model ``spec`` names (see the module docstring for the forms).
+
+    ``device``: where parameters live; ``"meta"`` allocates nothing. ``dtype``: floating
+    dtype of parameters (None: torch's default, float32). ``seed``: random weights are
+    reproducible and the global RNG is left as it was. ``attn_implementation`` and
+    ``experts_implementation`` are passed to transformers for ``hf:`` models (e.g.
+    ``experts_implementation="eager"`` for per-expert loops in MoE layers).
+
+    Raises (one-line messages): :class:`UnknownModel` (unknown source or name, with close
+    matches), :class:`MissingDependency` (torchvision/timm: extra ``vision``;
+    transformers: extra ``hf``), :class:`BadModelFile` (file or module not found, factory
+    missing, factory returning no ``nn.Module``), :class:`ModelTooLarge` (weights would not
+    fit in memory on a real device; use ``device="meta"``).
+    """
+    device = torch.device(device)
+    source, target, factory = parse_model_spec(spec)
+    with _seeded(seed, device):
+        if source == "":
+            source, target = _resolve_bare_name(target)
+        if source == "torchvision":
+            loaded = _load_torchvision(target, device)
+        elif source == "timm":
+            loaded = _load_timm(target, device)
+        elif source == "hf":
+            loaded = _load_hf(
+                target,
+                device,
+                dtype,
+                attn_implementation=attn_implementation,
+                experts_implementation=experts_implementation,
+            )
+        elif source == "file":
+            module = _import_file(Path(target).expanduser())
+            loaded = _load_factory(module, target, factory, "file", device)
+        else:
+            module = _import_module(target, spec)
+            loaded = _load_factory(module, target, factory, "module", device)
+    if dtype is not None and source != "hf":
+        loaded.model.to(dtype)
+        if loaded.example_inputs is not None:
+            args, kwargs = loaded.example_inputs
+            loaded.example_inputs = (_move(args, None, dtype), _move(kwargs, None, dtype))
+            loaded.default_inputs = _specs_of(*loaded.example_inputs)
+    loaded.model.eval()
+    return loaded
+
+
+# ---------------------------------------------------------------------------------------
+# torchvision and timm
+
+
+def _load_torchvision(name: str, device: torch.device) -> LoadedModel:
+    require("torchvision", "vision", "torchvision: models")
+    from torchvision import models
+
+    names = models.list_models()
+    if name not in names:
+        lowered = {n.lower(): n for n in names}
+        if name.lower() not in lowered:
+            raise UnknownModel(
+                _unknown_name_message(f"torchvision:{name}", name, names, "torchvision:")
+            )
+        name = lowered[name.lower()]
+    builder = models.get_model_builder(name)
+    # Every weights argument (weights, weights_backbone, ...) is None: nothing downloads.
+    no_weights = {p: None for p in inspect.signature(builder).parameters if p.startswith("weights")}
+
+    def build() -> nn.Module:
+        with warnings.catch_warnings():
+            # inception_v3/googlenet warn about their default init; weights are random anyway.
+            warnings.filterwarnings("ignore", message="The default weight initialization")
+            return builder(**no_weights)
+
+    model = _construct(build, device)
+    if name in models.list_models(module=models.video):
+        inputs = [InputSpec(shape=(1, 3, 16, 112, 112))]
+    elif name in models.list_models(module=models.optical_flow):
+        inputs = [VISION_INPUT, VISION_INPUT]
+    elif "inception_v3" in name:
+        inputs = [InputSpec(shape=(1, 3, 299, 299))]
+    else:
+        inputs = [VISION_INPUT]
+    return LoadedModel(
+        model=model, name=f"torchvision:{name}", source="torchvision", default_inputs=inputs
+    )
+
+
+def _load_timm(name: str, device: torch.device) -> LoadedModel:
+    timm = require("timm", "vision", "timm: models")
+    if not timm.is_model(name):
+        names = timm.list_models()
+        raise UnknownModel(_unknown_name_message(f"timm:{name}", name, names, "timm:"))
+    model = _construct(lambda: timm.create_model(name, pretrained=False), device)
+    inputs = [VISION_INPUT]
+    cfg = getattr(model, "pretrained_cfg", None) or getattr(model, "default_cfg", None) or {}
+    size = cfg.get("input_size") if isinstance(cfg, dict) else None
+    if size and len(size) == 3 and all(isinstance(d, int) and d > 0 for d in size):
+        inputs = [InputSpec(shape=(1, *size))]
+    return LoadedModel(model=model, name=f"timm:{name}", source="timm", default_inputs=inputs)
+
+
+# ---------------------------------------------------------------------------------------
+# Hugging Face configs
+
+
+def _load_hf(
+    target: str,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    *,
+    attn_implementation: str,
+    experts_implementation: str | None,
+) -> LoadedModel:
+    config = load_config_dict(target)
+    builtin = resolve_builtin_name(target)
+    name = f"hf:{builtin}" if builtin is not None else f"hf:{target}"
+    model = build_hf_model(
+        config,
+        device=device,
+        dtype=dtype,
+        attn_implementation=attn_implementation,
+        experts_implementation=experts_implementation,
+        label=name,
+    )
+    return LoadedModel(
+        model=model,
+        name=name,
+        source="hf",
+        default_inputs=_hf_default_inputs(config, model),
+        vocab_size=_hf_vocab_size(config),
+        config=config,
+    )
+
+
+def build_hf_model(
+    config: dict[str, Any],
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    attn_implementation: str = "sdpa",
+    experts_implementation: str | None = None,
+    causal_lm: bool | None = None,
+    label: str | None = None,
+) -> nn.Module:
+    """Build a transformers model with random weights from a config dict (HF format).
+
+    ``causal_lm``: True builds ``AutoModelForCausalLM`` (with ``lm_head``), False
+    ``AutoModel``; None decides from the config (see the module docstring). Uses
+    ``from_config`` only (never downloads), on ``device`` (``"meta"`` allocates nothing)
+    with parameters in ``dtype`` (None: torch's default). On a real device, raises
+    :class:`ModelTooLarge` before allocating weights that would not fit in memory.
+    Raises :class:`MissingDependency` (extra ``hf``) without transformers and
+    :class:`BadModelFile` for a ``model_type`` transformers does not know.
+    """
+    transformers = require("transformers", "hf", "hf: models")
+    device = torch.device(device)
+    dtype = dtype or torch.get_default_dtype()
+    label = label or str(config.get("model_type"))
+    hf_config = _make_hf_config(transformers, config)
+    if causal_lm is None:
+        causal_lm = _wants_causal_lm(config, hf_config)
+    auto = transformers.AutoModelForCausalLM if causal_lm else transformers.AutoModel
+
+    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": attn_implementation}
+    if experts_implementation is not None:
+        kwargs["experts_implementation"] = experts_implementation
+
+    def build(on: torch.device) -> nn.Module:
+        try:
+            with torch.device(on):
+                return auto.from_config(hf_config, **kwargs)
+        except ValueError as exc:
+            message = str(exc)
+            if kwargs.get("attn_implementation") != "eager" and (
+                "attn" in message.lower() or "attention" in message.lower()
+            ):
+                kwargs["attn_implementation"] = "eager"
+                with torch.device(on):
+                    return auto.from_config(hf_config, **kwargs)
+            raise
+
+    if device.type != "meta":
+        _check_fits(build(torch.device("meta")), device, label)
+    return build(device)
+
+
+def _make_hf_config(transformers: Any, config: dict[str, Any]) -> Any:
+    model_type = config.get("model_type")
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    if model_type not in CONFIG_MAPPING_NAMES:
+        close = difflib.get_close_matches(
+            str(model_type), list(CONFIG_MAPPING_NAMES), n=3, cutoff=0.6
+        )
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise BadModelFile(
+            f"model_type {model_type!r} is not known to transformers {transformers.__version__}{hint}"
+        )
+    fields = {k: v for k, v in config.items() if k != "model_type" and k not in _DROPPED_HF_KEYS}
+    return transformers.AutoConfig.for_model(model_type, **fields)
+
+
+def _wants_causal_lm(config: dict[str, Any], hf_config: Any) -> bool:
+    archs = config.get("architectures") or []
+    if archs:
+        return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs)
+    if getattr(hf_config, "is_encoder_decoder", False):
+        return False
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    model_type = config.get("model_type")
+    return (
+        model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in _ENCODER_MODEL_TYPES
+    )
+
+
+def _hf_vocab_size(config: dict[str, Any]) -> int | None:
+    vocab = config.get("vocab_size")
+    if vocab is None and isinstance(config.get("text_config"), dict):
+        vocab = config["text_config"].get("vocab_size")
+    return int(vocab) if isinstance(vocab, int) and vocab > 0 else None
+
+
+def _hf_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSpec]:
+    if _hf_vocab_size(config) is None and "image_size" in config:
+        size = config["image_size"]
+        size = size if isinstance(size, int) else size[0]
+        channels = config.get("num_channels", 3)
+        return [InputSpec(shape=(1, channels, size, size), name="pixel_values")]
+    length = TEXT_SEQUENCE_LENGTH
+    for key in ("max_position_embeddings", "n_positions"):
+        limit = config.get(key)
+        if isinstance(limit, int) and 0 < limit < length:
+            length = limit
+    inputs = [InputSpec(shape=(1, length), name="input_ids", dtype=torch.int64)]
+    if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+        inputs.append(InputSpec(shape=(1, length), name="decoder_input_ids", dtype=torch.int64))
+    return inputs
+
+
+def _check_fits(meta_model: nn.Module, device: torch.device, label: str) -> None:
+    """Raise ModelTooLarge when the weights of ``meta_model`` exceed free memory."""
+    nbytes = sum(t.numel() * t.element_size() for t in _unique_tensors(meta_model))
+    available = _available_bytes(device)
+    if available is not None and nbytes > 0.9 * available:
+        raise ModelTooLarge(
+            f"{label} needs {nbytes / 2**30:.1f} GiB for its weights on {device} but only "
+            f"{available / 2**30:.1f} GiB is free; use --device meta to count without weights"
+        )
+
+
+def _available_bytes(device: torch.device) -> int | None:
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            return None
+        return None
+    if device.type == "cuda" and torch.cuda.is_available():
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Files and importable modules with a factory
+
+
+def _import_file(path: Path) -> Any:
+    if not path.is_file():
+        raise BadModelFile(f"model file not found: {path}")
+    resolved = path.resolve()
+    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:10]
+    stem = re.sub(r"\W", "_", resolved.stem)
+    module_name = f"_flopwise_user_{stem}_{digest}"
+    module_spec = importlib.util.spec_from_file_location(module_name, resolved)
+    if module_spec is None or module_spec.loader is None:
+        raise BadModelFile(f"cannot load {path} as a Python file")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    folder = str(resolved.parent)
+    sys.path.insert(0, folder)  # so the file can import its siblings
+    try:
+        module_spec.loader.exec_module(module)
+    except FlopwiseError:
+        sys.modules.pop(module_name, None)
+        raise
+    except SyntaxError as exc:
+        sys.modules.pop(module_name, None)
+        raise BadModelFile(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from exc
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        raise BadModelFile(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+    return module
+
+
+def _import_module(name: str, spec: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except FlopwiseError:
+        raise
+    except ModuleNotFoundError as exc:
+        top = name.split(".")[0]
+        if exc.name == top and "." not in name:
+            raise UnknownModel(_unknown_prefix_message(spec, name)) from exc
+        raise BadModelFile(f"cannot import module {name!r}: {exc}") from exc
+    except Exception as exc:
+        raise BadModelFile(f"importing {name} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _load_factory(
+    module: Any, target: str, factory_name: str | None, source: str, device: torch.device
+) -> LoadedModel:
+    assert factory_name is not None
+    label = f"{target}:{factory_name}"
+    factory: Any = module
+    for part in factory_name.split("."):
+        if not hasattr(factory, part):
+            names = [
+                n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))
+            ]
+            close = difflib.get_close_matches(factory_name, names, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise BadModelFile(f"{target} has no factory {factory_name!r}{hint}")
+        factory = getattr(factory, part)
+    if not callable(factory):
+        raise BadModelFile(f"{label} is not callable (a {type(factory).__name__})")
+
+    def call() -> Any:
+        try:
+            return factory()
+        except FlopwiseError:
+            raise
+        except Exception as exc:
+            raise _FactoryFailed(f"factory {label} raised {type(exc).__name__}: {exc}") from exc
+
+    try:
+        result = _construct(call, device)
+    except _FactoryFailed as exc:
+        raise BadModelFile(str(exc)) from exc.__cause__
+    model, example = _split_factory_result(result, label)
+    example_inputs = None
+    if example is not None:
+        try:
+            args, kwargs = normalize_example_inputs(example)
+        except FlopwiseError as exc:
+            raise BadModelFile(f"factory {label}: {exc}") from None
+        example_inputs = (_move(args, device, None), _move(kwargs, device, None))
+    vocab = _embedding_vocab(model)
+    if example_inputs is not None:
+        default_inputs = _specs_of(*example_inputs)
+    else:
+        default_inputs = _guess_inputs(model)
+    return LoadedModel(
+        model=model,
+        name=label,
+        source=source,
+        default_inputs=default_inputs,
+        example_inputs=example_inputs,
+        vocab_size=vocab,
+    )
+
+
+class _FactoryFailed(Exception):
+    """A user factory raised; carried through :func:`_construct` without a retry."""
+
+
+def _split_factory_result(result: Any, label: str) -> tuple[nn.Module, Any]:
+    if isinstance(result, nn.Module):
+        return result, None
+    if isinstance(result, (tuple, list)) and len(result) == 2 and isinstance(result[0], nn.Module):
+        return result[0], result[1]
+    raise BadModelFile(
+        f"factory {label} returned {type(result).__name__}, expected an nn.Module "
+        "or (module, example_inputs)"
+    )
+
+
+def _specs_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[InputSpec]:
+    specs = [
+        InputSpec(shape=tuple(v.shape), dtype=v.dtype) for v in args if isinstance(v, torch.Tensor)
+    ]
+    specs += [
+        InputSpec(shape=tuple(v.shape), name=k, dtype=v.dtype)
+        for k, v in kwargs.items()
+        if isinstance(v, torch.Tensor)
+    ]
+    return specs
+
+
+def _embedding_vocab(model: nn.Module) -> int | None:
+    for module in model.modules():
+        if isinstance(module, nn.Embedding):
+            return int(module.num_embeddings)
+    return None
+
+
+def _guess_inputs(model: nn.Module) -> list[InputSpec]:
+    """A plausible single input from the first leaf module with parameters (empty if none)."""
+    for module in model.modules():
+        if isinstance(module, nn.Embedding):
+            return [InputSpec(shape=(1, TEXT_SEQUENCE_LENGTH), dtype=torch.int64)]
+        if isinstance(module, nn.Conv2d):
+            return [InputSpec(shape=(1, module.in_channels, 224, 224))]
+        if isinstance(module, nn.Conv1d):
+            return [InputSpec(shape=(1, module.in_channels, TEXT_SEQUENCE_LENGTH))]
+        if isinstance(module, nn.Conv3d):
+            return [InputSpec(shape=(1, module.in_channels, 16, 112, 112))]
+        if isinstance(module, nn.Linear):
+            return [InputSpec(shape=(1, module.in_features))]
+    return []
+
+
+# ---------------------------------------------------------------------------------------
+# helpers
+
+
+def _resolve_bare_name(name: str) -> tuple[str, str]:
+    """A bare name: a built-in HF config, else a torchvision model, else a timm model."""
+    if resolve_builtin_name(name) is not None:
+        return "hf", name
+    pool = [f"hf:{n}" for n in BUILTIN]
+    missing = []
+    try:
+        from torchvision import models as tv_models
+    except ImportError:
+        missing.append("torchvision")
+    else:
+        tv_names = tv_models.list_models()
+        if name in tv_names:
+            return "torchvision", name
+        pool += [f"torchvision:{n}" for n in tv_names]
+    try:
+        import timm
+    except ImportError:
+        missing.append("timm")
+    else:
+        if timm.is_model(name):
+            return "timm", name
+        pool += [f"timm:{n}" for n in timm.list_models()]
+    message = _unknown_name_message(name, name, pool, "")
+    if missing:
+        message += f" ({' and '.join(missing)} not installed: pip install 'flopwise[vision]')"
+    raise UnknownModel(message)
+
+
+def _unknown_name_message(label: str, name: str, names: Sequence[str], prefix: str) -> str:
+    # Compare against bare names (prefix stripped) so "resnet5" finds "torchvision:resnet50".
+    bare: dict[str, list[str]] = {}
+    for full in names:
+        bare.setdefault(full.split(":", 1)[-1] if not prefix else full, []).append(full)
+    close = difflib.get_close_matches(name.lower(), list(bare), n=5, cutoff=0.6)
+    suggestions = [prefix + full for key in close for full in bare[key]][:5]
+    hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+    return f"unknown model {label!r}{hint}"
+
+
+def _unknown_prefix_message(text: str, prefix: str) -> str:
+    close = difflib.get_close_matches(prefix.lower(), list(_PREFIXES), n=2, cutoff=0.6)
+    hint = f" (did you mean {close[0]}:?)" if close else ""
+    return (
+        f"unknown model source {prefix + ':'!r} in {text!r}{hint}; use torchvision:NAME, "
+        "timm:NAME, hf:NAME, FILE.py:FACTORY or package.module:FACTORY"
+    )
+
+
+def _construct(fn: Callable[[], Any], device: torch.device) -> Any:
+    """Run a constructor so parameters land on ``device``.
+
+    On ``meta`` a constructor that needs real values (``.item()``, ``tolist()`` ...) is
+    retried on CPU and the result moved to meta.
+    """
+    if device.type == "cpu":
+        return fn()
+    try:
+        with torch.device(device):
+            return fn()
+    except FlopwiseError:
+        raise
+    except Exception:
+        if device.type != "meta":
+            raise
+        result = fn()
+    return _move(result, device, None)
+
+
+def _move(obj: Any, device: torch.device | None, dtype: torch.dtype | None) -> Any:
+    """Move modules and tensors in ``obj`` (nested tuples/lists/dicts) to ``device`` and
+    cast floating tensors to ``dtype`` (None: unchanged)."""
+    if isinstance(obj, nn.Module):
+        if device is not None:
+            obj.to(device)
+        return obj
+    if isinstance(obj, torch.Tensor):
+        if dtype is not None and obj.is_floating_point():
+            obj = obj.to(dtype)
+        if device is not None and obj.device != device:
+            obj = obj.to(device)
+        return obj
+    if isinstance(obj, tuple):
+        return tuple(_move(v, device, dtype) for v in obj)
+    if isinstance(obj, list):
+        return [_move(v, device, dtype) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _move(v, device, dtype) for k, v in obj.items()}
+    return obj
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's RNG for the block and restore it afterwards."""
+    devices = [device.index or 0] if device.type == "cuda" and torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def _tensors_of(model: nn.Module) -> Iterator[torch.Tensor]:
+    yield from model.parameters()
+    yield from model.buffers()
+
+
+def _unique_tensors(model: nn.Module) -> list[torch.Tensor]:
+    seen: set[int] = set()
+    out = []
+    for tensor in _tensors_of(model):
+        if id(tensor) not in seen:
+            seen.add(id(tensor))
+            out.append(tensor)
+    return out
