@@ -179,3 +179,11 @@ def test_expanded_input_counts_distinct_elements():
         torch.mm(x, y)
     (mm,) = [r for r in c.profile.ops if r.op == "aten.mm"]
     assert mm.bytes_read == 8 * 4 + 64 * 4
+
+
+def test_gather_reads_the_rows_it_fetches_not_the_table():
+    table = torch.nn.Embedding(10_000, 16)
+    p = flopwise.profile(table, torch.tensor([[1, 2, 3]]))
+    (emb,) = [r for r in p.ops if r.op == "aten.embedding"]
+    assert emb.bytes_written == 3 * 16 * 4
+    assert emb.bytes_read == 3 * 16 * 4 + 3 * 8  # rows + int64 indices

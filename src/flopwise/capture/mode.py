@@ -19,6 +19,8 @@ from flopwise.cost.contraction import grouped_mm_output_shape
 from flopwise.cost.registry import lookup, op_key
 from flopwise.cost.types import OpCall, OpCost, TensorMeta, Uncountable
 
+# Gathers read the rows they fetch (plus indices), not the whole table they index.
+_GATHERS = {"aten.embedding", "aten.index_select", "aten.gather", "aten.index", "aten.take"}
 # Ops that allocate without writing: no traffic.
 _NO_TRAFFIC = {
     "aten.empty",
@@ -118,6 +120,10 @@ class CaptureMode(TorchDispatchMode):
         inputs = tuple(call.tensor_inputs())
         if is_view or op.rsplit(".", 1)[0] in _NO_TRAFFIC or op in _NO_TRAFFIC:
             read = written = 0
+        elif op.rsplit(".", 1)[0] in _GATHERS or op in _GATHERS:
+            indices = [t for t in inputs if not (t.dtype.is_floating_point or t.dtype.is_complex)]
+            read = traffic(list(call.outputs)) + traffic(indices)
+            written = traffic(list(call.outputs))
         else:
             read = cost.bytes_read if cost.bytes_read >= 0 else traffic(list(inputs))
             written = cost.bytes_written if cost.bytes_written >= 0 else traffic(list(call.outputs))

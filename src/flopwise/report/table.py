@@ -10,7 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from flopwise.report.units import si
+from flopwise.report.units import count, si
 
 if TYPE_CHECKING:
     from flopwise.profile import Profile
@@ -48,11 +48,11 @@ def build_table(p: Profile, depth: int | None = 3) -> Group:
         row = [
             label,
             m.type,
-            si(m.params, "", 3).strip() if m.params else "-",
+            count(m.params, "params") if m.params else "-",
             si(m.macs, "MACs"),
             si(m.flops, "FLOPs"),
             f"{100 * m.flops / total_flops:.1f}%",
-            si(m.activations, "", 3).strip() if m.activations else "-",
+            count(m.activations, "elem") if m.activations else "-",
             si(m.bytes, "B"),
             f"{m.intensity:.1f}",
         ]

@@ -16,6 +16,12 @@ def si(value: float, unit: str, digits: int = 3) -> str:
     return f"{_significant(value, digits)} {unit}"
 
 
+def count(value: int, noun: str) -> str:
+    """A count with its noun: ``count(25_557_032, "params") == "25.6 M params"``."""
+    text = si(value, "")
+    return f"{text.rstrip()} {noun}" if text[-1] != " " else f"{text}{noun}"
+
+
 def _significant(x: float, digits: int) -> str:
     if float(x).is_integer() and abs(x) < 1000:
         return str(int(x))

@@ -1,0 +1,550 @@
+"""A self-contained HTML report: one file, no network, inline CSS, JS and SVG.
+
+:func:`render_html` renders a ``flopwise.profile/1`` document (plus, optionally, a sweep and
+a comparison) into a page with the totals, conventions and coverage, the charts (roofline,
+efficiency gap, sweeps, comparisons; see :mod:`flopwise.report.plots`) and the module tree
+as a sortable table. The page works offline when mailed: nothing is fetched, and the
+document itself is embedded so the recipient can download the JSON from the page.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from html import escape
+from typing import Any
+
+from flopwise.report.plots import (
+    comparison_charts,
+    hardware_ceilings,
+    profile_charts,
+    sweep_charts,
+)
+from flopwise.report.plots_svg import Chart, chart_svg
+from flopwise.store.metrics import measured_latency, module_metrics, with_module_times
+
+__all__ = ["render_html", "report_charts", "format_si"]
+
+_PREFIX = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def format_si(value: Any, unit: str, *, space: bool = True) -> str:
+    """``8.18 GFLOPs``, ``25.6 Mparams``, ``102 MB``: three significant digits, SI prefix,
+    unit spelled out (never a bare ``G``). Non-numbers render as an em dash."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "—"
+    sep = " " if space else ""
+    magnitude = abs(value)
+    for scale, prefix in _PREFIX:
+        if magnitude >= scale:
+            return f"{value / scale:.3g}{sep}{prefix}{unit}"
+    if isinstance(value, int):
+        return f"{value}{sep}{unit}"
+    return f"{value:.3g}{sep}{unit}"
+
+
+def format_seconds(value: Any) -> str:
+    """``12.3 ms``, ``850 µs``, ``1.20 s``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "—"
+    if value >= 1:
+        return f"{value:.3g} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    if value >= 1e-6:
+        return f"{value * 1e6:.3g} µs"
+    return f"{value * 1e9:.3g} ns"
+
+
+def _doc_kind(doc: dict[str, Any]) -> str:
+    schema = str(doc.get("schema", ""))
+    if schema.startswith("flopwise.sweep") or ("points" in doc and "modules" not in doc):
+        return "sweep"
+    if schema.startswith("flopwise.compare") or (
+        "models" in doc and isinstance(doc.get("models"), list) and "modules" not in doc
+    ):
+        return "compare"
+    return "profile"
+
+
+def report_charts(
+    doc: dict[str, Any],
+    *,
+    sweep: dict[str, Any] | None = None,
+    comparison: dict[str, Any] | None = None,
+) -> list[Chart]:
+    """Every chart of the report for these documents, in page order (used for ``--plots``).
+
+    ``doc`` may itself be a sweep or comparison document; it is then routed to its charts.
+    """
+    doc, sweep, comparison = _route(doc, sweep, comparison)
+    return profile_charts(doc) + sweep_charts(sweep) + comparison_charts(comparison)
+
+
+def _route(
+    doc: dict[str, Any], sweep: dict[str, Any] | None, comparison: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    kind = _doc_kind(doc)
+    if kind == "sweep" and sweep is None:
+        doc, sweep = dict(doc.get("profile") or {"model": doc.get("model", "?")}), doc
+    elif kind == "compare" and comparison is None:
+        doc, comparison = dict(doc.get("profile") or {"model": doc.get("model", "?")}), doc
+    return with_module_times(doc), sweep, comparison
+
+
+# --------------------------------------------------------------------------------------------
+# page pieces
+
+
+def _kv_table(rows: list[tuple[str, str]], css: str = "kv") -> str:
+    if not rows:
+        return '<p class="muted">None recorded.</p>'
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    return f'<table class="{css}"><tbody>{body}</tbody></table>'
+
+
+def _plain(value: Any, key: str = "") -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_plain(v, str(k))}" for k, v in value.items())
+    if key.endswith("_s") and isinstance(value, int | float) and not isinstance(value, bool):
+        return format_seconds(value)
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value)
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _inputs_text(doc: dict[str, Any]) -> str:
+    parts = []
+    for spec in doc.get("inputs") or ():
+        if isinstance(spec, dict):
+            shape = "×".join(str(s) for s in spec.get("shape") or ()) or "scalar"
+            name = spec.get("name")
+            dtype = str(spec.get("dtype", "")).removeprefix("torch.")
+            parts.append(f"{name + '=' if name else ''}{shape}{':' + dtype if dtype else ''}")
+        else:
+            parts.append(str(spec))
+    return ", ".join(parts) or "—"
+
+
+def _cards(doc: dict[str, Any]) -> str:
+    totals = doc.get("totals") or {}
+    t = module_metrics(totals)
+    latency = measured_latency(doc)
+    cards = [
+        ("FLOPs", format_si(t["flops"], "FLOPs")),
+        ("MACs", format_si(t["macs"], "MACs")),
+        ("Parameters", format_si(t["params"], "params")),
+        ("Activations", format_si(t["activations"], "elements")),
+        ("Bytes moved (unfused)", format_si(t["bytes"], "B")),
+    ]
+    if "forward_flops" in totals and "backward_flops" in totals and totals.get("backward_flops"):
+        cards.append(
+            (
+                "Forward / backward",
+                f"{format_si(totals['forward_flops'], 'FLOPs')} / "
+                f"{format_si(totals['backward_flops'], 'FLOPs')}",
+            )
+        )
+    if latency is not None:
+        cards.append(("Measured latency (median)", format_seconds(latency)))
+        if t["flops"]:
+            cards.append(("Achieved", format_si(t["flops"] / latency, "FLOP/s")))
+    html = "".join(
+        f'<div class="card"><div class="label">{escape(k)}</div>'
+        f'<div class="value">{escape(v)}</div></div>'
+        for k, v in cards
+    )
+    return f'<section class="cards">{html}</section>'
+
+
+def _coverage(doc: dict[str, Any]) -> str:
+    uncounted = [u for u in doc.get("uncounted") or () if isinstance(u, dict)]
+    complete = doc.get("complete")
+    if complete is None:
+        head = '<p class="banner unknown">Coverage not recorded in this document.</p>'
+    elif complete and not uncounted:
+        head = '<p class="banner ok">Complete: every op was counted or is in the zero-flop set.</p>'
+    else:
+        head = (
+            f'<p class="banner warn">Incomplete: {len(uncounted)} op type(s) have no formula;'
+            " their cost is not in the totals.</p>"
+        )
+    if not uncounted:
+        return head
+    rows = "".join(
+        "<tr><td><code>{}</code></td><td class=num>{}</td><td class=num>{}</td><td>{}</td></tr>".format(
+            escape(str(u.get("op", "?"))),
+            escape(_plain(u.get("calls"))),
+            escape(format_si(u.get("output_elements"), "")),
+            escape(", ".join(str(p) or "(root)" for p in (u.get("module_paths") or ())[:5])),
+        )
+        for u in uncounted
+    )
+    return (
+        head + '<table class="grid"><thead><tr><th>op</th><th>calls</th><th>output elements</th>'
+        f"<th>modules</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _conventions(doc: dict[str, Any]) -> str:
+    conv = doc.get("convention") or doc.get("conventions") or {}
+    rows = [(str(k), escape(_plain(v))) for k, v in conv.items()] if isinstance(conv, dict) else []
+    mode = doc.get("mode") or {}
+    if isinstance(mode, dict):
+        rows = [(f"mode: {k}", escape(_plain(v))) for k, v in mode.items()] + rows
+    return _kv_table(rows)
+
+
+def _measured(doc: dict[str, Any]) -> str:
+    measured = doc.get("measured")
+    if not isinstance(measured, dict) or not measured:
+        return '<p class="muted">Not measured (run the profile with --measure).</p>'
+    rows = []
+    for key, value in measured.items():
+        if key == "hardware":
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool) and key.endswith("_s"):
+            rows.append((key, escape(format_seconds(value))))
+        else:
+            rows.append((key, escape(_plain(value, key))))
+    hw = hardware_ceilings(doc)
+    if hw:
+        rows.append(("hardware", escape(hw["name"])))
+        rows.append(("peak (compute ceiling)", escape(format_si(hw["peak_flops"], "FLOP/s"))))
+        rows.append(("memory bandwidth", escape(format_si(hw["memory_bandwidth"], "B/s"))))
+    elif isinstance(measured.get("hardware"), dict):
+        rows.append(("hardware", escape(_plain(measured["hardware"]))))
+    return _kv_table(rows)
+
+
+_MODULE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # key, header, unit/format
+    ("flops", "FLOPs", "FLOPs"),
+    ("macs", "MACs", "MACs"),
+    ("params", "params", "params"),
+    ("activations", "activations", ""),
+    ("bytes_read", "bytes read", "B"),
+    ("bytes_written", "bytes written", "B"),
+)
+
+
+def _module_table(doc: dict[str, Any]) -> str:
+    modules = [m for m in doc.get("modules") or () if isinstance(m, dict)]
+    if not modules:
+        return '<p class="muted">This document lists no modules.</p>'
+    timed = any(module_metrics(m)["time"] is not None for m in modules)
+    has_alpha = any("alpha_macs" in m for m in modules)
+    has_bound = any("bound" in m for m in modules)
+    total_flops = module_metrics(doc.get("totals") or {})["flops"] or 0
+    root_time = None
+    if timed:
+        root_time = measured_latency(doc)
+        if root_time is None:
+            root_time = (
+                module_metrics(modules[0])["time"] if modules[0].get("depth", 0) == 0 else None
+            )
+    headers = ["#", "module", "type", "calls"] + [h for _, h, _ in _MODULE_COLUMNS]
+    headers += ["FLOP/byte", "% FLOPs"]
+    if has_alpha:
+        headers.append("α-MACs")
+    if timed:
+        headers += ["time", "% time", "achieved"]
+    if has_bound:
+        headers.append("bound")
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = []
+    for i, m in enumerate(modules):
+        depth = int(m.get("depth", 0) or 0)
+        metrics = module_metrics(m)
+        path = str(m.get("path", ""))
+        name = path.rsplit(".", 1)[-1] if path else "(model)"
+        cells = [
+            f'<td class=num data-v="{i}">{i}</td>',
+            f'<td class="tree" style="--d:{depth}" title="{escape(path or "(model)")}">'
+            f'<span data-path="{escape(path or "(model)")}">{escape(name)}</span></td>',
+            f"<td>{escape(str(m.get('type', '')))}</td>",
+            _num_cell(m.get("calls"), ""),
+        ]
+        cells += [_num_cell(m.get(k), unit) for k, _, unit in _MODULE_COLUMNS]
+        flops, nbytes = metrics["flops"], metrics["bytes"]
+        intensity = m.get("intensity")
+        if intensity is None and flops is not None and nbytes:
+            intensity = flops / nbytes
+        cells.append(_num_cell(intensity, "", digits=True))
+        share = 100 * flops / total_flops if flops is not None and total_flops else None
+        cells.append(_num_cell(share, "%", digits=True))
+        if has_alpha:
+            cells.append(_num_cell(m.get("alpha_macs"), "MACs"))
+        if timed:
+            t = metrics["time"]
+            cells.append(
+                f'<td class=num data-v="{t if t is not None else -1}">{escape(format_seconds(t))}</td>'
+            )
+            tshare = 100 * t / root_time if t is not None and root_time else None
+            cells.append(_num_cell(tshare, "%", digits=True))
+            rate = flops / t if t and flops is not None else None
+            cells.append(_num_cell(rate, "FLOP/s"))
+        if has_bound:
+            cells.append(f"<td>{escape(str(m.get('bound') or ''))}</td>")
+        body.append(f'<tr data-depth="{depth}">{"".join(cells)}</tr>')
+    max_depth = max(int(m.get("depth", 0) or 0) for m in modules)
+    options = "".join(
+        f'<option value="{d}"{" selected" if d == max_depth else ""}>{d}</option>'
+        for d in range(max_depth + 1)
+    )
+    controls = (
+        '<div class="controls"><label>filter <input id="module-filter" type="search"'
+        ' placeholder="path or type"></label> <label>max depth <select id="module-depth">'
+        f"{options}</select></label> <span class=muted>Click a column header to sort;"
+        " # restores the tree order.</span></div>"
+    )
+    return (
+        controls
+        + f'<div class="scroll"><table id="modules" class="grid sortable"><thead><tr>{head}'
+        f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _num_cell(value: Any, unit: str, *, digits: bool = False) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return '<td class=num data-v="-1">—</td>'
+    if unit == "%":
+        text = f"{value:.1f}%"
+    elif digits:
+        text = f"{value:.3g}"
+    else:
+        text = format_si(value, unit)
+    raw = value if math.isfinite(value) else -1
+    return f'<td class=num data-v="{raw}" title="{escape(f"{value:,}")}">{escape(text)}</td>'
+
+
+def _figure(chart: Chart) -> str:
+    caption = f"<figcaption>{escape(chart.caption)}</figcaption>" if chart.caption else ""
+    if chart.has_data:
+        state, body = "data", chart_svg(chart)
+    else:  # said in words, at the page's font size, instead of a blank plot
+        state = "empty"
+        body = f'<p class="chart-empty">{escape(chart.empty or "No data.")}</p>'
+    return (
+        f'<figure class="chart" id="chart-{escape(chart.id)}" data-chart="{escape(chart.id)}"'
+        f' data-state="{state}"><h3>{escape(chart.title)}</h3>{body}{caption}</figure>'
+    )
+
+
+# --------------------------------------------------------------------------------------------
+
+_CSS = """
+:root{--fg:#1d2329;--muted:#66707a;--line:#d9dee3;--bg:#ffffff;--soft:#f5f7f9;--accent:#0072B2}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+header{padding:18px 28px 10px;border-bottom:1px solid var(--line);background:var(--soft)}
+header h1{margin:0 0 4px;font-size:22px}
+header .sub{color:var(--muted)}
+main{padding:8px 28px 40px;max-width:1400px}
+h2{font-size:17px;margin:26px 0 8px;border-bottom:1px solid var(--line);padding-bottom:4px}
+h3{font-size:14px;margin:0 0 6px}
+nav{margin-top:8px}nav a{margin-right:14px;color:var(--accent);text-decoration:none}
+.cards{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0}
+.card{border:1px solid var(--line);border-radius:6px;padding:8px 12px;min-width:150px;background:#fff}
+.card .label{color:var(--muted);font-size:12px}.card .value{font-size:18px;font-weight:600}
+.banner{padding:6px 10px;border-radius:4px;margin:6px 0}
+.banner.ok{background:#e8f5ee;color:#1e6b3c}.banner.warn{background:#fdf0e1;color:#8a4b00}
+.banner.unknown{background:var(--soft);color:var(--muted)}
+.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:18px}
+table{border-collapse:collapse}
+table.kv th{text-align:left;font-weight:500;color:var(--muted);padding:2px 14px 2px 0;vertical-align:top;white-space:nowrap}
+p.chart-empty{margin:4px 0;padding:18px;border:1px dashed #cccccc;border-radius:4px;background:#fafafa;color:var(--muted);text-align:center}
+table.kv td{padding:2px 0}
+table.grid{width:100%;font-size:12.5px}
+table.grid th,table.grid td{border-bottom:1px solid var(--line);padding:3px 8px;white-space:nowrap}
+table.grid thead th{position:sticky;top:0;background:var(--soft);text-align:left;user-select:none}
+table.sortable thead th{cursor:pointer}
+table.sortable thead th[aria-sort=ascending]::after{content:" ▲"}
+table.sortable thead th[aria-sort=descending]::after{content:" ▼"}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.tree{padding-left:calc(8px + var(--d,0) * 14px)}
+table.flat td.tree{padding-left:8px}
+table.flat td.tree span::before{content:attr(data-path);}
+table.flat td.tree span{font-size:0}table.flat td.tree span::before{font-size:12.5px}
+tr:hover td{background:#f0f6fb}
+.scroll{max-height:640px;overflow:auto;border:1px solid var(--line)}
+.controls{margin:6px 0}.controls input,.controls select{font:inherit}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:18px}
+figure.chart{margin:0;border:1px solid var(--line);border-radius:6px;padding:10px;background:#fff}
+figure.chart svg{display:block;max-width:100%;height:auto}
+figcaption{color:var(--muted);font-size:12px;margin-top:4px}
+.muted{color:var(--muted)}
+code{font-size:12px}
+footer{color:var(--muted);font-size:12px;padding:10px 28px;border-top:1px solid var(--line)}
+circle.pt:hover{stroke:#000;stroke-width:1.5}
+@media print{.scroll{max-height:none;overflow:visible}.controls{display:none}}
+"""
+
+_JS = """
+(function () {
+  "use strict";
+  var body = document.body;
+  window.addEventListener("error", function (e) {
+    body.setAttribute("data-error", String(e.message || e));
+  });
+  function key(row, idx) {
+    var cell = row.cells[idx];
+    var raw = cell ? cell.getAttribute("data-v") : null;
+    if (raw !== null) { var n = parseFloat(raw); return isNaN(n) ? -Infinity : n; }
+    return cell ? cell.textContent.trim().toLowerCase() : "";
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
+    var heads = table.tHead.rows[0].cells;
+    var tbody = table.tBodies[0];
+    Array.prototype.forEach.call(heads, function (th, idx) {
+      th.setAttribute("tabindex", "0");
+      th.title = "Sort by " + th.textContent;
+      function sort() {
+        var rows = Array.prototype.slice.call(tbody.rows);
+        var numeric = rows.length && typeof key(rows[0], idx) === "number";
+        var current = th.getAttribute("aria-sort");
+        var descending = current ? current === "ascending" : (numeric && idx !== 0);
+        var sign = descending ? -1 : 1;
+        rows.forEach(function (r, i) { r._i = i; });
+        rows.sort(function (a, b) {
+          var x = key(a, idx), y = key(b, idx);
+          if (x < y) return -sign;
+          if (x > y) return sign;
+          return a._i - b._i;
+        });
+        rows.forEach(function (r) { tbody.appendChild(r); });
+        Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+        table.classList.toggle("flat", !(idx === 0 && !descending));
+      }
+      th.addEventListener("click", sort);
+      th.addEventListener("keydown", function (e) { if (e.key === "Enter") sort(); });
+    });
+  });
+  var filter = document.getElementById("module-filter");
+  var depth = document.getElementById("module-depth");
+  function applyFilter() {
+    var table = document.getElementById("modules");
+    if (!table) return;
+    var text = filter ? filter.value.trim().toLowerCase() : "";
+    var max = depth ? parseInt(depth.value, 10) : Infinity;
+    Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+      var d = parseInt(row.getAttribute("data-depth"), 10);
+      var hay = (row.cells[1].title + " " + row.cells[2].textContent).toLowerCase();
+      row.style.display = (d <= max && (!text || hay.indexOf(text) >= 0)) ? "" : "none";
+    });
+  }
+  if (filter) filter.addEventListener("input", applyFilter);
+  if (depth) depth.addEventListener("change", applyFilter);
+  var link = document.getElementById("download-json");
+  var data = document.getElementById("flopwise-document");
+  if (link && data) {
+    link.addEventListener("click", function () {
+      var blob = new Blob([data.textContent], {type: "application/json"});
+      link.href = URL.createObjectURL(blob);
+    });
+  }
+  var figures = document.querySelectorAll("figure.chart");
+  var drawn = 0;
+  Array.prototype.forEach.call(figures, function (fig) {
+    var svg = fig.querySelector("svg");
+    var note = fig.querySelector(".chart-empty");
+    var shown = svg && svg.childElementCount > 0 ? svg : (note && note.textContent.trim() ? note : null);
+    var box = shown ? shown.getBoundingClientRect() : null;
+    if (box && box.width > 0 && box.height > 0) {
+      fig.setAttribute("data-drawn", "1");
+      drawn += 1;
+    }
+  });
+  body.setAttribute("data-charts", String(figures.length));
+  body.setAttribute("data-charts-drawn", String(drawn));
+  body.setAttribute("data-ready", "1");
+})();
+"""
+
+
+def render_html(
+    doc: dict[str, Any],
+    *,
+    sweep: dict[str, Any] | None = None,
+    comparison: dict[str, Any] | None = None,
+    title: str | None = None,
+) -> str:
+    """Render a self-contained HTML report.
+
+    ``doc`` is a ``flopwise.profile/1`` document (``Profile.to_dict()`` or a stored run);
+    ``sweep`` and ``comparison`` are the documents of ``flopwise sweep`` and
+    ``flopwise compare`` (see :mod:`flopwise.report.plots` for their shape). A sweep or
+    comparison document passed as ``doc`` is routed to its section. Returns the page as a
+    string; nothing is read from or written to disk or network.
+    """
+    doc, sweep, comparison = _route(doc, sweep, comparison)
+    model = str(
+        doc.get("model") or (sweep or {}).get("model") or (comparison or {}).get("model") or "model"
+    )
+    title = title or f"flopwise report: {model}"
+    profile = profile_charts(doc)
+    sweeps = sweep_charts(sweep)
+    comparisons = comparison_charts(comparison)
+    mode = doc.get("mode") or {}
+    sub = " · ".join(
+        x
+        for x in (
+            f"inputs {_inputs_text(doc)}",
+            f"{mode.get('phase', '')} {mode.get('tensors', '')} {mode.get('device', '')}".strip()
+            if isinstance(mode, dict)
+            else "",
+            str(doc.get("schema", "")),
+        )
+        if x
+    )
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    embedded = json.dumps(
+        {"document": doc, "sweep": sweep, "comparison": comparison}, default=str
+    ).translate({ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"})
+    try:
+        from flopwise import __version__ as version
+    except ImportError:  # pragma: no cover
+        version = "?"
+    sections = [
+        _cards(doc),
+        '<div class="cols"><section><h2 id="coverage">Coverage</h2>',
+        _coverage(doc),
+        '<h2 id="conventions">Conventions and mode</h2>',
+        _conventions(doc),
+        '</section><section><h2 id="measured">Measurement</h2>',
+        _measured(doc),
+        "</section></div>",
+        '<h2 id="roofline">Roofline and efficiency</h2><div class="charts">',
+        "".join(_figure(c) for c in profile),
+        '</div><h2 id="sweep">Sweep along input dimensions</h2><div class="charts">',
+        "".join(_figure(c) for c in sweeps),
+        '</div><h2 id="compare">Model comparison</h2><div class="charts">',
+        "".join(_figure(c) for c in comparisons),
+        '</div><h2 id="modules-h">Modules</h2>',
+        _module_table(doc),
+    ]
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="generator" content="flopwise {escape(str(version))}">'
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
+        "<body>"
+        f"<header><h1>{escape(model)}</h1><div class=sub>{escape(sub)}</div>"
+        '<nav><a href="#coverage">coverage</a><a href="#measured">measurement</a>'
+        '<a href="#roofline">roofline</a><a href="#sweep">sweep</a><a href="#compare">comparison</a>'
+        '<a href="#modules-h">modules</a>'
+        '<a id="download-json" download="flopwise-report.json" href="#">download JSON</a></nav>'
+        "</header><main>" + "".join(sections) + "</main>"
+        f"<footer>Generated by flopwise {escape(str(version))} on {generated}. FLOPs count a"
+        " multiply-add as 2; MACs count it once. Self-contained: no network access needed."
+        "</footer>"
+        f'<script type="application/json" id="flopwise-document">{embedded}</script>'
+        f"<script>{_JS}</script></body></html>\n"
+    )
