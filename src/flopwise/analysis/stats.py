@@ -181,7 +181,9 @@ def power_law_fit(
     c = float(np.exp(ly.mean() - k * lx.mean()))
     r = pearson(lx, ly)
     if a.size >= 3:
-        lo, hi = bootstrap_ci(slope, lx, ly, n_resamples=n_resamples, confidence=confidence, seed=seed)
+        lo, hi = bootstrap_ci(
+            slope, lx, ly, n_resamples=n_resamples, confidence=confidence, seed=seed
+        )
     else:
         lo = hi = float("nan")
     return {"exponent": k, "coefficient": c, "r2": r * r, "ci_low": lo, "ci_high": hi}

@@ -1,0 +1,1546 @@
+"""Every op with arithmetic that is not a contraction.
+
+Elementwise arithmetic, activations, softmax, normalisation, reductions, pooling,
+interpolation, cumulative ops, FFTs, dropout, losses, and the backward ops autograd runs
+for them. Each op's constant lives in :data:`RULES`, one row per family, stating what the
+constant multiplies (``basis``) and the elementary steps it is derived from; the formulas
+below read their numbers from that table and nowhere else, and docs/conventions.md prints
+it (``scripts/gen_conventions_table.py``).
+
+Shared rules (docs/conventions.md states them in full):
+
+* Elementwise flops are per **output** element (broadcast inputs are not counted twice);
+  reductions are per **input** element. Per-row or per-channel work that is amortised
+  over a whole row (the ``1/N`` of a mean, ``rsqrt`` of a variance, the tap weights of an
+  interpolation) is not counted.
+* Integer and boolean arithmetic is not floating-point: an op none of whose tensors is
+  floating or complex counts 0 flops (index arithmetic, mask sums, position ids).
+* Complex data: ``complex_flops`` when the rule gives it (a complex multiply is 6 real
+  flops), otherwise twice the real constant.
+* ``activations`` is 0 for everything here except forward pooling, which reports its
+  output elements (pycls semantics).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+
+from flopwise.cost.registry import aten, register
+from flopwise.cost.types import OpCall, OpCost, TensorMeta
+
+# ---------------------------------------------------------------------------------------
+# The constants table
+
+OUT = "output element"
+IN = "input element"
+WINDOW = "window element of each output"
+GRAD_WINDOW = "window element of each grad_output element"
+GRAD_OUT = "grad_output element"
+SOURCE = "source element"
+TARGET = "target element"
+TRANSFORM = "N·log2(N) of each length-N transform, per transformed dim"
+SORT = "input element × ⌈log2 N⌉ (N = sorted length)"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One family of ops sharing a cost formula.
+
+    ``flops`` is the cost per ``basis`` element; ``extras`` are named terms (also per basis
+    element) that apply only in some calls (a weight tensor, training mode, a non-unit
+    ``alpha``...). ``ops`` name ATen overload packets (their in-place ``name_`` packet is
+    registered too unless ``inplace`` is false) or single overloads (``max.other``).
+    """
+
+    key: str
+    ops: tuple[str, ...]
+    flops: int | Fraction
+    basis: str
+    category: str
+    steps: str
+    extras: tuple[tuple[str, int], ...] = ()
+    complex_flops: int | None = None
+    inplace: bool = True
+
+    def extra(self, name: str) -> int:
+        for label, value in self.extras:
+            if label == name:
+                return value
+        raise KeyError(f"rule {self.key!r} has no extra term {name!r}")
+
+
+# fmt: off
+RULES: tuple[Rule, ...] = (
+    # -- elementwise arithmetic --------------------------------------------------------
+    Rule(
+        "add",
+        ("add", "sub", "rsub"),
+        1,
+        OUT,
+        "elementwise",
+        "one add or subtract; a non-unit alpha scales the other operand first",
+        extras=(("alpha ≠ 1", 1),),
+        complex_flops=2,
+    ),
+    Rule(
+        "mul",
+        ("mul",),
+        1,
+        OUT,
+        "elementwise",
+        "one multiply; complex (a+bi)(c+di): 4 multiplies + 2 adds",
+        complex_flops=6,
+    ),
+    Rule(
+        "div",
+        ("div", "true_divide", "floor_divide", "remainder", "fmod"),
+        1,
+        OUT,
+        "elementwise",
+        "one divide (floor/remainder: the divide, rounding fused); complex: 6 for the "
+        "numerator, 3 for |d|², 2 divides",
+        complex_flops=11,
+    ),
+    Rule(
+        "neg",
+        ("neg", "negative"),
+        1,
+        OUT,
+        "elementwise",
+        "one sign flip; complex: both parts",
+        complex_flops=2,
+    ),
+    Rule(
+        "abs",
+        ("abs", "absolute"),
+        1,
+        OUT,
+        "elementwise",
+        "one sign clear; complex |z|: 2 squares, 1 add, 1 sqrt",
+        complex_flops=4,
+    ),
+    Rule(
+        "unary",
+        (
+            "sqrt", "rsqrt", "reciprocal", "exp", "exp2", "expm1", "log", "log2", "log10",
+            "log1p", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
+            "asinh", "acosh", "atanh", "sigmoid", "erf", "erfc", "erfinv", "logit", "digamma",
+            "lgamma", "i0", "sinc", "deg2rad", "rad2deg", "square",
+        ),
+        1,
+        OUT,
+        "elementwise",
+        "one elementary function evaluation (transcendentals count 1, like a multiply)",
+    ),
+    Rule(
+        "rounding",
+        ("floor", "ceil", "round", "trunc", "frac", "sign", "sgn"),
+        1,
+        OUT,
+        "elementwise",
+        "one rounding or sign step",
+    ),
+    Rule(
+        "binary",
+        (
+            "pow", "float_power", "atan2", "hypot", "copysign", "xlogy", "logaddexp",
+            "logaddexp2",
+        ),
+        1,
+        OUT,
+        "elementwise",
+        "one binary function evaluation",
+    ),
+    Rule(
+        "compare_value",
+        (
+            "relu", "clamp", "clamp_min", "clamp_max", "clip", "hardtanh", "threshold",
+            "maximum", "minimum", "fmax", "fmin", "max.other", "max.out", "min.other",
+            "min.out",
+        ),
+        1,
+        OUT,
+        "elementwise",
+        "one comparison that produces the value (max(x, 0), a clamp to a range)",
+    ),
+    Rule(
+        "ternary",
+        ("lerp", "addcmul", "addcdiv"),
+        3,
+        OUT,
+        "elementwise",
+        "lerp: b−a, ·w, +a; addcmul/addcdiv: t1·t2 (or t1/t2), ·value, +self",
+    ),
+    # -- activations ---------------------------------------------------------------------
+    Rule(
+        "gelu",
+        ("gelu",),
+        5,
+        OUT,
+        "elementwise",
+        "exact: x·√½, erf, +1, ·x, ·½ = 5; tanh form adds x³ (2), ·0.044715, +x and "
+        "swaps erf for tanh with ·√(2/π) = 9",
+        extras=(("approximate='tanh'", 4),),
+    ),
+    Rule("silu", ("silu",), 2, OUT, "elementwise", "sigmoid, ·x"),
+    Rule("mish", ("mish",), 4, OUT, "elementwise", "exp, log1p (softplus), tanh, ·x"),
+    Rule("hardswish", ("hardswish",), 4, OUT, "elementwise", "+3, clamp to [0, 6], ·x, /6"),
+    Rule("hardsigmoid", ("hardsigmoid",), 3, OUT, "elementwise", "+3, clamp to [0, 6], /6"),
+    Rule(
+        "leaky_relu",
+        ("leaky_relu", "rrelu_with_noise", "_prelu_kernel", "prelu"),
+        2,
+        OUT,
+        "elementwise",
+        "sign test, ·slope",
+    ),
+    Rule(
+        "elu",
+        ("elu", "celu", "selu"),
+        4,
+        OUT,
+        "elementwise",
+        "sign test, exp, −1, ·α (selu's and elu's output scale folded into α)",
+    ),
+    Rule(
+        "softplus",
+        ("softplus",),
+        4,
+        OUT,
+        "elementwise",
+        "·β, exp, log1p, /β (the linear-region threshold test is fused)",
+    ),
+    Rule(
+        "log_sigmoid",
+        ("log_sigmoid_forward",),
+        6,
+        OUT,
+        "elementwise",
+        "min(x, 0), |x|, negate, exp, log1p, subtract",
+    ),
+    Rule("glu", ("glu",), 2, OUT, "elementwise", "sigmoid of the gate half, ·value half"),
+    Rule("hardshrink", ("hardshrink",), 1, OUT, "elementwise", "range test"),
+    Rule("softshrink", ("softshrink",), 2, OUT, "elementwise", "range test, ∓λ"),
+    Rule(
+        "dropout",
+        ("native_dropout",),
+        2,
+        OUT,
+        "elementwise",
+        "·mask, ·1/(1−p); 0 when train=False (the mask itself is a random factory)",
+        inplace=False,
+    ),
+    # -- softmax -------------------------------------------------------------------------
+    Rule(
+        "softmax",
+        ("_softmax", "softmax", "_safe_softmax"),
+        5,
+        OUT,
+        "softmax",
+        "row max, x−max, exp, row sum, divide",
+    ),
+    Rule(
+        "log_softmax",
+        ("_log_softmax", "log_softmax"),
+        5,
+        OUT,
+        "softmax",
+        "row max, x−max, exp, row sum, subtract log-sum (the log is per row)",
+    ),
+    # -- normalisation -------------------------------------------------------------------
+    Rule(
+        "layer_norm",
+        ("native_layer_norm", "native_group_norm"),
+        5,
+        IN,
+        "norm",
+        "mean (1 add), centre, square, variance sum, ·rstd; affine: ·weight, +bias",
+        extras=(("weight", 1), ("bias", 1)),
+        inplace=False,
+    ),
+    Rule(
+        "batch_norm",
+        (
+            "native_batch_norm", "_native_batch_norm_legit",
+            "_native_batch_norm_legit_functional", "_native_batch_norm_legit_no_training",
+            "_batch_norm_with_update", "_batch_norm_with_update_functional",
+            "_batch_norm_no_update", "cudnn_batch_norm", "miopen_batch_norm",
+        ),
+        2,
+        IN,
+        "norm",
+        "with running statistics: centre, ·invstd; training computes the batch statistics "
+        "first (mean 1 add, square, variance sum); affine: ·weight, +bias",
+        extras=(("training", 3), ("weight", 1), ("bias", 1)),
+        inplace=False,
+    ),
+    Rule(
+        "rms_norm",
+        ("_fused_rms_norm", "rms_norm"),
+        3,
+        IN,
+        "norm",
+        "square, sum, ·rstd; ·weight",
+        extras=(("weight", 1),),
+        inplace=False,
+    ),
+    Rule(
+        "norm_backward",
+        (
+            "native_layer_norm_backward", "native_group_norm_backward",
+            "native_batch_norm_backward", "batch_norm_backward", "cudnn_batch_norm_backward",
+            "miopen_batch_norm_backward",
+        ),
+        0,
+        IN,
+        "norm",
+        "x̂ = (x−mean)·rstd recomputed (2); grad_input = rstd·(g' − mean(g') − x̂·mean(g'·x̂)) "
+        "with g' = g·weight: g·weight, 2 row sums, g'·x̂, x̂·m, 2 subtracts, ·rstd; with "
+        "running statistics grad_input is g·(weight·invstd), 1; grad_weight = Σ g·x̂ (2); "
+        "grad_bias = Σ g (1)",
+        extras=(
+            ("x̂ (grad_input or grad_weight)", 2),
+            ("grad_input", 7),
+            ("grad_input with weight", 1),
+            ("grad_input, running statistics", 1),
+            ("grad_weight", 2),
+            ("grad_bias", 1),
+        ),
+        inplace=False,
+    ),
+    Rule(
+        "rms_norm_backward",
+        ("_fused_rms_norm_backward",),
+        0,
+        IN,
+        "norm",
+        "x̂ = x·rstd (1); grad_input = rstd·(g' − x̂·mean(g'·x̂)), g' = g·weight: "
+        "g·weight, g'·x̂, row sum, x̂·m, subtract, ·rstd; grad_weight = Σ g·x̂ (2)",
+        extras=(
+            ("x̂ (grad_input or grad_weight)", 1),
+            ("grad_input", 5),
+            ("grad_input with weight", 1),
+            ("grad_weight", 2),
+        ),
+        inplace=False,
+    ),
+    # -- elementwise backward ------------------------------------------------------------
+    Rule(
+        "threshold_backward",
+        ("threshold_backward", "hardtanh_backward", "hardshrink_backward"),
+        1,
+        OUT,
+        "elementwise",
+        "range test passes or zeroes the gradient",
+        inplace=False,
+    ),
+    Rule("sigmoid_backward", ("sigmoid_backward",), 3, OUT, "elementwise", "1−y, ·y, ·g", inplace=False),
+    Rule("tanh_backward", ("tanh_backward",), 3, OUT, "elementwise", "y², 1−y², ·g", inplace=False),
+    Rule(
+        "silu_backward",
+        ("silu_backward",),
+        6,
+        OUT,
+        "elementwise",
+        "s = sigmoid(x), 1−s, x·(1−s), +1, ·s, ·g",
+        inplace=False,
+    ),
+    Rule(
+        "gelu_backward",
+        ("gelu_backward",),
+        11,
+        OUT,
+        "elementwise",
+        "exact: Φ(x) = ½(1+erf(x·√½)) (4), φ(x) = exp(−x²/2)/√(2π) (4), x·φ, Φ+x·φ, ·g = 11; "
+        "tanh form: inner k(x+0.044715x³) (5), tanh, ½(1+t) (2), (1−t²) (2), "
+        "k(1+3·0.044715x²) (3), ·x·½ (2), product, sum, ·g = 18",
+        extras=(("approximate='tanh'", 7),),
+        inplace=False,
+    ),
+    Rule(
+        "hardswish_backward",
+        ("hardswish_backward",),
+        4,
+        OUT,
+        "elementwise",
+        "range test, x/3, +½, ·g",
+        inplace=False,
+    ),
+    Rule(
+        "hardsigmoid_backward",
+        ("hardsigmoid_backward",),
+        2,
+        OUT,
+        "elementwise",
+        "range test, ·g/6",
+        inplace=False,
+    ),
+    Rule(
+        "leaky_relu_backward",
+        ("leaky_relu_backward", "rrelu_with_noise_backward", "softshrink_backward"),
+        2,
+        OUT,
+        "elementwise",
+        "sign test, ·slope",
+        inplace=False,
+    ),
+    Rule("elu_backward", ("elu_backward",), 3, OUT, "elementwise", "sign test, exp (or y+α), ·α·g", inplace=False),
+    Rule(
+        "softplus_backward",
+        ("softplus_backward",),
+        5,
+        OUT,
+        "elementwise",
+        "z = exp(β·x) (2), z/(z+1) (2), ·g",
+        inplace=False,
+    ),
+    Rule(
+        "mish_backward",
+        ("mish_backward",),
+        10,
+        OUT,
+        "elementwise",
+        "softplus (exp, log1p), t = tanh, sigmoid, t², 1−t², x·σ, ·(1−t²), +t, ·g",
+        inplace=False,
+    ),
+    Rule(
+        "log_sigmoid_backward",
+        ("log_sigmoid_backward",),
+        4,
+        OUT,
+        "elementwise",
+        "sign test, buffer/(1+buffer) (2), ·g",
+        inplace=False,
+    ),
+    Rule(
+        "softmax_backward",
+        ("_softmax_backward_data",),
+        4,
+        OUT,
+        "softmax",
+        "g·y, row sum, g − sum, ·y",
+        inplace=False,
+    ),
+    Rule(
+        "log_softmax_backward",
+        ("_log_softmax_backward_data",),
+        4,
+        OUT,
+        "softmax",
+        "exp(y), row sum of g, exp(y)·sum, g − that",
+        inplace=False,
+    ),
+    Rule(
+        "dropout_backward",
+        ("native_dropout_backward",),
+        2,
+        OUT,
+        "elementwise",
+        "·mask, ·scale",
+        inplace=False,
+    ),
+    # -- reductions ----------------------------------------------------------------------
+    Rule(
+        "sum",
+        ("sum", "nansum", "mean", "nanmean", "prod"),
+        1,
+        IN,
+        "reduction",
+        "one accumulate per input element (the mean's 1/N is per output, not counted)",
+        inplace=False,
+    ),
+    Rule(
+        "extremum",
+        (
+            "amax", "amin", "max", "min", "aminmax", "argmax", "argmin", "topk", "median",
+            "nanmedian", "kthvalue",
+        ),
+        1,
+        IN,
+        "reduction",
+        "one comparison per input element (topk/median/kthvalue: a selection scan)",
+        inplace=False,
+    ),
+    Rule(
+        "logical_reduction",
+        ("any", "all", "count_nonzero"),
+        1,
+        IN,
+        "reduction",
+        "one test-and-accumulate per input element",
+        inplace=False,
+    ),
+    Rule(
+        "var",
+        ("var", "std", "var_mean", "std_mean"),
+        4,
+        IN,
+        "reduction",
+        "mean pass (1 add), then x−mean, square, accumulate (the final /(N−c) and the "
+        "std's sqrt are per output, not counted)",
+        inplace=False,
+    ),
+    Rule(
+        "logsumexp",
+        ("logsumexp",),
+        4,
+        IN,
+        "reduction",
+        "max pass, x−max, exp, accumulate (log and +max are per output)",
+        inplace=False,
+    ),
+    Rule(
+        "vector_norm",
+        ("linalg_vector_norm", "norm"),
+        2,
+        IN,
+        "reduction",
+        "|x|^p for p in {0, 1, 2, ±inf} is one step (abs, square, test), then accumulate; "
+        "other p need abs then pow",
+        extras=(("p ∉ {0, 1, 2, ±inf}", 1),),
+        inplace=False,
+    ),
+    Rule(
+        "sort",
+        ("sort",),
+        1,
+        SORT,
+        "reduction",
+        "comparison sort: ⌈log2 N⌉ comparisons per element",
+        inplace=False,
+    ),
+    Rule(
+        "histogram",
+        ("histc", "bincount", "histogram"),
+        3,
+        IN,
+        "reduction",
+        "x−min, ·bins/(max−min), increment the bin (range test and floor fused); integer "
+        "inputs (bincount) count 0",
+        inplace=False,
+    ),
+    # -- cumulative ----------------------------------------------------------------------
+    Rule(
+        "cumulative",
+        ("cumsum", "cumprod", "cummax", "cummin"),
+        1,
+        IN,
+        "reduction",
+        "one running add, multiply or comparison per element",
+    ),
+    Rule(
+        "logcumsumexp",
+        ("logcumsumexp",),
+        6,
+        IN,
+        "reduction",
+        "logaddexp(acc, x) = max + log1p(exp(min − max)): max, min, subtract, exp, log1p, add",
+        inplace=False,
+    ),
+    # -- accumulating scatters and losses -------------------------------------------------
+    Rule(
+        "scatter_accumulate",
+        (
+            "index_add", "scatter_add", "scatter_reduce", "scatter.reduce",
+            "scatter.value_reduce", "scatter.reduce_out", "scatter.value_reduce_out",
+            "scatter_.reduce", "scatter_.value_reduce", "index_reduce", "index_put",
+            "_unsafe_index_put", "_index_put_impl",
+        ),
+        1,
+        SOURCE,
+        "reduction",
+        "one accumulate per source element; index_put/_unsafe_index_put without "
+        "accumulate=True are copies (0, category memory)",
+    ),
+    Rule(
+        "embedding_backward",
+        ("embedding_dense_backward",),
+        1,
+        GRAD_OUT,
+        "reduction",
+        "scatter-add of each gradient row into the weight gradient",
+        extras=(("scale_grad_by_freq", 1),),
+        inplace=False,
+    ),
+    Rule(
+        "nll_loss",
+        ("nll_loss_forward", "nll_loss2d_forward", "nll_loss_backward", "nll_loss2d_backward"),
+        1,
+        TARGET,
+        "reduction",
+        "forward: pick −x[target] and accumulate; backward: write −g (or −g/Σw); ·weight[target]",
+        extras=(("weight", 1),),
+        inplace=False,
+    ),
+    Rule(
+        "mse_loss",
+        ("mse_loss",),
+        2,
+        IN,
+        "reduction",
+        "x−t, square; accumulate when reduced",
+        extras=(("reduction ≠ 'none'", 1),),
+        inplace=False,
+    ),
+    Rule(
+        "mse_loss_backward",
+        ("mse_loss_backward",),
+        3,
+        IN,
+        "elementwise",
+        "x−t, ·2/N (or ·2), ·g",
+        inplace=False,
+    ),
+    Rule(
+        "binary_cross_entropy",
+        ("binary_cross_entropy",),
+        7,
+        IN,
+        "reduction",
+        "log x, 1−x, log(1−x), log x − log(1−x), ·t, +log(1−x), negate; accumulate when "
+        "reduced; ·weight",
+        extras=(("reduction ≠ 'none'", 1), ("weight", 1)),
+        inplace=False,
+    ),
+    Rule(
+        "binary_cross_entropy_backward",
+        ("binary_cross_entropy_backward",),
+        5,
+        IN,
+        "elementwise",
+        "x−t, 1−x, x·(1−x), divide, ·g (1/N folded into g); ·weight",
+        extras=(("weight", 1),),
+        inplace=False,
+    ),
+    Rule(
+        "smooth_l1_loss",
+        ("smooth_l1_loss", "huber_loss"),
+        5,
+        IN,
+        "reduction",
+        "x−t, |d|, test against β (δ), then ½d²/β (square, scale) or |d|−½β (subtract, "
+        "scale); accumulate when reduced",
+        extras=(("reduction ≠ 'none'", 1),),
+        inplace=False,
+    ),
+    Rule(
+        "smooth_l1_loss_backward",
+        ("smooth_l1_loss_backward", "huber_loss_backward"),
+        4,
+        IN,
+        "elementwise",
+        "x−t, range test, d/β or sign(d)·δ, ·g (1/N folded into g)",
+        inplace=False,
+    ),
+    Rule(
+        "bce_with_logits",
+        ("binary_cross_entropy_with_logits",),
+        8,
+        IN,
+        "reduction",
+        "(1−t)·x (2) + max(−x, 0) + log1p(exp(−|x|)) (|x|, exp, log1p) and 2 adds; "
+        "pos_weight: (p−1)·t+1 (2) and its product (1); ·weight; accumulate when reduced",
+        extras=(("reduction ≠ 'none'", 1), ("weight", 1), ("pos_weight", 3)),
+        inplace=False,
+    ),
+    Rule(
+        "prelu_backward",
+        ("_prelu_kernel_backward",),
+        4,
+        IN,
+        "elementwise",
+        "grad_input: sign test, ·slope·g (2); grad_weight: x·g where negative, accumulate (2)",
+        inplace=False,
+    ),
+    Rule(
+        "glu_backward",
+        ("glu_backward",),
+        6,
+        GRAD_OUT,
+        "elementwise",
+        "σ(b), g·σ for a; (1−σ), ·σ, ·a, ·g for b",
+        inplace=False,
+    ),
+    Rule(
+        "embedding_bag",
+        ("_embedding_bag", "_embedding_bag_forward_only", "embedding_bag"),
+        1,
+        "gathered element (indices × embedding dim)",
+        "reduction",
+        "sum/mean: one add per gathered element (the mean's divide is per bag); max: one "
+        "comparison; per_sample_weights: one multiply more",
+        extras=(("per_sample_weights", 1),),
+        inplace=False,
+    ),
+    Rule(
+        "embedding_bag_backward",
+        ("_embedding_bag_backward", "_embedding_bag_dense_backward"),
+        1,
+        "gathered element (indices × embedding dim)",
+        "reduction",
+        "scatter-add of the bag gradient into every gathered row; per_sample_weights: one "
+        "multiply more",
+        extras=(("per_sample_weights", 1),),
+        inplace=False,
+    ),
+    Rule(
+        "embedding_renorm",
+        ("embedding_renorm",),
+        3,
+        "gathered element (indices × embedding dim)",
+        "reduction",
+        "row norm (square, accumulate), rescale (one multiply); the per-row test and "
+        "divide are amortised",
+        inplace=True,
+    ),
+    Rule(
+        "overlap_add",
+        (
+            "col2im", "reflection_pad1d_backward", "reflection_pad2d_backward",
+            "reflection_pad3d_backward", "replication_pad1d_backward",
+            "replication_pad2d_backward", "replication_pad3d_backward",
+        ),
+        1,
+        IN,
+        "reduction",
+        "accumulate every input (col2im columns, padded gradient) into its source position "
+        "(the forwards, im2col and padding, are copies)",
+        inplace=False,
+    ),
+    Rule(
+        "pairwise_distance",
+        ("_pdist_forward", "_cdist_forward"),
+        3,
+        "pair × coordinate",
+        "reduction",
+        "difference, |d|^p (a square for p=2), accumulate (the root is per pair)",
+        inplace=False,
+    ),
+    Rule(
+        "pairwise_distance_backward",
+        ("_pdist_backward", "_cdist_backward"),
+        4,
+        "pair × coordinate",
+        "reduction",
+        "difference, ·g/dist (or the p-norm derivative), accumulate into the point(s)",
+        inplace=False,
+    ),
+    Rule(
+        "grid_sample",
+        ("grid_sampler_2d", "grid_sampler_3d"),
+        1,
+        OUT,
+        "elementwise",
+        "T taps (bilinear 4, trilinear 8, bicubic 16, nearest 0: a gather) weighted and "
+        "summed, 2T−1; coordinate unnormalisation is per grid point and amortised over C",
+        inplace=False,
+    ),
+    Rule(
+        "grid_sample_backward",
+        ("grid_sampler_2d_backward", "grid_sampler_3d_backward"),
+        2,
+        GRAD_OUT,
+        "elementwise",
+        "grad_input: ·weight and accumulate per tap (2T); grad_grid: tap value × weight "
+        "derivative, accumulate (2T); nearest: 1 accumulate for grad_input",
+        inplace=False,
+    ),
+    Rule(
+        "affine_grid",
+        ("affine_grid_generator", "affine_grid_generator_backward"),
+        1,
+        OUT,
+        "elementwise",
+        "each coordinate is a dot of K = 3 (2-D) or 4 (3-D) homogeneous terms: K "
+        "multiplies + K−1 adds = 2K−1",
+        inplace=False,
+    ),
+    # -- pooling -------------------------------------------------------------------------
+    Rule(
+        "pool",
+        (
+            "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
+            "max_pool2d_with_indices", "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d",
+            "avg_pool3d", "fractional_max_pool2d", "fractional_max_pool3d",
+            "mkldnn_max_pool2d", "mkldnn_max_pool3d", "quantized_max_pool2d",
+        ),
+        1,
+        WINDOW,
+        "pool",
+        "one compare or add per window element (avg: the divide replaces the first add); the "
+        "window is the kernel, padding positions included",
+        inplace=False,
+    ),
+    Rule(
+        "adaptive_pool",
+        (
+            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+            "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_max_pool1d",
+            "adaptive_max_pool2d", "adaptive_max_pool3d", "mkldnn_adaptive_avg_pool2d",
+        ),
+        1,
+        WINDOW,
+        "pool",
+        "one compare or add per window element; output i along a dim of input size I and "
+        "output size O covers [⌊iI/O⌋, ⌈(i+1)I/O⌉)",
+        inplace=False,
+    ),
+    Rule(
+        "max_pool_backward",
+        (
+            "max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
+            "adaptive_max_pool2d_backward", "adaptive_max_pool3d_backward",
+            "max_pool2d_backward", "fractional_max_pool2d_backward",
+            "fractional_max_pool3d_backward",
+        ),
+        1,
+        GRAD_OUT,
+        "pool",
+        "route each gradient to its argmax, accumulating where windows overlap",
+        inplace=False,
+    ),
+    Rule(
+        "avg_pool_backward",
+        (
+            "avg_pool2d_backward", "avg_pool3d_backward", "_adaptive_avg_pool2d_backward",
+            "_adaptive_avg_pool3d_backward",
+        ),
+        1,
+        GRAD_WINDOW,
+        "pool",
+        "spread g/count over the window: one accumulate per window element",
+        inplace=False,
+    ),
+    # -- interpolation -------------------------------------------------------------------
+    Rule(
+        "interpolate",
+        ("upsample_linear1d", "upsample_bilinear2d", "upsample_trilinear3d", "upsample_bicubic2d"),
+        1,
+        OUT,
+        "elementwise",
+        "T taps (linear 2, bilinear 4, trilinear 8, bicubic 16): T multiplies + (T−1) adds "
+        "= 2T−1, i.e. 3, 7, 15, 31; tap weights are per row/column and amortised",
+        inplace=False,
+    ),
+    Rule(
+        "interpolate_backward",
+        (
+            "upsample_linear1d_backward", "upsample_bilinear2d_backward",
+            "upsample_trilinear3d_backward", "upsample_bicubic2d_backward",
+        ),
+        2,
+        GRAD_OUT,
+        "elementwise",
+        "per tap: ·weight, accumulate = 2T, i.e. 4, 8, 16, 32",
+        inplace=False,
+    ),
+    Rule(
+        "nearest_backward",
+        (
+            "upsample_nearest1d_backward", "upsample_nearest2d_backward",
+            "upsample_nearest3d_backward", "_upsample_nearest_exact1d_backward",
+            "_upsample_nearest_exact2d_backward", "_upsample_nearest_exact3d_backward",
+        ),
+        1,
+        GRAD_OUT,
+        "elementwise",
+        "accumulate each gradient into its source pixel (the forward is a gather: zero set)",
+        inplace=False,
+    ),
+    # -- FFT -------------------------------------------------------------------------------
+    Rule(
+        "fft_c2c",
+        ("_fft_c2c",),
+        5,
+        TRANSFORM,
+        "fft",
+        "radix-2 complex FFT: (N/2)·log2 N butterflies of 10 real flops; normalisation folded",
+        inplace=False,
+    ),
+    Rule(
+        "fft_real",
+        ("_fft_r2c", "_fft_c2r"),
+        Fraction(5, 2),
+        TRANSFORM,
+        "fft",
+        "real input or output: half the complex transform; N is the real length",
+        inplace=False,
+    ),
+)
+# fmt: on
+
+RULES_BY_KEY: dict[str, Rule] = {rule.key: rule for rule in RULES}
+
+# Taps per output of each interpolation mode (the multiplier of the "interpolate" rules).
+INTERPOLATION_TAPS = {
+    "upsample_linear1d": 2,
+    "upsample_bilinear2d": 4,
+    "upsample_trilinear3d": 8,
+    "upsample_bicubic2d": 16,
+}
+
+
+def rule(key: str) -> Rule:
+    return RULES_BY_KEY[key]
+
+
+# ---------------------------------------------------------------------------------------
+# pure helpers (shape arithmetic shared with the tests and the analytic models)
+
+
+def is_floating(call: OpCall) -> bool:
+    """True when any tensor the op reads or writes is floating or complex."""
+    return any(
+        t.dtype.is_floating_point or t.dtype.is_complex
+        for t in (*call.tensor_inputs(), *call.outputs)
+    )
+
+
+def is_complex(call: OpCall) -> bool:
+    return any(t.dtype.is_complex for t in (*call.tensor_inputs(), *call.outputs))
+
+
+def broadcast_numel(shapes: Iterable[tuple[int, ...]]) -> int:
+    shapes = list(shapes)
+    width = max((len(s) for s in shapes), default=0)
+    dims = [1] * width
+    for shape in shapes:
+        for i, size in enumerate((1,) * (width - len(shape)) + tuple(shape)):
+            if size != 1:
+                dims[i] = size
+    return math.prod(dims)
+
+
+def output_elements(call: OpCall) -> int:
+    """Elements of the first output; without outputs, the broadcast of the tensor inputs."""
+    if call.outputs:
+        return call.outputs[0].numel
+    return broadcast_numel(t.shape for t in call.tensor_inputs())
+
+
+def expand_param(value, dims: int) -> tuple[int, ...]:
+    """An ATen ``int[d]`` argument (int or list of 1 or d ints) as a d-tuple."""
+    if isinstance(value, int):
+        return (value,) * dims
+    value = tuple(int(v) for v in value)
+    if len(value) == 1:
+        return value * dims
+    return value[-dims:]
+
+
+def adaptive_window_sum(in_size: int, out_size: int) -> int:
+    """Σ over outputs of the adaptive window length along one dim:
+    window i = [⌊i·I/O⌋, ⌈(i+1)·I/O⌉)."""
+    total = 0
+    for i in range(out_size):
+        start = (i * in_size) // out_size
+        end = -((-(i + 1) * in_size) // out_size)
+        total += end - start
+    return total
+
+
+def adaptive_pool_window_elements(
+    in_shape: tuple[int, ...], out_shape: tuple[int, ...], dims: int
+) -> int:
+    """Window elements summed over all outputs of an adaptive pool over the last ``dims``."""
+    leading = math.prod(out_shape[:-dims]) if dims else math.prod(out_shape)
+    per_plane = math.prod(
+        adaptive_window_sum(i, o) for i, o in zip(in_shape[-dims:], out_shape[-dims:], strict=True)
+    )
+    return leading * per_plane
+
+
+def fft_transform_flops(n: int, per_n_log_n: int | Fraction) -> int:
+    """flops of one length-``n`` transform: c·n·log2(n), rounded to the nearest integer
+    (exact for powers of two)."""
+    if n <= 1:
+        return 0
+    if n & (n - 1) == 0:
+        exact = Fraction(per_n_log_n) * n * (n.bit_length() - 1)
+        return int(exact) if exact.denominator == 1 else round(exact)
+    return round(float(per_n_log_n) * n * math.log2(n))
+
+
+def fft_flops(shape: tuple[int, ...], dims: Iterable[int], per_n_log_n: int | Fraction) -> int:
+    """Σ over transformed dims d of (numel / N_d) transforms of length N_d."""
+    numel = math.prod(shape)
+    total = 0
+    for d in dims:
+        n = shape[d]
+        if n:
+            total += (numel // n) * fft_transform_flops(n, per_n_log_n)
+    return total
+
+
+def sort_comparisons(shape: tuple[int, ...], dim: int) -> int:
+    """numel · ⌈log2 N⌉ with N the length of the sorted dim."""
+    if not shape:
+        return 0
+    n = shape[dim]
+    return math.prod(shape) * (n - 1).bit_length() if n > 1 else 0
+
+
+# ---------------------------------------------------------------------------------------
+# registration
+
+
+def _ops_of(r: Rule) -> list:
+    found = []
+    for name in r.ops:
+        packet_name, _, overload = name.partition(".")
+        packet = getattr(aten, packet_name, None)
+        if packet is None:
+            continue
+        if overload:
+            if overload in packet.overloads():
+                found.append(getattr(packet, overload))
+            continue
+        found.append(packet)
+        if r.inplace:
+            inplace = getattr(aten, packet_name + "_", None)
+            if inplace is not None:
+                found.append(inplace)
+    return found
+
+
+def _uses(*keys: str) -> Callable:
+    """Register ``fn(call, rule)`` as the formula of every op of the named rules."""
+
+    def wrap(fn: Callable[[OpCall, Rule], OpCost]) -> Callable:
+        for key in keys:
+            r = RULES_BY_KEY[key]
+
+            def formula(call: OpCall, _rule: Rule = r) -> OpCost:
+                return fn(call, _rule)
+
+            formula.__name__ = f"{fn.__name__}[{key}]"
+            formula.__doc__ = fn.__doc__
+            formula.rule = r  # type: ignore[attr-defined]
+            register(*_ops_of(r))(formula)
+        return fn
+
+    return wrap
+
+
+def _cost(flops: int, category: str, activations: int = 0) -> OpCost:
+    return OpCost(flops=int(flops), activations=activations, category=category)
+
+
+def _per_element(call: OpCall, r: Rule, elements: int, constant: int) -> OpCost:
+    if not is_floating(call):
+        return _cost(0, r.category)
+    if is_complex(call):
+        constant = r.complex_flops if r.complex_flops is not None else 2 * constant
+    return _cost(elements * constant, r.category)
+
+
+def _tensor(value) -> bool:
+    return isinstance(value, TensorMeta)
+
+
+# ---------------------------------------------------------------------------------------
+# elementwise and activations
+
+
+@_uses(
+    "mul",
+    "div",
+    "neg",
+    "abs",
+    "unary",
+    "rounding",
+    "binary",
+    "compare_value",
+    "ternary",
+    "silu",
+    "mish",
+    "hardswish",
+    "hardsigmoid",
+    "leaky_relu",
+    "elu",
+    "softplus",
+    "log_sigmoid",
+    "glu",
+    "hardshrink",
+    "softshrink",
+    "threshold_backward",
+    "sigmoid_backward",
+    "tanh_backward",
+    "silu_backward",
+    "hardswish_backward",
+    "hardsigmoid_backward",
+    "leaky_relu_backward",
+    "elu_backward",
+    "softplus_backward",
+    "mish_backward",
+    "log_sigmoid_backward",
+    "softmax",
+    "log_softmax",
+    "softmax_backward",
+    "log_softmax_backward",
+    "dropout_backward",
+    "mse_loss_backward",
+)
+def _pointwise(call: OpCall, r: Rule) -> OpCost:
+    """``rule.flops`` per output element."""
+    return _per_element(call, r, output_elements(call), r.flops)
+
+
+@_uses("add")
+def _add(call: OpCall, r: Rule) -> OpCost:
+    """add/sub/rsub: 1 per output element, 2 with a non-unit ``alpha``."""
+    alpha = call.kwargs.get("alpha", call.args[2] if len(call.args) > 2 else 1)
+    constant = r.flops + (r.extra("alpha ≠ 1") if alpha != 1 else 0)
+    if is_complex(call) and alpha != 1:
+        # complex add (2) plus a real-by-complex scaling (2)
+        return _cost(output_elements(call) * (r.complex_flops + 2), r.category)
+    return _per_element(call, r, output_elements(call), constant)
+
+
+@_uses("gelu", "gelu_backward")
+def _gelu(call: OpCall, r: Rule) -> OpCost:
+    tanh = call.kwargs.get("approximate", "none") == "tanh"
+    constant = r.flops + (r.extra("approximate='tanh'") if tanh else 0)
+    return _per_element(call, r, output_elements(call), constant)
+
+
+@_uses("dropout")
+def _dropout(call: OpCall, r: Rule) -> OpCost:
+    train = call.arg(2, "train", True)
+    if train is False:
+        return _cost(0, r.category)
+    return _per_element(call, r, output_elements(call), r.flops)
+
+
+# ---------------------------------------------------------------------------------------
+# normalisation
+
+
+@_uses("layer_norm", "rms_norm")
+def _norm(call: OpCall, r: Rule) -> OpCost:
+    """native_layer_norm(input, shape, weight, bias, eps) /
+    native_group_norm(input, weight, bias, N, C, HxW, group, eps) /
+    _fused_rms_norm(input, shape, weight, eps)."""
+    x = call.args[0]
+    if call.op.startswith("aten.native_group_norm"):
+        weight, bias = call.arg(1, "weight"), call.arg(2, "bias")
+    else:
+        weight, bias = call.arg(2, "weight"), call.arg(3, "bias")
+    constant = r.flops + (r.extra("weight") if _tensor(weight) else 0)
+    if r.key == "layer_norm" and _tensor(bias):
+        constant += r.extra("bias")
+    return _per_element(call, r, x.numel, constant)
+
+
+def batch_norm_training(call: OpCall) -> bool:
+    """Whether a batch-norm forward computes batch statistics."""
+    name = call.op.split(".")[1]
+    if name in ("_native_batch_norm_legit_no_training", "_batch_norm_no_update"):
+        return False
+    if name in ("_batch_norm_with_update", "_batch_norm_with_update_functional"):
+        return True
+    if call.op.startswith("aten._native_batch_norm_legit.no_stats"):
+        return bool(call.arg(3, "training", True))
+    return bool(call.arg(5, "training", True))
+
+
+@_uses("batch_norm")
+def _batch_norm(call: OpCall, r: Rule) -> OpCost:
+    """(input, weight, bias, running_mean, running_var, [training,] momentum, eps)."""
+    x, weight, bias = call.args[0], call.arg(1, "weight"), call.arg(2, "bias")
+    constant = r.flops
+    constant += r.extra("training") if batch_norm_training(call) else 0
+    constant += r.extra("weight") if _tensor(weight) else 0
+    constant += r.extra("bias") if _tensor(bias) else 0
+    return _per_element(call, r, x.numel, constant)
+
+
+def _norm_backward_args(call: OpCall) -> tuple[TensorMeta, object, list[bool], bool]:
+    """(input, weight, output_mask, batch statistics?) of a normalisation backward."""
+    name = call.op.split(".")[1]
+    if name == "native_layer_norm_backward":
+        return call.args[1], call.arg(5, "weight"), list(call.arg(7, "output_mask")), True
+    if name == "native_group_norm_backward":
+        return call.args[1], call.arg(4, "weight"), list(call.arg(9, "output_mask")), True
+    if name == "native_batch_norm_backward":
+        mask = list(call.arg(9, "output_mask"))
+        return call.args[1], call.arg(2, "weight"), mask, bool(call.arg(7, "train"))
+    if name == "batch_norm_backward":
+        mask = list(call.arg(9, "output_mask"))
+        return call.args[1], call.arg(2, "weight"), mask, bool(call.arg(7, "update"))
+    # cudnn/miopen: (input, grad_output, weight, ...): training, all three gradients.
+    return call.args[0], call.arg(2, "weight"), [True, True, True], True
+
+
+@_uses("norm_backward")
+def _norm_backward(call: OpCall, r: Rule) -> OpCost:
+    x, weight, mask, batch_stats = _norm_backward_args(call)
+    grad_input, grad_weight, grad_bias = (bool(m) for m in (mask + [False] * 3)[:3])
+    has_weight = _tensor(weight)
+    grad_weight = grad_weight and has_weight
+    constant = 0
+    if grad_weight or (grad_input and batch_stats):
+        constant += r.extra("x̂ (grad_input or grad_weight)")
+    if grad_input:
+        if batch_stats:
+            constant += r.extra("grad_input")
+            constant += r.extra("grad_input with weight") if has_weight else 0
+        else:
+            constant += r.extra("grad_input, running statistics")
+    constant += r.extra("grad_weight") if grad_weight else 0
+    constant += r.extra("grad_bias") if grad_bias and has_weight else 0
+    return _per_element(call, r, x.numel, constant)
+
+
+@_uses("rms_norm_backward")
+def _rms_norm_backward(call: OpCall, r: Rule) -> OpCost:
+    """_fused_rms_norm_backward(grad_out, input, shape, rstd, weight, output_mask)."""
+    x, weight = call.args[1], call.arg(4, "weight")
+    mask = list(call.arg(5, "output_mask", [True, True]))
+    grad_input, grad_weight = bool(mask[0]), bool(mask[1]) and _tensor(weight)
+    constant = r.extra("x̂ (grad_input or grad_weight)") if grad_input or grad_weight else 0
+    if grad_input:
+        constant += r.extra("grad_input")
+        constant += r.extra("grad_input with weight") if _tensor(weight) else 0
+    constant += r.extra("grad_weight") if grad_weight else 0
+    return _per_element(call, r, x.numel, constant)
+
+
+# ---------------------------------------------------------------------------------------
+# reductions, cumulative ops, sort
+
+
+@_uses(
+    "sum",
+    "extremum",
+    "logical_reduction",
+    "var",
+    "logsumexp",
+    "histogram",
+    "cumulative",
+    "logcumsumexp",
+)
+def _reduction(call: OpCall, r: Rule) -> OpCost:
+    """``rule.flops`` per element of the reduced input."""
+    return _per_element(call, r, call.args[0].numel, r.flops)
+
+
+def _norm_order(call: OpCall):
+    if call.op.startswith("aten.linalg_vector_norm"):
+        return call.arg(1, "ord", 2)
+    p = call.arg(1, "p", 2)
+    return 2 if p is None else p
+
+
+@_uses("vector_norm")
+def _vector_norm(call: OpCall, r: Rule) -> OpCost:
+    p = _norm_order(call)
+    simple = p in (0, 1, 2) or (isinstance(p, float) and math.isinf(p))
+    constant = r.flops + (0 if simple else r.extra("p ∉ {0, 1, 2, ±inf}"))
+    return _per_element(call, r, call.args[0].numel, constant)
+
+
+@_uses("sort")
+def _sort(call: OpCall, r: Rule) -> OpCost:
+    x = call.args[0]
+    if "stable" in call.op or "dim" in call.kwargs:
+        dim = call.kwargs.get("dim", -1)
+    else:
+        dim = call.arg(1, "dim", -1)
+    if not is_floating(call):
+        return _cost(0, r.category)
+    return _cost(r.flops * sort_comparisons(x.shape, dim), r.category)
+
+
+# ---------------------------------------------------------------------------------------
+# accumulating scatters, embedding backward, losses
+
+
+@_uses("scatter_accumulate")
+def _scatter_accumulate(call: OpCall, r: Rule) -> OpCost:
+    name = call.op.split(".")[1]
+    if name in (
+        "index_put",
+        "index_put_",
+        "_unsafe_index_put",
+        "_index_put_impl",
+        "_index_put_impl_",
+    ):
+        if not call.arg(3, "accumulate", False):
+            return OpCost(category="memory")
+        source = call.arg(2, "values")
+    elif name in ("scatter", "scatter_"):
+        source = call.arg(3, "src")
+        if not _tensor(source):  # value_reduce: one update per index element
+            source = call.arg(2, "index")
+    else:  # index_add, scatter_add, scatter_reduce, index_reduce: (self, dim, index, src)
+        source = call.arg(3, "source")
+    elements = source.numel if _tensor(source) else 1
+    return _per_element(call, r, elements, r.flops)
+
+
+@_uses("embedding_backward")
+def _embedding_backward(call: OpCall, r: Rule) -> OpCost:
+    """embedding_dense_backward(grad_output, indices, num_weights, padding_idx, scale)."""
+    constant = r.flops + (r.extra("scale_grad_by_freq") if call.arg(4, "scale_grad_by_freq") else 0)
+    return _per_element(call, r, call.args[0].numel, constant)
+
+
+@_uses("nll_loss")
+def _nll_loss(call: OpCall, r: Rule) -> OpCost:
+    """nll_loss_forward(self, target, weight, ...) / nll_loss_backward(g, self, target, weight, ...)."""
+    backward = "backward" in call.op
+    target = call.args[2] if backward else call.args[1]
+    weight = call.arg(3 if backward else 2, "weight")
+    constant = r.flops + (r.extra("weight") if _tensor(weight) else 0)
+    return _per_element(call, r, target.numel, constant)
+
+
+@_uses("mse_loss")
+def _mse_loss(call: OpCall, r: Rule) -> OpCost:
+    reduced = call.arg(2, "reduction", 1) != 0
+    constant = r.flops + (r.extra("reduction ≠ 'none'") if reduced else 0)
+    return _per_element(call, r, call.args[0].numel, constant)
+
+
+@_uses("binary_cross_entropy")
+def _bce(call: OpCall, r: Rule) -> OpCost:
+    constant = r.flops
+    constant += r.extra("reduction ≠ 'none'") if call.arg(3, "reduction", 1) != 0 else 0
+    constant += r.extra("weight") if _tensor(call.arg(2, "weight")) else 0
+    return _per_element(call, r, call.args[0].numel, constant)
+
+
+@_uses("binary_cross_entropy_backward")
+def _bce_backward(call: OpCall, r: Rule) -> OpCost:
+    constant = r.flops + (r.extra("weight") if _tensor(call.arg(3, "weight")) else 0)
+    return _per_element(call, r, call.args[1].numel, constant)
+
+
+@_uses("smooth_l1_loss")
+def _smooth_l1(call: OpCall, r: Rule) -> OpCost:
+    """(self, target, reduction, beta/delta)."""
+    constant = r.flops + (r.extra("reduction ≠ 'none'") if call.arg(2, "reduction", 1) else 0)
+    return _per_element(call, r, call.args[0].numel, constant)
+
+
+@_uses("smooth_l1_loss_backward", "prelu_backward")
+def _backward_per_input(call: OpCall, r: Rule) -> OpCost:
+    """(grad_output, self, ...): ``rule.flops`` per element of ``self``."""
+    return _per_element(call, r, call.args[1].numel, r.flops)
+
+
+@_uses("bce_with_logits")
+def _bce_with_logits(call: OpCall, r: Rule) -> OpCost:
+    """(self, target, weight, pos_weight, reduction)."""
+    constant = r.flops
+    constant += r.extra("reduction ≠ 'none'") if call.arg(4, "reduction", 1) else 0
+    constant += r.extra("weight") if _tensor(call.arg(2, "weight")) else 0
+    constant += r.extra("pos_weight") if _tensor(call.arg(3, "pos_weight")) else 0
+    return _per_element(call, r, call.args[0].numel, constant)
+
+
+@_uses("glu_backward")
+def _glu_backward(call: OpCall, r: Rule) -> OpCost:
+    return _per_element(call, r, call.args[0].numel, r.flops)
+
+
+@_uses("embedding_bag", "embedding_bag_backward", "embedding_renorm")
+def _embedding_bag(call: OpCall, r: Rule) -> OpCost:
+    """Gathered elements = indices × embedding dim. Forward
+    (weight, indices, offsets, scale, mode, sparse, per_sample_weights, ...); backward
+    (grad, indices, offset2bag, bag_size, max_indices, num_weights, scale, mode, sparse,
+    per_sample_weights, ...); embedding_renorm_(self, indices, max_norm, norm_type)."""
+    first, indices = call.args[0], call.args[1]
+    gathered = indices.numel * first.shape[-1]
+    constant = r.flops
+    if r.extras:
+        index = 6 if r.key == "embedding_bag" else 9
+        constant += (
+            r.extra("per_sample_weights") if _tensor(call.arg(index, "per_sample_weights")) else 0
+        )
+    return _per_element(call, r, gathered, constant)
+
+
+@_uses("overlap_add")
+def _overlap_add(call: OpCall, r: Rule) -> OpCost:
+    return _per_element(call, r, call.args[0].numel, r.flops)
+
+
+@_uses("pairwise_distance", "pairwise_distance_backward")
+def _pairwise_distance(call: OpCall, r: Rule) -> OpCost:
+    """_pdist_forward(self, p): N(N−1)/2 pairs of M coordinates;
+    _cdist_forward(x1 [B, P, M], x2 [B, R, M], ...): B·P·R pairs; backward ops take
+    (grad, x[, x2], ...)."""
+    name = call.op.split(".")[1]
+    if name.startswith("_pdist"):
+        x = call.args[1] if name == "_pdist_backward" else call.args[0]
+        n, m = x.shape[-2], x.shape[-1]
+        work = n * (n - 1) // 2 * m
+    else:
+        x1, x2 = (call.args[1], call.args[2]) if name == "_cdist_backward" else call.args[:2]
+        batch = broadcast_numel([x1.shape[:-2], x2.shape[:-2]])
+        work = batch * x1.shape[-2] * x2.shape[-2] * x1.shape[-1]
+    return _per_element(call, r, work, r.flops)
+
+
+_GRID_TAPS = {0: 4, 1: 0, 2: 16}  # interpolation_mode: bilinear, nearest, bicubic (2-D)
+
+
+@_uses("grid_sample")
+def _grid_sample(call: OpCall, r: Rule) -> OpCost:
+    """grid_sampler_{2,3}d(input, grid, interpolation_mode, padding_mode, align_corners)."""
+    mode = call.arg(2, "interpolation_mode", 0)
+    taps = _GRID_TAPS.get(mode, 4) * (2 if "3d" in call.op and mode == 0 else 1)
+    return _per_element(call, r, output_elements(call), r.flops * max(0, 2 * taps - 1))
+
+
+@_uses("grid_sample_backward")
+def _grid_sample_backward(call: OpCall, r: Rule) -> OpCost:
+    """(grad_output, input, grid, interpolation_mode, padding_mode, align_corners, mask)."""
+    mode = call.arg(3, "interpolation_mode", 0)
+    taps = _GRID_TAPS.get(mode, 4) * (2 if "3d" in call.op and mode == 0 else 1)
+    mask = list(call.arg(6, "output_mask", [True, True]))
+    per = (r.flops * taps if mask[0] else 0) + (r.flops * taps if mask[1] else 0)
+    if taps == 0:  # nearest: gradients routed to one pixel, no grid gradient
+        per = 1 if mask[0] else 0
+    return _per_element(call, r, call.args[0].numel, per)
+
+
+@_uses("affine_grid")
+def _affine_grid(call: OpCall, r: Rule) -> OpCost:
+    """affine_grid_generator(theta, size, align_corners) -> [N, *spatial, d];
+    the backward (grad, size, align_corners) does the transposed dot products."""
+    size = call.arg(1, "size")
+    k = len(size) - 1  # homogeneous terms: spatial dims + 1
+    elements = output_elements(call) if "backward" not in call.op else call.args[0].numel
+    return _per_element(call, r, elements, r.flops * (2 * k - 1))
+
+
+# ---------------------------------------------------------------------------------------
+# pooling
+
+
+def _spatial_dims(call: OpCall, default: int = 2) -> int:
+    name = call.op.split(".")[1]
+    for dims in (1, 2, 3):
+        if f"{dims}d" in name:
+            return dims
+    return default
+
+
+def pool_kernel_elements(kernel_size, dims: int) -> int:
+    return math.prod(expand_param(kernel_size, dims))
+
+
+@_uses("pool")
+def _pool(call: OpCall, r: Rule) -> OpCost:
+    """Fixed-kernel pooling: kernel area per output; activations = output elements."""
+    out = call.outputs[0]
+    window = pool_kernel_elements(call.arg(1, "kernel_size"), _spatial_dims(call))
+    flops = out.numel * window * r.flops if is_floating(call) else 0
+    return _cost(flops, r.category, activations=out.numel)
+
+
+@_uses("adaptive_pool")
+def _adaptive_pool(call: OpCall, r: Rule) -> OpCost:
+    """Adaptive pooling: the exact windows; activations = output elements."""
+    x, out = call.args[0], call.outputs[0]
+    dims = _spatial_dims(call)
+    flops = adaptive_pool_window_elements(x.shape, out.shape, dims) * r.flops
+    return _cost(flops if is_floating(call) else 0, r.category, activations=out.numel)
+
+
+@_uses("max_pool_backward")
+def _max_pool_backward(call: OpCall, r: Rule) -> OpCost:
+    return _per_element(call, r, call.args[0].numel, r.flops)
+
+
+@_uses("avg_pool_backward")
+def _avg_pool_backward(call: OpCall, r: Rule) -> OpCost:
+    """avg_pool{2,3}d_backward(grad_output, self, kernel_size, ...) /
+    _adaptive_avg_pool{2,3}d_backward(grad_output, self)."""
+    grad_out, x = call.args[0], call.args[1]
+    dims = _spatial_dims(call)
+    if "adaptive" in call.op:
+        window_elements = adaptive_pool_window_elements(x.shape, grad_out.shape, dims)
+    else:
+        window_elements = grad_out.numel * pool_kernel_elements(call.arg(2, "kernel_size"), dims)
+    return _per_element(call, r, window_elements, r.flops)
+
+
+# ---------------------------------------------------------------------------------------
+# interpolation
+
+
+def _interpolation_taps(call: OpCall) -> int:
+    name = call.op.split(".")[1].removesuffix("_backward")
+    return INTERPOLATION_TAPS[name]
+
+
+@_uses("interpolate")
+def _interpolate(call: OpCall, r: Rule) -> OpCost:
+    taps = _interpolation_taps(call)
+    return _per_element(call, r, output_elements(call), r.flops * (2 * taps - 1))
+
+
+@_uses("interpolate_backward")
+def _interpolate_backward(call: OpCall, r: Rule) -> OpCost:
+    taps = _interpolation_taps(call)
+    return _per_element(call, r, call.args[0].numel, r.flops * taps)
+
+
+@_uses("nearest_backward")
+def _nearest_backward(call: OpCall, r: Rule) -> OpCost:
+    return _per_element(call, r, call.args[0].numel, r.flops)
+
+
+# ---------------------------------------------------------------------------------------
+# FFT
+
+
+def _fft_dims(dims, ndim: int) -> list[int]:
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    return [d % ndim for d in dims]
+
+
+@_uses("fft_c2c", "fft_real")
+def _fft(call: OpCall, r: Rule) -> OpCost:
+    """_fft_r2c(self, dim, norm, onesided) / _fft_c2r(self, dim, norm, last_dim_size) /
+    _fft_c2c(self, dim, norm, forward): per transformed dim, (numel/N) transforms of length
+    N, N measured on the real side for r2c/c2r."""
+    x = call.args[0]
+    real_side = call.outputs[0] if call.op.startswith("aten._fft_c2r") else x
+    dims = _fft_dims(call.arg(1, "dim"), real_side.ndim)
+    return _cost(fft_flops(real_side.shape, dims, r.flops), r.category)
+
+
+# ---------------------------------------------------------------------------------------
+# documentation
+
+
+def _format_constant(value: int | Fraction) -> str:
+    if isinstance(value, Fraction) and value.denominator != 1:
+        return f"{float(value):g}"
+    return str(int(value))
+
+
+def conventions_table() -> str:
+    """The markdown table of every rule, as docs/conventions.md prints it."""
+    lines = [
+        "| ops | category | flops | per | extra terms | derivation |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in RULES:
+        ops = ", ".join(f"`{name}`" for name in r.ops)
+        extras = "; ".join(f"+{value} {label}" for label, value in r.extras) or "–"
+        if r.complex_flops is not None:
+            extras = (extras + "; " if r.extras else "") + f"complex: {r.complex_flops}"
+        steps = r.steps.replace("|", "\\|")
+        lines.append(
+            f"| {ops} | {r.category} | {_format_constant(r.flops)} | {r.basis} | {extras} | {steps} |"
+        )
+    return "\n".join(lines) + "\n"

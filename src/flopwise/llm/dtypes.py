@@ -10,6 +10,7 @@ _BITS = {
     "float64": 64,
     "float32": 32,
     "tf32": 32,
+    "tfloat32": 32,
     "bfloat16": 16,
     "float16": 16,
     "float8": 8,

@@ -367,8 +367,8 @@ table.sortable thead th{cursor:pointer}
 table.sortable thead th[aria-sort=ascending]::after{content:" ▲"}
 table.sortable thead th[aria-sort=descending]::after{content:" ▼"}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.tree{padding-left:calc(8px + var(--d,0) * 14px)}
-table.flat td.tree{padding-left:8px}
+table.grid td.tree{padding-left:calc(8px + var(--d,0) * 16px)}
+table.grid.flat td.tree{padding-left:8px}
 table.flat td.tree span::before{content:attr(data-path);}
 table.flat td.tree span{font-size:0}table.flat td.tree span::before{font-size:12.5px}
 tr:hover td{background:#f0f6fb}

@@ -113,11 +113,45 @@ def hardware_ceilings(doc: dict[str, Any]) -> dict[str, Any] | None:
     return {"peak_flops": peak, "memory_bandwidth": bandwidth, "name": str(name)}
 
 
+def _rows_at(doc: dict[str, Any], *paths: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The first list of dict rows found at one of the key paths (``("measured", "ops")``)."""
+    for path in paths:
+        node: Any = doc
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, list) and node and all(isinstance(r, dict) for r in node):
+            return node
+    return []
+
+
+def op_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per-op rows with counts and a measured time (``measured.roofline.ops``,
+    ``measured.ops`` or ``roofline.ops``), as the measure engine attaches them."""
+    rows = _rows_at(doc, ("measured", "roofline", "ops"), ("roofline", "ops"), ("measured", "ops"))
+    return [r for r in rows if _pos(r.get("flops")) and _pos(module_metrics(r)["bytes"])]
+
+
+def _module_floors(doc: dict[str, Any]) -> dict[str, float]:
+    rows = _rows_at(doc, ("measured", "roofline", "modules"), ("roofline", "modules"))
+    if not rows:
+        roof = (doc.get("measured") or {}).get("roofline")
+        rows = roof if isinstance(roof, list) else []
+    return {
+        str(r.get("path", "")): float(r["floor_s"])
+        for r in rows
+        if isinstance(r, dict) and _pos(r.get("floor_s")) is not None
+    }
+
+
 def _module_time(module: dict[str, Any]) -> float | None:
     return _pos(module_metrics(module)["time"])
 
 
-def _module_floor(module: dict[str, Any], hw: dict[str, Any] | None) -> float | None:
+def _module_floor(
+    module: dict[str, Any], hw: dict[str, Any] | None, floors: dict[str, float] | None = None
+) -> float | None:
+    if floors and str(module.get("path", "")) in floors:
+        return floors[str(module.get("path", ""))]
     for key in ("floor_s", "ideal_s", "roofline_floor_s"):
         if _pos(module.get(key)) is not None:
             return float(module[key])
@@ -173,7 +207,21 @@ def roofline_chart(doc: dict[str, Any]) -> Chart:
         elif hw is not None:
             attainable = min(hw["peak_flops"], hw["memory_bandwidth"] * intensity)
             bound_pts.append((intensity, attainable, label))
-    if hw is None and not any(measured_pts.values()):
+    ops = []
+    for row in op_rows(doc):
+        metrics = module_metrics(row)
+        time_s = _pos(metrics["time"])
+        if time_s is not None:
+            flops = float(metrics["flops"])
+            ops.append(
+                (
+                    flops / metrics["bytes"],
+                    flops / time_s,
+                    f"{row.get('op', '?')} in {row.get('module_path') or '(root)'}",
+                )
+            )
+    intensities += [x for x, _, _ in ops]
+    if hw is None and not any(measured_pts.values()) and not ops:
         chart.empty = (
             "No hardware ceilings or measured times in this document "
             "(profile with --measure to draw the roofline)."
@@ -226,6 +274,16 @@ def roofline_chart(doc: dict[str, Any]) -> Chart:
                     labels=[lbl for _, _, lbl in pts],
                 )
             )
+    if ops:
+        chart.series.append(
+            Series(
+                "ops (measured)",
+                [(x, y) for x, y, _ in ops],
+                style="points",
+                color="#56B4E9",
+                labels=[lbl for _, _, lbl in ops],
+            )
+        )
     if bound_pts:
         chart.series.append(
             Series(
@@ -320,7 +378,8 @@ def latency_chart(doc: dict[str, Any]) -> Chart:
     if not timed:
         chart.empty = "No measured layer times in this document (profile with --measure)."
         return chart
-    floors = [_module_floor(m, hw) for m in layers]
+    given = _module_floors(doc)
+    floors = [_module_floor(m, hw, given) for m in layers]
     if all(f is None for f in floors):
         chart.empty = "No hardware ceilings in this document to compute the ideal latency."
         return chart
@@ -328,7 +387,7 @@ def latency_chart(doc: dict[str, Any]) -> Chart:
     chart.bars.append(BarGroup("ideal (roofline floor)", [f or 0.0 for f in floors], "#009E73"))
     chart.bars.append(BarGroup("measured", [_module_time(m) or 0.0 for m in layers], "#D55E00"))
     leaves = leaf_modules(doc)
-    waterline = sum(_module_floor(m, hw) or 0.0 for m in leaves)
+    waterline = sum(_module_floor(m, hw, given) or 0.0 for m in leaves)
     measured = measured_latency(doc) or sum(_module_time(m) or 0.0 for m in leaves)
     chart.caption = (
         f"The {len(layers)} slowest layers. Sum of the floors of all layers (waterline):"

@@ -32,7 +32,7 @@ from typing import Any
 
 from flopwise.errors import FlopwiseError
 from flopwise.store.fingerprint import fingerprint_id, machine_fingerprint
-from flopwise.store.metrics import model_name, module_metrics, total_metrics
+from flopwise.store.metrics import model_name, module_metrics, total_metrics, with_module_times
 
 #: Current schema version written to ``PRAGMA user_version``.
 SCHEMA_VERSION = 2
@@ -174,8 +174,9 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     for run_id, kind, model, created, machine_text, document in old_runs:
         doc = json.loads(document)
         machine = _loads(machine_text) or {}
-        _insert_run(conn, doc, kind, machine, label=None, run_id=run_id, created=created,
-                    model=model)
+        _insert_run(
+            conn, doc, kind, machine, label=None, run_id=run_id, created=created, model=model
+        )
     conn.execute("DROP TABLE modules_v1")
     conn.execute("DROP TABLE runs_v1")
 
@@ -202,7 +203,8 @@ def _insert_run(
     created: str | None = None,
     model: str | None = None,
 ) -> int:
-    totals = total_metrics(doc)
+    timed = with_module_times(doc)  # index rows get times the producer kept in `measured`
+    totals = total_metrics(timed)
     measured = doc.get("measured") if isinstance(doc.get("measured"), dict) else {}
     hardware = measured.get("hardware") or doc.get("hardware")
     complete = doc.get("complete")
@@ -241,7 +243,7 @@ def _insert_run(
     )
     new_id = int(cur.lastrowid)
     rows = []
-    for order, module in enumerate(doc.get("modules") or ()):
+    for order, module in enumerate(timed.get("modules") or ()):
         m = module_metrics(module)
         rows.append(
             (
@@ -393,8 +395,9 @@ class Store:
         if kind not in RUN_KINDS:
             raise StoreError(f"unknown run kind {kind!r}; expected one of {', '.join(RUN_KINDS)}")
         if not isinstance(doc, dict):
-            raise StoreError("save_profile() needs a JSON document (a dict); got "
-                             f"{type(doc).__name__}")
+            raise StoreError(
+                f"save_profile() needs a JSON document (a dict); got {type(doc).__name__}"
+            )
         fingerprint = dict(machine) if machine is not None else machine_fingerprint()
         if machine is None and isinstance(doc.get("machine"), dict):
             fingerprint.update(doc["machine"])

@@ -20,6 +20,7 @@ from flopwise.store.metrics import (
     Number,
     module_metrics,
     total_metrics,
+    with_module_times,
 )
 
 #: Metrics whose change makes a module "changed" (time varies run to run, so it does not).
@@ -117,6 +118,7 @@ def diff_documents(a: dict[str, Any], b: dict[str, Any]) -> list[ModuleDiff]:
     Modules are matched by ``path``. The result follows B's module order, with modules that
     only A has inserted after their closest preceding A-neighbour that B also has.
     """
+    a, b = with_module_times(a), with_module_times(b)
     mods_a = {str(m.get("path", "")): m for m in a.get("modules") or ()}
     mods_b = {str(m.get("path", "")): m for m in b.get("modules") or ()}
     order: list[str] = list(mods_b)
@@ -155,7 +157,7 @@ def diff_documents(a: dict[str, Any], b: dict[str, Any]) -> list[ModuleDiff]:
 
 def diff_totals(a: dict[str, Any], b: dict[str, Any]) -> ModuleDiff:
     """The whole-model difference (totals plus measured end-to-end time)."""
-    ta, tb = total_metrics(a), total_metrics(b)
+    ta, tb = total_metrics(with_module_times(a)), total_metrics(with_module_times(b))
     changed = any(ta[m] != tb[m] for m in COUNT_METRICS)
     return ModuleDiff(
         path=TOTAL_PATH,
@@ -192,7 +194,7 @@ class Threshold:
         return (b - a) > self.limit
 
 
-_THRESHOLD = re.compile(r"^\s*([a-z_]+)\s*=\s*([0-9.eE+]+)\s*(%?)\s*$")
+_THRESHOLD = re.compile(r"^\s*([a-z_]+)\s*=\s*([-+0-9.eE]+)\s*(%?)\s*$")
 
 
 def parse_threshold(text: str) -> Threshold:
@@ -201,9 +203,7 @@ def parse_threshold(text: str) -> Threshold:
     :data:`~flopwise.store.metrics.METRICS`."""
     match = _THRESHOLD.match(text)
     if not match:
-        raise DiffError(
-            f"bad threshold {text!r}; expected METRIC=N% or METRIC=N, e.g. flops=1%"
-        )
+        raise DiffError(f"bad threshold {text!r}; expected METRIC=N% or METRIC=N, e.g. flops=1%")
     metric, number, percent = match.groups()
     if metric not in METRICS:
         raise DiffError(f"unknown metric {metric!r} in {text!r}; choose from {', '.join(METRICS)}")

@@ -114,3 +114,54 @@ def model_name(doc: dict[str, Any]) -> str:
         names = [str(r.get("model") or r.get("name") or "?") for r in rows if isinstance(r, dict)]
         return ",".join(names)
     return "?"
+
+
+def _row_seconds(row: Any) -> float | None:
+    if _num(row) is not None:
+        return float(row)
+    if isinstance(row, dict):
+        for key in ("time_s", "total_s", "median_s", "self_s"):
+            if _num(row.get(key)) is not None:
+                return float(row[key])
+    return None
+
+
+def measured_module_times(doc: dict[str, Any]) -> dict[str, float]:
+    """Per-module times from ``measured.modules`` (a ``{path: {"time_s"|"total_s": s}}``
+    dict or a list of ``{"path", "total_s"|"time_s"}`` rows), inclusive of children."""
+    measured = doc.get("measured")
+    if not isinstance(measured, dict):
+        return {}
+    rows = measured.get("modules")
+    if rows is None and isinstance(measured.get("layers"), dict):
+        rows = measured["layers"].get("modules")
+    out: dict[str, float] = {}
+    if isinstance(rows, dict):
+        for path, row in rows.items():
+            seconds = _row_seconds(row)
+            if seconds is not None:
+                out[str(path)] = seconds
+    elif isinstance(rows, list):
+        for row in rows:
+            if isinstance(row, dict) and "path" in row:
+                seconds = _row_seconds(row)
+                if seconds is not None:
+                    out[str(row["path"])] = seconds
+    return out
+
+
+def with_module_times(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document with ``modules[i]["time_s"]`` filled from ``measured.modules`` where a
+    row has no time of its own (a shallow copy; the input is not modified)."""
+    times = measured_module_times(doc)
+    modules = doc.get("modules")
+    if not times or not isinstance(modules, list):
+        return doc
+    filled = []
+    for module in modules:
+        if isinstance(module, dict) and _time_of(module) is None:
+            path = str(module.get("path", ""))
+            if path in times:
+                module = {**module, "time_s": times[path]}
+        filled.append(module)
+    return {**doc, "modules": filled}

@@ -1,0 +1,501 @@
+"""Roofline analysis: pure functions of counts, times and a hardware profile.
+
+For one op with ``F`` flops moving ``B`` bytes on a device with peak ``P`` FLOP/s and
+bandwidth ``W`` bytes/s, the roofline *floor* is ``max(F / P, B / W)``: no kernel can run
+faster. The op is *compute-bound* when ``F / P`` is the larger term, *memory-bound*
+otherwise (its intensity ``F / B`` is below the ridge point ``P / W``).
+
+From floors and measured times (Lavin 2024, "On the Efficiency of Convolutional Neural
+Networks"):
+
+- computational efficiency = floor / measured (1.0 = at the ceiling);
+- efficiency gap = measured - floor (seconds lost to the hardware not being saturated);
+- waterline = the sum of the per-op floors of a model: its best possible latency when
+  every op runs at the roofline and ops do not overlap.
+
+Module floors are sums of their ops' floors (ops run one after another), not the floor of
+the module's summed flops and bytes, which would be lower and not reachable.
+
+Peaks: a contraction op uses the profile's peak for its dtype (``tfloat32`` for float32 when
+``allow_tf32``); any other op uses the smaller of that and the float32 peak, since
+tensor-core rates do not apply to elementwise work. Bytes are the counted unfused traffic
+(docs/conventions.md), so a fused kernel can legitimately beat the floor of its parts;
+:attr:`RooflineRow.below_floor` flags rows measured faster than their floor.
+
+Nothing here measures, reads files or prints.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = [
+    "Floor",
+    "RooflineRow",
+    "OpRooflineRow",
+    "floor",
+    "op_floor",
+    "op_dtype",
+    "bound",
+    "efficiency",
+    "efficiency_gap",
+    "waterline",
+    "module_floors",
+    "join_roofline",
+    "join_ops",
+    "top_k",
+    "time_vs_flops",
+    "summary",
+]
+
+#: Measured below the floor by more than this fraction: flagged (count or profile wrong,
+#: or a fused kernel moving less than the unfused byte count).
+BELOW_FLOOR_TOLERANCE = 0.10
+
+
+class _Profile(Protocol):  # what the roofline reads from a hardware profile
+    memory_bandwidth: float
+
+    def peak_for(self, dtype: Any = "float32", *, sparse: bool = False) -> float: ...
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The roofline floor of some work.
+
+    For one op, ``floor_s = max(compute_s, memory_s)``. Floors add up sequentially (ops run
+    one after another): a sum keeps the summed compute and memory times and sums the
+    per-op floors, and ``compute_bound_s`` is the part of the floor coming from
+    compute-bound ops; the sum is compute-bound when that part is at least half.
+    """
+
+    flops: int
+    bytes: int
+    compute_s: float
+    memory_s: float
+    floor_s: float
+    compute_bound_s: float
+
+    @property
+    def bound(self) -> str:
+        """``"compute"``, ``"memory"``, or ``"none"`` for work with no flops and no bytes."""
+        if self.floor_s <= 0:
+            return "none"
+        return "compute" if self.compute_bound_s >= self.floor_s / 2 else "memory"
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.bytes if self.bytes else 0.0
+
+    def __add__(self, other: Floor) -> Floor:
+        return Floor(
+            flops=self.flops + other.flops,
+            bytes=self.bytes + other.bytes,
+            compute_s=self.compute_s + other.compute_s,
+            memory_s=self.memory_s + other.memory_s,
+            floor_s=self.floor_s + other.floor_s,
+            compute_bound_s=self.compute_bound_s + other.compute_bound_s,
+        )
+
+
+ZERO = Floor(flops=0, bytes=0, compute_s=0.0, memory_s=0.0, floor_s=0.0, compute_bound_s=0.0)
+
+
+def floor(
+    flops: float,
+    bytes_moved: float,
+    hw: _Profile,
+    dtype: Any = "float32",
+    *,
+    peak: float | None = None,
+) -> Floor:
+    """The roofline floor of ``flops`` moving ``bytes_moved`` on ``hw`` at ``dtype``."""
+    p = peak if peak is not None else hw.peak_for(dtype)
+    compute_s = flops / p if p > 0 else 0.0
+    bw_for = getattr(hw, "bandwidth_for", None)
+    bw = bw_for(bytes_moved) if bw_for is not None else hw.memory_bandwidth
+    memory_s = bytes_moved / bw if bw > 0 else 0.0
+    floor_s = max(compute_s, memory_s)
+    return Floor(
+        flops=int(flops),
+        bytes=int(bytes_moved),
+        compute_s=compute_s,
+        memory_s=memory_s,
+        floor_s=floor_s,
+        compute_bound_s=floor_s if compute_s >= memory_s else 0.0,
+    )
+
+
+def bound(flops: float, bytes_moved: float, hw: _Profile, dtype: Any = "float32") -> str:
+    """``"compute"`` or ``"memory"`` (``"none"`` for empty work) on ``hw``."""
+    return floor(flops, bytes_moved, hw, dtype).bound
+
+
+def op_dtype(record: Any) -> str:
+    """The compute dtype of an op record: its first floating-point input (else its first
+    floating output, else ``float32``)."""
+    for group in (getattr(record, "inputs", ()), getattr(record, "outputs", ())):
+        for t in group:
+            dt = getattr(t, "dtype", None)
+            if dt is not None and getattr(dt, "is_floating_point", False):
+                return str(dt).removeprefix("torch.")
+    return "float32"
+
+
+def _peak(hw: _Profile, dtype: str, category: str, allow_tf32: bool) -> float:
+    if category == "contraction":
+        key = "tfloat32" if allow_tf32 and dtype == "float32" else dtype
+        return hw.peak_for(key)
+    return min(hw.peak_for(dtype), hw.peak_for("float32"))
+
+
+def op_floor(record: Any, hw: _Profile, *, allow_tf32: bool = False) -> Floor:
+    """The floor of one op record (``flops``, ``bytes_read + bytes_written``, dtype and
+    category as recorded)."""
+    dtype = op_dtype(record)
+    category = getattr(record, "category", "")
+    return floor(
+        record.flops,
+        record.bytes_read + record.bytes_written,
+        hw,
+        dtype,
+        peak=_peak(hw, dtype, category, allow_tf32),
+    )
+
+
+def efficiency(floor_s: float, measured_s: float | None) -> float | None:
+    """Computational efficiency, floor / measured (None without a positive measurement)."""
+    if measured_s is None or measured_s <= 0:
+        return None
+    return floor_s / measured_s
+
+
+def efficiency_gap(measured_s: float | None, floor_s: float) -> float | None:
+    """Seconds above the floor, measured - floor (negative: measured below the floor)."""
+    if measured_s is None:
+        return None
+    return measured_s - floor_s
+
+
+def waterline(records: Iterable[Any], hw: _Profile, *, allow_tf32: bool = False) -> float:
+    """The sum of per-op floors (seconds): the model's roofline latency."""
+    return sum(op_floor(r, hw, allow_tf32=allow_tf32).floor_s for r in records)
+
+
+def _ancestors(path: str) -> list[str]:
+    """``"a.b.c"`` → ``["", "a", "a.b", "a.b.c"]``; ``""`` → ``[""]``."""
+    if not path:
+        return [""]
+    parts = path.split(".")
+    return ["", *(".".join(parts[: i + 1]) for i in range(len(parts)))]
+
+
+def module_floors(
+    records: Iterable[Any], hw: _Profile, *, allow_tf32: bool = False, inclusive: bool = True
+) -> dict[str, Floor]:
+    """Sum of op floors per module path (with its submodules when ``inclusive``)."""
+    out: dict[str, Floor] = defaultdict(lambda: ZERO)
+    for r in records:
+        f = op_floor(r, hw, allow_tf32=allow_tf32)
+        paths = _ancestors(r.module_path) if inclusive else [r.module_path]
+        for p in paths:
+            out[p] = out[p] + f
+    return dict(out)
+
+
+@dataclass
+class RooflineRow:
+    """One module: counted work, measured time, floor, efficiency and bound.
+
+    ``time_s`` is the module's inclusive op time (``ModuleTime.total_s``); shares are of the
+    root's; ``achieved_*`` are per measured second. Fields are None where no time exists.
+    """
+
+    path: str
+    type: str
+    depth: int
+    calls: int
+    flops: int
+    bytes: int
+    time_s: float | None
+    floor_s: float
+    compute_floor_s: float
+    memory_floor_s: float
+    bound: str
+    flop_share: float
+    time_share: float | None
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.bytes if self.bytes else 0.0
+
+    @property
+    def achieved_flops_per_s(self) -> float | None:
+        return self.flops / self.time_s if self.time_s else None
+
+    @property
+    def achieved_bytes_per_s(self) -> float | None:
+        return self.bytes / self.time_s if self.time_s else None
+
+    @property
+    def efficiency(self) -> float | None:
+        return efficiency(self.floor_s, self.time_s)
+
+    @property
+    def gap_s(self) -> float | None:
+        return efficiency_gap(self.time_s, self.floor_s)
+
+    @property
+    def below_floor(self) -> bool:
+        return self.time_s is not None and self.time_s < self.floor_s * (1 - BELOW_FLOOR_TOLERANCE)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "type": self.type,
+            "depth": self.depth,
+            "calls": self.calls,
+            "flops": self.flops,
+            "bytes": self.bytes,
+            "intensity_flops_per_byte": self.intensity,
+            "time_s": self.time_s,
+            "time_share": self.time_share,
+            "flop_share": self.flop_share,
+            "achieved_flops_per_s": self.achieved_flops_per_s,
+            "achieved_bytes_per_s": self.achieved_bytes_per_s,
+            "floor_s": self.floor_s,
+            "compute_floor_s": self.compute_floor_s,
+            "memory_floor_s": self.memory_floor_s,
+            "efficiency": self.efficiency,
+            "gap_s": self.gap_s,
+            "bound": self.bound,
+            "below_floor": self.below_floor,
+        }
+
+
+def _module_times(measured: Any) -> Mapping[str, Any]:
+    if measured is None:
+        return {}
+    if isinstance(measured, Mapping):
+        return measured
+    return getattr(measured, "modules", {}) or {}
+
+
+def join_roofline(
+    profile: Any, measured: Any, hw: _Profile, *, allow_tf32: bool = False
+) -> list[RooflineRow]:
+    """Per-module rows joining counts (``profile``), times (``measured``: a
+    :class:`~flopwise.measure.layer_times.MeasuredRun` or a ``{path: ModuleTime}`` mapping,
+    or None) and a hardware profile, in the profile's module order.
+
+    Flops and bytes are the module's inclusive counts; ``time_s`` its inclusive op time.
+    """
+    floors = module_floors(profile.ops, hw, allow_tf32=allow_tf32)
+    times = _module_times(measured)
+    modules = list(profile.modules)
+    root_flops = next((m.flops for m in modules if m.path == ""), 0) or sum(
+        r.flops for r in profile.ops
+    )
+    root_time = times[""].total_s if "" in times else None
+    rows = []
+    for m in modules:
+        f = floors.get(m.path, ZERO)
+        mt = times.get(m.path)
+        t = mt.total_s if mt is not None else None
+        rows.append(
+            RooflineRow(
+                path=m.path,
+                type=m.type,
+                depth=m.depth,
+                calls=m.calls,
+                flops=m.flops,
+                bytes=m.bytes_read + m.bytes_written,
+                time_s=t,
+                floor_s=f.floor_s,
+                compute_floor_s=f.compute_s,
+                memory_floor_s=f.memory_s,
+                bound=f.bound,
+                flop_share=m.flops / root_flops if root_flops else 0.0,
+                time_share=(t / root_time) if (t is not None and root_time) else None,
+            )
+        )
+    return rows
+
+
+@dataclass
+class OpRooflineRow:
+    """Counted ops of one name in one module (innermost) joined with profiler time."""
+
+    module_path: str
+    op: str
+    calls: int
+    flops: int
+    bytes: int
+    time_s: float | None
+    floor: Floor
+
+    @property
+    def floor_s(self) -> float:
+        return self.floor.floor_s
+
+    @property
+    def bound(self) -> str:
+        return self.floor.bound
+
+    @property
+    def efficiency(self) -> float | None:
+        return efficiency(self.floor_s, self.time_s)
+
+    @property
+    def achieved_flops_per_s(self) -> float | None:
+        return self.flops / self.time_s if self.time_s else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "module_path": self.module_path,
+            "op": self.op,
+            "calls": self.calls,
+            "flops": self.flops,
+            "bytes": self.bytes,
+            "time_s": self.time_s,
+            "floor_s": self.floor_s,
+            "efficiency": self.efficiency,
+            "achieved_flops_per_s": self.achieved_flops_per_s,
+            "bound": self.bound,
+        }
+
+
+def _base(op: str) -> str:
+    name = op.replace("::", ".")
+    parts = name.split(".")
+    return ".".join(parts[:2]) if len(parts) >= 2 else name
+
+
+def join_ops(
+    profile: Any, op_times: Sequence[Any], hw: _Profile, *, allow_tf32: bool = False
+) -> list[OpRooflineRow]:
+    """Per (module, op) rows: counted records grouped by innermost module and op name
+    (overload dropped), matched to profiler :class:`~flopwise.measure.layer_times.OpTime`
+    entries of the same module and name that have no enclosing op of a counted name (so
+    ``aten.addmm`` under ``aten.linear`` is matched, and its inner copies are not counted
+    twice). Profiler time of a module that matches no counted op is reported as an
+    ``(other)`` row with no flops.
+    """
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for r in profile.ops:
+        groups[(r.module_path, _base(r.op))].append(r)
+    counted_names: dict[str, set[str]] = defaultdict(set)
+    for path, name in groups:
+        counted_names[path].add(name)
+    matched: dict[tuple[str, str], float] = defaultdict(float)
+    other: dict[str, float] = defaultdict(float)
+    for t in op_times:
+        names = counted_names.get(t.module_path, set())
+        if t.op in names and not any(p in names for p in t.parents):
+            matched[(t.module_path, t.op)] += t.total_s
+        elif not any(p in names for p in t.parents):
+            # Unmatched and not inside a matched op: its own time only (matched children
+            # carry theirs in their inclusive time).
+            other[t.module_path] += t.self_s
+    rows = []
+    for (path, name), recs in groups.items():
+        f = ZERO
+        for r in recs:
+            f = f + op_floor(r, hw, allow_tf32=allow_tf32)
+        rows.append(
+            OpRooflineRow(
+                module_path=path,
+                op=name,
+                calls=len(recs),
+                flops=sum(r.flops for r in recs),
+                bytes=sum(r.bytes_read + r.bytes_written for r in recs),
+                time_s=matched.get((path, name)),
+                floor=f,
+            )
+        )
+    for path, secs in other.items():
+        if secs > 0:
+            rows.append(
+                OpRooflineRow(
+                    module_path=path,
+                    op="(other)",
+                    calls=0,
+                    flops=0,
+                    bytes=0,
+                    time_s=secs,
+                    floor=ZERO,
+                )
+            )
+    return rows
+
+
+def top_k(
+    rows: Sequence[RooflineRow], k: int = 10, by: str = "time", leaves_only: bool = True
+) -> list[RooflineRow]:
+    """The ``k`` rows with the largest time (``by="time"``), flops (``"flops"``) or
+    efficiency gap (``"gap"``). ``leaves_only`` keeps modules with no child row, so time is
+    not counted twice through parents."""
+    pool = list(rows)
+    if leaves_only:
+        paths = [r.path for r in pool]
+        pool = [
+            r
+            for r in pool
+            if r.path and not any(p.startswith(r.path + ".") for p in paths if p != r.path)
+        ]
+    keys = {
+        "time": lambda r: r.time_s or 0.0,
+        "flops": lambda r: r.flops,
+        "gap": lambda r: r.gap_s or 0.0,
+    }
+    if by not in keys:
+        raise ValueError(f"by must be one of {', '.join(keys)}")
+    return sorted(pool, key=keys[by], reverse=True)[:k]
+
+
+def time_vs_flops(rows: Sequence[RooflineRow], k: int = 10) -> dict[str, list[dict[str, Any]]]:
+    """Where time goes versus where FLOPs go: the top-``k`` leaf modules by time share and by
+    flop share, each with both shares, for a side-by-side table."""
+
+    def brief(r: RooflineRow) -> dict[str, Any]:
+        return {
+            "path": r.path,
+            "type": r.type,
+            "time_share": r.time_share,
+            "flop_share": r.flop_share,
+            "bound": r.bound,
+            "efficiency": r.efficiency,
+        }
+
+    return {
+        "by_time": [brief(r) for r in top_k(rows, k, by="time")],
+        "by_flops": [brief(r) for r in top_k(rows, k, by="flops")],
+    }
+
+
+def summary(
+    profile: Any, measured: Any, hw: _Profile, *, allow_tf32: bool = False
+) -> dict[str, Any]:
+    """Model-level figures: waterline, end-to-end median, efficiency, gap, the share of the
+    floor that is memory-bound, achieved FLOP/s. ``measured`` is a MeasuredRun (its
+    uninstrumented end-to-end median is used) or None."""
+    floors = [op_floor(r, hw, allow_tf32=allow_tf32) for r in profile.ops]
+    water = sum(f.floor_s for f in floors)
+    mem = sum(f.floor_s for f in floors if f.bound == "memory")
+    flops = sum(r.flops for r in profile.ops)
+    latency = getattr(measured, "latency", None)
+    e2e = latency.median_s if latency is not None else None
+    return {
+        "hardware": getattr(hw, "name", None),
+        "flops": flops,
+        "bytes": sum(r.bytes_read + r.bytes_written for r in profile.ops),
+        "waterline_s": water,
+        "memory_bound_floor_share": mem / water if water else 0.0,
+        "measured_s": e2e,
+        "efficiency": efficiency(water, e2e),
+        "gap_s": efficiency_gap(e2e, water),
+        "achieved_flops_per_s": flops / e2e if e2e else None,
+    }

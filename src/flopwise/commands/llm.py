@@ -1,0 +1,378 @@
+"""``flopwise llm MODEL_CONFIG``: analytic prefill/decode/training/reranking cost of a
+transformer from its config alone (no weights, no forward pass)."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Any
+
+import typer
+
+from flopwise.errors import FlopwiseError
+
+
+class LLMFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class RerankStyle(str, Enum):
+    pointwise = "pointwise"
+    listwise = "listwise"
+    setwise = "setwise"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("llm")(llm_command)
+
+
+def llm_command(
+    model: str = typer.Argument(
+        ..., help="Built-in config name (llama-3-8b, mixtral-8x7b, ...) or a path to config.json"
+    ),
+    batch: int = typer.Option(1, "--batch", "-b", help="Sequences processed together"),
+    prompt: int = typer.Option(512, "--prompt", "-p", help="Prompt tokens per sequence"),
+    gen: int = typer.Option(128, "--gen", "-g", help="Generated tokens per sequence"),
+    dtype: str = typer.Option("bfloat16", help="Compute/activation dtype (picks the peak)"),
+    weight_dtype: str | None = typer.Option(
+        None, help="Weight storage dtype, e.g. int8, int4, float8 (bytes only; default: --dtype)"
+    ),
+    kv_dtype: str | None = typer.Option(
+        None, help="KV cache dtype, e.g. float8, int8 (bytes only; default: --dtype)"
+    ),
+    hardware: str | None = typer.Option(
+        None, "--hardware", help="Hardware profile for roofline times (e.g. h100, a100, l4)"
+    ),
+    window_mode: str = typer.Option(
+        "skip",
+        help="Sliding-window attention: skip (kernel skips out-of-window pairs) or mask "
+        "(HF SDPA with an explicit mask: dense, counted as the capture engine does)",
+    ),
+    ops: bool = typer.Option(True, "--ops/--no-ops", help="Per-op tables for prefill and decode"),
+    train: bool = typer.Option(
+        False, "--train", help="Training flops per step (batch × prompt tokens)"
+    ),
+    recompute: bool = typer.Option(False, help="With --train: full activation recomputation"),
+    step_time: float | None = typer.Option(
+        None, help="With --train and --hardware: measured seconds per step, for MFU"
+    ),
+    rerank: RerankStyle | None = typer.Option(
+        None, "--rerank", help="Reranking cost per query (E2R-FLOPs): pointwise/listwise/setwise"
+    ),
+    candidates: int = typer.Option(100, help="--rerank: documents per query"),
+    query_tokens: int = typer.Option(32, help="--rerank: query tokens"),
+    doc_tokens: int = typer.Option(128, help="--rerank: tokens per document"),
+    template_tokens: int = typer.Option(64, help="--rerank: prompt template tokens"),
+    output_tokens: int | None = typer.Option(
+        None, help="--rerank: output tokens per call (default 1; listwise 3 per document)"
+    ),
+    window: int = typer.Option(20, help="--rerank listwise: documents per window"),
+    stride: int = typer.Option(10, help="--rerank listwise: window stride"),
+    set_size: int = typer.Option(4, help="--rerank setwise: documents compared per call"),
+    top_k: int = typer.Option(10, help="--rerank setwise: documents to rank to the top"),
+    metric: float | None = typer.Option(
+        None, help="--rerank: ranking metric value (e.g. NDCG@10) for RPP"
+    ),
+    fmt: LLMFormat = typer.Option(LLMFormat.table, "--format", "-f", help="table or json"),
+) -> None:
+    """Prefill and decode cost of a transformer from its config: FLOPs, bytes, KV cache,
+    memory, roofline times; training and reranking costs on request."""
+    from flopwise.llm import estimate, load_spec
+
+    spec = load_spec(model)
+    if window_mode not in ("skip", "mask"):
+        raise FlopwiseError("--window-mode must be skip or mask")
+    try:
+        est = estimate(
+            spec,
+            batch=batch,
+            prompt=prompt,
+            gen=gen,
+            dtype=dtype,
+            weight_dtype=weight_dtype,
+            kv_dtype=kv_dtype,
+            hardware=hardware,
+            window_mode=window_mode,
+        )
+    except ValueError as exc:
+        raise FlopwiseError(str(exc)) from exc
+    training = None
+    if train:
+        from flopwise.llm import training_cost
+
+        training = training_cost(spec, batch, prompt, recompute)
+    reranking = None
+    if rerank is not None:
+        from flopwise.llm import rerank_cost
+
+        reranking = rerank_cost(
+            spec,
+            rerank.value,
+            candidates=candidates,
+            query_tokens=query_tokens,
+            doc_tokens=doc_tokens,
+            template_tokens=template_tokens,
+            output_tokens=output_tokens,
+            window=window,
+            stride=stride,
+            set_size=set_size,
+            top_k=top_k,
+        )
+    if fmt == LLMFormat.json:
+        typer.echo(json.dumps(_json(est, training, reranking, metric, step_time, ops), indent=2))
+        return
+    _render(est, training, reranking, metric, step_time, ops)
+
+
+def _json(est, training, reranking, metric, step_time, with_ops: bool) -> dict[str, Any]:
+    from flopwise.llm.estimate import estimate_to_dict
+
+    out = estimate_to_dict(est, with_ops)
+    if training is not None:
+        out["training"] = {
+            "batch": training.batch,
+            "seq": training.seq,
+            "forward_flops": training.forward,
+            "backward_flops": training.backward,
+            "recompute_flops": training.recompute,
+            "step_flops": training.step,
+            "model_flops": training.model_flops,
+            "flops_per_token": training.per_token,
+            "forward_matmul_flops": training.forward_matmul,
+            "six_n": training.six_n,
+            "kaplan": training.kaplan,
+            "megatron": training.megatron,
+        }
+        if step_time and est.roofline:
+            from flopwise.llm import mfu
+
+            out["training"]["mfu"] = mfu(training.model_flops, step_time, est.roofline.peak_flops)
+            out["training"]["hfu"] = mfu(training.step, step_time, est.roofline.peak_flops)
+    if reranking is not None:
+        out["rerank"] = {
+            "style": reranking.style,
+            "calls": reranking.calls,
+            "prompt_tokens": reranking.prompt_tokens,
+            "output_tokens": reranking.output_tokens,
+            "flops_per_call": reranking.flops_per_call,
+            "flops_per_query": reranking.flops_per_query,
+            "qpp": reranking.qpp,
+            "rpp": reranking.rpp(metric) if metric is not None else None,
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# rendering (no computation below: only formatting of the estimate's numbers)
+
+
+def _fl(x: float) -> str:
+    from flopwise.report.units import si
+
+    return si(x, "FLOPs")
+
+
+def _by(x: float) -> str:
+    from flopwise.report.units import si
+
+    return si(x, "B")
+
+
+def _s(x: float | None) -> str:
+    from flopwise.report.units import seconds
+
+    return "-" if x is None else seconds(x)
+
+
+def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from flopwise.llm.ops import flops_breakdown
+    from flopwise.report.units import si
+
+    console = Console()
+    s, p = est.spec, est.params
+    arch = f"{s.kind}, {s.layers} layers, hidden {s.hidden}, {s.heads} heads, {s.attention_style}"
+    if s.moe:
+        arch += f", MoE {s.moe.num_experts} experts top-{s.moe.top_k}"
+    if s.sliding_window:
+        arch += f", sliding window {s.sliding_window}"
+    console.print(f"[bold]{s.name}[/bold]: {arch}")
+    params = f"params {si(p.total, 'params')}"
+    if p.active != p.total:
+        params += f" total, {si(p.active, 'params')} active per token"
+    prec = est.precision
+    console.print(
+        f"{params}; batch {est.batch}, prompt {est.prompt} tokens, gen {est.gen} tokens; "
+        f"compute {prec.compute}, weights {prec.weights}, KV cache {prec.kv}"
+    )
+
+    phases = [("prefill", est.prefill)]
+    if est.decode_first is not None:
+        phases.append((f"decode step 1 (ctx {est.decode_first.context})", est.decode_first))
+    if est.decode_last is not None and est.decode and est.decode.steps > 1:
+        phases.append((f"decode step {est.decode.steps} (ctx {est.decode_last.context})", est.decode_last))
+    roof = est.roofline
+    times = {}
+    if roof is not None:
+        times = {"prefill": roof.prefill}
+        if est.decode_first is not None:
+            times[phases[1][0]] = roof.decode_first
+        if len(phases) > 2:
+            times[phases[2][0]] = roof.decode_last
+
+    t = Table(title="Cost per phase (FLOPs = 2·MACs + other ops)", title_justify="left")
+    t.add_column("")
+    for name, _ in phases:
+        t.add_column(name, justify="right")
+    if est.decode is not None:
+        t.add_column(f"all {est.decode.steps} decode steps", justify="right")
+
+    def row(label: str, values: list[str], total: str | None = None) -> None:
+        t.add_row(label, *values, *([total or ""] if est.decode is not None else []))
+
+    d = est.decode
+    row("new tokens", [str(ph.tokens) for _, ph in phases], str(est.batch * d.steps) if d else None)
+    row("FLOPs", [_fl(ph.flops) for _, ph in phases], _fl(d.flops) if d else None)
+    row("MACs", [si(ph.macs, "MACs") for _, ph in phases], si(d.macs, "MACs") if d else None)
+    row("matmul FLOPs (2·MACs)", [_fl(ph.matmul_flops) for _, ph in phases], _fl(2 * d.macs) if d else None)
+    row("weights read", [_by(ph.weight_bytes) for _, ph in phases])
+    row("KV cache read", [_by(ph.kv_read) for _, ph in phases])
+    row("KV cache written", [_by(ph.kv_written) for _, ph in phases])
+    row("activations read+written", [_by(ph.act_bytes) for _, ph in phases])
+    row("bytes moved (unfused)", [_by(ph.bytes) for _, ph in phases], _by(d.bytes) if d else None)
+    row("arithmetic intensity", [f"{ph.intensity:.1f} FLOPs/B" for _, ph in phases])
+    if roof is not None:
+        row(
+            "roofline time (per op)",
+            [_s(times[n].seconds) for n, _ in phases],
+            _s(d.seconds) if d else None,
+        )
+        row(
+            "roofline time (fused)",
+            [_s(times[n].fused_seconds) for n, _ in phases],
+            _s(d.fused_seconds) if d else None,
+        )
+        row("bound (fused)", [times[n].bound for n, _ in phases])
+    console.print(t)
+
+    m = Table(title="Memory", title_justify="left")
+    m.add_column("")
+    m.add_column("size", justify="right")
+    m.add_row(f"weights ({prec.weights})", _by(est.weight_bytes))
+    m.add_row(f"KV cache per token ({prec.kv}, per sequence)", _by(est.kv_bytes_per_token))
+    m.add_row(f"KV cache at full length (batch {est.batch})", _by(est.kv_cache_bytes))
+    m.add_row("largest prefill op activations (one layer)", _by(est.activation_peak_bytes))
+    m.add_row("footprint (weights + KV + activations)", _by(est.memory_bytes))
+    console.print(m)
+
+    if roof is not None:
+        r = Table(title=f"Roofline on {roof.hardware}", title_justify="left")
+        r.add_column("")
+        r.add_column("value", justify="right")
+        r.add_row(f"peak ({prec.compute})", si(roof.peak_flops, "FLOP/s"))
+        r.add_row("memory bandwidth", si(roof.bandwidth, "B/s"))
+        r.add_row("ridge point", f"{roof.ridge:.1f} FLOPs/B")
+        r.add_row("time to first token (TTFT)", _s(roof.ttft))
+        r.add_row("time per output token (TPOT, mean)", _s(roof.tpot))
+        if roof.decode_tokens_per_s:
+            r.add_row("decode throughput", f"{roof.decode_tokens_per_s:,.0f} tokens/s")
+        r.add_row("end to end", _s(roof.end_to_end_s))
+        r.add_row("throughput end to end", f"{roof.tokens_per_s:,.0f} tokens/s")
+        crit = "never (KV reads grow as fast as FLOPs)" if roof.critical_batch is None else str(roof.critical_batch)
+        if est.spec.kind != "encoder":
+            r.add_row(f"decode compute-bound from batch (ctx {est.prompt + est.gen})", crit)
+            r.add_row(
+                "decode compute-bound from batch (ctx → 0)",
+                "never" if roof.critical_batch_no_kv is None else str(roof.critical_batch_no_kv),
+            )
+        console.print(r)
+
+    if with_ops:
+        for name, ph in phases[:2]:
+            _op_table(console, f"Per op: {name} (summed over layers)", ph, times.get(name) and roof)
+
+    b = flops_breakdown(est.prefill.ops)
+    extra = ", ".join(f"{k.replace('_', ' ')} {_fl(v)}" for k, v in b.items() if k != "matmul" and v)
+    console.print(f"prefill: matmuls {_fl(b['matmul'])} (closed forms count these); the full count adds {extra}")
+
+    if training is not None:
+        tr = Table(
+            title=f"Training step: batch {training.batch} × {training.seq} tokens"
+            + (" (full recomputation)" if training.recompute else ""),
+            title_justify="left",
+        )
+        tr.add_column("")
+        tr.add_column("per step", justify="right")
+        tr.add_column("per token", justify="right")
+        n = training.tokens
+        for label, v in (
+            ("forward", training.forward),
+            ("backward", training.backward),
+            ("recomputation", training.recompute),
+            ("total (counted)", training.step),
+            ("6·N", training.six_n),
+            ("6·N + attention (Kaplan)", training.kaplan),
+            ("Megatron closed form", training.megatron),
+        ):
+            tr.add_row(label, _fl(v), _fl(v / n))
+        if step_time and roof is not None:
+            from flopwise.llm import mfu
+
+            tr.add_row("MFU", f"{mfu(training.model_flops, step_time, roof.peak_flops):.1%}", "")
+            tr.add_row("HFU (with recomputation)", f"{mfu(training.step, step_time, roof.peak_flops):.1%}", "")
+        console.print(tr)
+
+    if reranking is not None:
+        rr = Table(title=f"Reranking ({reranking.style}, E2R-FLOPs)", title_justify="left")
+        rr.add_column("")
+        rr.add_column("value", justify="right")
+        rr.add_row("LLM calls per query", str(reranking.calls))
+        rr.add_row("prompt tokens per call", str(reranking.prompt_tokens))
+        rr.add_row("output tokens per call", str(reranking.output_tokens))
+        rr.add_row("FLOPs per call", _fl(reranking.flops_per_call))
+        rr.add_row("FLOPs per query", _fl(reranking.flops_per_query))
+        rr.add_row("QPP (queries per PetaFLOP)", f"{reranking.qpp:.4g}")
+        if metric is not None:
+            rr.add_row("RPP (metric per PetaFLOP)", f"{reranking.rpp(metric):.4g}")
+        console.print(rr)
+
+    console.print(
+        "[dim]conventions: a multiply-add = 2 FLOPs; attention FLOPs = 2·MACs + 6·P over "
+        "attended pairs P; causal: P = B·H·Σ_i min(i+1, Lk) (GQA costs as MHA per query "
+        "head); elementwise steps per docs/conventions.md; bytes: unfused per op (attention "
+        "fused), weights/KV/activations at their dtypes; roofline: per-op max(FLOPs/peak, "
+        "bytes/bandwidth) summed, fused = max(FLOPs/peak, (weights+KV)/bandwidth)[/dim]"
+    )
+    for note in est.notes:
+        console.print(f"[dim]note: {note}[/dim]")
+
+
+def _op_table(console, title: str, phase, roof) -> None:
+    from rich.table import Table
+
+    from flopwise.report.units import si
+
+    t = Table(title=title, title_justify="left")
+    for col in ("op", "layers", "FLOPs", "MACs", "weights", "activations", "KV cache", "FLOPs/B"):
+        t.add_column(col, justify="left" if col == "op" else "right")
+    if roof:
+        t.add_column("bound", justify="right")
+    for op in phase.ops:
+        name = f"{op.stack}.{op.name}" if op.stack else op.name
+        cells = [
+            name,
+            str(op.layers),
+            _fl(op.flops),
+            si(op.macs, "MACs"),
+            _by(op.weight_bytes),
+            _by(op.act_read + op.act_written),
+            _by(op.kv_read + op.kv_written),
+            "-" if not op.bytes else f"{op.intensity:.1f}",
+        ]
+        if roof:
+            cells.append(op.bound(roof.peak_flops, roof.bandwidth))
+        t.add_row(*cells)
+    console.print(t)

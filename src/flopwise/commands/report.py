@@ -1,0 +1,55 @@
+"""``flopwise report``: render a saved document or a stored run as one self-contained HTML file
+(and, with ``--plots DIR``, each chart as SVG and PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+_DB_HELP = "Results database for run ids (default: $FLOPWISE_DB or the user data dir)."
+
+
+def report(
+    source: str = typer.Argument(
+        ...,
+        metavar="INPUT",
+        help="A profile/sweep/compare JSON file, or a stored run (12, latest, latest~1, @MODEL).",
+    ),
+    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="HTML file to write."),
+    plots: Path | None = typer.Option(
+        None, "--plots", help="Also write every chart as SVG (and PNG with matplotlib) here."
+    ),
+    sweep: str | None = typer.Option(
+        None, "--sweep", help="A sweep document (file or run) to include."
+    ),
+    compare: str | None = typer.Option(
+        None, "--compare", help="A comparison document (file or run) to include."
+    ),
+    png: bool = typer.Option(True, "--png/--no-png", help="With --plots: PNG files too."),
+    title: str | None = typer.Option(None, "--title", help="Page title."),
+    db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Render an HTML report (works offline: no network, no external files)."""
+    from flopwise.report.html import render_html, report_charts
+    from flopwise.report.plots import write_plots
+    from flopwise.store.refs import load_document
+
+    doc, _ = load_document(source, db)
+    sweep_doc = load_document(sweep, db)[0] if sweep else None
+    compare_doc = load_document(compare, db)[0] if compare else None
+    html = render_html(doc, sweep=sweep_doc, comparison=compare_doc, title=title)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(html, encoding="utf-8")
+    typer.echo(f"wrote {output} ({len(html.encode()) / 1024:.0f} KiB)")
+    if plots is not None:
+        charts = report_charts(doc, sweep=sweep_doc, comparison=compare_doc)
+        written = write_plots(charts, plots, png=png)
+        pngs = sum(p.suffix == ".png" for p in written)
+        note = "" if pngs or not png else " (no PNG: matplotlib is not installed)"
+        typer.echo(f"wrote {len(written)} plot files to {plots}{note}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``report`` to the ``flopwise`` command."""
+    app.command("report")(report)

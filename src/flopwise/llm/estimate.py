@@ -1,0 +1,693 @@
+"""Inference cost of an LLM from its config: prefill, decode steps, KV cache, memory and a
+roofline time per phase against a hardware profile.
+
+Phases (decoder-only): the **prefill** runs the ``prompt`` tokens of each of the ``batch``
+sequences and yields the first output token; each of the ``gen - 1`` **decode steps** runs
+one token per sequence against the KV cache (step j sees ``prompt + j`` keys). For an
+encoder-decoder model the prefill is the encoder plus the cross-attention K/V projections,
+and there are ``gen`` decoder steps (the first one starts from the decoder start token);
+TTFT then includes the first step. An encoder-only model has just the prefill (one forward).
+
+Roofline: each op takes ``max(flops / peak, bytes / bandwidth)`` and a phase the sum over its
+ops (unfused: every op streams its own operands). The fused bound of a phase, with weights
+and KV cache read once and activations kept on chip, is
+``max(Σ flops / peak, (weights + KV) bytes / bandwidth)``; both are reported. Neither
+includes launch overheads or kernel efficiency, so real engines are slower (a plain roofline
+is known to over-estimate decode throughput by 1.4-1.9×).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from flopwise.errors import FlopwiseError
+from flopwise.llm.dtypes import Precision, canonical_dtype, nbytes
+from flopwise.llm.ops import (
+    OpEstimate,
+    decoder_step_ops,
+    encoder_ops,
+    expected_experts_touched,
+    forward_ops,
+)
+from flopwise.llm.params import ParamCount, count_params
+from flopwise.llm.spec import ModelSpec, load_spec
+
+
+class HardwareLike(Protocol):
+    """What the roofline needs from ``flopwise.measure.hardware.HardwareProfile``."""
+
+    name: str
+    peak_flops: Mapping[str, float]
+    memory_bandwidth: float
+
+
+def peak_for(hardware: HardwareLike, dtype: str) -> float:
+    """Dense peak FLOP/s of ``hardware`` for ``dtype``; falls back to the nearest wider
+    dtype the profile lists (float8 → bfloat16 → float16 → float32)."""
+    peaks: dict[str, float] = {}
+    for key, value in hardware.peak_flops.items():
+        try:
+            peaks[canonical_dtype(key)] = float(value)
+        except FlopwiseError:
+            continue
+    order = {
+        "int4": ["int4", "int8", "float8", "bfloat16", "float16", "float32"],
+        "fp4": ["fp4", "float8", "bfloat16", "float16", "float32"],
+        "int8": ["int8", "float8", "bfloat16", "float16", "float32"],
+        "float8": ["float8", "int8", "bfloat16", "float16", "float32"],
+        "bfloat16": ["bfloat16", "float16", "float32"],
+        "float16": ["float16", "bfloat16", "float32"],
+        "float32": ["float32", "tf32"],
+    }.get(canonical_dtype(dtype), [canonical_dtype(dtype), "float32"])
+    for key in order:
+        if key in peaks:
+            return peaks[key]
+    if not peaks:
+        raise ValueError(f"hardware profile {hardware.name!r} lists no peak FLOP/s")
+    return max(peaks.values())
+
+
+@dataclass(frozen=True)
+class PhaseCost:
+    """Totals of one phase (one forward pass) and its ops."""
+
+    name: str
+    tokens: int  # new tokens processed (all sequences)
+    context: int  # keys per sequence at the end of the pass
+    ops: tuple[OpEstimate, ...]
+
+    def _sum(self, attr: str) -> int:
+        return sum(getattr(op, attr) for op in self.ops)
+
+    @property
+    def flops(self) -> int:
+        return self._sum("flops")
+
+    @property
+    def macs(self) -> int:
+        return self._sum("macs")
+
+    @property
+    def matmul_flops(self) -> int:
+        """``2·macs``: the count closed forms such as Megatron's use."""
+        return 2 * self.macs
+
+    @property
+    def weight_bytes(self) -> int:
+        return self._sum("weight_bytes")
+
+    @property
+    def act_bytes(self) -> int:
+        return self._sum("act_read") + self._sum("act_written")
+
+    @property
+    def kv_read(self) -> int:
+        return self._sum("kv_read")
+
+    @property
+    def kv_written(self) -> int:
+        return self._sum("kv_written")
+
+    @property
+    def bytes(self) -> int:
+        """Unfused traffic: every op reads its operands and writes its results."""
+        return self._sum("bytes")
+
+    @property
+    def fused_bytes(self) -> int:
+        """Lower bound: weights and KV cache read/written once, activations stay on chip."""
+        return self.weight_bytes + self.kv_read + self.kv_written
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.bytes if self.bytes else math.inf
+
+    def by_group(self) -> dict[str, int]:
+        groups: dict[str, int] = {}
+        for op in self.ops:
+            groups[op.group] = groups.get(op.group, 0) + op.flops
+        return groups
+
+    def roofline(self, peak: float, bandwidth: float) -> PhaseTime:
+        """Roofline time of this phase at ``peak`` FLOP/s and ``bandwidth`` bytes/s."""
+        per_op = 0.0
+        compute_bound_flops = 0
+        for op in self.ops:
+            t_c, t_m = op.flops / peak, op.bytes / bandwidth
+            per_op += max(t_c, t_m)
+            if t_c >= t_m:
+                compute_bound_flops += op.flops
+        t_c, t_m = self.flops / peak, self.fused_bytes / bandwidth
+        return PhaseTime(
+            seconds=per_op,
+            fused_seconds=max(t_c, t_m),
+            compute_seconds=t_c,
+            memory_seconds=t_m,
+            bound="compute" if t_c >= t_m else "memory",
+            compute_bound_share=compute_bound_flops / self.flops if self.flops else 0.0,
+        )
+
+
+@dataclass(frozen=True)
+class PhaseTime:
+    """Roofline time of a phase. ``seconds``: Σ per-op max(compute, memory) (unfused);
+    ``fused_seconds``: max(all flops / peak, weights + KV bytes / bandwidth); ``bound`` is
+    the fused bound's limiter."""
+
+    seconds: float
+    fused_seconds: float
+    compute_seconds: float
+    memory_seconds: float
+    bound: str
+    compute_bound_share: float
+
+
+@dataclass(frozen=True)
+class DecodeTotals:
+    """Sums over all decode steps (``steps`` of them)."""
+
+    steps: int
+    flops: int
+    macs: int
+    bytes: int
+    fused_bytes: int
+    seconds: float | None = None
+    fused_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """Serving times against one hardware profile."""
+
+    hardware: str
+    peak_flops: float
+    bandwidth: float
+    prefill: PhaseTime
+    decode_first: PhaseTime | None
+    decode_last: PhaseTime | None
+    ttft: float  # seconds to the first output token
+    tpot: float | None  # mean seconds per output token (per decode step)
+    decode_tokens_per_s: float | None  # batch / tpot
+    end_to_end_s: float
+    tokens_per_s: float  # batch · gen / end_to_end
+    critical_batch: int | None  # smallest batch where a decode step is compute-bound
+    critical_batch_no_kv: int | None  # same, ignoring the KV cache (context → 0)
+    ridge: float  # peak / bandwidth, flops per byte
+
+
+@dataclass(frozen=True)
+class LLMEstimate:
+    """Everything :func:`estimate` computes; integers stay integers."""
+
+    spec: ModelSpec
+    batch: int
+    prompt: int
+    gen: int
+    precision: Precision
+    window_mode: str
+    params: ParamCount
+    weight_bytes: int
+    kv_bytes_per_token: int  # per sequence, all layers (full-attention layers)
+    kv_cache_bytes: int  # at the end of generation, all sequences
+    activation_peak_bytes: int
+    prefill: PhaseCost
+    decode_first: PhaseCost | None
+    decode_last: PhaseCost | None
+    decode: DecodeTotals | None
+    roofline: Roofline | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def memory_bytes(self) -> int:
+        """Footprint: weights + KV cache at full length + the largest prefill op's activations."""
+        return self.weight_bytes + self.kv_cache_bytes + self.activation_peak_bytes
+
+    @property
+    def total_flops(self) -> int:
+        return self.prefill.flops + (self.decode.flops if self.decode else 0)
+
+
+def weight_bytes(spec: ModelSpec, precision: Precision) -> int:
+    """Bytes of all weights at the weight dtype (norm weights and biases included)."""
+    return nbytes(count_params(spec).total, precision.weight_bits)
+
+
+def kv_cache_bytes(
+    spec: ModelSpec, batch: int, context: int, precision: Precision | None = None
+) -> int:
+    """KV cache bytes for ``batch`` sequences of ``context`` tokens. Sliding-window layers
+    keep at most ``window`` tokens (a rolling buffer). Encoder-decoder: self-attention cache
+    of ``context`` decoder tokens (add the cross cache with :func:`cross_kv_bytes`)."""
+    prec = precision or Precision()
+    if spec.kind == "encoder":
+        return 0
+    layers = spec.decoder_layers or spec.layers if spec.kind == "encoder-decoder" else spec.layers
+    tokens = 0
+    for i in range(layers):
+        window = spec.window_of(i) if spec.kind == "decoder" else None
+        tokens += min(context, window) if window else context
+    return nbytes(batch * tokens * 2 * spec.kv_dim, prec.kv_bits)
+
+
+def cross_kv_bytes(spec: ModelSpec, batch: int, source_len: int, precision: Precision) -> int:
+    """Cross-attention K/V cache of an encoder-decoder model."""
+    layers = spec.decoder_layers or spec.layers
+    return nbytes(batch * source_len * layers * 2 * spec.kv_dim, precision.kv_bits)
+
+
+def prefill_cost(
+    spec: ModelSpec,
+    batch: int,
+    prompt: int,
+    precision: Precision | None = None,
+    logits: str = "last",
+    window_mode: str = "skip",
+) -> PhaseCost:
+    """The prefill (encoder pass for encoder-only / encoder-decoder models)."""
+    prec = precision or Precision()
+    if spec.kind == "encoder-decoder":
+        ops = encoder_ops(spec, batch, prompt, prec)
+    else:
+        if spec.kind == "encoder":
+            logits = "all" if logits == "last" else logits
+        ops = forward_ops(spec, batch, prompt, 0, logits, prec, window_mode)
+    return PhaseCost("prefill", batch * prompt, prompt, tuple(ops))
+
+
+def decode_step_cost(
+    spec: ModelSpec,
+    batch: int,
+    past: int,
+    precision: Precision | None = None,
+    window_mode: str = "skip",
+    source_len: int = 0,
+) -> PhaseCost:
+    """One decode step: one new token per sequence after ``past`` cached tokens."""
+    prec = precision or Precision()
+    if spec.kind == "encoder-decoder":
+        ops = decoder_step_ops(spec, batch, past, source_len, 1, "all", prec)
+    elif spec.kind == "encoder":
+        raise ValueError("an encoder-only model does not decode")
+    else:
+        ops = forward_ops(spec, batch, 1, past, "all", prec, window_mode)
+    return PhaseCost(f"decode@{past + 1}", batch, past + 1, tuple(ops))
+
+
+def critical_batch(
+    spec: ModelSpec,
+    context: int,
+    peak: float,
+    bandwidth: float,
+    precision: Precision | None = None,
+    limit: int = 1 << 20,
+    source_len: int = 0,
+) -> int | None:
+    """Smallest batch at which one decode step at ``context`` keys per sequence is
+    compute-bound under the fused roofline (flops / peak ≥ (weights + KV) / bandwidth).
+    None when it stays memory-bound up to ``limit`` (long contexts: KV reads grow with the
+    batch as fast as the flops do)."""
+    prec = precision or Precision()
+    past = max(context - 1, 0)
+
+    def compute_bound(b: int) -> bool:
+        phase = decode_step_cost(spec, b, past, prec, source_len=source_len)
+        return phase.flops / peak >= phase.fused_bytes / bandwidth
+
+    if compute_bound(1):
+        return 1
+    if not compute_bound(limit):
+        return None
+    lo, hi = 1, limit  # compute_bound(lo) is False, compute_bound(hi) is True
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if compute_bound(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def estimate(
+    model: ModelSpec | Mapping[str, Any] | str,
+    batch: int = 1,
+    prompt: int = 512,
+    gen: int = 128,
+    dtype: str = "bfloat16",
+    weight_dtype: str | None = None,
+    kv_dtype: str | None = None,
+    hardware: HardwareLike | str | None = None,
+    window_mode: str = "skip",
+    prefill_logits: str = "last",
+) -> LLMEstimate:
+    """Analytic inference cost of ``model`` (a :class:`ModelSpec`, an HF config dict, a
+    built-in name or a config.json path) for ``batch`` sequences of ``prompt`` tokens
+    generating ``gen`` tokens each.
+
+    ``dtype`` is the compute/activation dtype (it picks the hardware peak); ``weight_dtype``
+    and ``kv_dtype`` (default: ``dtype``) change bytes only. ``hardware`` is a profile object
+    or a name for ``flopwise.measure.hardware.get_profile``; without it no times are given.
+    """
+    spec = model if isinstance(model, ModelSpec) else load_spec(model)
+    if batch < 1 or prompt < 1 or gen < 0:
+        raise ValueError("batch and prompt must be ≥ 1 and gen ≥ 0")
+    prec = Precision(dtype, weight_dtype, kv_dtype)
+    params = count_params(spec)
+    w_bytes = nbytes(params.total, prec.weight_bits)
+    prefill = prefill_cost(spec, batch, prompt, prec, prefill_logits, window_mode)
+    notes: list[str] = []
+
+    source = prompt if spec.kind == "encoder-decoder" else 0
+    if spec.kind == "encoder":
+        steps, first_past = 0, 0
+        if gen:
+            notes.append("encoder-only model: one forward, no generation")
+    elif spec.kind == "encoder-decoder":
+        steps, first_past = gen, 0
+    else:
+        steps, first_past = max(gen - 1, 0), prompt
+
+    decode_first = decode_last = None
+    totals = None
+    hw = _resolve_hardware(hardware)
+    peak = bandwidth = 0.0
+    if hw is not None:
+        peak, bandwidth = peak_for(hw, prec.compute), float(hw.memory_bandwidth)
+    if steps:
+        decode_first = decode_step_cost(spec, batch, first_past, prec, window_mode, source)
+        decode_last = decode_step_cost(
+            spec, batch, first_past + steps - 1, prec, window_mode, source
+        )
+        totals = _decode_totals(spec, batch, first_past, steps, prec, window_mode, source, hw, peak, bandwidth)
+
+    context = prompt + gen if spec.kind == "decoder" else gen
+    kv = kv_cache_bytes(spec, batch, context, prec)
+    if spec.kind == "encoder-decoder":
+        kv += cross_kv_bytes(spec, batch, prompt, prec)
+    per_token = kv_cache_bytes(spec.with_(sliding_window=None), 1, 1, prec)
+    act_peak = max((op.act_read + op.act_written) // max(op.layers, 1) for op in prefill.ops)
+
+    roof = None
+    if hw is not None:
+        roof = _roofline(
+            spec, hw.name, batch, prompt, gen, prec, peak, bandwidth, prefill,
+            decode_first, decode_last, totals, source,
+        )
+    if spec.sliding_window:
+        notes.append(
+            f"sliding window {spec.sliding_window}: attention counts "
+            + (
+                "only in-window pairs (kernel skips the rest)"
+                if window_mode == "skip"
+                else "all pairs once the keys reach the window (explicit mask, HF SDPA)"
+            )
+        )
+    if spec.moe:
+        notes.append(
+            "MoE weights read per pass: expected experts touched E·(1 − (1 − k/E)^tokens), "
+            "uniform routing"
+        )
+    return LLMEstimate(
+        spec=spec,
+        batch=batch,
+        prompt=prompt,
+        gen=gen,
+        precision=prec,
+        window_mode=window_mode,
+        params=params,
+        weight_bytes=w_bytes,
+        kv_bytes_per_token=per_token,
+        kv_cache_bytes=kv,
+        activation_peak_bytes=act_peak,
+        prefill=prefill,
+        decode_first=decode_first,
+        decode_last=decode_last,
+        decode=totals,
+        roofline=roof,
+        notes=tuple(notes),
+    )
+
+
+def _resolve_hardware(hardware: HardwareLike | str | None) -> HardwareLike | None:
+    if hardware is None or not isinstance(hardware, str):
+        return hardware
+    from flopwise.errors import require
+
+    module = require("flopwise.measure.hardware", "dev", "hardware profiles")
+    return module.get_profile(hardware)
+
+
+def _decode_totals(
+    spec: ModelSpec,
+    batch: int,
+    first_past: int,
+    steps: int,
+    prec: Precision,
+    window_mode: str,
+    source: int,
+    hw: HardwareLike | None,
+    peak: float,
+    bandwidth: float,
+) -> DecodeTotals:
+    """Sum every decode step exactly. Steps whose attended keys are equal cost the same, and
+    only attention depends on the step, so long generations reuse the computed steps when
+    the context is past the sliding window."""
+    flops = macs = moved = fused = 0
+    seconds = fused_s = 0.0
+    cache: dict[tuple[int, ...], tuple[int, int, int, int, float, float]] = {}
+    for j in range(steps):
+        past = first_past + j
+        key = _step_key(spec, past, window_mode)
+        got = cache.get(key)
+        if got is None:
+            phase = decode_step_cost(spec, batch, past, prec, window_mode, source)
+            t = phase.roofline(peak, bandwidth) if hw is not None else None
+            got = (
+                phase.flops,
+                phase.macs,
+                phase.bytes,
+                phase.fused_bytes,
+                t.seconds if t else 0.0,
+                t.fused_seconds if t else 0.0,
+            )
+            cache[key] = got
+        flops += got[0]
+        macs += got[1]
+        moved += got[2]
+        fused += got[3]
+        seconds += got[4]
+        fused_s += got[5]
+    return DecodeTotals(
+        steps, flops, macs, moved, fused, seconds if hw else None, fused_s if hw else None
+    )
+
+
+def _step_key(spec: ModelSpec, past: int, window_mode: str) -> tuple[int, ...]:
+    if not spec.sliding_window or window_mode == "mask" or spec.window_layers is not None:
+        return (past,)
+    return (min(past, spec.sliding_window),)
+
+
+def _roofline(
+    spec: ModelSpec,
+    name: str,
+    batch: int,
+    prompt: int,
+    gen: int,
+    prec: Precision,
+    peak: float,
+    bandwidth: float,
+    prefill: PhaseCost,
+    first: PhaseCost | None,
+    last: PhaseCost | None,
+    totals: DecodeTotals | None,
+    source: int,
+) -> Roofline:
+    pre = prefill.roofline(peak, bandwidth)
+    t_first = first.roofline(peak, bandwidth) if first else None
+    t_last = last.roofline(peak, bandwidth) if last else None
+    tpot = totals.seconds / totals.steps if totals and totals.seconds is not None else None
+    ttft = pre.seconds
+    end = pre.seconds + ((totals.seconds or 0.0) if totals else 0.0)
+    if spec.kind == "encoder-decoder" and t_first is not None:
+        ttft += t_first.seconds
+    produced = batch * max(gen, 1) if spec.kind != "encoder" else batch
+    crit = crit0 = None
+    if spec.kind != "encoder":
+        ctx = prompt + gen if spec.kind == "decoder" else gen
+        crit = critical_batch(spec, ctx, peak, bandwidth, prec, source_len=source)
+        crit0 = critical_batch(spec, 1, peak, bandwidth, prec, source_len=0)
+    return Roofline(
+        hardware=name,
+        peak_flops=peak,
+        bandwidth=bandwidth,
+        prefill=pre,
+        decode_first=t_first,
+        decode_last=t_last,
+        ttft=ttft,
+        tpot=tpot,
+        decode_tokens_per_s=batch / tpot if tpot else None,
+        end_to_end_s=end,
+        tokens_per_s=produced / end if end else math.inf,
+        critical_batch=crit,
+        critical_batch_no_kv=crit0,
+        ridge=peak / bandwidth,
+    )
+
+
+def experts_touched(spec: ModelSpec, tokens: int) -> float:
+    """Expected experts a MoE layer reads for ``tokens`` tokens (0 for a dense model)."""
+    if spec.moe is None:
+        return 0.0
+    return expected_experts_touched(spec.moe.num_experts, spec.moe.top_k, tokens)
+
+
+CONVENTION = {
+    "flops": "a multiply-add is 2 FLOPs; macs count contractions only",
+    "attention": "flops = 2·macs + 6·P over attended pairs P (+P for an additive mask)",
+    "causal": "a query sees keys 0..i (bottom-right with a KV cache): "
+    "P = B·H·Σ_i min(i+1, window)",
+    "gqa": "grouped-query attention costs the same per query head as MHA",
+    "elementwise": "per docs/conventions.md, the cost registry's constants, HF op by op",
+    "bytes": "unfused per op: weights at the weight dtype, KV at the KV dtype, "
+    "activations at the compute dtype; attention is one fused kernel",
+}
+
+
+def _op_dict(op: OpEstimate) -> dict[str, Any]:
+    return {
+        "name": op.name,
+        "group": op.group,
+        "category": op.category,
+        "stack": op.stack,
+        "layers": op.layers,
+        "flops": op.flops,
+        "macs": op.macs,
+        "weight_bytes": op.weight_bytes,
+        "act_read": op.act_read,
+        "act_written": op.act_written,
+        "kv_read": op.kv_read,
+        "kv_written": op.kv_written,
+    }
+
+
+def phase_to_dict(phase: PhaseCost, with_ops: bool = True) -> dict[str, Any]:
+    """A phase as plain data (integers stay integers)."""
+    from flopwise.llm.ops import flops_breakdown
+
+    out: dict[str, Any] = {
+        "name": phase.name,
+        "tokens": phase.tokens,
+        "context": phase.context,
+        "flops": phase.flops,
+        "macs": phase.macs,
+        "matmul_flops": phase.matmul_flops,
+        "breakdown": flops_breakdown(phase.ops),
+        "weight_bytes": phase.weight_bytes,
+        "act_bytes": phase.act_bytes,
+        "kv_read": phase.kv_read,
+        "kv_written": phase.kv_written,
+        "bytes": phase.bytes,
+        "fused_bytes": phase.fused_bytes,
+        "intensity": phase.intensity,
+    }
+    if with_ops:
+        out["ops"] = [_op_dict(op) for op in phase.ops]
+    return out
+
+
+def _time_dict(t: PhaseTime | None) -> dict[str, Any] | None:
+    if t is None:
+        return None
+    return {
+        "seconds": t.seconds,
+        "fused_seconds": t.fused_seconds,
+        "compute_seconds": t.compute_seconds,
+        "memory_seconds": t.memory_seconds,
+        "bound": t.bound,
+    }
+
+
+def estimate_to_dict(e: LLMEstimate, with_ops: bool = True) -> dict[str, Any]:
+    """The whole estimate as a JSON-ready dict, schema ``flopwise.llm/1``."""
+    s = e.spec
+    out: dict[str, Any] = {
+        "schema": "flopwise.llm/1",
+        "model": {
+            "name": s.name,
+            "kind": s.kind,
+            "layers": s.layers,
+            "hidden": s.hidden,
+            "heads": s.heads,
+            "kv_heads": s.kv_heads,
+            "head_dim": s.head_dim,
+            "intermediate": s.intermediate,
+            "vocab": s.vocab,
+            "attention": s.attention_style,
+            "sliding_window": s.sliding_window,
+            "moe": None
+            if s.moe is None
+            else {
+                "experts": s.moe.num_experts,
+                "top_k": s.moe.top_k,
+                "expert_intermediate": s.moe.expert_intermediate,
+                "shared_intermediate": s.moe.shared_intermediate,
+            },
+        },
+        "inputs": {"batch": e.batch, "prompt": e.prompt, "gen": e.gen},
+        "precision": {
+            "compute": e.precision.compute,
+            "weights": e.precision.weights,
+            "kv": e.precision.kv,
+        },
+        "convention": {**CONVENTION, "window_mode": e.window_mode},
+        "params": {
+            "total": e.params.total,
+            "active": e.params.active,
+            "embedding": e.params.embedding,
+            "non_embedding": e.params.non_embedding,
+        },
+        "memory": {
+            "weight_bytes": e.weight_bytes,
+            "kv_bytes_per_token": e.kv_bytes_per_token,
+            "kv_cache_bytes": e.kv_cache_bytes,
+            "activation_peak_bytes": e.activation_peak_bytes,
+            "total_bytes": e.memory_bytes,
+        },
+        "prefill": phase_to_dict(e.prefill, with_ops),
+        "decode_first": phase_to_dict(e.decode_first, with_ops) if e.decode_first else None,
+        "decode_last": phase_to_dict(e.decode_last, False) if e.decode_last else None,
+        "decode": None
+        if e.decode is None
+        else {
+            "steps": e.decode.steps,
+            "flops": e.decode.flops,
+            "macs": e.decode.macs,
+            "bytes": e.decode.bytes,
+            "fused_bytes": e.decode.fused_bytes,
+            "seconds": e.decode.seconds,
+        },
+        "total_flops": e.total_flops,
+        "notes": list(e.notes),
+    }
+    r = e.roofline
+    if r is not None:
+        out["roofline"] = {
+            "hardware": r.hardware,
+            "peak_flops": r.peak_flops,
+            "bandwidth": r.bandwidth,
+            "ridge_flops_per_byte": r.ridge,
+            "prefill": _time_dict(r.prefill),
+            "decode_first": _time_dict(r.decode_first),
+            "decode_last": _time_dict(r.decode_last),
+            "ttft_s": r.ttft,
+            "tpot_s": r.tpot,
+            "decode_tokens_per_s": r.decode_tokens_per_s,
+            "end_to_end_s": r.end_to_end_s,
+            "tokens_per_s": r.tokens_per_s,
+            "critical_batch": r.critical_batch,
+            "critical_batch_no_kv": r.critical_batch_no_kv,
+        }
+    return out

@@ -1,0 +1,742 @@
+"""Hardware ceilings: datasheet profiles and this machine's measured profile.
+
+A :class:`HardwareProfile` holds the two roofline ceilings (dense peak FLOP/s per dtype and
+memory bandwidth) plus what else the other stages need (dispatch overhead, power, the
+α-FLOPs constants fitted on the device). Profiles come from three places:
+
+- the built-in registry, ``flopwise/data/hardware/*.json``: datasheet figures with their
+  source, dense and sparse tensor-core rates kept apart;
+- the user's own JSON files, in ``$FLOPWISE_HARDWARE_DIR`` (default
+  ``$XDG_CONFIG_HOME/flopwise/hardware`` or ``~/.config/flopwise/hardware``) or given by
+  path;
+- :func:`measure_host_profile`, which measures this machine in under a minute (GEMM per
+  dtype, large-copy bandwidth, per-op dispatch overhead); the result is cached as JSON in
+  ``$FLOPWISE_CACHE_DIR`` (default ``$XDG_CACHE_HOME/flopwise`` or ``~/.cache/flopwise``)
+  and reused by ``get_profile("host")``.
+
+Measured ceilings are the *best* sample (shortest time) of repeated runs: a ceiling is what
+the machine can reach, and on a shared machine the median is dragged down by neighbours.
+The median rates are kept in ``details`` alongside.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import difflib
+import json
+import math
+import os
+import platform
+import re
+import socket
+import statistics
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from flopwise.errors import FlopwiseError
+from flopwise.measure.timing import check_device, make_timer, progress_bar
+
+__all__ = [
+    "HardwareProfile",
+    "UnknownHardware",
+    "BadHardwareProfile",
+    "DTYPE_NAMES",
+    "dtype_key",
+    "cache_dir",
+    "user_profiles_dir",
+    "host_profile_path",
+    "builtin_profiles",
+    "list_profiles",
+    "get_profile",
+    "measure_host_profile",
+    "save_profile",
+    "gemm_rate",
+    "copy_bandwidth",
+    "dispatch_overhead",
+    "bandwidth_curve",
+]
+
+#: Canonical dtype keys of ``peak_flops``.
+DTYPE_NAMES = ("float64", "float32", "tfloat32", "bfloat16", "float16", "float8", "int8")
+
+_DTYPE_ALIASES = {
+    "fp64": "float64",
+    "f64": "float64",
+    "double": "float64",
+    "fp32": "float32",
+    "f32": "float32",
+    "float": "float32",
+    "tf32": "tfloat32",
+    "bf16": "bfloat16",
+    "fp16": "float16",
+    "f16": "float16",
+    "half": "float16",
+    "fp8": "float8",
+    "i8": "int8",
+    "qint8": "int8",
+    "uint8": "int8",
+    "quint8": "int8",
+}
+
+
+class UnknownHardware(FlopwiseError):
+    """A hardware profile name or path nobody knows; the message lists close matches."""
+
+
+class BadHardwareProfile(FlopwiseError):
+    """A hardware profile JSON file that does not parse or lacks a required field."""
+
+
+def dtype_key(dtype: str | torch.dtype) -> str:
+    """Canonical ``peak_flops`` key of a dtype: ``torch.bfloat16``/``"bf16"`` → ``"bfloat16"``.
+
+    All float8 variants map to ``"float8"``; unknown names are returned lower-cased.
+    """
+    name = str(dtype).removeprefix("torch.").lower()
+    if name.startswith("float8"):
+        return "float8"
+    return _DTYPE_ALIASES.get(name, name)
+
+
+@dataclass
+class HardwareProfile:
+    """The ceilings of one device.
+
+    ``peak_flops`` and ``sparse_peak_flops`` are FLOP/s (ops/s for int8) keyed by
+    :data:`DTYPE_NAMES`; dense figures are what a roofline uses, sparse ones (2:4
+    structured sparsity) are kept only for reference. ``memory_bandwidth`` is bytes/s
+    (read + write). ``source`` names the datasheet and year, or ``"measured on <host>
+    <date>"``. ``alpha`` holds α-FLOPs constants fitted on this device (another stage writes
+    them). ``aliases`` are other names the registry accepts; ``details`` keeps measurement
+    figures (sizes, medians, thread count) and notes.
+    """
+
+    name: str
+    kind: Literal["cpu", "gpu"]
+    peak_flops: dict[str, float]
+    memory_bandwidth: float
+    sparse_peak_flops: dict[str, float] = field(default_factory=dict)
+    memory_bytes: int | None = None
+    launch_overhead_s: float | None = None
+    idle_power_w: float | None = None
+    peak_power_w: float | None = None
+    source: str = ""
+    alpha: dict | None = None
+    aliases: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    # -- lookups --------------------------------------------------------------------
+    def peak_for(self, dtype: str | torch.dtype = "float32", *, sparse: bool = False) -> float:
+        """Peak FLOP/s for ``dtype``.
+
+        Falls back to the float32 figure when the dtype has none (e.g. bf16 on a CPU whose
+        bf16 GEMM was not measured), then to the largest figure known. Raises
+        :class:`BadHardwareProfile` when the profile has no peak at all.
+        """
+        key = dtype_key(dtype)
+        table = self.sparse_peak_flops if sparse else self.peak_flops
+        if key in table and table[key] > 0:
+            return float(table[key])
+        if sparse:
+            return self.peak_for(dtype, sparse=False)
+        if "float32" in self.peak_flops and self.peak_flops["float32"] > 0:
+            return float(self.peak_flops["float32"])
+        if self.peak_flops:
+            return float(max(self.peak_flops.values()))
+        raise BadHardwareProfile(f"hardware profile {self.name!r} has no peak FLOP/s")
+
+    def bandwidth_for(self, nbytes: float | None = None) -> float:
+        """Bandwidth (bytes/s) for work moving ``nbytes``.
+
+        With a measured ``details["bandwidth_curve"]`` (``[[bytes moved, bytes/s], ...]``),
+        the bandwidth of the largest measured copy that moved no more than ``nbytes`` (the
+        fastest level such traffic can come from, so a floor built on it stays a lower
+        bound); smaller than every point: the first point's. Otherwise, and for traffic
+        past the last point, :attr:`memory_bandwidth`.
+        """
+        curve = self.details.get("bandwidth_curve") if self.details else None
+        if not curve or nbytes is None:
+            return self.memory_bandwidth
+        points = sorted((float(b), float(r)) for b, r in curve)
+        if nbytes >= points[-1][0]:
+            return self.memory_bandwidth
+        # Bandwidth cannot fall as the footprint shrinks: a smaller copy measured slower
+        # than a larger one was disturbed, so take the running max from the large end.
+        envelope = []
+        running = self.memory_bandwidth
+        for moved, rate in reversed(points):
+            running = max(running, rate)
+            envelope.append((moved, running))
+        envelope.reverse()
+        best = envelope[0][1]
+        for moved, rate in envelope:
+            if moved <= nbytes:
+                best = rate
+        return best
+
+    def ridge_point(self, dtype: str | torch.dtype = "float32") -> float:
+        """Arithmetic intensity (FLOPs/byte) where compute and memory time are equal."""
+        return self.peak_for(dtype) / self.memory_bandwidth
+
+    # -- serialisation --------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the file format of user and cached profiles)."""
+        return dataclasses.asdict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, origin: str = "<dict>") -> HardwareProfile:
+        """Build a profile from a dict, checking the required fields; unknown keys are kept
+        in ``details`` rather than rejected, so newer files still load."""
+        if not isinstance(data, dict):
+            raise BadHardwareProfile(f"{origin}: a hardware profile must be a JSON object")
+        missing = [k for k in ("name", "kind", "peak_flops", "memory_bandwidth") if k not in data]
+        if missing:
+            raise BadHardwareProfile(f"{origin}: missing field(s) {', '.join(missing)}")
+        if data["kind"] not in ("cpu", "gpu"):
+            raise BadHardwareProfile(f"{origin}: kind must be 'cpu' or 'gpu', not {data['kind']!r}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k not in known}
+        try:
+            kwargs["peak_flops"] = {dtype_key(k): float(v) for k, v in data["peak_flops"].items()}
+            kwargs["sparse_peak_flops"] = {
+                dtype_key(k): float(v) for k, v in (data.get("sparse_peak_flops") or {}).items()
+            }
+            kwargs["memory_bandwidth"] = float(data["memory_bandwidth"])
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise BadHardwareProfile(f"{origin}: bad number in profile ({exc})") from exc
+        kwargs["aliases"] = list(data.get("aliases") or [])
+        kwargs["details"] = dict(data.get("details") or {})
+        if extra:
+            kwargs["details"].setdefault("extra_fields", extra)
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str, *, origin: str = "<json>") -> HardwareProfile:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BadHardwareProfile(f"{origin}: not valid JSON ({exc})") from exc
+        return cls.from_dict(data, origin=origin)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> HardwareProfile:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise BadHardwareProfile(
+                f"cannot read hardware profile {path}: {exc.strerror}"
+            ) from exc
+        return cls.from_json(text, origin=str(path))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(self.to_json() + "\n")
+        tmp.replace(path)
+        return path
+
+
+# -- locations ----------------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """``$FLOPWISE_CACHE_DIR``, else ``$XDG_CACHE_HOME/flopwise``, else ``~/.cache/flopwise``."""
+    env = os.environ.get("FLOPWISE_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "flopwise"
+
+
+def user_profiles_dir() -> Path:
+    """``$FLOPWISE_HARDWARE_DIR``, else ``$XDG_CONFIG_HOME/flopwise/hardware``, else
+    ``~/.config/flopwise/hardware``: where a user drops their own profile JSON files."""
+    env = os.environ.get("FLOPWISE_HARDWARE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
+    return base / "flopwise" / "hardware"
+
+
+def _host_tag() -> str:
+    host = re.sub(r"[^A-Za-z0-9_.-]+", "_", socket.gethostname() or "host")
+    return host
+
+
+def host_profile_path(device: str = "cpu", threads: int | None = None) -> Path:
+    """Where the measured profile of this host (and thread count, and device) is cached."""
+    threads = torch.get_num_threads() if threads is None else threads
+    dev = re.sub(r"[^A-Za-z0-9]+", "", str(device))
+    suffix = f"{threads}t" if dev == "cpu" else dev
+    return cache_dir() / "hardware" / f"host-{_host_tag()}-{suffix}.json"
+
+
+# -- registry -----------------------------------------------------------------------------
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9+]", "", name.lower())
+
+
+def builtin_profiles() -> list[HardwareProfile]:
+    """The datasheet profiles shipped with flopwise, sorted by name."""
+    out = []
+    folder = resources.files("flopwise").joinpath("data", "hardware")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            out.append(
+                HardwareProfile.from_json(entry.read_text(), origin=f"flopwise:{entry.name}")
+            )
+    return out
+
+
+def _user_profiles() -> list[HardwareProfile]:
+    folder = user_profiles_dir()
+    if not folder.is_dir():
+        return []
+    return [HardwareProfile.load(p) for p in sorted(folder.glob("*.json"))]
+
+
+def list_profiles(*, include_host: bool = True) -> list[HardwareProfile]:
+    """Every profile :func:`get_profile` can name: the user's (first; they override a
+    built-in of the same name), the built-ins, and the cached host profile if one exists."""
+    seen: set[str] = set()
+    out: list[HardwareProfile] = []
+    for prof in _user_profiles() + builtin_profiles():
+        if _norm(prof.name) in seen:
+            continue
+        seen.add(_norm(prof.name))
+        out.append(prof)
+    if include_host:
+        path = host_profile_path()
+        if path.is_file():
+            out.append(HardwareProfile.load(path))
+    return out
+
+
+def _names_of(prof: HardwareProfile) -> list[str]:
+    names = [prof.name, *prof.aliases]
+    for vendor in ("nvidia-", "amd-", "intel-"):
+        if prof.name.startswith(vendor):
+            names.append(prof.name[len(vendor) :])
+    return names
+
+
+def get_profile(
+    name_or_path: str | os.PathLike,
+    *,
+    measure_if_missing: bool = True,
+    budget_s: float = 30.0,
+    progress: bool = True,
+) -> HardwareProfile:
+    """Resolve a profile by name, alias or JSON path.
+
+    ``"host"`` (or ``"host:cuda"``) returns this machine's cached measured profile; if none is
+    cached yet and ``measure_if_missing`` is True it is measured (``budget_s``) and saved.
+    Names are matched ignoring case and punctuation (``H100``, ``nvidia-h100-sxm5-80gb``).
+    An unknown name raises :class:`UnknownHardware` with close matches.
+    """
+    text = str(name_or_path)
+    if text == "host" or text.startswith("host:"):
+        device = text.partition(":")[2] or "cpu"
+        path = host_profile_path(device)
+        if path.is_file():
+            return HardwareProfile.load(path)
+        if not measure_if_missing:
+            raise UnknownHardware(
+                f"no measured profile of this host yet ({path}); run `flopwise hardware`"
+            )
+        prof = measure_host_profile(budget_s, device=device, progress=progress)
+        save_profile(prof)
+        return prof
+
+    if text.endswith(".json") or os.sep in text or Path(text).is_file():
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise UnknownHardware(f"hardware profile file not found: {path}")
+        return HardwareProfile.load(path)
+
+    key = _norm(text)
+    candidates: list[str] = []
+    for prof in list_profiles(include_host=False):
+        names = _names_of(prof)
+        if key in {_norm(n) for n in names}:
+            return prof
+        candidates.extend(names)
+    close = difflib.get_close_matches(text.lower(), candidates, n=4, cutoff=0.5)
+    if not close:  # substring hits (e.g. "a100" variants) before giving up
+        close = [c for c in candidates if key and key in _norm(c)][:4]
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UnknownHardware(
+        f"unknown hardware {text!r}{hint} (see `flopwise hardware --list`, or pass a JSON file)"
+    )
+
+
+def save_profile(profile: HardwareProfile, path: str | os.PathLike | None = None) -> Path:
+    """Save ``profile``; a measured host profile goes to :func:`host_profile_path` by default,
+    any other to the user profiles directory as ``<name>.json``."""
+    if path is None:
+        if profile.details.get("measured"):
+            path = host_profile_path(profile.details.get("device", "cpu"))
+        else:
+            path = user_profiles_dir() / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', profile.name)}.json"
+    return profile.save(path)
+
+
+# -- micro-benchmarks ---------------------------------------------------------------------
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(torch.device(device))
+
+
+def gemm_rate(
+    dtype: torch.dtype,
+    *,
+    device: str = "cpu",
+    budget_s: float = 5.0,
+    max_n: int = 4096,
+    target_call_s: float = 0.03,
+    min_samples: int = 3,
+    allow_tf32: bool = False,
+) -> dict[str, Any]:
+    """FLOP/s of a square ``n×n @ n×n`` matmul (2·n³ FLOPs) within ``budget_s``.
+
+    Phase 1 (up to 40% of the budget) climbs n = 256, 512, ... taking the best of three
+    calls at each size, until one call takes ``target_call_s`` (or ``max_n``). Phase 2
+    samples the size with the best rate until the budget runs out. ``best_flops`` is the
+    best rate of any sample: on a shared machine most samples are slowed by neighbours,
+    so many short samples find the ceiling more reliably than a few long ones. Returns
+    ``{"n", "best_flops", "median_flops", "samples_s", "rates_by_n", "dtype"}``.
+    """
+    timer = make_timer(device)
+    start = time.perf_counter()
+    prev_tf32 = None
+    if device.startswith("cuda"):
+        prev_tf32 = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = allow_tf32
+
+    def operands(n: int):
+        a = torch.randn(n, n, device=device).to(dtype)
+        b = torch.randn(n, n, device=device).to(dtype)
+        return lambda: torch.mm(a, b)
+
+    try:
+        best_rate: dict[int, float] = {}
+        calls: dict[int, Any] = {}
+        samples_by_n: dict[int, list[float]] = {}
+        n = 256
+        while True:
+            call = calls[n] = operands(n)
+            timer(call, 1)  # warm-up at this size (allocation, kernel selection)
+            times = []
+            for _ in range(3):
+                times.append(timer(call, 1))
+                if time.perf_counter() - start > 0.4 * budget_s:
+                    break
+            samples_by_n[n] = times
+            best_rate[n] = 2.0 * n**3 / min(times)
+            spent = time.perf_counter() - start
+            if min(times) >= target_call_s or n >= max_n or spent + 4 * min(times) > 0.4 * budget_s:
+                break
+            n *= 2
+        n = max(best_rate, key=lambda k: (best_rate[k], k))
+        call = calls[n]
+        samples = samples_by_n[n]
+        while len(samples) < min_samples or time.perf_counter() - start + min(samples) < budget_s:
+            samples.append(timer(call, 1))
+            if len(samples) >= 10_000:
+                break
+    finally:
+        if prev_tf32 is not None:
+            torch.backends.cuda.matmul.allow_tf32 = prev_tf32
+    flops = 2.0 * n**3
+    return {
+        "dtype": dtype_key(dtype) if not allow_tf32 else "tfloat32",
+        "n": n,
+        "flops_per_call": int(flops),
+        "best_flops": flops / min(samples),
+        "median_flops": flops / statistics.median(samples),
+        "worst_flops": flops / max(samples),
+        "rates_by_n": {str(k): v for k, v in best_rate.items()},
+        "samples_s": samples,
+    }
+
+
+def copy_bandwidth(
+    *,
+    device: str = "cpu",
+    nbytes: int | None = None,
+    budget_s: float = 5.0,
+    min_samples: int = 5,
+) -> dict[str, Any]:
+    """Bandwidth of ``dst.copy_(src)`` on a large float32 buffer, counting read + write bytes.
+
+    The buffer defaults to 128 MiB on CPU (well past any last-level cache) and 512 MiB on
+    a GPU. Returns ``{"nbytes", "best_bytes_per_s", "median_bytes_per_s", "samples_s"}``.
+    """
+    if nbytes is None:
+        nbytes = (512 if device.startswith("cuda") else 128) * 2**20
+    numel = max(1, nbytes // 4)
+    timer = make_timer(device)
+    src = torch.ones(numel, device=device)
+    dst = torch.empty(numel, device=device)
+
+    def call():
+        dst.copy_(src)
+
+    start = time.perf_counter()
+    first = min(timer(call, 1), timer(call, 1))
+    number = max(1, math.ceil(1e-3 / first)) if first > 0 else 100  # samples >= 1 ms
+    samples: list[float] = []
+    while len(samples) < min_samples or time.perf_counter() - start < budget_s:
+        samples.append(timer(call, number))
+        if len(samples) >= 10_000:
+            break
+    moved = 2.0 * numel * 4
+    return {
+        "nbytes": numel * 4,
+        "calls_per_sample": number,
+        "bytes_moved_per_call": int(moved),
+        "best_bytes_per_s": moved / min(samples),
+        "median_bytes_per_s": moved / statistics.median(samples),
+        "worst_bytes_per_s": moved / max(samples),
+        "samples_s": samples,
+    }
+
+
+#: Buffer sizes of the cache-level bandwidth ladder (each of src and dst); the large
+#: DRAM-sized copy of :func:`copy_bandwidth` is the last point.
+BANDWIDTH_LADDER = (256 * 2**10, 1 * 2**20, 4 * 2**20, 16 * 2**20)
+
+
+def bandwidth_curve(
+    *, device: str = "cpu", sizes: Iterable[int] = BANDWIDTH_LADDER, budget_s: float = 2.0
+) -> list[list[float]]:
+    """Copy bandwidth at cache-sized buffers: ``[[bytes moved per copy, best bytes/s], ...]``.
+
+    Data that fits a cache moves faster than the DRAM figure, so an op whose traffic fits
+    can legitimately beat a DRAM-bandwidth floor; :meth:`HardwareProfile.bandwidth_for`
+    uses this curve to keep the floor a true lower bound (a cache-aware roofline).
+    """
+    sizes = list(sizes)
+    out = []
+    for size in sizes:
+        res = copy_bandwidth(
+            device=device, nbytes=size, budget_s=budget_s / max(1, len(sizes)), min_samples=5
+        )
+        out.append([float(res["bytes_moved_per_call"]), res["best_bytes_per_s"]])
+    return out
+
+
+def dispatch_overhead(
+    *, device: str = "cpu", budget_s: float = 1.0, calls_per_sample: int = 200
+) -> dict[str, Any]:
+    """Per-op dispatch (CPU) or launch (CUDA) overhead: time of ``a + b`` on 1-element
+    tensors, median over batches of ``calls_per_sample`` calls."""
+    timer = make_timer(device)
+    a = torch.ones(1, device=device)
+    b = torch.ones(1, device=device)
+
+    def call():
+        return a + b
+
+    timer(call, calls_per_sample)
+    start = time.perf_counter()
+    samples: list[float] = []
+    while len(samples) < 5 or time.perf_counter() - start < budget_s:
+        samples.append(timer(call, calls_per_sample))
+        if len(samples) >= 10_000:
+            break
+    return {
+        "op": "aten.add.Tensor on 1 element",
+        "median_s": statistics.median(samples),
+        "best_s": min(samples),
+        "samples_s": samples,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _candidate_dtypes(device: str) -> list[tuple[str, torch.dtype, bool]]:
+    out = [("float32", torch.float32, False)]
+    if device.startswith("cuda"):
+        major, _ = torch.cuda.get_device_capability(torch.device(device))
+        if major >= 8:
+            out.append(("tfloat32", torch.float32, True))
+        if torch.cuda.is_bf16_supported():
+            out.append(("bfloat16", torch.bfloat16, False))
+        out.append(("float16", torch.float16, False))
+    else:
+        out.append(("bfloat16", torch.bfloat16, False))
+        out.append(("float16", torch.float16, False))
+    return out
+
+
+#: A dtype whose GEMM reaches less than this fraction of float32 is recorded as skipped:
+#: it is emulated, and a "peak" for it would only mislead.
+MEANINGFUL_FRACTION = 0.10
+
+
+def measure_host_profile(
+    time_budget_s: float = 60.0,
+    *,
+    device: str = "cpu",
+    dtypes: Iterable[str] | None = None,
+    progress: bool = True,
+    copy_bytes: int | None = None,
+) -> HardwareProfile:
+    """Measure this machine's ceilings in about ``time_budget_s`` seconds.
+
+    - GEMM FLOP/s for each dtype the device supports (float32 always; bfloat16 and
+      float16, and tfloat32 on Ampere+ GPUs). A dtype slower than
+      :data:`MEANINGFUL_FRACTION` of float32 (emulated, e.g. float16 on most CPUs) is left
+      out of ``peak_flops`` and listed under ``details["skipped"]``.
+    - Memory bandwidth from a large copy (read + write bytes).
+    - Per-op dispatch overhead from a tiny op (``launch_overhead_s``).
+
+    The budget splits as float32 GEMM 35%, other dtypes 30%, copy 25%, dispatch 5%.
+    The profile is returned, not saved (see :func:`save_profile`).
+    """
+    device = check_device(device)
+    wanted = {dtype_key(d) for d in dtypes} if dtypes is not None else None
+    candidates = [c for c in _candidate_dtypes(device) if wanted is None or c[0] in wanted]
+    if not any(c[0] == "float32" for c in candidates):
+        candidates.insert(0, ("float32", torch.float32, False))  # the reference rate
+    others = max(1, len(candidates) - 1)
+    shares = {"float32": 0.35}
+    for key, _, _ in candidates:
+        if key != "float32":
+            shares[key] = 0.30 / others
+    started = time.perf_counter()
+    details: dict[str, Any] = {
+        "measured": True,
+        "device": device,
+        "host": socket.gethostname(),
+        "cpu_model": _cpu_model(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "budget_s": time_budget_s,
+        "gemm": {},
+        "skipped": {},
+    }
+    if device.startswith("cuda"):
+        details["gpu_model"] = torch.cuda.get_device_name(torch.device(device))
+    peaks: dict[str, float] = {}
+    with progress_bar("measuring ceilings", time_budget_s, progress) as advance:
+
+        def tick(stage: str) -> None:
+            advance(
+                0,
+                completed=min(time.perf_counter() - started, time_budget_s),
+                description=f"measuring {stage}",
+            )
+
+        for key, dt, tf32 in candidates:
+            tick(f"{key} GEMM")
+            try:
+                res = gemm_rate(
+                    dt, device=device, budget_s=shares[key] * time_budget_s, allow_tf32=tf32
+                )
+            except (RuntimeError, TypeError) as exc:  # dtype not implemented on this device
+                details["skipped"][key] = f"not supported: {str(exc).splitlines()[0][:120]}"
+                continue
+            res = {**res, "dtype": key}
+            details["gemm"][key] = {k: v for k, v in res.items() if k != "samples_s"}
+            details["gemm"][key]["samples"] = len(res["samples_s"])
+            ref = peaks.get("float32")
+            if key != "float32" and ref and res["best_flops"] < MEANINGFUL_FRACTION * ref:
+                details["skipped"][key] = (
+                    f"too slow to be meaningful ({res['best_flops'] / 1e9:.3g} GFLOP/s at "
+                    f"n={res['n']}, < {MEANINGFUL_FRACTION:.0%} of float32; emulated)"
+                )
+                continue
+            peaks[key] = res["best_flops"]
+        tick("copy bandwidth")
+        bw = copy_bandwidth(device=device, nbytes=copy_bytes, budget_s=0.17 * time_budget_s)
+        details["copy"] = {k: v for k, v in bw.items() if k != "samples_s"}
+        details["copy"]["samples"] = len(bw["samples_s"])
+        if not device.startswith("cuda"):
+            tick("cache bandwidth")
+            curve = bandwidth_curve(device=device, budget_s=0.08 * time_budget_s)
+            curve.append([float(bw["bytes_moved_per_call"]), bw["best_bytes_per_s"]])
+            details["bandwidth_curve"] = curve
+        tick("dispatch overhead")
+        ov = dispatch_overhead(device=device, budget_s=max(0.2, 0.05 * time_budget_s))
+        details["dispatch"] = {k: v for k, v in ov.items() if k != "samples_s"}
+        tick("done")
+    details["elapsed_s"] = time.perf_counter() - started
+    details["warnings"] = _busy_warnings(details)
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    what = details.get("gpu_model") or details["cpu_model"]
+    return HardwareProfile(
+        name="host" if device == "cpu" else f"host:{device}",
+        kind="gpu" if device.startswith("cuda") else "cpu",
+        peak_flops=peaks,
+        sparse_peak_flops={},
+        memory_bandwidth=bw["best_bytes_per_s"],
+        memory_bytes=_memory_bytes(device),
+        launch_overhead_s=ov["median_s"],
+        idle_power_w=None,
+        peak_power_w=None,
+        source=(
+            f"measured on {details['host']} {stamp} ({what}, {details['threads']} threads, "
+            f"torch {torch.__version__})"
+        ),
+        alpha=None,
+        details=details,
+    )
+
+
+#: Best sample this many times faster than the median: the machine was busy.
+BUSY_RATIO = 1.5
+
+
+def _busy_warnings(details: dict[str, Any]) -> list[str]:
+    """Stages whose median is far below their best sample (a busy or throttled machine:
+    the best is still the ceiling estimate, but it may be low)."""
+    out = []
+    stages = [(f"{k} GEMM", v["best_flops"], v["median_flops"]) for k, v in details["gemm"].items()]
+    if "copy" in details:
+        c = details["copy"]
+        stages.append(("copy", c["best_bytes_per_s"], c["median_bytes_per_s"]))
+    for name, best, median in stages:
+        if median > 0 and best / median > BUSY_RATIO:
+            out.append(
+                f"{name}: best sample {best / median:.1f}x the median; the machine was busy, "
+                "ceilings may be underestimated (re-run when idle)"
+            )
+    return out
+
+
+def _memory_bytes(device: str) -> int | None:
+    if device.startswith("cuda"):
+        return int(torch.cuda.get_device_properties(torch.device(device)).total_memory)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None

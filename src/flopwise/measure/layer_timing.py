@@ -1,0 +1,84 @@
+"""Time a grid of single conv / dense layers on this machine, for refitting α-FLOPs.
+
+The grid itself (shapes only) comes from :func:`flopwise.analysis.fit.generate_grid`; this
+module builds each layer with random weights, times all of them interleaved in the same run
+(so a burst of load from a neighbour hits every layer alike) and returns a
+:class:`~flopwise.analysis.fit.LayerTable` of median times.
+
+Convolutions run at batch 1 without padding on an input of (H + K1 − 1) × (W + K2 − 1), so
+the output is exactly H × W and no padding op is timed; dense layers run a batch of H rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from flopwise.analysis.fit import LayerSpec, LayerTable
+
+__all__ = ["build_layer", "time_layers"]
+
+
+def build_layer(
+    spec: LayerSpec, dtype: torch.dtype = torch.float32, seed: int = 0
+) -> Callable[[], Any]:
+    """A no-argument callable running one forward pass of ``spec``'s layer (no grad)."""
+    gen = torch.Generator().manual_seed(seed)
+    if spec.kind == "dense":
+        weight = torch.randn(spec.cout, spec.cin, generator=gen, dtype=dtype)
+        x = torch.randn(spec.h, spec.cin, generator=gen, dtype=dtype)
+
+        def run_dense() -> torch.Tensor:
+            with torch.inference_mode():
+                return torch.nn.functional.linear(x, weight)
+
+        return run_dense
+    weight = torch.randn(spec.cout, spec.cin, spec.k1, spec.k2, generator=gen, dtype=dtype)
+    x = torch.randn(
+        1, spec.cin, spec.h + spec.k1 - 1, spec.w + spec.k2 - 1, generator=gen, dtype=dtype
+    )
+
+    def run_conv() -> torch.Tensor:
+        with torch.inference_mode():
+            return torch.nn.functional.conv2d(x, weight)
+
+    return run_conv
+
+
+def _measure_medians(
+    fns: dict[str, Callable[[], Any]], budget_s: float, progress: bool
+) -> dict[str, float]:
+    """Median seconds per call of each callable, timed interleaved within ``budget_s``.
+
+    The one place that does the timing, so it can be swapped for another engine.
+    """
+    from flopwise.measure.timing import measure_interleaved
+
+    results = measure_interleaved(fns, warmup=2, budget_s=budget_s, progress=progress)
+    return {name: lat.median_s for name, lat in results.items()}
+
+
+def time_layers(
+    specs: Sequence[LayerSpec],
+    *,
+    budget_s: float = 30.0,
+    progress: bool = True,
+    dtype: torch.dtype = torch.float32,
+) -> LayerTable:
+    """Time every layer of ``specs`` (interleaved, median of rounds) within about ``budget_s``.
+
+    At least a few rounds always run, so a very small budget can be exceeded.
+    """
+    if not specs:
+        raise ValueError("no layers to time")
+    fns = {f"{i}": build_layer(spec, dtype=dtype, seed=i) for i, spec in enumerate(specs)}
+    for fn in fns.values():  # check shapes before timing anything
+        fn()
+    medians = _measure_medians(fns, budget_s, progress)
+    rows = [
+        (s.plot, s.line, s.h, s.w, s.cin, s.cout, s.k1, s.k2, medians[f"{i}"])
+        for i, s in enumerate(specs)
+    ]
+    return LayerTable.from_rows(rows)

@@ -1,0 +1,227 @@
+"""Hardware profiles: the datasheet registry, lookup and errors, JSON round trips, user
+files, the cached host profile, and measured ceilings against a direct micro-benchmark."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+
+from flopwise.cli import main
+from flopwise.errors import FlopwiseError
+from flopwise.measure import hardware as hw
+from flopwise.measure.hardware import (
+    BadHardwareProfile,
+    HardwareProfile,
+    UnknownHardware,
+    builtin_profiles,
+    dtype_key,
+    get_profile,
+    list_profiles,
+    measure_host_profile,
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOPWISE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FLOPWISE_HARDWARE_DIR", str(tmp_path / "profiles"))
+
+
+REQUIRED = {
+    "nvidia-a100-sxm4-40gb",
+    "nvidia-a100-sxm4-80gb",
+    "nvidia-h100-sxm5-80gb",
+    "nvidia-h100-pcie-80gb",
+    "nvidia-h200-sxm-141gb",
+    "nvidia-l4",
+    "nvidia-geforce-rtx-4090",
+}
+
+
+def test_registry_has_the_datasheet_profiles():
+    profiles = {p.name: p for p in builtin_profiles()}
+    assert set(profiles) >= REQUIRED
+    assert sum(p.kind == "cpu" for p in profiles.values()) >= 2
+    for p in profiles.values():
+        assert p.source and (
+            "datasheet" in p.source or "whitepaper" in p.source or "product" in p.source
+        )
+        assert p.peak_flops["float32"] > 0 and p.memory_bandwidth > 0
+        for key, sparse in p.sparse_peak_flops.items():
+            assert sparse >= p.peak_flops[key], (p.name, key)  # sparse never below dense
+        for key in p.peak_flops:
+            assert key in hw.DTYPE_NAMES
+
+
+def test_datasheet_figures_spot_checks():
+    h100 = get_profile("h100")
+    assert h100.name == "nvidia-h100-sxm5-80gb"
+    assert h100.peak_for("bf16") == pytest.approx(989.5e12)
+    assert h100.peak_for("bf16", sparse=True) == pytest.approx(1979e12)
+    assert h100.memory_bandwidth == pytest.approx(3.35e12)
+    a100 = get_profile("A100 40GB")
+    assert a100.memory_bandwidth == pytest.approx(1555e9)
+    assert a100.peak_for(torch.float32) == pytest.approx(19.5e12)
+    assert a100.peak_for("tf32") == pytest.approx(156e12)
+    assert get_profile("a100").name == "nvidia-a100-sxm4-80gb"
+    assert get_profile("NVIDIA-L4").peak_for("float8") == pytest.approx(242.5e12)
+
+
+def test_dtype_keys_and_fallbacks():
+    assert dtype_key(torch.bfloat16) == "bfloat16"
+    assert dtype_key("fp16") == "float16"
+    assert dtype_key("float8_e4m3fn") == "float8"
+    cpu = HardwareProfile(name="x", kind="cpu", peak_flops={"float32": 1e11}, memory_bandwidth=1e10)
+    assert cpu.peak_for("bfloat16") == 1e11  # no bf16 figure: float32's
+    assert cpu.ridge_point() == pytest.approx(10.0)
+
+
+def test_unknown_name_is_one_line_with_close_matches():
+    with pytest.raises(UnknownHardware) as info:
+        get_profile("h10")
+    msg = str(info.value)
+    assert isinstance(info.value, FlopwiseError)
+    assert "\n" not in msg and "h100" in msg
+
+
+def test_json_round_trip_and_user_profiles(tmp_path):
+    prof = get_profile("l4")
+    again = HardwareProfile.from_json(prof.to_json())
+    assert again == prof
+    mine = HardwareProfile(
+        name="my-npu",
+        kind="gpu",
+        peak_flops={"bf16": 50e12, "float32": 10e12},
+        memory_bandwidth=400e9,
+        source="vendor sheet 2025",
+        aliases=["npu"],
+    )
+    path = hw.save_profile(mine)  # goes to the user profiles dir
+    assert path.parent == hw.user_profiles_dir()
+    assert get_profile("npu").peak_for("bfloat16") == 50e12
+    assert any(p.name == "my-npu" for p in list_profiles())
+    other = tmp_path / "elsewhere.json"
+    other.write_text(json.dumps({**mine.to_dict(), "name": "by-path"}))
+    assert get_profile(str(other)).name == "by-path"
+
+
+def test_bad_profile_files_fail_in_one_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(BadHardwareProfile):
+        get_profile(str(bad))
+    missing = tmp_path / "missing.json"
+    missing.write_text(json.dumps({"name": "x", "kind": "gpu"}))
+    with pytest.raises(BadHardwareProfile, match="peak_flops"):
+        get_profile(str(missing))
+    with pytest.raises(UnknownHardware):
+        get_profile(str(tmp_path / "nope.json"))
+
+
+def test_bandwidth_for_uses_a_monotone_cache_curve():
+    prof = HardwareProfile(
+        name="c",
+        kind="cpu",
+        peak_flops={"float32": 1e11},
+        memory_bandwidth=20e9,
+        details={"bandwidth_curve": [[1e6, 150e9], [4e6, 1e9], [16e6, 80e9], [256e6, 20e9]]},
+    )
+    assert prof.bandwidth_for(None) == 20e9
+    assert prof.bandwidth_for(1e9) == 20e9  # past the curve: DRAM
+    assert prof.bandwidth_for(20e6) == 80e9
+    # the 4 MB point (1 GB/s) was disturbed: the envelope keeps the 16 MB figure
+    assert prof.bandwidth_for(5e6) == 80e9
+    assert prof.bandwidth_for(1e3) == 150e9
+
+
+def test_host_profile_not_measured_without_permission():
+    with pytest.raises(UnknownHardware, match="flopwise hardware"):
+        get_profile("host", measure_if_missing=False)
+
+
+def _direct_gemm(n: int, tries: int) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(tries):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def _direct_copy(nbytes: int, tries: int) -> float:
+    src, dst = torch.ones(nbytes // 4), torch.empty(nbytes // 4)
+    dst.copy_(src)
+    best = float("inf")
+    for _ in range(tries):
+        t0 = time.perf_counter()
+        dst.copy_(src)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * nbytes / best
+
+
+@pytest.mark.measure
+def test_measured_ceilings_agree_with_direct_micro_benchmarks():
+    """The profile's figures and a direct matmul/copy timed in the same test agree within
+    the noise the profile itself measured: the direct best lies inside the range of the
+    profile's samples (widened by 1.5x). On a quiet machine that range is narrow, so a
+    units or counting bug (2x for flops-vs-macs or read-vs-read+write, 1000x for units)
+    fails; on a busy one the check loosens exactly as much as the noise."""
+    copy_bytes = 64 * 2**20
+    prof = measure_host_profile(3.0, dtypes=["float32"], progress=False, copy_bytes=copy_bytes)
+    g = prof.details["gemm"]["float32"]
+    c = prof.details["copy"]
+    direct_gemm = _direct_gemm(g["n"], 10)
+    direct_copy = _direct_copy(copy_bytes, 10)
+    assert g["worst_flops"] / 1.5 <= direct_gemm <= g["best_flops"] * 1.5
+    assert c["worst_bytes_per_s"] / 1.5 <= direct_copy <= c["best_bytes_per_s"] * 1.5
+    assert prof.peak_flops["float32"] == g["best_flops"]
+    assert prof.memory_bandwidth == c["best_bytes_per_s"]
+    assert c["bytes_moved_per_call"] == 2 * copy_bytes  # read + write
+    assert prof.launch_overhead_s is not None and 0 < prof.launch_overhead_s < 1e-3
+    assert prof.kind == "cpu" and prof.source.startswith("measured on")
+    assert prof.details["threads"] == torch.get_num_threads()
+    assert prof.details["elapsed_s"] < 3.0 * 2.5  # the budget holds, give or take load
+
+
+@pytest.mark.measure
+def test_host_profile_is_cached_and_reused(monkeypatch):
+    prof = get_profile("host", budget_s=1.5, progress=False)
+    path = hw.host_profile_path()
+    assert path.is_file()
+
+    def fail(*a, **k):
+        raise AssertionError("measured again instead of reusing the cache")
+
+    monkeypatch.setattr(hw, "measure_host_profile", fail)
+    again = get_profile("host")
+    assert again.peak_flops == prof.peak_flops
+    assert any(p.name == "host" for p in list_profiles())
+
+
+def test_cli_list_show_and_errors(capsys):
+    assert main(["hardware", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "nvidia-h100-sxm5-80gb" in out and "TFLOP/s" in out
+    assert main(["hardware", "--show", "h100", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["name"] == "nvidia-h100-sxm5-80gb"
+    assert main(["hardware", "--show", "h100"]) == 0
+    out = capsys.readouterr().out
+    assert "TB/s" in out and "sparse" in out
+    assert main(["hardware", "--show", "b300x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown hardware") and err.count("\n") == 1
+
+
+@pytest.mark.measure
+def test_cli_measures_and_saves(capsys):
+    assert main(["hardware", "--budget", "1.5", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "GFLOP/s" in captured.out and "GB/s" in captured.out and "µs" in captured.out
+    assert "saved to" in captured.err
+    assert hw.host_profile_path().is_file()

@@ -1,0 +1,127 @@
+"""Timing primitives: summary statistics, trust flag, repeat/budget plans, interleaving, CUDA
+path. Statistics are checked on synthetic samples; real timings only for consistency."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+import torch
+
+from flopwise.errors import FlopwiseError
+from flopwise.measure.timing import (
+    DeviceUnavailable,
+    Latency,
+    format_seconds,
+    make_timer,
+    measure_interleaved,
+    measure_latency,
+)
+
+
+def test_latency_statistics_exact():
+    lat = Latency(samples=[1.0, 2.0, 3.0, 4.0, 5.0], items=10)
+    assert lat.median_s == 3.0
+    assert lat.min_s == 1.0 and lat.max_s == 5.0
+    assert lat.q1_s == 2.0 and lat.q3_s == 4.0 and lat.iqr_s == 2.0
+    assert lat.cv == pytest.approx(statistics.stdev([1, 2, 3, 4, 5]) / 3.0)
+    assert lat.throughput == pytest.approx(10 / 3.0)
+    assert lat.repeats == 5
+
+
+def test_trust_flag_follows_spread_and_sample_count():
+    steady = Latency(samples=[1.00, 1.01, 0.99, 1.00, 1.02, 0.98])
+    assert steady.trustworthy and steady.reason is None
+    noisy = Latency(samples=[2.0e-3, 13.7e-3, 2.1e-3, 2.0e-3, 9.0e-3, 2.2e-3])
+    assert not noisy.trustworthy
+    assert "CV" in noisy.reason
+    few = Latency(samples=[1.0, 1.0])
+    assert not few.trustworthy and "only 2 samples" in few.reason
+    # the threshold is configurable
+    assert Latency(samples=noisy.samples, threshold=10.0).trustworthy
+
+
+def test_latency_to_dict_is_json_ready():
+    lat = Latency(samples=[0.01, 0.012, 0.011, 0.0105, 0.0111], items=4, dtype="float32")
+    d = json.loads(json.dumps(lat.to_dict()))
+    assert d["median_s"] == pytest.approx(0.011)
+    assert d["threads"] == torch.get_num_threads()
+    assert d["dtype"] == "float32" and d["device"] == "cpu"
+    assert d["throughput_items_per_s"] == pytest.approx(4 / 0.011)
+    assert len(d["samples_s"]) == 5
+    assert set(d) >= {"iqr_s", "cv", "trustworthy", "reason", "min_s", "max_s"}
+
+
+def test_format_seconds():
+    assert format_seconds(0.0123) == "12.3 ms"
+    assert format_seconds(2.5e-6) == "2.5 µs"
+    assert format_seconds(1.5) == "1.5 s"
+
+
+@pytest.mark.measure
+def test_measure_latency_repeats_and_records_context():
+    x = torch.randn(64, 64)
+    lat = measure_latency(
+        lambda: x @ x, warmup=2, repeats=7, progress=False, items=64, dtype=torch.float32
+    )
+    assert lat.repeats == 7
+    assert lat.number >= 1
+    assert lat.dtype == "float32" and lat.device == "cpu"
+    assert lat.threads == torch.get_num_threads()
+    assert 0 < lat.min_s <= lat.median_s <= lat.max_s
+
+
+@pytest.mark.measure
+def test_fast_callables_are_batched_per_sample():
+    lat = measure_latency(lambda: None, warmup=3, repeats=5, progress=False)
+    assert lat.number > 1  # an empty call is far below the 1 ms minimum sample
+
+
+@pytest.mark.measure
+def test_budget_stops_and_keeps_minimum_samples():
+    calls = []
+    lat = measure_latency(
+        lambda: calls.append(1), warmup=1, budget_s=0.05, progress=False, min_repeats=5
+    )
+    assert lat.repeats >= 5
+
+
+@pytest.mark.measure
+def test_progress_bar_does_not_break_timing():
+    lat = measure_latency(lambda: sum(range(100)), warmup=1, repeats=3, progress=True)
+    assert lat.repeats == 3
+
+
+@pytest.mark.measure
+def test_interleaved_ratio_is_consistent():
+    a = torch.randn(256, 256)
+    small = torch.randn(64, 64)
+    res = measure_interleaved(
+        {"big": lambda: a @ a, "small": lambda: small @ small},
+        warmup=2,
+        repeats=9,
+        progress=False,
+    )
+    assert set(res) == {"big", "small"}
+    assert res["big"].repeats == res["small"].repeats == 9
+    # 64x fewer FLOPs: in the same run the small matmul is faster, whatever the load
+    assert res["small"].median_s < res["big"].median_s
+
+
+def test_cuda_timing_fails_cleanly_without_gpu():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(DeviceUnavailable) as info:
+        measure_latency(lambda: None, repeats=1, device="cuda", progress=False)
+    assert isinstance(info.value, FlopwiseError)
+    assert "\n" not in str(info.value) and "cuda" in str(info.value)
+    with pytest.raises(DeviceUnavailable):
+        make_timer("meta")
+
+
+def test_bad_plans_are_rejected():
+    with pytest.raises(ValueError):
+        measure_latency(lambda: None, repeats=0, progress=False)
+    with pytest.raises(ValueError):
+        measure_latency(lambda: None, budget_s=-1, progress=False)
