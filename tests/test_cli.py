@@ -34,8 +34,19 @@ def test_profile_json_contract(capsys):
     assert doc["totals"]["activations"] == 11_315_688
     assert doc["inputs"] == [{"name": "arg0", "shape": [1, 3, 224, 224], "dtype": "float32"}]
     assert doc["complete"] is True and doc["uncounted"] == []
-    assert {"path", "type", "depth", "flops", "macs", "params", "bytes_read", "bytes_written"} <= set(doc["modules"][1])
-    assert doc["mode"]["tensors"] == "meta" and doc["convention"]["flops"].startswith("floating-point")
+    assert {
+        "path",
+        "type",
+        "depth",
+        "flops",
+        "macs",
+        "params",
+        "bytes_read",
+        "bytes_written",
+    } <= set(doc["modules"][1])
+    assert doc["mode"]["tensors"] == "meta" and doc["convention"]["flops"].startswith(
+        "floating-point"
+    )
 
 
 def test_profile_table_states_units_mode_and_coverage(capsys):
@@ -47,14 +58,18 @@ def test_profile_table_states_units_mode_and_coverage(capsys):
 
 
 def test_profile_csv_ops(capsys):
-    code, out, _ = run(capsys, "profile", "torchvision:resnet18", "-f", "csv", "--level", "ops", "--no-save")
+    code, out, _ = run(
+        capsys, "profile", "torchvision:resnet18", "-f", "csv", "--level", "ops", "--no-save"
+    )
     assert code == 0
     header = out.splitlines()[0].split(",")
     assert header[:3] == ["index", "op", "module_path"] and len(out.splitlines()) > 50
 
 
 def test_training_count_from_cli(capsys):
-    code, out, _ = run(capsys, "profile", "hf:tiny-gpt2", "--train", "--device", "cpu", "-f", "json", "--no-save")
+    code, out, _ = run(
+        capsys, "profile", "hf:tiny-gpt2", "--train", "--device", "cpu", "-f", "json", "--no-save"
+    )
     doc = json.loads(out)
     assert code == 0 and doc["mode"]["phase"] == "training"
     assert doc["totals"]["backward_flops"] > doc["totals"]["forward_flops"] > 0
@@ -81,7 +96,14 @@ def test_errors_are_one_line_with_nonzero_exit(capsys, argv, message):
 
 def test_console_script_exit_code():
     proc = subprocess.run(
-        [sys.executable, "-m", "flopwise.cli", "profile", "torchvision:nonexistent_net", "--no-save"],
+        [
+            sys.executable,
+            "-m",
+            "flopwise.cli",
+            "profile",
+            "torchvision:nonexistent_net",
+            "--no-save",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -102,3 +124,40 @@ def test_file_factory_with_example_inputs(tmp_path, capsys):
     assert code == 0 and json.loads(out)["totals"]["macs"] == 3 * 8 * 4
     code, _, err = run(capsys, "profile", f"{source}:nothing", "--no-save")
     assert code != 0 and "module" in err.lower()
+
+
+@pytest.mark.measure
+def test_measure_and_energy_from_cli(tmp_path, capsys):
+    source = tmp_path / "tiny.py"
+    source.write_text(
+        "import torch\n"
+        "def build():\n"
+        "    net = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 8))\n"
+        "    return net, (torch.randn(4, 64),)\n"
+    )
+    code, out, _ = run(
+        capsys,
+        "profile",
+        f"{source}:build",
+        "--measure",
+        "--repeats",
+        "5",
+        "--energy",
+        "--hardware",
+        "h100",
+        "-f",
+        "json",
+        "--no-save",
+        "--no-progress",
+    )
+    assert code == 0
+    doc = json.loads(out)
+    measured = doc["measured"]
+    assert measured["latency"]["median_s"] > 0 and measured["latency"]["repeats"] >= 5
+    assert measured["hardware"]["name"].startswith("nvidia-h100")
+    assert {"0", "1", "2"} <= set(measured["modules"])
+    assert measured["roofline"]["summary"]["waterline_s"] > 0
+    # No counter here: the figure must say it is an estimate, never "measured".
+    assert doc["energy"]["method"] in ("estimated", "rapl", "nvml")
+    if doc["energy"]["method"] == "estimated":
+        assert doc["energy"]["measured"] is False

@@ -96,7 +96,7 @@ def build_table(p: Profile, depth: int | None = 3) -> Group:
             f"coverage: INCOMPLETE, {len(p.uncounted)} op types uncounted: {names}{more} (rows marked *)",
             style="yellow",
         )
-    parts = [header, table, summary, conventions, coverage]
+    parts = [header, table, summary, conventions, coverage, *measured_parts(p)]
     if depth is not None and any(m.depth > depth for m in p.modules):
         parts.insert(2, Text(f"(modules deeper than {depth} hidden; use --depth)", style="dim"))
     return Group(*parts)
@@ -107,3 +107,79 @@ def render_text(p: Profile, depth: int | None = 3, width: int = 160) -> str:
     buffer = io.StringIO()
     Console(file=buffer, width=width, no_color=True, color_system=None).print(build_table(p, depth))
     return buffer.getvalue()
+
+
+def measured_parts(p: Profile) -> list:
+    """Lines and a top-k table for a measured profile: latency and its trust, roofline
+    summary, and where time goes versus where FLOPs go."""
+    from flopwise.report.units import seconds
+
+    m = p.measured
+    if not m:
+        return []
+    lat = m["latency"]
+    hw = m.get("hardware", {})
+    peak = (hw.get("peak_flops") or {}).get("float32")
+    bw = hw.get("memory_bandwidth")
+    lines = [
+        Text.from_markup(
+            f"[bold]measured[/] ({m.get('phase', 'forward')}, {m['device']}, {m['threads']} threads): "
+            f"median {seconds(lat['median_s'])}, min {seconds(lat['min_s'])}, "
+            f"IQR {100 * lat['rel_iqr']:.0f}% of median, {lat['repeats']} samples, "
+            f"{lat['throughput_items_per_s']:.3g} items/s"
+        )
+    ]
+    summary = (m.get("roofline") or {}).get("summary") or {}
+    if summary:
+        eff = summary.get("efficiency")
+        lines.append(
+            Text(
+                f"roofline vs {hw.get('name', '?')} ({si(peak or 0, 'FLOP/s')} fp32, {si(bw or 0, 'B/s')}): "
+                f"waterline {seconds(summary['waterline_s'])}, achieved {si(summary.get('achieved_flops_per_s') or 0, 'FLOP/s')}, "
+                f"efficiency {100 * eff:.1f}% of the floor"
+                if eff is not None
+                else "efficiency n/a"
+            )
+        )
+    if m.get("coverage") is not None:
+        lines.append(
+            Text(
+                f"per-module times cover {100 * m['coverage']:.0f}% of the end-to-end median; "
+                f"profiler overhead {100 * (m.get('profiler_overhead') or 0):+.0f}%",
+                style="dim",
+            )
+        )
+    for warning in m.get("warnings", []):
+        lines.append(Text(f"warning: {warning}", style="yellow"))
+    tops = (m.get("roofline") or {}).get("time_vs_flops") or {}
+    if tops.get("by_time"):
+        top = Table(
+            title="where time goes vs where FLOPs go (top modules by time)",
+            box=None,
+            title_justify="left",
+        )
+        for col in ("Module", "Type", "% time", "% FLOPs", "Bound", "Efficiency"):
+            top.add_column(col, justify="left" if col in ("Module", "Type", "Bound") else "right")
+        for row in tops["by_time"][:8]:
+            top.add_row(
+                row["path"] or "(model)",
+                row["type"],
+                f"{100 * (row['time_share'] or 0):.1f}%",
+                f"{100 * row['flop_share']:.1f}%",
+                row["bound"],
+                f"{100 * row['efficiency']:.1f}%" if row.get("efficiency") is not None else "-",
+            )
+        lines.append(top)
+    energy = p.extra.get("energy")
+    if energy:
+        from flopwise.measure.energy import energy_rows
+
+        et = Table(title="energy", box=None, title_justify="left", show_header=False)
+        et.add_column("what")
+        et.add_column("value")
+        for k, v in energy_rows(energy):
+            if "(apportioned)" in k and "." in k.split(" / ")[0]:
+                continue  # per-module energy beyond the first level lives in the JSON
+            et.add_row(k, v)
+        lines.append(et)
+    return lines

@@ -1,0 +1,94 @@
+"""Join measurements onto a counted Profile: end-to-end and per-layer time, the roofline
+against a hardware profile, and (optionally) energy. The CLI's ``--measure`` path."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flopwise.profile import Profile
+
+
+def attach_measurements(
+    prof: Profile,
+    model: Any,
+    args: tuple,
+    kwargs: dict,
+    *,
+    repeats: int = 0,
+    budget: float = 10.0,
+    energy: bool = False,
+    grid: str = "world",
+    pue: float = 1.0,
+    hardware: str = "host",
+    progress: bool = False,
+    train: bool = False,
+) -> None:
+    """Time ``model`` on its real tensors and store the results in ``prof.measured``
+    (and ``prof.extra["energy"]``). The forward pass is timed, in eval mode, under no_grad."""
+    from flopwise.analysis.roofline import roofline_document
+    from flopwise.measure.hardware import get_profile
+    from flopwise.measure.layer_times import measure_model
+
+    hw = get_profile(hardware, progress=progress)
+    was_training = model.training
+    model.eval()
+    try:
+        run = measure_model(
+            model,
+            args,
+            kwargs,
+            repeats=repeats or None,
+            budget_s=None if repeats else budget,
+            per_layer=True,
+            progress=progress,
+        )
+        energy_doc = None
+        if energy:
+            energy_doc = _energy(prof, model, args, kwargs, run, hw, grid, pue)
+    finally:
+        model.train(was_training)
+    measured: dict[str, Any] = {**run.to_dict(), **roofline_document(prof, run, hw)}
+    measured["phase"] = "forward (timed in eval mode under no_grad)" if train else "forward"
+    measured["modules"] = {
+        path: {"time_s": mt.total_s, "self_s": mt.self_s, "calls": mt.calls}
+        for path, mt in run.modules.items()
+    }
+    prof.measured = measured
+    if energy_doc is not None:
+        prof.extra["energy"] = energy_doc
+
+
+def _energy(prof, model, args, kwargs, run, hw, grid, pue) -> dict[str, Any]:
+    import torch
+
+    from flopwise.measure.energy import energy_report
+
+    def call() -> None:
+        with torch.no_grad():
+            model(*args, **kwargs)
+
+    tokens = None
+    ids = kwargs.get("input_ids")
+    if isinstance(ids, torch.Tensor):
+        tokens = int(ids.numel())
+    items = next(
+        (
+            int(t.shape[0])
+            for t in [*args, *kwargs.values()]
+            if isinstance(t, torch.Tensor) and t.ndim
+        ),
+        None,
+    )
+    repeats = max(3, min(50, int(2.0 / max(run.latency.median_s, 1e-6))))
+    return energy_report(
+        call,
+        repeats=repeats,
+        flops=prof.totals.flops,
+        items=items,
+        tokens=tokens,
+        grid=grid,
+        pue=pue,
+        hardware=hw,
+        module_times={path: mt.total_s for path, mt in run.modules.items()},
+    )
