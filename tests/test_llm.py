@@ -149,7 +149,9 @@ def test_gpt_matmuls_equal_megatron_closed_form_exactly(batch, seq, cfg):
 def test_megatron_closed_form_property(batch, seq, heads, head_dim, layers, vocab):
     spec = spec_from_config(gpt_config(heads * head_dim, layers, heads, vocab))
     ops = forward_ops(spec, batch, seq, logits="all", causal=False)
-    assert 2 * total(ops, "macs") == megatron_forward_flops(batch, seq, layers, heads * head_dim, vocab)
+    assert 2 * total(ops, "macs") == megatron_forward_flops(
+        batch, seq, layers, heads * head_dim, vocab
+    )
 
 
 def test_full_count_adds_named_terms_on_top_of_matmuls():
@@ -211,7 +213,9 @@ def test_causal_gpt_matmuls_are_closed_form_with_halved_attention():
 
 
 def test_sliding_window_caps_pairs_and_kv_cache():
-    spec = spec_from_config(llama_config(h=256, inter=512, layers=2, heads=4, kv_heads=2, vocab=100, sliding_window=64))
+    spec = spec_from_config(
+        llama_config(h=256, inter=512, layers=2, heads=4, kv_heads=2, vocab=100, sliding_window=64)
+    )
     assert spec.sliding_window == 64
     s = 200
     skip = forward_ops(spec, 1, s, logits="none")
@@ -328,13 +332,33 @@ def test_quantized_weights_and_kv_change_bytes_not_flops():
 
 
 def test_decode_totals_are_the_sum_of_the_steps():
-    spec = spec_from_config(llama_config(h=256, inter=512, layers=2, heads=4, kv_heads=2, vocab=1000))
+    spec = spec_from_config(
+        llama_config(h=256, inter=512, layers=2, heads=4, kv_heads=2, vocab=1000)
+    )
     e = estimate(spec, batch=3, prompt=20, gen=6, dtype="float32")
     steps = [decode_step_cost(spec, 3, 20 + j, Precision("float32")) for j in range(5)]
     assert e.decode.steps == 5
     assert e.decode.flops == sum(s.flops for s in steps)
     assert e.decode.bytes == sum(s.bytes for s in steps)
     assert e.decode_first.context == 21 and e.decode_last.context == 25
+
+
+@pytest.mark.parametrize("mode", ["skip", "mask"])
+def test_decode_totals_across_the_window_equal_brute_force(mode):
+    spec = spec_from_config(
+        llama_config(h=64, inter=128, layers=2, heads=4, kv_heads=2, vocab=100, sliding_window=32)
+    )
+    hw = StandInProfile()
+    e = estimate(spec, batch=3, prompt=20, gen=40, hardware=hw, window_mode=mode)
+    steps = [decode_step_cost(spec, 3, 20 + j, e.precision, mode) for j in range(39)]
+    assert e.decode.flops == sum(s.flops for s in steps)
+    assert e.decode.macs == sum(s.macs for s in steps)
+    assert e.decode.bytes == sum(s.bytes for s in steps)
+    peak, bw = e.roofline.peak_flops, e.roofline.bandwidth
+    assert e.decode.seconds == pytest.approx(sum(s.roofline(peak, bw).seconds for s in steps))
+    assert e.decode.fused_seconds == pytest.approx(
+        sum(s.roofline(peak, bw).fused_seconds for s in steps)
+    )
 
 
 def test_decode_step_bytes_are_weights_plus_kv():
@@ -361,6 +385,7 @@ def test_roofline_with_stand_in_profile():
     assert r.tpot == pytest.approx(e.decode.seconds / 127)
     assert r.decode_tokens_per_s == pytest.approx(1 / r.tpot)
     assert r.ttft == r.prefill.seconds
+    assert r.device_memory == 80 * 2**30 and r.fits
 
 
 def test_critical_batch_is_the_first_compute_bound_batch():
@@ -440,15 +465,28 @@ def test_rerank_call_counts():
 
 
 def test_rerank_flops_per_query_hand_computed():
-    spec = spec_from_config(llama_config(h=256, inter=512, layers=2, heads=4, kv_heads=2, vocab=1000))
-    r = rerank_cost(spec, "pointwise", candidates=50, query_tokens=10, doc_tokens=30, template_tokens=5)
+    spec = spec_from_config(
+        llama_config(h=256, inter=512, layers=2, heads=4, kv_heads=2, vocab=1000)
+    )
+    r = rerank_cost(
+        spec, "pointwise", candidates=50, query_tokens=10, doc_tokens=30, template_tokens=5
+    )
     assert r.prompt_tokens == 45 and r.output_tokens == 1 and r.calls == 50
     per_call = total(forward_ops(spec, 1, 45, logits="last"))
     assert r.flops_per_call == per_call
     assert r.flops_per_query == 50 * per_call
     assert r.qpp == pytest.approx(1e15 / (50 * per_call))
     assert r.rpp(0.6) == pytest.approx(0.6 / (50 * per_call / 1e15))
-    lw = rerank_cost(spec, "listwise", candidates=100, query_tokens=10, doc_tokens=30, template_tokens=5, window=20, stride=10)
+    lw = rerank_cost(
+        spec,
+        "listwise",
+        candidates=100,
+        query_tokens=10,
+        doc_tokens=30,
+        template_tokens=5,
+        window=20,
+        stride=10,
+    )
     prompt = 5 + 10 + 20 * 30
     per = total(forward_ops(spec, 1, prompt, logits="last")) + sum(
         total(forward_ops(spec, 1, 1, prompt + j)) for j in range(59)
@@ -492,3 +530,21 @@ def test_estimate_rejects_bad_sizes():
     with pytest.raises(ValueError):
         estimate(LLAMA3_8B, batch=0)
     assert math.isfinite(estimate(LLAMA3_8B, batch=1, prompt=8, gen=1).prefill.intensity)
+
+
+def test_avoids_known_analyzer_bugs():
+    """LLM-Viewer-style slips: the MLP activation must be sized by the intermediate size,
+    not the hidden size, and lm_head is a matmul at 2 flops per multiply-add."""
+    from flopwise.llm.units import unit_cost
+
+    small = spec_from_config(llama_config(inter=8192))
+    big = spec_from_config(llama_config(inter=16384))
+    per_elem = unit_cost("aten.silu.default")[0]
+
+    def op(spec, name):
+        return [o for o in forward_ops(spec, 1, 10, logits="all") if o.name == name][0]
+
+    assert op(small, "act").flops == round(per_elem * 10 * 8192) * 32
+    assert op(big, "act").flops == 2 * op(small, "act").flops
+    assert op(small, "gate_mul").flops == 32 * 10 * 8192
+    assert op(small, "lm_head").flops == 2 * 10 * 4096 * 128256

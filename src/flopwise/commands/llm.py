@@ -179,6 +179,14 @@ def _by(x: float) -> str:
     return si(x, "B")
 
 
+def _count(x: int) -> str:
+    """A parameter count in words: ``8.03 billion``."""
+    for scale, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million"), (1e3, "thousand")):
+        if x >= scale:
+            return f"{x / scale:.3g} {word}"
+    return str(x)
+
+
 def _s(x: float | None) -> str:
     from flopwise.report.units import seconds
 
@@ -200,9 +208,9 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
     if s.sliding_window:
         arch += f", sliding window {s.sliding_window}"
     console.print(f"[bold]{s.name}[/bold]: {arch}")
-    params = f"params {si(p.total, 'params')}"
+    params = f"{_count(p.total)} parameters"
     if p.active != p.total:
-        params += f" total, {si(p.active, 'params')} active per token"
+        params += f" in total, {_count(p.active)} active per token"
     prec = est.precision
     console.print(
         f"{params}; batch {est.batch}, prompt {est.prompt} tokens, gen {est.gen} tokens; "
@@ -213,7 +221,9 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
     if est.decode_first is not None:
         phases.append((f"decode step 1 (ctx {est.decode_first.context})", est.decode_first))
     if est.decode_last is not None and est.decode and est.decode.steps > 1:
-        phases.append((f"decode step {est.decode.steps} (ctx {est.decode_last.context})", est.decode_last))
+        phases.append(
+            (f"decode step {est.decode.steps} (ctx {est.decode_last.context})", est.decode_last)
+        )
     roof = est.roofline
     times = {}
     if roof is not None:
@@ -224,11 +234,11 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
             times[phases[2][0]] = roof.decode_last
 
     t = Table(title="Cost per phase (FLOPs = 2·MACs + other ops)", title_justify="left")
-    t.add_column("")
+    t.add_column("", no_wrap=True)
     for name, _ in phases:
-        t.add_column(name, justify="right")
+        t.add_column(name, justify="right", no_wrap=True)
     if est.decode is not None:
-        t.add_column(f"all {est.decode.steps} decode steps", justify="right")
+        t.add_column(f"{est.decode.steps} decode steps", justify="right", no_wrap=True)
 
     def row(label: str, values: list[str], total: str | None = None) -> None:
         t.add_row(label, *values, *([total or ""] if est.decode is not None else []))
@@ -237,7 +247,11 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
     row("new tokens", [str(ph.tokens) for _, ph in phases], str(est.batch * d.steps) if d else None)
     row("FLOPs", [_fl(ph.flops) for _, ph in phases], _fl(d.flops) if d else None)
     row("MACs", [si(ph.macs, "MACs") for _, ph in phases], si(d.macs, "MACs") if d else None)
-    row("matmul FLOPs (2·MACs)", [_fl(ph.matmul_flops) for _, ph in phases], _fl(2 * d.macs) if d else None)
+    row(
+        "matmul FLOPs (2·MACs)",
+        [_fl(ph.matmul_flops) for _, ph in phases],
+        _fl(2 * d.macs) if d else None,
+    )
     row("weights read", [_by(ph.weight_bytes) for _, ph in phases])
     row("KV cache read", [_by(ph.kv_read) for _, ph in phases])
     row("KV cache written", [_by(ph.kv_written) for _, ph in phases])
@@ -266,6 +280,11 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
     m.add_row(f"KV cache at full length (batch {est.batch})", _by(est.kv_cache_bytes))
     m.add_row("largest prefill op activations (one layer)", _by(est.activation_peak_bytes))
     m.add_row("footprint (weights + KV + activations)", _by(est.memory_bytes))
+    if est.roofline is not None and est.roofline.device_memory:
+        fits = "fits" if est.roofline.fits else "does NOT fit"
+        m.add_row(
+            f"device memory ({est.roofline.hardware})", f"{_by(est.roofline.device_memory)}, {fits}"
+        )
     console.print(m)
 
     if roof is not None:
@@ -276,12 +295,18 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
         r.add_row("memory bandwidth", si(roof.bandwidth, "B/s"))
         r.add_row("ridge point", f"{roof.ridge:.1f} FLOPs/B")
         r.add_row("time to first token (TTFT)", _s(roof.ttft))
-        r.add_row("time per output token (TPOT, mean)", _s(roof.tpot))
+        if roof.tpot is not None:
+            r.add_row("time per output token (TPOT, mean)", _s(roof.tpot))
         if roof.decode_tokens_per_s:
             r.add_row("decode throughput", f"{roof.decode_tokens_per_s:,.0f} tokens/s")
         r.add_row("end to end", _s(roof.end_to_end_s))
-        r.add_row("throughput end to end", f"{roof.tokens_per_s:,.0f} tokens/s")
-        crit = "never (KV reads grow as fast as FLOPs)" if roof.critical_batch is None else str(roof.critical_batch)
+        unit = "sequences/s" if est.spec.kind == "encoder" else "tokens/s"
+        r.add_row("throughput end to end", f"{roof.tokens_per_s:,.0f} {unit}")
+        crit = (
+            "never (KV reads grow as fast as FLOPs)"
+            if roof.critical_batch is None
+            else str(roof.critical_batch)
+        )
         if est.spec.kind != "encoder":
             r.add_row(f"decode compute-bound from batch (ctx {est.prompt + est.gen})", crit)
             r.add_row(
@@ -295,8 +320,12 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
             _op_table(console, f"Per op: {name} (summed over layers)", ph, times.get(name) and roof)
 
     b = flops_breakdown(est.prefill.ops)
-    extra = ", ".join(f"{k.replace('_', ' ')} {_fl(v)}" for k, v in b.items() if k != "matmul" and v)
-    console.print(f"prefill: matmuls {_fl(b['matmul'])} (closed forms count these); the full count adds {extra}")
+    extra = ", ".join(
+        f"{k.replace('_', ' ')} {_fl(v)}" for k, v in b.items() if k != "matmul" and v
+    )
+    console.print(
+        f"prefill: matmuls {_fl(b['matmul'])} (closed forms count these); the full count adds {extra}"
+    )
 
     if training is not None:
         tr = Table(
@@ -322,7 +351,11 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
             from flopwise.llm import mfu
 
             tr.add_row("MFU", f"{mfu(training.model_flops, step_time, roof.peak_flops):.1%}", "")
-            tr.add_row("HFU (with recomputation)", f"{mfu(training.step, step_time, roof.peak_flops):.1%}", "")
+            tr.add_row(
+                "HFU (with recomputation)",
+                f"{mfu(training.step, step_time, roof.peak_flops):.1%}",
+                "",
+            )
         console.print(tr)
 
     if reranking is not None:
@@ -353,20 +386,17 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
 def _op_table(console, title: str, phase, roof) -> None:
     from rich.table import Table
 
-    from flopwise.report.units import si
-
     t = Table(title=title, title_justify="left")
-    for col in ("op", "layers", "FLOPs", "MACs", "weights", "activations", "KV cache", "FLOPs/B"):
-        t.add_column(col, justify="left" if col == "op" else "right")
+    for col in ("op", "layers", "FLOPs", "weights", "activations", "KV cache", "FLOPs/B"):
+        t.add_column(col, justify="left" if col == "op" else "right", no_wrap=True)
     if roof:
-        t.add_column("bound", justify="right")
+        t.add_column("bound", justify="right", no_wrap=True)
     for op in phase.ops:
         name = f"{op.stack}.{op.name}" if op.stack else op.name
         cells = [
             name,
             str(op.layers),
             _fl(op.flops),
-            si(op.macs, "MACs"),
             _by(op.weight_bytes),
             _by(op.act_read + op.act_written),
             _by(op.kv_read + op.kv_written),

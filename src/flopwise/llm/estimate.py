@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from flopwise.errors import FlopwiseError
@@ -196,6 +196,8 @@ class Roofline:
     critical_batch: int | None  # smallest batch where a decode step is compute-bound
     critical_batch_no_kv: int | None  # same, ignoring the KV cache (context → 0)
     ridge: float  # peak / bandwidth, flops per byte
+    device_memory: int | None = None  # bytes, when the profile states it
+    fits: bool | None = None  # footprint ≤ device memory
 
 
 @dataclass(frozen=True)
@@ -380,7 +382,9 @@ def estimate(
         decode_last = decode_step_cost(
             spec, batch, first_past + steps - 1, prec, window_mode, source
         )
-        totals = _decode_totals(spec, batch, first_past, steps, prec, window_mode, source, hw, peak, bandwidth)
+        totals = _decode_totals(
+            spec, batch, first_past, steps, prec, window_mode, source, hw, peak, bandwidth
+        )
 
     context = prompt + gen if spec.kind == "decoder" else gen
     kv = kv_cache_bytes(spec, batch, context, prec)
@@ -392,9 +396,24 @@ def estimate(
     roof = None
     if hw is not None:
         roof = _roofline(
-            spec, hw.name, batch, prompt, gen, prec, peak, bandwidth, prefill,
-            decode_first, decode_last, totals, source,
+            spec,
+            hw.name,
+            batch,
+            prompt,
+            gen,
+            prec,
+            peak,
+            bandwidth,
+            prefill,
+            decode_first,
+            decode_last,
+            totals,
+            source,
         )
+        device = getattr(hw, "memory_bytes", None)
+        if device:
+            footprint = w_bytes + kv + act_peak
+            roof = replace(roof, device_memory=int(device), fits=footprint <= device)
     if spec.sliding_window:
         notes.append(
             f"sliding window {spec.sliding_window}: attention counts "
@@ -451,43 +470,95 @@ def _decode_totals(
     peak: float,
     bandwidth: float,
 ) -> DecodeTotals:
-    """Sum every decode step exactly. Steps whose attended keys are equal cost the same, and
-    only attention depends on the step, so long generations reuse the computed steps when
-    the context is past the sliding window."""
-    flops = macs = moved = fused = 0
+    """Sum every decode step exactly. Between the points where a sliding window starts to
+    bind, every op's flops and bytes are affine in the step (only attention and the KV reads
+    grow, by a fixed amount per step), so each such segment is summed in closed form from
+    two priced steps (checked against a third); the roofline times, a max per op and step,
+    are summed with numpy."""
+    last = first_past + steps - 1
+    cuts = sorted(
+        {w + d for i in range(spec.layers) if (w := spec.window_of(i)) for d in (-1, 0, 1)}
+    )
+    starts = [first_past] + [c for c in cuts if first_past < c <= last]
+    totals = [0, 0, 0, 0]
     seconds = fused_s = 0.0
-    cache: dict[tuple[int, ...], tuple[int, int, int, int, float, float]] = {}
-    for j in range(steps):
-        past = first_past + j
-        key = _step_key(spec, past, window_mode)
-        got = cache.get(key)
-        if got is None:
-            phase = decode_step_cost(spec, batch, past, prec, window_mode, source)
-            t = phase.roofline(peak, bandwidth) if hw is not None else None
-            got = (
-                phase.flops,
-                phase.macs,
-                phase.bytes,
-                phase.fused_bytes,
-                t.seconds if t else 0.0,
-                t.fused_seconds if t else 0.0,
-            )
-            cache[key] = got
-        flops += got[0]
-        macs += got[1]
-        moved += got[2]
-        fused += got[3]
+    for k, a in enumerate(starts):
+        b = starts[k + 1] - 1 if k + 1 < len(starts) else last
+        got = _segment(spec, batch, a, b, prec, window_mode, source, hw, peak, bandwidth)
+        for i in range(4):
+            totals[i] += got[i]
         seconds += got[4]
         fused_s += got[5]
     return DecodeTotals(
-        steps, flops, macs, moved, fused, seconds if hw else None, fused_s if hw else None
+        steps, *totals, seconds if hw is not None else None, fused_s if hw is not None else None
     )
 
 
-def _step_key(spec: ModelSpec, past: int, window_mode: str) -> tuple[int, ...]:
-    if not spec.sliding_window or window_mode == "mask" or spec.window_layers is not None:
-        return (past,)
-    return (min(past, spec.sliding_window),)
+def _segment(
+    spec: ModelSpec,
+    batch: int,
+    a: int,
+    b: int,
+    prec: Precision,
+    window_mode: str,
+    source: int,
+    hw: HardwareLike | None,
+    peak: float,
+    bandwidth: float,
+) -> tuple[int, int, int, int, float, float]:
+    """Totals of decode steps with ``past`` = a..b (inclusive), assumed affine in the step."""
+    import numpy as np
+
+    def step(past: int) -> PhaseCost:
+        return decode_step_cost(spec, batch, past, prec, window_mode, source)
+
+    n = b - a + 1
+    first = step(a)
+    if n == 1:
+        phases = [first]
+    else:
+        second, final = step(a + 1), step(b)
+        affine = (
+            len(first.ops) == len(second.ops) == len(final.ops)
+            and all(
+                x.flops + (b - a) * (y.flops - x.flops) == z.flops
+                and x.bytes + (b - a) * (y.bytes - x.bytes) == z.bytes
+                and x.macs + (b - a) * (y.macs - x.macs) == z.macs
+                for x, y, z in zip(first.ops, second.ops, final.ops, strict=False)
+            )
+            and first.fused_bytes + (b - a) * (second.fused_bytes - first.fused_bytes)
+            == (final.fused_bytes)
+        )
+        if not affine:  # price every step (never expected; kept for safety)
+            phases = [step(p) for p in range(a, b + 1)]
+        else:
+            tri = n * (n - 1) // 2
+            flops = n * first.flops + tri * (second.flops - first.flops)
+            macs = n * first.macs + tri * (second.macs - first.macs)
+            moved = n * first.bytes + tri * (second.bytes - first.bytes)
+            fused = n * first.fused_bytes + tri * (second.fused_bytes - first.fused_bytes)
+            sec = fsec = 0.0
+            if hw is not None:
+                j = np.arange(n, dtype=np.float64)
+                for x, y in zip(first.ops, second.ops, strict=True):
+                    t_c = (x.flops + j * (y.flops - x.flops)) / peak
+                    t_m = (x.bytes + j * (y.bytes - x.bytes)) / bandwidth
+                    sec += float(np.maximum(t_c, t_m).sum())
+                t_c = (first.flops + j * (second.flops - first.flops)) / peak
+                t_m = (first.fused_bytes + j * (second.fused_bytes - first.fused_bytes)) / bandwidth
+                fsec = float(np.maximum(t_c, t_m).sum())
+            return flops, macs, moved, fused, sec, fsec
+    flops = sum(p.flops for p in phases)
+    macs = sum(p.macs for p in phases)
+    moved = sum(p.bytes for p in phases)
+    fused = sum(p.fused_bytes for p in phases)
+    sec = fsec = 0.0
+    if hw is not None:
+        for p in phases:
+            t = p.roofline(peak, bandwidth)
+            sec += t.seconds
+            fsec += t.fused_seconds
+    return flops, macs, moved, fused, sec, fsec
 
 
 def _roofline(
@@ -547,8 +618,7 @@ def experts_touched(spec: ModelSpec, tokens: int) -> float:
 CONVENTION = {
     "flops": "a multiply-add is 2 FLOPs; macs count contractions only",
     "attention": "flops = 2·macs + 6·P over attended pairs P (+P for an additive mask)",
-    "causal": "a query sees keys 0..i (bottom-right with a KV cache): "
-    "P = B·H·Σ_i min(i+1, window)",
+    "causal": "a query sees keys 0..i (bottom-right with a KV cache): P = B·H·Σ_i min(i+1, window)",
     "gqa": "grouped-query attention costs the same per query head as MHA",
     "elementwise": "per docs/conventions.md, the cost registry's constants, HF op by op",
     "bytes": "unfused per op: weights at the weight dtype, KV at the KV dtype, "
@@ -689,5 +759,7 @@ def estimate_to_dict(e: LLMEstimate, with_ops: bool = True) -> dict[str, Any]:
             "tokens_per_s": r.tokens_per_s,
             "critical_batch": r.critical_batch,
             "critical_batch_no_kv": r.critical_batch_no_kv,
+            "device_memory": r.device_memory,
+            "fits": r.fits,
         }
     return out

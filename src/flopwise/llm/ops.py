@@ -62,9 +62,7 @@ class OpEstimate:
     @property
     def bytes(self) -> int:
         """All bytes moved: weights + activations read and written + KV cache read and written."""
-        return (
-            self.weight_bytes + self.act_read + self.act_written + self.kv_read + self.kv_written
-        )
+        return self.weight_bytes + self.act_read + self.act_written + self.kv_read + self.kv_written
 
     @property
     def matmul_flops(self) -> int:
@@ -277,7 +275,9 @@ class _Ops:
             kv_read=layers * k_cache,
         )
 
-    def kv_append(self, layers: int, tokens: int, kv_dim: int, name: str = "kv_cache_write") -> None:
+    def kv_append(
+        self, layers: int, tokens: int, kv_dim: int, name: str = "kv_cache_write"
+    ) -> None:
         self.add(
             name=name,
             group="attention",
@@ -452,10 +452,7 @@ def _self_attention(
     if spec.kind == "decoder":
         out.kv_append(n, tokens, kvd)
     cached = min(past, window - 1) if window else past
-    if causal:
-        pairs = attended_keys(past, new, window, window_mode)
-    else:
-        pairs = new * (cached + new)
+    pairs = attended_keys(past, new, window, window_mode) if causal else new * (cached + new)
     masked = causal and window_masked(past, new, window, window_mode)
     out.attention(
         n, batch, spec.heads, spec.kv_heads, spec.head_dim, new, pairs, cached + new, cached, masked
@@ -470,7 +467,12 @@ def _mlp(out: _Ops, spec: ModelSpec, n: int, tokens: int, inter: int, prefix: st
         out.linear(f"{prefix}up_proj", "mlp", n, tokens, h, inter, bias)
         out.activation(f"{prefix}act", "mlp", n, spec.activation, tokens * inter)
         out.elementwise(
-            f"{prefix}gate_mul", "mlp", n, [("aten.mul.Tensor", tokens * inter, 1)], tokens * inter, 2
+            f"{prefix}gate_mul",
+            "mlp",
+            n,
+            [("aten.mul.Tensor", tokens * inter, 1)],
+            tokens * inter,
+            2,
         )
         out.linear(f"{prefix}down_proj", "mlp", n, tokens, inter, h, bias)
     else:
@@ -509,7 +511,12 @@ def _moe(out: _Ops, spec: ModelSpec, n: int, tokens: int) -> None:
     out.activation("experts_act", "moe", n, spec.activation, routed * inter)
     if spec.gated_mlp:
         out.elementwise(
-            "experts_gate_mul", "moe", n, [("aten.mul.Tensor", routed * inter, 1)], routed * inter, 2
+            "experts_gate_mul",
+            "moe",
+            n,
+            [("aten.mul.Tensor", routed * inter, 1)],
+            routed * inter,
+            2,
         )
     out.linear(
         "experts_down",
@@ -633,7 +640,11 @@ def decoder_step_ops(
     if logit_tokens:
         if spec.tied_embeddings:  # T5 rescales by d_model^-0.5 before the tied head
             out.elementwise(
-                "head_scale", "head", 1, [("aten.mul.Tensor", logit_tokens * h, 1)], logit_tokens * h
+                "head_scale",
+                "head",
+                1,
+                [("aten.mul.Tensor", logit_tokens * h, 1)],
+                logit_tokens * h,
             )
         out.linear("lm_head", "head", 1, logit_tokens, h, spec.vocab, False)
     return out.rows

@@ -75,7 +75,12 @@ class RerankCost:
 
 
 def rerank_calls(
-    style: str, candidates: int, window: int = 20, stride: int = 10, set_size: int = 4, top_k: int = 10
+    style: str,
+    candidates: int,
+    window: int = 20,
+    stride: int = 10,
+    set_size: int = 4,
+    top_k: int = 10,
 ) -> int:
     """LLM calls per query of a reranking style (see the module docstring)."""
     n = candidates
@@ -102,7 +107,9 @@ def call_flops(spec: ModelSpec, prompt_tokens: int, output_tokens: int = 1) -> i
     if spec.kind == "encoder-decoder":
         flops = sum(op.flops for op in encoder_ops(spec, 1, prompt_tokens, prec))
         for j in range(max(output_tokens, 1)):
-            flops += sum(op.flops for op in decoder_step_ops(spec, 1, j, prompt_tokens, 1, "all", prec))
+            flops += sum(
+                op.flops for op in decoder_step_ops(spec, 1, j, prompt_tokens, 1, "all", prec)
+            )
         return flops
     flops = sum(op.flops for op in forward_ops(spec, 1, prompt_tokens, 0, "last", prec))
     for j in range(max(output_tokens - 1, 0)):
@@ -129,7 +136,11 @@ def rerank_cost(
     shown = {"pointwise": 1, "listwise": min(window, candidates), "setwise": set_size}[style]
     if output_tokens is None:
         output_tokens = 3 * shown if style == "listwise" else 1
-    n_calls = calls if calls is not None else rerank_calls(style, candidates, window, stride, set_size, top_k)
+    n_calls = (
+        calls
+        if calls is not None
+        else rerank_calls(style, candidates, window, stride, set_size, top_k)
+    )
     prompt = template_tokens + query_tokens + shown * doc_tokens
     per_call = call_flops(spec, prompt, output_tokens)
     return RerankCost(style, n_calls, prompt, output_tokens, per_call, n_calls * per_call)

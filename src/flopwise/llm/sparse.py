@@ -33,7 +33,9 @@ def activation_probabilities(embeddings: np.ndarray, tol: float = 0.0) -> np.nda
     return (np.abs(a) > tol).mean(axis=0)
 
 
-def expected_flops_from_embeddings(embeddings: np.ndarray, num_docs: int, tol: float = 0.0) -> float:
+def expected_flops_from_embeddings(
+    embeddings: np.ndarray, num_docs: int, tol: float = 0.0
+) -> float:
     """:func:`expected_flops` with ``p_j`` estimated from a sample of embeddings."""
     return expected_flops(activation_probabilities(embeddings, tol), num_docs)
 

@@ -165,9 +165,7 @@ def _llama_like_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSp
         step = int(_get(cfg, "decoder_sparse_step", default=1))
         only_mlp = tuple(cfg.get("mlp_only_layers") or ())
         if step != 1 or only_mlp:
-            sparse = tuple(
-                i for i in range(layers) if i not in only_mlp and (i + 1) % step == 0
-            )
+            sparse = tuple(i for i in range(layers) if i not in only_mlp and (i + 1) % step == 0)
         shared = int(_get(cfg, "shared_expert_intermediate_size", default=0))
         moe = MoESpec(
             num_experts=int(n_experts),
@@ -205,7 +203,9 @@ def _llama_like_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSp
         activation=_ACTIVATIONS.get(act, act),
         gated_mlp=True,
         norm="rms",
-        attention_bias=bool(_get(cfg, "attention_bias", "qkv_bias", default=model_type.startswith("qwen2"))),
+        attention_bias=bool(
+            _get(cfg, "attention_bias", "qkv_bias", default=model_type.startswith("qwen2"))
+        ),
         o_bias=bool(_get(cfg, "attention_bias", default=False)),
         mlp_bias=bool(_get(cfg, "mlp_bias", default=False)),
         tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=False)),
@@ -326,4 +326,6 @@ def load_spec(name_or_path: str | Mapping[str, Any]) -> ModelSpec:
         return spec_from_config(json.loads(path.read_text()), name=text)
     from flopwise.errors import UnknownModel
 
-    raise UnknownModel(f"no config named {text!r} (built-in names need flopwise.sources.hf_configs)")
+    raise UnknownModel(
+        f"no config named {text!r} (built-in names need flopwise.sources.hf_configs)"
+    )

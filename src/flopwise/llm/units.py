@@ -10,7 +10,7 @@ CONVENTIONS.md (one flop per elementary operation, softmax 5, silu 4: neg, exp, 
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 # op → (flops per element, flops per row), used when the registry cannot price the op.
 FALLBACK: dict[str, tuple[float, float]] = {
@@ -60,7 +60,7 @@ def unit_cost(op: str) -> tuple[float, float]:
     return _unit_cost(op)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _unit_cost(op: str) -> tuple[float, float]:
     try:
         got = _probe(op)
