@@ -73,6 +73,8 @@ def test_training_count_from_cli(capsys):
     doc = json.loads(out)
     assert code == 0 and doc["mode"]["phase"] == "training"
     assert doc["totals"]["backward_flops"] > doc["totals"]["forward_flops"] > 0
+    closed = doc["training_closed_forms"]
+    assert closed["tokens"] == 128 and 0 < closed["six_n"] < doc["totals"]["flops"]
 
 
 @pytest.mark.parametrize(

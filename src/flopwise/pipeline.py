@@ -71,6 +71,10 @@ def run_profile(
         model, *args, kwargs=kwargs, train=train, tensors=tensors, name=model_spec or name
     )
     prof.extra["source"] = {"spec": model_spec, "name": name, "dtype": dtype}
+    if train:
+        closed = training_closed_forms(model, kwargs)
+        if closed:
+            prof.extra["training_closed_forms"] = closed
     if measure:
         from flopwise.measure.attach import attach_measurements
 
@@ -89,3 +93,27 @@ def run_profile(
             train=train,
         )
     return prof
+
+
+def training_closed_forms(model: Any, kwargs: dict) -> dict[str, Any] | None:
+    """The training FLOPs people quote (6·N·tokens, Kaplan's 6·N + attention, Megatron's),
+    for a transformer with an HF config and ``input_ids``, to print beside the counted
+    forward + backward. None for other models."""
+    config = getattr(model, "config", None)
+    ids = kwargs.get("input_ids")
+    if config is None or not isinstance(ids, torch.Tensor) or ids.ndim != 2:
+        return None
+    try:
+        from flopwise.llm.training import training_cost
+
+        cost = training_cost(config.to_dict(), batch=int(ids.shape[0]), seq=int(ids.shape[1]))
+    except Exception:  # an architecture the analytic model does not cover
+        return None
+    return {
+        "tokens": cost.tokens,
+        "six_n": cost.six_n,
+        "kaplan_6n_plus_attention": cost.kaplan,
+        "megatron": cost.megatron,
+        "analytic_step": cost.step,
+        "note": "closed forms count 2 FLOPs per multiply-add of matmuls only; N = active non-embedding parameters",
+    }

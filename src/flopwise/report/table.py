@@ -96,7 +96,15 @@ def build_table(p: Profile, depth: int | None = 3) -> Group:
             f"coverage: INCOMPLETE, {len(p.uncounted)} op types uncounted: {names}{more} (rows marked *)",
             style="yellow",
         )
-    parts = [header, table, summary, conventions, coverage, *measured_parts(p)]
+    parts = [
+        header,
+        table,
+        summary,
+        conventions,
+        coverage,
+        *closed_form_parts(p),
+        *measured_parts(p),
+    ]
     if depth is not None and any(m.depth > depth for m in p.modules):
         parts.insert(2, Text(f"(modules deeper than {depth} hidden; use --depth)", style="dim"))
     return Group(*parts)
@@ -107,6 +115,22 @@ def render_text(p: Profile, depth: int | None = 3, width: int = 160) -> str:
     buffer = io.StringIO()
     Console(file=buffer, width=width, no_color=True, color_system=None).print(build_table(p, depth))
     return buffer.getvalue()
+
+
+def closed_form_parts(p: Profile) -> list:
+    """Training FLOPs in the closed forms people quote, beside the counted figure."""
+    closed = p.extra.get("training_closed_forms")
+    if not closed:
+        return []
+    counted = p.totals.flops
+    return [
+        Text(
+            f"training step, counted {si(counted, 'FLOPs')} vs closed forms: "
+            f"6·N·tokens {si(closed['six_n'], 'FLOPs')} ({counted / closed['six_n']:.2f}x), "
+            f"6·N + attention {si(closed['kaplan_6n_plus_attention'], 'FLOPs')}, "
+            f"Megatron {si(closed['megatron'], 'FLOPs')}  ({closed['tokens']:,} tokens)"
+        )
+    ]
 
 
 def measured_parts(p: Profile) -> list:
