@@ -56,6 +56,7 @@ def run_profile(
     grid: str = "world",
     pue: float = 1.0,
     hardware: str = "host",
+    stages: bool = False,
     progress: bool = False,
 ) -> Profile:
     """Load, count and (with ``measure``) time a model, returning one Profile."""
@@ -92,6 +93,25 @@ def run_profile(
             progress=progress,
             train=train,
         )
+        if stages:
+            from flopwise.measure.stages import measure_stages
+            from flopwise.sources import parse_model_spec
+
+            was_training = model.training
+            model.eval()
+            try:
+                prof.extra["stages"] = measure_stages(
+                    model,
+                    args,
+                    kwargs,
+                    source=parse_model_spec(model_spec)[0],
+                    device=device,
+                    repeats=repeats or None,
+                    budget_s=None if repeats else budget,
+                    progress=progress,
+                )
+            finally:
+                model.train(was_training)
     return prof
 
 

@@ -50,6 +50,9 @@ def profile_command(
     grid: str = typer.Option("world", help="Grid region for gCO2e with --energy"),
     pue: float = typer.Option(1.0, help="Power usage effectiveness for gCO2e with --energy"),
     hardware: str = typer.Option("host", help="Hardware profile for the roofline with --measure"),
+    stages: bool = typer.Option(
+        False, "--stages", help="With --measure: also time preprocessing, copies and postprocessing"
+    ),
     depth: int = typer.Option(3, help="Module tree depth shown in the table"),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format"),
     level: str = typer.Option("modules", help="Rows of --format csv: modules or ops"),
@@ -64,6 +67,8 @@ def profile_command(
     """Count FLOPs, MACs, params, activations and bytes of every op and module."""
     from flopwise.pipeline import run_profile
 
+    if stages and not measure:
+        raise FlopwiseError("--stages needs --measure")
     if device not in DEVICES:
         raise FlopwiseError(f"--device must be one of {', '.join(DEVICES)} (got {device!r})")
     prof = run_profile(
@@ -79,6 +84,7 @@ def profile_command(
         grid=grid,
         pue=pue,
         hardware=hardware,
+        stages=stages,
         progress=progress and sys.stderr.isatty(),
     )
     text = render(prof, fmt, depth=depth, level=level)

@@ -194,6 +194,11 @@ def measured_parts(p: Profile) -> list:
                 f"{100 * row['efficiency']:.1f}%" if row.get("efficiency") is not None else "-",
             )
         lines.append(top)
+    stages = p.extra.get("stages")
+    if stages:
+        from flopwise.measure.stages import stage_summary
+
+        lines.append(Text(f"pipeline stages: {stage_summary(stages)}"))
     energy = p.extra.get("energy")
     if energy:
         from flopwise.measure.energy import energy_rows
