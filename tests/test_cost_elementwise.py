@@ -392,6 +392,19 @@ def test_interpolation_taps():
     assert lookup(aten.upsample_nearest2d.default)[0] == "zero"
 
 
+def test_antialiased_resize_is_separable():
+    # 16 -> 5 taps [5, 6, 6, 6, 5]; 10 -> 3 taps [5, 6, 5] (checked against PyTorch's weights)
+    assert ew.antialias_taps(16, 5, False, None, 2) == [5, 6, 6, 6, 5]
+    assert ew.antialias_taps(10, 3, False, None, 2) == [5, 6, 5]
+    x, out = T(2, 3, 16, 10), T(2, 3, 5, 3)
+    c = cost(aten._upsample_bilinear2d_aa.default, x, [5, 3], False, outputs=[out])
+    # width pass: 6·16 rows × 16 taps, 288 outputs; height pass: 6·3 cols × 28 taps, 90 outputs
+    taps, outputs = 6 * 16 * 16 + 6 * 3 * 28, 6 * 16 * 3 + 90
+    assert c.flops == 2 * taps - outputs
+    bwd = aten._upsample_bilinear2d_aa_backward.default
+    assert cost(bwd, out, [5, 3], [2, 3, 16, 10], False, outputs=[x]).flops == 2 * taps
+
+
 def test_fft_textbook_counts():
     # complex, N=16, 4 transforms: 4 · 5·16·4
     c2c = cost(
@@ -439,12 +452,49 @@ def test_no_op_is_both_formula_and_zero():
 
 
 def test_every_rule_registers_something_and_every_extra_is_used():
+    import inspect
+
+    source = inspect.getsource(ew)
     for r in ew.RULES:
         assert ew._ops_of(r), r.key
         assert r.category in {"elementwise", "norm", "softmax", "reduction", "pool", "fft"}
         assert r.steps
+        for label, _ in r.extras:  # named once in the table, read at least once by a formula
+            assert source.count(f'"{label}"') >= 2, (r.key, label)
 
 
 def test_table_rows_match_rules():
     table = ew.conventions_table().splitlines()
     assert len(table) == 2 + len(ew.RULES)
+
+
+def test_grid_sample_and_affine_grid():
+    x, grid, out = T(2, 3, 8, 8), T(2, 4, 4, 2), T(2, 3, 4, 4)
+    gs = aten.grid_sampler_2d.default
+    assert cost(gs, x, grid, 0, 0, False, outputs=[out]).flops == 96 * 7
+    assert cost(gs, x, grid, 1, 0, False, outputs=[out]).flops == 0
+    assert cost(gs, x, grid, 2, 0, False, outputs=[out]).flops == 96 * 31
+    gsb = aten.grid_sampler_2d_backward.default
+    assert cost(gsb, out, x, grid, 0, 0, False, [True, True], outputs=[x, grid]).flops == 96 * 16
+    assert cost(gsb, out, x, grid, 0, 0, False, [True, False], outputs=[x]).flops == 96 * 8
+    assert cost(gsb, out, x, grid, 1, 0, False, [True, True], outputs=[x, grid]).flops == 96
+    ag = aten.affine_grid_generator.default
+    assert cost(ag, T(2, 2, 3), [2, 3, 8, 8], False, outputs=[T(2, 8, 8, 2)]).flops == 256 * 5
+    assert cost(ag, T(2, 3, 4), [2, 3, 4, 4, 4], False, outputs=[T(2, 4, 4, 4, 3)]).flops == 384 * 7
+
+
+def test_loss_extras():
+    x, t = T(4, 5), T(4, 5)
+    bcel = aten.binary_cross_entropy_with_logits.default
+    assert cost(bcel, x, t, None, None, 1, outputs=[T()]).flops == 20 * 9
+    assert cost(bcel, x, t, T(5), T(5), 0, outputs=[x]).flops == 20 * 12
+    assert cost(aten.smooth_l1_loss.default, x, t, 1, 1.0, outputs=[T()]).flops == 20 * 6
+    bag = aten._embedding_bag.default
+    outs = [T(2, 3), T(6, dtype=I64), T(2, dtype=I64), T(2, dtype=I64)]
+    assert cost(bag, T(10, 3), T(6, dtype=I64), T(2, dtype=I64), False, 0, outputs=outs).flops == 18
+
+
+def test_pairwise_distances():
+    assert cost(aten._pdist_forward.default, T(5, 8), 2.0, outputs=[T(10)]).flops == 10 * 8 * 3
+    cd = aten._cdist_forward.default
+    assert cost(cd, T(2, 4, 8), T(2, 6, 8), 2.0, None, outputs=[T(2, 4, 6)]).flops == 48 * 8 * 3

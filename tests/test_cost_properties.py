@@ -184,3 +184,23 @@ def test_real_fft_is_half_the_complex_count(case):
     sizes = [shape[d] for d in dims]
     inverse = counted(lambda: torch.fft.irfftn(spectrum, s=sizes, dim=dims), "fft")[0]
     assert inverse == expected
+
+
+# -- antialiased interpolation ---------------------------------------------------------
+
+
+@FAST
+@given(st.integers(2, 24), st.integers(1, 24), st.sampled_from([("bilinear", 2), ("bicubic", 4)]))
+def test_antialias_windows_cover_every_weight(size_in, size_out, mode):
+    from flopwise.cost.elementwise import antialias_windows
+
+    name, interp = mode
+    # Brute force: resize one-hot rows; input j feeds output i iff its weight is nonzero.
+    # Every such j must lie in the window the formula counts. (The kernel also visits taps
+    # whose weight is exactly 0, e.g. a pixel at an integer distance from a bicubic
+    # centre, which the brute force cannot see; exact counts are unit-tested.)
+    rows = torch.eye(size_in, dtype=torch.float64).reshape(size_in, 1, 1, size_in)
+    weights = F.interpolate(rows, size=(1, size_out), mode=name, antialias=True)[:, 0, 0, :]
+    for i, (low, taps) in enumerate(antialias_windows(size_in, size_out, False, None, interp)):
+        used = weights[:, i].nonzero().flatten().tolist()
+        assert used and low <= min(used) and max(used) < low + taps

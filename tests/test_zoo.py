@@ -10,7 +10,15 @@ import flopwise
 torchvision = pytest.importorskip("torchvision")
 transformers = pytest.importorskip("transformers")
 
-VISION = ["resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0", "convnext_tiny", "vit_b_16", "swin_t"]
+VISION = [
+    "resnet18",
+    "resnet50",
+    "mobilenet_v2",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "vit_b_16",
+    "swin_t",
+]
 
 
 def _vision(name: str) -> torch.nn.Module:
@@ -22,7 +30,11 @@ def _same_on_every_kind(model, *args, **kwargs):
     real = flopwise.profile(model, *args, **kwargs)
     fake = flopwise.profile(model, *args, tensors="fake", **kwargs)
     meta = flopwise.profile(model, *args, tensors="meta", **kwargs)
-    assert (real.mode["tensors"], fake.mode["tensors"], meta.mode["tensors"]) == ("real", "fake", "meta")
+    assert (real.mode["tensors"], fake.mode["tensors"], meta.mode["tensors"]) == (
+        "real",
+        "fake",
+        "meta",
+    )
     assert fake.totals.as_dict() == real.totals.as_dict()
     assert meta.totals.as_dict() == real.totals.as_dict()
     by_module = lambda p: {m.path: (m.flops, m.macs, m.bytes) for m in p.modules}  # noqa: E731
@@ -60,14 +72,52 @@ def _tiny(config_cls, **kw):
     cfg = config_cls(**kw)
     cfg._attn_implementation = "sdpa"
     torch.manual_seed(0)
-    return transformers.AutoModelForCausalLM.from_config(cfg).eval() if "Bert" not in config_cls.__name__ else transformers.AutoModel.from_config(cfg).eval()
+    return (
+        transformers.AutoModelForCausalLM.from_config(cfg).eval()
+        if "Bert" not in config_cls.__name__
+        else transformers.AutoModel.from_config(cfg).eval()
+    )
 
 
 HF = {
-    "bert": (transformers.BertConfig, dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=100)),
-    "gpt2": (transformers.GPT2Config, dict(n_embd=64, n_layer=2, n_head=4, vocab_size=100, n_positions=64)),
-    "llama": (transformers.LlamaConfig, dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128, vocab_size=100)),
-    "mixtral": (transformers.MixtralConfig, dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=96, vocab_size=100, num_local_experts=4, num_experts_per_tok=2)),
+    "bert": (
+        transformers.BertConfig,
+        dict(
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=128,
+            vocab_size=100,
+        ),
+    ),
+    "gpt2": (
+        transformers.GPT2Config,
+        dict(n_embd=64, n_layer=2, n_head=4, vocab_size=100, n_positions=64),
+    ),
+    "llama": (
+        transformers.LlamaConfig,
+        dict(
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=128,
+            vocab_size=100,
+        ),
+    ),
+    "mixtral": (
+        transformers.MixtralConfig,
+        dict(
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=96,
+            vocab_size=100,
+            num_local_experts=4,
+            num_experts_per_tok=2,
+        ),
+    ),
 }
 
 
@@ -86,6 +136,42 @@ def test_mixtral_expert_macs_counted():
     model = _tiny(cls, **kw)
     ids = torch.randint(0, 100, (1, 16))
     p = flopwise.profile(model, ids)
-    expert_macs = sum(r.macs for r in p.ops if ".experts" in r.module_path or ".mlp" in r.module_path and "gate" not in r.module_path)
+    expert_macs = sum(
+        r.macs
+        for r in p.ops
+        if ".experts" in r.module_path or ".mlp" in r.module_path and "gate" not in r.module_path
+    )
     # every token meets top-2 experts: 3 matrices of 64x96 per expert, 2 layers
     assert expert_macs >= 2 * 16 * 2 * 3 * 64 * 96
+
+
+def test_mixtral_training_same_on_real_fake_meta():
+    cls, kw = HF["mixtral"]
+    model = _tiny(cls, **kw)
+    ids = torch.randint(0, 100, (2, 16))
+    real = flopwise.profile(model, ids, train=True)
+    for kind in ("fake", "meta"):
+        assert (
+            flopwise.profile(model, ids, train=True, tensors=kind).totals.as_dict()
+            == real.totals.as_dict()
+        )
+    assert real.complete and real.totals.backward_flops > real.totals.forward_flops
+
+
+def test_mixtral_eager_experts_match_grouped_mm_macs():
+    from flopwise.errors import FlopwiseError
+
+    cls, kw = HF["mixtral"]
+    grouped = _tiny(cls, **kw)
+    eager_cfg = cls(**kw)
+    eager_cfg._attn_implementation = "sdpa"
+    eager_cfg._experts_implementation = "eager"
+    eager = transformers.AutoModelForCausalLM.from_config(eager_cfg).eval()
+    eager.load_state_dict(grouped.state_dict())
+    ids = torch.randint(0, 100, (2, 16))
+    p_grouped, p_eager = flopwise.profile(grouped, ids), flopwise.profile(eager, ids)
+    assert p_eager.complete
+    assert p_eager.totals.macs == p_grouped.totals.macs  # every routed row meets one expert
+    # Eager routing is data-dependent (nonzero): refused on meta with a clear reason.
+    with pytest.raises(FlopwiseError, match="depends on tensor values"):
+        flopwise.profile(eager, ids, tensors="meta")

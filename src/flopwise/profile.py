@@ -388,7 +388,17 @@ def profile(
                 _backward(out, cap)
         except FlopwiseError:
             raise
-        except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as exc:
+        except Exception as exc:
+            if _data_dependent(exc):
+                raise FlopwiseError(
+                    f"module '{cap.tracker.last_entered or type(model).__name__}' runs {exc}, whose "
+                    f"output size depends on tensor values, so it cannot run on {kind} tensors; "
+                    "count it with real tensors (--device cpu / tensors='real')"
+                ) from exc
+            if not isinstance(
+                exc, (RuntimeError, ValueError, TypeError, IndexError, AssertionError)
+            ):
+                raise
             where = cap.tracker.last_entered
             raise ShapeMismatch(_reject_message(where, model, exc)) from exc
     params, order, types = _module_params(model)
@@ -410,6 +420,15 @@ def profile(
         totals=totals,
         uncounted=uncounted,
     )
+
+
+def _data_dependent(exc: Exception) -> bool:
+    from torch._subclasses.fake_tensor import (
+        DataDependentOutputException,
+        DynamicOutputShapeException,
+    )
+
+    return isinstance(exc, (DynamicOutputShapeException, DataDependentOutputException))
 
 
 def _reject_message(where: str, model: nn.Module, exc: Exception) -> str:

@@ -128,20 +128,21 @@ class CaptureMode(TorchDispatchMode):
             read = cost.bytes_read if cost.bytes_read >= 0 else traffic(list(inputs))
             written = cost.bytes_written if cost.bytes_written >= 0 else traffic(list(call.outputs))
         path = self.tracker.path
+        backward = torch._C._current_autograd_node() is not None
         self.records.append(
             OpRecord(
                 index=len(self.records),
                 op=op,
                 module_path=path,
                 module_type=self.tracker.type_of(path),
-                phase="backward" if torch._C._current_autograd_node() is not None else "forward",
+                phase="backward" if backward else "forward",
                 inputs=inputs,
                 outputs=call.outputs,
                 status=status,
                 category=cost.category if status == "counted" else "memory",
                 flops=cost.flops,
                 macs=cost.macs,
-                activations=cost.activations,
+                activations=0 if backward else cost.activations,  # pycls: forward outputs only
                 bytes_read=read,
                 bytes_written=written,
             )
@@ -159,7 +160,9 @@ def _shape_only_result(func, args: tuple) -> torch.Tensor | None:
     a, b = args[0], args[1]
     if not isinstance(a, FakeTensor) or a.dtype in (torch.bfloat16, torch.float16):
         return None
-    shape = grouped_mm_output_shape(tuple(a.shape), tuple(b.shape))
+    offs = args[2] if len(args) > 2 else None
+    groups = int(offs.shape[0]) if isinstance(offs, torch.Tensor) else 1
+    shape = grouped_mm_output_shape(tuple(a.shape), tuple(b.shape), groups)
     return torch.empty(shape, dtype=a.dtype, device=a.device)
 
 

@@ -180,15 +180,17 @@ def _grouped_mm(call: OpCall) -> OpCost:
     return contraction(macs, call.out, call.out.numel if isinstance(bias, TensorMeta) else 0)
 
 
-def grouped_mm_output_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
-    """Result shape of ``_grouped_mm(a, b, offs)`` for the layouts MoE layers use."""
+def grouped_mm_output_shape(
+    a: tuple[int, ...], b: tuple[int, ...], groups: int = 1
+) -> tuple[int, ...]:
+    """Result shape of ``_grouped_mm(a, b, offs)`` (``groups`` = len(offs))."""
     if len(a) == 2 and len(b) == 3:
         return (a[0], b[2])
     if len(a) == 3 and len(b) == 3:
         return (a[0], a[1], b[2])
     if len(a) == 2 and len(b) == 2:
-        return (a[0], b[1])  # split along K: one [M, N] result per group is stacked by caller
-    return (*a[:-1], b[-1])
+        return (groups, a[0], b[1])  # K split by offs (the weight gradient): one block per group
+    return (a[0], a[1], b[-1])  # [G, M, K] x [K_total, N] split along rows of b
 
 
 @register("transformers.grouped_mm_fallback_backward")

@@ -56,10 +56,10 @@ class Rule:
     """
 
     key: str
-    ops: tuple[str, ...]
     flops: int | Fraction
     basis: str
     category: str
+    ops: tuple[str, ...]
     steps: str
     extras: tuple[tuple[str, int], ...] = ()
     complex_flops: int | None = None
@@ -75,797 +75,548 @@ class Rule:
 # fmt: off
 RULES: tuple[Rule, ...] = (
     # -- elementwise arithmetic --------------------------------------------------------
-    Rule(
-        "add",
+    Rule("add", 1, OUT, "elementwise",
         ("add", "sub", "rsub"),
-        1,
-        OUT,
-        "elementwise",
         "one add or subtract; a non-unit alpha scales the other operand first",
-        extras=(("alpha ≠ 1", 1),),
-        complex_flops=2,
+        extras=(("alpha ≠ 1", 1),), complex_flops=2,
     ),
-    Rule(
-        "mul",
+    Rule("mul", 1, OUT, "elementwise",
         ("mul",),
-        1,
-        OUT,
-        "elementwise",
         "one multiply; complex (a+bi)(c+di): 4 multiplies + 2 adds",
         complex_flops=6,
     ),
-    Rule(
-        "div",
+    Rule("div", 1, OUT, "elementwise",
         ("div", "true_divide", "floor_divide", "remainder", "fmod"),
-        1,
-        OUT,
-        "elementwise",
-        "one divide (floor/remainder: the divide, rounding fused); complex: 6 for the "
-        "numerator, 3 for |d|², 2 divides",
+        "one divide (floor/remainder: the divide, rounding fused); complex: 6 for the numerator, "
+        "3 for |d|², 2 divides",
         complex_flops=11,
     ),
-    Rule(
-        "neg",
+    Rule("neg", 1, OUT, "elementwise",
         ("neg", "negative"),
-        1,
-        OUT,
-        "elementwise",
         "one sign flip; complex: both parts",
         complex_flops=2,
     ),
-    Rule(
-        "abs",
+    Rule("abs", 1, OUT, "elementwise",
         ("abs", "absolute"),
-        1,
-        OUT,
-        "elementwise",
         "one sign clear; complex |z|: 2 squares, 1 add, 1 sqrt",
         complex_flops=4,
     ),
-    Rule(
-        "unary",
-        (
-            "sqrt", "rsqrt", "reciprocal", "exp", "exp2", "expm1", "log", "log2", "log10",
-            "log1p", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
-            "asinh", "acosh", "atanh", "sigmoid", "erf", "erfc", "erfinv", "logit", "digamma",
-            "lgamma", "i0", "sinc", "deg2rad", "rad2deg", "square",
-        ),
-        1,
-        OUT,
-        "elementwise",
+    Rule("unary", 1, OUT, "elementwise",
+        ("sqrt", "rsqrt", "reciprocal", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p",
+         "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
+         "atanh", "sigmoid", "erf", "erfc", "erfinv", "logit", "digamma", "lgamma", "i0", "sinc",
+         "deg2rad", "rad2deg", "square"),
         "one elementary function evaluation (transcendentals count 1, like a multiply)",
     ),
-    Rule(
-        "rounding",
+    Rule("rounding", 1, OUT, "elementwise",
         ("floor", "ceil", "round", "trunc", "frac", "sign", "sgn"),
-        1,
-        OUT,
-        "elementwise",
         "one rounding or sign step",
     ),
-    Rule(
-        "binary",
-        (
-            "pow", "float_power", "atan2", "hypot", "copysign", "xlogy", "logaddexp",
-            "logaddexp2",
-        ),
-        1,
-        OUT,
-        "elementwise",
+    Rule("binary", 1, OUT, "elementwise",
+        ("pow", "float_power", "atan2", "hypot", "copysign", "xlogy", "logaddexp", "logaddexp2"),
         "one binary function evaluation",
     ),
-    Rule(
-        "compare_value",
-        (
-            "relu", "clamp", "clamp_min", "clamp_max", "clip", "hardtanh", "threshold",
-            "maximum", "minimum", "fmax", "fmin", "max.other", "max.out", "min.other",
-            "min.out",
-        ),
-        1,
-        OUT,
-        "elementwise",
+    Rule("compare_value", 1, OUT, "elementwise",
+        ("relu", "clamp", "clamp_min", "clamp_max", "clip", "hardtanh", "threshold", "maximum",
+         "minimum", "fmax", "fmin", "max.other", "max.out", "min.other", "min.out"),
         "one comparison that produces the value (max(x, 0), a clamp to a range)",
     ),
-    Rule(
-        "ternary",
+    Rule("ternary", 3, OUT, "elementwise",
         ("lerp", "addcmul", "addcdiv"),
-        3,
-        OUT,
-        "elementwise",
         "lerp: b−a, ·w, +a; addcmul/addcdiv: t1·t2 (or t1/t2), ·value, +self",
     ),
     # -- activations ---------------------------------------------------------------------
-    Rule(
-        "gelu",
+    Rule("gelu", 5, OUT, "elementwise",
         ("gelu",),
-        5,
-        OUT,
-        "elementwise",
-        "exact: x·√½, erf, +1, ·x, ·½ = 5; tanh form adds x³ (2), ·0.044715, +x and "
-        "swaps erf for tanh with ·√(2/π) = 9",
+        "exact: x·√½, erf, +1, ·x, ·½ = 5; tanh form adds x³ (2), ·0.044715, +x and swaps erf for"
+        " tanh with ·√(2/π) = 9",
         extras=(("approximate='tanh'", 4),),
     ),
-    Rule("silu", ("silu",), 2, OUT, "elementwise", "sigmoid, ·x"),
-    Rule("mish", ("mish",), 4, OUT, "elementwise", "exp, log1p (softplus), tanh, ·x"),
-    Rule("hardswish", ("hardswish",), 4, OUT, "elementwise", "+3, clamp to [0, 6], ·x, /6"),
-    Rule("hardsigmoid", ("hardsigmoid",), 3, OUT, "elementwise", "+3, clamp to [0, 6], /6"),
-    Rule(
-        "leaky_relu",
+    Rule("silu", 2, OUT, "elementwise",
+        ("silu",),
+        "sigmoid, ·x",
+    ),
+    Rule("mish", 4, OUT, "elementwise",
+        ("mish",),
+        "exp, log1p (softplus), tanh, ·x",
+    ),
+    Rule("hardswish", 4, OUT, "elementwise",
+        ("hardswish",),
+        "+3, clamp to [0, 6], ·x, /6",
+    ),
+    Rule("hardsigmoid", 3, OUT, "elementwise",
+        ("hardsigmoid",),
+        "+3, clamp to [0, 6], /6",
+    ),
+    Rule("leaky_relu", 2, OUT, "elementwise",
         ("leaky_relu", "rrelu_with_noise", "_prelu_kernel", "prelu"),
-        2,
-        OUT,
-        "elementwise",
         "sign test, ·slope",
     ),
-    Rule(
-        "elu",
+    Rule("elu", 4, OUT, "elementwise",
         ("elu", "celu", "selu"),
-        4,
-        OUT,
-        "elementwise",
         "sign test, exp, −1, ·α (selu's and elu's output scale folded into α)",
     ),
-    Rule(
-        "softplus",
+    Rule("softplus", 4, OUT, "elementwise",
         ("softplus",),
-        4,
-        OUT,
-        "elementwise",
         "·β, exp, log1p, /β (the linear-region threshold test is fused)",
     ),
-    Rule(
-        "log_sigmoid",
+    Rule("log_sigmoid", 6, OUT, "elementwise",
         ("log_sigmoid_forward",),
-        6,
-        OUT,
-        "elementwise",
         "min(x, 0), |x|, negate, exp, log1p, subtract",
     ),
-    Rule("glu", ("glu",), 2, OUT, "elementwise", "sigmoid of the gate half, ·value half"),
-    Rule("hardshrink", ("hardshrink",), 1, OUT, "elementwise", "range test"),
-    Rule("softshrink", ("softshrink",), 2, OUT, "elementwise", "range test, ∓λ"),
-    Rule(
-        "dropout",
+    Rule("glu", 2, OUT, "elementwise",
+        ("glu",),
+        "sigmoid of the gate half, ·value half",
+    ),
+    Rule("hardshrink", 1, OUT, "elementwise",
+        ("hardshrink",),
+        "range test",
+    ),
+    Rule("softshrink", 2, OUT, "elementwise",
+        ("softshrink",),
+        "range test, ∓λ",
+    ),
+    Rule("dropout", 2, OUT, "elementwise",
         ("native_dropout",),
-        2,
-        OUT,
-        "elementwise",
         "·mask, ·1/(1−p); 0 when train=False (the mask itself is a random factory)",
         inplace=False,
     ),
     # -- softmax -------------------------------------------------------------------------
-    Rule(
-        "softmax",
+    Rule("softmax", 5, OUT, "softmax",
         ("_softmax", "softmax", "_safe_softmax"),
-        5,
-        OUT,
-        "softmax",
         "row max, x−max, exp, row sum, divide",
     ),
-    Rule(
-        "log_softmax",
+    Rule("log_softmax", 5, OUT, "softmax",
         ("_log_softmax", "log_softmax"),
-        5,
-        OUT,
-        "softmax",
         "row max, x−max, exp, row sum, subtract log-sum (the log is per row)",
     ),
     # -- normalisation -------------------------------------------------------------------
-    Rule(
-        "layer_norm",
+    Rule("layer_norm", 5, IN, "norm",
         ("native_layer_norm", "native_group_norm"),
-        5,
-        IN,
-        "norm",
         "mean (1 add), centre, square, variance sum, ·rstd; affine: ·weight, +bias",
-        extras=(("weight", 1), ("bias", 1)),
-        inplace=False,
+        extras=(("weight", 1), ("bias", 1)), inplace=False,
     ),
-    Rule(
-        "batch_norm",
-        (
-            "native_batch_norm", "_native_batch_norm_legit",
-            "_native_batch_norm_legit_functional", "_native_batch_norm_legit_no_training",
-            "_batch_norm_with_update", "_batch_norm_with_update_functional",
-            "_batch_norm_no_update", "cudnn_batch_norm", "miopen_batch_norm",
-        ),
-        2,
-        IN,
-        "norm",
-        "with running statistics: centre, ·invstd; training computes the batch statistics "
-        "first (mean 1 add, square, variance sum); affine: ·weight, +bias",
-        extras=(("training", 3), ("weight", 1), ("bias", 1)),
-        inplace=False,
+    Rule("batch_norm", 2, IN, "norm",
+        ("native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_functional",
+         "_native_batch_norm_legit_no_training", "_batch_norm_with_update",
+         "_batch_norm_with_update_functional", "_batch_norm_no_update", "cudnn_batch_norm",
+         "miopen_batch_norm"),
+        "with running statistics: centre, ·invstd; training computes the batch statistics first "
+        "(mean 1 add, square, variance sum); affine: ·weight, +bias",
+        extras=(("training", 3), ("weight", 1), ("bias", 1)), inplace=False,
     ),
-    Rule(
-        "rms_norm",
+    Rule("rms_norm", 3, IN, "norm",
         ("_fused_rms_norm", "rms_norm"),
-        3,
-        IN,
-        "norm",
         "square, sum, ·rstd; ·weight",
-        extras=(("weight", 1),),
-        inplace=False,
+        extras=(("weight", 1),), inplace=False,
     ),
-    Rule(
-        "norm_backward",
-        (
-            "native_layer_norm_backward", "native_group_norm_backward",
-            "native_batch_norm_backward", "batch_norm_backward", "cudnn_batch_norm_backward",
-            "miopen_batch_norm_backward",
-        ),
-        0,
-        IN,
-        "norm",
+    Rule("norm_backward", 0, IN, "norm",
+        ("native_layer_norm_backward", "native_group_norm_backward", "native_batch_norm_backward",
+         "batch_norm_backward", "cudnn_batch_norm_backward", "miopen_batch_norm_backward"),
         "x̂ = (x−mean)·rstd recomputed (2); grad_input = rstd·(g' − mean(g') − x̂·mean(g'·x̂)) "
-        "with g' = g·weight: g·weight, 2 row sums, g'·x̂, x̂·m, 2 subtracts, ·rstd; with "
-        "running statistics grad_input is g·(weight·invstd), 1; grad_weight = Σ g·x̂ (2); "
-        "grad_bias = Σ g (1)",
+        "with g' = g·weight: g·weight, 2 row sums, g'·x̂, x̂·m, 2 subtracts, ·rstd; with running "
+        "statistics grad_input is g·(weight·invstd), 1; grad_weight = Σ g·x̂ (2); grad_bias = Σ g"
+        " (1)",
         extras=(
-            ("x̂ (grad_input or grad_weight)", 2),
-            ("grad_input", 7),
-            ("grad_input with weight", 1),
-            ("grad_input, running statistics", 1),
-            ("grad_weight", 2),
-            ("grad_bias", 1),
+            ("x̂ (grad_input or grad_weight)", 2), ("grad_input", 7), ("grad_input with weight", 1),
+            ("grad_input, running statistics", 1), ("grad_weight", 2), ("grad_bias", 1),
         ),
         inplace=False,
     ),
-    Rule(
-        "rms_norm_backward",
+    Rule("rms_norm_backward", 0, IN, "norm",
         ("_fused_rms_norm_backward",),
-        0,
-        IN,
-        "norm",
-        "x̂ = x·rstd (1); grad_input = rstd·(g' − x̂·mean(g'·x̂)), g' = g·weight: "
-        "g·weight, g'·x̂, row sum, x̂·m, subtract, ·rstd; grad_weight = Σ g·x̂ (2)",
+        "x̂ = x·rstd (1); grad_input = rstd·(g' − x̂·mean(g'·x̂)), g' = g·weight: g·weight, "
+        "g'·x̂, row sum, x̂·m, subtract, ·rstd; grad_weight = Σ g·x̂ (2)",
         extras=(
-            ("x̂ (grad_input or grad_weight)", 1),
-            ("grad_input", 5),
-            ("grad_input with weight", 1),
+            ("x̂ (grad_input or grad_weight)", 1), ("grad_input", 5), ("grad_input with weight", 1),
             ("grad_weight", 2),
         ),
         inplace=False,
     ),
     # -- elementwise backward ------------------------------------------------------------
-    Rule(
-        "threshold_backward",
+    Rule("threshold_backward", 1, OUT, "elementwise",
         ("threshold_backward", "hardtanh_backward", "hardshrink_backward"),
-        1,
-        OUT,
-        "elementwise",
         "range test passes or zeroes the gradient",
         inplace=False,
     ),
-    Rule("sigmoid_backward", ("sigmoid_backward",), 3, OUT, "elementwise", "1−y, ·y, ·g", inplace=False),
-    Rule("tanh_backward", ("tanh_backward",), 3, OUT, "elementwise", "y², 1−y², ·g", inplace=False),
-    Rule(
-        "silu_backward",
+    Rule("sigmoid_backward", 3, OUT, "elementwise",
+        ("sigmoid_backward",),
+        "1−y, ·y, ·g",
+        inplace=False,
+    ),
+    Rule("tanh_backward", 3, OUT, "elementwise",
+        ("tanh_backward",),
+        "y², 1−y², ·g",
+        inplace=False,
+    ),
+    Rule("silu_backward", 6, OUT, "elementwise",
         ("silu_backward",),
-        6,
-        OUT,
-        "elementwise",
         "s = sigmoid(x), 1−s, x·(1−s), +1, ·s, ·g",
         inplace=False,
     ),
-    Rule(
-        "gelu_backward",
+    Rule("gelu_backward", 11, OUT, "elementwise",
         ("gelu_backward",),
-        11,
-        OUT,
-        "elementwise",
-        "exact: Φ(x) = ½(1+erf(x·√½)) (4), φ(x) = exp(−x²/2)/√(2π) (4), x·φ, Φ+x·φ, ·g = 11; "
-        "tanh form: inner k(x+0.044715x³) (5), tanh, ½(1+t) (2), (1−t²) (2), "
-        "k(1+3·0.044715x²) (3), ·x·½ (2), product, sum, ·g = 18",
-        extras=(("approximate='tanh'", 7),),
-        inplace=False,
+        "exact: Φ(x) = ½(1+erf(x·√½)) (4), φ(x) = exp(−x²/2)/√(2π) (4), x·φ, Φ+x·φ, ·g = 11; tanh"
+        " form: inner k(x+0.044715x³) (5), tanh, ½(1+t) (2), (1−t²) (2), k(1+3·0.044715x²) (3), "
+        "·x·½ (2), product, sum, ·g = 18",
+        extras=(("approximate='tanh'", 7),), inplace=False,
     ),
-    Rule(
-        "hardswish_backward",
+    Rule("hardswish_backward", 4, OUT, "elementwise",
         ("hardswish_backward",),
-        4,
-        OUT,
-        "elementwise",
         "range test, x/3, +½, ·g",
         inplace=False,
     ),
-    Rule(
-        "hardsigmoid_backward",
+    Rule("hardsigmoid_backward", 2, OUT, "elementwise",
         ("hardsigmoid_backward",),
-        2,
-        OUT,
-        "elementwise",
         "range test, ·g/6",
         inplace=False,
     ),
-    Rule(
-        "leaky_relu_backward",
+    Rule("leaky_relu_backward", 2, OUT, "elementwise",
         ("leaky_relu_backward", "rrelu_with_noise_backward", "softshrink_backward"),
-        2,
-        OUT,
-        "elementwise",
         "sign test, ·slope",
         inplace=False,
     ),
-    Rule("elu_backward", ("elu_backward",), 3, OUT, "elementwise", "sign test, exp (or y+α), ·α·g", inplace=False),
-    Rule(
-        "softplus_backward",
+    Rule("elu_backward", 3, OUT, "elementwise",
+        ("elu_backward",),
+        "sign test, exp (or y+α), ·α·g",
+        inplace=False,
+    ),
+    Rule("softplus_backward", 5, OUT, "elementwise",
         ("softplus_backward",),
-        5,
-        OUT,
-        "elementwise",
         "z = exp(β·x) (2), z/(z+1) (2), ·g",
         inplace=False,
     ),
-    Rule(
-        "mish_backward",
+    Rule("mish_backward", 10, OUT, "elementwise",
         ("mish_backward",),
-        10,
-        OUT,
-        "elementwise",
         "softplus (exp, log1p), t = tanh, sigmoid, t², 1−t², x·σ, ·(1−t²), +t, ·g",
         inplace=False,
     ),
-    Rule(
-        "log_sigmoid_backward",
+    Rule("log_sigmoid_backward", 4, OUT, "elementwise",
         ("log_sigmoid_backward",),
-        4,
-        OUT,
-        "elementwise",
         "sign test, buffer/(1+buffer) (2), ·g",
         inplace=False,
     ),
-    Rule(
-        "softmax_backward",
+    Rule("softmax_backward", 4, OUT, "softmax",
         ("_softmax_backward_data",),
-        4,
-        OUT,
-        "softmax",
         "g·y, row sum, g − sum, ·y",
         inplace=False,
     ),
-    Rule(
-        "log_softmax_backward",
+    Rule("log_softmax_backward", 4, OUT, "softmax",
         ("_log_softmax_backward_data",),
-        4,
-        OUT,
-        "softmax",
         "exp(y), row sum of g, exp(y)·sum, g − that",
         inplace=False,
     ),
-    Rule(
-        "dropout_backward",
+    Rule("dropout_backward", 2, OUT, "elementwise",
         ("native_dropout_backward",),
-        2,
-        OUT,
-        "elementwise",
         "·mask, ·scale",
         inplace=False,
     ),
     # -- reductions ----------------------------------------------------------------------
-    Rule(
-        "sum",
+    Rule("sum", 1, IN, "reduction",
         ("sum", "nansum", "mean", "nanmean", "prod"),
-        1,
-        IN,
-        "reduction",
         "one accumulate per input element (the mean's 1/N is per output, not counted)",
         inplace=False,
     ),
-    Rule(
-        "extremum",
-        (
-            "amax", "amin", "max", "min", "aminmax", "argmax", "argmin", "topk", "median",
-            "nanmedian", "kthvalue",
-        ),
-        1,
-        IN,
-        "reduction",
+    Rule("extremum", 1, IN, "reduction",
+        ("amax", "amin", "max", "min", "aminmax", "argmax", "argmin", "topk", "median",
+         "nanmedian", "kthvalue"),
         "one comparison per input element (topk/median/kthvalue: a selection scan)",
         inplace=False,
     ),
-    Rule(
-        "logical_reduction",
+    Rule("logical_reduction", 1, IN, "reduction",
         ("any", "all", "count_nonzero"),
-        1,
-        IN,
-        "reduction",
         "one test-and-accumulate per input element",
         inplace=False,
     ),
-    Rule(
-        "var",
+    Rule("var", 4, IN, "reduction",
         ("var", "std", "var_mean", "std_mean"),
-        4,
-        IN,
-        "reduction",
-        "mean pass (1 add), then x−mean, square, accumulate (the final /(N−c) and the "
-        "std's sqrt are per output, not counted)",
+        "mean pass (1 add), then x−mean, square, accumulate (the final /(N−c) and the std's sqrt "
+        "are per output, not counted)",
         inplace=False,
     ),
-    Rule(
-        "logsumexp",
+    Rule("logsumexp", 4, IN, "reduction",
         ("logsumexp",),
-        4,
-        IN,
-        "reduction",
         "max pass, x−max, exp, accumulate (log and +max are per output)",
         inplace=False,
     ),
-    Rule(
-        "vector_norm",
+    Rule("vector_norm", 2, IN, "reduction",
         ("linalg_vector_norm", "norm"),
-        2,
-        IN,
-        "reduction",
-        "|x|^p for p in {0, 1, 2, ±inf} is one step (abs, square, test), then accumulate; "
-        "other p need abs then pow",
-        extras=(("p ∉ {0, 1, 2, ±inf}", 1),),
-        inplace=False,
+        "|x|^p for p in {0, 1, 2, ±inf} is one step (abs, square, test), then accumulate; other p"
+        " need abs then pow",
+        extras=(("p ∉ {0, 1, 2, ±inf}", 1),), inplace=False,
     ),
-    Rule(
-        "sort",
+    Rule("sort", 1, SORT, "reduction",
         ("sort",),
-        1,
-        SORT,
-        "reduction",
         "comparison sort: ⌈log2 N⌉ comparisons per element",
         inplace=False,
     ),
-    Rule(
-        "histogram",
+    Rule("histogram", 3, IN, "reduction",
         ("histc", "bincount", "histogram"),
-        3,
-        IN,
-        "reduction",
-        "x−min, ·bins/(max−min), increment the bin (range test and floor fused); integer "
-        "inputs (bincount) count 0",
+        "x−min, ·bins/(max−min), increment the bin (range test and floor fused); integer inputs "
+        "(bincount) count 0",
         inplace=False,
     ),
     # -- cumulative ----------------------------------------------------------------------
-    Rule(
-        "cumulative",
+    Rule("cumulative", 1, IN, "reduction",
         ("cumsum", "cumprod", "cummax", "cummin"),
-        1,
-        IN,
-        "reduction",
         "one running add, multiply or comparison per element",
     ),
-    Rule(
-        "logcumsumexp",
+    Rule("logcumsumexp", 6, IN, "reduction",
         ("logcumsumexp",),
-        6,
-        IN,
-        "reduction",
         "logaddexp(acc, x) = max + log1p(exp(min − max)): max, min, subtract, exp, log1p, add",
         inplace=False,
     ),
     # -- accumulating scatters and losses -------------------------------------------------
-    Rule(
-        "scatter_accumulate",
-        (
-            "index_add", "scatter_add", "scatter_reduce", "scatter.reduce",
-            "scatter.value_reduce", "scatter.reduce_out", "scatter.value_reduce_out",
-            "scatter_.reduce", "scatter_.value_reduce", "index_reduce", "index_put",
-            "_unsafe_index_put", "_index_put_impl",
-        ),
-        1,
-        SOURCE,
-        "reduction",
-        "one accumulate per source element; index_put/_unsafe_index_put without "
-        "accumulate=True are copies (0, category memory)",
+    Rule("scatter_accumulate", 1, SOURCE, "reduction",
+        ("index_add", "scatter_add", "scatter_reduce", "scatter.reduce", "scatter.value_reduce",
+         "scatter.reduce_out", "scatter.value_reduce_out", "scatter_.reduce",
+         "scatter_.value_reduce", "index_reduce", "index_put", "_unsafe_index_put",
+         "_index_put_impl"),
+        "one accumulate per source element; index_put/_unsafe_index_put without accumulate=True "
+        "are copies (0, category memory)",
     ),
-    Rule(
-        "embedding_backward",
+    Rule("embedding_backward", 1, GRAD_OUT, "reduction",
         ("embedding_dense_backward",),
-        1,
-        GRAD_OUT,
-        "reduction",
         "scatter-add of each gradient row into the weight gradient",
-        extras=(("scale_grad_by_freq", 1),),
-        inplace=False,
+        extras=(("scale_grad_by_freq", 1),), inplace=False,
     ),
-    Rule(
-        "nll_loss",
+    Rule("nll_loss", 1, TARGET, "reduction",
         ("nll_loss_forward", "nll_loss2d_forward", "nll_loss_backward", "nll_loss2d_backward"),
-        1,
-        TARGET,
-        "reduction",
         "forward: pick −x[target] and accumulate; backward: write −g (or −g/Σw); ·weight[target]",
-        extras=(("weight", 1),),
-        inplace=False,
+        extras=(("weight", 1),), inplace=False,
     ),
-    Rule(
-        "mse_loss",
+    Rule("mse_loss", 2, IN, "reduction",
         ("mse_loss",),
-        2,
-        IN,
-        "reduction",
         "x−t, square; accumulate when reduced",
-        extras=(("reduction ≠ 'none'", 1),),
-        inplace=False,
+        extras=(("reduction ≠ 'none'", 1),), inplace=False,
     ),
-    Rule(
-        "mse_loss_backward",
+    Rule("mse_loss_backward", 3, IN, "elementwise",
         ("mse_loss_backward",),
-        3,
-        IN,
-        "elementwise",
         "x−t, ·2/N (or ·2), ·g",
         inplace=False,
     ),
-    Rule(
-        "binary_cross_entropy",
+    Rule("binary_cross_entropy", 7, IN, "reduction",
         ("binary_cross_entropy",),
-        7,
-        IN,
-        "reduction",
-        "log x, 1−x, log(1−x), log x − log(1−x), ·t, +log(1−x), negate; accumulate when "
-        "reduced; ·weight",
-        extras=(("reduction ≠ 'none'", 1), ("weight", 1)),
-        inplace=False,
+        "log x, 1−x, log(1−x), log x − log(1−x), ·t, +log(1−x), negate; accumulate when reduced; "
+        "·weight",
+        extras=(("reduction ≠ 'none'", 1), ("weight", 1)), inplace=False,
     ),
-    Rule(
-        "binary_cross_entropy_backward",
+    Rule("binary_cross_entropy_backward", 5, IN, "elementwise",
         ("binary_cross_entropy_backward",),
-        5,
-        IN,
-        "elementwise",
         "x−t, 1−x, x·(1−x), divide, ·g (1/N folded into g); ·weight",
-        extras=(("weight", 1),),
-        inplace=False,
+        extras=(("weight", 1),), inplace=False,
     ),
-    Rule(
-        "smooth_l1_loss",
+    Rule("smooth_l1_loss", 5, IN, "reduction",
         ("smooth_l1_loss", "huber_loss"),
-        5,
-        IN,
-        "reduction",
-        "x−t, |d|, test against β (δ), then ½d²/β (square, scale) or |d|−½β (subtract, "
-        "scale); accumulate when reduced",
-        extras=(("reduction ≠ 'none'", 1),),
-        inplace=False,
+        "x−t, |d|, test against β (δ), then ½d²/β (square, scale) or |d|−½β (subtract, scale); "
+        "accumulate when reduced",
+        extras=(("reduction ≠ 'none'", 1),), inplace=False,
     ),
-    Rule(
-        "smooth_l1_loss_backward",
+    Rule("smooth_l1_loss_backward", 4, IN, "elementwise",
         ("smooth_l1_loss_backward", "huber_loss_backward"),
-        4,
-        IN,
-        "elementwise",
         "x−t, range test, d/β or sign(d)·δ, ·g (1/N folded into g)",
         inplace=False,
     ),
-    Rule(
-        "bce_with_logits",
+    Rule("bce_with_logits", 8, IN, "reduction",
         ("binary_cross_entropy_with_logits",),
-        8,
-        IN,
-        "reduction",
-        "(1−t)·x (2) + max(−x, 0) + log1p(exp(−|x|)) (|x|, exp, log1p) and 2 adds; "
-        "pos_weight: (p−1)·t+1 (2) and its product (1); ·weight; accumulate when reduced",
-        extras=(("reduction ≠ 'none'", 1), ("weight", 1), ("pos_weight", 3)),
-        inplace=False,
+        "(1−t)·x (2) + max(−x, 0) + log1p(exp(−|x|)) (|x|, exp, log1p) and 2 adds; pos_weight: "
+        "(p−1)·t+1 (2) and its product (1); ·weight; accumulate when reduced",
+        extras=(("reduction ≠ 'none'", 1), ("weight", 1), ("pos_weight", 3)), inplace=False,
     ),
-    Rule(
-        "prelu_backward",
+    Rule("prelu_backward", 4, IN, "elementwise",
         ("_prelu_kernel_backward",),
-        4,
-        IN,
-        "elementwise",
         "grad_input: sign test, ·slope·g (2); grad_weight: x·g where negative, accumulate (2)",
         inplace=False,
     ),
-    Rule(
-        "glu_backward",
+    Rule("glu_backward", 6, GRAD_OUT, "elementwise",
         ("glu_backward",),
-        6,
-        GRAD_OUT,
-        "elementwise",
         "σ(b), g·σ for a; (1−σ), ·σ, ·a, ·g for b",
         inplace=False,
     ),
-    Rule(
-        "embedding_bag",
+    Rule("embedding_bag", 1, "gathered element (indices × embedding dim)", "reduction",
         ("_embedding_bag", "_embedding_bag_forward_only", "embedding_bag"),
-        1,
-        "gathered element (indices × embedding dim)",
-        "reduction",
         "sum/mean: one add per gathered element (the mean's divide is per bag); max: one "
         "comparison; per_sample_weights: one multiply more",
-        extras=(("per_sample_weights", 1),),
-        inplace=False,
+        extras=(("per_sample_weights", 1),), inplace=False,
     ),
-    Rule(
-        "embedding_bag_backward",
+    Rule("embedding_bag_backward", 1, "gathered element (indices × embedding dim)", "reduction",
         ("_embedding_bag_backward", "_embedding_bag_dense_backward"),
-        1,
-        "gathered element (indices × embedding dim)",
-        "reduction",
         "scatter-add of the bag gradient into every gathered row; per_sample_weights: one "
         "multiply more",
-        extras=(("per_sample_weights", 1),),
-        inplace=False,
+        extras=(("per_sample_weights", 1),), inplace=False,
     ),
-    Rule(
-        "embedding_renorm",
+    Rule("embedding_renorm", 3, "gathered element (indices × embedding dim)", "reduction",
         ("embedding_renorm",),
-        3,
-        "gathered element (indices × embedding dim)",
-        "reduction",
-        "row norm (square, accumulate), rescale (one multiply); the per-row test and "
-        "divide are amortised",
-        inplace=True,
+        "row norm (square, accumulate), rescale (one multiply); the per-row test and divide are "
+        "amortised",
     ),
-    Rule(
-        "overlap_add",
-        (
-            "col2im", "reflection_pad1d_backward", "reflection_pad2d_backward",
-            "reflection_pad3d_backward", "replication_pad1d_backward",
-            "replication_pad2d_backward", "replication_pad3d_backward",
-        ),
-        1,
-        IN,
-        "reduction",
-        "accumulate every input (col2im columns, padded gradient) into its source position "
-        "(the forwards, im2col and padding, are copies)",
+    Rule("overlap_add", 1, IN, "reduction",
+        ("col2im", "unfold_backward", "reflection_pad1d_backward", "reflection_pad2d_backward",
+         "reflection_pad3d_backward", "replication_pad1d_backward", "replication_pad2d_backward",
+         "replication_pad3d_backward"),
+        "accumulate every input (col2im columns, padded or unfolded gradient) into its source "
+        "position (the forwards, im2col, padding and unfold, are copies; unfold_backward with "
+        "step ≥ size is a copy too, 0)",
         inplace=False,
     ),
-    Rule(
-        "pairwise_distance",
+    Rule("pairwise_distance", 3, "pair × coordinate", "reduction",
         ("_pdist_forward", "_cdist_forward"),
-        3,
-        "pair × coordinate",
-        "reduction",
         "difference, |d|^p (a square for p=2), accumulate (the root is per pair)",
         inplace=False,
     ),
-    Rule(
-        "pairwise_distance_backward",
+    Rule("pairwise_distance_backward", 4, "pair × coordinate", "reduction",
         ("_pdist_backward", "_cdist_backward"),
-        4,
-        "pair × coordinate",
-        "reduction",
         "difference, ·g/dist (or the p-norm derivative), accumulate into the point(s)",
         inplace=False,
     ),
-    Rule(
-        "grid_sample",
+    Rule("grid_sample", 7, OUT, "elementwise",
         ("grid_sampler_2d", "grid_sampler_3d"),
-        1,
-        OUT,
-        "elementwise",
-        "T taps (bilinear 4, trilinear 8, bicubic 16, nearest 0: a gather) weighted and "
-        "summed, 2T−1; coordinate unnormalisation is per grid point and amortised over C",
-        inplace=False,
+        "bilinear: 4 taps weighted and summed, 4 multiplies + 3 adds; trilinear (3-D) 8 taps, 15; "
+        "bicubic 16 taps, 31; nearest is a gather, 0; coordinate unnormalisation is per grid "
+        "point and amortised over channels",
+        extras=(("3-D", 8), ("interpolation_mode='bicubic'", 24)), inplace=False,
     ),
-    Rule(
-        "grid_sample_backward",
+    Rule("grid_sample_backward", 16, GRAD_OUT, "elementwise",
         ("grid_sampler_2d_backward", "grid_sampler_3d_backward"),
-        2,
-        GRAD_OUT,
-        "elementwise",
-        "grad_input: ·weight and accumulate per tap (2T); grad_grid: tap value × weight "
-        "derivative, accumulate (2T); nearest: 1 accumulate for grad_input",
-        inplace=False,
+        "per tap, grad_input: ·weight, accumulate (2); grad_grid: value × weight derivative, "
+        "accumulate (2): bilinear 4 taps = 16, trilinear 8 taps = 32, bicubic 16 taps = 64 (half "
+        "without grad_grid); nearest routes grad_input only, 1 (the nearest-backward rule)",
+        extras=(("3-D", 16), ("interpolation_mode='bicubic'", 48)), inplace=False,
     ),
-    Rule(
-        "affine_grid",
+    Rule("affine_grid", 5, OUT, "elementwise",
         ("affine_grid_generator", "affine_grid_generator_backward"),
-        1,
-        OUT,
-        "elementwise",
-        "each coordinate is a dot of K = 3 (2-D) or 4 (3-D) homogeneous terms: K "
-        "multiplies + K−1 adds = 2K−1",
-        inplace=False,
+        "each coordinate is a dot of 3 homogeneous terms (4 in 3-D): 3 multiplies + 2 adds",
+        extras=(("3-D", 2),), inplace=False,
     ),
     # -- pooling -------------------------------------------------------------------------
-    Rule(
-        "pool",
-        (
-            "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
-            "max_pool2d_with_indices", "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d",
-            "avg_pool3d", "fractional_max_pool2d", "fractional_max_pool3d",
-            "mkldnn_max_pool2d", "mkldnn_max_pool3d", "quantized_max_pool2d",
-        ),
-        1,
-        WINDOW,
-        "pool",
+    Rule("pool", 1, WINDOW, "pool",
+        ("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
+         "max_pool2d_with_indices", "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d",
+         "avg_pool3d", "fractional_max_pool2d", "fractional_max_pool3d", "mkldnn_max_pool2d",
+         "mkldnn_max_pool3d", "quantized_max_pool2d"),
         "one compare or add per window element (avg: the divide replaces the first add); the "
         "window is the kernel, padding positions included",
         inplace=False,
     ),
-    Rule(
-        "adaptive_pool",
-        (
-            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
-            "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_max_pool1d",
-            "adaptive_max_pool2d", "adaptive_max_pool3d", "mkldnn_adaptive_avg_pool2d",
-        ),
-        1,
-        WINDOW,
-        "pool",
-        "one compare or add per window element; output i along a dim of input size I and "
-        "output size O covers [⌊iI/O⌋, ⌈(i+1)I/O⌉)",
+    Rule("adaptive_pool", 1, WINDOW, "pool",
+        ("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+         "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_max_pool1d",
+         "adaptive_max_pool2d", "adaptive_max_pool3d", "mkldnn_adaptive_avg_pool2d"),
+        "one compare or add per window element; output i along a dim of input size I and output "
+        "size O covers [⌊iI/O⌋, ⌈(i+1)I/O⌉)",
         inplace=False,
     ),
-    Rule(
-        "max_pool_backward",
-        (
-            "max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
-            "adaptive_max_pool2d_backward", "adaptive_max_pool3d_backward",
-            "max_pool2d_backward", "fractional_max_pool2d_backward",
-            "fractional_max_pool3d_backward",
-        ),
-        1,
-        GRAD_OUT,
-        "pool",
+    Rule("max_pool_backward", 1, GRAD_OUT, "pool",
+        ("max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
+         "adaptive_max_pool2d_backward", "adaptive_max_pool3d_backward", "max_pool2d_backward",
+         "fractional_max_pool2d_backward", "fractional_max_pool3d_backward"),
         "route each gradient to its argmax, accumulating where windows overlap",
         inplace=False,
     ),
-    Rule(
-        "avg_pool_backward",
-        (
-            "avg_pool2d_backward", "avg_pool3d_backward", "_adaptive_avg_pool2d_backward",
-            "_adaptive_avg_pool3d_backward",
-        ),
-        1,
-        GRAD_WINDOW,
-        "pool",
+    Rule("avg_pool_backward", 1, GRAD_WINDOW, "pool",
+        ("avg_pool2d_backward", "avg_pool3d_backward", "_adaptive_avg_pool2d_backward",
+         "_adaptive_avg_pool3d_backward"),
         "spread g/count over the window: one accumulate per window element",
         inplace=False,
     ),
     # -- interpolation -------------------------------------------------------------------
-    Rule(
-        "interpolate",
-        ("upsample_linear1d", "upsample_bilinear2d", "upsample_trilinear3d", "upsample_bicubic2d"),
-        1,
-        OUT,
-        "elementwise",
-        "T taps (linear 2, bilinear 4, trilinear 8, bicubic 16): T multiplies + (T−1) adds "
-        "= 2T−1, i.e. 3, 7, 15, 31; tap weights are per row/column and amortised",
+    Rule("linear1d", 3, OUT, "elementwise",
+        ("upsample_linear1d",),
+        "2 taps: 2 multiplies + 1 add (tap weights are per column and amortised)",
         inplace=False,
     ),
-    Rule(
-        "interpolate_backward",
-        (
-            "upsample_linear1d_backward", "upsample_bilinear2d_backward",
-            "upsample_trilinear3d_backward", "upsample_bicubic2d_backward",
-        ),
-        2,
-        GRAD_OUT,
-        "elementwise",
-        "per tap: ·weight, accumulate = 2T, i.e. 4, 8, 16, 32",
+    Rule("bilinear2d", 7, OUT, "elementwise",
+        ("upsample_bilinear2d",),
+        "4 taps: 4 multiplies + 3 adds (tap weights are per row/column and amortised)",
         inplace=False,
     ),
-    Rule(
-        "nearest_backward",
-        (
-            "upsample_nearest1d_backward", "upsample_nearest2d_backward",
-            "upsample_nearest3d_backward", "_upsample_nearest_exact1d_backward",
-            "_upsample_nearest_exact2d_backward", "_upsample_nearest_exact3d_backward",
-        ),
-        1,
-        GRAD_OUT,
-        "elementwise",
+    Rule("trilinear3d", 15, OUT, "elementwise",
+        ("upsample_trilinear3d",),
+        "8 taps: 8 multiplies + 7 adds",
+        inplace=False,
+    ),
+    Rule("bicubic2d", 31, OUT, "elementwise",
+        ("upsample_bicubic2d",),
+        "16 taps: 16 multiplies + 15 adds",
+        inplace=False,
+    ),
+    Rule("interpolate_aa", 2, "tap of each output of each separable pass", "elementwise",
+        ("_upsample_bilinear2d_aa", "_upsample_bicubic2d_aa"),
+        "antialiased resize runs separable passes (width, then height; a dim whose size is "
+        "unchanged is skipped); an output of a pass with t taps costs t multiplies + t−1 adds = "
+        "2t−1; t follows PyTorch's filter support (2 bilinear, 4 bicubic, widened by the "
+        "downscale factor)",
+        inplace=False,
+    ),
+    Rule("interpolate_aa_backward", 2, "tap of each output of each separable pass", "elementwise",
+        ("_upsample_bilinear2d_aa_backward", "_upsample_bicubic2d_aa_backward"),
+        "the forward's taps traversed in reverse: ·weight and accumulate per tap",
+        inplace=False,
+    ),
+    Rule("linear1d_backward", 4, GRAD_OUT, "elementwise",
+        ("upsample_linear1d_backward",),
+        "per tap (2): ·weight, accumulate into the input gradient",
+        inplace=False,
+    ),
+    Rule("bilinear2d_backward", 8, GRAD_OUT, "elementwise",
+        ("upsample_bilinear2d_backward",),
+        "per tap (4): ·weight, accumulate",
+        inplace=False,
+    ),
+    Rule("trilinear3d_backward", 16, GRAD_OUT, "elementwise",
+        ("upsample_trilinear3d_backward",),
+        "per tap (8): ·weight, accumulate",
+        inplace=False,
+    ),
+    Rule("bicubic2d_backward", 32, GRAD_OUT, "elementwise",
+        ("upsample_bicubic2d_backward",),
+        "per tap (16): ·weight, accumulate",
+        inplace=False,
+    ),
+    Rule("nearest_backward", 1, GRAD_OUT, "elementwise",
+        ("upsample_nearest1d_backward", "upsample_nearest2d_backward",
+         "upsample_nearest3d_backward", "_upsample_nearest_exact1d_backward",
+         "_upsample_nearest_exact2d_backward", "_upsample_nearest_exact3d_backward"),
         "accumulate each gradient into its source pixel (the forward is a gather: zero set)",
         inplace=False,
     ),
+    # -- fused optimizers (per parameter element) -----------------------------------------
+    Rule("fused_adam", 13, "parameter element", "elementwise",
+        ("_fused_adam_", "_fused_adamw_"),
+        "m = lerp(m, g, 1−β1) (3); v = β2·v + (1−β2)·g² (4); sqrt(v)/√bc2 + eps (3); "
+        "p −= (lr/bc1)·m/denom (3); bias corrections are per tensor; weight decay: AdamW p·(1−lr·λ)"
+        " (1), Adam g + λ·p (2); amsgrad: running max (1); grad_scale: unscale g (1)",
+        extras=(
+            ("weight_decay, AdamW", 1), ("weight_decay, Adam", 2), ("amsgrad", 1),
+            ("grad_scale", 1),
+        ),
+        inplace=False,
+    ),
+    Rule("fused_sgd", 2, "parameter element", "elementwise",
+        ("_fused_sgd_",),
+        "p −= lr·g (2); weight decay g + λ·p (2); momentum buf = μ·buf + g (2), ·(1−d) when "
+        "dampening ≠ 0 (1); nesterov g + μ·buf (2); grad_scale: unscale g (1)",
+        extras=(
+            ("weight_decay", 2), ("momentum", 2), ("dampening", 1), ("nesterov", 2),
+            ("grad_scale", 1),
+        ),
+        inplace=False,
+    ),
+    Rule("fused_adagrad", 7, "parameter element", "elementwise",
+        ("_fused_adagrad_",),
+        "sum += g² (2); sqrt(sum) + eps (2); p −= clr·g/std (3); weight decay g + λ·p (2); "
+        "grad_scale: unscale g (1)",
+        extras=(("weight_decay", 2), ("grad_scale", 1)),
+        inplace=False,
+    ),
     # -- FFT -------------------------------------------------------------------------------
-    Rule(
-        "fft_c2c",
+    Rule("fft_c2c", 5, TRANSFORM, "fft",
         ("_fft_c2c",),
-        5,
-        TRANSFORM,
-        "fft",
         "radix-2 complex FFT: (N/2)·log2 N butterflies of 10 real flops; normalisation folded",
         inplace=False,
     ),
-    Rule(
-        "fft_real",
+    Rule("fft_real", Fraction(5, 2), TRANSFORM, "fft",
         ("_fft_r2c", "_fft_c2r"),
-        Fraction(5, 2),
-        TRANSFORM,
-        "fft",
         "real input or output: half the complex transform; N is the real length",
         inplace=False,
     ),
@@ -873,14 +624,6 @@ RULES: tuple[Rule, ...] = (
 # fmt: on
 
 RULES_BY_KEY: dict[str, Rule] = {rule.key: rule for rule in RULES}
-
-# Taps per output of each interpolation mode (the multiplier of the "interpolate" rules).
-INTERPOLATION_TAPS = {
-    "upsample_linear1d": 2,
-    "upsample_bilinear2d": 4,
-    "upsample_trilinear3d": 8,
-    "upsample_bicubic2d": 16,
-}
 
 
 def rule(key: str) -> Rule:
@@ -1083,6 +826,10 @@ def _tensor(value) -> bool:
     "log_softmax_backward",
     "dropout_backward",
     "mse_loss_backward",
+    "linear1d",
+    "bilinear2d",
+    "trilinear3d",
+    "bicubic2d",
 )
 def _pointwise(call: OpCall, r: Rule) -> OpCost:
     """``rule.flops`` per output element."""
@@ -1113,6 +860,45 @@ def _dropout(call: OpCall, r: Rule) -> OpCost:
     if train is False:
         return _cost(0, r.category)
     return _per_element(call, r, output_elements(call), r.flops)
+
+
+# Multi-tensor (optimizer) kernels: ``_foreach_<op>`` costs ``<op>`` on every tensor of
+# its first list argument.
+FOREACH_RULES = ("add", "mul", "div", "neg", "abs", "unary", "rounding", "binary",
+                 "compare_value", "ternary", "vector_norm")  # fmt: skip
+
+
+def _foreach_ops(r: Rule) -> list:
+    found = []
+    for name in r.ops:
+        if "." in name:
+            continue
+        for variant in (f"_foreach_{name}", f"_foreach_{name}_"):
+            packet = getattr(aten, variant, None)
+            if packet is not None:
+                found.append(packet)
+    return found
+
+
+def _foreach_formula(r: Rule) -> Callable[[OpCall], OpCost]:
+    def formula(call: OpCall) -> OpCost:
+        tensors = call.args[0] if isinstance(call.args[0], (list, tuple)) else [call.args[0]]
+        elements = sum(t.numel for t in tensors if _tensor(t))
+        constant = r.flops
+        if r.key == "add" and call.kwargs.get("alpha", 1) != 1:
+            constant += r.extra("alpha ≠ 1")
+        if r.key == "vector_norm":
+            ord_ = call.arg(1, "ord", 2)
+            if not (ord_ in (0, 1, 2) or (isinstance(ord_, float) and math.isinf(ord_))):
+                constant += r.extra("p ∉ {0, 1, 2, ±inf}")
+        return _per_element(call, r, elements, constant)
+
+    formula.__name__ = f"_foreach[{r.key}]"
+    return formula
+
+
+for _key in FOREACH_RULES:
+    register(*_foreach_ops(RULES_BY_KEY[_key]))(_foreach_formula(RULES_BY_KEY[_key]))
 
 
 # ---------------------------------------------------------------------------------------
@@ -1291,7 +1077,8 @@ def _embedding_backward(call: OpCall, r: Rule) -> OpCost:
 
 @_uses("nll_loss")
 def _nll_loss(call: OpCall, r: Rule) -> OpCost:
-    """nll_loss_forward(self, target, weight, ...) / nll_loss_backward(g, self, target, weight, ...)."""
+    """nll_loss_forward(self, target, weight, ...) /
+    nll_loss_backward(grad, self, target, weight, ...)."""
     backward = "backward" in call.op
     target = call.args[2] if backward else call.args[1]
     weight = call.arg(3 if backward else 2, "weight")
@@ -1343,11 +1130,6 @@ def _bce_with_logits(call: OpCall, r: Rule) -> OpCost:
     return _per_element(call, r, call.args[0].numel, constant)
 
 
-@_uses("glu_backward")
-def _glu_backward(call: OpCall, r: Rule) -> OpCost:
-    return _per_element(call, r, call.args[0].numel, r.flops)
-
-
 @_uses("embedding_bag", "embedding_bag_backward", "embedding_renorm")
 def _embedding_bag(call: OpCall, r: Rule) -> OpCost:
     """Gathered elements = indices × embedding dim. Forward
@@ -1367,6 +1149,10 @@ def _embedding_bag(call: OpCall, r: Rule) -> OpCost:
 
 @_uses("overlap_add")
 def _overlap_add(call: OpCall, r: Rule) -> OpCost:
+    """col2im / padding backward / unfold_backward(grad, input_sizes, dim, size, step):
+    one accumulate per incoming element; unfold windows that do not overlap are a copy."""
+    if call.op.startswith("aten.unfold_backward") and call.arg(3, "size") <= call.arg(4, "step"):
+        return _cost(0, r.category)
     return _per_element(call, r, call.args[0].numel, r.flops)
 
 
@@ -1387,37 +1173,39 @@ def _pairwise_distance(call: OpCall, r: Rule) -> OpCost:
     return _per_element(call, r, work, r.flops)
 
 
-_GRID_TAPS = {0: 4, 1: 0, 2: 16}  # interpolation_mode: bilinear, nearest, bicubic (2-D)
-
-
 @_uses("grid_sample")
 def _grid_sample(call: OpCall, r: Rule) -> OpCost:
-    """grid_sampler_{2,3}d(input, grid, interpolation_mode, padding_mode, align_corners)."""
+    """grid_sampler_{2,3}d(input, grid, interpolation_mode, padding_mode, align_corners);
+    mode 0 bilinear, 1 nearest (a gather), 2 bicubic."""
     mode = call.arg(2, "interpolation_mode", 0)
-    taps = _GRID_TAPS.get(mode, 4) * (2 if "3d" in call.op and mode == 0 else 1)
-    return _per_element(call, r, output_elements(call), r.flops * max(0, 2 * taps - 1))
+    if mode == 1:
+        return _cost(0, r.category)
+    constant = r.flops + (r.extra("3-D") if "3d" in call.op else 0)
+    constant += r.extra("interpolation_mode='bicubic'") if mode == 2 else 0
+    return _per_element(call, r, output_elements(call), constant)
 
 
 @_uses("grid_sample_backward")
 def _grid_sample_backward(call: OpCall, r: Rule) -> OpCost:
     """(grad_output, input, grid, interpolation_mode, padding_mode, align_corners, mask)."""
     mode = call.arg(3, "interpolation_mode", 0)
-    taps = _GRID_TAPS.get(mode, 4) * (2 if "3d" in call.op and mode == 0 else 1)
-    mask = list(call.arg(6, "output_mask", [True, True]))
-    per = (r.flops * taps if mask[0] else 0) + (r.flops * taps if mask[1] else 0)
-    if taps == 0:  # nearest: gradients routed to one pixel, no grid gradient
-        per = 1 if mask[0] else 0
-    return _per_element(call, r, call.args[0].numel, per)
+    grad_input, grad_grid = (bool(m) for m in call.arg(6, "output_mask", [True, True]))
+    if mode == 1:  # nearest: the gradient is routed to one pixel; no grid gradient
+        nearest = rule("nearest_backward")
+        return _per_element(call, r, call.args[0].numel, nearest.flops if grad_input else 0)
+    constant = r.flops + (r.extra("3-D") if "3d" in call.op else 0)
+    constant += r.extra("interpolation_mode='bicubic'") if mode == 2 else 0
+    constant = constant * (int(grad_input) + int(grad_grid)) // 2
+    return _per_element(call, r, call.args[0].numel, constant)
 
 
 @_uses("affine_grid")
 def _affine_grid(call: OpCall, r: Rule) -> OpCost:
-    """affine_grid_generator(theta, size, align_corners) -> [N, *spatial, d];
-    the backward (grad, size, align_corners) does the transposed dot products."""
-    size = call.arg(1, "size")
-    k = len(size) - 1  # homogeneous terms: spatial dims + 1
-    elements = output_elements(call) if "backward" not in call.op else call.args[0].numel
-    return _per_element(call, r, elements, r.flops * (2 * k - 1))
+    """affine_grid_generator(theta, size, align_corners) -> [N, *spatial, d]; the backward
+    (grad, size, align_corners) does the transposed dot products."""
+    constant = r.flops + (r.extra("3-D") if len(call.arg(1, "size")) == 5 else 0)
+    elements = call.args[0].numel if "backward" in call.op else output_elements(call)
+    return _per_element(call, r, elements, constant)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1454,11 +1242,6 @@ def _adaptive_pool(call: OpCall, r: Rule) -> OpCost:
     return _cost(flops if is_floating(call) else 0, r.category, activations=out.numel)
 
 
-@_uses("max_pool_backward")
-def _max_pool_backward(call: OpCall, r: Rule) -> OpCost:
-    return _per_element(call, r, call.args[0].numel, r.flops)
-
-
 @_uses("avg_pool_backward")
 def _avg_pool_backward(call: OpCall, r: Rule) -> OpCost:
     """avg_pool{2,3}d_backward(grad_output, self, kernel_size, ...) /
@@ -1476,26 +1259,133 @@ def _avg_pool_backward(call: OpCall, r: Rule) -> OpCost:
 # interpolation
 
 
-def _interpolation_taps(call: OpCall) -> int:
-    name = call.op.split(".")[1].removesuffix("_backward")
-    return INTERPOLATION_TAPS[name]
-
-
-@_uses("interpolate")
-def _interpolate(call: OpCall, r: Rule) -> OpCost:
-    taps = _interpolation_taps(call)
-    return _per_element(call, r, output_elements(call), r.flops * (2 * taps - 1))
-
-
-@_uses("interpolate_backward")
-def _interpolate_backward(call: OpCall, r: Rule) -> OpCost:
-    taps = _interpolation_taps(call)
-    return _per_element(call, r, call.args[0].numel, r.flops * taps)
-
-
-@_uses("nearest_backward")
-def _nearest_backward(call: OpCall, r: Rule) -> OpCost:
+@_uses(
+    "linear1d_backward",
+    "bilinear2d_backward",
+    "trilinear3d_backward",
+    "bicubic2d_backward",
+    "nearest_backward",
+    "glu_backward",
+    "max_pool_backward",
+)
+def _per_grad_output(call: OpCall, r: Rule) -> OpCost:
+    """``rule.flops`` per element of the incoming gradient (the first argument)."""
     return _per_element(call, r, call.args[0].numel, r.flops)
+
+
+def antialias_windows(
+    in_size: int, out_size: int, align_corners: bool, scale: float | None, interp_size: int
+) -> list[tuple[int, int]]:
+    """(first input, taps) of each output of one antialiased resize pass, as PyTorch
+    computes them: support = interp_size/2, widened by the ratio when downsampling."""
+    if align_corners:
+        ratio = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    else:
+        ratio = 1.0 / scale if scale else in_size / out_size
+    support = interp_size * 0.5 * (ratio if ratio >= 1.0 else 1.0)
+    windows = []
+    for i in range(out_size):
+        center = ratio * (i + 0.5)
+        low = max(int(center - support + 0.5), 0)
+        windows.append((low, min(int(center + support + 0.5), in_size) - low))
+    return windows
+
+
+def antialias_taps(
+    in_size: int, out_size: int, align_corners: bool, scale: float | None, interp_size: int
+) -> list[int]:
+    return [n for _, n in antialias_windows(in_size, out_size, align_corners, scale, interp_size)]
+
+
+def antialias_passes(
+    leading: int,
+    in_hw: tuple[int, int],
+    out_hw: tuple[int, int],
+    align_corners: bool,
+    scales: tuple[float | None, float | None],
+    interp_size: int,
+) -> tuple[int, int]:
+    """(tap incidences, pass outputs) of a separable antialiased 2-D resize: width first
+    on [.., H_in, W_in], then height on [.., H_in, W_out]; unchanged dims are skipped."""
+    (h_in, w_in), (h_out, w_out) = in_hw, out_hw
+    taps = outputs = 0
+    if w_in != w_out:
+        taps += (
+            leading * h_in * sum(antialias_taps(w_in, w_out, align_corners, scales[1], interp_size))
+        )
+        outputs += leading * h_in * w_out
+    if h_in != h_out:
+        taps += (
+            leading
+            * w_out
+            * sum(antialias_taps(h_in, h_out, align_corners, scales[0], interp_size))
+        )
+        outputs += leading * w_out * h_out
+    return taps, outputs
+
+
+def _aa_args(call: OpCall, backward: bool):
+    name = call.op.split(".")[1]
+    interp = 4 if "bicubic" in name else 2
+    if backward:  # (grad_output, output_size, input_size, align_corners, scales_h, scales_w)
+        grad = call.args[0]
+        in_shape = tuple(call.arg(2, "input_size"))
+        out_hw = tuple(grad.shape[-2:])
+        align = bool(call.arg(3, "align_corners"))
+        scales = (call.arg(4, "scales_h"), call.arg(5, "scales_w"))
+    else:  # (self, output_size, align_corners, scales_h, scales_w) or .vec(..., scale_factors)
+        in_shape = call.args[0].shape
+        out_hw = tuple(call.outputs[0].shape[-2:])
+        align = bool(call.arg(2, "align_corners"))
+        if call.op.endswith(".vec"):
+            factors = call.arg(3, "scale_factors")
+            scales = tuple(factors) if factors else (None, None)
+        else:
+            scales = (call.arg(3, "scales_h"), call.arg(4, "scales_w"))
+    leading = math.prod(in_shape[:-2])
+    return antialias_passes(leading, tuple(in_shape[-2:]), out_hw, align, scales, interp)
+
+
+@_uses("interpolate_aa")
+def _interpolate_aa(call: OpCall, r: Rule) -> OpCost:
+    taps, outputs = _aa_args(call, backward=False)
+    if not is_floating(call):
+        return _cost(0, r.category)
+    return _cost(r.flops * taps - outputs, r.category)
+
+
+@_uses("interpolate_aa_backward")
+def _interpolate_aa_backward(call: OpCall, r: Rule) -> OpCost:
+    taps, _ = _aa_args(call, backward=True)
+    return _per_element(call, r, taps, r.flops)
+
+
+# ---------------------------------------------------------------------------------------
+# fused optimizer steps
+
+
+@_uses("fused_adam", "fused_sgd", "fused_adagrad")
+def _fused_optimizer(call: OpCall, r: Rule) -> OpCost:
+    """_fused_{adam,adamw,sgd,adagrad}_(params[], grads[], state lists..., *, hyperparameters)."""
+    elements = sum(t.numel for t in call.args[0] if _tensor(t))
+    kw = call.kwargs
+    constant = r.flops
+    decay = kw.get("weight_decay", 0) != 0
+    if r.key == "fused_adam":
+        if decay:
+            adamw = call.op.startswith("aten._fused_adamw_")
+            constant += r.extra("weight_decay, AdamW" if adamw else "weight_decay, Adam")
+        constant += r.extra("amsgrad") if kw.get("amsgrad") else 0
+    elif r.key == "fused_sgd":
+        constant += r.extra("weight_decay") if decay else 0
+        if kw.get("momentum", 0) != 0 and not kw.get("is_first_step", False):
+            constant += r.extra("momentum")
+            constant += r.extra("dampening") if kw.get("dampening", 0) != 0 else 0
+            constant += r.extra("nesterov") if kw.get("nesterov") else 0
+    else:
+        constant += r.extra("weight_decay") if decay else 0
+    constant += r.extra("grad_scale") if _tensor(kw.get("grad_scale")) else 0
+    return _per_element(call, r, elements, constant)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1540,7 +1430,6 @@ def conventions_table() -> str:
         if r.complex_flops is not None:
             extras = (extras + "; " if r.extras else "") + f"complex: {r.complex_flops}"
         steps = r.steps.replace("|", "\\|")
-        lines.append(
-            f"| {ops} | {r.category} | {_format_constant(r.flops)} | {r.basis} | {extras} | {steps} |"
-        )
+        constant = _format_constant(r.flops)
+        lines.append(f"| {ops} | {r.category} | {constant} | {r.basis} | {extras} | {steps} |")
     return "\n".join(lines) + "\n"

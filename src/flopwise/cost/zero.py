@@ -49,16 +49,15 @@ ZERO_GROUPS: dict[str, tuple[str, ...]] = {
     "copies and casts": (
         "clone", "copy", "copy_", "_copy_from", "_copy_from_and_resize", "_to_copy", "to",
         "contiguous", "_to_dense", "pin_memory", "_pin_memory", "resize_", "resize_as_",
-        "_resize_output_", "set_", "complex",
+        "_resize_output_", "set_", "complex", "_foreach_copy_", "_foreach_zero_",
     ),
     "indexing and gathers": (
         "index", "_unsafe_index", "index_select", "gather", "take", "take_along_dim",
         "embedding", "masked_select", "nonzero", "nonzero_static", "argwhere", "index_copy",
         "index_copy_", "index_fill", "index_fill_", "scatter", "scatter_", "slice_scatter",
         "select_scatter", "diagonal_scatter", "as_strided_scatter", "select_backward",
-        "slice_backward", "index_select_backward", "diagonal_backward", "unfold_backward",
-        "as_strided_scatter", "one_hot", "bucketize", "searchsorted", "unique", "_unique",
-        "_unique2", "unique_consecutive", "unique_dim",
+        "slice_backward", "index_select_backward", "diagonal_backward", "one_hot", "bucketize",
+        "searchsorted", "unique", "_unique", "_unique2", "unique_consecutive", "unique_dim",
     ),
     "joins, padding and rearrangement": (
         "cat", "_cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack",
@@ -103,12 +102,18 @@ ZERO_GROUPS: dict[str, tuple[str, ...]] = {
         "sym_constrain_range", "sym_constrain_range_for_size", "record_stream", "_print",
         "sym_size", "sym_numel", "sym_stride", "sym_storage_offset",
     ),
+    # Not ATen: profiler markers that optimizers and user code emit (torch.ops.profiler).
+    "profiler markers": (
+        "profiler._record_function_enter", "profiler._record_function_enter_new",
+        "profiler._record_function_exit",
+    ),
 }
 # fmt: on
 
 ZERO_OPS: tuple[str, ...] = tuple(name for names in ZERO_GROUPS.values() for name in names)
 
-register_zero(*maybe_ops(*ZERO_OPS))
+register_zero(*maybe_ops(*(name for name in ZERO_OPS if "." not in name)))
+register_zero(*(name for name in ZERO_OPS if "." in name))  # other namespaces, by key
 
 
 def zero_set_markdown() -> str:
