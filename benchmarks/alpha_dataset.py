@@ -5,7 +5,7 @@ Writes benchmarks/results/alpha_dataset.md. Run from the repository root:
     python benchmarks/alpha_dataset.py [--dataset PATH]
 
 No timing happens here (the times are the data set's, measured on an NVIDIA Quadro T2000),
-so the figures are deterministic. Takes about two minutes (it fits 4 × 70 held-out halves).
+so the figures are deterministic. Takes two to four minutes (it fits 4 × 70 held-out halves).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "alpha_flops" / "layers.csv"
 OUT = ROOT / "benchmarks" / "results" / "alpha_dataset.md"
 PRIORS = (0.0, 0.3, 1.0, 3.0)
-KERNEL_SWEEPS = {"conv_K_vs_S", "conv_K_vs_C", "incresing_Cin_100-1000"}
 
 
 def f3(x: float) -> str:
@@ -143,36 +142,50 @@ def main() -> None:
         )
     add("")
     add(
-        f"Every one of the C(8, 4) = 70 ways to pick the training half, per prior strength "
+        "Every one of the C(8, 4) = 70 ways to pick the training half, per prior strength "
         "(test-half Pearson of the refit α-MACs with time):"
     )
     add("")
-    add(
-        "| prior strength | min | median | splits ≥ 0.95 | worst split (train) | has a kernel sweep |"
-    )
-    add("|---|---|---|---|---|---|")
+    add("| prior strength | min | median | splits ≥ 0.95 | worst split (train plots) |")
+    add("|---|---|---|---|---|")
     worst_rows = None
     for prior in PRIORS:
         rows = cross_validate_halves(table, prior_strength=prior)
         r = np.array([row["pearson_alpha_macs"] for row in rows])
         worst = rows[int(np.argmin(r))]
-        has_sweep = bool(KERNEL_SWEEPS & set(worst["train"]))
         add(
             f"| {prior:g} | {f3(r.min())} | {f3(float(np.median(r)))} | {int((r >= 0.95).sum())}/70 | "
-            f"{', '.join(worst['train'])} | {'yes' if has_sweep else 'no'} |"
+            f"{', '.join(worst['train'])} |"
         )
         if prior == 0.3:
             worst_rows = rows
     add("")
     if worst_rows is not None:
-        bad = [row for row in worst_rows if row["pearson_alpha_macs"] < 0.95]
-        with_sweep = sum(bool(KERNEL_SWEEPS & set(row["train"])) for row in bad)
+        bad = sorted(
+            (row for row in worst_rows if row["pearson_alpha_macs"] < 0.95),
+            key=lambda row: row["pearson_alpha_macs"],
+        )
+        held_dense = sum("increasing_batch" in row["test"] for row in bad)
         add(
             f"At the default prior strength, {len(bad)} of 70 splits fall below 0.95; "
-            f"{len(bad) - with_sweep} of them train on no plot that varies the kernel size "
-            "(conv_K_vs_S, conv_K_vs_C, incresing_Cin_100-1000), so β and γ of the K > 1 class "
-            "are fitted on 3×3 kernels only and extrapolated to kernels up to 28×28. A stronger "
-            "prior trades fit on the training layers for safety on such splits."
+            f"{held_dense} of them hold out `increasing_batch`, the only plot of dense layers and "
+            "the only K = 1 layers that are both small in S and long-running, so the K = 1 "
+            "constants are extrapolated to them. For reference, the published constants (fitted on "
+            "all eight plots, the test halves included) on the same test halves:"
+        )
+        add("")
+        add("| test plots | Pearson α-MACs, refit | Pearson α-MACs, published |")
+        add("|---|---|---|")
+        for row in bad:
+            add(
+                f"| {', '.join(row['test'])} | {f3(row['pearson_alpha_macs'])} | "
+                f"{f3(row['pearson_default_alpha'])} |"
+            )
+        add("")
+        add(
+            "A stronger prior trades fit on the training layers for safety on such splits; on "
+            "a machine whose constants differ from the authors' (see fit_alpha_host.md) a "
+            "strong prior costs accuracy, hence the moderate default."
         )
         add("")
     add(f"_Run time: {time.perf_counter() - started:.0f} s._")

@@ -237,3 +237,25 @@ def test_alpha_totals() -> None:
     out2 = alpha_totals(Prof(), timed)
     assert out2["predicted_seconds"] == pytest.approx(1e-11 * record_alpha_macs(conv))
     assert alpha_totals([])["effective_alpha"] is None
+
+
+def test_alpha_totals_on_a_captured_profile() -> None:
+    import flopwise
+
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8 * 16 * 16, 10),
+    )
+    prof = flopwise.profile(model, torch.randn(2, 3, 16, 16))
+    conv_macs = 2 * 8 * 16 * 16 * 3 * 9
+    fc_macs = 2 * 8 * 16 * 16 * 10
+    out = alpha_totals(prof)
+    assert out["layers"] == 2
+    assert out["layer_macs"] == conv_macs + fc_macs == prof.totals.macs
+    expected = alpha(256, 9, 0.001, 0.56) * conv_macs + alpha(2, 1, 0.02, 0.99) * fc_macs
+    assert out["alpha_macs"] == pytest.approx(expected)
+    # Shapes only: a meta run gives the same α totals.
+    meta_prof = flopwise.profile(model, torch.randn(2, 3, 16, 16), tensors="meta")
+    assert alpha_totals(meta_prof)["alpha_macs"] == pytest.approx(expected)

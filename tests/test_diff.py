@@ -150,6 +150,11 @@ def test_cli_history_diff_export_with_store(tmp_path, capsys):
     out_file = tmp_path / "run.json"
     assert main(["export", str(first), "--db", db, "-o", str(out_file)]) == 0
     assert json.loads(out_file.read_text()) == mlp_document(64)
+    missing = str(tmp_path / "missing.sqlite")  # readers never create a database
+    assert main(["history", "--db", missing]) == 0
+    assert main(["export", "1", "--db", missing]) == 2
+    assert main(["diff", "1", "2", "--db", missing]) == 2
+    assert not (tmp_path / "missing.sqlite").exists()
 
 
 # --------------------------------------------------------------------------------------------

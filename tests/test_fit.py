@@ -7,11 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flopwise.analysis.alpha import DEFAULT_CONSTANTS, AlphaConstants, alpha_array
 from flopwise.analysis.fit import (
     LayerTable,
     cross_validate_halves,
+    cross_validate_plots,
     evaluate,
     fit_alpha,
     generate_grid,
@@ -127,6 +130,26 @@ def test_recovers_known_constants_exactly(weighting: str) -> None:
     assert c.seconds_per_mac == pytest.approx(TRUE.seconds_per_mac, rel=1e-3)
 
 
+@settings(max_examples=8, deadline=None)
+@given(
+    b1=st.floats(1e-4, 0.3),
+    g1=st.floats(0.3, 1.5),
+    bn=st.floats(1e-4, 0.3),
+    gn=st.floats(0.3, 1.5),
+    scale=st.floats(1e-12, 1e-9),
+)
+def test_recovers_random_constants(
+    b1: float, g1: float, bn: float, gn: float, scale: float
+) -> None:
+    true = AlphaConstants(b1, g1, bn, gn, seconds_per_mac=scale)
+    c = fit_alpha(synthetic(grid_table(), true), prior_strength=0.0).constants
+    assert c.beta_k1 == pytest.approx(b1, rel=1e-2)
+    assert c.beta_kn == pytest.approx(bn, rel=1e-2)
+    assert c.gamma_k1 == pytest.approx(g1, abs=1e-3)
+    assert c.gamma_kn == pytest.approx(gn, abs=1e-3)
+    assert c.seconds_per_mac == pytest.approx(scale, rel=1e-2)
+
+
 @needs_dataset
 def test_recovers_known_constants_on_dataset_shapes_with_noise(dataset: LayerTable) -> None:
     table = synthetic(dataset, TRUE, noise=0.03, seed=1)
@@ -166,6 +189,17 @@ def test_prior_pulls_towards_prior_when_data_are_uninformative() -> None:
     prior_dist = abs(math.log10(tight.beta_kn / DEFAULT_CONSTANTS.beta_kn))
     assert prior_dist <= abs(math.log10(loose.beta_kn / DEFAULT_CONSTANTS.beta_kn)) + 1e-9
     assert abs(tight.gamma_kn - 0.56) < 0.2
+
+
+def test_cross_validate_plots() -> None:
+    table = synthetic(grid_table("small"), TRUE)
+    cv = cross_validate_plots(table, prior_strength=0.0, grid_points=25)
+    assert cv["folds"] == len(table.plots)
+    assert cv["pearson"] == pytest.approx(1.0, abs=1e-6)
+    assert cv["mape"] < 1e-3
+    assert cv["macs_mape"] > 0.1  # plain MACs cannot explain α-shaped timings
+    one_plot = table.subset(table.in_plots(table.plots[:1]))
+    assert cross_validate_plots(one_plot) is None
 
 
 def test_predict_seconds() -> None:

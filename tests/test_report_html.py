@@ -127,9 +127,15 @@ def test_times_kept_under_measured_modules_are_used():
     doc = cnn_document()
     times = {m["path"]: {"time_s": m.pop("time_s")} for m in doc["modules"]}
     doc["measured"]["modules"] = times
+    doc["measured"]["latency_s"].update(trustworthy=False, reason="noisy: CV 46% > 10%")
+    doc["measured"]["throughput_items_per_s"] = 380.5
     html = render_html(doc)
     assert _figures(html)["efficiency-gap"] == "data"
     assert "% time" in html
+    measured = html[html.index('id="measured"') : html.index('id="roofline"')]
+    assert f"{len(times)} entries (in the embedded JSON)" in measured  # summarised, not dumped
+    assert "Timing not trustworthy: noisy: CV 46% &gt; 10%" in measured
+    assert "380.5" in measured  # a rate, not formatted as seconds
 
 
 def test_sweep_or_compare_document_as_the_input():
@@ -355,3 +361,17 @@ def test_roofline_rows_from_the_measure_engine_are_used():
     floors = next(b for b in gap.bars if b.name.startswith("ideal"))
     assert set(floors.values) == {1e-3}  # the engine's floors, not recomputed
     assert "waterline): 8 ms" in gap.caption  # 8 layers × 1 ms
+    # the engine's summary waterline (sum of per-op floors) wins over the sum of layer floors
+    doc["measured"]["roofline"]["summary"] = {
+        "waterline_s": 0.0123,
+        "efficiency": 0.25,
+        "memory_bound_floor_share": 0.4,
+    }
+    doc["measured"]["warnings"] = ["end-to-end latency is not trustworthy: noisy: CV 51%"]
+    doc["measured"]["latency_s"].update(trustworthy=False, reason="noisy: CV 51%")
+    doc["measured"]["coverage"] = 0.93
+    assert "waterline): 12.3 ms" in latency_chart(doc).caption
+    html = render_html(doc)
+    measured = html[html.index('id="measured"') : html.index('id="roofline"')]
+    assert measured.count("Timing not trustworthy") == 1  # said once, not twice
+    assert "efficiency 25.0%" in measured and "93.0%" in measured

@@ -20,6 +20,7 @@ from flopwise.analysis.roofline import (
     join_roofline,
     module_floors,
     op_floor,
+    roofline_document,
     summary,
     time_vs_flops,
     top_k,
@@ -196,6 +197,10 @@ def test_join_with_real_counts_and_times():
     ops = join_ops(prof, run.ops, HW)
     conv = [o for o in ops if o.module_path == "conv2" and o.op == "aten.convolution"]
     assert conv and conv[0].time_s and conv[0].flops == prof.module("conv2").flops
+    doc = json.loads(json.dumps(roofline_document(prof, run, HW)))
+    assert doc["hardware"]["name"] == "toy"
+    assert [m["path"] for m in doc["roofline"]["modules"]] == [m.path for m in prof.modules]
+    assert any(o["op"] == "aten.convolution" for o in doc["roofline"]["ops"])
     s = summary(prof, run, HW)
     assert s["waterline_s"] == pytest.approx(sum(op_floor(r, HW).floor_s for r in prof.ops))
     assert s["measured_s"] == run.latency.median_s
@@ -210,13 +215,13 @@ def test_measured_layers_never_beat_their_floor_by_more_than_noise():
     torch.manual_seed(0)
     n = 512
     a, b = torch.randn(n, n), torch.randn(n, n)
-    big = 16 * 2**20  # 64 MiB buffers: past the 32 MiB last-level cache
+    big = 8 * 2**20  # 32 MiB buffers: 64 MiB per copy, past the 32 MiB last-level cache
     src, dst = torch.ones(big), torch.empty(big)
     conv3 = nn.Conv2d(64, 64, 3, padding=1).eval()
     x3 = torch.randn(1, 64, 56, 56)
     lin = nn.Linear(512, 512).eval()
     xl = torch.randn(512, 512)
-    xr = torch.randn(big)  # relu out of place: reads 64 MiB, writes 64 MiB
+    xr = torch.randn(big)  # relu out of place: reads 32 MiB, writes 32 MiB
     layers = {
         "conv3x3": (conv3, x3),
         "linear": (lin, xl),
@@ -242,7 +247,7 @@ def test_measured_layers_never_beat_their_floor_by_more_than_noise():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        res = measure_interleaved(fns, warmup=1, repeats=20, progress=False, min_sample_s=0)
+        res = measure_interleaved(fns, warmup=1, repeats=15, progress=False, min_sample_s=0)
     finally:
         torch.set_num_threads(threads)
     peak = 2 * n**3 / res["gemm"].min_s
@@ -261,3 +266,22 @@ def test_measured_layers_never_beat_their_floor_by_more_than_noise():
     # and the floors are not vacuous: each layer's bound is the expected one
     assert module_floors(flopwise.profile(nn.ReLU(), xr).ops, hw)[""].bound == "memory"
     assert module_floors(flopwise.profile(conv3, x3).ops, hw)[""].bound == "compute"
+
+
+@pytest.mark.measure
+def test_training_join_matches_backward_ops():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 8))
+    x = torch.randn(32, 64)
+    prof = flopwise.profile(model, x, train=True)
+    run = measure_model(
+        model, (x,), repeats=3, profile_iterations=2, train=True, progress=False, threads=1
+    )
+    rows = join_ops(prof, run.ops, HW)
+    bwd_mm = [r for r in rows if r.op == "aten.mm" and r.phase == "backward"]
+    assert bwd_mm and all(r.time_s and r.time_s > 0 for r in bwd_mm)
+    assert sum(r.flops for r in bwd_mm) == sum(
+        r.flops for r in prof.ops if r.phase == "backward" and r.op.startswith("aten.mm")
+    )
+    mods = {r.path: r for r in join_roofline(prof, run, HW)}
+    assert mods[""].time_s >= mods["0"].time_s + mods["2"].time_s

@@ -24,7 +24,7 @@ from flopwise.store import (
     machine_fingerprint,
 )
 from flopwise.store.refs import load_document, resolve_run_id
-from test_report_html_fixtures import cnn_document, mlp_document
+from test_report_html_fixtures import cnn_document, compare_document, mlp_document, sweep_document
 
 
 @pytest.fixture
@@ -99,6 +99,17 @@ def test_list_runs_filters_and_latest(db):
             store.get(b)
         with pytest.raises(StoreError):
             store.save_profile(mlp_document(), kind="banana")
+
+
+def test_sweep_and_compare_documents_are_stored_too(db):
+    with Store(db) as store:
+        sweep_id = store.save_profile(sweep_document(), kind="sweep")
+        compare_id = store.save_profile(compare_document(), kind="compare")
+        assert store.get(sweep_id) == sweep_document()
+        assert store.info(sweep_id).model == "tests:tinycnn"
+        assert store.info(compare_id).model.startswith("resnet18,resnet50")
+        assert store.info(compare_id).flops is None and store.module_rows(compare_id) == []
+        assert [r.id for r in store.list_runs(kind="compare")] == [compare_id]
 
 
 def test_export_json_and_csv(db):

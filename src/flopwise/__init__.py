@@ -12,4 +12,13 @@ from flopwise.capture.mode import capture
 from flopwise.capture.records import OpRecord
 from flopwise.profile import ModuleStats, Profile, Totals, count, profile
 
-__all__ = ["ModuleStats", "OpRecord", "Profile", "Totals", "capture", "count", "profile", "__version__"]
+__all__ = [
+    "ModuleStats",
+    "OpRecord",
+    "Profile",
+    "Totals",
+    "capture",
+    "count",
+    "profile",
+    "__version__",
+]

@@ -36,7 +36,7 @@ import csv
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ __all__ = [
     "LayerSpec",
     "LayerTable",
     "cross_validate_halves",
+    "cross_validate_plots",
     "evaluate",
     "fit_alpha",
     "generate_grid",
@@ -388,18 +389,11 @@ def fit_alpha(
         "layers": len(table),
         "weighting": weighting,
         "prior_strength": prior_strength,
+        "prior_relative": relative_prior,
         "pearson_macs": quality["macs"]["pearson"],
         "pearson_alpha_macs": quality["alpha_macs"]["pearson"],
     }
-    constants = AlphaConstants(
-        beta_k1=constants.beta_k1,
-        gamma_k1=constants.gamma_k1,
-        beta_kn=constants.beta_kn,
-        gamma_kn=constants.gamma_kn,
-        seconds_per_mac=constants.seconds_per_mac,
-        source=source,
-        fit=fit_info,
-    )
+    constants = replace(constants, fit=fit_info)
     return AlphaFit(constants=constants, quality=quality, classes=classes, objective=objective)
 
 
@@ -437,6 +431,40 @@ def evaluate(constants: AlphaConstants, table: LayerTable) -> dict[str, Any]:
         scale = float(np.median(t / m))
         out["macs_only_mape"] = mape(scale * m, t)
     return out
+
+
+def cross_validate_plots(table: LayerTable, **fit_kwargs: Any) -> dict[str, Any] | None:
+    """Leave-one-plot-out: fit on all plots but one, predict the held-out plot's times.
+
+    Returns the pooled out-of-plot figures, ``{"folds", "pearson", "spearman", "mape",
+    "macs_pearson", "macs_mape"}``: Pearson/Spearman/MAPE of the predicted times
+    (s · α · macs, each plot predicted by the fit that never saw it) against the measured
+    ones, and the same for plain MACs with one scale (the median time per MAC of the
+    training plots). ``None`` with fewer than 2 plots.
+    """
+    plots = table.plots
+    if len(plots) < 2:
+        return None
+    predicted = np.empty(len(table))
+    baseline = np.empty(len(table))
+    for plot in plots:
+        held = table.in_plots([plot])
+        train = table.subset(~held)
+        if len(train) < 3:
+            return None
+        c = fit_alpha(train, **fit_kwargs).constants
+        test = table.subset(held)
+        predicted[held] = predict_seconds(c, test)
+        baseline[held] = float(np.median(train.seconds / train.macs)) * test.macs
+    t = table.seconds
+    return {
+        "folds": len(plots),
+        "pearson": pearson(predicted, t),
+        "spearman": spearman(predicted, t),
+        "mape": mape(predicted, t),
+        "macs_pearson": pearson(baseline, t),
+        "macs_mape": mape(baseline, t),
+    }
 
 
 def cross_validate_halves(table: LayerTable, **fit_kwargs: Any) -> list[dict[str, Any]]:

@@ -49,6 +49,7 @@ __all__ = [
     "top_k",
     "time_vs_flops",
     "summary",
+    "roofline_document",
 ]
 
 #: Measured below the floor by more than this fraction: flagged (count or profile wrong,
@@ -291,7 +292,8 @@ def join_roofline(
     :class:`~flopwise.measure.layer_times.MeasuredRun` or a ``{path: ModuleTime}`` mapping,
     or None) and a hardware profile, in the profile's module order.
 
-    Flops and bytes are the module's inclusive counts; ``time_s`` its inclusive op time.
+    Flops and bytes are the module's inclusive counts; ``time_s`` its inclusive op time
+    (forward, plus backward for a training run).
     """
     floors = module_floors(profile.ops, hw, allow_tf32=allow_tf32)
     times = _module_times(measured)
@@ -299,12 +301,22 @@ def join_roofline(
     root_flops = next((m.flops for m in modules if m.path == ""), 0) or sum(
         r.flops for r in profile.ops
     )
-    root_time = times[""].total_s if "" in times else None
+
+    at_root = _backward_counted_at_root(profile)
+
+    def inclusive(mt: Any) -> float:
+        # forward + backward (0 unless a training run); when the counts put all backward
+        # work on the root, so does the time, to keep flops and seconds comparable.
+        if at_root and mt.path != "":
+            return mt.total_s
+        return mt.total_s + getattr(mt, "backward_total_s", 0.0)
+
+    root_time = inclusive(times[""]) if "" in times else None
     rows = []
     for m in modules:
         f = floors.get(m.path, ZERO)
         mt = times.get(m.path)
-        t = mt.total_s if mt is not None else None
+        t = inclusive(mt) if mt is not None else None
         rows.append(
             RooflineRow(
                 path=m.path,
@@ -336,6 +348,7 @@ class OpRooflineRow:
     bytes: int
     time_s: float | None
     floor: Floor
+    phase: str = "forward"
 
     @property
     def floor_s(self) -> float:
@@ -357,6 +370,7 @@ class OpRooflineRow:
         return {
             "module_path": self.module_path,
             "op": self.op,
+            "phase": self.phase,
             "calls": self.calls,
             "flops": self.flops,
             "bytes": self.bytes,
@@ -366,6 +380,14 @@ class OpRooflineRow:
             "achieved_flops_per_s": self.achieved_flops_per_s,
             "bound": self.bound,
         }
+
+
+def _backward_counted_at_root(profile: Any) -> bool:
+    """True when the counts file every backward op under the root module (the capture does
+    when autograd runs after the forward returned) while profiler times put backward ops
+    on the module whose forward created them: joins then compare backward at the root."""
+    backward = [r for r in profile.ops if getattr(r, "phase", "forward") == "backward"]
+    return bool(backward) and all(r.module_path == "" for r in backward)
 
 
 def _base(op: str) -> str:
@@ -384,24 +406,27 @@ def join_ops(
     twice). Profiler time of a module that matches no counted op is reported as an
     ``(other)`` row with no flops.
     """
-    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
     for r in profile.ops:
-        groups[(r.module_path, _base(r.op))].append(r)
-    counted_names: dict[str, set[str]] = defaultdict(set)
-    for path, name in groups:
-        counted_names[path].add(name)
-    matched: dict[tuple[str, str], float] = defaultdict(float)
-    other: dict[str, float] = defaultdict(float)
+        groups[(r.module_path, _base(r.op), getattr(r, "phase", "forward"))].append(r)
+    counted_names: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for path, name, phase in groups:
+        counted_names[(path, phase)].add(name)
+    matched: dict[tuple[str, str, str], float] = defaultdict(float)
+    other: dict[tuple[str, str], float] = defaultdict(float)
+    at_root = _backward_counted_at_root(profile)
     for t in op_times:
-        names = counted_names.get(t.module_path, set())
+        phase = getattr(t, "phase", "forward")
+        path = "" if (phase == "backward" and at_root) else t.module_path
+        names = counted_names.get((path, phase), set())
         if t.op in names and not any(p in names for p in t.parents):
-            matched[(t.module_path, t.op)] += t.total_s
+            matched[(path, t.op, phase)] += t.total_s
         elif not any(p in names for p in t.parents):
             # Unmatched and not inside a matched op: its own time only (matched children
             # carry theirs in their inclusive time).
-            other[t.module_path] += t.self_s
+            other[(path, phase)] += t.self_s
     rows = []
-    for (path, name), recs in groups.items():
+    for (path, name, phase), recs in groups.items():
         f = ZERO
         for r in recs:
             f = f + op_floor(r, hw, allow_tf32=allow_tf32)
@@ -412,11 +437,12 @@ def join_ops(
                 calls=len(recs),
                 flops=sum(r.flops for r in recs),
                 bytes=sum(r.bytes_read + r.bytes_written for r in recs),
-                time_s=matched.get((path, name)),
+                time_s=matched.get((path, name, phase)),
                 floor=f,
+                phase=phase,
             )
         )
-    for path, secs in other.items():
+    for (path, phase), secs in other.items():
         if secs > 0:
             rows.append(
                 OpRooflineRow(
@@ -427,6 +453,7 @@ def join_ops(
                     bytes=0,
                     time_s=secs,
                     floor=ZERO,
+                    phase=phase,
                 )
             )
     return rows
@@ -498,4 +525,28 @@ def summary(
         "efficiency": efficiency(water, e2e),
         "gap_s": efficiency_gap(e2e, water),
         "achieved_flops_per_s": flops / e2e if e2e else None,
+    }
+
+
+def roofline_document(
+    profile: Any, measured: Any, hw: Any, *, k: int = 10, allow_tf32: bool = False
+) -> dict[str, Any]:
+    """The roofline part of a ``measured`` JSON block: ``{"hardware": {...}, "roofline":
+    {"modules": [...], "ops": [...], "summary": {...}, "time_vs_flops": {...}}}``.
+
+    ``measured`` is a MeasuredRun (or None for floors only); ``hw`` a HardwareProfile.
+    Merge it into the run's own document: ``{**run.to_dict(), **roofline_document(...)}``.
+    """
+    rows = join_roofline(profile, measured, hw, allow_tf32=allow_tf32)
+    op_times = getattr(measured, "ops", None) or []
+    ops = join_ops(profile, op_times, hw, allow_tf32=allow_tf32)
+    to_dict = getattr(hw, "to_dict", None)
+    return {
+        "hardware": to_dict() if to_dict else {"name": getattr(hw, "name", None)},
+        "roofline": {
+            "modules": [r.to_dict() for r in rows],
+            "ops": [o.to_dict() for o in ops],
+            "summary": summary(profile, measured, hw, allow_tf32=allow_tf32),
+            "time_vs_flops": time_vs_flops(rows, k),
+        },
     }

@@ -27,6 +27,11 @@ class Weighting(str, Enum):
     uniform = "uniform"
 
 
+class Statistic(str, Enum):
+    min = "min"
+    median = "median"
+
+
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"
@@ -45,6 +50,7 @@ def run_fit_alpha(
     prior_strength: float = 0.3,
     progress: bool = False,
     timings_out: Path | None = None,
+    statistic: str = "min",
 ) -> dict[str, Any]:
     """Fit α constants from ``csv`` or from timing the ``grid`` on this machine.
 
@@ -58,6 +64,7 @@ def run_fit_alpha(
 
     from flopwise.analysis.alpha import DEFAULT_CONSTANTS
     from flopwise.analysis.fit import (
+        cross_validate_plots,
         evaluate,
         fit_alpha,
         generate_grid,
@@ -81,11 +88,12 @@ def run_fit_alpha(
 
         specs = generate_grid(grid)
         seconds = DEFAULT_BUDGET[grid] if budget is None else budget
-        table = time_layers(specs, budget_s=seconds, progress=progress)
+        table = time_layers(specs, budget_s=seconds, progress=progress, statistic=statistic)
         threads = torch.get_num_threads()
         source = (
             f"fitted on {len(table)} generated layers ({grid} grid) timed on "
-            f"{platform.node() or 'this host'}, cpu, {threads} threads, fp32"
+            f"{platform.node() or 'this host'}, cpu, {threads} threads, fp32, "
+            f"{'fastest' if statistic == 'min' else 'median'} of repeated samples"
         )
         origin = "host"
     if timings_out is not None:
@@ -94,6 +102,9 @@ def run_fit_alpha(
         fit = fit_alpha(table, prior_strength=prior_strength, weighting=weighting, source=source)
     except ValueError as exc:
         raise FlopwiseError(f"cannot fit α: {exc}") from exc
+    held_out = cross_validate_plots(
+        table, prior_strength=prior_strength, weighting=weighting, grid_points=25
+    )
     return {
         "schema": SCHEMA,
         "origin": origin,
@@ -103,6 +114,7 @@ def run_fit_alpha(
         "quality": fit.quality,
         "default_quality": evaluate(DEFAULT_CONSTANTS, table),
         "classes": fit.classes,
+        "held_out": held_out,
     }
 
 
@@ -149,6 +161,8 @@ def render_table(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:  # piped: do not squeeze the tables into 80 columns
+        console = Console(width=120)
     c = result["constants"]
     console.print(f"[bold]α-FLOPs fit[/bold]: {result['source']}")
     params = Table(title="constants  α = ((S_K + β·(S − S_K)) / S)^γ,  S_K = ln K + 1")
@@ -198,6 +212,14 @@ def render_table(result: dict[str, Any]) -> None:
             f"time predicted from α-MACs: MAPE {q['predicted_mape'] * 100:.1f}% "
             f"(MACs with one fitted scale: {q['macs_only_mape'] * 100:.1f}%)"
         )
+    h = result.get("held_out")
+    if h:
+        console.print(
+            f"held out (each of {h['folds']} plots predicted by a fit that never saw it): "
+            f"Pearson {_fmt(h['pearson'])}, Spearman {_fmt(h['spearman'])}, "
+            f"MAPE {h['mape'] * 100:.1f}%; MACs with one scale: Pearson "
+            f"{_fmt(h['macs_pearson'])}, MAPE {h['macs_mape'] * 100:.1f}%"
+        )
 
 
 def fit_alpha_command(
@@ -232,6 +254,10 @@ def fit_alpha_command(
         0.3,
         help="Pull towards the authors' constants where the data say little, relative to the misfit (0: none)",
     ),
+    statistic: Statistic = typer.Option(
+        Statistic.min,
+        help="Time per layer: min (least disturbed sample; robust on a shared machine) or median",
+    ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format"),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Progress bar while timing"
@@ -250,6 +276,7 @@ def fit_alpha_command(
         prior_strength=prior_strength,
         progress=progress and sys.stderr.isatty(),
         timings_out=timings,
+        statistic=statistic.value,
     )
     do_save = (result["origin"] == "host") if save is None else save
     messages = []

@@ -32,6 +32,9 @@ def hardware_command(
         True, "--save/--no-save", help="Cache the measured profile (reused as 'host')"
     ),
     device: str = typer.Option("cpu", help="Device to measure: cpu or cuda[:N]"),
+    threads: int | None = typer.Option(
+        None, "--threads", help="CPU threads to measure with (default: torch's current count)"
+    ),
     fmt: HardwareFormat = typer.Option(HardwareFormat.table, "--format", "-f"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar"),
 ) -> None:
@@ -55,6 +58,12 @@ def hardware_command(
         else:
             _print(profile_table(prof))
         return
+    if threads is not None:
+        if threads < 1:
+            raise FlopwiseError("--threads must be >= 1")
+        import torch
+
+        torch.set_num_threads(threads)
     prof = hw.measure_host_profile(budget, device=device, progress=progress and sys.stderr.isatty())
     path = hw.save_profile(prof) if save else None
     if fmt is HardwareFormat.json:

@@ -64,11 +64,14 @@ def history(
     fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
 ) -> None:
     """List stored runs, newest first."""
-    from flopwise.store import Store
+    from flopwise.store import Store, default_db_path
 
-    with Store(db) as store:
-        runs = store.list_runs(model=model, limit=limit, kind=kind)
-        path = store.path
+    path = Path(db).expanduser() if db is not None else default_db_path()
+    if path.exists():
+        with Store(path) as store:
+            runs = store.list_runs(model=model, limit=limit, kind=kind)
+    else:
+        runs = []
     if fmt == "json":
         typer.echo(json.dumps([r.to_dict() for r in runs], indent=2))
         return
@@ -279,7 +282,7 @@ def export(
     from flopwise.store import Store
     from flopwise.store.refs import resolve_run_id
 
-    with Store(db) as store:
+    with Store(db, create=False) as store:
         text = store.export(resolve_run_id(store, run), fmt=fmt)
     if output is None:
         sys.stdout.write(text)

@@ -32,6 +32,7 @@ import re
 import socket
 import statistics
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -306,10 +307,18 @@ def builtin_profiles() -> list[HardwareProfile]:
 
 
 def _user_profiles() -> list[HardwareProfile]:
+    """The user's profile files; a broken one is skipped with a warning (naming it by path
+    still raises), so it cannot hide the built-ins."""
     folder = user_profiles_dir()
     if not folder.is_dir():
         return []
-    return [HardwareProfile.load(p) for p in sorted(folder.glob("*.json"))]
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            out.append(HardwareProfile.load(path))
+        except BadHardwareProfile as exc:
+            warnings.warn(f"skipping hardware profile: {exc}", stacklevel=3)
+    return out
 
 
 def list_profiles(*, include_host: bool = True) -> list[HardwareProfile]:
@@ -619,7 +628,8 @@ def measure_host_profile(
     - Memory bandwidth from a large copy (read + write bytes).
     - Per-op dispatch overhead from a tiny op (``launch_overhead_s``).
 
-    The budget splits as float32 GEMM 35%, other dtypes 30%, copy 25%, dispatch 5%.
+    The budget splits as float32 GEMM 35%, other dtypes 30% (float32 takes both when it is
+    the only dtype), copies 25%, dispatch 5%.
     The profile is returned, not saved (see :func:`save_profile`).
     """
     device = check_device(device)
@@ -627,8 +637,8 @@ def measure_host_profile(
     candidates = [c for c in _candidate_dtypes(device) if wanted is None or c[0] in wanted]
     if not any(c[0] == "float32" for c in candidates):
         candidates.insert(0, ("float32", torch.float32, False))  # the reference rate
-    others = max(1, len(candidates) - 1)
-    shares = {"float32": 0.35}
+    others = len(candidates) - 1
+    shares = {"float32": 0.35 if others else 0.65}
     for key, _, _ in candidates:
         if key != "float32":
             shares[key] = 0.30 / others
@@ -660,7 +670,11 @@ def measure_host_profile(
             tick(f"{key} GEMM")
             try:
                 res = gemm_rate(
-                    dt, device=device, budget_s=shares[key] * time_budget_s, allow_tf32=tf32
+                    dt,
+                    device=device,
+                    budget_s=shares[key] * time_budget_s,
+                    allow_tf32=tf32,
+                    max_n=8192 if device.startswith("cuda") else 4096,
                 )
             except (RuntimeError, TypeError) as exc:  # dtype not implemented on this device
                 details["skipped"][key] = f"not supported: {str(exc).splitlines()[0][:120]}"

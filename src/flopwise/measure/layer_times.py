@@ -64,7 +64,12 @@ COVERAGE_TOLERANCE = 0.15
 
 @dataclass
 class ModuleTime:
-    """Time of one module per forward call of the model (median over profiled iterations)."""
+    """Time of one module per call of the model (median over profiled iterations).
+
+    ``self_s``/``total_s``/``wall_s`` are forward time. With ``train=True`` runs,
+    ``backward_self_s``/``backward_total_s`` hold the backward ops that autograd ran for
+    this module's forward ops (matched through autograd sequence numbers).
+    """
 
     path: str
     type: str
@@ -72,6 +77,8 @@ class ModuleTime:
     total_s: float
     calls: int
     wall_s: float
+    backward_self_s: float = 0.0
+    backward_total_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +88,8 @@ class ModuleTime:
             "self_s": self.self_s,
             "total_s": self.total_s,
             "wall_s": self.wall_s,
+            "backward_self_s": self.backward_self_s,
+            "backward_total_s": self.backward_total_s,
         }
 
 
@@ -100,6 +109,7 @@ class OpTime:
     calls: int
     self_s: float
     total_s: float
+    phase: str = "forward"
 
     @property
     def seconds(self) -> float:
@@ -110,6 +120,7 @@ class OpTime:
         return {
             "op": self.op,
             "module_path": self.module_path,
+            "phase": self.phase,
             "parents": list(self.parents),
             "calls": self.calls,
             "self_s": self.self_s,
@@ -276,15 +287,43 @@ def _profiled_call(
     return list(prof.events()), wall
 
 
+_BACKWARD_NODE = "autograd::engine::evaluate_function:"
+
+
+def _module_ancestors(path: str) -> list[str]:
+    """``"a.b"`` → ``["a.b", "a", ""]`` (innermost first)."""
+    if not path:
+        return [""]
+    parts = path.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)] + [""]
+
+
 def _attribute(events: Sequence[Any], device: str) -> dict[str, Any]:
-    """One iteration's events → per-module and per-op sums (seconds)."""
+    """One iteration's events → per-module and per-op sums (seconds).
+
+    Forward ATen ops go to the innermost enclosing module range. Backward ATen ops (run by
+    autograd after the forward returned, outside every range) go to the module whose
+    forward op created their autograd node: the node's ``evaluate_function`` event carries
+    the forward op's sequence number.
+    """
     use_device = device.startswith("cuda")
     mod_self: dict[str, float] = defaultdict(float)
     mod_total: dict[str, float] = defaultdict(float)
+    bwd_self: dict[str, float] = defaultdict(float)
+    bwd_total: dict[str, float] = defaultdict(float)
     mod_calls: dict[str, int] = defaultdict(int)
     mod_wall: dict[str, float] = defaultdict(float)
-    ops: dict[tuple[str, str, tuple[str, ...]], list[float]] = {}
+    ops: dict[tuple[str, str, tuple[str, ...], str], list[float]] = {}
     outside = 0.0
+    seq_module: dict[int, str] = {}
+    pending: list[tuple[Any, float, float]] = []
+
+    def add_op(key: tuple[str, str, tuple[str, ...], str], self_t: float, total_t: float) -> None:
+        slot = ops.setdefault(key, [0.0, 0.0, 0])
+        slot[0] += self_t
+        slot[1] += total_t
+        slot[2] += 1
+
     for ev in events:
         name = ev.name
         if name.startswith(MODULE_RANGE_PREFIX):
@@ -307,25 +346,47 @@ def _attribute(events: Sequence[Any], device: str) -> dict[str, Any]:
                 parents.append(op_base_name(pname))
             parent = parent.cpu_parent
         if not enclosing:
-            outside += self_t
+            pending.append((ev, self_t, total_t))
             continue
         inner = enclosing[0]
+        seq = getattr(ev, "sequence_nr", -1)
+        if seq is not None and seq >= 0:
+            seq_module.setdefault(seq, inner)
         mod_self[inner] += self_t
         for path in dict.fromkeys(enclosing):  # each enclosing module once
             mod_total[path] += self_t
-        key = (op_base_name(name), inner, tuple(reversed(parents)))
-        slot = ops.setdefault(key, [0.0, 0.0, 0])
-        slot[0] += self_t
-        slot[1] += total_t
-        slot[2] += 1
+        add_op((op_base_name(ev.name), inner, tuple(reversed(parents)), "forward"), self_t, total_t)
+
+    for ev, self_t, total_t in pending:  # outside every range: backward ops, or truly outside
+        parents = []
+        node = None
+        parent = ev.cpu_parent
+        while parent is not None:
+            if parent.name.startswith(_BACKWARD_NODE):
+                node = parent
+                break
+            if parent.name.startswith("aten::"):
+                parents.append(op_base_name(parent.name))
+            parent = parent.cpu_parent
+        path = seq_module.get(getattr(node, "sequence_nr", -1)) if node is not None else None
+        if path is None:
+            outside += self_t
+            continue
+        bwd_self[path] += self_t
+        for p in _module_ancestors(path):
+            bwd_total[p] += self_t
+        add_op((op_base_name(ev.name), path, tuple(reversed(parents)), "backward"), self_t, total_t)
+
     return {
         "self": mod_self,
         "total": mod_total,
+        "bwd_self": bwd_self,
+        "bwd_total": bwd_total,
         "calls": mod_calls,
         "wall": mod_wall,
         "ops": ops,
         "outside": outside,
-        "attributed": sum(mod_self.values()),
+        "attributed": sum(mod_self.values()) + sum(bwd_self.values()),
     }
 
 
@@ -353,8 +414,10 @@ def _combine(model: nn.Module, iterations: list[dict[str, Any]], device: str) ->
             total_s=_median([it["total"].get(p, 0.0) for it in iterations]),
             calls=round(_median([it["calls"].get(p, 0) for it in iterations])),
             wall_s=_median([it["wall"].get(p, 0.0) for it in iterations]),
+            backward_self_s=_median([it["bwd_self"].get(p, 0.0) for it in iterations]),
+            backward_total_s=_median([it["bwd_total"].get(p, 0.0) for it in iterations]),
         )
-    keys: dict[tuple[str, str, tuple[str, ...]], None] = {}
+    keys: dict[tuple[str, str, tuple[str, ...], str], None] = {}
     for it in iterations:
         for k in it["ops"]:
             keys.setdefault(k, None)
@@ -366,6 +429,7 @@ def _combine(model: nn.Module, iterations: list[dict[str, Any]], device: str) ->
                 op=k[0],
                 module_path=k[1],
                 parents=k[2],
+                phase=k[3],
                 calls=round(_median([v[2] for v in vals])),
                 self_s=_median([v[0] for v in vals]),
                 total_s=_median([v[1] for v in vals]),
@@ -419,8 +483,45 @@ def _infer(
     return device or "cpu", dtype, items
 
 
-def _make_call(model: nn.Module, args: tuple, kwargs: Mapping[str, Any], grad: bool) -> Callable:
+def _loss_of(out: Any) -> torch.Tensor:
+    """A scalar to call ``backward()`` on: the sum of every floating output that needs grad."""
+    leaves: list[torch.Tensor] = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, torch.Tensor):
+            if obj.requires_grad and obj.is_floating_point():
+                leaves.append(obj)
+        elif isinstance(obj, Mapping):
+            for v in obj.values():
+                walk(v)
+        elif isinstance(obj, (list, tuple)):
+            for v in obj:
+                walk(v)
+
+    walk(out)
+    if not leaves:
+        from flopwise.errors import FlopwiseError
+
+        raise FlopwiseError("cannot time training: no model output requires grad")
+    return sum(t.float().sum() for t in leaves)
+
+
+def _make_call(
+    model: nn.Module, args: tuple, kwargs: Mapping[str, Any], grad: bool, train: bool = False
+) -> Callable:
+    """The timed callable: a forward (no grad unless ``grad``), or with ``train`` a training
+    step without the optimiser: zero the grads, forward, backward of the outputs' sum."""
     kwargs = dict(kwargs)
+    if train:
+
+        def step() -> Any:
+            model.zero_grad(set_to_none=True)
+            with torch.enable_grad():
+                out = model(*args, **kwargs)
+                _loss_of(out).backward()
+            return out
+
+        return step
 
     def call() -> Any:
         with torch.set_grad_enabled(grad):
@@ -439,6 +540,7 @@ def profile_layers(
     grad: bool = False,
     device: str | None = None,
     progress: bool = False,
+    train: bool = False,
 ) -> LayerTimes:
     """Profile ``iterations`` calls of ``model(*args, **kwargs)`` (after ``warmup`` plain
     calls and one discarded profiled call) and return per-module and per-op medians.
@@ -447,7 +549,7 @@ def profile_layers(
     kwargs = kwargs or {}
     inferred_device, dtype, items = _infer(model, args, kwargs)
     device = check_device(device or inferred_device)
-    call = _make_call(model, args, kwargs, grad)
+    call = _make_call(model, args, kwargs, grad, train)
     for _ in range(warmup):
         call()
     _profiled_call(call, model, device)
@@ -476,6 +578,7 @@ class MeasuredRun:
     threads: int = field(default_factory=torch.get_num_threads)
     dtype: str | None = None
     grad: bool = False
+    train: bool = False
 
     @property
     def modules(self) -> dict[str, ModuleTime]:
@@ -557,6 +660,7 @@ class MeasuredRun:
             "threads": self.threads,
             "dtype": self.dtype,
             "grad": self.grad,
+            "phase": "training" if self.train else "forward",
             "torch": torch.__version__,
             "latency": self.latency.to_dict(),
             "per_layer": self.layers is not None,
@@ -585,16 +689,50 @@ def measure_model(
     grad: bool = False,
     min_repeats: int = DEFAULT_MIN_REPEATS,
     threshold: float = SPREAD_THRESHOLD,
+    threads: int | None = None,
+    train: bool = False,
 ) -> MeasuredRun:
     """Time ``model(*args, **kwargs)`` end to end and, with ``per_layer``, per module and op.
 
     Plain (uninstrumented) samples and ``profile_iterations`` profiled calls are
     interleaved in one run: ``repeats`` plain samples, or as many as fit in ``budget_s``
     (default :data:`~flopwise.measure.timing.DEFAULT_BUDGET_S` when neither is given),
-    with the profiled calls spread among them. Runs under ``torch.no_grad()`` unless
+    with the profiled calls spread among them. Every profiled call gets a plain sample
+    before and after it, so a run can end with a few more plain samples than ``repeats``. Runs under ``torch.no_grad()`` unless
     ``grad``; the caller puts the model in eval mode. ``items`` (throughput) defaults to the
     first input's leading dimension. ``device`` defaults to where the parameters live.
+    ``train=True`` times a training step without the optimiser (zero grads, forward,
+    backward of the sum of the outputs); backward ops are attributed to the module whose
+    forward op created them (``ModuleTime.backward_*``, ``OpTime.phase == "backward"``).
+    ``threads`` sets ``torch.set_num_threads`` for the run (restored after): on a shared
+    machine one thread gives far steadier times than several, whose kernels wait for their
+    slowest thread.
     """
+    if threads is not None:
+        if threads < 1:
+            raise ValueError("threads must be >= 1")
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return measure_model(
+                model,
+                args,
+                kwargs,
+                warmup=warmup,
+                repeats=repeats,
+                budget_s=budget_s,
+                per_layer=per_layer,
+                profile_iterations=profile_iterations,
+                progress=progress,
+                device=device,
+                items=items,
+                grad=grad,
+                min_repeats=min_repeats,
+                threshold=threshold,
+                train=train,
+            )
+        finally:
+            torch.set_num_threads(previous)
     kwargs = kwargs or {}
     if repeats is not None and repeats < 1:
         raise ValueError("repeats must be >= 1")
@@ -604,7 +742,8 @@ def measure_model(
     device = check_device(device or inferred_device)
     items = inferred_items if items is None else items
     timer = make_timer(device)
-    call = _make_call(model, args, kwargs, grad)
+    grad = grad or train
+    call = _make_call(model, args, kwargs, grad, train)
 
     warm = [timer(call, 1) for _ in range(max(1, warmup))]
     per_call = min(warm)
@@ -681,4 +820,6 @@ def measure_model(
             label="profiled",
             threshold=threshold,
         )
-    return MeasuredRun(latency=latency, layers=layers, device=device, dtype=dtype, grad=grad)
+    return MeasuredRun(
+        latency=latency, layers=layers, device=device, dtype=dtype, grad=grad, train=train
+    )

@@ -32,12 +32,16 @@ __all__ = [
     "Latency",
     "measure_latency",
     "measure_interleaved",
+    "measure_pipeline",
+    "PipelineTiming",
     "make_timer",
     "progress_bar",
 ]
 
 #: Spread (CV or IQR/median) above which a latency is flagged as not trustworthy.
 SPREAD_THRESHOLD = 0.10
+#: At most this many raw samples go into ``Latency.to_dict()`` (the summary uses all).
+MAX_SAMPLES_IN_JSON = 1000
 #: Fewer samples than this and the spread itself cannot be trusted.
 MIN_TRUSTED_SAMPLES = 5
 #: With a budget and no repeat count, at least this many samples are taken.
@@ -181,7 +185,8 @@ class Latency:
             "trustworthy": self.trustworthy,
             "reason": self.reason,
             "spread_threshold": self.threshold,
-            "samples_s": list(self.samples),
+            "samples_s": list(self.samples[:MAX_SAMPLES_IN_JSON]),
+            "samples_truncated": len(self.samples) > MAX_SAMPLES_IN_JSON,
         }
 
     def describe(self) -> str:
@@ -466,3 +471,108 @@ def _dtype_name(dtype: str | torch.dtype | None) -> str | None:
     if isinstance(dtype, torch.dtype):
         return str(dtype).removeprefix("torch.")
     return str(dtype)
+
+
+# -- pipeline stages ----------------------------------------------------------------------
+
+
+@dataclass
+class PipelineTiming:
+    """Per-stage latencies of a pipeline run stage after stage (e.g. decode → resize →
+    normalise → host-to-device copy → model), the per-run total, and each stage's share."""
+
+    stages: dict[str, Latency]
+    total: Latency
+
+    @property
+    def shares(self) -> dict[str, float]:
+        """Each stage's median over the sum of stage medians."""
+        medians = {k: v.median_s for k, v in self.stages.items()}
+        whole = sum(medians.values())
+        return {k: (m / whole if whole > 0 else 0.0) for k, m in medians.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        shares = self.shares
+        return {
+            "total": self.total.to_dict(),
+            "stages": [
+                {"name": k, "share": shares[k], **v.to_dict()} for k, v in self.stages.items()
+            ],
+        }
+
+
+def measure_pipeline(
+    stages: Sequence[tuple[str, Callable[[Any], Any]]],
+    source: Callable[[], Any] | None = None,
+    *,
+    warmup: int = 2,
+    repeats: int | None = None,
+    budget_s: float | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    items: int | None = None,
+    threshold: float = SPREAD_THRESHOLD,
+) -> PipelineTiming:
+    """Time a pipeline stage by stage ("Beyond Inference": preprocessing and host-device
+    copies often cost as much as the model).
+
+    Each run starts from ``source()`` (or None) and feeds every stage's output to the next;
+    each stage is timed separately (on CUDA, with a synchronisation after each stage so
+    asynchronous work is charged to the stage that launched it). ``repeats`` counts runs;
+    ``budget_s`` bounds the time.
+    """
+    if not stages:
+        raise ValueError("measure_pipeline needs at least one stage")
+    name = check_device(device)
+    sync = (lambda: torch.cuda.synchronize(torch.device(name))) if _is_cuda(name) else None
+    repeats, budget_s = _plan(repeats, budget_s)
+
+    def one_run() -> list[float]:
+        value = source() if source is not None else None
+        times = []
+        for _, fn in stages:
+            if sync:
+                sync()
+            t0 = time.perf_counter_ns()
+            value = fn(value)
+            if sync:
+                sync()
+            times.append((time.perf_counter_ns() - t0) / 1e9)
+        return times
+
+    for _ in range(max(0, warmup)):
+        one_run()
+    per_stage: list[list[float]] = [[] for _ in stages]
+    totals: list[float] = []
+    start = time.perf_counter()
+    total = float(repeats) if repeats is not None else budget_s
+    with progress_bar("timing pipeline", total, progress) as advance:
+        while True:
+            times = one_run()
+            for bucket, t in zip(per_stage, times, strict=True):
+                bucket.append(t)
+            totals.append(sum(times))
+            elapsed = time.perf_counter() - start
+            if repeats is not None:
+                advance(1)
+                if len(totals) >= repeats:
+                    break
+            else:
+                advance(0, completed=min(elapsed, budget_s))
+                if elapsed >= budget_s and len(totals) >= DEFAULT_MIN_REPEATS:
+                    break
+
+    def lat(samples: list[float], label: str) -> Latency:
+        return Latency(
+            samples=samples,
+            warmup=warmup,
+            items=items,
+            device=name,
+            label=label,
+            threshold=threshold,
+        )
+
+    return PipelineTiming(
+        stages={s: lat(b, s) for (s, _), b in zip(stages, per_stage, strict=True)},
+        total=lat(totals, "total"),
+    )

@@ -107,7 +107,7 @@ def _kv_table(rows: list[tuple[str, str]], css: str = "kv") -> str:
 def _plain(value: Any, key: str = "") -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={_plain(v, str(k))}" for k, v in value.items())
-    if key.endswith("_s") and isinstance(value, int | float) and not isinstance(value, bool):
+    if _is_seconds(key) and isinstance(value, int | float) and not isinstance(value, bool):
         return format_seconds(value)
     if isinstance(value, list | tuple):
         return ", ".join(_plain(v) for v in value)
@@ -200,18 +200,95 @@ def _conventions(doc: dict[str, Any]) -> str:
     return _kv_table(rows)
 
 
+def _is_seconds(key: str) -> bool:
+    return key.endswith("_s") and "per_s" not in key
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _latency_text(lat: dict[str, Any]) -> str:
+    parts = [f"median {format_seconds(lat.get('median_s'))}"]
+    extra = []
+    for key, label in (("min_s", "min"), ("iqr_s", "IQR")):
+        if isinstance(lat.get(key), int | float):
+            extra.append(f"{label} {format_seconds(lat[key])}")
+    if isinstance(lat.get("cv"), int | float):
+        extra.append(f"CV {lat['cv']:.0%}")
+    if isinstance(lat.get("repeats"), int):
+        extra.append(f"n={lat['repeats']}")
+    if extra:
+        parts.append(f"({', '.join(extra)})")
+    for key in ("device", "threads", "dtype"):
+        if lat.get(key) is not None:
+            parts.append(f"· {key} {lat[key]}")
+    return " ".join(parts)
+
+
+#: ``measured`` keys holding fractions, shown as percentages.
+_RATIO_KEYS = frozenset(
+    {"coverage", "coverage_of_medians", "profiler_overhead", "efficiency", "cv", "rel_iqr"}
+)
+
+
+def _roofline_text(summary: dict[str, Any]) -> str:
+    parts = []
+    if isinstance(summary.get("waterline_s"), int | float):
+        parts.append(f"waterline (sum of op floors) {format_seconds(summary['waterline_s'])}")
+    if isinstance(summary.get("efficiency"), int | float):
+        parts.append(f"efficiency {summary['efficiency']:.1%}")
+    if isinstance(summary.get("memory_bound_floor_share"), int | float):
+        parts.append(f"memory-bound share of the floor {summary['memory_bound_floor_share']:.0%}")
+    if isinstance(summary.get("achieved_flops_per_s"), int | float):
+        parts.append(f"achieved {format_si(summary['achieved_flops_per_s'], 'FLOP/s')}")
+    return " · ".join(parts) or "—"
+
+
 def _measured(doc: dict[str, Any]) -> str:
+    """A summary of ``measured``: scalars, the latency statistics, the hardware ceilings;
+    bulky parts (per-module rows, samples) are counted, not dumped (they are in the
+    embedded JSON and in the charts and the module table)."""
     measured = doc.get("measured")
     if not isinstance(measured, dict) or not measured:
         return '<p class="muted">Not measured (run the profile with --measure).</p>'
     rows = []
+    warnings: list[str] = []
+    latency_reasons: list[str] = []
     for key, value in measured.items():
         if key == "hardware":
             continue
-        if isinstance(value, int | float) and not isinstance(value, bool) and key.endswith("_s"):
-            rows.append((key, escape(format_seconds(value))))
-        else:
+        if key == "warnings" and isinstance(value, list):
+            warnings += [str(w) for w in value]
+            continue
+        summary = value.get("summary") if isinstance(value, dict) else None
+        if key == "roofline" and isinstance(summary, dict):
+            rows.append((key, escape(_roofline_text(summary))))
+            continue
+        if isinstance(value, dict) and isinstance(value.get("median_s"), int | float):
+            rows.append((key, escape(_latency_text(value))))
+            if value.get("trustworthy") is False:
+                latency_reasons.append(str(value.get("reason") or "spread above the threshold"))
+        elif _scalar(value):
+            if _is_seconds(key):
+                text = format_seconds(value)
+            elif key in _RATIO_KEYS and isinstance(value, int | float):
+                text = f"{value:.1%}"
+            else:
+                text = _plain(value, key)
+            rows.append((key, escape(text)))
+        elif isinstance(value, dict) and len(value) <= 8 and all(map(_scalar, value.values())):
             rows.append((key, escape(_plain(value, key))))
+        elif isinstance(value, dict | list):
+            kind = "entries" if isinstance(value, dict) else "rows"
+            rows.append(
+                (key, f'<span class="muted">{len(value)} {kind} (in the embedded JSON)</span>')
+            )
+    # a latency's own reason is usually repeated in the run's warnings: say it once
+    warnings += [r for r in latency_reasons if not any(r in w for w in warnings)]
+    if measured.get("trustworthy") is False and not warnings:
+        warnings.append(str(measured.get("reason") or "spread above the threshold"))
+    warnings = list(dict.fromkeys(warnings))  # each once
     hw = hardware_ceilings(doc)
     if hw:
         rows.append(("hardware", escape(hw["name"])))
@@ -219,7 +296,10 @@ def _measured(doc: dict[str, Any]) -> str:
         rows.append(("memory bandwidth", escape(format_si(hw["memory_bandwidth"], "B/s"))))
     elif isinstance(measured.get("hardware"), dict):
         rows.append(("hardware", escape(_plain(measured["hardware"]))))
-    return _kv_table(rows)
+    banner = "".join(
+        f'<p class="banner warn">Timing not trustworthy: {escape(w)}</p>' for w in warnings
+    )
+    return banner + _kv_table(rows)
 
 
 _MODULE_COLUMNS: tuple[tuple[str, str, str], ...] = (

@@ -164,8 +164,22 @@ def _module_floor(
     flops, nbytes = metrics["flops"] or 0, metrics["bytes"] or 0
     if not flops and not nbytes:
         return None
-    # The roofline floor drawn from the ceilings the document carries.
-    return max(flops / hw["peak_flops"], nbytes / hw["memory_bandwidth"])
+    # No floor in the document: the analysis package's floor of the layer's totals (a lower
+    # bound of the sum of its ops' floors, equal for single-op layers).
+    from flopwise.analysis.roofline import floor as roofline_floor
+
+    return roofline_floor(flops, nbytes, _Ceilings(hw)).floor_s
+
+
+class _Ceilings:
+    """The two ceilings of :func:`hardware_ceilings` in the shape the roofline analysis reads."""
+
+    def __init__(self, hw: dict[str, Any]) -> None:
+        self.memory_bandwidth = float(hw["memory_bandwidth"])
+        self._peak = float(hw["peak_flops"])
+
+    def peak_for(self, dtype: Any = "float32", *, sparse: bool = False) -> float:
+        return self._peak
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,12 +401,25 @@ def latency_chart(doc: dict[str, Any]) -> Chart:
     chart.bars.append(BarGroup("ideal (roofline floor)", [f or 0.0 for f in floors], "#009E73"))
     chart.bars.append(BarGroup("measured", [_module_time(m) or 0.0 for m in layers], "#D55E00"))
     leaves = leaf_modules(doc)
-    waterline = sum(_module_floor(m, hw, given) or 0.0 for m in leaves)
+    measured_doc = doc.get("measured") if isinstance(doc.get("measured"), dict) else {}
+    roof = measured_doc.get("roofline")
+    summary = roof.get("summary") if isinstance(roof, dict) else None
+    summary = summary if isinstance(summary, dict) else {}
+    if _pos(summary.get("waterline_s")):  # the analysis' own sum of per-op floors
+        waterline = float(summary["waterline_s"])
+    else:
+        waterline = sum(_module_floor(m, hw, given) or 0.0 for m in leaves)
     measured = measured_latency(doc) or sum(_module_time(m) or 0.0 for m in leaves)
+    derived = (
+        ""
+        if given or any(_module_floor(m, None) for m in layers)
+        else (" Floors from each layer's totals and the document's ceilings.")
+    )
     chart.caption = (
         f"The {len(layers)} slowest layers. Sum of the floors of all layers (waterline):"
         f" {waterline * 1e3:.3g} ms; measured end to end: {measured * 1e3:.3g} ms"
         + (f" (efficiency {waterline / measured:.1%})." if measured else ".")
+        + derived
     )
     return chart
 

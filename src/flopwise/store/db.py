@@ -276,16 +276,19 @@ class Store:
     """A results database.
 
     ``Store()`` opens (creating if needed) the default database (:func:`default_db_path`);
-    ``Store(path)`` opens another. Use as a context manager or call :meth:`close`.
+    ``Store(path)`` opens another; ``create=False`` raises :class:`StoreError` instead of
+    creating a missing file. Use as a context manager or call :meth:`close`.
 
     >>> with Store(tmp_path / "r.sqlite") as store:          # doctest: +SKIP
     ...     run_id = store.save_profile(profile.to_dict())
     ...     doc = store.get(run_id)
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         self.path = Path(path).expanduser() if path is not None else default_db_path()
         if str(self.path) != ":memory:":
+            if not create and not self.path.exists():
+                raise StoreError(f"no results database at {self.path} (nothing saved yet)")
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(
             str(self.path),

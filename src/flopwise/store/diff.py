@@ -225,6 +225,7 @@ class Violation:
 
     @property
     def metric(self) -> str:
+        """The gated metric's name."""
         return self.threshold.metric
 
     def describe(self) -> str:

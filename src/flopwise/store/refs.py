@@ -58,6 +58,6 @@ def load_document(ref: str, db: str | os.PathLike[str] | None = None) -> tuple[d
         if not Path(ref).exists():
             raise StoreError(f"{ref!r} is not a file, nor a run id (12, latest, latest~1, @MODEL)")
         return read_document(ref), Path(ref).name
-    with Store(db) as store:
+    with Store(db, create=False) as store:
         run_id = resolve_run_id(store, ref)
         return store.get(run_id), f"run {run_id}"

@@ -1,0 +1,205 @@
+"""Comparing models: one row per model, how well each cost proxy tracks measured time, and
+the Pareto front of accuracy against time.
+
+Pure functions over numbers already counted and measured (the ``compare`` command does the
+counting and timing). A *proxy* is any per-model cost figure (params, flops, α-flops,
+activations, bytes); its correlation with the measured median time (Pearson, Spearman,
+Kendall τ-b, log-log R², from :mod:`flopwise.analysis.stats`) says how far it can be
+trusted to rank or size latency on this machine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flopwise.analysis.stats import correlation_table
+
+__all__ = [
+    "PROXIES",
+    "CompareRow",
+    "proxy_correlations",
+    "pareto_front",
+    "best_proxy",
+    "parse_accuracies",
+    "match_accuracies",
+]
+
+#: Proxy columns, in table order: (row attribute, label, unit).
+PROXIES: tuple[tuple[str, str, str], ...] = (
+    ("params", "params", "params"),
+    ("flops", "FLOPs", "FLOPs"),
+    ("alpha_flops", "α-FLOPs", "FLOPs"),
+    ("activations", "activations", "activations"),
+    ("bytes", "bytes", "B"),
+)
+
+
+@dataclass
+class CompareRow:
+    """One model (and its inputs) in a comparison.
+
+    Counts are integers (``alpha_flops`` is a float, ``None`` when α could not be computed);
+    ``median_s`` / ``spread`` / ``repeats`` / ``trustworthy`` come from the interleaved
+    timing (``None`` without measurement); ``energy_j`` is joules per run when measured,
+    with ``energy_method``; ``accuracy`` when the user gave one.
+    """
+
+    name: str
+    spec: str
+    inputs: list[dict[str, Any]]
+    params: int
+    flops: int
+    macs: int
+    activations: int
+    bytes: int
+    alpha_flops: float | None = None
+    alpha_macs: float | None = None
+    complete: bool = True
+    median_s: float | None = None
+    min_s: float | None = None
+    spread: float | None = None
+    repeats: int | None = None
+    trustworthy: bool | None = None
+    reason: str | None = None
+    energy_j: float | None = None
+    energy_method: str | None = None
+    accuracy: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def proxy(self, key: str) -> float | None:
+        value = getattr(self, key)
+        return None if value is None else float(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "spec": self.spec,
+            "inputs": self.inputs,
+            "params": self.params,
+            "flops": self.flops,
+            "macs": self.macs,
+            "alpha_flops": self.alpha_flops,
+            "alpha_macs": self.alpha_macs,
+            "activations": self.activations,
+            "bytes": self.bytes,
+            "complete": self.complete,
+            "median_s": self.median_s,
+            "min_s": self.min_s,
+            "spread": self.spread,
+            "repeats": self.repeats,
+            "trustworthy": self.trustworthy,
+            "reason": self.reason,
+            "energy_j": self.energy_j,
+            "energy_method": self.energy_method,
+            "accuracy": self.accuracy,
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+
+def proxy_correlations(
+    rows: Sequence[CompareRow],
+    proxies: Iterable[str] | None = None,
+    *,
+    target: str = "median_s",
+) -> dict[str, dict[str, float]]:
+    """Pearson, Spearman, Kendall τ-b and log-log R² of each proxy with ``target``
+    (measured median seconds by default) over the rows that have both.
+
+    Returns ``{proxy: {"pearson", "spearman", "kendall", "loglog_r2", "n"}}``; empty when
+    fewer than 3 rows are usable (two points always correlate perfectly). A proxy missing
+    on some rows is correlated over the rest; a constant one gives NaN.
+    """
+    keys = list(proxies) if proxies is not None else [p[0] for p in PROXIES]
+    out: dict[str, dict[str, float]] = {}
+    for key in keys:
+        pairs = [
+            (r.proxy(key), getattr(r, target))
+            for r in rows
+            if r.proxy(key) is not None and getattr(r, target) is not None
+        ]
+        pairs = [(x, y) for x, y in pairs if math.isfinite(x) and math.isfinite(y)]
+        if len(pairs) < 3:
+            continue
+        xs, ys = zip(*pairs, strict=True)
+        table = correlation_table({key: list(xs)}, list(ys))[key]
+        table["n"] = len(pairs)
+        out[key] = table
+    return out
+
+
+def best_proxy(correlations: Mapping[str, Mapping[str, float]], by: str = "spearman") -> str | None:
+    """The proxy with the highest ``by`` statistic (NaN never wins); None if none."""
+    best, best_value = None, -math.inf
+    for key, stats in correlations.items():
+        value = stats.get(by, math.nan)
+        if value is not None and math.isfinite(value) and value > best_value:
+            best, best_value = key, value
+    return best
+
+
+def pareto_front(points: Sequence[tuple[str, float, float]]) -> list[str]:
+    """Names of the points no other point dominates, sorted by cost.
+
+    A point is ``(name, cost, accuracy)``; lower cost and higher accuracy are better. A
+    point is dominated when another is at least as good on both and strictly better on
+    one. Exact duplicates are all kept. Points with a NaN are ignored.
+    """
+    clean = [(n, float(c), float(a)) for n, c, a in points if math.isfinite(c) and math.isfinite(a)]
+    front = []
+    for name, cost, acc in clean:
+        dominated = any(
+            (c2 <= cost and a2 >= acc) and (c2 < cost or a2 > acc) for _, c2, a2 in clean
+        )
+        if not dominated:
+            front.append((cost, -acc, name))
+    return [name for _, _, name in sorted(front)]
+
+
+def parse_accuracies(items: Iterable[str]) -> dict[str, float]:
+    """``["resnet50=76.1", "torchvision:mobilenet_v2=71.9"]`` → ``{name: value}``.
+
+    The name is everything before the last ``=``; raises ``ValueError`` on a missing ``=``
+    or a value that is not a number.
+    """
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.rpartition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--accuracy expects NAME=VALUE, got {item!r}")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--accuracy {item!r}: {value!r} is not a number") from None
+    return out
+
+
+def _aliases(spec: str, name: str) -> set[str]:
+    names = {spec, name}
+    for text in (spec, name):
+        tail = text.rpartition(":")[2]
+        names.add(tail)
+        names.add(tail.rsplit("/", 1)[-1].removesuffix(".json"))
+    return {n for n in names if n}
+
+
+def match_accuracies(
+    rows: Sequence[CompareRow], accuracies: Mapping[str, float]
+) -> tuple[dict[int, float], list[str]]:
+    """Map ``--accuracy`` names onto rows: a name matches a row's spec, its name, or the
+    part after the source prefix (``resnet50`` for ``torchvision:resnet50``).
+
+    Returns ``({row index: accuracy}, [names that matched no row])``. A name matching
+    several rows (the same model with other inputs) applies to each.
+    """
+    matched: dict[int, float] = {}
+    unmatched = []
+    for key, value in accuracies.items():
+        hits = [i for i, r in enumerate(rows) if key in _aliases(r.spec, r.name)]
+        if not hits:
+            unmatched.append(key)
+        for i in hits:
+            matched[i] = value
+    return matched, unmatched

@@ -1,0 +1,421 @@
+"""``flopwise predict MODEL``: latency predicted from counts alone, by a cost model
+calibrated on this machine (``flopwise predict --calibrate``).
+
+The calibration times a small zoo of models (interleaved, within a budget), fits the cost
+model of :mod:`flopwise.analysis.predict` to the measured medians, cross-validates it
+leave-one-model-out and stores it as JSON in the cache directory. Prediction never runs
+the model: it counts on meta tensors and prices each op.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import socket
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from flopwise.errors import FlopwiseError
+
+CALIBRATION_SCHEMA = "flopwise.predict.calibration/1"
+PREDICT_SCHEMA = "flopwise.predict/1"
+
+#: The zoo ``--calibrate`` times: (model spec, group, inputs). Small and quick models at a
+#: few sizes each, covering dense and depthwise convolutions, attention, matmuls and the
+#: memory-bound ops in between.
+CALIBRATION_ZOO: tuple[tuple[str, str, list[str]], ...] = (
+    ("torchvision:resnet18", "resnet18", ["1x3x128x128"]),
+    ("torchvision:resnet18", "resnet18", ["1x3x224x224"]),
+    ("torchvision:resnet18", "resnet18", ["4x3x160x160"]),
+    ("torchvision:mobilenet_v2", "mobilenet_v2", ["1x3x160x160"]),
+    ("torchvision:mobilenet_v2", "mobilenet_v2", ["1x3x224x224"]),
+    ("torchvision:mobilenet_v2", "mobilenet_v2", ["4x3x224x224"]),
+    ("torchvision:efficientnet_b0", "efficientnet_b0", ["1x3x224x224"]),
+    ("torchvision:efficientnet_b0", "efficientnet_b0", ["2x3x160x160"]),
+    ("torchvision:squeezenet1_1", "squeezenet1_1", ["1x3x224x224"]),
+    ("torchvision:squeezenet1_1", "squeezenet1_1", ["4x3x224x224"]),
+    ("torchvision:swin_t", "swin_t", ["1x3x160x160"]),
+    ("hf:tiny-bert", "tiny-bert", ["input_ids=1x128:int64"]),
+    ("hf:tiny-llama", "tiny-llama", ["input_ids=1x256:int64"]),
+    ("hf:gpt2", "gpt2", ["input_ids=1x32:int64"]),
+    ("hf:gpt2", "gpt2", ["input_ids=1x128:int64"]),
+    ("hf:bert-base-uncased", "bert", ["input_ids=1x64:int64"]),
+    ("hf:bert-base-uncased", "bert", ["input_ids=2x128:int64"]),
+)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict_command)
+
+
+def calibration_path() -> Path:
+    """Where this host's calibration lives: ``<cache dir>/predict/calibration-<host>-<N>t.json``
+    (``FLOPWISE_CACHE_DIR`` or ``~/.cache/flopwise``; one file per thread count)."""
+    import torch
+
+    from flopwise.measure.hardware import _host_tag, cache_dir
+
+    return cache_dir() / "predict" / f"calibration-{_host_tag()}-{torch.get_num_threads()}t.json"
+
+
+def load_calibration(path: Path | None = None) -> dict[str, Any] | None:
+    """The stored calibration document, or None when there is none."""
+    path = path or calibration_path()
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FlopwiseError(f"cannot read the calibration {path}: {exc}") from exc
+    if data.get("schema") != CALIBRATION_SCHEMA:
+        raise FlopwiseError(
+            f"{path} is not a flopwise predict calibration ({data.get('schema')!r}); "
+            "re-run `flopwise predict --calibrate`"
+        )
+    return data
+
+
+def predict_command(
+    model: str | None = typer.Argument(
+        None,
+        help="torchvision:NAME, timm:NAME, hf:NAME, file.py:factory ... (omit with --calibrate)",
+    ),
+    inputs: list[str] = typer.Option(
+        [], "--input", "-i", help="Input spec, repeatable: 1x3x224x224, input_ids=1x128:int64"
+    ),
+    hardware: str = typer.Option(
+        "host", "--hardware", help="host (this machine, calibrated), or a profile: h100, a100 ..."
+    ),
+    dtype: str = typer.Option("float32", help="Model dtype: float32, bfloat16, float16 ..."),
+    calibrate_: bool = typer.Option(
+        False, "--calibrate", help="Time a small zoo on this machine and fit the cost model"
+    ),
+    budget: float = typer.Option(120.0, help="Seconds of timing for --calibrate"),
+    calibration: Path | None = typer.Option(
+        None, "--calibration", help="Calibration JSON to use or write (default: the cache dir)"
+    ),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars"),
+) -> None:
+    """Predict latency without running the model, from per-op costs and a calibrated cost model."""
+    show_progress = progress and sys.stderr.isatty()
+    path = calibration or calibration_path()
+    if calibrate_:
+        doc = run_calibration(budget=budget, progress=show_progress)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=2) + "\n")
+        typer.echo(_describe_calibration(doc, path), err=model is not None)
+        if model is None:
+            return
+    if model is None:
+        raise FlopwiseError("give a MODEL to predict (or --calibrate to calibrate)")
+    result = predict_model(model, inputs, hardware=hardware, dtype=dtype, calibration_file=path)
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        typer.echo(render_table(result), nl=False)
+
+
+# -- calibration ----------------------------------------------------------------------------
+
+
+def run_calibration(
+    *,
+    budget: float = 120.0,
+    progress: bool = False,
+    zoo: tuple[tuple[str, str, list[str]], ...] = CALIBRATION_ZOO,
+) -> dict[str, Any]:
+    """Time ``zoo`` interleaved within ``budget`` seconds, fit and cross-validate the cost
+    model, and return the calibration document (not saved)."""
+    import torch
+
+    from flopwise.analysis import predict as P
+    from flopwise.measure.hardware import get_profile
+    from flopwise.measure.timing import measure_interleaved
+    from flopwise.pipeline import load
+    from flopwise.profile import profile
+
+    hw = get_profile("host", progress=progress)
+    fns = {}
+    entries = []
+    models: dict[str, Any] = {}
+    for spec, group, spec_inputs in zoo:
+        if spec not in models:
+            models[spec] = load(spec, spec_inputs, "cpu", "float32")[0]
+        net = models[spec]
+        _, args, kwargs, _ = _inputs_only(spec, spec_inputs)
+        label = f"{group} {' '.join(spec_inputs)}"
+
+        def call(net=net, args=args, kwargs=kwargs) -> Any:
+            with torch.inference_mode():
+                return net(*args, **kwargs)
+
+        fns[label] = call
+        entries.append((label, spec, group, spec_inputs))
+    lat = measure_interleaved(fns, warmup=2, budget_s=budget, progress=progress)
+    samples = []
+    records = []
+    for label, spec, group, spec_inputs in entries:
+        meta_model, args, kwargs, _ = load(spec, spec_inputs, "meta", "float32")
+        prof = profile(meta_model, *args, kwargs=kwargs, tensors="meta")
+        median = lat[label].median_s
+        samples.append(P.Sample.from_ops(prof.ops, hw, measured_s=median, group=group, name=label))
+        records.append(
+            {
+                "name": label,
+                "group": group,
+                "spec": spec,
+                "inputs": spec_inputs,
+                "flops": prof.totals.flops,
+                "measured_s": median,
+                "spread": lat[label].rel_iqr,
+                "repeats": lat[label].repeats,
+                "trustworthy": lat[label].trustworthy,
+            }
+        )
+    cal = P.calibrate(samples, source=f"calibrated on {socket.gethostname()}")
+    cv = P.cross_validate(samples)
+    base = P.cross_validate_flops_baseline(samples)
+    for rec, sample, out_of_fold in zip(records, samples, cv.predicted, strict=True):
+        rec["fitted_s"] = cal.model.predict_s(sample.features)
+        rec["cross_validated_s"] = out_of_fold
+        rec["roofline_floor_s"] = sample.floor_s
+    return {
+        "schema": CALIBRATION_SCHEMA,
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "host": socket.gethostname(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "budget_s": budget,
+        "hardware": hw.to_dict(),
+        "cost_model": cal.model.to_dict(),
+        "fit": cal.to_dict(),
+        "cross_validation": cv.summary(),
+        "flops_baseline": base.summary(),
+        "samples": records,
+    }
+
+
+def _inputs_only(spec: str, spec_inputs: list[str]) -> tuple[None, tuple, dict, str]:
+    import torch
+
+    from flopwise.sources import load_model
+    from flopwise.sources.specs import make_inputs
+
+    loaded = load_model(spec, device="meta")
+    args, kwargs = make_inputs(
+        spec_inputs, "cpu", float_dtype=torch.float32, vocab_size=loaded.vocab_size
+    )
+    return None, args, kwargs, loaded.name
+
+
+def _describe_calibration(doc: dict[str, Any], path: Path) -> str:
+    cv = doc["cross_validation"]
+    base = doc["flops_baseline"]
+    return (
+        f"calibrated on {len(doc['samples'])} runs of {cv['folds']} models; "
+        f"leave-one-model-out error: MAPE {cv['mape']:.1%}, Spearman {cv['spearman']:.3f} "
+        f"(FLOPs-only baseline: MAPE {base['mape']:.1%}, Spearman {base['spearman']:.3f}); "
+        f"saved to {path}"
+    )
+
+
+# -- prediction -----------------------------------------------------------------------------
+
+
+def predict_model(
+    model: str,
+    inputs: list[str],
+    *,
+    hardware: str = "host",
+    dtype: str = "float32",
+    calibration_file: Path | None = None,
+) -> dict[str, Any]:
+    """Count ``model`` on meta tensors and predict its latency on ``hardware``; returns the
+    JSON-ready result (schema ``flopwise.predict/1``)."""
+    from flopwise.analysis import predict as P
+    from flopwise.measure.hardware import HardwareProfile, get_profile
+    from flopwise.pipeline import load
+    from flopwise.profile import profile
+
+    doc = load_calibration(calibration_file)
+    notes: list[str] = []
+    is_host = hardware == "host"
+    if is_host and doc is not None:
+        hw = HardwareProfile.from_dict(doc["hardware"], origin="calibration")
+    else:
+        hw = get_profile(hardware, progress=sys.stderr.isatty())
+
+    net, args, kwargs, name = load(model, inputs, "meta", dtype)
+    prof = profile(net, *args, kwargs=kwargs, tensors="meta", name=model)
+    feats = P.features(prof.ops, hw)
+
+    cost_model = None
+    method = "roofline floor"
+    if doc is not None:
+        calibrated = P.CostModel.from_dict(doc["cost_model"])
+        cal_kind = doc["hardware"].get("kind", "cpu")
+        if is_host:
+            cost_model = calibrated
+            method = "calibrated cost model"
+            notes.append(
+                f"cost model calibrated on this machine {doc['created']} "
+                f"({len(doc['samples'])} runs of {doc['cross_validation']['folds']} models)"
+            )
+        elif hw.kind == cal_kind:
+            cost_model = calibrated
+            cost_model.source = f"transferred from the {doc['host']} calibration"
+            method = "host-calibrated efficiencies on datasheet ceilings"
+            notes.append(
+                f"assumption: the efficiencies and per-op overheads calibrated on "
+                f"{doc['host']} ({cal_kind}) hold on {hw.name}; only the ceilings change"
+            )
+        else:
+            cost_model = P.default_model(hw.kind, overhead_s=hw.launch_overhead_s)
+            method = f"default {hw.kind} efficiencies on datasheet ceilings"
+            notes.append(
+                f"assumption: a {cal_kind} calibration does not transfer to a {hw.kind}; "
+                f"default {hw.kind} efficiencies are used (docs/predict.md), per-op overhead "
+                f"{cost_model.overhead_s * 1e6:.3g} µs"
+                + (" (the profile's launch overhead)" if hw.launch_overhead_s else "")
+            )
+    else:
+        notes.append(
+            "no calibration on this machine: the prediction is the plain roofline floor (sum "
+            "of per-op max(flops / peak, bytes / bandwidth)), a lower bound that real runs "
+            "exceed, often by several times; run `flopwise predict --calibrate` first"
+        )
+    if not prof.complete:
+        notes.append(
+            f"{len(prof.uncounted)} op(s) uncounted (priced by their bytes only): "
+            + ", ".join(u.op for u in prof.uncounted[:5])
+        )
+
+    if cost_model is not None:
+        pred = P.predict(feats, cost_model)
+        seconds = pred.seconds
+        by_class = pred.by_class
+        by_module = pred.by_module
+    else:
+        ideal = P.CostModel(
+            compute_eff={c: 1.0 for c in P.CLASSES},
+            bandwidth_eff=1.0,
+            overhead_s=1e-30,
+            free_overhead_s=1e-30,
+            size_exponent={c: 0.0 for c in P.SIZE_CLASSES},
+            source="roofline floor",
+        )
+        pred = P.predict(feats, ideal)
+        seconds = feats.floor_s
+        by_class = pred.by_class
+        by_class.pop("free ops", None)
+        by_module = pred.by_module
+
+    result: dict[str, Any] = {
+        "schema": PREDICT_SCHEMA,
+        "model": model,
+        "inputs": prof.inputs,
+        "dtype": dtype,
+        "hardware": {"name": hw.name, "kind": hw.kind, "source": hw.source},
+        "method": method,
+        "predicted_s": seconds,
+        "roofline_floor_s": feats.floor_s,
+        "flops": prof.totals.flops,
+        "bytes": prof.totals.bytes_read + prof.totals.bytes_written,
+        "ops": feats.n_ops + feats.free_ops,
+        "by_class": by_class,
+        "by_module": by_module,
+        "cost_model": cost_model.to_dict() if cost_model is not None else None,
+        "cross_validation": None,
+        "notes": notes,
+        "complete": prof.complete,
+    }
+    if doc is not None and cost_model is not None and method == "calibrated cost model":
+        result["cross_validation"] = doc["cross_validation"]
+        result["flops_baseline"] = doc.get("flops_baseline")
+    elif doc is not None:
+        result["cross_validation_host"] = doc["cross_validation"]
+        notes.append(
+            "the cross-validated error below was measured on the host, not on "
+            f"{hw.name}: it does not bound the error of this prediction"
+        )
+    return result
+
+
+def render_table(result: dict[str, Any]) -> str:
+    """The prediction as rich tables (renders only)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from flopwise.report.units import seconds, si
+
+    console = Console(record=True, width=110, file=_Null())
+    ins = ", ".join(
+        f"{d.get('name')}={'x'.join(str(s) for s in d.get('shape', []))}:{d.get('dtype')}"
+        for d in result["inputs"]
+    )
+    head = Table(show_header=False, box=None, pad_edge=False)
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("model", result["model"])
+    head.add_row("inputs", ins)
+    head.add_row("hardware", f"{result['hardware']['name']} ({result['hardware']['source']})")
+    head.add_row("method", result["method"])
+    head.add_row("predicted latency", f"[bold]{seconds(result['predicted_s'])}[/bold]")
+    head.add_row("roofline floor", seconds(result["roofline_floor_s"]))
+    head.add_row(
+        "work",
+        f"{si(result['flops'], 'FLOPs')}, {si(result['bytes'], 'B')} moved (unfused), "
+        f"{result['ops']} ops",
+    )
+    cv = result.get("cross_validation") or result.get("cross_validation_host")
+    if cv:
+        head.add_row(
+            "cross-validated error",
+            f"MAPE {cv['mape']:.1%}, worst {cv['max_ape']:.1%}, Spearman {cv['spearman']:.3f} "
+            f"(leave-one-model-out over {cv['n']} runs of {cv['folds']} models)",
+        )
+    console.print(head)
+    table = Table(title="predicted time by op class", title_justify="left")
+    for col in ("class", "ops", "memory-bound ops", "time", "share"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    total = sum(v["seconds"] for v in result["by_class"].values()) or 1.0
+    for cls, v in sorted(result["by_class"].items(), key=lambda kv: -kv[1]["seconds"]):
+        table.add_row(
+            cls,
+            str(v["ops"]),
+            str(v["memory_bound_ops"]),
+            seconds(v["seconds"]),
+            f"{v['seconds'] / total:.1%}",
+        )
+    console.print(table)
+    mods = sorted(result["by_module"].items(), key=lambda kv: -kv[1])[:8]
+    if mods:
+        mt = Table(title="top modules (depth 1)", title_justify="left")
+        mt.add_column("module")
+        mt.add_column("time", justify="right")
+        mt.add_column("share", justify="right")
+        mtotal = sum(result["by_module"].values()) or 1.0
+        for path, t in mods:
+            mt.add_row(path, seconds(t), f"{t / mtotal:.1%}")
+        console.print(mt)
+    for note in result["notes"]:
+        console.print(f"note: {note}", highlight=False)
+    return console.export_text()
+
+
+class _Null:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
