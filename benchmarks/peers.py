@@ -161,7 +161,93 @@ BIG_LIMITS = {"seconds": 30.0, "rss_gib": 2.0}
 
 # Why each peer is off, established from the breakdown diffs of the recorded run (the
 # automatic per-op / per-module-type evidence is printed next to these notes).
-TOOL_NOTES: dict[str, str] = {}
+TOOL_NOTES: dict[str, str] = {
+    "flop_counter": (
+        "Dispatch-level like flopwise, so it sees every ATen op, but its formula table "
+        "(torch 2.14.1) has only `mm`, `addmm`, `bmm`, `baddbmm`, `_scaled_mm`, convolution "
+        "and the CUDA attention kernels (`_scaled_dot_product_{flash,efficient,cudnn}_attention`"
+        ", `_flash/_efficient_attention_forward`). Every other op counts 0, silently: the CPU "
+        "attention kernel `_scaled_dot_product_flash_attention_for_cpu` (all SDPA on CPU), the "
+        "fused `_native_multi_head_attention` that `nn.MultiheadAttention` runs under no_grad "
+        "(vit_b_16 loses its QKV/out projections and attention matmuls, 6.29 GMACs), and "
+        "`_grouped_mm` (MoE experts). On gpt2 the missing causal attention is 0.15 GMACs, 0.95%, "
+        "just under the 1% flag."
+    ),
+    "fvcore": (
+        "Traces with `torch.jit` and counts per JIT op (one 'flop' per MAC). It has no handler "
+        "for `aten::scaled_dot_product_attention`, `aten::_native_multi_head_attention` or "
+        "`aten::_grouped_mm`, so attention and MoE experts count 0 (it lists them as "
+        "unsupported ops in a log warning). In the other direction it adds its batch_norm, "
+        "layer_norm and adaptive_avg_pool handlers' counts to the same total, so CNNs with "
+        "cheap convolutions come out high (mobilenet_v2 +4.5%, efficientnet_b0 +4.1%)."
+    ),
+    "ptflops_pytorch": (
+        "Module hooks plus patched torch functions. It has its own `nn.MultiheadAttention` "
+        "formula, so vit_b_16 is right (to 0.2%), but it adds one 'MAC' per element (two for "
+        "affine norms) for BatchNorm, ReLU, pooling, GELU, softmax, add and mul (resnet50 "
+        "+1.1%, mobilenet_v2 +6.5%). Its `F.linear` patch is commented out in 0.7.5, so "
+        "linears called functionally are lost: swin_t's `ShiftedWindowAttention` calls "
+        "`F.linear` for qkv and proj (only its q·kᵀ and attn·v matmuls come back through the "
+        "patched `Tensor.matmul`, 0.15 GMACs). `F.scaled_dot_product_attention` is not "
+        "patched (attention 0 in every transformers model) and nothing sees `_grouped_mm`."
+    ),
+    "ptflops_aten": (
+        "A dispatch mode with formulas for `mm`, `matmul`, `addmm`, `bmm` and convolution "
+        "only: the same blind spots as FlopCounterMode (CPU SDPA kernel, "
+        "`_native_multi_head_attention`, `_grouped_mm`). Its addmm and convolution formulas "
+        "also add the bias elements as MACs (+0.009 GMACs on vit_b_16)."
+    ),
+    "thop": (
+        "Forward hooks on a fixed list of `nn` module types, nothing else. Everything outside "
+        "that list counts 0: transformers' `Conv1D` (gpt2's qkv, proj and MLP, −10.87 GMACs), "
+        "functional `F.linear`/`matmul`/SDPA (swin_t's `ShiftedWindowAttention`, attention in "
+        "every transformers model), `nn.MultiheadAttention` (not in its table, and the fused "
+        "path bypasses the `out_proj` Linear) and MoE experts. Norms count 4 per element "
+        "(`2·numel`, doubled when affine): resnet50 +1.1%, mobilenet_v2 +8.9%."
+    ),
+    "calflops": (
+        "A fork of DeepSpeed's profiler (module hooks plus patched `torch.nn.functional` and "
+        "tensor methods). It does not patch `F.scaled_dot_product_attention`, so attention "
+        "counts 0 in every SDPA model, the fused MHA fast path is invisible (vit_b_16 0.642×) "
+        "and `_grouped_mm` experts count 0. It crashes with `StopIteration` on a module "
+        "without parameters (`next(model.parameters())` to find the device)."
+    ),
+    "deepspeed": (
+        "Patches `F.scaled_dot_product_attention`, but with a dense formula that ignores "
+        "`is_causal`: non-causal attention (bert-base, the sdpa case) is exact, causal "
+        "attention is counted twice over (llama-small attention 1.07 vs 0.54 GMACs, 1.036×; "
+        "gpt2 +0.15 GMACs, 1.009×, just under the flag; mixtral's attention 2×). The fused "
+        "MHA fast path (vit_b_16) and `_grouped_mm` experts are invisible to it."
+    ),
+    "torchinfo": (
+        "Its 'mult-adds' are parameter counts × output size of leaf modules, not a count of "
+        "the computation. A Linear gets `params × output_size[0]` (the batch dimension only), "
+        "so any Linear over a sequence or token grid is undercounted by that length: "
+        "vit_b_16's 197 tokens (0.0099×), bert's 128 (0.0098×), llama-small's 512 (0.003×), "
+        "convnext_tiny's MLP Linears over 56×56 to 7×7 positions (0.072×). A module whose class name "
+        "contains 'Conv' gets `params × batch × ∏ output dims after the second`: for "
+        "transformers' `Conv1D` (a linear layer with output [B, T, C]) that is params × C "
+        "instead of params × T, so gpt2 is 10.2× too high. Embedding lookups count their "
+        "parameters; parameter-free ops (attention, SDPA) count 0."
+    ),
+}
+
+# What the run shows about flopwise itself (kept next to the numbers it explains).
+FLOPWISE_NOTES = (
+    "On the causal transformers (gpt2, llama-small, mixtral-small) flopwise's fake and meta "
+    "counts are higher than its real count by exactly the masked half of the attention "
+    "(gpt2: 0.150 GMACs = dense 0.302 − causal 0.152). transformers' mask code "
+    "(`masking_utils`) only skips the causal mask when the tensors it inspects are not being "
+    "traced, and its `is_tracing()` counts FakeTensors as tracing: on fake/meta inputs it "
+    "passes SDPA an explicit causal mask (with the KV heads repeated) instead of "
+    "`is_causal=True`, and per the conventions an explicit mask counts dense. The real-tensor "
+    "count is the causal one; the 7B/70B meta figures below therefore include dense "
+    "attention (Llama-2-7B at 2048 tokens: +0.55 TMACs, 3.9%).\n\n"
+    "Peak memory of the first `flopwise.profile` call includes torch's lazy import of its "
+    "tracing stack (`torch._dynamo`, sympy, …; about 160 MiB, FlopCounterMode about 80 MiB). "
+    "It shows in the sdpa row, where the model itself needs almost nothing; for the "
+    "transformers models transformers has already imported it before the baseline."
+)
 
 # --------------------------------------------------------------------------------------
 # Pure helpers (tested without torch).
@@ -395,6 +481,9 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     else:
         w("- real, fake and meta tensors give the same MACs on every model; no op uncounted.")
     w("")
+    if fw_notes and data.get("flopwise_notes", FLOPWISE_NOTES):
+        w(data.get("flopwise_notes", FLOPWISE_NOTES))
+        w("")
     # --- units
     w("## What each tool reports")
     w("")

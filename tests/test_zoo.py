@@ -175,3 +175,23 @@ def test_mixtral_eager_experts_match_grouped_mm_macs():
     # Eager routing is data-dependent (nonzero): refused on meta with a clear reason.
     with pytest.raises(FlopwiseError, match="depends on tensor values"):
         flopwise.profile(eager, ids, tensors="meta")
+
+
+def test_explicit_mask_built_only_for_fake_tensors_is_flagged():
+    cfg = transformers.LlamaConfig(
+        vocab_size=1000,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        use_cache=False,
+    )
+    cfg._attn_implementation = "sdpa"
+    model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
+    ids = torch.randint(0, 1000, (1, 16))
+    real = flopwise.profile(model, ids)
+    meta = flopwise.profile(model, ids, tensors="meta")
+    assert "notes" not in real.extra
+    if meta.totals.macs != real.totals.macs:  # transformers chose a dense mask for fake tensors
+        assert any("explicit square mask" in n for n in meta.extra["notes"])

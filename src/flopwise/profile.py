@@ -406,7 +406,7 @@ def profile(
     modules, totals, uncounted = aggregate(
         cap.records, types, order, params, dict(cap.tracker.calls)
     )
-    return Profile(
+    prof = Profile(
         model=name or type(model).__name__,
         inputs=_describe_inputs(args, call_kwargs),
         mode={
@@ -420,6 +420,31 @@ def profile(
         totals=totals,
         uncounted=uncounted,
     )
+    notes = _notes(prof)
+    if notes:
+        prof.extra["notes"] = notes
+    return prof
+
+
+def _notes(prof: Profile) -> list[str]:
+    """Caveats a reader of this count should know about."""
+    notes = []
+    if prof.mode["tensors"] in ("fake", "meta"):
+        masked = [
+            r
+            for r in prof.ops
+            if "attention" in r.op
+            and len(r.inputs) > 3
+            and r.inputs[3].ndim >= 2
+            and r.inputs[3].shape[-1] == r.inputs[3].shape[-2] > 1
+        ]
+        if masked:
+            notes.append(
+                f"{len(masked)} attention call(s) got an explicit square mask, counted dense; some "
+                "libraries (transformers with use_cache=False) build such masks only for fake/meta "
+                "tensors and pass is_causal=True on real ones: count with real tensors to compare"
+            )
+    return notes
 
 
 def _data_dependent(exc: Exception) -> bool:
