@@ -4,6 +4,7 @@ tree and totals. ``profile()`` is the one entry point the CLI and the API share.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -282,9 +283,7 @@ def _describe_value(name: str, value: Any) -> list[dict[str, Any]]:
 
 
 def _tensor_kind(tensors: list[torch.Tensor]) -> str:
-    from torch._subclasses.fake_tensor import FakeTensor
-
-    if any(isinstance(t, FakeTensor) for t in tensors):
+    if any(_is_fake(t) for t in tensors):
         return "fake"
     if any(t.device.type == "meta" for t in tensors):
         return "meta"
@@ -471,9 +470,10 @@ def _device_of(model: nn.Module, args: tuple, kwargs: dict) -> torch.device:
 
 
 def _is_fake(t: torch.Tensor) -> bool:
-    from torch._subclasses.fake_tensor import FakeTensor
-
-    return isinstance(t, FakeTensor)
+    # Importing the fake-tensor module pulls in dynamo (~150 MiB); if nobody has imported
+    # it yet, no tensor can be fake.
+    module = sys.modules.get("torch._subclasses.fake_tensor")
+    return module is not None and isinstance(t, module.FakeTensor)
 
 
 def _backward(out: Any, cap: capture) -> None:

@@ -153,10 +153,10 @@ def _shape_only_result(func, args: tuple) -> torch.Tensor | None:
     """Stand-in result for an op whose fake/meta kernel is stricter than its CPU kernel
     (``_grouped_mm``'s meta kernel rejects float32 that the CPU kernel accepts), so the same
     model counts on every tensor kind. Real tensors never take this path."""
-    from torch._subclasses.fake_tensor import FakeTensor
-
     if op_key(func) not in ("aten._grouped_mm", "aten.grouped_mm"):
         return None
+    from torch._subclasses.fake_tensor import FakeTensor
+
     a, b = args[0], args[1]
     if not isinstance(a, FakeTensor) or a.dtype in (torch.bfloat16, torch.float16):
         return None
