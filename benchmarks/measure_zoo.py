@@ -146,7 +146,10 @@ def render(results: list[dict], hw, meta: dict) -> str:
         "",
         "Reading it: a model far below the GEMM ceiling with a large memory-bound floor share "
         "(depthwise and 1×1 convolutions, normalisation, activations) is limited by bytes, "
-        "not FLOPs, so halving its FLOPs does not halve its latency.",
+        "not FLOPs, so halving its FLOPs does not halve its latency. An efficiency above "
+        "100% means the measured time beat the summed floors: either a ceiling was measured "
+        "low (a busy machine: re-run `flopwise hardware`, which keeps the best of each "
+        "ceiling) or fused kernels and cache reuse moved fewer bytes than the unfused count.",
         "",
     ]
     return "\n".join(lines)

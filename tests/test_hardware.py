@@ -244,3 +244,45 @@ def test_cli_measures_and_saves(capsys):
     assert "µs" in captured.out or " ms" in captured.out
     assert "saved to" in captured.err
     assert hw.host_profile_path().is_file()
+
+
+def _measured(f32, bw, overhead, curve, source):
+    return HardwareProfile(
+        name="host",
+        kind="cpu",
+        peak_flops={"float32": f32},
+        memory_bandwidth=bw,
+        launch_overhead_s=overhead,
+        source=source,
+        details={
+            "measured": True,
+            "host": "h",
+            "device": "cpu",
+            "threads": 2,
+            "torch": "x",
+            "bandwidth_curve": curve,
+            "copy": {"best_bytes_per_s": bw},
+            "gemm": {"float32": {"best_flops": f32}},
+        },
+    )
+
+
+def test_saving_a_measurement_keeps_the_best_of_each_ceiling(tmp_path):
+    path = tmp_path / "host.json"
+    quiet = _measured(190e9, 30e9, 1e-6, [[1e6, 150e9], [2.7e8, 30e9]], "quiet run")
+    busy = _measured(60e9, 8e9, 2e-6, [[1e6, 160e9], [2.7e8, 8e9]], "busy run")
+    hw.save_profile(quiet, path)
+    hw.save_profile(busy, path)
+    merged = HardwareProfile.load(path)
+    assert merged.peak_flops["float32"] == 190e9 and merged.memory_bandwidth == 30e9
+    assert merged.launch_overhead_s == 1e-6
+    assert merged.details["bandwidth_curve"] == [[1e6, 160e9], [2.7e8, 30e9]]
+    assert merged.details["measurements"] == 2 and len(merged.details["history"]) == 2
+    assert "best of 2" in merged.source
+    # a different setup (other thread count) is not merged; --replace overwrites
+    other = _measured(50e9, 5e9, 1e-6, [], "other")
+    other.details["threads"] = 1
+    hw.save_profile(other, path)
+    assert HardwareProfile.load(path).peak_flops["float32"] == 50e9
+    hw.save_profile(quiet, path, merge=False)
+    assert HardwareProfile.load(path).details.get("measurements") is None

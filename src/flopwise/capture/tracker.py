@@ -1,5 +1,7 @@
-"""Which module is running: forward through global module hooks, backward through
-tensor hooks on module boundaries. Everything registered is removed on exit."""
+"""Which module is running: forward through global module hooks, backward through hooks
+on the autograd node that produced each module's output (the node about to run marks the
+module whose backward starts; when it is done, the parent resumes). Everything registered
+is removed on exit."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class ModuleTracker:
         self.calls: Counter[str] = Counter()
         self._handles: list[Any] = []
         self._tensor_handles: list[Any] = []
+        self._marked: set[Any] = set()
         self.active = False
         self.last_entered = ""  # innermost module started last: where an error came from
 
@@ -64,6 +67,7 @@ class ModuleTracker:
             handle.remove()
         self._handles.clear()
         self._tensor_handles.clear()
+        self._marked.clear()
 
     # -- hooks ----------------------------------------------------------------------
     def _path_for(self, module: nn.Module) -> str:
@@ -83,10 +87,6 @@ class ModuleTracker:
         self.calls[path] += 1
         self.last_entered = path
         self._stack.append(path)
-        if torch.is_grad_enabled():
-            parent = self._parent(path)
-            for t in _grad_tensors(args):
-                self._tensor_handles.append(t.register_hook(self._backward_to(parent)))
 
     def _post_forward(self, module: nn.Module, args: Any, output: Any) -> None:
         if not self.active:
@@ -96,12 +96,19 @@ class ModuleTracker:
             while self._stack[-1] != path:
                 self._stack.pop()
             self._stack.pop()
-        if torch.is_grad_enabled():
+        if path is not None and torch.is_grad_enabled():
             for t in _grad_tensors(output):
-                self._tensor_handles.append(t.register_hook(self._backward_to(path)))
+                node = t.grad_fn
+                if node is None or node in self._marked:
+                    continue  # an inner module already claimed this node
+                self._marked.add(node)
+                self._tensor_handles.append(node.register_prehook(self._backward_to(path)))
+                self._tensor_handles.append(
+                    node.register_hook(self._backward_to(self._parent(path)))
+                )
 
-    def _backward_to(self, path: str | None):
-        def hook(_grad: torch.Tensor) -> None:
+    def _backward_to(self, path: str):
+        def hook(*_grads: Any) -> None:
             if self.active:
                 self._backward_path = path
 

@@ -31,6 +31,11 @@ def hardware_command(
     save: bool = typer.Option(
         True, "--save/--no-save", help="Cache the measured profile (reused as 'host')"
     ),
+    replace: bool = typer.Option(
+        False,
+        "--replace",
+        help="Overwrite the cached profile instead of keeping the best of each ceiling",
+    ),
     device: str = typer.Option("cpu", help="Device to measure: cpu or cuda[:N]"),
     threads: int | None = typer.Option(
         None, "--threads", help="CPU threads to measure with (default: torch's current count)"
@@ -65,7 +70,7 @@ def hardware_command(
 
         torch.set_num_threads(threads)
     prof = hw.measure_host_profile(budget, device=device, progress=progress and sys.stderr.isatty())
-    path = hw.save_profile(prof) if save else None
+    path = hw.save_profile(prof, merge=not replace) if save else None
     if fmt is HardwareFormat.json:
         typer.echo(prof.to_json())
     else:
@@ -73,7 +78,10 @@ def hardware_command(
     for warning in prof.details.get("warnings", []):
         typer.echo(f"warning: {warning}", err=True)
     if path is not None:
-        typer.echo(f"saved to {path} (used as --hardware host)", err=True)
+        saved = hw.HardwareProfile.load(path)
+        n = saved.details.get("measurements", 1)
+        merged = f"; best of {n} measurements kept" if n > 1 else ""
+        typer.echo(f"saved to {path} (used as --hardware host{merged})", err=True)
 
 
 # -- rendering ----------------------------------------------------------------------------
@@ -184,11 +192,11 @@ def profile_table(p):
         )
     table.add_row("memory bandwidth", rate(p.memory_bandwidth, "B/s"), note)
     for moved, bw in d.get("bandwidth_curve", [])[:-1]:
-        table.add_row(
-            "  cache-sized copy",
-            rate(bw, "B/s"),
-            f"{nbytes(moved / 2)} buffers (used as the roofline bandwidth for ops this small)",
-        )
+        used = p.bandwidth_for(moved)
+        note = f"{nbytes(moved / 2)} buffers: the roofline bandwidth for ops moving this much"
+        if used > bw * 1.01:
+            note += f" (measured {rate(bw, 'B/s')}, disturbed; a larger copy's figure is used)"
+        table.add_row("  cache-sized copy", rate(used, "B/s"), note)
     if p.launch_overhead_s is not None:
         disp = d.get("dispatch", {})
         table.add_row(

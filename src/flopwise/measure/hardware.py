@@ -58,6 +58,7 @@ __all__ = [
     "get_profile",
     "measure_host_profile",
     "save_profile",
+    "merge_measured",
     "gemm_rate",
     "copy_bandwidth",
     "dispatch_overhead",
@@ -396,15 +397,88 @@ def get_profile(
     )
 
 
-def save_profile(profile: HardwareProfile, path: str | os.PathLike | None = None) -> Path:
+def save_profile(
+    profile: HardwareProfile, path: str | os.PathLike | None = None, *, merge: bool = True
+) -> Path:
     """Save ``profile``; a measured host profile goes to :func:`host_profile_path` by default,
-    any other to the user profiles directory as ``<name>.json``."""
+    any other to the user profiles directory as ``<name>.json``.
+
+    With ``merge`` (default), a measured profile is merged with the one already saved for
+    the same host, device, thread count and torch version (:func:`merge_measured`): a
+    ceiling is the best the machine reached, so each new measurement can only raise it, and
+    a measurement taken while neighbours were busy does not replace a better one.
+    """
+    measured = bool(profile.details.get("measured"))
     if path is None:
-        if profile.details.get("measured"):
-            path = host_profile_path(profile.details.get("device", "cpu"))
+        if measured:
+            path = host_profile_path(
+                profile.details.get("device", "cpu"), threads=profile.details.get("threads")
+            )
         else:
             path = user_profiles_dir() / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', profile.name)}.json"
+    path = Path(path)
+    if merge and measured and path.is_file():
+        try:
+            old = HardwareProfile.load(path)
+        except BadHardwareProfile:
+            old = None
+        if old is not None and _same_setup(old, profile):
+            profile = merge_measured(old, profile)
     return profile.save(path)
+
+
+def _same_setup(a: HardwareProfile, b: HardwareProfile) -> bool:
+    keys = ("measured", "host", "device", "threads", "torch")
+    return all(a.details.get(k) == b.details.get(k) for k in keys)
+
+
+def merge_measured(old: HardwareProfile, new: HardwareProfile) -> HardwareProfile:
+    """Two measurements of the same setup → the best of each ceiling: the larger peak per
+    dtype, the larger bandwidth (per point of the cache curve too), the smaller dispatch
+    overhead. ``details`` are the newer run's, plus ``measurements`` (how many were merged)
+    and a short ``history``."""
+    peaks = dict(old.peak_flops)
+    for key, value in new.peak_flops.items():
+        peaks[key] = max(value, peaks.get(key, 0.0))
+    details = dict(new.details)
+    n = int(old.details.get("measurements", 1)) + 1
+    details["measurements"] = n
+    history = list(old.details.get("history", []))
+    for prof in (old, new) if not history else (new,):
+        history.append(
+            {
+                "source": prof.source,
+                "float32_flops": prof.peak_flops.get("float32"),
+                "memory_bandwidth": prof.memory_bandwidth,
+                "warnings": len(prof.details.get("warnings", [])),
+            }
+        )
+    details["history"] = history[-20:]
+    curves = {}
+    for prof in (old, new):
+        for moved, rate in prof.details.get("bandwidth_curve", []):
+            curves[float(moved)] = max(rate, curves.get(float(moved), 0.0))
+    if curves:
+        details["bandwidth_curve"] = [[m, r] for m, r in sorted(curves.items())]
+    if old.memory_bandwidth > new.memory_bandwidth and "copy" in old.details:
+        details["copy"] = old.details["copy"]
+    for dtype in peaks:
+        if old.peak_flops.get(dtype, 0.0) > new.peak_flops.get(dtype, 0.0):
+            details.setdefault("gemm", {})
+            details["gemm"] = {**details["gemm"], dtype: old.details.get("gemm", {}).get(dtype)}
+            details.get("skipped", {}).pop(dtype, None)
+    overheads = [x for x in (old.launch_overhead_s, new.launch_overhead_s) if x is not None]
+    first = old.details.get("first_source", old.source)
+    details["first_source"] = first
+    return dataclasses.replace(
+        new,
+        peak_flops=peaks,
+        memory_bandwidth=max(old.memory_bandwidth, new.memory_bandwidth),
+        launch_overhead_s=min(overheads) if overheads else None,
+        source=f"{new.source}; ceilings are the best of {n} measurements",
+        alpha=new.alpha if new.alpha is not None else old.alpha,
+        details=details,
+    )
 
 
 # -- micro-benchmarks ---------------------------------------------------------------------

@@ -752,11 +752,12 @@ def measure_model(
     if target_prof:
         _profiled_call(call, model, device)  # pays the profiler's one-time start-up
 
-    if repeats is not None:
-        est_rounds = repeats
-    else:
-        est_rounds = max(min_repeats, int(budget_s / max(per_call * number, 1e-9)))
-    stride = max(1, est_rounds // max(1, target_prof + 1)) if target_prof else 0
+    def profiled_due(k: int) -> bool:
+        """The k-th profiled call runs once the run is (k + 1/2)/P of the way through (by
+        samples with ``repeats``, by time with a budget), spreading them over the run."""
+        if repeats is not None:
+            return len(plain) >= (k + 0.5) * repeats / target_prof
+        return time.perf_counter() - start >= (k + 0.5) * budget_s / target_prof
 
     plain: list[float] = []
     walls: list[float] = []
@@ -765,7 +766,6 @@ def measure_model(
     start = time.perf_counter()
     total = float(repeats) if repeats is not None else budget_s
     with progress_bar("measuring", total, progress) as advance:
-        rounds = 0
         while True:
             plain_done = (
                 len(plain) >= repeats
@@ -778,12 +778,11 @@ def measure_model(
             # A plain sample every round (also while profiled calls are still pending, so
             # each profiled call has plain neighbours on both sides to be compared with).
             plain.append(timer(call, number))
-            if not prof_done and (plain_done or rounds % stride == stride // 2):
+            if not prof_done and (plain_done or profiled_due(len(iterations))):
                 events, wall = _profiled_call(call, model, device)
                 iterations.append(_attribute(events, device))
                 walls.append(wall)
                 after_plain.append(len(plain) - 1)
-            rounds += 1
             if repeats is not None:
                 advance(0, completed=min(len(plain), repeats))
             else:
