@@ -163,3 +163,16 @@ def test_measure_and_energy_from_cli(tmp_path, capsys):
     assert doc["energy"]["method"] in ("estimated", "rapl", "nvml")
     if doc["energy"]["method"] == "estimated":
         assert doc["energy"]["measured"] is False
+
+
+def test_alpha_macs_in_profile_json(capsys):
+    import math
+
+    code, out, _ = run(capsys, "profile", "torchvision:resnet18", "-f", "json", "--no-save")
+    doc = json.loads(out)
+    conv1 = next(m for m in doc["modules"] if m["path"] == "conv1")
+    s, k = 112 * 112, 49  # output spatial size and kernel area of conv1
+    s_k = math.log(k) + 1
+    alpha = ((s_k + 0.001 * (s - s_k)) / s) ** 0.56  # published constants for K > 1
+    assert conv1["alpha_macs"] == pytest.approx(alpha * conv1["macs"], rel=1e-9)
+    assert doc["alpha"]["layers"] == 21 and doc["alpha"]["alpha_macs"] < doc["totals"]["macs"]

@@ -72,6 +72,7 @@ def run_profile(
         model, *args, kwargs=kwargs, train=train, tensors=tensors, name=model_spec or name
     )
     prof.extra["source"] = {"spec": model_spec, "name": name, "dtype": dtype}
+    add_alpha(prof)
     if train:
         closed = training_closed_forms(model, kwargs)
         if closed:
@@ -137,3 +138,39 @@ def training_closed_forms(model: Any, kwargs: dict) -> dict[str, Any] | None:
         "analytic_step": cost.step,
         "note": "closed forms count 2 FLOPs per multiply-add of matmuls only; N = active non-embedding parameters",
     }
+
+
+def add_alpha(prof: Profile, constants: Any = None) -> None:
+    """Attach α-MACs / α-flops (conv and dense layers) to the profile, per module and in
+    total, with the host's fitted constants when ``flopwise fit-alpha`` saved some, else the
+    authors' published ones; the constants used are recorded beside the figures."""
+    from flopwise.analysis.alpha import DEFAULT_CONSTANTS, AlphaConstants, record_alpha_macs
+
+    source = "published (Asperti et al. 2021, Quadro T2000)"
+    if constants is None:
+        constants = DEFAULT_CONSTANTS
+        try:
+            from flopwise.measure.hardware import get_profile
+
+            host = get_profile("host", measure_if_missing=False)
+            if host.alpha:
+                constants = AlphaConstants.from_dict(host.alpha)
+                source = f"fitted on this host ({host.source})"
+        except Exception:  # no host profile yet: the published constants apply
+            pass
+    per_module: dict[str, float] = {}
+    for rec in prof.ops:
+        value = record_alpha_macs(rec, constants)
+        if value is None:
+            continue
+        parts = rec.module_path.split(".") if rec.module_path else []
+        for depth in range(len(parts) + 1):
+            path = ".".join(parts[:depth])
+            per_module[path] = per_module.get(path, 0.0) + value
+    from flopwise.analysis.alpha import alpha_totals
+
+    totals = alpha_totals(prof, constants)
+    totals["constants_source"] = source
+    totals["note"] = "α-MACs are the paper's 'α-FLOPs' (a multiply-add counted once)"
+    prof.extra["alpha"] = totals
+    prof.extra["alpha_modules"] = per_module

@@ -29,9 +29,21 @@ def profile_document(p: Profile) -> dict[str, Any]:
             "params": "elements",
             "activations": "elements",
             "intensity": "FLOPs per byte",
+            "alpha_macs": "α-MACs (MACs scaled by α; the α-FLOPs paper's unit)",
         },
         "totals": {**p.totals.as_dict(), "intensity": round(p.totals.intensity, 6)},
-        "modules": [{**m.as_dict(), "intensity": round(m.intensity, 6)} for m in p.modules],
+        "modules": [
+            {
+                **m.as_dict(),
+                "intensity": round(m.intensity, 6),
+                **(
+                    {"alpha_macs": p.extra["alpha_modules"].get(m.path, 0.0)}
+                    if "alpha_modules" in p.extra
+                    else {}
+                ),
+            }
+            for m in p.modules
+        ],
         "uncounted": [
             {
                 "op": u.op,
@@ -48,7 +60,7 @@ def profile_document(p: Profile) -> dict[str, Any]:
             "uncounted_calls": p.totals.uncounted_calls,
         },
     }
-    doc.update(p.extra)
+    doc.update({k: v for k, v in p.extra.items() if k != "alpha_modules"})
     if p.measured is not None:
         doc["measured"] = p.measured
     return doc

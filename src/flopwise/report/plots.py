@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from flopwise.report.plots_svg import BarGroup, Chart, Series, chart_png, chart_svg
+from flopwise.report.units import seconds
 from flopwise.store.metrics import measured_latency, module_metrics
 
 #: How many layers the bar charts show (the largest by time, else by FLOPs).
@@ -288,15 +289,16 @@ def roofline_chart(doc: dict[str, Any]) -> Chart:
                     labels=[lbl for _, _, lbl in pts],
                 )
             )
-    if ops:
-        chart.series.append(
+    if ops:  # drawn under the layers (ceilings are the first two series when present)
+        chart.series.insert(
+            2 if hw is not None else 0,
             Series(
                 "ops (measured)",
                 [(x, y) for x, y, _ in ops],
                 style="points",
                 color="#56B4E9",
                 labels=[lbl for _, _, lbl in ops],
-            )
+            ),
         )
     if bound_pts:
         chart.series.append(
@@ -417,7 +419,7 @@ def latency_chart(doc: dict[str, Any]) -> Chart:
     )
     chart.caption = (
         f"The {len(layers)} slowest layers. Sum of the floors of all layers (waterline):"
-        f" {waterline * 1e3:.3g} ms; measured end to end: {measured * 1e3:.3g} ms"
+        f" {seconds(waterline)}; measured end to end: {seconds(measured)}"
         + (f" (efficiency {waterline / measured:.1%})." if measured else ".")
         + derived
     )
@@ -433,6 +435,13 @@ def profile_charts(doc: dict[str, Any]) -> list[Chart]:
 # sweeps
 
 
+def _point_time(p: dict[str, Any]) -> float | None:
+    for key in ("time_s", "seconds", "median_s"):
+        if _pos(p.get(key)) is not None:
+            return float(p[key])
+    return None
+
+
 def _sweep_points(sweep: dict[str, Any]) -> list[dict[str, Any]]:
     points = sweep.get("points") or sweep.get("rows") or []
     out = []
@@ -445,8 +454,11 @@ def _sweep_points(sweep: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _dimension_series(points: list[dict[str, Any]], dim: str) -> list[dict[str, Any]]:
-    """Points that vary only ``dim`` (the largest group with the other dims held fixed)."""
+def _dimension_series(
+    points: list[dict[str, Any]], dim: str, base: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Points that vary only ``dim``: the other dims at ``base`` (the sweep's base
+    configuration) when given, else the largest group with the other dims held fixed."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for p in points:
         if dim not in p["dims"]:
@@ -456,7 +468,37 @@ def _dimension_series(points: list[dict[str, Any]], dim: str) -> list[dict[str, 
     if not groups:
         return []
     best = max(groups.values(), key=len)
+    if base:
+        at_base = [
+            p
+            for p in points
+            if dim in p["dims"]
+            and all(str(v) == str(base.get(k, v)) for k, v in p["dims"].items() if k != dim)
+        ]
+        if len(at_base) >= 2:
+            best = at_base
     return sorted(best, key=lambda p: float(p["dims"][dim]))
+
+
+def _fit_text(sweep: dict[str, Any], dim: str) -> str:
+    """``time ∝ batch^0.62 (FLOPs ∝ batch^1.00)`` from the sweep's own fits, if any."""
+    for fit in sweep.get("fits") or ():
+        if not isinstance(fit, dict) or fit.get("dim") != dim:
+            continue
+        exps = fit.get("exponents") or {}
+        parts = []
+        for key, name in (("seconds", "time"), ("flops", "FLOPs"), ("alpha_flops", "α-FLOPs")):
+            e = exps.get(key)
+            if isinstance(e, dict) and isinstance(e.get("exponent"), int | float):
+                ci = ""
+                if isinstance(e.get("ci_low"), int | float) and isinstance(
+                    e.get("ci_high"), int | float
+                ):
+                    ci = f" [{e['ci_low']:.2f}, {e['ci_high']:.2f}]"
+                parts.append(f"{name} ∝ {dim}^{e['exponent']:.2f}{ci}")
+        if parts:
+            return "Fitted: " + "; ".join(parts) + "."
+    return ""
 
 
 def sweep_charts(sweep: dict[str, Any] | None) -> list[Chart]:
@@ -478,7 +520,10 @@ def sweep_charts(sweep: dict[str, Any] | None) -> list[Chart]:
                 dims.append(k)
     charts = []
     for dim in dims:
-        series_pts = [p for p in _dimension_series(points, dim) if _pos(p.get("time_s"))]
+        base = sweep.get("base_dims") if isinstance(sweep.get("base_dims"), dict) else None
+        series_pts = [
+            p for p in _dimension_series(points, dim, base) if _pos(_point_time(p)) is not None
+        ]
         safe = "".join(c if c.isalnum() else "-" for c in dim)
         values = [float(p["dims"][dim]) for p in series_pts]
         xlog = bool(values) and min(values) > 0 and max(values) / min(values) >= 8
@@ -505,7 +550,7 @@ def sweep_charts(sweep: dict[str, Any] | None) -> list[Chart]:
             charts += [time_chart, rate_chart]
             continue
         xs = values
-        times = [float(p["time_s"]) for p in series_pts]
+        times = [float(_point_time(p)) for p in series_pts]
         labels = [", ".join(f"{k}={v}" for k, v in p["dims"].items()) for p in series_pts]
         time_chart.series.append(
             Series("measured", list(zip(xs, times, strict=True)), "linepoints", "#D55E00", labels)
@@ -533,13 +578,14 @@ def sweep_charts(sweep: dict[str, Any] | None) -> list[Chart]:
             )
         time_chart.caption = (
             "Dashed lines grow in proportion to FLOPs and α-FLOPs from the first point: where"
-            " measured time grows slower than FLOPs, this dimension is cheap on this machine."
-        )
+            " measured time grows slower than FLOPs, this dimension is cheap on this machine. "
+            + _fit_text(sweep, dim)
+        ).strip()
         rates = []
         for p, x in zip(series_pts, xs, strict=True):
             rate = _pos(p.get("flops_per_s"))
             if rate is None and _pos(p.get("flops")):
-                rate = float(p["flops"]) / float(p["time_s"])
+                rate = float(p["flops"]) / float(_point_time(p))
             if rate is not None:
                 rates.append((x, rate))
         if rates:
@@ -563,6 +609,8 @@ def sweep_charts(sweep: dict[str, Any] | None) -> list[Chart]:
 
 
 def _compare_rows(comparison: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows with ``model`` (the row's label, model or name), ``time_s`` (``time_s`` or
+    ``median_s``) and ``bytes`` filled in."""
     rows = comparison.get("models") or comparison.get("rows") or []
     out = []
     for r in rows:
@@ -571,35 +619,56 @@ def _compare_rows(comparison: dict[str, Any]) -> list[dict[str, Any]]:
         row = dict(r)
         if "bytes" not in row and ("bytes_read" in row or "bytes_written" in row):
             row["bytes"] = (row.get("bytes_read") or 0) + (row.get("bytes_written") or 0)
-        row.setdefault("model", row.get("name", "?"))
+        row["model"] = str(row.get("label") or row.get("model") or row.get("name") or "?")
+        if _pos(row.get("time_s")) is None and _pos(row.get("median_s")) is not None:
+            row["time_s"] = float(row["median_s"])
         out.append(row)
     return out
 
 
-def _pareto_names(comparison: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+def _pareto_names(comparison: dict[str, Any], rows: list[dict[str, Any]], cost: str) -> list[str]:
     given = comparison.get("pareto")
+    if isinstance(given, dict):
+        given = given.get("front")
     if isinstance(given, list):
         return [str(g) for g in given]
     flagged = [str(r["model"]) for r in rows if r.get("pareto") is True]
     if flagged:
         return flagged
-    # non-dominated set: no other model is both faster and at least as accurate
+    # non-dominated set: no other model is both cheaper and at least as accurate
     pts = [
-        (float(r["time_s"]), float(r["accuracy"]), str(r["model"]))
+        (float(r[cost]), float(r["accuracy"]), str(r["model"]))
         for r in rows
-        if _pos(r.get("time_s")) and isinstance(r.get("accuracy"), int | float)
+        if _pos(r.get(cost)) and isinstance(r.get("accuracy"), int | float)
     ]
     front, best = [], -math.inf
-    for _t, acc, name in sorted(pts, key=lambda p: (p[0], -p[1])):
+    for _c, acc, name in sorted(pts, key=lambda p: (p[0], -p[1])):
         if acc > best:
             front.append(name)
             best = acc
     return front
 
 
+def _correlation_text(corr: dict[str, Any]) -> str:
+    names = {
+        "pearson": "Pearson",
+        "spearman": "Spearman",
+        "kendall": "Kendall τ",
+        "loglog_r2": "log-log R²",
+    }
+    parts = [
+        f"{names.get(k, k)} {v:.3f}"
+        for k, v in corr.items()
+        if k != "n" and isinstance(v, int | float) and math.isfinite(v)
+    ]
+    if isinstance(corr.get("n"), int):
+        parts.append(f"n = {corr['n']}")
+    return "Correlation with measured time: " + ", ".join(parts) if parts else ""
+
+
 def comparison_charts(comparison: dict[str, Any] | None) -> list[Chart]:
-    """One scatter per proxy (proxy vs measured time, log-log) and the accuracy/time Pareto
-    front when accuracies are given."""
+    """One scatter per proxy (proxy vs measured time, log-log) and the accuracy Pareto front
+    (against measured time, or against FLOPs when the models were not timed)."""
     if not comparison:
         return [
             Chart(
@@ -608,14 +677,15 @@ def comparison_charts(comparison: dict[str, Any] | None) -> list[Chart]:
                 empty="No comparison in this report (run flopwise compare MODEL ...).",
             )
         ]
-    rows = [r for r in _compare_rows(comparison) if _pos(r.get("time_s"))]
+    all_rows = _compare_rows(comparison)
+    rows = [r for r in all_rows if _pos(r.get("time_s"))]
     correlations = comparison.get("correlations") or {}
     charts = []
     for key, name in PROXIES:
         pts = [
             (float(r[key]), float(r["time_s"]), str(r["model"])) for r in rows if _pos(r.get(key))
         ]
-        if key in ("macs",) and not pts:
+        if key in ("macs", "alpha_flops", "bytes", "activations") and not pts:
             continue
         chart = Chart(
             id=f"compare-{key.replace('_', '-')}",
@@ -627,9 +697,10 @@ def comparison_charts(comparison: dict[str, Any] | None) -> list[Chart]:
             yunit="s",
         )
         if len(pts) < 2:
-            if key in ("alpha_flops", "bytes", "activations") and not pts:
-                continue
-            chart.empty = f"Fewer than two models with {name} and a measured time."
+            chart.empty = (
+                f"Fewer than two models with {name} and a measured time"
+                " (flopwise compare ... --measure)."
+            )
         else:
             chart.series.append(
                 Series(
@@ -638,51 +709,63 @@ def comparison_charts(comparison: dict[str, Any] | None) -> list[Chart]:
                     "points",
                     "#0072B2",
                     [n for _, _, n in pts],
+                    annotate=len(pts) <= 12,
                 )
             )
             corr = correlations.get(key) if isinstance(correlations, dict) else None
             if isinstance(corr, dict):
-                chart.caption = "Correlation with time: " + ", ".join(
-                    f"{k} {v:.3f}" for k, v in corr.items() if isinstance(v, int | float)
-                )
+                chart.caption = _correlation_text(corr)
         charts.append(chart)
-    acc_rows = [r for r in rows if isinstance(r.get("accuracy"), int | float)]
+    timed_acc = [r for r in rows if isinstance(r.get("accuracy"), int | float)]
+    if len(timed_acc) >= 2:
+        acc_rows, cost, cost_name, unit = timed_acc, "time_s", "measured time (s)", "s"
+    else:
+        acc_rows = [
+            r
+            for r in all_rows
+            if isinstance(r.get("accuracy"), int | float) and _pos(r.get("flops"))
+        ]
+        cost, cost_name, unit = "flops", "FLOPs (not measured)", " FLOPs"
     pareto = Chart(
         id="compare-pareto",
-        title="Accuracy vs measured time (Pareto front)",
-        xlabel="measured time (s)",
+        title=f"Accuracy vs {cost_name.split(' (')[0]} (Pareto front)",
+        xlabel=cost_name,
         ylabel="accuracy",
         xlog=True,
-        xunit="s",
+        xunit=unit,
     )
     if len(acc_rows) < 2:
         pareto.empty = "No accuracies given (flopwise compare ... --accuracy NAME=VALUE)."
     else:
-        front = set(_pareto_names(comparison, acc_rows))
+        front = set(_pareto_names(comparison, acc_rows, cost))
         others = [r for r in acc_rows if str(r["model"]) not in front]
-        on = sorted((r for r in acc_rows if str(r["model"]) in front), key=lambda r: r["time_s"])
+        on = sorted((r for r in acc_rows if str(r["model"]) in front), key=lambda r: r[cost])
         if others:
             pareto.series.append(
                 Series(
                     "dominated",
-                    [(r["time_s"], r["accuracy"]) for r in others],
+                    [(float(r[cost]), float(r["accuracy"])) for r in others],
                     "points",
                     "#999999",
                     [str(r["model"]) for r in others],
+                    annotate=len(acc_rows) <= 12,
                 )
             )
         if on:
             pareto.series.append(
                 Series(
                     "Pareto front",
-                    [(r["time_s"], r["accuracy"]) for r in on],
+                    [(float(r[cost]), float(r["accuracy"])) for r in on],
                     "linepoints",
                     "#D55E00",
                     [str(r["model"]) for r in on],
+                    annotate=len(acc_rows) <= 12,
                 )
             )
+        cheaper = "faster" if cost == "time_s" else "cheaper in FLOPs"
         pareto.caption = (
-            "Models on the front are not beaten by any model that is both faster and more accurate."
+            f"Models on the front are not beaten by any model that is both {cheaper}"
+            " and more accurate."
         )
     charts.append(pareto)
     return charts

@@ -41,6 +41,7 @@ class Series:
     style: str = "points"
     color: str | None = None
     labels: list[str] | None = None
+    annotate: bool = False  # write each label next to its point (for a few named points)
 
 
 @dataclass
@@ -145,14 +146,14 @@ class _Scale:
         if self.log:
             first = math.floor(math.log10(self.lo))
             last = math.ceil(math.log10(self.hi))
-            for mults in ((1,), (1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+            for mults, enough in (((1,), 3), ((1, 2, 5), 2), ((1, 2, 3, 4, 5, 6, 7, 8, 9), 0)):
                 ticks = [
                     m * 10.0**d
                     for d in range(first, last + 1)
                     for m in mults
                     if self.lo <= m * 10.0**d <= self.hi
                 ]
-                if len(ticks) >= 3:
+                if len(ticks) >= enough:
                     break
             if len(ticks) > 9:
                 ticks = ticks[:: math.ceil(len(ticks) / 8)]
@@ -223,7 +224,7 @@ def _legend_rows(entries: list[tuple[str, str, str]], x0: float, x1: float) -> l
     rows: list[list] = [[]]
     x = x0
     for entry in entries:
-        width = 30 + 6.6 * len(entry[0])
+        width = 40 + 7.0 * len(entry[0])
         if rows[-1] and x + width > x1:
             rows.append([])
             x = x0
@@ -323,6 +324,16 @@ def _xy_svg(chart: Chart, width: int, height: int) -> str:
                     f"<title>{escape(tip)}</title></circle>"
                 )
             parts.append("</g>")
+            if series.annotate:
+                for x, y, label in points:
+                    px, py = sx(x), sy(y)
+                    anchor = "end" if px > width - right - 120 else "start"
+                    dx = -7 if anchor == "end" else 7
+                    parts.append(
+                        f'<text class="pt-label" x="{_f(px + dx)}" y="{_f(py - 6)}"'
+                        f' text-anchor="{anchor}" font-size="11" fill="#333333">'
+                        f"{escape(label)}</text>"
+                    )
     parts.append("</g>")
     _legend(parts, rows, 12)
     parts.append("</svg>")
@@ -438,6 +449,9 @@ def chart_png(chart: Chart, path: str | Path, dpi: int = 110) -> Path:
                     markersize=4,
                     label=series.name,
                 )
+            if series.annotate and series.labels:
+                for x, y, text in zip(xs, ys, series.labels, strict=False):
+                    ax.annotate(text, (x, y), xytext=(5, 5), textcoords="offset points", fontsize=8)
         if chart.xlog:
             ax.set_xscale("log")
         if chart.ylog:

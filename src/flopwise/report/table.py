@@ -32,6 +32,9 @@ def build_table(p: Profile, depth: int | None = 3) -> Group:
     table.add_column("FLOPs", justify="right")
     table.add_column("% FLOPs", justify="right")
     table.add_column("Activations", justify="right")
+    alpha_modules = p.extra.get("alpha_modules")
+    if alpha_modules is not None:
+        table.add_column("α-MACs", justify="right")
     table.add_column("Bytes (R+W)", justify="right")
     table.add_column("FLOP/B", justify="right")
     time_col = any(
@@ -53,6 +56,7 @@ def build_table(p: Profile, depth: int | None = 3) -> Group:
             si(m.flops, "FLOPs"),
             f"{100 * m.flops / total_flops:.1f}%",
             count(m.activations, "elem") if m.activations else "-",
+            *([si(alpha_modules.get(m.path, 0.0), "MACs")] if alpha_modules is not None else []),
             si(m.bytes, "B"),
             f"{m.intensity:.1f}",
         ]
@@ -79,6 +83,12 @@ def build_table(p: Profile, depth: int | None = 3) -> Group:
             else ""
         )
     )
+    alpha = p.extra.get("alpha")
+    if alpha:
+        summary.append(
+            f"\n       α-MACs {si(alpha['alpha_macs'], 'MACs')} over {alpha['layers']} conv/dense layers "
+            f"(effective α {alpha['effective_alpha'] or 0:.3f}; constants {alpha['constants_source']})"
+        )
     conventions = Text(
         "units: FLOPs count a multiply-add as 2; MACs count contraction ops only; bytes are the "
         "unfused per-op traffic; causal attention uses top-left alignment (docs/conventions.md)",
