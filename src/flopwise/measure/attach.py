@@ -25,14 +25,15 @@ def attach_measurements(
     train: bool = False,
 ) -> None:
     """Time ``model`` on its real tensors and store the results in ``prof.measured``
-    (and ``prof.extra["energy"]``). The forward pass is timed, in eval mode, under no_grad."""
+    (and ``prof.extra["energy"]``). Inference is timed in eval mode under no_grad; with
+    ``train`` a whole training step (zero-grad, forward, backward) in train mode."""
     from flopwise.analysis.roofline import roofline_document
     from flopwise.measure.hardware import get_profile
     from flopwise.measure.layer_times import measure_model
 
     hw = get_profile(hardware, progress=progress)
     was_training = model.training
-    model.eval()
+    model.train(train)
     try:
         run = measure_model(
             model,
@@ -42,14 +43,16 @@ def attach_measurements(
             budget_s=None if repeats else budget,
             per_layer=True,
             progress=progress,
+            train=train,
         )
         energy_doc = None
         if energy:
+            model.eval()
             energy_doc = _energy(prof, model, args, kwargs, run, hw, grid, pue)
     finally:
         model.train(was_training)
     measured: dict[str, Any] = {**run.to_dict(), **roofline_document(prof, run, hw)}
-    measured["phase"] = "forward (timed in eval mode under no_grad)" if train else "forward"
+    measured["phase"] = "training step (zero-grad, forward, backward)" if train else "forward"
     measured["modules"] = {
         path: {"time_s": mt.total_s, "self_s": mt.self_s, "calls": mt.calls}
         for path, mt in run.modules.items()
