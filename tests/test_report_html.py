@@ -375,3 +375,47 @@ def test_roofline_rows_from_the_measure_engine_are_used():
     measured = html[html.index('id="measured"') : html.index('id="roofline"')]
     assert measured.count("Timing not trustworthy") == 1  # said once, not twice
     assert "efficiency 25.0%" in measured and "93.0%" in measured
+
+
+def test_sweep_and_compare_in_the_shapes_their_commands_write():
+    from flopwise.report.plots import comparison_charts, sweep_charts
+
+    # flopwise compare: "rows" with a label and median_s, pareto as {"cost", "front"}
+    cmp = compare_document()
+    rows = []
+    for r in cmp.pop("models"):
+        r = dict(r, name=f"torchvision:{r['model']}", label=r.pop("model"))
+        r["median_s"] = r.pop("time_s")
+        rows.append(r)
+    cmp["rows"] = rows
+    cmp["pareto"] = {"cost": "measured median time (s)", "front": ["mobilenet_v2", "resnet50"]}
+    cmp["correlations"]["flops"]["n"] = 5
+    charts = {c.id: c for c in comparison_charts(cmp)}
+    assert charts["compare-flops"].has_data and "n = 5" in charts["compare-flops"].caption
+    assert "Spearman 0.900" in charts["compare-flops"].caption
+    front = next(s for s in charts["compare-pareto"].series if s.name == "Pareto front")
+    assert front.labels == ["mobilenet_v2", "resnet50"]  # the command's front, in time order
+    assert 'class="pt-label"' in chart_svg(charts["compare-flops"])  # few models: named
+    # unmeasured: the front is drawn against FLOPs
+    for r in rows:
+        del r["median_s"]
+    pareto = {c.id: c for c in comparison_charts(cmp)}["compare-pareto"]
+    assert pareto.has_data and pareto.xlabel == "FLOPs (not measured)"
+
+    # flopwise sweep: seconds, a base configuration and fitted exponents
+    sweep = sweep_document()
+    for p in sweep["points"]:
+        p["seconds"] = p.pop("time_s")
+    sweep["base_dims"] = {"batch": 2, "resolution": 128}
+    sweep["fits"] = [
+        {
+            "dim": "batch",
+            "exponents": {"seconds": {"exponent": 0.62, "ci_low": 0.5, "ci_high": 0.7}},
+        }
+    ]
+    charts = {c.id: c for c in sweep_charts(sweep)}
+    measured = charts["sweep-batch-time"].series[0]
+    assert len(measured.points) == 4 and all("resolution=128" in lbl for lbl in measured.labels)
+    assert "time ∝ batch^0.62 [0.50, 0.70]" in charts["sweep-batch-time"].caption
+    along_res = charts["sweep-resolution-time"].series[0]
+    assert all("batch=2" in lbl for lbl in along_res.labels)

@@ -277,7 +277,7 @@ def _writer(path: str, tag: int, count: int, hidden: int) -> None:
 
 
 def test_concurrent_writers_from_two_processes(db):
-    Store(db).close()
+    # no Store(db) first: both processes also race to create the file and its schema
     procs = [_CTX.Process(target=_writer, args=(str(db), t, 25, 32 + t)) for t in (1, 2)]
     for p in procs:
         p.start()

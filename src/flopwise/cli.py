@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a :class:`FlopwiseError` prints one line and exits non-zero."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except FlopwiseError as exc:
         if debug:
             raise
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True
         )
         return 1
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

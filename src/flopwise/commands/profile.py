@@ -119,7 +119,13 @@ def _save(prof) -> None:
     except ImportError:
         return
     try:
-        run_id = Store().save_profile(prof.to_dict())
+        store = Store()
+        try:
+            run_id = store.save_profile(
+                prof.to_dict(), kind="measure" if prof.measured else "profile"
+            )
+        finally:
+            store.close()
     except Exception as exc:  # the printed result matters more than the archive
         typer.echo(f"warning: could not save the run: {exc}", err=True)
         return

@@ -20,6 +20,7 @@ from flopwise.store.diff import (
     parse_threshold,
 )
 from flopwise.store.fingerprint import fingerprint_id, machine_fingerprint
+from flopwise.store.refs import load_document, resolve_run_id
 
 __all__ = [
     "RUN_KINDS",
@@ -36,7 +37,9 @@ __all__ = [
     "diff_documents",
     "diff_totals",
     "fingerprint_id",
+    "load_document",
     "machine_fingerprint",
     "modules_csv",
     "parse_threshold",
+    "resolve_run_id",
 ]

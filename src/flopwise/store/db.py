@@ -300,7 +300,11 @@ class Store:
         self._retry_locked(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
         self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL: survives process kills
         self._conn.execute("PRAGMA foreign_keys = ON")
-        self._setup_schema()
+        try:
+            self._setup_schema()
+        except BaseException:
+            self.close()
+            raise
 
     # -- plumbing ------------------------------------------------------------------------
 
