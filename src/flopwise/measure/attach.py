@@ -93,5 +93,6 @@ def _energy(prof, model, args, kwargs, run, hw, grid, pue) -> dict[str, Any]:
         grid=grid,
         pue=pue,
         hardware=hw,
+        device=str(run.device),
         module_times={path: mt.total_s for path, mt in run.modules.items()},
     )
