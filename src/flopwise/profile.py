@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils._pytree import tree_leaves, tree_map
 
 from flopwise.capture.mode import capture
-from flopwise.capture.records import OpRecord
+from flopwise.capture.records import OpRecord, Traffic
 from flopwise.errors import FlopwiseError, ShapeMismatch
 
 TENSOR_KINDS = ("real", "fake", "meta")
@@ -32,7 +32,7 @@ CONVENTION = {
 
 
 @dataclass(slots=True)
-class Totals:
+class Totals(Traffic):
     """Whole-model sums. Integers throughout; ``params`` counts unique tensors once."""
 
     flops: int = 0
@@ -46,20 +46,9 @@ class Totals:
     ops: int = 0
     uncounted_calls: int = 0
 
-    @property
-    def bytes(self) -> int:
-        return self.bytes_read + self.bytes_written
-
-    @property
-    def intensity(self) -> float:
-        return self.flops / self.bytes if self.bytes else 0.0
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
 
 @dataclass(slots=True)
-class ModuleStats:
+class ModuleStats(Traffic):
     """Costs of one module, its submodules included (``params``: unique, own subtree)."""
 
     path: str
@@ -77,17 +66,6 @@ class ModuleStats:
     @property
     def name(self) -> str:
         return self.path.rsplit(".", 1)[-1] if self.path else "(model)"
-
-    @property
-    def bytes(self) -> int:
-        return self.bytes_read + self.bytes_written
-
-    @property
-    def intensity(self) -> float:
-        return self.flops / self.bytes if self.bytes else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(slots=True)

@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 from flopwise.cost.types import TensorMeta
 
 STATUSES = ("counted", "zero", "uncounted")
 
 
+class Traffic:
+    """Derived figures shared by op records, module rows and totals (anything with
+    ``flops``, ``bytes_read`` and ``bytes_written``)."""
+
+    __slots__ = ()
+
+    @property
+    def bytes(self) -> int:
+        return self.bytes_read + self.bytes_written
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity in flops per byte moved (0 when nothing moves)."""
+        return self.flops / self.bytes if self.bytes else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 @dataclass(frozen=True, slots=True)
-class OpRecord:
+class OpRecord(Traffic):
     """One ATen call (or one intercepted composite such as SDPA) and its cost.
 
     Costs are exact integers under docs/conventions.md; an ``uncounted`` record carries
@@ -31,15 +51,6 @@ class OpRecord:
     activations: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
-
-    @property
-    def bytes(self) -> int:
-        return self.bytes_read + self.bytes_written
-
-    @property
-    def intensity(self) -> float:
-        """Arithmetic intensity in flops per byte moved (0 when the op moves nothing)."""
-        return self.flops / self.bytes if self.bytes else 0.0
 
     @property
     def output_elements(self) -> int:
