@@ -168,9 +168,12 @@ def analyse(raw: dict[str, Any], hw_name: str = "host") -> dict[str, Any]:
     """Leave-one-model-out cross-validation of the cost model and the FLOPs-only baseline."""
     from flopwise.analysis import predict as P
     from flopwise.analysis.stats import mape, spearman
-    from flopwise.measure.hardware import get_profile
+    from flopwise.measure.hardware import HardwareProfile, get_profile
 
-    hw = get_profile(hw_name, progress=False)
+    if hw_name == "host" and raw.get("hardware"):
+        hw = HardwareProfile.from_dict(raw["hardware"], origin="predict_zoo.json")
+    else:
+        hw = get_profile(hw_name, progress=False)
     configs = raw["configs"]
     profs = profiles(configs)
     samples = [
@@ -180,6 +183,8 @@ def analyse(raw: dict[str, Any], hw_name: str = "host") -> dict[str, Any]:
         for cfg, prof in zip(configs, profs, strict=True)
     ]
     cv = P.cross_validate(samples)
+    no_size = P.cross_validate(samples, size_correction=False)
+    overlap = P.cross_validate(samples, fit_overlap=True)
     base = P.cross_validate_flops_baseline(samples)
     floors = [s.floor_s for s in samples]
     measured = [s.measured_s for s in samples]
@@ -201,6 +206,8 @@ def analyse(raw: dict[str, Any], hw_name: str = "host") -> dict[str, Any]:
     return {
         "rows": rows,
         "predict": cv.summary(),
+        "predict_without_size_correction": no_size.summary(),
+        "predict_with_fitted_overlap": overlap.summary(),
         "baseline": base.summary(),
         "roofline_floor": {
             "mape": mape(floors, measured),
@@ -221,11 +228,13 @@ def _ms(x: float) -> str:
 
 def write_markdown(raw: dict[str, Any], res: dict[str, Any], path: Path) -> None:
     p, b, r = res["predict"], res["baseline"], res["roofline_floor"]
+    q = res["predict_without_size_correction"]
+    o = res["predict_with_fitted_overlap"]
     ok = p["mape"] <= 0.15 and p["spearman"] >= 0.98
     lines = [
         "# Latency prediction on the test zoo (issue 4)",
         "",
-        f"Measured {raw['measured_at']} on {platform.node()} ({raw['threads']} threads, "
+        f"Measured {raw['measured_at']} on {platform.node()} ({raw['threads']} torch thread(s), "
         f"torch {torch.__version__}); {len(raw['configs'])} configurations of "
         f"{len({c['model'] for c in raw['configs']})} models timed interleaved for "
         f"{raw['elapsed_s']:.0f} s (median of each; load average at the end "
@@ -241,6 +250,11 @@ def write_markdown(raw: dict[str, Any], res: dict[str, Any], path: Path) -> None
         "|---|---|---|---|---|",
         f"| `flopwise predict` (calibrated cost model) | {_pct(p['mape'])} | "
         f"{p['spearman']:.4f} | {p['pearson_log']:.4f} | {_pct(p['max_ape'])} |",
+        f"| cost model without the α-style size correction | {_pct(q['mape'])} | "
+        f"{q['spearman']:.4f} | {q['pearson_log']:.4f} | {_pct(q['max_ape'])} |",
+        f"| variant: (compute^p + memory^p)^(1/p) with p fitted instead of the max | "
+        f"{_pct(o['mape'])} | {o['spearman']:.4f} | {o['pearson_log']:.4f} | "
+        f"{_pct(o['max_ape'])} |",
         f"| FLOPs-only baseline | {_pct(b['mape'])} | {b['spearman']:.4f} | "
         f"{b['pearson_log']:.4f} | {_pct(b['max_ape'])} |",
         f"| roofline floor (no calibration) | {_pct(r['mape'])} | {r['spearman']:.4f} | - | - |",
@@ -259,10 +273,31 @@ def write_markdown(raw: dict[str, Any], res: dict[str, Any], path: Path) -> None
             f"{_pct(row['rel_iqr'])} | {_ms(row['predicted_s'])} | {e1:+.1%} | "
             f"{_ms(row['baseline_s'])} | {e2:+.1%} |"
         )
+    lines += [
+        "",
+        "Leave-one-model-out MAPE per held-out model:",
+        "",
+        "| model | configurations | `predict` | FLOPs-only |",
+        "|---|---|---|---|",
+    ]
+    for group, err in p["mape_by_group"].items():
+        n = sum(1 for row in res["rows"] if row["model"] == group)
+        lines.append(f"| {group} | {n} | {_pct(err)} | {_pct(b['mape_by_group'][group])} |")
+    noisy = [c["label"] for c in raw["configs"] if not c["trustworthy"]]
+    lines += [
+        "",
+        f"Timing: {raw['configs'][0]['repeats']} interleaved rounds; {len(noisy)} of "
+        f"{len(raw['configs'])} medians flagged noisy (spread above 10%)"
+        + (f": {', '.join(noisy)}" if noisy else "")
+        + ".",
+    ]
     fit = res["fit_on_all"]
     lines += [
         "",
-        "Parameters fitted on all configurations (what `flopwise predict --calibrate` stores):",
+        "Parameters fitted on all configurations (the fit `flopwise predict --calibrate` "
+        "does on its own zoo). They are effective values of a regression, relative to the "
+        "measured GEMM peak and copy bandwidth and coupled to the size exponents (an "
+        "efficiency is the one at S = 1024 positions/rows), not physical utilisations:",
         "",
         "| parameter | value |",
         "|---|---|",
@@ -298,7 +333,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse:
         raw = json.loads(json_path.read_text())["raw"]
     else:
+        from flopwise.measure.hardware import measure_host_profile
+
+        # This machine's ceilings, measured in the same session and thread count as the
+        # timings and kept with them (not in the user's cache).
+        hw = measure_host_profile(30.0, progress=sys.stderr.isatty())
         raw = measure(args.budget, progress=sys.stderr.isatty())
+        raw["hardware"] = hw.to_dict()
         json_path.write_text(json.dumps({"raw": raw}, indent=2) + "\n")
     if args.raw_only:
         return 0

@@ -140,6 +140,7 @@ def test_ideal_model_gives_the_roofline_floor_on_a_real_profile():
     model = nn.Sequential(
         nn.Conv2d(8, 16, 3, padding=1),
         nn.Conv2d(16, 16, 3, padding=1, groups=16),
+        nn.Conv2d(16, 16, 1),
         nn.ReLU(),
         nn.Flatten(),
         nn.Linear(16 * 8 * 8, 10),
@@ -155,7 +156,8 @@ def test_ideal_model_gives_the_roofline_floor_on_a_real_profile():
     assert ideal.predict_s(feats) == pytest.approx(waterline(prof.ops, HW), rel=1e-9)
     assert feats.floor_s == pytest.approx(waterline(prof.ops, HW), rel=1e-9)
     kinds = [P.op_class(r) for r in prof.ops]
-    assert "conv" in kinds and "conv_grouped" in kinds and "matmul" in kinds
+    assert kinds.count("conv") == 1 and kinds.count("conv_grouped") == 1
+    assert kinds.count("conv_1x1") == 1 and kinds.count("matmul") == 1
     assert feats.free_ops == kinds.count(None) and feats.free_ops > 0  # the flatten view
     pred = P.predict(feats, P.default_model("cpu"))
     assert pred.seconds == pytest.approx(sum(v["seconds"] for v in pred.by_class.values()))
@@ -202,3 +204,32 @@ def test_fused_multi_head_attention_splits_into_projections_and_attention():
     assert feats.compute_s[m] / (feats.compute_s[m] + feats.compute_s[a]) == pytest.approx(share)
     assert feats.log_size[m] == pytest.approx(math.log(32 / P.S_REF))
     assert feats.floor_s == pytest.approx(waterline(prof.ops, HW), rel=0.01)
+
+
+def test_overlap_exponent_is_recovered_when_fitted():
+    true = P.CostModel(**{**TRUE.__dict__, "overlap": 1.5})
+    samples = _samples(true, n=200, n_ops=1, seed=8)
+    cal = P.calibrate(samples, regularization=1e-9, size_correction=False, fit_overlap=True)
+    assert cal.model.overlap == pytest.approx(1.5, rel=0.03)
+    assert cal.model.compute_eff["matmul"] == pytest.approx(0.7, rel=0.05)
+    # Off by default: the roofline's max.
+    assert math.isinf(P.calibrate(samples[:20]).model.overlap)
+    back = P.CostModel.from_dict(cal.model.to_dict())
+    assert back.overlap == pytest.approx(cal.model.overlap)
+    c, m = np.array([1.0, 2.0]), np.array([3.0, 1.0])
+    assert P._combine(c, m, 1.0) == pytest.approx(c + m)
+    assert P._combine(c, m, 1e9) == pytest.approx(np.maximum(c, m))
+
+
+def test_depth_exponent_is_recovered_when_fitted():
+    rng = np.random.default_rng(9)
+    true = P.CostModel(**{**TRUE.__dict__, "depth_exponent": {"matmul": 0.2}})
+    samples = []
+    for i in range(200):
+        feats = _synthetic_ops(rng, ["matmul"], 1)
+        feats.memory_s = feats.compute_s * 1e-3
+        feats.log_depth = np.array([rng.uniform(-3, 3)])
+        samples.append(P.Sample(feats, true.predict_s(feats), group=f"g{i % 5}"))
+    cal = P.calibrate(samples, regularization=1e-9, depth_correction=True)
+    assert cal.model.depth_exponent["matmul"] == pytest.approx(0.2, abs=0.01)
+    assert P.calibrate(samples).model.depth_exponent["matmul"] == 0.0  # off by default

@@ -70,6 +70,7 @@ SCHEMA = "flopwise.cost_model/1"
 #: Op classes with their own compute efficiency.
 CLASSES = (
     "conv",
+    "conv_1x1",
     "conv_grouped",
     "matmul",
     "attention",
@@ -82,7 +83,13 @@ CLASSES = (
     "memory",
 )
 #: Classes that get the α-style size correction.
-SIZE_CLASSES = ("conv", "conv_grouped", "matmul")
+SIZE_CLASSES = ("conv", "conv_1x1", "conv_grouped", "matmul")
+#: Index in θ of ln(p - 1), the overlap exponent.
+_P = len(CLASSES) + 3 + len(SIZE_CLASSES)
+#: Index in θ of the first depth exponent (one per size class).
+_R = _P + 1
+#: Reference reduction depth of the depth correction.
+R_REF = 256.0
 #: Reference size of the size correction (S at which size_factor = 1).
 S_REF = 1024.0
 
@@ -95,7 +102,9 @@ def op_class(record: Any) -> str | None:
 
     Convolutions whose weight has fewer input channels than the input (groups > 1, e.g.
     depthwise) are ``conv_grouped``: on most hardware they run far below a dense
-    convolution's rate at equal flops.
+    convolution's rate at equal flops. Pointwise (1×1 kernel) dense convolutions are
+    ``conv_1x1``, the other kernel class of α-FLOPs: a GEMM over the positions, with a much
+    lower arithmetic intensity than larger kernels.
     """
     flops = int(getattr(record, "flops", 0) or 0)
     nbytes = int(getattr(record, "bytes_read", 0) or 0) + int(
@@ -115,6 +124,8 @@ def op_class(record: Any) -> str | None:
                 w_cin = ins[1].shape[1]
                 if "transpose" not in op and w_cin and cin != w_cin:
                     return "conv_grouped"
+                if math.prod(ins[1].shape[2:]) == 1:
+                    return "conv_1x1"
             return "conv"
         return "matmul"
     if category in CLASSES:
@@ -140,6 +151,11 @@ class OpFeatures:
     flops: int
     bytes: int
     modules: list[str] = field(default_factory=list)
+    log_depth: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.log_depth is None:
+            self.log_depth = np.zeros(self.cls.size)
 
     @property
     def n_ops(self) -> int:
@@ -155,7 +171,7 @@ def features(ops: Iterable[Any], hw: Any, *, phase: str | None = None) -> OpFeat
     """Features of op records on hardware profile ``hw`` (anything with ``peak_for`` and
     ``memory_bandwidth``, optionally ``bandwidth_for``). ``phase`` keeps only records of
     that phase (``"forward"``/``"backward"``); None keeps all."""
-    cls, comp, mem, size, modules = [], [], [], [], []
+    cls, comp, mem, size, modules, depth = [], [], [], [], [], []
     free = 0
     total_flops = total_bytes = 0
     index = {c: i for i, c in enumerate(CLASSES)}
@@ -181,6 +197,7 @@ def features(ops: Iterable[Any], hw: Any, *, phase: str | None = None) -> OpFeat
             mem += [fl.memory_s * share, fl.memory_s * (1 - share)]
             size += [math.log(max(rows, 1) / S_REF), 0.0]
             modules += [path, path]
+            depth += [math.log(max(rec.inputs[0].shape[-1], 1) / R_REF), 0.0]
             continue
         cls.append(index[kind])
         comp.append(fl.compute_s)
@@ -192,6 +209,7 @@ def features(ops: Iterable[Any], hw: Any, *, phase: str | None = None) -> OpFeat
                 u = math.log(max(geom.spatial, 1) / S_REF)
         size.append(u)
         modules.append(path)
+        depth.append(_log_depth(rec, kind))
     return OpFeatures(
         cls=np.asarray(cls, dtype=np.int64),
         compute_s=np.asarray(comp, dtype=float),
@@ -201,7 +219,28 @@ def features(ops: Iterable[Any], hw: Any, *, phase: str | None = None) -> OpFeat
         flops=total_flops,
         bytes=total_bytes,
         modules=modules,
+        log_depth=np.asarray(depth, dtype=float),
     )
+
+
+def _log_depth(record: Any, kind: str) -> float:
+    """ln(reduction depth / R_REF) of a conv or matmul record (0 for other ops): the
+    length of each output element's dot product, (C_in / groups) · kernel area for a
+    convolution and K for a matmul."""
+    if kind not in SIZE_CLASSES:
+        return 0.0
+    ins = getattr(record, "inputs", ())
+    try:
+        if kind.startswith("conv"):
+            weight = ins[1].shape
+            depth = math.prod(weight[1:])
+        else:
+            op = str(getattr(record, "op", ""))
+            first = ins[1] if ("addmm" in op or "baddbmm" in op) and len(ins) > 2 else ins[0]
+            depth = first.shape[-1]
+    except (IndexError, AttributeError):
+        return 0.0
+    return math.log(max(int(depth), 1) / R_REF)
 
 
 def _fused_mha_split(record: Any) -> tuple[float, int] | None:
@@ -274,6 +313,8 @@ class CostModel:
     overhead_s: float
     free_overhead_s: float
     size_exponent: dict[str, float] = field(default_factory=dict)
+    overlap: float = math.inf
+    depth_exponent: dict[str, float] = field(default_factory=dict)
     source: str = "defaults"
 
     # -- vector form used by the fit ------------------------------------------------------
@@ -286,6 +327,8 @@ class CostModel:
                 math.log(self.free_overhead_s),
             ]
             + [self.size_exponent.get(c, 0.0) for c in SIZE_CLASSES]
+            + [_overlap_to_theta(self.overlap)]
+            + [self.depth_exponent.get(c, 0.0) for c in SIZE_CLASSES]
         )
 
     @classmethod
@@ -296,14 +339,25 @@ class CostModel:
             bandwidth_eff=float(math.exp(theta[n])),
             overhead_s=float(math.exp(theta[n + 1])),
             free_overhead_s=float(math.exp(theta[n + 2])),
-            size_exponent={c: float(theta[n + 3 + i]) for i, c in enumerate(SIZE_CLASSES)},
+            size_exponent={
+                c: max(float(theta[n + 3 + i]), 0.0) for i, c in enumerate(SIZE_CLASSES)
+            },
+            overlap=_theta_to_overlap(float(theta[_P])),
+            depth_exponent={c: float(theta[_R + i]) for i, c in enumerate(SIZE_CLASSES)},
             source=source,
         )
 
     # -- prediction -------------------------------------------------------------------------
     def op_times(self, feats: OpFeatures) -> np.ndarray:
         """Predicted seconds of every op doing work (without the free ops)."""
-        return _op_times(self._theta(), feats.cls, feats.compute_s, feats.memory_s, feats.log_size)
+        return _op_times(
+            self._theta(),
+            feats.cls,
+            feats.compute_s,
+            feats.memory_s,
+            feats.log_size,
+            feats.log_depth,
+        )
 
     def predict_s(self, feats: OpFeatures) -> float:
         """Predicted seconds of one run."""
@@ -318,6 +372,9 @@ class CostModel:
         out["overhead per free op (s)"] = self.free_overhead_s
         for c, v in self.size_exponent.items():
             out[f"size exponent {c}"] = v
+        for c, v in self.depth_exponent.items():
+            out[f"depth exponent {c}"] = v
+        out["overlap exponent p"] = self.overlap
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -329,6 +386,9 @@ class CostModel:
             "free_overhead_s": self.free_overhead_s,
             "size_exponent": dict(self.size_exponent),
             "size_ref": S_REF,
+            "depth_exponent": dict(self.depth_exponent),
+            "depth_ref": R_REF,
+            "overlap": None if math.isinf(self.overlap) or self.overlap > 1e6 else self.overlap,
             "source": self.source,
         }
 
@@ -345,6 +405,8 @@ class CostModel:
             overhead_s=float(data.get("overhead_s", base.overhead_s)),
             free_overhead_s=float(data.get("free_overhead_s", base.free_overhead_s)),
             size_exponent={k: float(v) for k, v in (data.get("size_exponent") or {}).items()},
+            overlap=math.inf if data.get("overlap") is None else float(data["overlap"]),
+            depth_exponent={k: float(v) for k, v in (data.get("depth_exponent") or {}).items()},
             source=str(data.get("source", "unknown")),
         )
 
@@ -356,6 +418,7 @@ class CostModel:
 _DEFAULT_EFF = {
     "cpu": {
         "conv": 0.5,
+        "conv_1x1": 0.5,
         "conv_grouped": 0.05,
         "matmul": 0.6,
         "attention": 0.3,
@@ -369,6 +432,7 @@ _DEFAULT_EFF = {
     },
     "gpu": {
         "conv": 0.5,
+        "conv_1x1": 0.5,
         "conv_grouped": 0.05,
         "matmul": 0.7,
         "attention": 0.4,
@@ -409,16 +473,39 @@ def _op_times(
     compute_s: np.ndarray,
     memory_s: np.ndarray,
     log_size: np.ndarray,
+    log_depth: np.ndarray,
 ) -> np.ndarray:
     n = len(CLASSES)
     log_eff = theta[:n][cls]
     delta = np.zeros(n)
     for i, c in enumerate(SIZE_CLASSES):
-        delta[CLASSES.index(c)] = theta[n + 3 + i]
-    log_eff = log_eff + delta[cls] * log_size
+        delta[CLASSES.index(c)] = max(theta[n + 3 + i], 0.0)
+    rho = np.zeros(n)
+    for i, c in enumerate(SIZE_CLASSES):
+        rho[CLASSES.index(c)] = theta[_R + i]
+    log_eff = log_eff + delta[cls] * log_size + rho[cls] * log_depth
     compute = compute_s * np.exp(-log_eff)
     memory = memory_s * math.exp(-theta[n])
-    return np.maximum(compute, memory) + math.exp(theta[n + 1])
+    return _combine(compute, memory, 1.0 + math.exp(theta[_P])) + math.exp(theta[n + 1])
+
+
+def _combine(compute: np.ndarray, memory: np.ndarray, p: float) -> np.ndarray:
+    """(compute^p + memory^p)^(1/p): the roofline's max for p = ∞, no overlap at all (a
+    sum) for p = 1, computed in log space so large p neither overflows nor loses digits."""
+    if p > 1e6:
+        return np.maximum(compute, memory)
+    with np.errstate(divide="ignore"):
+        lc, lm = np.log(compute), np.log(memory)
+    return np.exp(np.logaddexp(p * lc, p * lm) / p)
+
+
+def _theta_to_overlap(value: float) -> float:
+    p = 1.0 + math.exp(min(value, 700.0))
+    return math.inf if p > 1e6 else p
+
+
+def _overlap_to_theta(p: float) -> float:
+    return math.log(min(max(p - 1.0, 1e-9), 1e12))
 
 
 # -- calibration --------------------------------------------------------------------------
@@ -432,6 +519,7 @@ class _Stack:
     compute_s: np.ndarray
     memory_s: np.ndarray
     log_size: np.ndarray
+    log_depth: np.ndarray
     owner: np.ndarray
     free_ops: np.ndarray
     n: int
@@ -443,6 +531,7 @@ class _Stack:
             compute_s=np.concatenate([f.compute_s for f in feats]) if feats else np.zeros(0),
             memory_s=np.concatenate([f.memory_s for f in feats]) if feats else np.zeros(0),
             log_size=np.concatenate([f.log_size for f in feats]) if feats else np.zeros(0),
+            log_depth=np.concatenate([f.log_depth for f in feats]) if feats else np.zeros(0),
             owner=np.concatenate([np.full(f.n_ops, i, dtype=np.int64) for i, f in enumerate(feats)])
             if feats
             else np.zeros(0, np.int64),
@@ -451,7 +540,9 @@ class _Stack:
         )
 
     def predict(self, theta: np.ndarray) -> np.ndarray:
-        per_op = _op_times(theta, self.cls, self.compute_s, self.memory_s, self.log_size)
+        per_op = _op_times(
+            theta, self.cls, self.compute_s, self.memory_s, self.log_size, self.log_depth
+        )
         n = len(CLASSES)
         total = np.bincount(self.owner, weights=per_op, minlength=self.n)
         return total + self.free_ops * math.exp(theta[n + 2])
@@ -482,9 +573,11 @@ class Calibration:
         }
 
 
-def _free_mask(size_correction: bool, present: set[int]) -> np.ndarray:
+def _free_mask(
+    size_correction: bool, present: set[int], fit_overlap: bool, depth_correction: bool
+) -> np.ndarray:
     n = len(CLASSES)
-    free = np.zeros(n + 3 + len(SIZE_CLASSES), dtype=bool)
+    free = np.zeros(_R + len(SIZE_CLASSES), dtype=bool)
     for i in present:
         free[i] = True
     free[n : n + 3] = True
@@ -492,6 +585,8 @@ def _free_mask(size_correction: bool, present: set[int]) -> np.ndarray:
         for i, c in enumerate(SIZE_CLASSES):
             if CLASSES.index(c) in present:
                 free[n + 3 + i] = True
+                free[_R + i] = depth_correction
+    free[_P] = fit_overlap
     return free
 
 
@@ -500,6 +595,8 @@ def calibrate(
     *,
     prior: CostModel | None = None,
     size_correction: bool = True,
+    fit_overlap: bool = False,
+    depth_correction: bool = False,
     regularization: float = 1e-2,
     max_iterations: int = 200,
     source: str = "calibrated",
@@ -510,7 +607,12 @@ def calibrate(
     θ = (ln efficiencies, ln bandwidth efficiency, ln overheads, size exponents) with
     Levenberg-Marquardt, starting from ``prior`` (default: :func:`default_model` ``"cpu"``)
     rescaled to the data's overall speed. Classes absent from the samples keep the prior's
-    values. ``size_correction=False`` holds every size exponent at 0.
+    values. ``size_correction=False`` holds every size exponent at 0. ``fit_overlap=True``
+    replaces the roofline's ``max(compute, memory)`` by ``(compute^p + memory^p)^(1/p)``
+    with p fitted (p = 1: compute and memory traffic never overlap; p → ∞: the max).
+    ``depth_correction=True`` adds a second α-style exponent per conv/matmul class on the
+    reduction depth (C_in / groups · kernel area, or K): ``(depth / R_REF) ** ρ``. Both are
+    off by default: on the benchmark zoo neither beat the plain model out of sample.
     """
     samples = [s for s in samples if s.measured_s is not None]
     if not samples:
@@ -521,10 +623,13 @@ def calibrate(
     stack = _Stack.of([s.features for s in samples])
     y = np.log(np.array([s.measured_s for s in samples], dtype=float))
     present = {int(c) for c in np.unique(stack.cls)}
-    free = _free_mask(size_correction, present)
+    free = _free_mask(size_correction, present, fit_overlap, depth_correction)
     theta0 = prior._theta()
     if not size_correction:
-        theta0[len(CLASSES) + 3 :] = 0.0
+        theta0[len(CLASSES) + 3 : _P] = 0.0
+        theta0[_R:] = 0.0
+    if fit_overlap and prior.overlap > 1e6:
+        theta0[_P] = 0.0  # start (and pull) at p = 2 rather than at the max
 
     def residuals(th: np.ndarray) -> np.ndarray:
         pred = stack.predict(th)
@@ -625,11 +730,16 @@ class Prediction:
 def predict(feats: OpFeatures, model: CostModel, *, module_depth: int = 1) -> Prediction:
     """Price one run's features with ``model``: total seconds, per class, per module."""
     theta = model._theta()
-    per_op = _op_times(theta, feats.cls, feats.compute_s, feats.memory_s, feats.log_size)
+    per_op = _op_times(
+        theta, feats.cls, feats.compute_s, feats.memory_s, feats.log_size, feats.log_depth
+    )
     n = len(CLASSES)
     eff = np.exp(theta[:n][feats.cls])
     delta = np.array([model.size_exponent.get(c, 0.0) for c in CLASSES])
-    compute = feats.compute_s / (eff * np.exp(delta[feats.cls] * feats.log_size))
+    rho = np.array([model.depth_exponent.get(c, 0.0) for c in CLASSES])
+    compute = feats.compute_s / (
+        eff * np.exp(delta[feats.cls] * feats.log_size + rho[feats.cls] * feats.log_depth)
+    )
     memory = feats.memory_s / model.bandwidth_eff
     by_class: dict[str, dict[str, float]] = {}
     for i, c in enumerate(CLASSES):

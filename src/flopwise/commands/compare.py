@@ -64,6 +64,9 @@ def compare_command(
     energy: bool = typer.Option(False, "--energy", help="Also measure energy per run"),
     dtype: str = typer.Option("float32", help="Model dtype: float32, bfloat16, float16 ..."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format"),
+    threads: int = typer.Option(
+        0, "--threads", help="torch threads while timing (0: torch's default)"
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars"),
 ) -> None:
     """Compare models: params, FLOPs, α-FLOPs, activations, bytes, measured time (and energy);
@@ -74,6 +77,12 @@ def compare_command(
         raise FlopwiseError("give at least one MODEL")
     if energy and not measure:
         raise FlopwiseError("--energy needs --measure")
+    if threads < 0:
+        raise FlopwiseError("--threads must be >= 0")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     try:
         acc = parse_accuracies(accuracy)
     except ValueError as exc:
@@ -312,7 +321,7 @@ def render_table(result: dict[str, Any]) -> str:
             count(r["params"], "params"),
             _fmt(r["flops"], "FLOPs"),
             _fmt(r["alpha_flops"], "FLOPs"),
-            count(r["activations"], "activations"),
+            _fmt(r["activations"], "").strip(),
             _fmt(r["bytes"], "B"),
         ]
         if measured:
@@ -357,6 +366,9 @@ def render_table(result: dict[str, Any]) -> str:
         + (f"; time: {conv['time']} (! = noisy)" if measured else ""),
         highlight=False,
     )
+    methods = sorted({r["energy_method"] for r in rows if r.get("energy_method")})
+    if methods:
+        console.print(f"energy: joules per run, {'; '.join(methods)}", highlight=False)
     for note in result["notes"]:
         console.print(f"note: {note}", highlight=False)
     return console.export_text()

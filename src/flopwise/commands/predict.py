@@ -31,20 +31,26 @@ CALIBRATION_ZOO: tuple[tuple[str, str, list[str]], ...] = (
     ("torchvision:resnet18", "resnet18", ["1x3x128x128"]),
     ("torchvision:resnet18", "resnet18", ["1x3x224x224"]),
     ("torchvision:resnet18", "resnet18", ["4x3x160x160"]),
+    ("torchvision:resnet50", "resnet50", ["1x3x160x160"]),
+    ("torchvision:resnet50", "resnet50", ["1x3x224x224"]),
     ("torchvision:mobilenet_v2", "mobilenet_v2", ["1x3x160x160"]),
     ("torchvision:mobilenet_v2", "mobilenet_v2", ["1x3x224x224"]),
     ("torchvision:mobilenet_v2", "mobilenet_v2", ["4x3x224x224"]),
     ("torchvision:efficientnet_b0", "efficientnet_b0", ["1x3x224x224"]),
     ("torchvision:efficientnet_b0", "efficientnet_b0", ["2x3x160x160"]),
+    ("torchvision:regnet_x_400mf", "regnet_x_400mf", ["1x3x224x224"]),
+    ("torchvision:regnet_x_400mf", "regnet_x_400mf", ["4x3x224x224"]),
     ("torchvision:squeezenet1_1", "squeezenet1_1", ["1x3x224x224"]),
     ("torchvision:squeezenet1_1", "squeezenet1_1", ["4x3x224x224"]),
+    ("torchvision:convnext_tiny", "convnext_tiny", ["1x3x128x128"]),
+    ("torchvision:convnext_tiny", "convnext_tiny", ["1x3x192x192"]),
     ("torchvision:swin_t", "swin_t", ["1x3x160x160"]),
     ("hf:tiny-bert", "tiny-bert", ["input_ids=1x128:int64"]),
     ("hf:tiny-llama", "tiny-llama", ["input_ids=1x256:int64"]),
     ("hf:gpt2", "gpt2", ["input_ids=1x32:int64"]),
     ("hf:gpt2", "gpt2", ["input_ids=1x128:int64"]),
     ("hf:bert-base-uncased", "bert", ["input_ids=1x64:int64"]),
-    ("hf:bert-base-uncased", "bert", ["input_ids=2x128:int64"]),
+    ("hf:bert-base-uncased", "bert", ["input_ids=1x128:int64"]),
 )
 
 
@@ -104,9 +110,18 @@ def predict_command(
         None, "--calibration", help="Calibration JSON to use or write (default: the cache dir)"
     ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format"),
+    threads: int = typer.Option(
+        0, "--threads", help="torch threads (0: torch's default); calibrations are per thread count"
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars"),
 ) -> None:
     """Predict latency without running the model, from per-op costs and a calibrated cost model."""
+    if threads < 0:
+        raise FlopwiseError("--threads must be >= 0")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     show_progress = progress and sys.stderr.isatty()
     path = calibration or calibration_path()
     if calibrate_:
@@ -182,6 +197,7 @@ def run_calibration(
                 "trustworthy": lat[label].trustworthy,
             }
         )
+    noisy = [r["name"] for r in records if not r["trustworthy"]]
     cal = P.calibrate(samples, source=f"calibrated on {socket.gethostname()}")
     cv = P.cross_validate(samples)
     base = P.cross_validate_flops_baseline(samples)
@@ -202,6 +218,15 @@ def run_calibration(
         "cross_validation": cv.summary(),
         "flops_baseline": base.summary(),
         "samples": records,
+        "warnings": (
+            [
+                f"{len(noisy)} of {len(records)} timings are noisy (spread above the "
+                "threshold): a busy machine; re-run when it is quieter, with a larger "
+                "--budget, or with --threads 1"
+            ]
+            if noisy
+            else []
+        ),
     }
 
 
@@ -221,11 +246,13 @@ def _inputs_only(spec: str, spec_inputs: list[str]) -> tuple[None, tuple, dict, 
 def _describe_calibration(doc: dict[str, Any], path: Path) -> str:
     cv = doc["cross_validation"]
     base = doc["flops_baseline"]
+    warn = "".join(f"\nwarning: {w}" for w in doc.get("warnings", []))
     return (
-        f"calibrated on {len(doc['samples'])} runs of {cv['folds']} models; "
+        f"calibrated on {len(doc['samples'])} runs of {cv['folds']} models "
+        f"({doc['threads']} threads); "
         f"leave-one-model-out error: MAPE {cv['mape']:.1%}, Spearman {cv['spearman']:.3f} "
         f"(FLOPs-only baseline: MAPE {base['mape']:.1%}, Spearman {base['spearman']:.3f}); "
-        f"saved to {path}"
+        f"saved to {path}" + warn
     )
 
 
@@ -271,6 +298,7 @@ def predict_model(
                 f"cost model calibrated on this machine {doc['created']} "
                 f"({len(doc['samples'])} runs of {doc['cross_validation']['folds']} models)"
             )
+            notes.extend(f"calibration: {w}" for w in doc.get("warnings", []))
         elif hw.kind == cal_kind:
             cost_model = calibrated
             cost_model.source = f"transferred from the {doc['host']} calibration"
