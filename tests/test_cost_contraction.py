@@ -239,3 +239,22 @@ def test_sdpa_under_inference_mode_and_training_backward():
         F.scaled_dot_product_attention(qg, qg, qg, is_causal=True).sum().backward()
     back = [r for r in c.profile.ops if r.phase == "backward" and "attention" in r.op]
     assert back and back[0].macs == 2 * (2 * 21) * 16  # dQ, dK, dV, dP over causal pairs
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_transformer_encoder_layer_fast_path_equals_unfused(activation):
+    layer = torch.nn.TransformerEncoderLayer(
+        d_model=32, nhead=4, dim_feedforward=64, batch_first=True, activation=activation
+    ).eval()
+    x = torch.randn(2, 7, 32)
+    with torch.no_grad():
+        fused = flopwise.profile(layer, x)
+    assert any(r.op == "aten._transformer_encoder_layer_fwd" for r in fused.ops)
+    assert fused.complete
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        slow = flopwise.profile(layer, x)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(True)
+    assert not any(r.op == "aten._transformer_encoder_layer_fwd" for r in slow.ops)
+    assert (fused.totals.macs, fused.totals.flops) == (slow.totals.macs, slow.totals.flops)

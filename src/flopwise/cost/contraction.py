@@ -333,3 +333,57 @@ def _native_mha(call: OpCall) -> OpCost:
         activations=batch * (lq + 2 * lk) * embed + attn.activations + batch * lq * embed,
         category="contraction",
     )
+
+
+def _cost_of(
+    op: str, args: tuple, outputs: tuple[TensorMeta, ...], kwargs: dict | None = None
+) -> OpCost:
+    """Cost of an unfused op through its own registered formula (for fused kernels)."""
+    from flopwise.cost.registry import lookup
+
+    _, formula = lookup(op)
+    if formula is None:
+        raise Uncountable(f"no formula for {op}")
+    return formula(OpCall(op=op, args=args, kwargs=kwargs or {}, outputs=outputs))
+
+
+@register(*maybe_ops("_transformer_encoder_layer_fwd"))
+def _transformer_encoder_layer(call: OpCall) -> OpCost:
+    """nn.TransformerEncoderLayer's inference fast path: the sum of its unfused parts
+    (attention block, two residual adds, two layer norms, FFN with its activation), each
+    costed by its own formula, so fused and unfused runs count the same."""
+    src, embed, heads = call.args[0], call.args[1], call.args[2]
+    qkv_w, qkv_b, proj_w, proj_b = call.args[3:7]
+    use_gelu = bool(call.args[7])
+    norm_w1, norm_b1, norm_w2, norm_b2 = call.args[10:14]
+    ffn_w1, ffn_b1, _ffn_w2, ffn_b2 = call.args[14:18]
+    mask = call.arg(18, "mask")
+    dtype = src.dtype
+    tokens = src.numel // embed
+    hidden = ffn_w1.shape[0]
+
+    def t(*shape: int) -> TensorMeta:
+        return TensorMeta(tuple(shape), dtype)
+
+    x, x2d, h2d = t(*src.shape), t(tokens, embed), t(tokens, hidden)
+    stats = t(*src.shape[:-1], 1)
+    parts = [
+        _cost_of(
+            "aten._native_multi_head_attention",
+            (src, src, src, embed, heads, qkv_w, qkv_b, proj_w, proj_b, mask),
+            (x,),
+        ),
+        _cost_of("aten.add.Tensor", (x, x), (x,)),
+        _cost_of("aten.add.Tensor", (x, x), (x,)),
+        _cost_of("aten.native_layer_norm", (x, [embed], norm_w1, norm_b1, 1e-5), (x, stats, stats)),
+        _cost_of("aten.native_layer_norm", (x, [embed], norm_w2, norm_b2, 1e-5), (x, stats, stats)),
+        _cost_of("aten.addmm", (ffn_b1, x2d, t(embed, hidden)), (h2d,)),
+        _cost_of("aten.gelu" if use_gelu else "aten.relu", (h2d,), (h2d,)),
+        _cost_of("aten.addmm", (ffn_b2, h2d, t(hidden, embed)), (x2d,)),
+    ]
+    return OpCost(
+        flops=sum(p.flops for p in parts),
+        macs=sum(p.macs for p in parts),
+        activations=sum(p.activations for p in parts),
+        category="contraction",
+    )
