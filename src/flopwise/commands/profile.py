@@ -71,22 +71,24 @@ def profile_command(
         raise FlopwiseError("--stages needs --measure")
     if device not in DEVICES:
         raise FlopwiseError(f"--device must be one of {', '.join(DEVICES)} (got {device!r})")
-    prof = run_profile(
-        model,
-        inputs,
-        device=device,
-        dtype=dtype,
-        train=train,
-        measure=measure,
-        repeats=repeats,
-        budget=budget,
-        energy=energy,
-        grid=grid,
-        pue=pue,
-        hardware=hardware,
-        stages=stages,
-        progress=progress and sys.stderr.isatty(),
-    )
+    show_spinner = progress and sys.stderr.isatty() and not measure
+    with _spinner(f"counting {model} ({device} tensors)", show_spinner):
+        prof = run_profile(
+            model,
+            inputs,
+            device=device,
+            dtype=dtype,
+            train=train,
+            measure=measure,
+            repeats=repeats,
+            budget=budget,
+            energy=energy,
+            grid=grid,
+            pue=pue,
+            hardware=hardware,
+            stages=stages,
+            progress=progress and sys.stderr.isatty(),
+        )
     text = render(prof, fmt, depth=depth, level=level)
     if output is not None:
         output.write_text(text)
@@ -95,6 +97,17 @@ def profile_command(
         typer.echo(text, nl=not text.endswith("\n"))
     if save:
         _save(prof)
+
+
+def _spinner(message: str, enabled: bool):
+    """A status line on stderr while a big model builds and counts (silent when piped)."""
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
 
 
 def render(prof, fmt: OutputFormat, depth: int, level: str) -> str:
