@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from flopwise.capture.records import ancestors
 from flopwise.profile import Profile, profile
 
 
@@ -163,9 +164,7 @@ def add_alpha(prof: Profile, constants: Any = None) -> None:
         value = record_alpha_macs(rec, constants)
         if value is None:
             continue
-        parts = rec.module_path.split(".") if rec.module_path else []
-        for depth in range(len(parts) + 1):
-            path = ".".join(parts[:depth])
+        for path in ancestors(rec.module_path):
             per_module[path] = per_module.get(path, 0.0) + value
     from flopwise.analysis.alpha import alpha_totals
 

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils._pytree import tree_leaves, tree_map
 
 from flopwise.capture.mode import capture
-from flopwise.capture.records import OpRecord, Traffic
+from flopwise.capture.records import OpRecord, Traffic, ancestors
 from flopwise.errors import FlopwiseError, ShapeMismatch
 
 TENSOR_KINDS = ("real", "fake", "meta")
@@ -182,7 +182,7 @@ def aggregate(
             entry.output_elements += rec.output_elements
             if rec.module_path not in entry.module_paths:
                 entry.module_paths.append(rec.module_path)
-        for path in _ancestors(rec.module_path):
+        for path in ancestors(rec.module_path):
             m = get(path)
             m.flops += rec.flops
             m.macs += rec.macs
@@ -199,18 +199,11 @@ def aggregate(
     return modules, totals, sorted(uncounted.values(), key=lambda u: -u.calls)
 
 
-def _ancestors(path: str) -> list[str]:
-    if not path:
-        return [""]
-    parts = path.split(".")
-    return [""] + [".".join(parts[: i + 1]) for i in range(len(parts))]
-
-
 def _tree_key(path: str, order: dict[str, int], first_seen: dict[str, int]) -> tuple:
     # Pre-order of the model tree; modules created during forward sort after their
     # nearest known ancestor's subtree position, by first appearance.
     key = []
-    for p in _ancestors(path)[1:] if path else []:
+    for p in ancestors(path)[1:] if path else []:
         key.append((order.get(p, len(order) + first_seen.get(p, 0)),))
     return tuple(key)
 

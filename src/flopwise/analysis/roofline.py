@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from flopwise.capture.records import ancestors
+
 __all__ = [
     "Floor",
     "RooflineRow",
@@ -186,14 +188,6 @@ def waterline(records: Iterable[Any], hw: _Profile, *, allow_tf32: bool = False)
     return sum(op_floor(r, hw, allow_tf32=allow_tf32).floor_s for r in records)
 
 
-def _ancestors(path: str) -> list[str]:
-    """``"a.b.c"`` → ``["", "a", "a.b", "a.b.c"]``; ``""`` → ``[""]``."""
-    if not path:
-        return [""]
-    parts = path.split(".")
-    return ["", *(".".join(parts[: i + 1]) for i in range(len(parts)))]
-
-
 def module_floors(
     records: Iterable[Any], hw: _Profile, *, allow_tf32: bool = False, inclusive: bool = True
 ) -> dict[str, Floor]:
@@ -201,7 +195,7 @@ def module_floors(
     out: dict[str, Floor] = defaultdict(lambda: ZERO)
     for r in records:
         f = op_floor(r, hw, allow_tf32=allow_tf32)
-        paths = _ancestors(r.module_path) if inclusive else [r.module_path]
+        paths = ancestors(r.module_path) if inclusive else [r.module_path]
         for p in paths:
             out[p] = out[p] + f
     return dict(out)

@@ -10,6 +10,15 @@ from flopwise.cost.types import TensorMeta
 STATUSES = ("counted", "zero", "uncounted")
 
 
+def ancestors(path: str) -> list[str]:
+    """Module paths a record at ``path`` counts in, root first:
+    ``"a.b"`` → ``["", "a", "a.b"]``; ``""`` (the root) → ``[""]``."""
+    if not path:
+        return [""]
+    parts = path.split(".")
+    return ["", *(".".join(parts[: i + 1]) for i in range(len(parts)))]
+
+
 class Traffic:
     """Derived figures shared by op records, module rows and totals (anything with
     ``flops``, ``bytes_read`` and ``bytes_written``)."""
