@@ -371,13 +371,10 @@ def profile(
                 raise
             where = cap.tracker.last_entered
             raise ShapeMismatch(_reject_message(where, model, exc)) from exc
-    params, order, types = _module_params(model)
-    types.update({k: v for k, v in cap.tracker.module_types.items() if k not in types})
-    modules, totals, uncounted = aggregate(
-        cap.records, types, order, params, dict(cap.tracker.calls)
-    )
-    prof = Profile(
-        model=name or type(model).__name__,
+    return _assemble(
+        cap,
+        model,
+        name=name or type(model).__name__,
         inputs=_describe_inputs(args, call_kwargs),
         mode={
             "phase": "training" if train else "forward",
@@ -385,6 +382,22 @@ def profile(
             "device": str(device),
             "grad": train,
         },
+    )
+
+
+def _assemble(
+    cap: capture, model: nn.Module | None, name: str, inputs: list, mode: dict
+) -> Profile:
+    """Records of a finished capture → module tree, totals, uncounted list, notes."""
+    params, order, types = _module_params(model)
+    types.update({k: v for k, v in cap.tracker.module_types.items() if k not in types})
+    modules, totals, uncounted = aggregate(
+        cap.records, types, order, params, dict(cap.tracker.calls)
+    )
+    prof = Profile(
+        model=name,
+        inputs=inputs,
+        mode=mode,
         ops=cap.records,
         modules=modules,
         totals=totals,
@@ -480,13 +493,10 @@ class count:  # noqa: N801  (a context manager used like a function)
 
     def __exit__(self, *exc: object) -> None:
         self._capture.__exit__(*exc)
-        params, order, types = _module_params(self._model)
-        types.update(self._capture.tracker.module_types)
-        modules, totals, uncounted = aggregate(
-            self._capture.records, types, order, params, dict(self._capture.tracker.calls)
-        )
-        self.profile = Profile(
-            model=self._name,
+        self.profile = _assemble(
+            self._capture,
+            self._model,
+            name=self._name,
             inputs=[],
             mode={
                 "phase": "block",
@@ -494,10 +504,6 @@ class count:  # noqa: N801  (a context manager used like a function)
                 "device": "",
                 "grad": torch.is_grad_enabled(),
             },
-            ops=self._capture.records,
-            modules=modules,
-            totals=totals,
-            uncounted=uncounted,
         )
 
     @property
