@@ -11,12 +11,12 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_map
+from torch.utils._pytree import tree_leaves, tree_map
 
 from flopwise.capture.records import OpRecord
 from flopwise.capture.tracker import ModuleTracker
 from flopwise.cost.contraction import grouped_mm_output_shape
-from flopwise.cost.registry import lookup, op_key
+from flopwise.cost.registry import lookup, op_key, packet_of
 from flopwise.cost.types import OpCall, OpCost, TensorMeta, Uncountable
 
 # Gathers read the rows they fetch (plus indices), not the whole table they index.
@@ -66,12 +66,6 @@ def _to_meta(value: Any) -> Any:
     return tensor_meta(value) if isinstance(value, torch.Tensor) else value
 
 
-def _tensors(tree: Any) -> list[TensorMeta]:
-    found: list[TensorMeta] = []
-    tree_map(lambda v: found.append(v) if isinstance(v, TensorMeta) else None, tree)
-    return found
-
-
 class CaptureMode(TorchDispatchMode):
     """Records every ATen op run inside it, with its module path and cost.
 
@@ -104,7 +98,7 @@ class CaptureMode(TorchDispatchMode):
             op=op,
             args=tuple(tree_map(_to_meta, list(args))),
             kwargs=tree_map(_to_meta, dict(kwargs)),
-            outputs=tuple(_tensors(tree_map(_to_meta, out))),
+            outputs=tuple(tensor_meta(t) for t in tree_leaves(out) if isinstance(t, torch.Tensor)),
         )
         status, formula = lookup(op)
         cost = OpCost(category="memory")
@@ -118,9 +112,10 @@ class CaptureMode(TorchDispatchMode):
                     f"flopwise: cost formula for {op} failed on {_describe(call)}: {exc}"
                 ) from exc
         inputs = tuple(call.tensor_inputs())
-        if is_view or op.rsplit(".", 1)[0] in _NO_TRAFFIC or op in _NO_TRAFFIC:
+        packet = packet_of(op)
+        if is_view or packet in _NO_TRAFFIC:
             read = written = 0
-        elif op.rsplit(".", 1)[0] in _GATHERS or op in _GATHERS:
+        elif packet in _GATHERS:
             indices = [t for t in inputs if not (t.dtype.is_floating_point or t.dtype.is_complex)]
             read = traffic(list(call.outputs)) + traffic(indices)
             written = traffic(list(call.outputs))

@@ -29,6 +29,11 @@ def op_key(op) -> str:
     return name.replace("::", ".")
 
 
+def packet_of(key: str) -> str:
+    """``aten.add.Tensor`` → ``aten.add``; a default overload's key is its packet already."""
+    return key.rsplit(".", 1)[0] if key.count(".") >= 2 else key
+
+
 def _resolve(ops: Iterable) -> list[str]:
     keys = []
     for op in ops:
@@ -69,7 +74,7 @@ def lookup(op) -> tuple[str, Formula | None]:
     """Return ``(status, formula)`` with status ``counted``, ``zero`` or ``uncounted``."""
     _ensure_loaded()
     full = op_key(op)
-    packet = full.rsplit(".", 1)[0] if full.count(".") >= 2 else full
+    packet = packet_of(full)
     for key in (full, packet):
         if key in _FORMULAS:
             return "counted", _FORMULAS[key]
