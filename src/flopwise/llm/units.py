@@ -3,37 +3,12 @@
 The analytic model prices these steps with the *same* constants the capture path uses:
 each constant is read from the formula registry (``flopwise.cost``) by pricing a probe call
 of two shapes, so ``flops = per_element · rows · n + per_row · rows`` follows whatever
-``docs/conventions.md`` documents. When the registry has no formula for an op (or is not
-importable), the fallback below is used; the fallbacks are the elementary-step counts of
-CONVENTIONS.md (one flop per elementary operation, softmax 5, silu 4: neg, exp, add, div).
+``docs/conventions.md`` documents. There is no second table to drift from it.
 """
 
 from __future__ import annotations
 
 from functools import cache
-
-# op → (flops per element, flops per row), used when the registry cannot price the op.
-FALLBACK: dict[str, tuple[float, float]] = {
-    "aten.add.Tensor": (1, 0),
-    "aten.sub.Tensor": (1, 0),
-    "aten.mul.Tensor": (1, 0),
-    "aten.div.Tensor": (1, 0),
-    "aten.neg.default": (1, 0),
-    "aten.pow.Tensor_Scalar": (1, 0),
-    "aten.rsqrt.default": (1, 0),
-    "aten.tanh.default": (1, 0),
-    "aten.cos.default": (1, 0),
-    "aten.sin.default": (1, 0),
-    "aten.relu.default": (1, 0),
-    "aten.sigmoid.default": (3, 0),
-    "aten.silu.default": (4, 0),
-    "aten.gelu.default": (8, 0),
-    "aten.mean.dim": (1, 0),
-    "aten.sum.dim_IntList": (1, 0),
-    "aten._softmax.default": (5, 0),
-    "aten.native_layer_norm.default": (7, 2),
-    "aten.topk.default": (0, 0),
-}
 
 # How each probed op is called: "unary", "binary", "scalar" (tensor ∘ python scalar),
 # "rowwise" (row reduction / normalisation over the last dim).
@@ -62,12 +37,9 @@ def unit_cost(op: str) -> tuple[float, float]:
 
 @cache
 def _unit_cost(op: str) -> tuple[float, float]:
-    try:
-        got = _probe(op)
-    except Exception:  # registry absent, or it prices the probe differently: fall back
-        got = None
+    got = _probe(op)
     if got is None:
-        return FALLBACK.get(op, (1.0, 0.0))
+        raise KeyError(f"the cost registry has no formula for {op}")
     return got
 
 
