@@ -9,6 +9,7 @@ from enum import Enum
 import typer
 
 from flopwise.errors import FlopwiseError
+from flopwise.measure.timing import format_seconds
 
 
 class HardwareFormat(str, Enum):
@@ -103,16 +104,6 @@ def rate(value: float | None, unit: str) -> str:
     return f"{value:.3g} {unit}"
 
 
-def seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 1e-3:
-        return f"{value * 1e6:.3g} µs"
-    if value < 1:
-        return f"{value * 1e3:.3g} ms"
-    return f"{value:.3g} s"
-
-
 def nbytes(value: float | None) -> str:
     if value is None:
         return "-"
@@ -201,7 +192,7 @@ def profile_table(p):
         disp = d.get("dispatch", {})
         table.add_row(
             "dispatch overhead",
-            seconds(p.launch_overhead_s),
+            format_seconds(p.launch_overhead_s),
             f"median per op of {disp.get('op', 'a tiny op')}",
         )
     if p.memory_bytes:
@@ -221,5 +212,7 @@ def profile_table(p):
     if d.get("threads"):
         table.add_row("threads", str(d["threads"]), f"torch {d.get('torch', '?')}")
     if d.get("elapsed_s"):
-        table.add_row("measured in", seconds(d["elapsed_s"]), f"budget {d.get('budget_s')} s")
+        table.add_row(
+            "measured in", format_seconds(d["elapsed_s"]), f"budget {d.get('budget_s')} s"
+        )
     return table

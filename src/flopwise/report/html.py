@@ -22,6 +22,7 @@ from flopwise.report.plots import (
     sweep_charts,
 )
 from flopwise.report.plots_svg import Chart, chart_svg
+from flopwise.report.units import seconds
 from flopwise.store.metrics import measured_latency, module_metrics, with_module_times
 
 __all__ = ["render_html", "report_charts", "format_si"]
@@ -48,13 +49,7 @@ def format_seconds(value: Any) -> str:
     """``12.3 ms``, ``850 µs``, ``1.20 s``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return "—"
-    if value >= 1:
-        return f"{value:.3g} s"
-    if value >= 1e-3:
-        return f"{value * 1e3:.3g} ms"
-    if value >= 1e-6:
-        return f"{value * 1e6:.3g} µs"
-    return f"{value * 1e9:.3g} ns"
+    return seconds(value)
 
 
 def _doc_kind(doc: dict[str, Any]) -> str:
