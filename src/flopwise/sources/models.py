@@ -206,7 +206,10 @@ def parse_model_spec(spec: str) -> tuple[str, str, str | None]:
     if text.endswith(".py"):
         raise BadModelFile(f"give the factory function too: {text}:FUNCTION")
     if text.endswith(".onnx"):
-        raise BadModelFile(f"ONNX files are not a model source yet: {text}")
+        raise BadModelFile(
+            f"ONNX files are not a model source yet: {text}; profile the PyTorch model it came "
+            "from instead (path/to/file.py:factory or package.module:factory)"
+        )
     if text.endswith(".json"):
         return "hf", text, None
     return "", text, None
