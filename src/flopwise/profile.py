@@ -4,6 +4,7 @@ tree and totals. ``profile()`` is the one entry point the CLI and the API share.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -325,7 +326,8 @@ def profile(
         raise FlopwiseError(f"tensors must be one of auto, real, fake, meta (got {tensors!r})")
     call_kwargs = {**(kwargs or {}), **model_kwargs}
     leaves = [t for t in tree_leaves((args, call_kwargs)) if isinstance(t, torch.Tensor)]
-    leaves += [t for t in (*model.parameters(), *model.buffers())][:1]
+    first_state = next(itertools.chain(model.parameters(), model.buffers()), None)
+    leaves += [first_state] if first_state is not None else []
     kind = _tensor_kind(leaves) if tensors == "auto" else tensors
     device = _device_of(model, args, call_kwargs)
     run_model: Any = model
