@@ -232,10 +232,12 @@ def _conv_transpose(call: OpCall) -> OpCost:
 def _convolution_backward(call: OpCall) -> OpCost:
     """grad_input is a (transposed) convolution of grad_output with the weight; grad_weight
     contracts grad_output with the input over the same index set: each is one forward's
-    MACs. grad_bias is a reduction over grad_output."""
+    MACs, counted only when ``output_mask`` asks for it. grad_bias is a reduction over
+    grad_output (one flop per element)."""
     grad_out, x, w = call.args[0], call.args[1], call.args[2]
-    transposed = bool(call.arg(6, "transposed", False))
-    mask = call.arg(10, "output_mask", [True, True, True])
+    # Flags by schema name: positionally, index 6 is dilation and 7 is transposed.
+    transposed = bool(schema_arg(call, "transposed", False))
+    mask = schema_arg(call, "output_mask", [True, True, True])
     fwd = conv_macs(x.shape, w.shape, grad_out.shape, transposed)
     macs = fwd * (int(bool(mask[0])) + int(bool(mask[1])))
     bias_flops = grad_out.numel if mask[2] else 0
