@@ -264,13 +264,26 @@ def _tensor_kind(tensors: list[torch.Tensor]) -> str:
 
 @contextlib.contextmanager
 def _preserved(model: nn.Module | None) -> Iterator[None]:
-    """Restore training flags, requires_grad and .grad of every parameter afterwards."""
+    """Leave ``model`` exactly as found, even if the run raises: training flags,
+    requires_grad, each parameter's ``.grad`` (the same object, never accumulated into) and
+    every buffer (running statistics of train-mode norms) by identity and value."""
     if model is None:
         yield
         return
     flags = [(m, m.training) for m in model.modules()]
     params = [(p, p.requires_grad, p.grad) for p in model.parameters()]
+    # Meta and fake buffers hold no values to restore; snapshot only those with data.
+    buffers = [
+        (m, name, b, b.clone() if _holds_data(b) else None)
+        for m in model.modules()
+        for name, b in m._buffers.items()
+        if b is not None
+    ]
     try:
+        for p, _, _ in params:
+            # Backward then writes fresh gradients (as on meta twins) instead of adding to
+            # the caller's: no in-place accumulation to count, nothing of theirs to change.
+            p.grad = None
         yield
     finally:
         for m, training in flags:
@@ -278,6 +291,32 @@ def _preserved(model: nn.Module | None) -> Iterator[None]:
         for p, requires_grad, grad in params:
             p.requires_grad_(requires_grad)
             p.grad = grad
+        with torch.no_grad():
+            for m, name, b, saved in buffers:
+                m._buffers[name] = b
+                # Write back only what moved (an inference tensor refuses the write).
+                if saved is not None and not torch.equal(b, saved):
+                    b.copy_(saved)
+
+
+def _holds_data(t: torch.Tensor) -> bool:
+    return t.device.type != "meta" and not _is_fake(t)
+
+
+def _detached_inputs(value: Any) -> Any:
+    """Tensors that require grad replaced by detached aliases (same data, same flag), as
+    the fake/meta path presents its twins: backward stops there and leaves the caller's
+    tensors, their ``.grad`` and any graph that produced them untouched."""
+    if not any(isinstance(v, torch.Tensor) and v.requires_grad for v in tree_leaves(value)):
+        return value
+    return tree_map(
+        lambda v: (
+            v.detach().requires_grad_(True)
+            if isinstance(v, torch.Tensor) and v.requires_grad
+            else v
+        ),
+        value,
+    )
 
 
 def _fake_twin(t: torch.Tensor, kind: str, fake_mode: Any, device: torch.device) -> torch.Tensor:
@@ -331,7 +370,7 @@ def profile(
     kind = _tensor_kind(leaves) if tensors == "auto" else tensors
     device = _device_of(model, args, call_kwargs)
     run_model: Any = model
-    run_args, run_kwargs = args, call_kwargs
+    run_args, run_kwargs = _detached_inputs((args, call_kwargs))
     with contextlib.ExitStack() as stack:
         stack.enter_context(_preserved(model))
         model.train(train)
