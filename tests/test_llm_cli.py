@@ -91,6 +91,8 @@ def test_hardware_training_and_rerank(config_path):
             "h100",
             "--rerank",
             "listwise",
+            "--doc-tokens",  # 20 documents of 64 tokens fit the 2048-token context
+            "64",
             "--format",
             "json",
             "--no-ops",
