@@ -107,5 +107,8 @@ def test_builtin_name_and_bad_dtype():
     pytest.importorskip("flopwise.sources.hf_configs")
     out = json.loads(run("tiny-mixtral", "--format", "json", "--prompt", "16", "--gen", "2"))
     assert out["model"]["moe"]["experts"] == 4
-    result = CliRunner().invoke(app, ["llm", "tiny-llama", "--dtype", "float7"])
+    result = CliRunner().invoke(
+        app, ["llm", "tiny-llama", "--prompt", "16", "--gen", "2", "--dtype", "float7"]
+    )
     assert result.exit_code != 0
+    assert "float7" in str(result.exception)

@@ -131,8 +131,8 @@ def setwise_bubble_plan(candidates: int, set_size: int = 4, top_k: int = 10) -> 
 
     Pass ``i`` (``i < min(top_k, n − 1)``) compares the set ``[n − c, n)`` (c = set_size),
     then moves it up by ``c − 1`` with its start clamped at ``i``, until the set starts at
-    ``i`` (the standard bubble sort of the llm-rankers code; its default variant skips sets
-    that did not change, so it makes at most as many calls).
+    ``i`` (the standard bubble sort of the llm-rankers code; its default variant also skips
+    sets the previous pass left unchanged, a data-dependent count not modelled here).
     """
     check_at_least("candidates", candidates, 1)
     check_at_least("set_size", set_size, 2)
