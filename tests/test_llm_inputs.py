@@ -183,6 +183,7 @@ BAD_OPTIONS = {
     "top_k_zero": (["--rerank", "setwise", "--top-k", "0"], ("--top-k = 0",)),
     "step_time_zero": (["--train", "--step-time", "0"], ("--step-time = 0",)),
     "window_mode_unknown": (["--window-mode", "slide"], ("--window-mode = 'slide'",)),
+    "paper_without_rerank": (["--convention", "paper"], ("--convention = 'paper'", "--rerank")),
 }
 
 

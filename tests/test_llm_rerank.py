@@ -261,3 +261,27 @@ def test_unknown_method_order_and_convention_are_refused():
         rerank_cost(TINY, "pointwise", candidates=2, convention="megatron")
     with pytest.raises(BadLLMArgument, match="order = 3"):
         setwise_heap_plan(4, order=[1.0, 2.0, 3.0])
+
+
+def test_cli_setwise_heap_paper_beside_exact(tmp_path, capsys, monkeypatch):
+    import json
+
+    from flopwise.cli import main
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(TINY))
+    args = ["llm", str(path), "--prompt", "8", "--gen", "1", "--no-ops", "--rerank", "setwise",
+            "--setwise-method", "heap", "--candidates", "30", "--set-size", "3", "--top-k", "5",
+            "--query-tokens", "4", "--doc-tokens", "6", "--template-tokens", "2",
+            "--convention", "paper"]  # fmt: skip
+    assert main([*args, "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)["rerank"]
+    shown = heapsort_top_k(30, 3, 5, [float(i) for i in range(30)])
+    spec = spec_from_config(TINY)
+    assert (out["method"], out["convention"], out["calls"]) == ("heap", "paper", len(shown))
+    assert out["flops_per_query"] == sum(paper_call_flops(spec, 6 + 6 * m, 1) for m in shown)
+    assert out["exact_flops_per_query"] == sum(call_flops(spec, 6 + 6 * m, 1) for m in shown)
+    monkeypatch.setenv("COLUMNS", "200")  # no wrapping of the table's title
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert "the paper's formula" in table and "flopwise's exact count" in table

@@ -117,6 +117,8 @@ def llm_command(
     spec = load_spec(model)
     if window_mode not in ("skip", "mask"):
         raise FlopwiseError(f"--window-mode = {window_mode!r}: must be skip or mask")
+    if rerank is None and convention != Convention.flopwise:
+        raise FlopwiseError(f"--convention = {convention.value!r}: applies to --rerank only")
     if step_time is not None and not step_time > 0:
         raise FlopwiseError(f"--step-time = {step_time!r}: must be > 0 seconds")
     try:
@@ -420,13 +422,10 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
     if reranking is not None:
         style = reranking.style + (f" {reranking.method} sort" if reranking.method else "")
         paper = reranking.convention == "paper"
-        rr = Table(
-            title=f"Reranking ({style}, E2R-FLOPs"
-            + (", the paper's formula)" if paper else ", flopwise's exact count)"),
-            title_justify="left",
-        )
+        rr = Table(title=f"Reranking (E2R-FLOPs): {style}", title_justify="left")
         rr.add_column("")
         rr.add_column("value", justify="right")
+        rr.add_row("convention", "the paper's formula" if paper else "flopwise's exact count")
         rr.add_row("LLM calls per query", str(reranking.calls))
         if len(reranking.docs_per_call) > 1:
             rr.add_row(
