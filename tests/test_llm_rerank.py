@@ -285,3 +285,27 @@ def test_cli_setwise_heap_paper_beside_exact(tmp_path, capsys, monkeypatch):
     assert main(args) == 0
     table = capsys.readouterr().out
     assert "the paper's formula" in table and "flopwise's exact count" in table
+
+
+def test_paper_vs_exact_reconciliation_in_docs():
+    """docs/llm.md's term-by-term table for Qwen2.5-7B, 200 prompt tokens, 1 output token:
+    the exact projections + MLP equal the paper's 2·N·n plus SwiGLU's third d×ff matrix."""
+    from flopwise.llm import forward_ops
+
+    qwen = spec_from_config(
+        {"model_type": "qwen2", "hidden_size": 3584, "intermediate_size": 18944,
+         "num_hidden_layers": 28, "num_attention_heads": 28, "num_key_value_heads": 4,
+         "vocab_size": 152064, "max_position_embeddings": 32768}
+    )  # fmt: skip
+    ops = {op.name: op for op in forward_ops(qwen, 1, 200, 0, "last")}
+    linear = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    d, layers, ff, n = 3584, 28, 18944, 200
+    params = 2 * d * layers * (8 * d // 7 + ff)  # the paper's N, r = 7
+    assert sum(2 * ops[k].macs for k in linear) == 2 * params * n + 2 * n * layers * d * ff
+    assert 2 * params * n == 1_849_688_064_000
+    assert 2 * n * layers * d * ff == 760_427_315_200
+    # causal attention: 28 heads × Σ_{i<200} (i+1) = 20,100 pairs per head, (128 + 128) MACs
+    attn = 2 * (ops["attn_scores"].macs + ops["attn_values"].macs)
+    assert attn == 2 * layers * 28 * 20_100 * 256 == 8_068_300_800
+    assert 2 * ops["lm_head"].macs == 2 * d * 152064 == 1_089_994_752
+    assert call_flops(qwen, 200, 1) == 2_619_996_279_952
