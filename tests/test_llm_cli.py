@@ -91,6 +91,8 @@ def test_hardware_training_and_rerank(config_path):
             "h100",
             "--rerank",
             "listwise",
+            "--doc-tokens",  # 20 documents of 64 tokens fit the 2048-token context
+            "64",
             "--format",
             "json",
             "--no-ops",
@@ -105,5 +107,8 @@ def test_builtin_name_and_bad_dtype():
     pytest.importorskip("flopwise.sources.hf_configs")
     out = json.loads(run("tiny-mixtral", "--format", "json", "--prompt", "16", "--gen", "2"))
     assert out["model"]["moe"]["experts"] == 4
-    result = CliRunner().invoke(app, ["llm", "tiny-llama", "--dtype", "float7"])
+    result = CliRunner().invoke(
+        app, ["llm", "tiny-llama", "--prompt", "16", "--gen", "2", "--dtype", "float7"]
+    )
     assert result.exit_code != 0
+    assert "float7" in str(result.exception)

@@ -23,6 +23,21 @@ class RerankStyle(str, Enum):
     setwise = "setwise"
 
 
+class SetwiseMethod(str, Enum):
+    bubble = "bubble"
+    heap = "heap"
+
+
+class HeapOrder(str, Enum):
+    reversed = "reversed"
+    sorted = "sorted"
+
+
+class Convention(str, Enum):
+    flopwise = "flopwise"
+    paper = "paper"
+
+
 def register(app: typer.Typer) -> None:
     app.command("llm")(llm_command)
 
@@ -71,6 +86,25 @@ def llm_command(
     stride: int = typer.Option(10, help="--rerank listwise: window stride"),
     set_size: int = typer.Option(4, help="--rerank setwise: documents compared per call"),
     top_k: int = typer.Option(10, help="--rerank setwise: documents to rank to the top"),
+    setwise_method: SetwiseMethod = typer.Option(
+        SetwiseMethod.bubble, help="--rerank setwise: bubble sort or heapsort"
+    ),
+    heap_order: HeapOrder = typer.Option(
+        HeapOrder.reversed,
+        help="--setwise-method heap: relevance order the heapsort is run on (reversed: the "
+        "first stage's order is the LLM's reversed; sorted: the same)",
+    ),
+    convention: Convention = typer.Option(
+        Convention.flopwise,
+        help="--rerank: flopwise (exact count) or paper (the E2R-FLOPs closed form, shown "
+        "beside the exact count)",
+    ),
+    beyond_context: bool = typer.Option(
+        False,
+        "--beyond-context",
+        help="Count sequences longer than the config's max_position_embeddings instead of "
+        "refusing them",
+    ),
     metric: float | None = typer.Option(
         None, help="--rerank: ranking metric value (e.g. NDCG@10) for RPP"
     ),
@@ -78,11 +112,15 @@ def llm_command(
 ) -> None:
     """Prefill and decode cost of a transformer from its config: FLOPs, bytes, KV cache,
     memory, roofline times; training and reranking costs on request."""
-    from flopwise.llm import estimate, load_spec
+    from flopwise.llm import BadLLMArgument, estimate, load_spec
 
     spec = load_spec(model)
     if window_mode not in ("skip", "mask"):
-        raise FlopwiseError("--window-mode must be skip or mask")
+        raise FlopwiseError(f"--window-mode = {window_mode!r}: must be skip or mask")
+    if rerank is None and convention != Convention.flopwise:
+        raise FlopwiseError(f"--convention = {convention.value!r}: applies to --rerank only")
+    if step_time is not None and not step_time > 0:
+        raise FlopwiseError(f"--step-time = {step_time!r}: must be > 0 seconds")
     try:
         est = estimate(
             spec,
@@ -94,7 +132,10 @@ def llm_command(
             kv_dtype=kv_dtype,
             hardware=hardware,
             window_mode=window_mode,
+            beyond_context=beyond_context,
         )
+    except BadLLMArgument as exc:
+        raise _as_option(exc) from exc
     except ValueError as exc:
         raise FlopwiseError(str(exc)) from exc
     training = None
@@ -106,23 +147,39 @@ def llm_command(
     if rerank is not None:
         from flopwise.llm import rerank_cost
 
-        reranking = rerank_cost(
-            spec,
-            rerank.value,
-            candidates=candidates,
-            query_tokens=query_tokens,
-            doc_tokens=doc_tokens,
-            template_tokens=template_tokens,
-            output_tokens=output_tokens,
-            window=window,
-            stride=stride,
-            set_size=set_size,
-            top_k=top_k,
-        )
+        try:
+            reranking = rerank_cost(
+                spec,
+                rerank.value,
+                candidates=candidates,
+                query_tokens=query_tokens,
+                doc_tokens=doc_tokens,
+                template_tokens=template_tokens,
+                output_tokens=output_tokens,
+                window=window,
+                stride=stride,
+                set_size=set_size,
+                top_k=top_k,
+                method=setwise_method.value,
+                order=heap_order.value,
+                convention=convention.value,
+                beyond_context=beyond_context,
+            )
+        except BadLLMArgument as exc:
+            raise _as_option(exc) from exc
     if fmt == LLMFormat.json:
         typer.echo(json.dumps(_json(est, training, reranking, metric, step_time, ops), indent=2))
         return
     _render(est, training, reranking, metric, step_time, ops)
+
+
+def _as_option(exc) -> FlopwiseError:
+    """The API's error with its field named as the command-line option (``doc_tokens`` →
+    ``--doc-tokens``); fields that are no option (``prompt + gen``) keep their words."""
+    field = exc.field
+    if field.isidentifier():
+        field = "--" + field.replace("_", "-")
+    return FlopwiseError(f"{field} = {exc.value!r}: {exc.requirement}")
 
 
 def _json(est, training, reranking, metric, step_time, with_ops: bool) -> dict[str, Any]:
@@ -152,11 +209,15 @@ def _json(est, training, reranking, metric, step_time, with_ops: bool) -> dict[s
     if reranking is not None:
         out["rerank"] = {
             "style": reranking.style,
+            "method": reranking.method or None,
+            "convention": reranking.convention,
             "calls": reranking.calls,
+            "docs_per_call": {str(k): v for k, v in reranking.docs_per_call},
             "prompt_tokens": reranking.prompt_tokens,
             "output_tokens": reranking.output_tokens,
             "flops_per_call": reranking.flops_per_call,
             "flops_per_query": reranking.flops_per_query,
+            "exact_flops_per_query": reranking.exact_flops_per_query,
             "qpp": reranking.qpp,
             "rpp": reranking.rpp(metric) if metric is not None else None,
         }
@@ -359,14 +420,26 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
         console.print(tr)
 
     if reranking is not None:
-        rr = Table(title=f"Reranking ({reranking.style}, E2R-FLOPs)", title_justify="left")
+        style = reranking.style + (f" {reranking.method} sort" if reranking.method else "")
+        paper = reranking.convention == "paper"
+        rr = Table(title=f"Reranking (E2R-FLOPs): {style}", title_justify="left")
         rr.add_column("")
         rr.add_column("value", justify="right")
+        rr.add_row("convention", "the paper's formula" if paper else "flopwise's exact count")
         rr.add_row("LLM calls per query", str(reranking.calls))
-        rr.add_row("prompt tokens per call", str(reranking.prompt_tokens))
+        if len(reranking.docs_per_call) > 1:
+            rr.add_row(
+                "documents shown (calls)",
+                ", ".join(f"{k} ({v})" for k, v in reranking.docs_per_call),
+            )
+        rr.add_row("prompt tokens per full call", str(reranking.prompt_tokens))
         rr.add_row("output tokens per call", str(reranking.output_tokens))
-        rr.add_row("FLOPs per call", _fl(reranking.flops_per_call))
+        rr.add_row("FLOPs per full call", _fl(reranking.flops_per_call))
         rr.add_row("FLOPs per query", _fl(reranking.flops_per_query))
+        if paper:
+            rr.add_row(
+                "FLOPs per query, flopwise's exact count", _fl(reranking.exact_flops_per_query)
+            )
         rr.add_row("QPP (queries per PetaFLOP)", f"{reranking.qpp:.4g}")
         if metric is not None:
             rr.add_row("RPP (metric per PetaFLOP)", f"{reranking.rpp(metric):.4g}")

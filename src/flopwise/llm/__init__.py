@@ -20,6 +20,7 @@ from flopwise.llm.estimate import (
     PhaseCost,
     PhaseTime,
     Roofline,
+    check_context,
     critical_batch,
     decode_step_cost,
     estimate,
@@ -38,14 +39,33 @@ from flopwise.llm.ops import (
     forward_ops,
 )
 from flopwise.llm.params import ParamCount, count_params
-from flopwise.llm.rerank import RerankCost, qpp, rerank_calls, rerank_cost, rpp, rpp_mean
+from flopwise.llm.rerank import (
+    RerankCost,
+    listwise_windows,
+    paper_call_flops,
+    qpp,
+    rerank_calls,
+    rerank_cost,
+    rerank_plan,
+    rpp,
+    rpp_mean,
+    setwise_bubble_plan,
+    setwise_heap_plan,
+)
 from flopwise.llm.sparse import (
     activation_probabilities,
     expected_flops,
     expected_flops_from_embeddings,
     flops_regularizer,
 )
-from flopwise.llm.spec import BadConfig, ModelSpec, MoESpec, load_spec, spec_from_config
+from flopwise.llm.spec import (
+    BadConfig,
+    BadLLMArgument,
+    ModelSpec,
+    MoESpec,
+    load_spec,
+    spec_from_config,
+)
 from flopwise.llm.training import (
     TrainingCost,
     megatron_forward_flops,
@@ -56,6 +76,7 @@ from flopwise.llm.training import (
 
 __all__ = [
     "BadConfig",
+    "BadLLMArgument",
     "DecodeTotals",
     "LLMEstimate",
     "ModelSpec",
@@ -71,6 +92,7 @@ __all__ = [
     "activation_probabilities",
     "attended_keys",
     "canonical_dtype",
+    "check_context",
     "count_params",
     "critical_batch",
     "decode_step_cost",
@@ -85,17 +107,22 @@ __all__ = [
     "flops_regularizer",
     "forward_ops",
     "kv_cache_bytes",
+    "listwise_windows",
     "load_spec",
     "megatron_forward_flops",
     "megatron_training_flops",
     "mfu",
+    "paper_call_flops",
     "peak_for",
     "prefill_cost",
     "qpp",
     "rerank_calls",
     "rerank_cost",
+    "rerank_plan",
     "rpp",
     "rpp_mean",
+    "setwise_bubble_plan",
+    "setwise_heap_plan",
     "spec_from_config",
     "training_cost",
     "weight_bytes",

@@ -33,7 +33,7 @@ from flopwise.llm.ops import (
     forward_ops,
 )
 from flopwise.llm.params import ParamCount, count_params
-from flopwise.llm.spec import ModelSpec, load_spec
+from flopwise.llm.spec import BadLLMArgument, ModelSpec, check_at_least, load_spec
 
 
 class HardwareLike(Protocol):
@@ -343,6 +343,7 @@ def estimate(
     hardware: HardwareLike | str | None = None,
     window_mode: str = "skip",
     prefill_logits: str = "last",
+    beyond_context: bool = False,
 ) -> LLMEstimate:
     """Analytic inference cost of ``model`` (a :class:`ModelSpec`, an HF config dict, a
     built-in name or a config.json path) for ``batch`` sequences of ``prompt`` tokens
@@ -351,15 +352,24 @@ def estimate(
     ``dtype`` is the compute/activation dtype (it picks the hardware peak); ``weight_dtype``
     and ``kv_dtype`` (default: ``dtype``) change bytes only. ``hardware`` is a profile object
     or a name for ``flopwise.measure.hardware.get_profile``; without it no times are given.
+
+    Raises :class:`BadLLMArgument` (a ``ValueError``) for ``batch`` or ``prompt`` < 1,
+    ``gen`` < 0, and for a sequence longer than the model's context (``prompt + gen`` tokens
+    against ``max_position_embeddings``) unless ``beyond_context`` is set, in which case
+    the estimate carries a note instead.
     """
     spec = model if isinstance(model, ModelSpec) else load_spec(model)
-    if batch < 1 or prompt < 1 or gen < 0:
-        raise ValueError("batch and prompt must be ≥ 1 and gen ≥ 0")
+    check_at_least("batch", batch, 1)
+    check_at_least("prompt", prompt, 1)
+    check_at_least("gen", gen, 0)
+    beyond = check_context(
+        spec, prompt + gen if spec.kind == "decoder" else prompt, beyond_context, "prompt + gen"
+    )
     prec = Precision(dtype, weight_dtype, kv_dtype)
     params = count_params(spec)
     w_bytes = nbytes(params.total, prec.weight_bits)
     prefill = prefill_cost(spec, batch, prompt, prec, prefill_logits, window_mode)
-    notes: list[str] = []
+    notes: list[str] = [beyond] if beyond else []
 
     source = prompt if spec.kind == "encoder-decoder" else 0
     if spec.kind == "encoder":
@@ -447,6 +457,27 @@ def estimate(
         roofline=roof,
         notes=tuple(notes),
     )
+
+
+def check_context(spec: ModelSpec, tokens: int, allow: bool, what: str = "tokens") -> str:
+    """Hold ``tokens`` positions of one sequence against the model's context
+    (``max_position_embeddings``; 0 = not stated, as for T5's relative positions).
+
+    Beyond the context: raise :class:`BadLLMArgument` naming ``what`` and the limit, or with
+    ``allow`` return a note to print (the count then assumes the model accepts the length,
+    as a RoPE model with scaling would). Within it: return ``""``.
+    """
+    limit = spec.max_positions
+    if not limit or tokens <= limit:
+        return ""
+    key = spec.extra.get("max_positions_key", "max_position_embeddings")
+    if not allow:
+        raise BadLLMArgument(
+            what,
+            tokens,
+            f"exceeds {key} = {limit} of {spec.name} (--beyond-context counts it anyway)",
+        )
+    return f"{what} = {tokens} tokens exceed {key} = {limit}: counted as if the model took them"
 
 
 def _resolve_hardware(hardware: HardwareLike | str | None) -> HardwareLike | None:

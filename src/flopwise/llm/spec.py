@@ -15,7 +15,28 @@ from flopwise.errors import FlopwiseError
 
 
 class BadConfig(FlopwiseError):
-    """A config dict that lacks a number the cost model needs."""
+    """A config dict that lacks a number the cost model needs, or holds one no model can
+    have (a non-integer size, zero heads, heads not divisible by key/value heads)."""
+
+
+class BadLLMArgument(FlopwiseError, ValueError):
+    """An argument of the analytic model out of its range (``stride 0``, negative document
+    tokens, a prompt longer than the model's context). ``field`` names the argument, so the
+    CLI can name its option instead. Also a ``ValueError``, for callers that catch those."""
+
+    def __init__(self, field: str, value: Any, requirement: str) -> None:
+        self.field = field
+        self.value = value
+        self.requirement = requirement
+        super().__init__(f"{field} = {value!r}: {requirement}")
+
+
+def check_at_least(field: str, value: Any, minimum: int) -> None:
+    """Raise :class:`BadLLMArgument` unless ``value`` is an int (not a bool) ≥ ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadLLMArgument(field, value, "must be a whole number")
+    if value < minimum:
+        raise BadLLMArgument(field, value, f"must be ≥ {minimum}")
 
 
 # Activation names → the elementwise recipe name used by flopwise.llm.ops.
@@ -123,11 +144,50 @@ def _get(cfg: Mapping[str, Any], *keys: str, default: Any = None) -> Any:
     return default
 
 
-def _need(cfg: Mapping[str, Any], *keys: str) -> Any:
-    value = _get(cfg, *keys)
-    if value is None:
+def _whole(key: str, value: Any, minimum: int) -> int:
+    """``value`` of config field ``key`` as an int ≥ ``minimum`` (4096.0 is 4096), or
+    :class:`BadConfig` naming the field and the value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadConfig(f"config field {key} = {value!r} is not a number")
+    if isinstance(value, float) and not value.is_integer():
+        raise BadConfig(f"config field {key} = {value!r} is not a whole number")
+    if value < minimum:
+        raise BadConfig(f"config field {key} = {value!r} must be ≥ {minimum}")
+    return int(value)
+
+
+def _int(cfg: Mapping[str, Any], *keys: str, default: int | None = None, minimum: int = 1) -> int:
+    """The first of ``keys`` present (not None) in ``cfg`` as a checked int; ``default``
+    when none is (a documented architecture default), :class:`BadConfig` when there is no
+    default either."""
+    for key in keys:
+        value = cfg.get(key)
+        if value is not None:
+            return _whole(key, value, minimum)
+    if default is None:
         raise BadConfig(f"config has none of {', '.join(keys)}")
-    return value
+    return default
+
+
+def _key_of(cfg: Mapping[str, Any], *keys: str) -> str:
+    """The first of ``keys`` present in ``cfg`` (the first one when none is): the name an
+    error message gives the field."""
+    return next((k for k in keys if cfg.get(k) is not None), keys[0])
+
+
+def _head_dim(
+    given: tuple[str, Any] | None, hidden: int, heads: int, hidden_key: str, heads_key: str
+) -> int:
+    """The head size the config ``given`` as ``(key, value)``, else hidden / heads (the HF
+    definition), which must then divide exactly."""
+    if given is not None and given[1] is not None:
+        return _whole(given[0], given[1], 1)
+    if hidden % heads:
+        raise BadConfig(
+            f"config field {hidden_key} = {hidden} is not divisible by {heads_key} = {heads} "
+            "and the config gives no head_dim"
+        )
+    return hidden // heads
 
 
 def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> ModelSpec:
@@ -152,33 +212,50 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
 
 
 def _llama_like_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSpec:
-    hidden = int(_need(cfg, "hidden_size", "d_model"))
-    heads = int(_need(cfg, "num_attention_heads", "n_head"))
-    kv_heads = int(_get(cfg, "num_key_value_heads", default=heads))
-    head_dim = int(_get(cfg, "head_dim", default=hidden // heads))
-    layers = int(_need(cfg, "num_hidden_layers", "n_layer"))
+    hidden = _int(cfg, "hidden_size", "d_model")
+    hidden_key = _key_of(cfg, "hidden_size", "d_model")
+    heads = _int(cfg, "num_attention_heads", "n_head")
+    heads_key = _key_of(cfg, "num_attention_heads", "n_head")
+    kv_heads = _int(cfg, "num_key_value_heads", default=heads)
+    if heads % kv_heads:
+        raise BadConfig(
+            f"config field {heads_key} = {heads} is not divisible by "
+            f"num_key_value_heads = {kv_heads} (each key/value head serves a whole group of "
+            "query heads)"
+        )
+    head_dim = _head_dim(("head_dim", cfg.get("head_dim")), hidden, heads, hidden_key, heads_key)
+    layers = _int(cfg, "num_hidden_layers", "n_layer")
     act = str(_get(cfg, "hidden_act", "hidden_activation", default="silu"))
     moe = None
-    n_experts = _get(cfg, "num_local_experts", "num_experts", "n_routed_experts")
+    n_experts = _int(cfg, "num_local_experts", "num_experts", "n_routed_experts", default=0)
     if n_experts:
         sparse: tuple[int, ...] | None = None
-        step = int(_get(cfg, "decoder_sparse_step", default=1))
+        step = _int(cfg, "decoder_sparse_step", default=1)
         only_mlp = tuple(cfg.get("mlp_only_layers") or ())
         if step != 1 or only_mlp:
             sparse = tuple(i for i in range(layers) if i not in only_mlp and (i + 1) % step == 0)
-        shared = int(_get(cfg, "shared_expert_intermediate_size", default=0))
+        shared = _int(cfg, "shared_expert_intermediate_size", default=0, minimum=0)
+        top_k = _int(cfg, "num_experts_per_tok")
+        if top_k > n_experts:
+            raise BadConfig(
+                f"config field num_experts_per_tok = {top_k} exceeds the {n_experts} experts"
+            )
         moe = MoESpec(
-            num_experts=int(n_experts),
-            top_k=int(_need(cfg, "num_experts_per_tok")),
-            expert_intermediate=int(
-                _get(cfg, "moe_intermediate_size", "intermediate_size", default=0)
-            ),
+            num_experts=n_experts,
+            top_k=top_k,
+            expert_intermediate=_int(cfg, "moe_intermediate_size", "intermediate_size"),
             shared_intermediate=shared,
             shared_gate=shared > 0 and model_type.startswith("qwen"),
             normalize_top_k=bool(_get(cfg, "norm_topk_prob", default=True)),
             sparse_layers=sparse,
         )
-    window = _get(cfg, "sliding_window")
+    # The dense MLP size: a config without intermediate_size is refused (HF fills in a
+    # class default that differs per architecture, not 4·hidden); an MoE model whose config
+    # names only the expert size uses it.
+    intermediate = _int(
+        cfg, "intermediate_size", default=moe.expert_intermediate if moe is not None else None
+    )
+    window = _int(cfg, "sliding_window", default=0, minimum=0) or None
     if model_type.startswith("qwen") and not cfg.get("use_sliding_window", False):
         window = None
     window_layers = None
@@ -198,8 +275,8 @@ def _llama_like_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSp
         heads=heads,
         kv_heads=kv_heads,
         head_dim=head_dim,
-        intermediate=int(_get(cfg, "intermediate_size", default=4 * hidden)),
-        vocab=int(_need(cfg, "vocab_size")),
+        intermediate=intermediate,
+        vocab=_int(cfg, "vocab_size"),
         activation=_ACTIVATIONS.get(act, act),
         gated_mlp=True,
         norm="rms",
@@ -210,28 +287,36 @@ def _llama_like_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSp
         mlp_bias=bool(_get(cfg, "mlp_bias", default=False)),
         tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=False)),
         positions="rope",
-        max_positions=int(_get(cfg, "max_position_embeddings", default=0)),
-        sliding_window=int(window) if window else None,
+        max_positions=_int(cfg, "max_position_embeddings", default=0, minimum=0),
+        sliding_window=window,
         window_layers=window_layers,
         moe=moe,
-        extra={"model_type": model_type},
+        extra={"model_type": model_type, "max_positions_key": "max_position_embeddings"},
     )
 
 
 def _gpt2_spec(cfg: dict[str, Any], name: str) -> ModelSpec:
-    hidden = int(_need(cfg, "n_embd", "hidden_size"))
-    heads = int(_need(cfg, "n_head", "num_attention_heads"))
+    hidden = _int(cfg, "n_embd", "hidden_size")
+    heads = _int(cfg, "n_head", "num_attention_heads")
     act = str(_get(cfg, "activation_function", default="gelu_new"))
+    positions_key = _key_of(cfg, "n_positions", "max_position_embeddings")
     return ModelSpec(
         name=str(name),
         kind="decoder",
         hidden=hidden,
-        layers=int(_need(cfg, "n_layer", "num_hidden_layers")),
+        layers=_int(cfg, "n_layer", "num_hidden_layers"),
         heads=heads,
         kv_heads=1 if cfg.get("multi_query") else heads,
-        head_dim=hidden // heads,
-        intermediate=int(_get(cfg, "n_inner", default=4 * hidden)),
-        vocab=int(_need(cfg, "vocab_size")),
+        head_dim=_head_dim(
+            None,
+            hidden,
+            heads,
+            _key_of(cfg, "n_embd", "hidden_size"),
+            _key_of(cfg, "n_head", "num_attention_heads"),
+        ),
+        # n_inner = None means 4·n_embd: that is GPT-2's definition in HF, not a guess.
+        intermediate=_int(cfg, "n_inner", default=4 * hidden),
+        vocab=_int(cfg, "vocab_size"),
         activation=_ACTIVATIONS.get(act, act),
         gated_mlp=False,
         norm="layer",
@@ -240,25 +325,32 @@ def _gpt2_spec(cfg: dict[str, Any], name: str) -> ModelSpec:
         mlp_bias=True,
         tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=True)),
         positions="learned",
-        max_positions=int(_get(cfg, "n_positions", "max_position_embeddings", default=1024)),
-        extra={"model_type": "gpt2"},
+        max_positions=_int(cfg, "n_positions", "max_position_embeddings", default=1024),
+        extra={"model_type": "gpt2", "max_positions_key": positions_key},
     )
 
 
 def _bert_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSpec:
-    hidden = int(_need(cfg, "hidden_size", "dim"))
-    heads = int(_need(cfg, "num_attention_heads", "n_heads"))
+    hidden = _int(cfg, "hidden_size", "dim")
+    heads = _int(cfg, "num_attention_heads", "n_heads")
     act = str(_get(cfg, "hidden_act", "activation", default="gelu"))
     return ModelSpec(
         name=str(name),
         kind="encoder",
         hidden=hidden,
-        layers=int(_need(cfg, "num_hidden_layers", "n_layers")),
+        layers=_int(cfg, "num_hidden_layers", "n_layers"),
         heads=heads,
         kv_heads=heads,
-        head_dim=hidden // heads,
-        intermediate=int(_get(cfg, "intermediate_size", "hidden_dim", default=4 * hidden)),
-        vocab=int(_need(cfg, "vocab_size")),
+        head_dim=_head_dim(
+            None,
+            hidden,
+            heads,
+            _key_of(cfg, "hidden_size", "dim"),
+            _key_of(cfg, "num_attention_heads", "n_heads"),
+        ),
+        # No default: BERT-family configs name their MLP size (distilbert: hidden_dim).
+        intermediate=_int(cfg, "intermediate_size", "hidden_dim"),
+        vocab=_int(cfg, "vocab_size"),
         activation=_ACTIVATIONS.get(act, act),
         gated_mlp=False,
         norm="layer",
@@ -267,20 +359,29 @@ def _bert_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSpec:
         mlp_bias=True,
         tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=True)),
         positions="learned",
-        max_positions=int(_get(cfg, "max_position_embeddings", default=512)),
-        type_vocab=int(_get(cfg, "type_vocab_size", default=0)),
+        max_positions=_int(cfg, "max_position_embeddings", default=512),
+        type_vocab=_int(cfg, "type_vocab_size", default=0, minimum=0),
         lm_head=True,
-        extra={"model_type": model_type or "bert"},
+        extra={"model_type": model_type or "bert", "max_positions_key": "max_position_embeddings"},
     )
 
 
 def _t5_spec(cfg: dict[str, Any], name: str) -> ModelSpec:
-    hidden = int(_need(cfg, "d_model", "hidden_size"))
-    heads = int(_need(cfg, "num_heads", "num_attention_heads"))
+    hidden = _int(cfg, "d_model", "hidden_size")
+    heads = _int(cfg, "num_heads", "num_attention_heads")
     proj = str(_get(cfg, "feed_forward_proj", default="relu"))
     gated = proj.startswith("gated-")
     act = proj.removeprefix("gated-")
-    layers = int(_need(cfg, "num_layers", "num_hidden_layers"))
+    layers = _int(cfg, "num_layers", "num_hidden_layers")
+    # T5's head size d_kv is independent of d_model; a config without it falls back to
+    # d_model / num_heads.
+    head_dim = _head_dim(
+        ("d_kv", cfg.get("d_kv")),
+        hidden,
+        heads,
+        _key_of(cfg, "d_model", "hidden_size"),
+        _key_of(cfg, "num_heads", "num_attention_heads"),
+    )
     return ModelSpec(
         name=str(name),
         kind="encoder-decoder",
@@ -288,15 +389,15 @@ def _t5_spec(cfg: dict[str, Any], name: str) -> ModelSpec:
         layers=layers,
         heads=heads,
         kv_heads=heads,
-        head_dim=int(_get(cfg, "d_kv", default=hidden // heads)),
-        intermediate=int(_need(cfg, "d_ff", "intermediate_size")),
-        vocab=int(_need(cfg, "vocab_size")),
+        head_dim=head_dim,
+        intermediate=_int(cfg, "d_ff", "intermediate_size"),
+        vocab=_int(cfg, "vocab_size"),
         activation=_ACTIVATIONS.get(act, act),
         gated_mlp=gated,
         norm="rms",
         tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=True)),
         positions="relative",
-        decoder_layers=int(_get(cfg, "num_decoder_layers", default=layers)),
+        decoder_layers=_int(cfg, "num_decoder_layers", default=layers),
         extra={"model_type": "t5"},
     )
 
