@@ -1162,14 +1162,59 @@ def _spawn(argv: list[str], timeout: int, expect_result: bool = True) -> dict[st
     return {"status": "error", "error": one_line(tail[-1] if tail else f"exit {proc.returncode}")}
 
 
+#: The distribution each tool's package comes from (``pip install -e '.[bench]'`` has them).
+TOOL_MODULES = {
+    "flopwise": "flopwise",
+    "flop_counter": "torch",
+    "fvcore": "fvcore",
+    "ptflops_pytorch": "ptflops",
+    "ptflops_aten": "ptflops",
+    "thop": "thop",
+    "calflops": "calflops",
+    "deepspeed": "deepspeed",
+    "torchinfo": "torchinfo",
+}
+
+
+def missing_tools(tools: Iterable[str]) -> dict[str, str]:
+    """``{tool: package}`` for the tools whose package is not installed here (looked up
+    without importing it)."""
+    import importlib.util
+
+    return {t: TOOL_MODULES[t] for t in tools if importlib.util.find_spec(TOOL_MODULES[t]) is None}
+
+
+def keep_old_where_unavailable(
+    new: dict[str, dict[str, Any]], old: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """``new`` results, except that a pair whose tool was unavailable in this run keeps its
+    previous result: a missing package must not replace a measured count with n/a."""
+    out = {m: dict(row) for m, row in new.items()}
+    for model, row in out.items():
+        for tool, res in row.items():
+            before = (old.get(model) or {}).get(tool)
+            if res.get("status") == "unavailable" and before:
+                row[tool] = dict(before)
+    return out
+
+
 def run(args: argparse.Namespace) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     models = args.models or list(MODELS)
     tools = args.tools or TOOLS
+    missing = missing_tools(tools)
+    if missing:
+        packages = sorted(set(missing.values()))
+        sys.exit(
+            f"peers.py: not installed: {', '.join(packages)} (needed by "
+            f"{', '.join(missing)}). Install the peers with pip install -e '.[bench]', or "
+            f"pick the tools you have with --tools. Nothing was run; {args.out} is unchanged."
+        )
     out_json = Path(args.out) / "peers.json"
     data: dict[str, Any] = {"results": {}, "big": {}}
-    if args.merge and out_json.exists():
+    previous = json.loads(out_json.read_text()) if out_json.exists() else {}
+    if args.merge and previous:
         data = json.loads(out_json.read_text())
     started = time.perf_counter()
     pairs = [(t, m) for m in models for t in tools]
@@ -1220,6 +1265,7 @@ def run(args: argparse.Namespace) -> None:
         "jobs": args.jobs,
         "total_seconds": round(time.perf_counter() - started, 1),
     }
+    data["results"] = keep_old_where_unavailable(data["results"], previous.get("results", {}))
     attach_evidence(data)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")

@@ -148,3 +148,39 @@ def test_render_markdown(peers):
     assert "fails: `StopIteration`" in md
     assert "| llama-2-7b | 6.74 B |" in md and "| yes |" in md
     assert "real / fake / meta MACs differ" not in md
+
+
+def test_run_without_the_bench_extra_says_what_to_install_and_writes_nothing(
+    peers, tmp_path, monkeypatch, capsys
+):
+    committed = PEERS_PY.parent / "results" / "peers.json"
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "peers.json").write_bytes(committed.read_bytes())
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # a package that cannot be installed: the same path as running without [bench]
+    monkeypatch.setitem(peers.TOOL_MODULES, "thop", "no_such_package_for_flopwise_tests")
+    assert peers.missing_tools(["flopwise", "flop_counter", "thop"]) == {
+        "thop": "no_such_package_for_flopwise_tests"
+    }
+    with pytest.raises(SystemExit) as exc:
+        peers.main(["run", "--tools", "flopwise", "thop", "--out", str(out), "--no-big"])
+    message = str(exc.value.code)
+    assert "pip install -e '.[bench]'" in message and "no_such_package" in message
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_unavailable_results_keep_the_previous_count(peers):
+    old = {"resnet18": {"thop": {"status": "ok", "macs": 1_820_000_000}}}
+    new = {
+        "resnet18": {
+            "thop": {"status": "unavailable", "error": "No module named 'thop'"},
+            "flopwise": {"status": "ok", "macs": 1_814_073_344},
+        },
+        "gpt2": {"thop": {"status": "unavailable", "error": "No module named 'thop'"}},
+    }
+    kept = peers.keep_old_where_unavailable(new, old)
+    assert kept["resnet18"]["thop"] == {"status": "ok", "macs": 1_820_000_000}
+    assert kept["resnet18"]["flopwise"]["macs"] == 1_814_073_344
+    assert kept["gpt2"]["thop"]["status"] == "unavailable"  # nothing older to keep
+    assert new["resnet18"]["thop"]["status"] == "unavailable"  # the input is not modified

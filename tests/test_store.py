@@ -85,7 +85,7 @@ def test_list_runs_filters_and_latest(db):
         c = store.save_profile(mlp_document(96))
         assert [r.id for r in store.list_runs()] == [c, b, a]
         assert [r.id for r in store.list_runs(model="tests:mlp")] == [c, a]
-        assert [r.id for r in store.list_runs(model="tests:%cnn")] == [b]
+        assert [r.id for r in store.list_runs(model="tests:*cnn")] == [b]
         assert [r.id for r in store.list_runs(kind="measure")] == [b]
         assert [r.id for r in store.list_runs(limit=1)] == [c]
         assert store.latest() == c and store.latest(offset=1) == b
@@ -350,3 +350,180 @@ def test_load_document_prefers_files_and_never_opens_db_for_them(tmp_path, monke
     (tmp_path / "bad.json").write_text("{nope")
     with pytest.raises(StoreError, match="not JSON"):
         load_document(str(tmp_path / "bad.json"))
+
+
+# --------------------------------------------------------------------------------------------
+# files the store does not own, read-only stores, exact model names
+
+
+def _snapshot(folder):
+    """Every file in ``folder`` with its bytes: proves nothing was written or created."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _foreign_files(tmp_path):
+    files = {}
+    plain = tmp_path / "plain" / "app.sqlite"  # another application's data, rollback journal
+    plain.parent.mkdir()
+    con = sqlite3.connect(plain)
+    con.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+    con.executemany("INSERT INTO notes (text) VALUES (?)", [("a",), ("b",)])
+    con.commit()
+    con.close()
+    files["plain"] = plain
+    # the same version number as ours, but not our tables: a user_version collision
+    lookalike = tmp_path / "lookalike" / "v2.sqlite"
+    lookalike.parent.mkdir()
+    con = sqlite3.connect(lookalike)
+    con.execute("CREATE TABLE runs (x)")
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    con.commit()
+    con.close()
+    files["lookalike"] = lookalike
+    text = tmp_path / "text" / "notes.txt"  # not SQLite at all
+    text.parent.mkdir()
+    text.write_text("not a database\n" * 20)
+    files["text"] = text
+    return files
+
+
+def test_foreign_files_are_refused_and_left_byte_for_byte(tmp_path):
+    for kind, path in _foreign_files(tmp_path).items():
+        before = _snapshot(path.parent)
+        with pytest.raises(StoreError, match="not a flopwise results database"):
+            Store(path)
+        with pytest.raises(StoreError, match="not a flopwise results database"):
+            Store(path, readonly=True)
+        # the old code switched the file to WAL before looking: header bytes 18-19 changed
+        assert _snapshot(path.parent) == before, kind
+
+
+def test_cli_on_a_foreign_file_is_one_error_line_and_no_write(tmp_path, capsys):
+    from flopwise.cli import main
+
+    path = _foreign_files(tmp_path)["plain"]
+    before = _snapshot(path.parent)
+    assert main(["history", "--db", str(path)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a flopwise results database" in err[0]
+    assert main(["diff", "latest~1", "latest", "--db", str(path)]) != 0
+    assert _snapshot(path.parent) == before
+
+
+def test_readonly_store_reads_and_refuses_writes(db):
+    with Store(db) as store:
+        first = store.save_profile(mlp_document(64))
+        second = store.save_profile(mlp_document(96))
+    before = _snapshot(db.parent)
+    with Store(db, readonly=True) as store:
+        assert store.readonly
+        assert [r.id for r in store.list_runs()] == [second, first]
+        assert store.get(first) == mlp_document(64)
+        with pytest.raises(StoreError, match="read-only"):
+            store.save_profile(mlp_document())
+        with pytest.raises(StoreError, match="read-only"):
+            store.delete(first)
+    assert db.read_bytes() == before[db.name]  # (SQLite may leave an empty -wal/-shm beside it)
+    with pytest.raises(StoreError, match="no results database"):
+        Store(db.parent / "missing.sqlite", readonly=True)
+
+
+def _deny_writes(monkeypatch, folder):
+    """Make ``folder`` and what is in it look unwritable to this process (tests run as root,
+    for whom chmod does not deny anything)."""
+    real = os.access
+
+    def access(path, mode, *args, **kwargs):
+        inside = os.path.abspath(path) == str(folder) or os.path.dirname(
+            os.path.abspath(path)
+        ) == str(folder)
+        if mode & os.W_OK and inside:
+            return False
+        return real(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+
+
+def test_unwritable_store_is_opened_readonly_history_and_diff_work(db, monkeypatch, capsys):
+    from flopwise.cli import main
+
+    with Store(db) as store:
+        first = store.save_profile(mlp_document(64))
+        second = store.save_profile(mlp_document(96))
+    before = _snapshot(db.parent)
+    _deny_writes(monkeypatch, db.parent)
+    with Store(db) as store:  # not asked for: detected
+        assert store.readonly and store.count() == 2
+        with pytest.raises(StoreError, match="read-only"):
+            store.save_profile(mlp_document())
+    assert main(["history", "--db", str(db), "--format", "json"]) == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [second, first]
+    assert main(["diff", str(first), str(second), "--db", str(db), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"]["a"]["flops"] > 0
+    assert main(["export", "latest", "--db", str(db)]) == 0
+    assert json.loads(capsys.readouterr().out) == mlp_document(96)
+    assert db.read_bytes() == before[db.name]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only files")
+def test_really_readonly_file_and_folder(db):
+    with Store(db) as store:
+        run_id = store.save_profile(mlp_document(64))
+    os.chmod(db, 0o444)
+    os.chmod(db.parent, 0o555)
+    try:
+        with Store(db) as store:
+            assert store.readonly and store.get(run_id) == mlp_document(64)
+            with pytest.raises(StoreError, match="read-only"):
+                store.save_profile(mlp_document())
+    finally:
+        os.chmod(db.parent, 0o755)
+        os.chmod(db, 0o644)
+
+
+def test_readonly_old_schema_is_read_through_a_copy(db):
+    docs = [mlp_document(64), cnn_document()]
+    _make_v1(db, docs)
+    before = _snapshot(db.parent)
+    with Store(db, readonly=True) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert [r.id for r in store.list_runs()] == [20, 10]
+        assert store.get(20) == docs[1] and store.info(10).flops == docs[0]["totals"]["flops"]
+        with pytest.raises(StoreError, match="read-only"):
+            store.save_profile(mlp_document())
+    assert _snapshot(db.parent) == before  # still version 1 on disk
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+    con.close()
+
+
+def test_model_names_match_exactly_and_globs_are_explicit(db, capsys):
+    from flopwise.cli import main
+
+    with Store(db) as store:
+        other = store.save_profile(mlp_document(model="myXmodel.py:f"))
+        # `_` was a LIKE wildcard: `my_model.py:f` used to find the run above
+        with pytest.raises(RunNotFound):
+            resolve_run_id(store, "@my_model.py:f")
+        assert store.list_runs(model="my_model.py:f") == []
+        mine = store.save_profile(mlp_document(model="my_model.py:f"))
+        store.save_profile(mlp_document(model="my_model.py:f_large"))
+        store.save_profile(mlp_document(model="100%_model"))
+        assert resolve_run_id(store, "@my_model.py:f") == mine
+        assert [r.id for r in store.list_runs(model="my_model.py:f")] == [mine]
+        assert [r.model for r in store.list_runs(model="100%_model")] == ["100%_model"]
+        assert store.list_runs(model="100%") == []
+        assert {r.model for r in store.list_runs(model="my*model.py:f")} == {
+            "my_model.py:f",
+            "myXmodel.py:f",
+        }
+        assert [r.model for r in store.list_runs(model="my?model.py:f*")] == [
+            "my_model.py:f_large",
+            "my_model.py:f",
+            "myXmodel.py:f",
+        ]
+        assert resolve_run_id(store, "@myX*") == other
+    assert main(["history", "my_model.py:f", "--db", str(db), "--format", "json"]) == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [mine]
+    assert main(["diff", "@myXmodel.py:f", "@my_model.py:f", "--db", str(db)]) == 0
+    assert "A: run 1" in capsys.readouterr().out

@@ -32,27 +32,39 @@ class SweepPoint:
 
     ``seconds`` (median), ``spread`` and ``trustworthy`` come from timing and are None when
     the sweep only counted.
+
+    ``error`` says why the model rejected this point (e.g. a sequence longer than its
+    position table); such a point keeps its row with every cost None and is left out of
+    the fits (:func:`rejected`).
     """
 
     dim: str
     value: int
     dims: dict[str, int]
     inputs: list[dict[str, Any]]
-    flops: int
-    macs: int
-    alpha_flops: float
-    alpha_macs: float
-    bytes: int
-    activations: int
+    flops: int | None
+    macs: int | None
+    alpha_flops: float | None
+    alpha_macs: float | None
+    bytes: int | None
+    activations: int | None
     seconds: float | None = None
     spread: float | None = None
     trustworthy: bool | None = None
     notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @classmethod
+    def rejected(
+        cls, dim: str, value: int, dims: dict[str, int], inputs: list[dict[str, Any]], error: str
+    ) -> SweepPoint:
+        """A point the model could not run, kept with the reason instead of its costs."""
+        return cls(dim, value, dims, inputs, None, None, None, None, None, None, error=error)
 
     @property
     def flops_per_second(self) -> float | None:
         """Achieved FLOP/s (counted flops / measured median time)."""
-        if not self.seconds:
+        if not self.seconds or self.flops is None:
             return None
         return self.flops / self.seconds
 
@@ -79,7 +91,7 @@ def _along(points: list[SweepPoint], dim: str, base: dict[str, int] | None) -> l
     base, the largest group of points sharing the other dimensions), one per value."""
     groups: dict[tuple, list[SweepPoint]] = {}
     for p in points:
-        if dim not in p.dims:
+        if dim not in p.dims or p.error is not None:  # a rejected point has no cost to fit
             continue
         others = tuple(sorted((k, v) for k, v in p.dims.items() if k != dim))
         groups.setdefault(others, []).append(p)

@@ -68,6 +68,7 @@ def compare_command(
         0, "--threads", help="torch threads while timing (0: torch's default)"
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars"),
+    save: bool = typer.Option(True, "--save/--no-save", help="Keep the run in the results store"),
 ) -> None:
     """Compare models: params, FLOPs, α-FLOPs, activations, bytes, measured time (and energy);
     the correlation of each proxy with time; the Pareto front when accuracies are given."""
@@ -97,6 +98,10 @@ def compare_command(
         dtype=dtype,
         progress=progress and sys.stderr.isatty(),
     )
+    if save:
+        from flopwise.commands.saving import save_run
+
+        save_run(result, "compare")
     if fmt is OutputFormat.json:
         typer.echo(json.dumps(result, indent=2))
     elif fmt is OutputFormat.csv:

@@ -134,7 +134,7 @@ def save_to_host_profile(constants: dict[str, Any]) -> tuple[Path | None, str]:
         )
     profile = HardwareProfile.load(path)
     profile.alpha = constants
-    saved = save_profile(profile, path)
+    saved = save_profile(profile, path, merge=False)  # same measurement, new constants
     return saved, f"saved α constants into the host hardware profile {saved}"
 
 

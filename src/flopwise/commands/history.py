@@ -57,7 +57,9 @@ def _console():
 
 
 def history(
-    model: str | None = typer.Argument(None, help="Only runs of this model (SQL LIKE with % _)."),
+    model: str | None = typer.Argument(
+        None, help="Only runs of exactly this model; * and ? make a glob pattern (torchvision:*)."
+    ),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
     limit: int = typer.Option(30, "--limit", "-n", help="Show at most this many runs."),
     kind: str | None = typer.Option(None, "--kind", help="profile, measure, sweep or compare."),
@@ -68,7 +70,7 @@ def history(
 
     path = Path(db).expanduser() if db is not None else default_db_path()
     if path.exists():
-        with Store(path) as store:
+        with Store(path, readonly=True) as store:
             runs = store.list_runs(model=model, limit=limit, kind=kind)
     else:
         runs = []
@@ -282,7 +284,7 @@ def export(
     from flopwise.store import Store
     from flopwise.store.refs import resolve_run_id
 
-    with Store(db, create=False) as store:
+    with Store(db, create=False, readonly=True) as store:
         text = store.export(resolve_run_id(store, run), fmt=fmt)
     if output is None:
         sys.stdout.write(text)

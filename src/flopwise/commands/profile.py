@@ -89,14 +89,14 @@ def profile_command(
             stages=stages,
             progress=progress and sys.stderr.isatty(),
         )
+    if save:  # first: a bad --output or a failing renderer must not lose a measured run
+        _save(prof)
     text = render(prof, fmt, depth=depth, level=level)
     if output is not None:
         output.write_text(text)
         typer.echo(f"wrote {output} ({fmt.value})", err=True)
     else:
         typer.echo(text, nl=not text.endswith("\n"))
-    if save:
-        _save(prof)
 
 
 def _spinner(message: str, enabled: bool):
@@ -127,19 +127,6 @@ def render(prof, fmt: OutputFormat, depth: int, level: str) -> str:
 
 def _save(prof) -> None:
     """Store the run; a store failure is a warning, never a lost result."""
-    try:
-        from flopwise.store import Store
-    except ImportError:
-        return
-    try:
-        store = Store()
-        try:
-            run_id = store.save_profile(
-                prof.to_dict(), kind="measure" if prof.measured else "profile"
-            )
-        finally:
-            store.close()
-    except Exception as exc:  # the printed result matters more than the archive
-        typer.echo(f"warning: could not save the run: {exc}", err=True)
-        return
-    typer.echo(f"saved as run {run_id} (flopwise history)", err=True)
+    from flopwise.commands.saving import save_run
+
+    save_run(prof.to_dict(), "measure" if prof.measured else "profile")

@@ -186,16 +186,19 @@ def run_sweep(
 
     points: list[SweepPoint] = []
     callables: dict[str, Any] = {}
-    for k, (name, v, point_dims, specs) in enumerate(planned):
-        args, kwargs = loaded.inputs(specs)
+    for name, v, point_dims, specs in planned:
+        inputs_doc = [s.to_dict(torch_dtype) for s in specs]
         try:
+            args, kwargs = loaded.inputs(specs)
             prof = flopwise.profile(
                 loaded.model, *args, kwargs=kwargs, tensors="meta" if not measure else "fake"
             )
-        except FlopwiseError:
-            raise
-        except Exception as exc:
-            raise FlopwiseError(f"{model_spec} failed at {name}={v}: {exc}") from exc
+            if measure:  # one real call: a point that runs on fake tensors may still fail
+                with torch.inference_mode():
+                    loaded.model(*args, **kwargs)
+        except Exception as exc:  # the model rejects this point: keep its row, go on
+            points.append(SweepPoint.rejected(name, v, point_dims, inputs_doc, _reason(exc)))
+            continue
         at = alpha_totals(prof, constants)
         totals = prof.totals
         notes = [] if prof.complete else ["count incomplete: uncounted ops"]
@@ -204,7 +207,7 @@ def run_sweep(
                 dim=name,
                 value=v,
                 dims=point_dims,
-                inputs=[s.to_dict(torch_dtype) for s in specs],
+                inputs=inputs_doc,
                 flops=int(totals.flops),
                 macs=int(totals.macs),
                 alpha_flops=at["alpha_flops"] + at["other_flops"],
@@ -221,8 +224,11 @@ def run_sweep(
                 with torch.inference_mode():
                     return model(*args, **kwargs)
 
-            callables[str(k)] = call
+            callables[str(len(points) - 1)] = call
 
+    if not any(p.error is None for p in points):
+        reasons = "; ".join(f"{p.dim}={p.value}: {p.error}" for p in points)
+        raise FlopwiseError(f"{model_spec} rejected every point of the sweep ({reasons})")
     if measure:
         from flopwise.measure.timing import measure_interleaved
 
@@ -230,7 +236,9 @@ def run_sweep(
             callables, warmup=2, budget_s=budget * len(callables), progress=progress
         )
         points = [
-            replace(
+            p
+            if str(k) not in lat
+            else replace(
                 p,
                 seconds=lat[str(k)].median_s if statistic == "median" else lat[str(k)].min_s,
                 spread=lat[str(k)].spread,
@@ -262,6 +270,14 @@ def run_sweep(
     }
 
 
+def _reason(exc: BaseException) -> str:
+    """One line saying why a point was rejected (a FlopwiseError already names the module)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, FlopwiseError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 # -- rendering ---------------------------------------------------------------------------------
 
 
@@ -278,6 +294,7 @@ def _clean(value: Any) -> Any:
 def render_table(result: dict[str, Any]) -> None:
     """Rich tables: one row per point, then one row per dimension fit."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -292,9 +309,16 @@ def render_table(result: dict[str, Any]) -> None:
     cols = ["dim", "value", "GFLOPs", "α-GFLOPs", "MB moved", "M activ."]
     if result["measured"]:
         cols += [f"ms ({result['statistic']})", "GFLOP/s", "spread"]
+    rejected = [p for p in result["points"] if p.get("error")]
+    if rejected:
+        cols.append("note")
     for c in cols:
-        t.add_column(c, justify="left" if c == "dim" else "right")
+        t.add_column(c, justify="left" if c in ("dim", "note") else "right")
     for p in result["points"]:
+        if p.get("error"):
+            blanks = ["—"] * (len(cols) - 3)
+            t.add_row(p["dim"], str(p["value"]), *blanks, "[red]rejected by the model[/red]")
+            continue
         row = [
             p["dim"],
             str(p["value"]),
@@ -310,8 +334,10 @@ def render_table(result: dict[str, Any]) -> None:
                 f"{(p['flops_per_second'] or 0) / 1e9:.3g}",
                 f"{p['spread'] * 100:.0f}%{flag}",
             ]
-        t.add_row(*row)
+        t.add_row(*row, *([""] if rejected else []))
     console.print(t)
+    for p in rejected:
+        console.print(f"[red]{p['dim']}={p['value']} rejected:[/red] {escape(p['error'])}")
 
     f = Table(title="power-law exponent b of cost ∝ dim^b")
     cols = ["dim", "values", "FLOPs", "α-FLOPs", "bytes"]
@@ -391,6 +417,7 @@ def sweep_command(
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Progress bar while timing"
     ),
+    save: bool = typer.Option(True, "--save/--no-save", help="Keep the run in the results store"),
 ) -> None:
     """Cost along input dimensions: flops, α-flops, bytes and time per point, with power-law fits."""
     if budget <= 0:
@@ -410,6 +437,10 @@ def sweep_command(
         statistic=statistic,
     )
     doc = _clean(result)
+    if save:  # before any output: a bad --output must not lose the run
+        from flopwise.commands.saving import save_run
+
+        save_run(doc, "sweep")
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(doc, indent=2) + "\n")

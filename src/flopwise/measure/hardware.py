@@ -422,14 +422,24 @@ def save_profile(
             old = HardwareProfile.load(path)
         except BadHardwareProfile:
             old = None
-        if old is not None and _same_setup(old, profile):
+        # The same measurement saved again (e.g. `fit-alpha --save` adding constants to the
+        # loaded profile) replaces it: merging it with itself would count it twice.
+        if old is not None and _same_setup(old, profile) and not _same_measurement(old, profile):
             profile = merge_measured(old, profile)
     return profile.save(path)
+
+
+def _same_measurement(a: HardwareProfile, b: HardwareProfile) -> bool:
+    """Whether ``b`` is ``a`` (as loaded from disk) with at most its α constants changed."""
+    return dataclasses.replace(a, alpha=None) == dataclasses.replace(b, alpha=None)
 
 
 def _same_setup(a: HardwareProfile, b: HardwareProfile) -> bool:
     keys = ("measured", "host", "device", "threads", "torch")
     return all(a.details.get(k) == b.details.get(k) for k in keys)
+
+
+_MERGED = re.compile(r"; ceilings are the best of \d+ measurements$")
 
 
 def merge_measured(old: HardwareProfile, new: HardwareProfile) -> HardwareProfile:
@@ -475,7 +485,7 @@ def merge_measured(old: HardwareProfile, new: HardwareProfile) -> HardwareProfil
         peak_flops=peaks,
         memory_bandwidth=max(old.memory_bandwidth, new.memory_bandwidth),
         launch_overhead_s=min(overheads) if overheads else None,
-        source=f"{new.source}; ceilings are the best of {n} measurements",
+        source=f"{_MERGED.sub('', new.source)}; ceilings are the best of {n} measurements",
         alpha=new.alpha if new.alpha is not None else old.alpha,
         details=details,
     )

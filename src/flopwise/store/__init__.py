@@ -8,6 +8,7 @@ from flopwise.store.db import (
     Store,
     StoreError,
     default_db_path,
+    is_model_pattern,
     modules_csv,
 )
 from flopwise.store.diff import (
@@ -37,6 +38,7 @@ __all__ = [
     "diff_documents",
     "diff_totals",
     "fingerprint_id",
+    "is_model_pattern",
     "load_document",
     "machine_fingerprint",
     "modules_csv",

@@ -10,6 +10,8 @@ Design:
 - The schema version lives in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades an older
   file in place, inside a transaction, when it is opened. A file from a newer flopwise is
   refused rather than guessed at.
+- The store writes only to files it owns: an existing file is inspected read-only first and
+  refused if it is not a flopwise database; a read-only file or folder is opened read-only.
 - The full JSON document is kept verbatim (``runs.document``), so nothing is lost; the other
   columns are indexes into it (model, kind, machine, totals) and ``modules`` holds one row per
   module for diffs and queries.
@@ -279,32 +281,72 @@ class Store:
     ``Store(path)`` opens another; ``create=False`` raises :class:`StoreError` instead of
     creating a missing file. Use as a context manager or call :meth:`close`.
 
+    The store only writes to a file it owns: an existing file that is not a flopwise results
+    database (another application's SQLite file, or not SQLite at all) is refused with a
+    :class:`StoreError` before anything is written to it. ``readonly=True``, or a file or
+    folder this process cannot write, opens it for reading only: listing and loading runs
+    work (an older schema is upgraded in a copy in memory), saving raises StoreError.
+
     >>> with Store(tmp_path / "r.sqlite") as store:          # doctest: +SKIP
     ...     run_id = store.save_profile(profile.to_dict())
     ...     doc = store.get(run_id)
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        readonly: bool = False,
+    ) -> None:
         self.path = Path(path).expanduser() if path is not None else default_db_path()
-        if str(self.path) != ":memory:":
-            if not create and not self.path.exists():
+        #: True when this store never writes: asked for, or the file or its folder is not
+        #: writable. Reads work; :meth:`save_profile` and :meth:`delete` raise StoreError.
+        self.readonly = bool(readonly)
+        memory = str(self.path) == ":memory:"
+        if not memory:
+            if self.path.exists():
+                # Inspect before anything can write: switching to WAL or creating tables in a
+                # file that belongs to someone else would change it.
+                _check_owned(self.path)
+                self.readonly = self.readonly or not _writable(self.path)
+            elif not create or self.readonly:
                 raise StoreError(f"no results database at {self.path} (nothing saved yet)")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(
-            str(self.path),
-            timeout=BUSY_TIMEOUT_MS / 1000,
-            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
-            check_same_thread=False,
-        )
-        self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._retry_locked(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
-        self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL: survives process kills
-        self._conn.execute("PRAGMA foreign_keys = ON")
+            else:
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(
+                        f"cannot create {self.path.parent} for the results database: "
+                        f"{exc.strerror or exc}"
+                    ) from None
+        try:
+            self._conn = self._connect(memory)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the results database {self.path}: {exc}") from None
         try:
             self._setup_schema()
+            if not self.readonly and not memory:
+                # After the schema: a foreign file never gets here, and ours is switched once.
+                self._retry_locked(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
         except BaseException:
             self.close()
             raise
+
+    def _connect(self, memory: bool) -> sqlite3.Connection:
+        options = {
+            "timeout": BUSY_TIMEOUT_MS / 1000,
+            "isolation_level": None,  # we issue BEGIN/COMMIT ourselves
+            "check_same_thread": False,
+        }
+        if self.readonly and not memory:
+            conn = _connect_readonly(self.path, options)
+        else:
+            conn = sqlite3.connect(str(self.path), **options)
+            conn.execute("PRAGMA synchronous = NORMAL")  # WAL: survives process kills
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -326,9 +368,24 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rollback on error)."""
-        self._retry_locked(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+        if self.readonly:
+            raise StoreError(
+                f"the results database {self.path} is read-only here; nothing was written "
+                "(point --db / FLOPWISE_DB at a writable file)"
+            )
+        try:
+            self._retry_locked(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot write to the results database {self.path}: {exc}") from None
         try:
             yield self._conn
+        except sqlite3.OperationalError as exc:
+            self._conn.execute("ROLLBACK")
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                raise StoreError(
+                    f"the results database {self.path} is read-only here; nothing was written"
+                ) from None
+            raise
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
@@ -344,6 +401,9 @@ class Store:
                 f"{self.path} has schema version {version}; this flopwise understands up to "
                 f"{SCHEMA_VERSION}. Upgrade flopwise or point --db / FLOPWISE_DB elsewhere."
             )
+        if self.readonly:
+            self._upgrade_in_memory(version)
+            return
         with self._write() as conn:
             # Re-read under the write lock: another process may have migrated meanwhile.
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -363,6 +423,26 @@ class Store:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+
+    def _upgrade_in_memory(self, version: int) -> None:
+        """A read-only file of an older schema (or a blank one) is read through an upgraded
+        copy in memory: the file itself is never written."""
+        memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self._conn.backup(memory)
+        self._conn.close()
+        self._conn = memory
+        self.readonly = False  # the copy takes the upgrade...
+        try:
+            with self._write() as conn:
+                if version == 0:
+                    _create_v2(conn)
+                    version = SCHEMA_VERSION
+                while version < SCHEMA_VERSION:
+                    MIGRATIONS[version](conn)
+                    version += 1
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        finally:
+            self.readonly = True  # ...but nothing is ever saved through it
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -437,11 +517,12 @@ class Store:
     def list_runs(
         self, model: str | None = None, limit: int | None = 50, kind: str | None = None
     ) -> list[RunInfo]:
-        """Runs, newest first; ``model`` filters by exact name or SQL ``LIKE`` pattern
-        (``%``/``_``), ``kind`` by run kind, ``limit=None`` lists all."""
+        """Runs, newest first; ``model`` filters by exact name, or by a glob pattern when it
+        holds ``*`` or ``?`` (see :func:`is_model_pattern`); ``kind`` by run kind,
+        ``limit=None`` lists all."""
         clauses, params = [], []
         if model:
-            clauses.append("model LIKE ?" if any(c in model for c in "%_") else "model = ?")
+            clauses.append("model GLOB ?" if is_model_pattern(model) else "model = ?")
             params.append(model)
         if kind:
             clauses.append("kind = ?")
@@ -509,6 +590,91 @@ class Store:
             values[9] = None if values[9] is None else bool(values[9])
             out.append(RunInfo(*values))
         return out
+
+
+def is_model_pattern(model: str) -> bool:
+    """Whether a model filter is a glob pattern: it holds ``*`` (any run of characters) or
+    ``?`` (one character); ``[abc]`` then matches one of a set. Matching is case-sensitive.
+    Any other text matches one model name exactly (``_`` and ``%`` are plain characters)."""
+    return "*" in model or "?" in model
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _writable(path: Path) -> bool:
+    """The file and its folder (journal and WAL files live next to it) are writable."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _connect_readonly(path: Path, options: dict[str, Any]) -> sqlite3.Connection:
+    """A connection that cannot write to ``path``. ``mode=ro`` still needs the WAL index file
+    next to a WAL database; in a read-only folder without one, ``immutable=1`` reads the
+    file as it stands (a read-only folder cannot hold uncheckpointed WAL content anyway)."""
+    from urllib.parse import quote
+
+    base = "file:" + quote(str(path.resolve()))
+    try:
+        conn = sqlite3.connect(base + "?mode=ro", uri=True, **options)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        return sqlite3.connect(base + "?immutable=1", uri=True, **options)
+
+
+def _check_owned(path: Path) -> None:
+    """Raise :class:`StoreError` unless ``path`` is a flopwise results database (of any
+    schema version this flopwise knows) or a blank file. Reads only: nothing is written, so
+    a file that belongs to someone else stays byte for byte as it was."""
+    refuse = (
+        f"{path} is not a flopwise results database; it was left untouched "
+        "(point --db / FLOPWISE_DB at another file)"
+    )
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not header:
+        return  # a blank file: nothing to lose
+    if header != _SQLITE_HEADER:
+        raise StoreError(refuse)
+    try:
+        conn = _connect_readonly(path, {"timeout": BUSY_TIMEOUT_MS / 1000})
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            run_columns = (
+                {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+                if "runs" in tables
+                else set()
+            )
+            meta_version = None
+            if "meta" in tables:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                meta_version = row[0] if row else None
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path} cannot be read as a results database: {exc}") from None
+    if version > SCHEMA_VERSION:
+        return  # refused with its own message when opened (newer flopwise)
+    if version == 0:
+        owned = not tables  # a blank SQLite file
+    elif version == 1:
+        owned = {"runs", "modules"} <= tables and {
+            "kind",
+            "model",
+            "created",
+            "machine",
+            "document",
+        } <= run_columns
+    else:
+        owned = {"runs", "modules", "meta"} <= tables and meta_version == str(version)
+    if not owned:
+        raise StoreError(refuse)
 
 
 def modules_csv(doc: dict[str, Any]) -> str:

@@ -21,7 +21,8 @@ def is_run_id(ref: str) -> bool:
 
 def resolve_run_id(store: Store, ref: str) -> int:
     """``"12"`` → 12; ``"latest"`` → newest run; ``"latest~2"`` → two before the newest;
-    ``"@MODEL"`` → newest run of MODEL."""
+    ``"@MODEL"`` → newest run of exactly MODEL (or of any model matching a glob pattern
+    with ``*`` / ``?``, e.g. ``@torchvision:resnet*``)."""
     if ref.isdigit():
         return int(ref)
     match = _LATEST.match(ref)
@@ -58,6 +59,6 @@ def load_document(ref: str, db: str | os.PathLike[str] | None = None) -> tuple[d
         if not Path(ref).exists():
             raise StoreError(f"{ref!r} is not a file, nor a run id (12, latest, latest~1, @MODEL)")
         return read_document(ref), Path(ref).name
-    with Store(db, create=False) as store:
+    with Store(db, create=False, readonly=True) as store:
         run_id = resolve_run_id(store, ref)
         return store.get(run_id), f"run {run_id}"
