@@ -206,3 +206,31 @@ def test_merged_source_says_the_count_once(tmp_path):
     merged = hw.HardwareProfile.load(path)
     assert merged.details["measurements"] == 3
     assert merged.source == "run; ceilings are the best of 3 measurements"
+
+
+def test_profile_into_a_readonly_store_warns_in_one_line(models, tmp_path, monkeypatch, capsys):
+    import os
+
+    db = tmp_path / "ro" / "results.sqlite"
+    monkeypatch.setenv("FLOPWISE_DB", str(db))
+    assert main(["profile", f"{models}:mlp", "-f", "json"]) == 0
+    capsys.readouterr()
+    before = db.read_bytes()
+    real = os.access
+    folder = str(db.parent)
+
+    def access(path, mode, *a, **k):  # tests run as root, for whom chmod denies nothing
+        p = os.path.abspath(path)
+        if mode & os.W_OK and (p == folder or os.path.dirname(p) == folder):
+            return False
+        return real(path, mode, *a, **k)
+
+    monkeypatch.setattr(os, "access", access)
+    assert main(["profile", f"{models}:mlp", "-f", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["totals"]["macs"] == 2 * (16 * 8 + 8 * 4)
+    [line] = captured.err.strip().splitlines()
+    assert line.startswith("warning: could not save the run") and "read-only" in line
+    assert db.read_bytes() == before
+    assert main(["history", "--format", "json"]) == 0  # and the store is still readable
+    assert len(json.loads(capsys.readouterr().out)) == 1

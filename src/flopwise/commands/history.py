@@ -83,7 +83,12 @@ def history(
 
     console = _console()
     if not runs:
-        console.print(f"No runs{' of ' + model if model else ''} in {path}.")
+        from flopwise.store import is_model_pattern
+
+        hint = ""
+        if model and not is_model_pattern(model):
+            hint = f" (model names match exactly; for a pattern use *, e.g. '{model}*')"
+        console.print(f"No runs{' of ' + model if model else ''} in {path}.{hint}", markup=False)
         return
     table = Table(title=f"flopwise runs in {path}", title_justify="left")
     for name, justify in (

@@ -537,6 +537,9 @@ class Store:
         """The id of the newest run (of ``model`` if given), or the ``offset``-th before it."""
         runs = self.list_runs(model=model, limit=offset + 1)
         if len(runs) <= offset:
+            if model and not runs:
+                hint = "" if is_model_pattern(model) else "; names match exactly, * makes a pattern"
+                raise RunNotFound(f"no run of model {model!r} in {self.path}{hint}")
             raise RunNotFound(f"no run latest~{offset} in {self.path}")
         return runs[offset].id
 
