@@ -93,11 +93,14 @@ class Profile:
     convention: dict[str, str] = field(default_factory=lambda: dict(CONVENTION))
     measured: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Why the count may miss work beyond the uncounted ops (e.g. ops run by a thread the
+    # capture could not reach); each entry is one sentence for a reader.
+    incomplete_reasons: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        """True when every op had a formula or was in the zero set."""
-        return not self.uncounted
+        """True when every op run was seen and had a formula or was in the zero set."""
+        return not self.uncounted and not self.incomplete_reasons
 
     def module(self, path: str) -> ModuleStats:
         for m in self.modules:
@@ -408,6 +411,12 @@ def _assemble(
     notes = _notes(prof)
     if notes:
         prof.extra["notes"] = notes
+    if cap.missed_threads:
+        prof.incomplete_reasons.append(
+            f"ops run by thread(s) {', '.join(cap.missed_threads)} are not counted: the "
+            "capture sees the calling thread and threads started during the profile, not "
+            "threads that existed before it (a thread pool built outside the model call)"
+        )
     return prof
 
 
