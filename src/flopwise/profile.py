@@ -283,28 +283,48 @@ def _preserved(model: nn.Module | None) -> Iterator[None]:
             p.grad = grad
 
 
-def _fake_twin(t: torch.Tensor, kind: str, fake_mode: Any, device: torch.device) -> torch.Tensor:
+def _fake_twin(
+    t: torch.Tensor,
+    kind: str,
+    fake_mode: Any,
+    device: torch.device,
+    memo: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> torch.Tensor:
     """A data-free stand-in for ``t``. Meta tensors are presented as living on ``device``
     (a FakeTensor over meta storage) so every kernel choice (fused attention, fast paths)
-    is the one a real run on that device makes, and the count is identical."""
+    is the one a real run on that device makes, and the count is identical.
+
+    Aliasing survives: with one ``memo`` per run, the same tensor always gets the same twin
+    (``mha(x, x, x)`` keeps ``query is key``), and views of one storage get views of one
+    twin storage (``add(y, y[:])`` reads that storage once), as on real tensors."""
     from torch._subclasses.fake_tensor import FakeTensor
 
-    if kind == "fake" and t.device.type != "meta":
+    if memo is not None and id(t) in memo:
+        return memo[id(t)][1]
+    if t.device.type != "meta":
+        # from_tensor memoizes storages, so views of one real storage share a fake one.
         twin = fake_mode.from_tensor(t.detach())
     else:
-        twin = FakeTensor(fake_mode, t.detach().to("meta"), device)
+        # detach() of a meta tensor shares its meta storage, so aliasing is kept here too.
+        twin = FakeTensor(fake_mode, t.detach(), device)
     if isinstance(t, nn.Parameter):
         twin = nn.Parameter(twin, requires_grad=t.requires_grad)
     elif t.requires_grad:
         twin.requires_grad_(True)
+    if memo is not None:
+        memo[id(t)] = (t, twin)  # t kept alive so its id is not reused during the run
     return twin
 
 
 def _fake_state(
-    model: nn.Module, kind: str, fake_mode: Any, device: torch.device
+    model: nn.Module,
+    kind: str,
+    fake_mode: Any,
+    device: torch.device,
+    memo: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict[str, torch.Tensor]:
     return {
-        name: _fake_twin(t, kind, fake_mode, device)
+        name: _fake_twin(t, kind, fake_mode, device, memo)
         for name, t in [*model.named_parameters(), *model.named_buffers()]
     }
 
@@ -342,10 +362,13 @@ def profile(
             from torch._subclasses.fake_tensor import FakeTensorMode
 
             fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-            state = _fake_state(model, kind, fake_mode, device)
+            memo: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # one twin per tensor
+            state = _fake_state(model, kind, fake_mode, device, memo)
             run_args, run_kwargs = tree_map(
                 lambda v: (
-                    _fake_twin(v, kind, fake_mode, device) if isinstance(v, torch.Tensor) else v
+                    _fake_twin(v, kind, fake_mode, device, memo)
+                    if isinstance(v, torch.Tensor)
+                    else v
                 ),
                 (args, call_kwargs),
             )
