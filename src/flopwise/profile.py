@@ -358,8 +358,11 @@ def profile(
     with contextlib.ExitStack() as stack:
         stack.enter_context(_preserved(model))
         model.train(train)
+        padded = stack.enter_context(_dense_encoders(model))
         if kind in ("fake", "meta") and not any(_is_fake(t) for t in leaves):
             from torch._subclasses.fake_tensor import FakeTensorMode
+
+            _refuse_torchscript(model, kind)
 
             fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
             memo: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # one twin per tensor
@@ -399,7 +402,7 @@ def profile(
                 raise
             where = cap.tracker.last_entered
             raise ShapeMismatch(_reject_message(where, model, exc)) from exc
-    return _assemble(
+    prof = _assemble(
         cap,
         model,
         name=name or type(model).__name__,
@@ -411,6 +414,54 @@ def profile(
             "grad": train,
         },
     )
+    if padded:
+        prof.extra.setdefault("notes", []).append(
+            f"{', '.join(padded)}: nn.TransformerEncoder got a src_key_padding_mask; its "
+            "nested-tensor fast path was switched off while counting, so padded positions are "
+            "counted at their dense cost (the count does not depend on the mask's values and "
+            "is the same on real, fake and meta tensors)"
+        )
+    return prof
+
+
+@contextlib.contextmanager
+def _dense_encoders(model: nn.Module) -> Iterator[list[str]]:
+    """Run every ``nn.TransformerEncoder`` on its dense path: with a padding mask in eval it
+    would pack the batch into a nested tensor, whose size depends on the mask's values (no
+    fake/meta kernel, no shapes to count). Yields the paths of encoders that got a padding
+    mask (filled in as the model runs); restores ``use_nested_tensor`` and removes the
+    hooks on exit."""
+    switched, padded, handles = [], [], []
+    for path, module in model.named_modules():
+        if isinstance(module, nn.TransformerEncoder) and getattr(module, "use_nested_tensor", 0):
+
+            def saw_mask(mod: nn.Module, args: tuple, kwargs: dict, path: str = path) -> None:
+                mask = kwargs.get("src_key_padding_mask", args[2] if len(args) > 2 else None)
+                if mask is not None and (path or type(mod).__name__) not in padded:
+                    padded.append(path or type(mod).__name__)
+
+            switched.append(module)
+            module.use_nested_tensor = False
+            handles.append(module.register_forward_pre_hook(saw_mask, with_kwargs=True))
+    try:
+        yield padded
+    finally:
+        for module in switched:
+            module.use_nested_tensor = True
+        for handle in handles:
+            handle.remove()
+
+
+def _refuse_torchscript(model: nn.Module, kind: str) -> None:
+    """TorchScript modules keep their weights inside the compiled graph, so they cannot be
+    re-run on fake/meta stand-ins: say so instead of a confusing downstream error."""
+    for path, module in model.named_modules():
+        if isinstance(module, torch.jit.ScriptModule):
+            where = f" (module '{path}')" if path else ""
+            raise FlopwiseError(
+                f"TorchScript model{where} cannot run on {kind} tensors; count it with real "
+                "tensors (--device cpu / tensors='real')"
+            )
 
 
 def _assemble(
