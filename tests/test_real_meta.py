@@ -4,6 +4,7 @@ float histograms) does not change the count."""
 
 from __future__ import annotations
 
+import json
 import sys
 import unittest.mock
 
@@ -158,3 +159,35 @@ def test_tiny_mixtral_moe_cuda_branch_counts_like_cpu():
     assert [r.inputs[0].dtype for r in cpu.ops if r.op == "aten.histc"] == [torch.float32]
     key = ("flops", "macs", "bytes_read", "bytes_written")
     assert [getattr(cuda.totals, k) for k in key] == [getattr(cpu.totals, k) for k in key]
+
+
+def _gpu_checks():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_checks_real.py"
+    spec = importlib.util.spec_from_file_location("gpu_checks_real", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_check_moe_skips_cleanly_without_cuda(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the check would run")
+    doc = _gpu_checks().check_moe_bf16(tmp_path)
+    assert doc == {
+        "check": "moe_bf16",
+        "model": "hf:tiny-mixtral",
+        "dtype": "bfloat16",
+        "skipped": "no CUDA device",
+    }
+    assert json.loads((tmp_path / "moe_bf16.json").read_text()) == doc
+
+
+def test_gpu_check_moe_logic_on_cpu(tmp_path):
+    pytest.importorskip("transformers")
+    doc = _gpu_checks().check_moe_bf16(tmp_path, device="cpu")
+    assert doc["all_equal"] and doc["only_real"] == [] and doc["only_meta"] == []
+    assert doc["real"]["tensors"] == "real" and doc["meta"]["tensors"] == "meta"
+    assert sum(r["flops"] for r in doc["real_trace"]) == doc["real"]["flops"]
