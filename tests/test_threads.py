@@ -116,3 +116,62 @@ def test_thread_hook_removed_when_model_raises():
         flopwise.profile(Boom(), torch.randn(4, 4))
     assert threading.getprofile() is before
     assert _get_current_dispatch_mode_stack() == []
+
+
+class EarlierPoolMatmul(nn.Module):
+    """Raw matmuls (no submodule) in a pool that exists before the profile: the capture
+    cannot see them, so the profile must not claim to be complete."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(16, 32))
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = list(self.pool.map(self._work, x.chunk(4)))
+        return torch.cat(parts)
+
+    def _work(self, c: torch.Tensor) -> torch.Tensor:
+        out = c
+        for _ in range(50):  # enough work for the thread's CPU clock to move
+            out = (c @ self.w)[:, :16] + out
+        return out @ self.w
+
+
+@pytest.mark.parametrize("kind", ["real", "meta"])
+def test_raw_ops_in_earlier_pool_make_profile_incomplete(kind):
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: None).result()
+        prof = flopwise.profile(EarlierPoolMatmul(pool), torch.randn(8, 16), tensors=kind)
+    assert [r.op for r in prof.ops if r.op != "aten.chunk"] == ["aten.split.Tensor", "aten.cat"]
+    assert not prof.complete
+    (reason,) = prof.incomplete_reasons
+    assert "made outside the capture" in reason and "not counted" in reason
+
+
+def test_model_constant_and_literal_are_not_taken_for_thread_work():
+    """Tensors a model owns as plain attributes, and torch.tensor literals, are not work of
+    another thread even while an earlier thread is busy."""
+
+    class Consts(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = torch.full((4,), 2.0)  # not a buffer
+
+        def forward(self, x):
+            return x * self.scale + torch.tensor(1.0)
+
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            sum(range(1000))
+
+    busy = threading.Thread(target=spin, daemon=True)
+    busy.start()
+    try:
+        prof = flopwise.profile(Consts(), torch.randn(3, 4))
+    finally:
+        stop.set()
+        busy.join()
+    assert prof.complete, prof.incomplete_reasons

@@ -355,6 +355,7 @@ def profile(
     device = _device_of(model, args, call_kwargs)
     run_model: Any = model
     run_args, run_kwargs = args, call_kwargs
+    memo: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # one fake twin per tensor
     with contextlib.ExitStack() as stack:
         stack.enter_context(_preserved(model))
         model.train(train)
@@ -365,7 +366,6 @@ def profile(
             _refuse_torchscript(model, kind)
 
             fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-            memo: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # one twin per tensor
             state = _fake_state(model, kind, fake_mode, device, memo)
             run_args, run_kwargs = tree_map(
                 lambda v: (
@@ -414,6 +414,16 @@ def profile(
             "grad": train,
         },
     )
+    busy = cap.threads.busy_earlier_threads()
+    if busy and not cap.missed_threads:
+        twins = [twin for _, twin in memo.values()]
+        made_elsewhere = _made_outside(cap, [*leaves, *twins, *_module_tensors(model)], out)
+        if made_elsewhere:
+            prof.incomplete_reasons.append(
+                f"{made_elsewhere} tensor(s) the model used were made outside the capture while "
+                f"thread(s) {', '.join(busy)} ran: work of threads that existed before the "
+                "profile (a thread pool built outside the model call) is not counted"
+            )
     if padded:
         prof.extra.setdefault("notes", []).append(
             f"{', '.join(padded)}: nn.TransformerEncoder got a src_key_padding_mask; its "
@@ -422,6 +432,42 @@ def profile(
             "is the same on real, fake and meta tensors)"
         )
     return prof
+
+
+def _module_tensors(model: nn.Module) -> list[torch.Tensor]:
+    """Parameters, buffers, their gradients and plain tensor attributes of every module
+    (one level into lists, tuples and dicts): tensors a forward may use without making."""
+    found = [*model.parameters(), *model.buffers()]
+    found += [p.grad for p in model.parameters() if p.grad is not None]
+    for module in model.modules():
+        for value in vars(module).values():
+            items = value.values() if isinstance(value, dict) else value
+            if isinstance(value, torch.Tensor):
+                found.append(value)
+            elif isinstance(value, (list, tuple, dict)):
+                found += [v for v in items if isinstance(v, torch.Tensor)]
+    return found
+
+
+def _made_outside(cap: capture, known: list[torch.Tensor], out: Any) -> int:
+    """Distinct storages that forward ops read, or the model returned, which no recorded op
+    made and which are none of ``known`` (inputs, state, module attributes): work done out
+    of the capture's sight, e.g. by a thread that existed before it."""
+    from flopwise.capture.mode import tensor_meta
+
+    seen = {tensor_meta(t).storage for t in known if isinstance(t, torch.Tensor)}
+    unseen: set[int] = set()
+    for rec in cap.records:
+        if rec.phase != "forward":
+            continue
+        if rec.op.startswith("aten.lift_fresh"):  # torch.tensor(...) literals
+            seen.update(t.storage for t in rec.inputs)
+        unseen.update(t.storage for t in rec.inputs if t.storage not in seen)
+        seen.update(t.storage for t in rec.outputs)
+    for t in tree_leaves(out):
+        if isinstance(t, torch.Tensor) and tensor_meta(t).storage not in seen:
+            unseen.add(tensor_meta(t).storage)
+    return len(unseen)
 
 
 @contextlib.contextmanager

@@ -6,8 +6,8 @@ the capturing thread's mode. While a capture is open, :class:`ThreadRelay` uses 
 ``threading.setprofile`` hook, which runs once at the start of every thread started through
 ``threading``, to run that thread's target under a :class:`_Relay` mode that hands each op to
 the capture. Threads that already existed when the capture started (a pool built earlier)
-cannot be reached this way; :func:`foreign_threads` lets the capture say so instead of
-silently missing their work.
+cannot be reached this way; :meth:`ThreadRelay.busy_earlier_threads` names those that used
+CPU time during the capture, so the profile can say it may have missed their work.
 
 Everything is undone on exit: the ``threading`` hook is restored, and each relay is popped
 when its thread's target returns. A thread started during the capture that is still running
@@ -19,10 +19,19 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from torch.utils._python_dispatch import TorchDispatchMode, _pop_mode, _push_mode
+
+
+def _cpu_ns(ident: int) -> int | None:
+    """CPU time a thread has used (ns), or None where the platform cannot tell."""
+    try:
+        return time.clock_gettime_ns(time.pthread_getcpuclockid(ident))
+    except (AttributeError, OSError, OverflowError, ValueError):
+        return None
 
 
 class _Relay(TorchDispatchMode):
@@ -64,12 +73,32 @@ class ThreadRelay:
         self.idents: set[int] = set()
         self._on_thread = on_thread
         self._previous: Any = None
+        self._clocks: dict[int, tuple[str, int | None]] = {}
 
     def __enter__(self) -> ThreadRelay:
         self._previous = threading.getprofile()
+        self._clocks = {
+            t.ident: (t.name, _cpu_ns(t.ident))
+            for t in threading.enumerate()
+            if t.ident is not None and t.ident != threading.get_ident()
+        }
         self.active = True
         threading.setprofile(self._start_hook)
         return self
+
+    def busy_earlier_threads(self) -> list[str]:
+        """Names of threads that existed before the capture and used CPU time during it
+        (their ops, if any, were not seen). Where per-thread CPU clocks are unavailable,
+        every such thread still alive is listed."""
+        alive = {t.ident for t in threading.enumerate()}
+        busy = []
+        for ident, (name, before) in self._clocks.items():
+            if ident not in alive:
+                continue
+            now = _cpu_ns(ident)
+            if before is None or now is None or now > before:
+                busy.append(name)
+        return sorted(busy)
 
     def __exit__(self, *exc: object) -> None:
         self.active = False
