@@ -34,6 +34,7 @@ class ModuleTracker:
         self._stacks: dict[int, list[str]] = {self._owner: [""]}
         self.relayed: set[int] = set()  # worker threads whose ops reach the capture
         self.foreign: set[str] = set()  # names of other threads seen running modules
+        self._lock = threading.Lock()
         self._backward_path: str | None = None
         self.calls: Counter[str] = Counter()
         self._handles: list[Any] = []
@@ -114,7 +115,8 @@ class ModuleTracker:
             return
         self._note_thread()
         path = self._path_for(module)
-        self.calls[path] += 1
+        with self._lock:  # worker threads run modules too
+            self.calls[path] += 1
         self.last_entered = path
         self._stack.append(path)
 
