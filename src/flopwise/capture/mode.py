@@ -7,6 +7,7 @@ true and switch off fused fast paths (nn.MultiheadAttention's), changing what ru
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import torch
@@ -14,6 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves, tree_map
 
 from flopwise.capture.records import OpRecord
+from flopwise.capture.threads import ThreadRelay
 from flopwise.capture.tracker import ModuleTracker
 from flopwise.cost.contraction import grouped_mm_output_shape
 from flopwise.cost.registry import lookup, op_key, packet_of
@@ -165,6 +167,20 @@ def _describe(call: OpCall) -> str:
     return ", ".join(t.describe() for t in call.tensor_inputs()) or "no tensors"
 
 
+class _SerialMode(CaptureMode):
+    """A :class:`CaptureMode` that handles one op at a time: ops relayed from worker threads
+    (capture.threads) would otherwise race on the record list and on the fake-tensor mode,
+    which is not thread-safe."""
+
+    def __init__(self, tracker: ModuleTracker) -> None:
+        super().__init__(tracker)
+        self.lock = threading.RLock()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        with self.lock:
+            return super().__torch_dispatch__(func, types, args, kwargs)
+
+
 class capture:  # noqa: N801  (used like a function / context manager)
     """Context manager that records every op run inside it.
 
@@ -172,13 +188,23 @@ class capture:  # noqa: N801  (used like a function / context manager)
     ...     model(x)
     >>> cap.records  # list[OpRecord]
 
+    Threads started inside the block (a pool in ``forward``) are recorded too; work of
+    threads that existed before shows up in :attr:`missed_threads`.
+
     On exit (normal or by exception) the dispatch mode, the function mode, the module
-    hooks and any tensor hooks are all removed.
+    hooks, the thread hook and any tensor hooks are all removed.
     """
 
     def __init__(self, root: torch.nn.Module | None = None) -> None:
         self.tracker = ModuleTracker(root)
-        self.mode = CaptureMode(self.tracker)
+        self.mode = _SerialMode(self.tracker)
+        self.threads = ThreadRelay(self.mode, on_thread=self.tracker.relayed.add)
+
+    @property
+    def missed_threads(self) -> list[str]:
+        """Names of threads that ran modules or started unrelayable during the capture:
+        their ops are not in :attr:`records`."""
+        return sorted({*self.tracker.foreign, *self.threads.missed})
 
     @property
     def records(self) -> list[OpRecord]:
@@ -195,10 +221,12 @@ class capture:  # noqa: N801  (used like a function / context manager)
         except BaseException:
             self.tracker.__exit__(None, None, None)
             raise
+        self.threads.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
+            self.threads.__exit__(*exc)
             self.mode.__exit__(*exc)
         finally:
             self.tracker.__exit__(*exc)

@@ -5,6 +5,7 @@ is removed on exit."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from typing import Any
 
@@ -27,7 +28,13 @@ class ModuleTracker:
             for name, module in root.named_modules():
                 self._names[id(module)] = name
                 self._types[name] = type(module).__name__
-        self._stack: list[str] = [""]
+        # One stack per thread: worker threads (relayed by capture.threads) enter modules of
+        # their own; until they do, their ops belong where the capturing thread is.
+        self._owner = threading.get_ident()
+        self._stacks: dict[int, list[str]] = {self._owner: [""]}
+        self.relayed: set[int] = set()  # worker threads whose ops reach the capture
+        self.foreign: set[str] = set()  # names of other threads seen running modules
+        self._lock = threading.Lock()
         self._backward_path: str | None = None
         self.calls: Counter[str] = Counter()
         self._handles: list[Any] = []
@@ -41,7 +48,7 @@ class ModuleTracker:
     def path(self) -> str:
         if torch._C._current_autograd_node() is not None and self._backward_path is not None:
             return self._backward_path
-        return self._stack[-1]
+        return self._top()
 
     def type_of(self, path: str) -> str:
         return self._types.get(path, "")
@@ -55,6 +62,9 @@ class ModuleTracker:
         from torch.nn.modules import module as module_mod
 
         self.active = True
+        if threading.get_ident() != self._owner:  # entered in another thread than built
+            self._stacks[threading.get_ident()] = self._stacks.pop(self._owner)
+            self._owner = threading.get_ident()
         self._handles = [
             module_mod.register_module_forward_pre_hook(self._pre_forward),
             module_mod.register_module_forward_hook(self._post_forward, always_call=True),
@@ -69,11 +79,31 @@ class ModuleTracker:
         self._tensor_handles.clear()
         self._marked.clear()
 
+    # -- per-thread stacks -----------------------------------------------------------
+    @property
+    def _stack(self) -> list[str]:
+        ident = threading.get_ident()
+        stack = self._stacks.get(ident)
+        if stack is None:
+            stack = self._stacks[ident] = []
+        return stack
+
+    def _top(self) -> str:
+        stack = self._stack
+        return stack[-1] if stack else self._stacks[self._owner][-1]
+
+    def _note_thread(self) -> None:
+        # Module hooks are process-wide; a module run by a thread whose ops the capture's
+        # thread-local mode cannot see means those ops are missing from the count.
+        ident = threading.get_ident()
+        if ident != self._owner and ident not in self.relayed:
+            self.foreign.add(threading.current_thread().name)
+
     # -- hooks ----------------------------------------------------------------------
     def _path_for(self, module: nn.Module) -> str:
         key = id(module)
         if key not in self._names:
-            parent = self._stack[-1]
+            parent = self._top()
             name = type(module).__name__
             path = f"{parent}.{name}" if parent else name
             self._names[key] = path
@@ -83,8 +113,10 @@ class ModuleTracker:
     def _pre_forward(self, module: nn.Module, args: Any) -> None:
         if not self.active:
             return
+        self._note_thread()
         path = self._path_for(module)
-        self.calls[path] += 1
+        with self._lock:  # worker threads run modules too
+            self.calls[path] += 1
         self.last_entered = path
         self._stack.append(path)
 
@@ -92,10 +124,11 @@ class ModuleTracker:
         if not self.active:
             return
         path = self._names.get(id(module))
-        if path in self._stack[1:]:
-            while self._stack[-1] != path:
-                self._stack.pop()
-            self._stack.pop()
+        stack = self._stack
+        if path in stack[1:] or (path in stack and threading.get_ident() != self._owner):
+            while stack[-1] != path:
+                stack.pop()
+            stack.pop()
         if path is not None and torch.is_grad_enabled():
             for t in _grad_tensors(output):
                 node = t.grad_fn

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
+import torch
+
 from flopwise.cost.registry import aten, register
 from flopwise.cost.types import OpCall, OpCost, TensorMeta
 
@@ -352,8 +354,9 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("histogram", 3, IN, "reduction",
         ("histc", "bincount", "histogram"),
-        "x−min, ·bins/(max−min), increment the bin (range test and floor fused); integer inputs "
-        "(bincount) count 0",
+        "x−min, ·bins/(max−min), increment the bin (range test and floor fused); on any dtype:"
+        " bucketing searches the data like sort, and libraries bin the same ids as int on one"
+        " device and as float on another",
         inplace=False,
     ),
     # -- cumulative ----------------------------------------------------------------------
@@ -635,7 +638,13 @@ def rule(key: str) -> Rule:
 
 
 def is_floating(call: OpCall) -> bool:
-    """True when any tensor the op reads or writes is floating or complex."""
+    """True when the op computes in floating point: any tensor it reads or writes is floating
+    or complex, unless a ``dtype=`` argument says which type it computes in (``sum`` and
+    ``cumsum`` cast their input to ``dtype`` first: ``cumsum(counts_f32, dtype=int32)`` adds
+    integers)."""
+    dtype = call.kwargs.get("dtype")
+    if isinstance(dtype, torch.dtype):
+        return dtype.is_floating_point or dtype.is_complex
     return any(
         t.dtype.is_floating_point or t.dtype.is_complex
         for t in (*call.tensor_inputs(), *call.outputs)
@@ -1005,13 +1014,19 @@ def _rms_norm_backward(call: OpCall, r: Rule) -> OpCost:
     "logical_reduction",
     "var",
     "logsumexp",
-    "histogram",
     "cumulative",
     "logcumsumexp",
 )
 def _reduction(call: OpCall, r: Rule) -> OpCost:
     """``rule.flops`` per element of the reduced input."""
     return _per_element(call, r, call.args[0].numel, r.flops)
+
+
+@_uses("histogram")
+def _histogram(call: OpCall, r: Rule) -> OpCost:
+    """``rule.flops`` per input element, whatever the dtype: transformers' MoE bins routing
+    ids as int32 on CUDA and as float32 on CPU, and that must not change the count."""
+    return _cost(call.args[0].numel * r.flops, r.category)
 
 
 def _norm_order(call: OpCall):

@@ -165,9 +165,19 @@ def _coverage(doc: dict[str, Any]) -> str:
     elif complete and not uncounted:
         head = '<p class="banner ok">Complete: every op was counted or is in the zero-flop set.</p>'
     else:
-        head = (
-            f'<p class="banner warn">Incomplete: {len(uncounted)} op type(s) have no formula;'
-            " their cost is not in the totals.</p>"
+        reasons = [str(r) for r in doc.get("incomplete_reasons") or ()]
+        head = "".join(
+            f'<p class="banner warn">Incomplete: {escape(text)}</p>'
+            for text in [
+                *(
+                    [
+                        f"{len(uncounted)} op type(s) have no formula; their cost is not in the totals."
+                    ]
+                    if uncounted or not reasons
+                    else []
+                ),
+                *reasons,
+            ]
         )
     if not uncounted:
         return head

@@ -102,10 +102,15 @@ def build_table(p: Profile, depth: int | None = 3) -> Group:
     else:
         names = ", ".join(f"{u.op} ×{u.calls}" for u in p.uncounted[:6])
         more = f" and {len(p.uncounted) - 6} more" if len(p.uncounted) > 6 else ""
-        coverage = Text(
-            f"coverage: INCOMPLETE, {len(p.uncounted)} op types uncounted: {names}{more} (rows marked *)",
-            style="yellow",
-        )
+        reasons = [
+            *(
+                [f"{len(p.uncounted)} op types uncounted: {names}{more} (rows marked *)"]
+                if p.uncounted
+                else []
+            ),
+            *p.incomplete_reasons,
+        ]
+        coverage = Text("coverage: INCOMPLETE, " + "; ".join(reasons), style="yellow")
     parts = [
         header,
         table,
