@@ -12,6 +12,11 @@ import math
 from flopwise.cost.registry import aten, maybe_ops, register
 from flopwise.cost.types import OpCall, OpCost, TensorMeta, Uncountable
 
+# Real operations per complex one: (a+bi)(c+di) accumulated into a complex sum is 4 real
+# multiply-adds; a complex add is 2 real adds.
+COMPLEX_MACS = 4
+COMPLEX_ADD = 2
+
 # ---------------------------------------------------------------------------------------
 # pure shape formulas (also used by the analytic LLM model and the tests)
 
@@ -112,6 +117,14 @@ def schema_arg(call: OpCall, name: str, default: object = None) -> object:
 
 
 def contraction(macs: int, out: TensorMeta, bias_elements: int = 0) -> OpCost:
+    """Cost of a contraction of ``macs`` multiply-accumulates (counted on the operands'
+    element type) with an optional bias of ``bias_elements`` additions.
+
+    Complex operands are counted in real arithmetic: one complex multiply-add is 4 real
+    MACs (8 real flops) and one complex bias add is 2 real flops. Activations stay the
+    output's element count."""
+    if out.dtype.is_complex:
+        macs, bias_elements = COMPLEX_MACS * macs, COMPLEX_ADD * bias_elements
     return OpCost(
         flops=2 * macs + bias_elements,
         macs=macs,

@@ -16,7 +16,8 @@ Shared rules (docs/conventions.md states them in full):
 * Integer and boolean arithmetic is not floating-point: an op none of whose tensors is
   floating or complex counts 0 flops (index arithmetic, mask sums, position ids).
 * Complex data: ``complex_flops`` when the rule gives it (a complex multiply is 6 real
-  flops), otherwise twice the real constant.
+  flops), otherwise twice the real constant; ``mixed_flops`` when a binary op meets a
+  real operand (complex × real is 2 real multiplies, complex + real 1 add).
 * ``activations`` is 0 for everything here except forward pooling, which reports its
   output elements (pycls semantics).
 """
@@ -27,6 +28,8 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+
+import torch
 
 from flopwise.cost.registry import aten, register
 from flopwise.cost.types import OpCall, OpCost, TensorMeta
@@ -63,6 +66,7 @@ class Rule:
     steps: str
     extras: tuple[tuple[str, int], ...] = ()
     complex_flops: int | None = None
+    mixed_flops: int | None = None
     inplace: bool = True
 
     def extra(self, name: str) -> int:
@@ -78,18 +82,18 @@ RULES: tuple[Rule, ...] = (
     Rule("add", 1, OUT, "elementwise",
         ("add", "sub", "rsub"),
         "one add or subtract; a non-unit alpha scales the other operand first",
-        extras=(("alpha ≠ 1", 1),), complex_flops=2,
+        extras=(("alpha ≠ 1", 1),), complex_flops=2, mixed_flops=1,
     ),
     Rule("mul", 1, OUT, "elementwise",
         ("mul",),
-        "one multiply; complex (a+bi)(c+di): 4 multiplies + 2 adds",
-        complex_flops=6,
+        "one multiply; complex (a+bi)(c+di): 4 multiplies + 2 adds; complex by real: 2 multiplies",
+        complex_flops=6, mixed_flops=2,
     ),
     Rule("div", 1, OUT, "elementwise",
         ("div", "true_divide", "floor_divide", "remainder", "fmod"),
         "one divide (floor/remainder: the divide, rounding fused); complex: 6 for the numerator, "
-        "3 for |d|², 2 divides",
-        complex_flops=11,
+        "3 for |d|², 2 divides; complex by real: 2 divides",
+        complex_flops=11, mixed_flops=2,
     ),
     Rule("neg", 1, OUT, "elementwise",
         ("neg", "negative"),
@@ -372,8 +376,10 @@ RULES: tuple[Rule, ...] = (
          "scatter.reduce_out", "scatter.value_reduce_out", "scatter_.reduce",
          "scatter_.value_reduce", "index_reduce", "index_put", "_unsafe_index_put",
          "_index_put_impl"),
-        "one accumulate per source element; index_put/_unsafe_index_put without accumulate=True "
-        "are copies (0, category memory)",
+        "one accumulate per source element; index_put with accumulate=True: one per updated "
+        "element, index positions × the slice each selects (a broadcast value counts every "
+        "element it is added to); index_put/_unsafe_index_put without accumulate=True are "
+        "copies (0, category memory)",
     ),
     Rule("embedding_backward", 1, GRAD_OUT, "reduction",
         ("embedding_dense_backward",),
@@ -776,8 +782,33 @@ def _per_element(call: OpCall, r: Rule, elements: int, constant: int) -> OpCost:
     if not is_floating(call):
         return _cost(0, r.category)
     if is_complex(call):
-        constant = r.complex_flops if r.complex_flops is not None else 2 * constant
+        if mixed_complex(call, r):
+            constant = r.mixed_flops
+        else:
+            constant = r.complex_flops if r.complex_flops is not None else 2 * constant
     return _cost(elements * constant, r.category)
+
+
+def _complex_value(value) -> bool:
+    """Whether an operand (tensor, Python number, or a list of tensors) holds complex data."""
+    if isinstance(value, (list, tuple)):
+        return any(_complex_value(v) for v in value)
+    if isinstance(value, TensorMeta):
+        return value.dtype.is_complex
+    return isinstance(value, complex)
+
+
+def mixed_complex(call: OpCall, r: Rule) -> bool:
+    """True when a binary op whose rule prices it (``mixed_flops``) combines complex data
+    with a real operand: complex ± real touches the real part only, complex × real and
+    complex ÷ real scale both parts. A real dividend over a complex divisor is a full
+    complex divide."""
+    if r.mixed_flops is None or len(call.args) < 2:
+        return False
+    a, b = _complex_value(call.args[0]), _complex_value(call.args[1])
+    if r.key == "div":
+        return a and not b
+    return a != b
 
 
 def _tensor(value) -> bool:
@@ -841,9 +872,12 @@ def _add(call: OpCall, r: Rule) -> OpCost:
     """add/sub/rsub: 1 per output element, 2 with a non-unit ``alpha``."""
     alpha = call.kwargs.get("alpha", call.args[2] if len(call.args) > 2 else 1)
     constant = r.flops + (r.extra("alpha ≠ 1") if alpha != 1 else 0)
-    if is_complex(call) and alpha != 1:
-        # complex add (2) plus a real-by-complex scaling (2)
-        return _cost(output_elements(call) * (r.complex_flops + 2), r.category)
+    if is_floating(call) and is_complex(call) and alpha != 1:
+        # the add (complex 2, complex ± real 1) plus the real alpha scaling ``other``
+        # (2 for complex ``other``, 1 for real)
+        add = r.mixed_flops if mixed_complex(call, r) else r.complex_flops
+        scale = 2 if _complex_value(call.args[1]) else 1
+        return _cost(output_elements(call) * (add + scale), r.category)
     return _per_element(call, r, output_elements(call), constant)
 
 
@@ -1045,6 +1079,23 @@ def _sort(call: OpCall, r: Rule) -> OpCost:
 # accumulating scatters, embedding backward, losses
 
 
+def index_put_updates(target: TensorMeta, indices, values: TensorMeta) -> int:
+    """Elements an accumulating ``index_put`` adds into: the index positions (the broadcast
+    of the integer index tensors) × the elements of the slice each position selects (the
+    dims of ``target`` no index covers), however much ``values`` is broadcast.
+
+    A boolean mask selects a data-dependent number of positions; the values tensor then
+    gives the count (exact when it is not broadcast, the form autograd's index backward
+    passes)."""
+    indices = list(indices or [])
+    if any(_tensor(i) and i.dtype == torch.bool for i in indices):
+        return values.numel if _tensor(values) else 1
+    covered = {d for d, i in enumerate(indices) if _tensor(i)}
+    positions = broadcast_numel(i.shape for i in indices if _tensor(i))
+    slice_elements = math.prod(size for d, size in enumerate(target.shape) if d not in covered)
+    return positions * slice_elements
+
+
 @_uses("scatter_accumulate")
 def _scatter_accumulate(call: OpCall, r: Rule) -> OpCost:
     name = call.op.split(".")[1]
@@ -1057,7 +1108,8 @@ def _scatter_accumulate(call: OpCall, r: Rule) -> OpCost:
     ):
         if not call.arg(3, "accumulate", False):
             return OpCost(category="memory")
-        source = call.arg(2, "values")
+        updates = index_put_updates(call.args[0], call.arg(1, "indices"), call.arg(2, "values"))
+        return _per_element(call, r, updates, r.flops)
     elif name in ("scatter", "scatter_"):
         source = call.arg(3, "src")
         if not _tensor(source):  # value_reduce: one update per index element
@@ -1429,6 +1481,8 @@ def conventions_table() -> str:
         extras = "; ".join(f"+{value} {label}" for label, value in r.extras) or "–"
         if r.complex_flops is not None:
             extras = (extras + "; " if r.extras else "") + f"complex: {r.complex_flops}"
+        if r.mixed_flops is not None:
+            extras += f"; complex with a real operand: {r.mixed_flops}"
         steps = r.steps.replace("|", "\\|")
         constant = _format_constant(r.flops)
         lines.append(f"| {ops} | {r.category} | {constant} | {r.basis} | {extras} | {steps} |")
