@@ -138,3 +138,74 @@ def test_index_backward_counts_the_gathered_elements():
         x[torch.tensor([0, 2, 2])].sum().backward()
     put = [o for o in c.profile.ops if o.op.startswith("aten.index_put")]
     assert sum(o.flops for o in put) == 3 * 4 * 3
+
+
+# -- 3. ops that compare or search data --------------------------------------------------
+
+X8 = [3.0, 1, 2, 3, 1, 5, 7, 2]
+BOUNDS = [1.0, 2, 4, 8, 16]
+
+
+@pytest.mark.parametrize(
+    ("fn", "expected"),
+    [
+        # 8 elements: sort 8·⌈log2 8⌉ = 24, then 7 adjacent comparisons
+        (lambda x, b: torch.unique(x), 24 + 7),
+        (lambda x, b: torch.unique(x, sorted=False, return_counts=True), 24 + 7),
+        # 4 rows of 2: 2 elements per row comparison · (4·⌈log2 4⌉ + 3)
+        (lambda x, b: torch.unique(x.view(4, 2), dim=0), 2 * (4 * 2 + 3)),
+        (lambda x, b: torch.unique_consecutive(x), 7),
+        (lambda x, b: torch.unique_consecutive(x.view(4, 2), dim=0), 2 * 3),
+        # 8 queries among 5 boundaries: ⌈log2 6⌉ = 3 each
+        (lambda x, b: torch.searchsorted(b, x), 8 * 3),
+        (lambda x, b: torch.searchsorted(b, 3.0), 3),
+        (lambda x, b: torch.bucketize(x, b), 8 * 3),
+        (lambda x, b: torch.bucketize(3.0, b), 3),
+        # E=8, T=5: min(all pairs 40, sort 5·⌈log2 5⌉ = 15 + search 8·⌈log2 6⌉ = 24)
+        (lambda x, b: torch.isin(x, b), 39),
+        (lambda x, b: torch.isin(x, 2.0), 8),
+        (lambda x, b: torch.isin(2.0, b), 5),
+    ],
+)
+def test_search_ops_count_comparisons(fn, expected):
+    p = counted(fn, torch.tensor(X8), torch.tensor(BOUNDS))
+    assert p.complete
+    assert p.totals.flops == expected
+
+
+def test_search_counts_match_brute_force_binary_search():
+    # a textbook lower-bound binary search over M boundaries, counting its comparisons
+    def comparisons(m: int, q: float, bounds: list[float]) -> int:
+        lo, hi, n = 0, m, 0
+        while lo < hi:
+            mid = (lo + hi) // 2
+            n += 1
+            if bounds[mid] < q:
+                lo = mid + 1
+            else:
+                hi = mid
+        return n
+
+    for m in (1, 2, 3, 7, 8, 100):
+        bounds = [float(i) for i in range(m)]
+        worst = max(comparisons(m, q + 0.5, bounds) for q in range(-1, m))
+        c = cost(aten.searchsorted.Tensor, T(m), T(1), outputs=[T(1, dtype=torch.int64)])
+        assert c.flops == worst, m
+
+
+def test_isin_large_test_set_uses_sort_and_search():
+    c = cost(aten.isin.Tensor_Tensor, T(100), T(50), outputs=[T(100, dtype=torch.bool)])
+    assert c.flops == 50 * 6 + 100 * 6  # ⌈log2 50⌉ = 6, ⌈log2 51⌉ = 6
+
+
+def test_search_ops_on_integers_are_not_floating_point():
+    assert counted(torch.unique, torch.tensor([1, 2, 2, 5])).totals.flops == 0
+
+
+def test_search_ops_left_the_zero_set():
+    from flopwise.cost.registry import registered_ops
+
+    zero = set(registered_ops()["zero"])
+    for name in ("searchsorted", "bucketize", "isin", "_unique2", "unique_dim"):
+        assert f"aten.{name}" not in zero
+        assert lookup(getattr(aten, name))[0] == "counted"

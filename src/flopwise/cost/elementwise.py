@@ -354,6 +354,27 @@ RULES: tuple[Rule, ...] = (
         "comparison sort: ⌈log2 N⌉ comparisons per element",
         inplace=False,
     ),
+    Rule("search", 1, "query × ⌈log2(M+1)⌉ (M = boundaries per search)", "reduction",
+        ("searchsorted", "bucketize"),
+        "binary search: ⌈log2(M+1)⌉ comparisons place a query among the M+1 slots of M sorted "
+        "boundaries",
+        inplace=False,
+    ),
+    Rule("unique", 1, "comparison (see derivation)", "reduction",
+        ("_unique", "_unique2", "unique_dim", "unique_consecutive", "unique_dim_consecutive"),
+        "sort-based: N·⌈log2 N⌉ sort comparisons + N−1 adjacent comparisons over the N input "
+        "elements, whatever `sorted` asks (the backend's choice of hashing must not change the "
+        "count); along a dim, S slices of L elements: L·(S·⌈log2 S⌉ + S−1); consecutive: no "
+        "sort, N−1 (L·(S−1) along a dim)",
+        inplace=False,
+    ),
+    Rule("isin", 1, "comparison (see derivation)", "reduction",
+        ("isin",),
+        "E elements against T test elements: the cheaper of the all-pairs scan E·T and sorting "
+        "the test set then binary-searching each element, T·⌈log2 T⌉ + E·⌈log2(T+1)⌉ (a scalar "
+        "side counts 1)",
+        inplace=False,
+    ),
     Rule("histogram", 3, IN, "reduction",
         ("histc", "bincount", "histogram"),
         "x−min, ·bins/(max−min), increment the bin (range test and floor fused); integer inputs "
@@ -1073,6 +1094,75 @@ def _sort(call: OpCall, r: Rule) -> OpCost:
     if not is_floating(call):
         return _cost(0, r.category)
     return _cost(r.flops * sort_comparisons(x.shape, dim), r.category)
+
+
+def search_comparisons(queries: int, boundaries: int) -> int:
+    """Binary search of ``queries`` values among ``boundaries`` sorted values:
+    ⌈log2(M+1)⌉ comparisons each (M+1 insertion slots)."""
+    return queries * boundaries.bit_length()  # ⌈log2(M+1)⌉ = bit length of M
+
+
+def unique_comparisons(slices: int, slice_elements: int, consecutive: bool) -> int:
+    """Sort-based unique over ``slices`` items of ``slice_elements`` elements each: a
+    comparison sort (S·⌈log2 S⌉ item comparisons) unless ``consecutive``, then S−1
+    adjacent comparisons; every item comparison compares ``slice_elements`` elements."""
+    if slices <= 1:
+        return 0
+    sort = 0 if consecutive else slices * (slices - 1).bit_length()
+    return slice_elements * (sort + slices - 1)
+
+
+def isin_comparisons(elements: int, tests: int) -> int:
+    """The cheaper of the all-pairs scan and sort-then-binary-search."""
+    if elements == 0 or tests == 0:
+        return 0
+    return min(
+        elements * tests,
+        tests * (tests - 1).bit_length() + search_comparisons(elements, tests),
+    )
+
+
+def _numel(value) -> int:
+    return value.numel if _tensor(value) else 1  # a Scalar operand is one value
+
+
+@_uses("search")
+def _search(call: OpCall, r: Rule) -> OpCost:
+    """searchsorted(sorted_sequence [.., M], self) / bucketize(self, boundaries [M])."""
+    if call.op.startswith("aten.searchsorted"):
+        boundaries, queries = call.args[0], call.args[1]
+    else:
+        queries, boundaries = call.args[0], call.args[1]
+    return _per_element(call, r, search_comparisons(_numel(queries), boundaries.shape[-1]), 1)
+
+
+@_uses("unique")
+def _unique(call: OpCall, r: Rule) -> OpCost:
+    """_unique/_unique2(self, ...), unique_dim(self, dim, ...),
+    unique_consecutive(self, return_inverse, return_counts, dim),
+    unique_dim_consecutive(self, dim, ...)."""
+    x = call.args[0]
+    name = call.op.split(".")[1]
+    consecutive = "consecutive" in name
+    if name == "unique_consecutive":
+        dim = call.arg(3, "dim")
+    elif name in ("unique_dim", "unique_dim_consecutive"):
+        dim = call.arg(1, "dim")
+    else:
+        dim = None
+    if dim is None or not x.shape:
+        work = unique_comparisons(x.numel, 1, consecutive)
+    else:
+        slices = x.shape[dim]
+        work = unique_comparisons(slices, x.numel // slices if slices else 0, consecutive)
+    return _per_element(call, r, work, 1)
+
+
+@_uses("isin")
+def _isin(call: OpCall, r: Rule) -> OpCost:
+    """isin(elements, test_elements): either side may be a Scalar."""
+    work = isin_comparisons(_numel(call.args[0]), _numel(call.args[1]))
+    return _per_element(call, r, work, 1)
 
 
 # ---------------------------------------------------------------------------------------
