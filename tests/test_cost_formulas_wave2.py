@@ -209,3 +209,220 @@ def test_search_ops_left_the_zero_set():
     for name in ("searchsorted", "bucketize", "isin", "_unique2", "unique_dim"):
         assert f"aten.{name}" not in zero
         assert lookup(getattr(aten, name))[0] == "counted"
+
+
+# -- 4. recurrent layers, addr, bilinear -------------------------------------------------
+
+
+class Fn(torch.nn.Module):
+    """A module around a function, so that flopwise.profile can run it on meta tensors."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args):
+        return self.fn(*args)
+
+
+def both(model, *args, train=False):
+    """(real, meta) profiles of one model."""
+    return tuple(
+        flopwise.profile(model, *args, tensors=kind, train=train) for kind in ("real", "meta")
+    )
+
+
+def lstm_forward(rows: int, i: int, h: int, biases: int) -> tuple[int, int]:
+    """(flops, macs) of the unfused LSTM cell over ``rows`` (step, batch) pairs, term by
+    term: x·W_ihᵀ and h·W_hhᵀ, the 4H gate sum, each bias, 3 sigmoid + 2 tanh + 3 mul + 1 add."""
+    macs = rows * 4 * h * (i + h)
+    flops = 2 * macs + rows * 4 * h + biases * rows * 4 * h + rows * h * (3 + 2 + 3 + 1)
+    return flops, macs
+
+
+def test_lstm_hand_computed_real_and_meta():
+    torch.manual_seed(0)
+    real, meta = both(torch.nn.LSTM(3, 4), torch.randn(5, 2, 3))
+    flops, macs = lstm_forward(rows=10, i=3, h=4, biases=2)
+    assert (flops, macs) == (3080, 1120)
+    for p in (real, meta):
+        assert p.complete, [u.op for u in p.uncounted]
+        assert (p.totals.flops, p.totals.macs) == (flops, macs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"bias": False}, {"num_layers": 2, "bidirectional": True}, {"batch_first": True}],
+)
+def test_lstm_fused_kernel_equals_unfused_cell(kwargs):
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(3, 4, **kwargs)
+    x = torch.randn(5, 2, 3)
+    fused = flopwise.profile(lstm, x, tensors="real")
+    if torch.backends.mkldnn.is_available():
+        assert any(o.op == "aten.mkldnn_rnn_layer" for o in fused.ops)
+    with torch.backends.mkldnn.flags(enabled=False):
+        unfused = flopwise.profile(lstm, x, tensors="real")
+    assert not any("mkldnn" in o.op for o in unfused.ops)
+    assert fused.complete and unfused.complete
+    for field in ("flops", "macs", "activations"):
+        assert getattr(fused.totals, field) == getattr(unfused.totals, field), field
+
+
+def test_lstm_backward_hand_computed_real_and_meta():
+    torch.manual_seed(0)
+    real, meta = both(torch.nn.LSTM(3, 4), torch.randn(5, 2, 3), train=True)
+    fwd_flops, fwd_macs = lstm_forward(rows=10, i=3, h=4, biases=2)
+    # backward: twice the forward macs; 23 flops per hidden unit and row; 4H per row for the
+    # bias gradient
+    bwd_macs = 2 * fwd_macs
+    bwd_flops = 2 * bwd_macs + 10 * 4 * 23 + 10 * 16
+    for p in (real, meta):
+        assert p.complete, [u.op for u in p.uncounted]
+        assert p.totals.macs == fwd_macs + bwd_macs
+        assert p.totals.flops == fwd_flops + bwd_flops
+
+
+def test_gru_hand_computed_real_and_meta():
+    torch.manual_seed(0)
+    real, meta = both(torch.nn.GRU(3, 4), torch.randn(5, 2, 3))
+    rows, h, i = 10, 4, 3
+    macs = rows * 3 * h * (i + h)
+    # 2 biases of 3H; r, z: 2 adds, 2 sigmoids; n: r·h_n, + i_n, tanh; h': h − n, ·z, + n
+    flops = 2 * macs + 2 * rows * 3 * h + rows * h * (2 + 2 + 3 + 3)
+    for p in (real, meta):
+        assert p.complete
+        assert (p.totals.flops, p.totals.macs) == (flops, macs)
+
+
+def test_fused_gpu_cells_by_hand():
+    b, h = 2, 4
+    gates4, gates3, state = T(b, 4 * h), T(b, 3 * h), T(b, h)
+    c = cost(aten._thnn_fused_lstm_cell.default, gates4, gates4, state, T(4 * h), T(4 * h))
+    assert c.flops == b * h * (4 + 4 + 4 + 9)  # gate sum, two biases, cell
+    c = cost(aten._thnn_fused_lstm_cell.default, gates4, gates4, state)
+    assert c.flops == b * h * (4 + 9)
+    c = cost(aten._thnn_fused_gru_cell.default, gates3, gates3, state, T(3 * h), T(3 * h))
+    assert c.flops == b * h * (10 + 3 + 3)
+
+
+def test_addr_is_an_outer_product_update():
+    s, u, v = torch.randn(3, 4), torch.randn(3), torch.randn(4)
+    for p in both(Fn(torch.addr), s, u, v):
+        assert (p.totals.macs, p.totals.flops) == (12, 2 * 12 + 12)
+
+
+def test_bilinear_layer():
+    torch.manual_seed(0)
+    layer = torch.nn.Bilinear(3, 4, 5)
+    for p in both(layer, torch.randn(2, 3), torch.randn(2, 4)):
+        assert p.complete
+        points = 2 * 5 * 3 * 4  # N·O·I1·I2
+        assert p.totals.macs == points
+        assert p.totals.flops == 3 * points + 2 * 5  # + the bias add
+
+
+def test_bilinear_backward_is_counted():
+    torch.manual_seed(0)
+    p = flopwise.profile(
+        torch.nn.Bilinear(3, 4, 5), torch.randn(2, 3), torch.randn(2, 4), train=True
+    )
+    assert p.complete, [u.op for u in p.uncounted]
+    assert sum(1 for o in p.ops if o.op.startswith("aten._trilinear")) >= 2
+
+
+# -- 4. linear algebra -----------------------------------------------------------------------
+
+torch.manual_seed(0)
+_A = torch.randn(2, 3, 3)
+_SPD = _A @ _A.mT + 3 * torch.eye(3)
+_L = torch.linalg.cholesky(_SPD)
+_B = torch.randn(2, 3, 2)
+_R = torch.randn(2, 5, 3)
+_LU, _PIV = torch.linalg.lu_factor(_A)
+
+# (function, inputs, flops per call) — two matrices in every batch; hand-computed
+LINALG = {
+    "cholesky": (torch.linalg.cholesky, (_SPD,), 2 * 9),  # n³/3, n = 3
+    "cholesky_inverse": (torch.cholesky_inverse, (_L,), 2 * 18),  # 2n³/3
+    "lu_factor": (torch.linalg.lu_factor, (_A,), 2 * 18),  # 2n³/3
+    "lu": (torch.linalg.lu, (_A,), 2 * 18),
+    "lu_rectangular": (torch.linalg.lu, (_R,), 2 * 36),  # mn² − n³/3 = 45 − 9
+    "det": (torch.linalg.det, (_A,), 2 * 18),
+    "slogdet": (torch.linalg.slogdet, (_A,), 2 * 18),
+    # LU 18 + 2n² per right-hand side, 2 per matrix
+    "solve": (torch.linalg.solve, (_A, _B), 2 * (18 + 2 * 9 * 2)),
+    "solve_vector": (torch.linalg.solve, (_A, _B[..., 0]), 2 * (18 + 2 * 9)),
+    "inv": (torch.linalg.inv, (_A,), 2 * 54),  # 2n³
+    "solve_triangular": (
+        lambda a, b: torch.linalg.solve_triangular(a, b, upper=False),
+        (_L, _B),
+        2 * 9 * 2,  # n² per right-hand side
+    ),
+    "solve_triangular_right": (
+        lambda a, b: torch.linalg.solve_triangular(a, b, upper=False, left=False),
+        (_L, _B.mT),
+        2 * 9 * 2,
+    ),
+    "triangular_solve": (lambda b, a: torch.triangular_solve(b, a, upper=False), (_B, _L), 36),
+    "lu_solve": (torch.linalg.lu_solve, (_LU, _PIV, _B), 2 * 2 * 9 * 2),  # 2n² per rhs
+    "cholesky_solve": (torch.cholesky_solve, (_B, _L), 2 * 2 * 9 * 2),
+    # Householder QR of 5×3: R 2mn² − 2n³/3 = 72; thin Q 72 more; full Q 4(m²n − mn² + n³/3)
+    "qr": (torch.linalg.qr, (_R,), 2 * (72 + 72)),
+    "qr_r": (lambda a: torch.linalg.qr(a, mode="r"), (_R,), 2 * 72),
+    "qr_complete": (lambda a: torch.linalg.qr(a, mode="complete"), (_R,), 2 * (72 + 156)),
+    # Golub–Reinsch, m = 5, n = 3: Σ 4mn² − 4n³/3 = 144; thin 14mn² + 8n³ = 846;
+    # full 4m²n + 8mn² + 9n³ = 903
+    # under a dispatch mode PyTorch's svdvals/eigvalsh request the vectors too (they cannot
+    # rule out a subclass that needs them for autograd): what runs is counted
+    "svdvals": (torch.linalg.svdvals, (_R,), 2 * 846),
+    "svd_thin": (lambda a: torch.linalg.svd(a, full_matrices=False), (_R,), 2 * 846),
+    "svd_full": (torch.linalg.svd, (_R,), 2 * 903),
+    "svd_wide": (torch.linalg.svd, (_R.mT,), 2 * 903),  # 3×5 is the transpose's count
+    "eigvalsh": (torch.linalg.eigvalsh, (_SPD,), 2 * 243),
+    "eigh": (torch.linalg.eigh, (_SPD,), 2 * 243),  # 9n³
+    "eig": (torch.linalg.eig, (_A,), 2 * 675),  # 25n³
+    "matrix_exp": (torch.linalg.matrix_exp, (_A,), 2 * 270),  # 10n³
+    # thin SVD 846 + V·Σ⁺·U1ᵀ 2mnk = 90; hermitian: 9n³ + 2n³
+    "pinv": (torch.linalg.pinv, (_R,), 2 * (846 + 90)),
+    "pinv_hermitian": (lambda a: torch.linalg.pinv(a, hermitian=True), (_SPD,), 2 * 297),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINALG))
+def test_linalg_hand_computed_on_real_and_meta(name):
+    fn, args, expected = LINALG[name]
+    for p in both(Fn(fn), *args):
+        assert p.complete, (p.mode, [u.op for u in p.uncounted])
+        assert p.totals.flops == expected, p.mode
+        assert p.totals.macs == 0  # MACs are for contraction ops only
+        assert {o.category for o in p.ops if o.flops} == {"linalg"}
+
+
+def test_lstsq_real_and_the_meta_refusal():
+    b = torch.randn(2, 5, 2)
+    p = flopwise.profile(Fn(torch.linalg.lstsq), _R, b, tensors="real")
+    # QR of 5×3 (72) + per right-hand side 4mk − k² = 60 − 9 = 51, two of them
+    assert p.totals.flops == 2 * (72 + 2 * 51)
+    with pytest.raises(Exception, match="real tensors"):
+        flopwise.profile(Fn(torch.linalg.lstsq), _R, b, tensors="meta")
+
+
+def test_linalg_rounding_and_complex():
+    a = torch.randn(4, 4)
+    spd = a @ a.T + 4 * torch.eye(4)
+    assert counted(torch.linalg.cholesky, spd).totals.flops == 21  # 64/3 rounded
+    z = spd.to(torch.complex64)
+    assert counted(torch.linalg.cholesky, z).totals.flops == 4 * 21  # complex: 4×
+    # a real matrix with complex eigenvalues runs in real arithmetic
+    assert counted(torch.linalg.eig, torch.randn(3, 3)).totals.flops == 675
+
+
+def test_values_only_decompositions_by_hand():
+    # the values-only variants, as a caller without a dispatch mode runs them
+    c = cost(aten._linalg_svd.default, T(2, 5, 3), False, False, outputs=[T(2, 3)])
+    assert (c.flops, c.macs, c.category) == (2 * 144, 0, "linalg")  # 4mn² − 4n³/3
+    c = cost(aten._linalg_eigh.default, T(2, 3, 3), "L", False, outputs=[T(2, 3)])
+    assert c.flops == 2 * 36  # 4n³/3
+    c = cost(aten.linalg_eigvals.default, T(3, 3), outputs=[T(3, dtype=C64)])
+    assert c.flops == 270  # 10n³

@@ -165,11 +165,14 @@ def _einsum(call: OpCall) -> OpCost:
     return contraction(math.prod(sizes.values()), call.out)
 
 
-@register(aten.addmm, aten.baddbmm, aten.addbmm, aten.addmv)
+@register(aten.addmm, aten.baddbmm, aten.addbmm, aten.addmv, *maybe_ops("addr", "addr_"))
 def _addmm(call: OpCall) -> OpCost:
+    """self + A·B; ``addr`` (self + v1 ⊗ v2) is the K = 1 case: M·N macs."""
     bias, a, b = call.args[0], call.args[1], call.args[2]
     macs = matmul_macs(a.shape, b.shape)
-    if call.op.startswith("aten.addbmm"):
+    if call.op.startswith("aten.addr"):
+        macs = a.numel * b.numel
+    elif call.op.startswith("aten.addbmm"):
         macs = a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
     beta = call.kwargs.get("beta", 1)
     bias_flops = call.out.numel if beta != 0 and isinstance(bias, TensorMeta) else 0

@@ -64,7 +64,7 @@ class Rule:
     category: str
     ops: tuple[str, ...]
     steps: str
-    extras: tuple[tuple[str, int], ...] = ()
+    extras: tuple[tuple[str, int | Fraction], ...] = ()
     complex_flops: int | None = None
     mixed_flops: int | None = None
     inplace: bool = True
@@ -634,6 +634,136 @@ RULES: tuple[Rule, ...] = (
         "sum += g² (2); sqrt(sum) + eps (2); p −= clr·g/std (3); weight decay g + λ·p (2); "
         "grad_scale: unscale g (1)",
         extras=(("weight_decay", 2), ("grad_scale", 1)),
+        inplace=False,
+    ),
+    # -- recurrent layers and bilinear forms ------------------------------------------------
+    Rule("lstm_layer", 9, "hidden unit of each (time step, batch) row", "contraction",
+        ("mkldnn_rnn_layer",),
+        "one LSTM layer and direction (the CPU kernel): macs = rows·4H·(I + H_r) for x·W_ihᵀ and "
+        "h·W_hhᵀ (2 flops each); per hidden unit the 4 gate sums x·W + h·W (4) and each bias "
+        "(4 per bias tensor); the cell 3 sigmoid, 2 tanh, 3 multiplies, 1 add (9): exactly the "
+        "unfused LSTM cell's count",
+        extras=(("gate sum", 4), ("each bias tensor", 4)), inplace=False,
+    ),
+    Rule("lstm_layer_backward", 23, "hidden unit of each (time step, batch) row", "contraction",
+        ("mkldnn_rnn_layer_backward",),
+        "macs = twice the forward's (grad of the layer input and of h, grads of W_ih and W_hh, "
+        "all of which the kernel returns); per hidden unit: dh + recurrent dh (1), do = dh·tanh c "
+        "and its sigmoid backward (4), dc = dc' + dh·o·tanh'(c) (5), df, di, dg each a product "
+        "and an activation backward (12), dc_prev = dc·f (1); biases: one sum of the 4 gate "
+        "gradients (4, both bias tensors receive it)",
+        extras=(("biases", 4),), inplace=False,
+    ),
+    Rule("fused_lstm_cell", 9, "hidden unit of each batch row", "elementwise",
+        ("_thnn_fused_lstm_cell",),
+        "the GPU cell after its two matmuls: gate sum (4), each bias (4 per bias tensor), cell "
+        "activations and update (9), as in the CPU layer",
+        extras=(("gate sum", 4), ("each bias tensor", 4)), inplace=False,
+    ),
+    Rule("fused_gru_cell", 10, "hidden unit of each batch row", "elementwise",
+        ("_thnn_fused_gru_cell",),
+        "the GPU cell after its two matmuls: r, z = σ(i + h) (2 adds, 2 sigmoids), "
+        "n = tanh(i_n + r·h_n) (3), h' = n + z·(h − n) (3); each bias tensor adds 3 per unit",
+        extras=(("each bias tensor", 3),), inplace=False,
+    ),
+    Rule("trilinear", 3, "point of the joint index space of the three expanded operands",
+        "contraction",
+        ("_trilinear",),
+        "nn.Bilinear's y = x1ᵀ·A·x2 (out[n,o] = Σ_ij x1[n,i]·A[o,i,j]·x2[n,j]): per point one "
+        "multiply i1·i2 and one multiply-accumulate with i3; macs = the points, flops = 3 per "
+        "point (the bias is a separate add)",
+        inplace=False,
+    ),
+    # -- linear algebra (nominal counts of the textbook algorithm; no macs) ----------------
+    # P(m, n) = m·n·k − (m+n)·k²/2 + k³/3 with k = min(m, n): the multiply-adds of LU on an
+    # m×n matrix (n³/3 when square). Batched matrices count once per matrix; complex
+    # matrices count 4× (a complex multiply-add is 4 real ones).
+    Rule("cholesky", Fraction(1, 3), "n³ of each n×n matrix", "linalg",
+        ("linalg_cholesky_ex", "cholesky"),
+        "Cholesky factorisation n³/3 (Golub & Van Loan, Matrix Computations, §4.2; LAPACK "
+        "potrf)",
+        inplace=False,
+    ),
+    Rule("cholesky_inverse", Fraction(2, 3), "n³ of each n×n matrix", "linalg",
+        ("cholesky_inverse",),
+        "inverse from a Cholesky factor: 2n³/3 (LAPACK potri, LAWN 41 operation counts)",
+        inplace=False,
+    ),
+    Rule("lu", 2, "P(m, n) = m·n·k − (m+n)·k²/2 + k³/3 of each m×n matrix, k = min(m, n)",
+        "linalg",
+        ("linalg_lu_factor_ex", "linalg_lu", "_linalg_det", "_linalg_slogdet",
+         "det", "logdet", "slogdet", "linalg_det", "linalg_slogdet"),
+        "LU with partial pivoting, P(m, n) multiply-adds: 2n³/3 square, mn² − n³/3 for m ≥ n (GVL "
+        "§3.2; LAPACK getrf); det/slogdet are the LU (the diagonal product is lower order, not counted)",
+        inplace=False,
+    ),
+    Rule("triangular_solve", 1, "n² per right-hand side (A is n×n)", "linalg",
+        ("linalg_solve_triangular", "triangular_solve"),
+        "forward or back substitution n² (GVL §3.1; LAPACK trtrs); a unit "
+        "diagonal is not discounted",
+        inplace=False,
+    ),
+    Rule("lu_solve", 2, "n² per right-hand side (A is n×n)", "linalg",
+        ("linalg_lu_solve", "lu_solve", "cholesky_solve"),
+        "two triangular solves with the factors (LAPACK getrs, potrs)",
+        inplace=False,
+    ),
+    Rule("solve", 2, "P(n, n) = n³/3 of each n×n matrix", "linalg",
+        ("_linalg_solve_ex", "linalg_solve_ex", "linalg_solve"),
+        "LU (2n³/3) then two triangular solves per right-hand side (2n²) (LAPACK gesv)",
+        extras=(("n² per right-hand side", 2),), inplace=False,
+    ),
+    Rule("inverse", 2, "n³ of each n×n matrix", "linalg",
+        ("linalg_inv_ex", "linalg_inv", "inverse"),
+        "LU 2n³/3 and inversion from the factors 4n³/3 (LAPACK getrf + getri, LAWN 41)",
+        inplace=False,
+    ),
+    Rule("qr", 4, "P(m, n) of each m×n matrix", "linalg",
+        ("linalg_qr",),
+        "Householder QR, R: 2mn² − 2n³/3 for m ≥ n (GVL §5.2); Q by backward accumulation"
+        " (GVL §5.1): mode='reduced' m×k Q: 4·P(m, k) = 2mk² − 2k³/3; mode='complete' m×m Q: "
+        "4·(m²k − mk² + k³/3); mode='r' none",
+        extras=(("P(m, k), mode='reduced'", 4), ("(m²k − mk² + k³/3), mode='complete'", 4)),
+        inplace=False,
+    ),
+    Rule("lstsq", 4, "P(m, n) of each m×n matrix", "linalg",
+        ("linalg_lstsq",),
+        "Householder least squares (GVL §5.3): QR of A (2mn² − 2n³/3), then per right-hand "
+        "side Qᵀb (4mk − 2k²) and back substitution (k²) = 4mk − k², k = min(m, n)",
+        extras=(("(m·k − k²/4) per right-hand side", 4),), inplace=False,
+    ),
+    Rule("svd", 1, "flop of the Golub–Reinsch count of each m×n matrix (m ≥ n, else transposed)",
+        "linalg",
+        ("_linalg_svd",),
+        "GVL §8.6 (the Golub–Reinsch flop table): singular values only (compute_uv=False) 4mn² − 4n³/3; thin U "
+        "and V (full_matrices=False) 14mn² + 8n³; full U and V 4m²n + 8mn² + 9n³",
+        inplace=False,
+    ),
+    Rule("pinv", 1, "flop of thin SVD + product of each m×n matrix (m ≥ n, else transposed)",
+        "linalg",
+        ("linalg_pinv",),
+        "A⁺ = V·Σ⁺·U1ᵀ: thin SVD (14mn² + 8n³) then the product 2mnk; hermitian=True: eigh "
+        "with vectors (9n³) then 2n³ (the k·n scaling by 1/σ is lower order, not counted)",
+        inplace=False,
+    ),
+    Rule("eigh", Fraction(4, 3), "n³ of each n×n matrix", "linalg",
+        ("_linalg_eigh",),
+        "symmetric QR algorithm (GVL §8.3): eigenvalues only (compute_v=False) 4n³/3 "
+        "(Householder tridiagonalisation; the O(n²) QR sweeps are not counted)",
+        extras=(("n³ more with eigenvectors (9n³ in all)", Fraction(23, 3)),), inplace=False,
+    ),
+    Rule("eig", 25, "n³ of each n×n matrix", "linalg",
+        ("linalg_eig", "linalg_eigvals"),
+        "Francis QR algorithm for a general matrix (GVL §7.5): Schur form T and Q 25n³ "
+        "(eigenvalues alone, linalg_eigvals, 10n³)",
+        extras=(("n³ for eigenvalues only (linalg_eigvals)", -15),), inplace=False,
+    ),
+    Rule("matrix_exp", 10, "n³ of each n×n matrix", "linalg",
+        ("linalg_matrix_exp",),
+        "degree-18 Taylor approximant of Bader, Blanes & Casas (2019), the method ATen runs: 5 "
+        "matrix products of 2n³; the ⌈log2(‖A‖₁/θ₁₈)⌉ squarings (2n³ each) and the lower "
+        "degrees ATen picks for small norms depend on the values, so the count is the nominal "
+        "one at ‖A‖₁ = θ₁₈",
         inplace=False,
     ),
     # -- FFT -------------------------------------------------------------------------------
@@ -1556,7 +1686,12 @@ def _fft(call: OpCall, r: Rule) -> OpCost:
 
 def _format_constant(value: int | Fraction) -> str:
     if isinstance(value, Fraction) and value.denominator != 1:
-        return f"{float(value):g}"
+        denominator = value.denominator
+        for factor in (2, 5):
+            while denominator % factor == 0:
+                denominator //= factor
+        # a terminating decimal prints as one (2.5); thirds print as fractions (4/3)
+        return f"{float(value):g}" if denominator == 1 else f"{value.numerator}/{value.denominator}"
     return str(int(value))
 
 
@@ -1568,7 +1703,13 @@ def conventions_table() -> str:
     ]
     for r in RULES:
         ops = ", ".join(f"`{name}`" for name in r.ops)
-        extras = "; ".join(f"+{value} {label}" for label, value in r.extras) or "–"
+        extras = (
+            "; ".join(
+                f"{'+' if value >= 0 else '−'}{_format_constant(abs(value))} {label}"
+                for label, value in r.extras
+            )
+            or "–"
+        )
         if r.complex_flops is not None:
             extras = (extras + "; " if r.extras else "") + f"complex: {r.complex_flops}"
         if r.mixed_flops is not None:

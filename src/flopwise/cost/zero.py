@@ -66,7 +66,7 @@ ZERO_GROUPS: dict[str, tuple[str, ...]] = {
         "constant_pad_nd", "pad", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d",
         "replication_pad1d", "replication_pad2d", "replication_pad3d", "_pad_circular",
         "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
-        "im2col", "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d",
+        "im2col", "lu_unpack", "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d",
         "_upsample_nearest_exact1d", "_upsample_nearest_exact2d", "_upsample_nearest_exact3d",
     ),
     "selects by a mask": (
@@ -97,7 +97,7 @@ ZERO_GROUPS: dict[str, tuple[str, ...]] = {
         "is_nonzero", "is_same_size",
     ),
     "scalars, asserts and bookkeeping": (
-        "_local_scalar_dense", "item", "_assert_async", "_assert_scalar",
+        "_local_scalar_dense", "item", "_assert_async", "_assert_scalar", "_linalg_check_errors",
         "_functional_assert_async", "_functional_assert_scalar", "_assert_tensor_metadata",
         "sym_constrain_range", "sym_constrain_range_for_size", "record_stream", "_print",
         "sym_size", "sym_numel", "sym_stride", "sym_storage_offset",
