@@ -269,6 +269,65 @@ def test_lstm_fused_kernel_equals_unfused_cell(kwargs):
         assert getattr(fused.totals, field) == getattr(unfused.totals, field), field
 
 
+def _packed(x: torch.Tensor):
+    return torch.nn.utils.rnn.pack_padded_sequence(x, [5, 3], enforce_sorted=True)
+
+
+RECURRENT = {
+    "lstm": lambda: (torch.nn.LSTM(3, 4), torch.randn(5, 2, 3)),
+    "lstm_no_bias_batch_first": lambda: (
+        torch.nn.LSTM(3, 4, bias=False, batch_first=True),
+        torch.randn(2, 5, 3),
+    ),
+    "lstm_deep_bidirectional_proj": lambda: (
+        torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2),
+        torch.randn(5, 2, 3),
+    ),
+    "lstm_packed": lambda: (torch.nn.LSTM(3, 4), _packed(torch.randn(5, 2, 3))),
+    "lstm_dropout_training": lambda: (
+        torch.nn.LSTM(3, 4, num_layers=3, dropout=0.5).train(),
+        torch.randn(5, 2, 3),
+    ),
+    "gru_deep_bidirectional": lambda: (
+        torch.nn.GRU(3, 4, num_layers=2, bidirectional=True),
+        torch.randn(5, 2, 3),
+    ),
+    "gru_packed_no_bias": lambda: (torch.nn.GRU(3, 4, bias=False), _packed(torch.randn(5, 2, 3))),
+    "rnn_relu": lambda: (torch.nn.RNN(3, 4, nonlinearity="relu"), torch.randn(5, 2, 3)),
+    "rnn_tanh_deep": lambda: (torch.nn.RNN(3, 4, num_layers=2), torch.randn(5, 2, 3)),
+    "lstm_cell": lambda: (torch.nn.LSTMCell(3, 4), torch.randn(2, 3)),
+    "gru_cell_no_bias": lambda: (torch.nn.GRUCell(3, 4, bias=False), torch.randn(2, 3)),
+    "rnn_cell_relu": lambda: (torch.nn.RNNCell(3, 4, nonlinearity="relu"), torch.randn(2, 3)),
+    "bilinear": lambda: (torch.nn.Bilinear(3, 4, 5), (torch.randn(2, 3), torch.randn(2, 4))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECURRENT))
+def test_recurrent_layers_count_the_same_whole_fused_and_unfused(name):
+    """inference_mode hands the whole layer to the dispatcher (lstm, gru, rnn_*, *_cell,
+    bilinear); autograd mode decomposes it (or runs the CPU LSTM kernel); with oneDNN off
+    the LSTM decomposes too. All three counts must agree."""
+    torch.manual_seed(0)
+    model, x = RECURRENT[name]()
+    args = x if name == "bilinear" else (x,)  # a PackedSequence is a tuple too
+
+    def count(ctx):
+        with ctx, flopwise.count() as c:
+            model(*args)
+        return c.profile
+
+    runs = [count(torch.inference_mode()), count(torch.enable_grad())]
+    with torch.backends.mkldnn.flags(enabled=False):
+        runs.append(count(torch.enable_grad()))
+    whole, default, unfused = runs
+    assert all(p.complete for p in runs), [[u.op for u in p.uncounted] for p in runs]
+    assert not any("mkldnn" in o.op for o in unfused.ops)
+    for field in ("flops", "macs", "activations"):
+        values = {getattr(p.totals, field) for p in runs}
+        assert len(values) == 1, (field, values)
+    assert whole.totals.flops > 0
+
+
 def test_lstm_backward_hand_computed_real_and_meta():
     torch.manual_seed(0)
     real, meta = both(torch.nn.LSTM(3, 4), torch.randn(5, 2, 3), train=True)

@@ -638,12 +638,27 @@ RULES: tuple[Rule, ...] = (
     ),
     # -- recurrent layers and bilinear forms ------------------------------------------------
     Rule("lstm_layer", 9, "hidden unit of each (time step, batch) row", "contraction",
-        ("mkldnn_rnn_layer",),
-        "one LSTM layer and direction (the CPU kernel): macs = rows·4H·(I + H_r) for x·W_ihᵀ and "
-        "h·W_hhᵀ (2 flops each); per hidden unit the 4 gate sums x·W + h·W (4) and each bias "
-        "(4 per bias tensor); the cell 3 sigmoid, 2 tanh, 3 multiplies, 1 add (9): exactly the "
-        "unfused LSTM cell's count",
+        ("mkldnn_rnn_layer", "lstm", "lstm_cell"),
+        "per layer and direction (mkldnn_rnn_layer is the CPU kernel of one; lstm/lstm_cell "
+        "reach the dispatcher whole under inference_mode): macs = rows·(4H·I + 4H·H_r + "
+        "H_r·H) for x·W_ihᵀ, h·W_hhᵀ and the projection when proj_size > 0; per hidden unit "
+        "the 4 gate sums x·W + h·W (4), each bias tensor (4), the cell 3 sigmoid, 2 tanh, 3 "
+        "multiplies, 1 add (9); inter-layer dropout in training by its own rule: exactly the "
+        "unfused cell's count",
         extras=(("gate sum", 4), ("each bias tensor", 4)), inplace=False,
+    ),
+    Rule("gru_layer", 10, "hidden unit of each (time step, batch) row", "contraction",
+        ("gru", "gru_cell"),
+        "whole only under inference_mode (otherwise unfused): macs = rows·3H·(I + H); per "
+        "hidden unit r, z = σ(x·W + h·W) (2 adds, 2 sigmoids), n = tanh(x·W_n + r·(h·W_n)) (3), "
+        "h' = (h − n)·z + n (3); each bias tensor 3",
+        extras=(("each bias tensor", 3),), inplace=False,
+    ),
+    Rule("rnn_layer", 2, "hidden unit of each (time step, batch) row", "contraction",
+        ("rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell"),
+        "whole only under inference_mode: macs = rows·H·(I + H); per hidden unit x·W + h·W (1) "
+        "and tanh or relu (1); each bias tensor 1",
+        extras=(("each bias tensor", 1),), inplace=False,
     ),
     Rule("lstm_layer_backward", 23, "hidden unit of each (time step, batch) row", "contraction",
         ("mkldnn_rnn_layer_backward",),
@@ -668,10 +683,11 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("trilinear", 3, "point of the joint index space of the three expanded operands",
         "contraction",
-        ("_trilinear",),
+        ("_trilinear", "bilinear"),
         "nn.Bilinear's y = x1ᵀ·A·x2 (out[n,o] = Σ_ij x1[n,i]·A[o,i,j]·x2[n,j]): per point one "
         "multiply i1·i2 and one multiply-accumulate with i3; macs = the points, flops = 3 per "
-        "point (the bias is a separate add)",
+        "point; the bias is a separate add (bilinear seen whole, under inference_mode, adds 1 "
+        "per output element for it)",
         inplace=False,
     ),
     # -- linear algebra (nominal counts of the textbook algorithm; no macs) ----------------
