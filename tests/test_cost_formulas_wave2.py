@@ -117,6 +117,23 @@ def test_index_put_accumulate_broadcast_value_counts_every_update():
     assert p.totals.flops == 6 * 3
 
 
+@pytest.mark.parametrize(
+    ("shape", "indices"),
+    [
+        ((5, 4, 3), ([0, 2, 2, 4],)),
+        ((5, 4, 3), ([[0], [3]], [1, 1, 2])),
+        ((6, 5), ([[1, 2], [2, 5]],)),
+        ((4, 3, 2), ([0, 3], [2, 2], [1, 0])),
+    ],
+)
+def test_index_put_counts_equal_brute_force_updates(shape, indices):
+    # adding a broadcast 1 into zeros: the sum of the result is the number of adds done
+    index = tuple(torch.tensor(i) for i in indices)
+    brute = int(torch.zeros(shape).index_put_(index, torch.tensor(1.0), accumulate=True).sum())
+    p = counted(lambda: torch.zeros(shape).index_put_(index, torch.tensor(1.0), accumulate=True))
+    assert p.totals.flops == brute
+
+
 def test_index_put_without_accumulate_is_a_copy():
     x = torch.zeros(5, 4)
     p = counted(lambda: x.index_put_((torch.tensor([1, 2]),), torch.tensor(1.0)))
