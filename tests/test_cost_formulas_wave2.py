@@ -345,6 +345,39 @@ def test_recurrent_layers_count_the_same_whole_fused_and_unfused(name):
     assert whole.totals.flops > 0
 
 
+def _stack_params(gates: int, layers: int = 2, directions: int = 2, i: int = 3, h: int = 4):
+    params = []
+    for layer in range(layers):
+        width = i if layer == 0 else h * directions
+        for _ in range(directions):
+            params += [T(gates * h, width), T(gates * h, h), T(gates * h), T(gates * h)]
+    return params
+
+
+@pytest.mark.parametrize(("mode", "gates", "per_unit"), [(2, 4, 4 + 2 * 4 + 9), (3, 3, 10 + 2 * 3)])
+def test_cudnn_rnn_by_hand_equals_the_whole_layer(mode, gates, per_unit):
+    x, out = T(5, 2, 3), T(5, 2, 8)
+    params = _stack_params(gates)
+    rows, h = 10, 4
+    # layer 0: I = 3; layer 1: I = 2·H = 8; two directions each; rows·G·H·(I + H)
+    macs = 2 * rows * gates * h * (3 + h) + 2 * rows * gates * h * (8 + h)
+    flops = 2 * macs + 4 * rows * h * per_unit
+    hx = T(4, 2, 4)
+    cudnn = cost(
+        aten._cudnn_rnn.default, x, params, 4, None, hx, hx if mode == 2 else None, mode, h, 0,
+        2, False, 0.0, False, True, [], None, outputs=[out],
+    )  # fmt: skip
+    assert (cudnn.flops, cudnn.macs) == (flops, macs)
+    whole_op = aten.lstm.input if mode == 2 else aten.gru.input
+    state = [hx, hx] if mode == 2 else hx
+    whole = cost(whole_op, x, state, params, True, 2, 0.0, False, True, False, outputs=[out])
+    assert (whole.flops, whole.macs, whole.activations) == (
+        cudnn.flops,
+        cudnn.macs,
+        cudnn.activations,
+    )
+
+
 def test_lstm_backward_hand_computed_real_and_meta():
     torch.manual_seed(0)
     real, meta = both(torch.nn.LSTM(3, 4), torch.randn(5, 2, 3), train=True)

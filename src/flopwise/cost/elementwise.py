@@ -69,7 +69,7 @@ class Rule:
     mixed_flops: int | None = None
     inplace: bool = True
 
-    def extra(self, name: str) -> int:
+    def extra(self, name: str) -> int | Fraction:
         for label, value in self.extras:
             if label == name:
                 return value
@@ -638,9 +638,11 @@ RULES: tuple[Rule, ...] = (
     ),
     # -- recurrent layers and bilinear forms ------------------------------------------------
     Rule("lstm_layer", 9, "hidden unit of each (time step, batch) row", "contraction",
-        ("mkldnn_rnn_layer", "lstm", "lstm_cell"),
+        ("mkldnn_rnn_layer", "lstm", "lstm_cell", "_cudnn_rnn", "miopen_rnn"),
         "per layer and direction (mkldnn_rnn_layer is the CPU kernel of one; lstm/lstm_cell "
-        "reach the dispatcher whole under inference_mode): macs = rows·(4H·I + 4H·H_r + "
+        "reach the dispatcher whole under inference_mode; the GPU kernels _cudnn_rnn and "
+        "miopen_rnn run a whole stack, priced by this, the GRU or the RNN row by their mode): "
+        "macs = rows·(4H·I + 4H·H_r + "
         "H_r·H) for x·W_ihᵀ, h·W_hhᵀ and the projection when proj_size > 0; per hidden unit "
         "the 4 gate sums x·W + h·W (4), each bias tensor (4), the cell 3 sigmoid, 2 tanh, 3 "
         "multiplies, 1 add (9); inter-layer dropout in training by its own rule: exactly the "

@@ -57,33 +57,78 @@ def _rows(x: TensorMeta) -> int:
     return x.numel // x.shape[-1] if x.shape and x.shape[-1] else 0
 
 
-def _stack_cost(call: OpCall, r: Rule) -> OpCost:
-    """lstm/gru/rnn_*.input(input, hx, params, has_biases, num_layers, dropout, train,
-    bidirectional, batch_first) and .data(data, batch_sizes, hx, params, ...): every layer
-    and direction, plus the inter-layer dropout a training run applies."""
-    offset = 1 if call.op.endswith(".data") else 0
-    x = call.args[0]
-    params = list(call.args[2 + offset])
-    has_biases = bool(call.args[3 + offset])
-    layers = int(call.args[4 + offset])
-    dropout, train = float(call.args[5 + offset]), bool(call.args[6 + offset])
-    directions = 2 if call.args[7 + offset] else 1
-    stride = len(params) // (layers * directions)
+def stack_cost(
+    r: Rule,
+    x: TensorMeta,
+    params: list,
+    stride: int,
+    biases: int,
+    layers: int,
+    directions: int,
+    dropout_elements: int = 0,
+) -> OpCost:
+    """Every layer and direction of a recurrent stack whose flat ``params`` hold ``stride``
+    tensors per layer and direction (w_ih, w_hh, ``biases`` bias tensors, then w_hr for a
+    projected LSTM), plus ``dropout_elements`` elements of inter-layer dropout."""
     rows = _rows(x)
     total = OpCost(category="contraction")
     for k in range(layers * directions):
         group = params[k * stride : (k + 1) * stride]
-        biases = 2 if has_biases else 0
         w_hr = group[2 + biases] if len(group) > 2 + biases else None
         total += recurrent_cost(r, rows, RecurrentWeights(group[0], group[1], biases, w_hr))
-    flops = total.flops
-    if train and dropout > 0 and layers > 1:
-        # F.dropout on every layer's output but the last: rows × (H_out · directions) each
-        width = call.outputs[0].shape[-1]
-        flops += rule("dropout").flops * (layers - 1) * rows * width
     return OpCost(
-        flops=flops, macs=total.macs, activations=total.activations, category="contraction"
+        flops=total.flops + rule("dropout").flops * dropout_elements,
+        macs=total.macs,
+        activations=total.activations,
+        category="contraction",
     )
+
+
+def _dropout_elements(
+    train: bool, dropout: float, layers: int, x: TensorMeta, out: TensorMeta
+) -> int:
+    """Inter-layer dropout of a training run: every layer's output but the last."""
+    if not train or dropout <= 0 or layers < 2:
+        return 0
+    return (layers - 1) * _rows(x) * out.shape[-1]
+
+
+def _stack_call(call: OpCall, r: Rule) -> OpCost:
+    """lstm/gru/rnn_*.input(input, hx, params, has_biases, num_layers, dropout, train,
+    bidirectional, batch_first) and .data(data, batch_sizes, hx, params, ...)."""
+    offset = 1 if call.op.endswith(".data") else 0
+    x = call.args[0]
+    params = list(call.args[2 + offset])
+    biases = 2 if call.args[3 + offset] else 0
+    layers = int(call.args[4 + offset])
+    directions = 2 if call.args[7 + offset] else 1
+    dropout = _dropout_elements(
+        bool(call.args[6 + offset]), float(call.args[5 + offset]), layers, x, call.outputs[0]
+    )
+    stride = len(params) // (layers * directions)
+    return stack_cost(r, x, params, stride, biases, layers, directions, dropout)
+
+
+# cuDNN/MIOpen mode numbering → the row that prices the cell
+_MODES = {0: "rnn_layer", 1: "rnn_layer", 2: "lstm_layer", 3: "gru_layer"}
+
+
+def _vendor_rnn(call: OpCall) -> OpCost:
+    """_cudnn_rnn(input, weight[], weight_stride0, weight_buf, hx, cx, mode, hidden_size,
+    proj_size, num_layers, batch_first, dropout, train, bidirectional, ...) and
+    miopen_rnn(input, weight[], weight_stride0, hx, cx, mode, hidden_size, num_layers,
+    batch_first, dropout, train, bidirectional, ...): the whole stack, priced by the row
+    of its mode."""
+    cudnn = call.op.startswith("aten._cudnn_rnn")
+    x, params, stride = call.args[0], list(call.args[1]), int(call.args[2])
+    mode = int(call.args[6 if cudnn else 5])
+    layers = int(call.args[9 if cudnn else 7])
+    dropout, train = float(call.args[11 if cudnn else 9]), bool(call.args[12 if cudnn else 10])
+    directions = 2 if call.args[13 if cudnn else 11] else 1
+    biases = 2 if stride in (4, 5) else 0  # w_ih, w_hh[, b_ih, b_hh][, w_hr]
+    r = rule(_MODES[mode])
+    drop = _dropout_elements(train, dropout, layers, x, call.outputs[0])
+    return stack_cost(r, x, params, stride, biases, layers, directions, drop)
 
 
 @_uses("lstm_layer", "gru_layer", "rnn_layer")
@@ -97,12 +142,14 @@ def _recurrent(call: OpCall, r: Rule) -> OpCost:
         biases = 2 if call.arg(12, "has_biases", True) else 0
         weights = RecurrentWeights(call.args[1], call.args[2], biases)
         return recurrent_cost(r, _rows(call.args[0]), weights)
+    if name in ("_cudnn_rnn", "miopen_rnn"):
+        return _vendor_rnn(call)
     if name.endswith("_cell"):
         # (input, hx, w_ih, w_hh, b_ih, b_hh): one step over the batch rows
         biases = int(_tensor(call.arg(4, "b_ih"))) + int(_tensor(call.arg(5, "b_hh")))
         weights = RecurrentWeights(call.args[2], call.args[3], biases)
         return recurrent_cost(r, _rows(call.args[0]), weights)
-    return _stack_cost(call, r)
+    return _stack_call(call, r)
 
 
 @_uses("lstm_layer_backward")
