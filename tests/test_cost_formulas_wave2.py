@@ -491,6 +491,7 @@ LINALG = {
     "eigvalsh": (torch.linalg.eigvalsh, (_SPD,), 2 * 243),
     "eigh": (torch.linalg.eigh, (_SPD,), 2 * 243),  # 9n³
     "eig": (torch.linalg.eig, (_A,), 2 * 675),  # 25n³
+    "eigvals": (torch.linalg.eigvals, (_A,), 2 * 675),
     "matrix_exp": (torch.linalg.matrix_exp, (_A,), 2 * 270),  # 10n³
     # thin SVD 846 + V·Σ⁺·U1ᵀ 2mnk = 90; hermitian: 9n³ + 2n³
     "pinv": (torch.linalg.pinv, (_R,), 2 * (846 + 90)),
@@ -534,4 +535,15 @@ def test_values_only_decompositions_by_hand():
     c = cost(aten._linalg_eigh.default, T(2, 3, 3), "L", False, outputs=[T(2, 3)])
     assert c.flops == 2 * 36  # 4n³/3
     c = cost(aten.linalg_eigvals.default, T(3, 3), outputs=[T(3, dtype=C64)])
-    assert c.flops == 270  # 10n³
+    assert c.flops == 675  # counted like linalg_eig, what runs under autograd mode
+
+
+@pytest.mark.parametrize("name", sorted(LINALG))
+def test_linalg_counts_the_same_under_inference_mode(name):
+    # inference_mode hands composite wrappers (linalg_cholesky, linalg_svd, linalg_eigh,
+    # linalg_eigvalsh, linalg_svdvals, linalg_eigvals, linalg_lu_factor...) to the dispatcher
+    fn, args, expected = LINALG[name]
+    with torch.inference_mode(), flopwise.count() as c:
+        fn(*args)
+    assert c.profile.complete, [u.op for u in c.profile.uncounted]
+    assert c.profile.totals.flops == expected

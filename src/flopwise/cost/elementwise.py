@@ -697,7 +697,7 @@ RULES: tuple[Rule, ...] = (
     # m×n matrix (n³/3 when square). Batched matrices count once per matrix; complex
     # matrices count 4× (a complex multiply-add is 4 real ones).
     Rule("cholesky", Fraction(1, 3), "n³ of each n×n matrix", "linalg",
-        ("linalg_cholesky_ex", "cholesky"),
+        ("linalg_cholesky_ex", "linalg_cholesky", "cholesky"),
         "Cholesky factorisation n³/3 (Golub & Van Loan, Matrix Computations, §4.2; LAPACK "
         "potrf)",
         inplace=False,
@@ -709,7 +709,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("lu", 2, "P(m, n) = m·n·k − (m+n)·k²/2 + k³/3 of each m×n matrix, k = min(m, n)",
         "linalg",
-        ("linalg_lu_factor_ex", "linalg_lu", "_linalg_det", "_linalg_slogdet",
+        ("linalg_lu_factor_ex", "linalg_lu_factor", "linalg_lu", "_linalg_det", "_linalg_slogdet",
          "det", "logdet", "slogdet", "linalg_det", "linalg_slogdet"),
         "LU with partial pivoting, P(m, n) multiply-adds: 2n³/3 square, mn² − n³/3 for m ≥ n (GVL "
         "§3.2; LAPACK getrf); det/slogdet are the LU (the diagonal product is lower order, not counted)",
@@ -752,9 +752,11 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("svd", 1, "flop of the Golub–Reinsch count of each m×n matrix (m ≥ n, else transposed)",
         "linalg",
-        ("_linalg_svd",),
-        "GVL §8.6 (the Golub–Reinsch flop table): singular values only (compute_uv=False) 4mn² − 4n³/3; thin U "
-        "and V (full_matrices=False) 14mn² + 8n³; full U and V 4m²n + 8mn² + 9n³",
+        ("_linalg_svd", "linalg_svd", "linalg_svdvals"),
+        "GVL §8.6 (the Golub–Reinsch flop table): singular values only (compute_uv=False) "
+        "4mn² − 4n³/3; thin U and V (full_matrices=False) 14mn² + 8n³; full U and V 4m²n + "
+        "8mn² + 9n³; svdvals counts as thin U and V (what PyTorch runs whenever a dispatch mode "
+        "observes it, so the count does not depend on inference_mode)",
         inplace=False,
     ),
     Rule("pinv", 1, "flop of thin SVD + product of each m×n matrix (m ≥ n, else transposed)",
@@ -765,16 +767,19 @@ RULES: tuple[Rule, ...] = (
         inplace=False,
     ),
     Rule("eigh", Fraction(4, 3), "n³ of each n×n matrix", "linalg",
-        ("_linalg_eigh",),
+        ("_linalg_eigh", "linalg_eigh", "linalg_eigvalsh"),
         "symmetric QR algorithm (GVL §8.3): eigenvalues only (compute_v=False) 4n³/3 "
-        "(Householder tridiagonalisation; the O(n²) QR sweeps are not counted)",
+        "(Householder tridiagonalisation; the O(n²) QR sweeps are not counted), 9n³ with "
+        "eigenvectors; eigvalsh counts with eigenvectors (what PyTorch runs whenever a dispatch "
+        "mode observes it)",
         extras=(("n³ more with eigenvectors (9n³ in all)", Fraction(23, 3)),), inplace=False,
     ),
     Rule("eig", 25, "n³ of each n×n matrix", "linalg",
         ("linalg_eig", "linalg_eigvals"),
         "Francis QR algorithm for a general matrix (GVL §7.5): Schur form T and Q 25n³ "
-        "(eigenvalues alone, linalg_eigvals, 10n³)",
-        extras=(("n³ for eigenvalues only (linalg_eigvals)", -15),), inplace=False,
+        "(eigvals counts the same: PyTorch computes the vectors whenever a dispatch mode "
+        "observes it, so the count does not depend on inference_mode)",
+        inplace=False,
     ),
     Rule("matrix_exp", 10, "n³ of each n×n matrix", "linalg",
         ("linalg_matrix_exp",),

@@ -143,9 +143,13 @@ def _lstsq(call: OpCall, r: Rule) -> OpCost:
 
 @_uses("svd")
 def _svd(call: OpCall, r: Rule) -> OpCost:
-    """_linalg_svd(A, full_matrices, compute_uv)."""
+    """_linalg_svd(A, full_matrices, compute_uv), linalg_svd(A, full_matrices),
+    linalg_svdvals(A)."""
     a = call.args[0]
-    full = bool(call.arg(1, "full_matrices", False))
+    # linalg_svd(A, full_matrices=True) defaults differently from _linalg_svd; linalg_svdvals
+    # seen whole counts as _linalg_svd's defaults, what autograd mode dispatches for it
+    full_default = call.op.startswith("aten.linalg_svd.") or call.op == "aten.linalg_svd"
+    full = bool(call.arg(1, "full_matrices", full_default))
     compute_uv = bool(call.arg(2, "compute_uv", True))
     per = r.flops * svd_flops(a.shape[-2], a.shape[-1], compute_uv, full)
     return _linalg(call, per, _matrices(a))
@@ -178,8 +182,6 @@ def _eigh(call: OpCall, r: Rule) -> OpCost:
 
 @_uses("eig")
 def _eig(call: OpCall, r: Rule) -> OpCost:
+    """linalg_eig / linalg_eigvals: Schur form and Q, 25n³ per matrix."""
     a = call.args[0]
-    coefficient = Fraction(r.flops)
-    if call.op.startswith("aten.linalg_eigvals"):
-        coefficient += r.extra("n³ for eigenvalues only (linalg_eigvals)")
-    return _linalg(call, coefficient * a.shape[-1] ** 3, _matrices(a))
+    return _linalg(call, r.flops * a.shape[-1] ** 3, _matrices(a))
