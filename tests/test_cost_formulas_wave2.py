@@ -6,9 +6,13 @@ same computation through another path (a decomposed run, real against meta tenso
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import flopwise
 from flopwise.cost.registry import lookup, op_key
@@ -60,6 +64,21 @@ def test_complex_matmul_paths(fn):
     batch = 2 if p.totals.macs > 240 else 1
     assert p.totals.macs == batch * 240
     assert p.totals.flops == 2 * p.totals.macs
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    batch=st.lists(st.integers(1, 3), max_size=2),
+    m=st.integers(1, 4),
+    k=st.integers(1, 4),
+    n=st.integers(1, 4),
+)
+def test_complex_matmul_is_four_times_the_real_one(batch, m, k, n):
+    a, b = torch.randn(*batch, m, k), torch.randn(k, n)
+    real = counted(torch.matmul, a, b).totals
+    cplx = counted(torch.matmul, a.to(C64), b.to(C64)).totals
+    assert real.macs == math.prod(batch) * m * n * k
+    assert (cplx.macs, cplx.flops) == (4 * real.macs, 4 * real.flops)
 
 
 def test_complex_addmm_and_linear_bias_is_a_complex_add():
