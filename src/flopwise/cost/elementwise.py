@@ -5,7 +5,9 @@ interpolation, cumulative ops, FFTs, dropout, losses, and the backward ops autog
 for them. Each op's constant lives in :data:`RULES`, one row per family, stating what the
 constant multiplies (``basis``) and the elementary steps it is derived from; the formulas
 below read their numbers from that table and nowhere else, and docs/conventions.md prints
-it (``scripts/gen_conventions_table.py``).
+it (``scripts/gen_conventions_table.py``). The table also holds the rows whose formulas
+live elsewhere so that the document lists them: recurrent layers and the bilinear form
+(layers.py) and dense linear algebra (linalg.py).
 
 Shared rules (docs/conventions.md states them in full):
 
