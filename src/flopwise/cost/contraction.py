@@ -12,6 +12,11 @@ import math
 from flopwise.cost.registry import aten, maybe_ops, register
 from flopwise.cost.types import OpCall, OpCost, TensorMeta, Uncountable
 
+# Real operations per complex one: (a+bi)(c+di) accumulated into a complex sum is 4 real
+# multiply-adds; a complex add is 2 real adds.
+COMPLEX_MACS = 4
+COMPLEX_ADD = 2
+
 # ---------------------------------------------------------------------------------------
 # pure shape formulas (also used by the analytic LLM model and the tests)
 
@@ -112,6 +117,14 @@ def schema_arg(call: OpCall, name: str, default: object = None) -> object:
 
 
 def contraction(macs: int, out: TensorMeta, bias_elements: int = 0) -> OpCost:
+    """Cost of a contraction of ``macs`` multiply-accumulates (counted on the operands'
+    element type) with an optional bias of ``bias_elements`` additions.
+
+    Complex operands are counted in real arithmetic: one complex multiply-add is 4 real
+    MACs (8 real flops) and one complex bias add is 2 real flops. Activations stay the
+    output's element count."""
+    if out.dtype.is_complex:
+        macs, bias_elements = COMPLEX_MACS * macs, COMPLEX_ADD * bias_elements
     return OpCost(
         flops=2 * macs + bias_elements,
         macs=macs,
@@ -152,11 +165,14 @@ def _einsum(call: OpCall) -> OpCost:
     return contraction(math.prod(sizes.values()), call.out)
 
 
-@register(aten.addmm, aten.baddbmm, aten.addbmm, aten.addmv)
+@register(aten.addmm, aten.baddbmm, aten.addbmm, aten.addmv, *maybe_ops("addr", "addr_"))
 def _addmm(call: OpCall) -> OpCost:
+    """self + A·B; ``addr`` (self + v1 ⊗ v2) is the K = 1 case: M·N macs."""
     bias, a, b = call.args[0], call.args[1], call.args[2]
     macs = matmul_macs(a.shape, b.shape)
-    if call.op.startswith("aten.addbmm"):
+    if call.op.startswith("aten.addr"):
+        macs = a.numel * b.numel
+    elif call.op.startswith("aten.addbmm"):
         macs = a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
     beta = call.kwargs.get("beta", 1)
     bias_flops = call.out.numel if beta != 0 and isinstance(bias, TensorMeta) else 0

@@ -102,5 +102,7 @@ def _ensure_loaded() -> None:
         from flopwise.cost import (  # noqa: F401  (import registers the formulas)
             contraction,
             elementwise,
+            layers,
+            linalg,
             zero,
         )
