@@ -24,6 +24,8 @@ from torch.utils.flop_counter import FlopCounterMode, conv_backward_flop
 import flopwise
 from flopwise.cli import main
 from flopwise.errors import ShapeMismatch
+from flopwise.sources.hf_configs import load_config_dict
+from flopwise.sources.models import build_hf_model
 
 torchvision = pytest.importorskip("torchvision")
 transformers = pytest.importorskip("transformers")
@@ -189,44 +191,8 @@ VISION = [
     "swin_t",
 ]
 
-# HF tiny configs as the repo's zoo uses them (tests/test_zoo.py).
-HF = {
-    "bert": (
-        "BertConfig",
-        dict(
-            hidden_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=128,
-            vocab_size=100,
-        ),
-    ),
-    "gpt2": ("GPT2Config", dict(n_embd=64, n_layer=2, n_head=4, vocab_size=100, n_positions=64)),
-    "llama": (
-        "LlamaConfig",
-        dict(
-            hidden_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            intermediate_size=128,
-            vocab_size=100,
-        ),
-    ),
-    "mixtral": (
-        "MixtralConfig",
-        dict(
-            hidden_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            intermediate_size=96,
-            vocab_size=100,
-            num_local_experts=4,
-            num_experts_per_tok=2,
-        ),
-    ),
-}
+# The project's tiny transformer configs (flopwise.sources.hf_configs, hf:tiny-*).
+HF = ["tiny-bert", "tiny-gpt2", "tiny-llama", "tiny-mixtral"]
 
 # Forward contractions: the operands autograd differentiates, by schema name, and where
 # the first of them sits among the op's tensor arguments (addmm's bias comes first).
@@ -314,12 +280,8 @@ def _vision_meta(name: str) -> tuple[nn.Module, tuple]:
 
 
 def _hf_tiny(name: str) -> tuple[nn.Module, tuple]:
-    cls_name, kw = HF[name]
-    cfg = getattr(transformers, cls_name)(**kw)
-    cfg._attn_implementation = "sdpa"
-    torch.manual_seed(0)
-    auto = transformers.AutoModel if name == "bert" else transformers.AutoModelForCausalLM
-    return auto.from_config(cfg), (torch.randint(0, 100, (2, 16)),)
+    model = build_hf_model(load_config_dict(name), device="meta")
+    return model, (torch.randint(0, model.config.vocab_size, (2, 16)),)
 
 
 def _grad_flags(build, name: str) -> list[_Contraction]:
