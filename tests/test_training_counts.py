@@ -9,6 +9,7 @@ grad (read off the tensors by a dispatch mode of this file's own)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -71,7 +72,7 @@ def _conv_terms(n, c_in, c_out, length, k, stride, dilation, groups, transposed)
 
 
 def _grid(*sizes):
-    return [tuple(idx) for idx in torch.cartesian_prod(*map(torch.arange, sizes)).tolist()]
+    return itertools.product(*map(range, sizes))
 
 
 @pytest.mark.parametrize(
@@ -117,7 +118,7 @@ def test_conv_backward_brute_force(stride, dilation, groups, transposed):
 def _torch_conv_backward_per_group(*args, out_shape=None, **kwargs):
     """FlopCounterMode's convolution_backward with its grad_weight divided by groups: its
     transposed shapes lose the group split, counting a grouped conv's weight gradient
-    ``groups`` times over (the fix of pytorch/pytorch#183405, not in this torch)."""
+    ``groups`` times over (the correction proposed in pytorch/pytorch#183405)."""
     grad_out, x, w, bias, stride, padding, dilation, transposed, out_pad, groups, mask = args
     head = (grad_out, x, w, bias, stride, padding, dilation, transposed, out_pad, groups)
     grad_input = conv_backward_flop(*head, [mask[0], False, False], out_val=out_shape)
