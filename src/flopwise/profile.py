@@ -277,7 +277,7 @@ def _preserved(model: nn.Module | None) -> Iterator[None]:
     params = [(p, p.requires_grad, p.grad) for p in model.parameters()]
     # Meta and fake buffers hold no values to restore; snapshot only those with data.
     buffers = [
-        (m, name, b, b.clone() if _holds_data(b) else None)
+        (m, name, b, b.detach().clone() if _holds_data(b) else None)
         for m in model.modules()
         for name, b in m._buffers.items()
         if b is not None
