@@ -37,8 +37,10 @@ from flopwise.cost.types import OpCall, OpCost, TensorMeta, Uncountable
 
 # Gathers read the rows they fetch (plus indices), not the whole table they index.
 _GATHERS = {"aten.embedding", "aten.index_select", "aten.gather", "aten.index", "aten.take"}
-# Ops that allocate without writing: no traffic.
+# Ops that allocate without writing, and _unsafe_view (a view its schema does not mark as
+# one; matmul's decomposition uses view or _unsafe_view depending on the grad mode): no traffic.
 _NO_TRAFFIC = {
+    "aten._unsafe_view",
     "aten.empty",
     "aten.empty_like",
     "aten.empty_strided",
@@ -116,9 +118,12 @@ def decomposes_above_python(func: Any) -> bool:
     if known is None:
         name = func.name()
         has = torch._C._dispatch_has_kernel_for_dispatch_key
-        known = has(name, "CompositeImplicitAutograd") and not any(
-            has(name, key) for key in _BACKEND_KEYS
-        )
+        try:
+            known = has(name, "CompositeImplicitAutograd") and not any(
+                has(name, key) for key in _BACKEND_KEYS
+            )
+        except RuntimeError:  # not a dispatcher op (prim::device, Python-only ops)
+            known = False
         _decomposes[func] = known
     return known
 
