@@ -286,10 +286,13 @@ def _fake_twin(t: torch.Tensor, kind: str, fake_mode: Any, device: torch.device)
     is the one a real run on that device makes, and the count is identical."""
     from torch._subclasses.fake_tensor import FakeTensor
 
-    if kind == "fake" and t.device.type != "meta":
-        twin = fake_mode.from_tensor(t.detach())
-    else:
-        twin = FakeTensor(fake_mode, t.detach().to("meta"), device)
+    # An inference tensor lacks the autograd dispatch keys; the twin is one iff ``t`` is,
+    # so a profile under inference_mode dispatches (and counts) as on the real tensors.
+    with torch.inference_mode(t.is_inference()):
+        if kind == "fake" and t.device.type != "meta":
+            twin = fake_mode.from_tensor(t.detach())
+        else:
+            twin = FakeTensor(fake_mode, t.detach().to("meta"), device)
     if isinstance(t, nn.Parameter):
         twin = nn.Parameter(twin, requires_grad=t.requires_grad)
     elif t.requires_grad:

@@ -99,33 +99,44 @@ _AUTOGRAD_KEYS = (
     "AutogradHPU",
     "AutogradPrivateUse1",
 )
-# Kernels that make an op run whole under no_grad although it is also composite.
-_BACKEND_KEYS = (
-    "CPU",
-    "CUDA",
-    "Meta",
-    "CompositeExplicitAutograd",
-    "CompositeExplicitAutogradNonFunctional",
-)
-_decomposes: dict[Any, bool] = {}
+_decomposes: dict[tuple[Any, str], bool] = {}
 
 
-def decomposes_above_python(func: Any) -> bool:
-    """True when ``func`` is CompositeImplicitAutograd with no backend kernel: under
-    autograd and ``no_grad`` it decomposes before reaching a dispatch mode, under
-    ``inference_mode`` it arrives whole."""
-    known = _decomposes.get(func)
+def decomposes_above_python(func: Any, args: tuple, kwargs: dict) -> bool:
+    """True when, outside inference_mode, ``func`` on these tensors' device would run its
+    CompositeImplicitAutograd kernel at the autograd key (so a dispatch mode sees only the
+    ops it lowers to); under ``inference_mode`` such an op arrives whole."""
+    device = next(
+        (t.device.type for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)),
+        "cpu",
+    )
+    cache_key = (func, device)
+    known = _decomposes.get(cache_key)
     if known is None:
-        name = func.name()
-        has = torch._C._dispatch_has_kernel_for_dispatch_key
+        known = False
         try:
-            known = has(name, "CompositeImplicitAutograd") and not any(
-                has(name, key) for key in _BACKEND_KEYS
-            )
-        except RuntimeError:  # not a dispatcher op (prim::device, Python-only ops)
+            name = func.name()
+            if torch._C._dispatch_has_kernel_for_dispatch_key(name, "CompositeImplicitAutograd"):
+                key = "Autograd" + torch._C._dispatch_key_for_device(device)
+                # The computed dispatch table says which kernel that key runs.
+                for line in torch._C._dispatch_dump_table(name).splitlines():
+                    if line.startswith(key + ":"):
+                        known = line.rstrip().endswith("[math kernel]")
+                        break
+        except RuntimeError:  # not a dispatcher op (prim::device), or an unknown device
             known = False
-        _decomposes[func] = known
+        _decomposes[cache_key] = known
     return known
+
+
+def _view_tracking() -> Any:
+    """Re-enable the ADInplaceOrView key that dispatch-mode handlers run without: some
+    composites (matmul's folding) branch on what view tracking records, so without it they
+    lower differently from a plain no_grad call."""
+    include = torch._C._dispatch_tls_local_include_set()
+    exclude = torch._C._dispatch_tls_local_exclude_set()
+    key = torch._C.DispatchKey.ADInplaceOrView
+    return torch._C._ForceDispatchKeyGuard(include.add(key), exclude.remove(key))
 
 
 @dataclass
@@ -229,16 +240,12 @@ class CaptureMode(TorchDispatchMode):
         kwargs = kwargs or {}
         if self.suppressed:  # inside an attention call already recorded whole
             return func(*args, **kwargs)
-        if (
-            func is not _SDPA
-            and torch.is_inference_mode_enabled()
-            and decomposes_above_python(func)
-        ):
-            # Count what no_grad counts: the decomposition, each op seen by this mode.
-            with self:
-                out = func.decompose(*args, **kwargs)
-            if out is not NotImplemented:
-                return out
+        if func is not _SDPA and decomposes_above_python(func, args, kwargs):
+            # A composite arrived whole (inference_mode, or tensors made there that lack
+            # autograd keys): count what no_grad counts, the ops it lowers to.
+            if torch.is_inference_mode_enabled():
+                return self._as_under_no_grad(func, args, kwargs)
+            return self._decomposed(func, args, kwargs)
         out = _shape_only_result(func, args)
         if out is None:
             out = func(*args, **kwargs)
@@ -249,6 +256,37 @@ class CaptureMode(TorchDispatchMode):
             return out
         self._record(op_key(func), args, kwargs, out, is_view=bool(getattr(func, "is_view", False)))
         return out
+
+    def _as_under_no_grad(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """Run a composite op that reached the mode whole under inference_mode the way
+        no_grad runs it: re-dispatched outside inference mode with grad off, so its
+        CompositeImplicitAutograd kernel takes the same branches (several test
+        ``is_inference``) and each op it lowers to reaches this mode. Where that is
+        refused (an in-place step on an inference tensor), its decomposition runs inside
+        inference mode instead."""
+        mark = len(self.records)
+        try:
+            with self, torch.inference_mode(False), torch.no_grad(), _view_tracking():
+                return func(*args, **kwargs)
+        except RuntimeError as exc:
+            if "nference tensor" not in str(exc):
+                raise
+            del self.records[mark:]
+        return self._decomposed(func, args, kwargs)
+
+    def _decomposed(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """Run ``func``'s CompositeImplicitAutograd kernel with each op it lowers to seen by
+        this mode; with view tracking on where the tensors allow it (as under no_grad)."""
+        mark = len(self.records)
+        try:
+            with self, _view_tracking():
+                return func.decompose(*args, **kwargs)
+        except RuntimeError as exc:
+            if "view" not in str(exc):  # tensors that refuse view tracking (fake inference)
+                raise
+            del self.records[mark:]
+        with self:
+            return func.decompose(*args, **kwargs)
 
     # -- attention backward -------------------------------------------------------
     def mark_attention_nodes(self, root: Any, fence: int, call: OpCall) -> None:

@@ -426,3 +426,21 @@ def _transformer_encoder_layer(call: OpCall) -> OpCost:
         activations=sum(p.activations for p in parts),
         category="contraction",
     )
+
+
+@register(*maybe_ops("_trilinear"))
+def _trilinear(call: OpCall) -> OpCost:
+    """``_trilinear`` (nn.Bilinear's kernel): each input is widened by inserting size-1 dims
+    at its ``expand`` positions and the three are multiplied over their broadcast index
+    space S, summing the ``sumdim`` dims. Each point is one multiply of the first two
+    factors and one multiply-accumulate with the third: macs = S, flops = 3·S."""
+    inputs = call.args[:3]
+    expands = [list(call.arg(3 + i, f"expand{i + 1}", [])) for i in range(3)]
+    ndim = inputs[0].ndim + len(expands[0])
+    joint: tuple[int, ...] = ()
+    for t, expand in zip(inputs, expands, strict=True):
+        sizes = iter(t.shape)
+        shape = tuple(1 if d in expand else next(sizes) for d in range(ndim))
+        joint = _broadcast(joint, shape)
+    points = math.prod(joint)
+    return OpCost(flops=3 * points, macs=points, activations=call.out.numel, category="contraction")
