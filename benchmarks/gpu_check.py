@@ -81,8 +81,9 @@ def _sdpa_case(
     dropout_p: float,
     shape: tuple[int, int, int, int, int],
 ) -> dict[str, Any]:
-    import flopwise
     from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    import flopwise
 
     batch, heads, lq, lk, e = shape
     kv_heads = heads // 2 if gqa else heads
@@ -144,9 +145,11 @@ def _sdpa_case(
             "flops": sum(r.flops for r in bwd),
             "ops": sorted({r.op for r in bwd}),
         }
-        ok = ok and {
-            k: case["counted_backward"][k] for k in ("macs", "flops")
-        } == case["expected_backward"]
+        ok = (
+            ok
+            and {k: case["counted_backward"][k] for k in ("macs", "flops")}
+            == case["expected_backward"]
+        )
     case["complete"] = c.profile.complete
     case["status"] = "ok" if ok and case["kernel_ran"] and c.profile.complete else "MISMATCH"
     return case
