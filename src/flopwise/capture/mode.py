@@ -99,33 +99,46 @@ _AUTOGRAD_KEYS = (
     "AutogradHPU",
     "AutogradPrivateUse1",
 )
+_composite: dict[Any, bool] = {}
 _decomposes: dict[tuple[Any, str], bool] = {}
+
+
+def _is_composite(func: Any) -> bool:
+    known = _composite.get(func)
+    if known is None:
+        try:
+            known = torch._C._dispatch_has_kernel_for_dispatch_key(
+                func.name(), "CompositeImplicitAutograd"
+            )
+        except RuntimeError:  # not a dispatcher op (prim::device)
+            known = False
+        _composite[func] = known
+    return known
 
 
 def decomposes_above_python(func: Any, args: tuple, kwargs: dict) -> bool:
     """True when, outside inference_mode, ``func`` on these tensors' device would run its
     CompositeImplicitAutograd kernel at the autograd key (so a dispatch mode sees only the
     ops it lowers to); under ``inference_mode`` such an op arrives whole."""
+    if not _is_composite(func):  # the common case, decided without looking at arguments
+        return False
     device = next(
         (t.device.type for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)),
         "cpu",
     )
-    cache_key = (func, device)
-    known = _decomposes.get(cache_key)
+    known = _decomposes.get((func, device))
     if known is None:
         known = False
         try:
-            name = func.name()
-            if torch._C._dispatch_has_kernel_for_dispatch_key(name, "CompositeImplicitAutograd"):
-                key = "Autograd" + torch._C._dispatch_key_for_device(device)
-                # The computed dispatch table says which kernel that key runs.
-                for line in torch._C._dispatch_dump_table(name).splitlines():
-                    if line.startswith(key + ":"):
-                        known = line.rstrip().endswith("[math kernel]")
-                        break
-        except RuntimeError:  # not a dispatcher op (prim::device), or an unknown device
+            key = "Autograd" + torch._C._dispatch_key_for_device(device)
+            # The computed dispatch table says which kernel that key runs.
+            for line in torch._C._dispatch_dump_table(func.name()).splitlines():
+                if line.startswith(key + ":"):
+                    known = line.rstrip().endswith("[math kernel]")
+                    break
+        except RuntimeError:  # a device without its own autograd key
             known = False
-        _decomposes[cache_key] = known
+        _decomposes[(func, device)] = known
     return known
 
 
