@@ -190,3 +190,15 @@ def test_multihead_attention_fast_path_still_runs():
     with torch.no_grad():
         p = flopwise.profile(mha, x, x, x, need_weights=False)
     assert [r.op for r in p.ops if r.macs] == ["aten._native_multi_head_attention"]
+
+
+def test_each_backward_pass_counts_once():
+    # retain_graph: two backward passes through one call are two attention backwards.
+    q, k, v = _inputs(7, HQ, 6, grad=True)  # Ev != E: the math backend's dense graph
+    with flopwise.count() as c:
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        out.sum().backward(retain_graph=True)
+        out.sum().backward()
+    p = pairs_brute_force(B, HQ, LQ, 7, causal=True)
+    backward = [r for r in c.profile.ops if r.phase == "backward" and r.macs]
+    assert [r.macs for r in backward] == [2 * p * (E + 6)] * 2

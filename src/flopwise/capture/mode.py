@@ -247,6 +247,7 @@ class CaptureMode(TorchDispatchMode):
         self.suppressed = 0  # > 0 while an attention call's own decomposition runs
         # sequence number of an autograd node → the attention call that created it
         self._attention_nodes: dict[int, tuple[str, _AttentionRegion]] = {}
+        self._node_hooks: list[Any] = []
 
     # -- dispatch -----------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -306,6 +307,11 @@ class CaptureMode(TorchDispatchMode):
         """File every autograd node reachable from ``root`` and created after ``fence``
         (the decomposition of one attention call) under that call."""
         region = _AttentionRegion(call)
+
+        def entering(*_grads: Any) -> None:  # each backward pass through the call counts
+            region.recorded = False
+
+        self._node_hooks.append(root.register_prehook(entering))
         todo = [root]
         while todo:
             node = todo.pop()
@@ -319,8 +325,12 @@ class CaptureMode(TorchDispatchMode):
             todo.extend(fn for fn, _ in node.next_functions)
 
     def forget_attention_nodes(self) -> None:
-        """Drop the node marks (the capture is over; later backward passes are not ours)."""
+        """Drop the node marks and hooks (the capture is over; later backward passes are
+        not ours)."""
         self._attention_nodes.clear()
+        for handle in self._node_hooks:
+            handle.remove()
+        self._node_hooks.clear()
 
     def _in_attention_backward(self) -> bool:
         """When the running autograd node belongs to an attention call, record that call's
