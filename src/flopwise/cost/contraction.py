@@ -444,3 +444,93 @@ def _trilinear(call: OpCall) -> OpCost:
         joint = _broadcast(joint, shape)
     points = math.prod(joint)
     return OpCost(flops=3 * points, macs=points, activations=call.out.numel, category="contraction")
+
+
+# ---------------------------------------------------------------------------------------
+# fused LSTM layer (the CPU kernel nn.LSTM runs through oneDNN)
+
+
+def _lstm_shapes(call: OpCall) -> tuple[int, int, int, int, bool]:
+    """(T, B, I, H, has_biases) of an ``mkldnn_rnn_layer`` call or its backward."""
+    x, w_ih = call.args[0], call.args[1]
+    steps, batch, width = x.shape
+    hidden = w_ih.shape[0] // 4
+    return steps, batch, width, hidden, bool(call.args[12 if "backward" not in call.op else 17])
+
+
+def _sum_costs(parts: list[OpCost]) -> OpCost:
+    return OpCost(
+        flops=sum(p.flops for p in parts),
+        macs=sum(p.macs for p in parts),
+        activations=sum(p.activations for p in parts),
+        category="contraction",
+    )
+
+
+@register(*maybe_ops("mkldnn_rnn_layer"))
+def _mkldnn_lstm_layer(call: OpCall) -> OpCost:
+    """One LSTM layer in one direction, input ``[T, B, I]``, ``4H`` gate rows: the sum of
+    the unfused steps, each by its own formula: the input projection over all steps
+    (``addmm``, ``mm`` without biases), per step the hidden projection and the sum of the
+    two, then per hidden unit 3 sigmoids, 2 tanh, 3 multiplies and an add
+    (c' = f·c + i·g, h' = o·tanh(c'))."""
+    if call.args[9] != 2:  # mode 2 is LSTM, the only one this kernel runs
+        raise Uncountable("mkldnn_rnn_layer with a mode other than LSTM")
+    steps, batch, width, hidden, biases = _lstm_shapes(call)
+    dtype = call.args[0].dtype
+    rows, gates = steps * batch, 4 * hidden
+
+    def t(*shape: int) -> TensorMeta:
+        return TensorMeta(tuple(shape), dtype)
+
+    def project(n: int, k: int) -> OpCost:
+        if biases:
+            return _cost_of("aten.addmm", (t(gates), t(n, k), t(k, gates)), (t(n, gates),))
+        return _cost_of("aten.mm", (t(n, k), t(k, gates)), (t(n, gates),))
+
+    unit = t(rows, hidden)
+    parts = [
+        project(rows, width),
+        *[project(batch, hidden)] * steps,
+        _cost_of("aten.add.Tensor", (t(rows, gates), t(rows, gates)), (t(rows, gates),)),
+        _cost_of("aten.sigmoid", (t(rows, 3 * hidden),), (t(rows, 3 * hidden),)),
+        *[_cost_of("aten.tanh", (unit,), (unit,))] * 2,
+        *[_cost_of("aten.mul.Tensor", (unit, unit), (unit,))] * 3,
+        _cost_of("aten.add.Tensor", (unit, unit), (unit,)),
+    ]
+    return _sum_costs(parts)
+
+
+@register(*maybe_ops("mkldnn_rnn_layer_backward"))
+def _mkldnn_lstm_layer_backward(call: OpCall) -> OpCost:
+    """Backward of one LSTM layer and direction: the gate gradient dG ``[T·B, 4H]`` meets
+    both weights twice (dX = dG·W_ih and dW_ih = dGᵀ·X, dH = dG·W_hh and dW_hh = dGᵀ·H):
+    macs = 2·T·B·4H·(I+H); bias gradients are sums over dG; per hidden unit 3
+    sigmoid_backward, 2 tanh_backward, 6 multiplies (two per forward product) and 2 adds
+    (the cell and hidden gradients from two uses each)."""
+    steps, batch, width, hidden, biases = _lstm_shapes(call)
+    dtype = call.args[0].dtype
+    rows, gates = steps * batch, 4 * hidden
+
+    def t(*shape: int) -> TensorMeta:
+        return TensorMeta(tuple(shape), dtype)
+
+    def mm(m: int, k: int, n: int) -> OpCost:
+        return _cost_of("aten.mm", (t(m, k), t(k, n)), (t(m, n),))
+
+    unit = t(rows, hidden)
+    parts = [
+        mm(rows, gates, width),  # dX
+        mm(gates, rows, width),  # dW_ih
+        mm(rows, gates, hidden),  # dH
+        mm(gates, rows, hidden),  # dW_hh
+        *[_cost_of("aten.sigmoid_backward", (unit, unit), (unit,))] * 3,
+        *[_cost_of("aten.tanh_backward", (unit, unit), (unit,))] * 2,
+        *[_cost_of("aten.mul.Tensor", (unit, unit), (unit,))] * 6,
+        *[_cost_of("aten.add.Tensor", (unit, unit), (unit,))] * 2,
+    ]
+    if biases:
+        dg = t(rows, gates)
+        parts += [_cost_of("aten.sum.dim_IntList", (dg, [0]), (t(gates),))] * 2
+    cost = _sum_costs(parts)
+    return OpCost(flops=cost.flops, macs=cost.macs, category="contraction")
