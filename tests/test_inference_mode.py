@@ -127,6 +127,40 @@ def test_counts_like_no_grad_on_every_tensor_kind(tensors):
     _assert_same(model, *args, tensors=tensors)
 
 
+def _small_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.Flatten(),
+        nn.LayerNorm(4 * 6 * 6),
+        nn.Linear(144, 8),
+    )
+
+
+def test_model_and_input_made_under_inference_mode():
+    # Inference tensors lack the autograd dispatch keys: every composite reaches the mode
+    # whole, and in-place updates (batch norm's running stats in train mode) are refused
+    # outside inference mode. The count must still equal no_grad's on normal tensors.
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        reference = flopwise.profile(_small_net(), x)
+        train_net = _small_net().train()
+        with flopwise.count() as train_ref:
+            train_net(x)
+    with torch.inference_mode():
+        model, xi = _small_net(), x.clone()
+        assert model[0].weight.is_inference() and xi.is_inference()
+        for kind in ("real", "meta"):
+            p = flopwise.profile(model, xi, tensors=kind)
+            assert p.complete and p.totals.as_dict() == reference.totals.as_dict(), kind
+        model.train()
+        with flopwise.count() as train_count:
+            model(xi)
+    assert train_count.profile.complete
+    assert train_count.totals.flops == train_ref.totals.flops
+
+
 torchvision = pytest.importorskip("torchvision")
 transformers = pytest.importorskip("transformers")
 

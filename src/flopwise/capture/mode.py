@@ -152,6 +152,13 @@ def _view_tracking() -> Any:
     return torch._C._ForceDispatchKeyGuard(include.add(key), exclude.remove(key))
 
 
+def _refused_outside_inference(exc: RuntimeError) -> bool:
+    """The error PyTorch raises when inference tensors meet in-place updates or view
+    tracking outside inference mode (then a plainer way to run the op is tried)."""
+    message = str(exc)
+    return "nference tensor" in message or "differentiable view" in message
+
+
 @dataclass
 class _AttentionRegion:
     """The autograd nodes one SDPA call created, and the cost of their backward."""
@@ -283,7 +290,7 @@ class CaptureMode(TorchDispatchMode):
             with self, torch.inference_mode(False), torch.no_grad(), _view_tracking():
                 return func(*args, **kwargs)
         except RuntimeError as exc:
-            if "nference tensor" not in str(exc):
+            if not _refused_outside_inference(exc):
                 raise
             del self.records[mark:]
         return self._decomposed(func, args, kwargs)
@@ -296,7 +303,7 @@ class CaptureMode(TorchDispatchMode):
             with self, _view_tracking():
                 return func.decompose(*args, **kwargs)
         except RuntimeError as exc:
-            if "view" not in str(exc):  # tensors that refuse view tracking (fake inference)
+            if not _refused_outside_inference(exc):  # e.g. fake inference tensors
                 raise
             del self.records[mark:]
         with self:
