@@ -155,16 +155,21 @@ def _sdpa_case(
     return case
 
 
-def check_sdpa_backends(out_dir: Path, device: str = "cuda") -> dict[str, Any]:
+def check_sdpa_backends(
+    out_dir: Path,
+    device: str = "cuda",
+    shapes: list[tuple[int, int, int, int, int]] | None = None,
+) -> dict[str, Any]:
     """Count every SDPA backend × dtype × causal × GQA × grad mode and compare with the
-    formula integer; write ``sdpa_backends.json`` under ``out_dir``."""
+    formula integer; write ``sdpa_backends.json`` under ``out_dir``. ``shapes`` are
+    (B, Hq, Lq, Lk, E); by default the issue's 2×4×128×64 and one with Lk < Lq."""
     if device == "cuda":
         backends = list(_PROOF)
         dtypes = [torch.bfloat16, torch.float16]
     else:  # dry run: the CPU flash kernel and the math backend
         backends = list(_CPU_PROOF)
         dtypes = [torch.bfloat16]
-    shapes = [(2, 4, 128, 128, 64), (2, 4, 128, 96, 64)]  # the issue's shape; Lk < Lq
+    shapes = shapes or [(2, 4, 128, 128, 64), (2, 4, 128, 96, 64)]
     cases = []
     started = time.time()
     for backend in backends:
