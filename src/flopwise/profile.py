@@ -342,12 +342,15 @@ def _fake_twin(
 
     if memo is not None and id(t) in memo:
         return memo[id(t)][1]
-    if t.device.type != "meta":
-        # from_tensor memoizes storages, so views of one real storage share a fake one.
-        twin = fake_mode.from_tensor(t.detach())
-    else:
-        # detach() of a meta tensor shares its meta storage, so aliasing is kept here too.
-        twin = FakeTensor(fake_mode, t.detach(), device)
+    # An inference tensor lacks the autograd dispatch keys; the twin is one iff ``t`` is,
+    # so a profile under inference_mode dispatches (and counts) as on the real tensors.
+    with torch.inference_mode(t.is_inference()):
+        if t.device.type != "meta":
+            # from_tensor memoizes storages, so views of one real storage share a fake one.
+            twin = fake_mode.from_tensor(t.detach())
+        else:
+            # detach() of a meta tensor shares its meta storage, so aliasing is kept too.
+            twin = FakeTensor(fake_mode, t.detach(), device)
     if isinstance(t, nn.Parameter):
         twin = nn.Parameter(twin, requires_grad=t.requires_grad)
     elif t.requires_grad:
