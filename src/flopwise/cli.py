@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sqlite3
 import sys
 from typing import Any
 
@@ -127,6 +128,18 @@ def report_error(exc: BaseException, debug: bool = False) -> int:
         return exc.exit_code
     if isinstance(exc, CLICK_ERRORS):  # e.g. FileError: the input is at fault
         typer.echo(f"error: {one_line(exc.format_message())}", err=True)
+        return EXIT_USAGE
+    if isinstance(exc, OSError) and exc.filename is not None:  # a path the user gave
+        what = exc.strerror or type(exc).__name__
+        typer.echo(f"error: {exc.filename}: {one_line(what)}", err=True)
+        return EXIT_USAGE
+    if isinstance(exc, sqlite3.Error):  # the results store, whichever command opened it
+        typer.echo(
+            f"error: the results database failed: {one_line(str(exc))} "
+            f"({type(exc).__name__}); check that --db or $FLOPWISE_DB names a writable "
+            "flopwise database",
+            err=True,
+        )
         return EXIT_USAGE
     message = one_line(str(exc)) or "(no message)"
     typer.echo(

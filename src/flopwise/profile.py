@@ -112,9 +112,9 @@ class Profile:
         return profile_document(self)
 
     def to_json(self, indent: int | None = 2) -> str:
-        import json
+        from flopwise.jsonout import dumps
 
-        return json.dumps(self.to_dict(), indent=indent)
+        return dumps(self.to_dict(), indent=indent)
 
     def to_dataframe(self, level: str = "modules"):
         """A pandas DataFrame of ``modules`` (default) or ``ops``."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 
 import typer
 
+from flopwise.commands._options import seconds_budget
 from flopwise.errors import FlopwiseError
+from flopwise.jsonout import dumps
 from flopwise.measure.timing import format_seconds
 
 
@@ -23,7 +24,10 @@ def register(app: typer.Typer) -> None:
 
 def hardware_command(
     budget: float = typer.Option(
-        45.0, "--budget", help="Seconds to spend measuring (the measurement fits in it)"
+        45.0,
+        "--budget",
+        help="Seconds to spend measuring (the measurement fits in it)",
+        callback=seconds_budget,
     ),
     list_: bool = typer.Option(False, "--list", help="List the known hardware profiles"),
     show: str | None = typer.Option(
@@ -53,7 +57,7 @@ def hardware_command(
     if list_:
         profiles = hw.list_profiles()
         if fmt is HardwareFormat.json:
-            typer.echo(json.dumps([p.to_dict() for p in profiles], indent=2))
+            typer.echo(dumps([p.to_dict() for p in profiles]))
         else:
             _print(profiles_table(profiles))
         return

@@ -3,13 +3,14 @@ transformer from its config alone (no weights, no forward pass)."""
 
 from __future__ import annotations
 
-import json
+import math
 from enum import Enum
 from typing import Any
 
 import typer
 
 from flopwise.errors import FlopwiseError
+from flopwise.jsonout import dumps
 
 
 class LLMFormat(str, Enum):
@@ -80,9 +81,17 @@ def llm_command(
     memory, roofline times; training and reranking costs on request."""
     from flopwise.llm import estimate, load_spec
 
-    spec = load_spec(model)
     if window_mode not in ("skip", "mask"):
         raise FlopwiseError("--window-mode must be skip or mask")
+    _refuse_unused(
+        train=train,
+        hardware=hardware,
+        rerank=rerank,
+        recompute=recompute,
+        step_time=step_time,
+        metric=metric,
+    )
+    spec = load_spec(model)
     try:
         est = estimate(
             spec,
@@ -120,9 +129,32 @@ def llm_command(
             top_k=top_k,
         )
     if fmt == LLMFormat.json:
-        typer.echo(json.dumps(_json(est, training, reranking, metric, step_time, ops), indent=2))
+        typer.echo(dumps(_json(est, training, reranking, metric, step_time, ops)))
         return
     _render(est, training, reranking, metric, step_time, ops)
+
+
+def _refuse_unused(*, train, hardware, rerank, recompute, step_time, metric) -> None:
+    """Refuse, in one line, an option this run would silently ignore (checked before the
+    config is read, so the message is about the option)."""
+    if metric is not None and rerank is None:
+        raise FlopwiseError(
+            "--metric is only used with --rerank (it gives RPP); add --rerank STYLE"
+        )
+    if metric is not None and not math.isfinite(metric):
+        raise FlopwiseError(f"--metric must be a finite number (got {metric})")
+    if recompute and not train:
+        raise FlopwiseError("--recompute is only used with --train; add --train")
+    if step_time is not None:
+        if not train or hardware is None:
+            raise FlopwiseError(
+                "--step-time is only used with --train and --hardware (MFU = model FLOPs / "
+                "(step time x peak)); add them or drop --step-time"
+            )
+        if not (math.isfinite(step_time) and step_time > 0):
+            raise FlopwiseError(
+                f"--step-time must be a finite number of seconds > 0 (got {step_time})"
+            )
 
 
 def _json(est, training, reranking, metric, step_time, with_ops: bool) -> dict[str, Any]:
