@@ -308,9 +308,10 @@ def render_table(result: dict[str, Any]) -> str:
     from rich.console import Console
     from rich.table import Table
 
+    from flopwise.report.console import table_width
     from flopwise.report.units import count, seconds
 
-    console = Console(record=True, width=160, file=_Null())
+    console = Console(record=True, width=table_width(160), file=_Null())
     rows = result["rows"]
     show_energy = any(r["energy_j"] is not None for r in rows)
     show_acc = any(r["accuracy"] is not None for r in rows)

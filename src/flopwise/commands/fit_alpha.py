@@ -147,12 +147,11 @@ def _fmt(x: Any, digits: int = 3) -> str:
 
 def render_table(result: dict[str, Any]) -> None:
     """Print the fit as rich tables on stdout."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:  # piped: do not squeeze the tables into 80 columns
-        console = Console(width=120)
+    from flopwise.report.console import stdout_console
+
+    console = stdout_console()  # piped: whole values
     c = result["constants"]
     console.print(f"[bold]α-FLOPs fit[/bold]: {result['source']}")
     params = Table(title="constants  α = ((S_K + β·(S − S_K)) / S)^γ,  S_K = ln K + 1")

@@ -93,9 +93,9 @@ def hardware_command(
 
 
 def _print(renderable) -> None:
-    from rich.console import Console
+    from flopwise.report.console import stdout_console
 
-    Console().print(renderable)
+    stdout_console().print(renderable)
 
 
 def rate(value: float | None, unit: str) -> str:

@@ -49,12 +49,9 @@ def _pct(rel: float | None) -> str:
 
 
 def _console():
-    from rich.console import Console
+    from flopwise.report.console import stdout_console
 
-    console = Console(highlight=False)
-    if not console.is_terminal:  # logs and pipes: do not squeeze tables into 80 columns
-        console = Console(highlight=False, width=160)
-    return console
+    return stdout_console(highlight=False)  # logs and pipes: whole values
 
 
 def history(

@@ -226,13 +226,13 @@ def _s(x: float | None) -> str:
 
 
 def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from flopwise.llm.ops import flops_breakdown
+    from flopwise.report.console import stdout_console
     from flopwise.report.units import si
 
-    console = Console()
+    console = stdout_console()  # piped: whole numbers, not `7.22…` at 80 columns
     s, p = est.spec, est.params
     arch = f"{s.kind}, {s.layers} layers, hidden {s.hidden}, {s.heads} heads, {s.attention_style}"
     if s.moe:

@@ -408,9 +408,10 @@ def render_table(result: dict[str, Any]) -> str:
     from rich.console import Console
     from rich.table import Table
 
+    from flopwise.report.console import table_width
     from flopwise.report.units import seconds, si
 
-    console = Console(record=True, width=110, file=_Null())
+    console = Console(record=True, width=table_width(110), file=_Null())
     ins = ", ".join(
         f"{d.get('name')}={'x'.join(str(s) for s in d.get('shape', []))}:{d.get('dtype')}"
         for d in result["inputs"]

@@ -179,7 +179,10 @@ def render(prof, fmt: OutputFormat, depth: int, level: str) -> str:
         from flopwise.report.html import render_html
 
         return render_html(prof.to_dict())
-    return prof.table(depth=depth)
+    from flopwise.report.console import table_width
+    from flopwise.report.table import render_text
+
+    return render_text(prof, depth=depth, width=table_width(160))
 
 
 def _save(prof) -> None:

@@ -268,12 +268,11 @@ def run_sweep(
 
 def render_table(result: dict[str, Any]) -> None:
     """Rich tables: one row per point, then one row per dimension fit."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:  # piped: do not squeeze the tables into 80 columns
-        console = Console(width=120)
+    from flopwise.report.console import stdout_console
+
+    console = stdout_console()  # piped: whole values
     base = ", ".join(f"{k}={v}" for k, v in result["base_dims"].items())
     console.print(
         f"[bold]sweep[/bold] {result['model']}  (base: {base}; {result['dtype']}, "
