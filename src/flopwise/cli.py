@@ -134,10 +134,11 @@ def report_error(exc: BaseException, debug: bool = False) -> int:
         typer.echo(f"error: {exc.filename}: {one_line(what)}", err=True)
         return EXIT_USAGE
     if isinstance(exc, sqlite3.Error):  # the results store, whichever command opened it
+        path = _store_path(exc)
         typer.echo(
-            f"error: the results database failed: {one_line(str(exc))} "
-            f"({type(exc).__name__}); check that --db or $FLOPWISE_DB names a writable "
-            "flopwise database",
+            f"error: the results database {path or ''} failed: {one_line(str(exc))} "
+            f"({type(exc).__name__}); check that --db or $FLOPWISE_DB names a readable and "
+            "writable flopwise database",
             err=True,
         )
         return EXIT_USAGE
@@ -148,6 +149,21 @@ def report_error(exc: BaseException, debug: bool = False) -> int:
         err=True,
     )
     return EXIT_INTERNAL
+
+
+def _store_path(exc: BaseException) -> str | None:
+    """The file of the :class:`~flopwise.store.Store` whose call raised ``exc``, found on the
+    traceback (any command may open the store; this names the file without each one
+    catching sqlite errors)."""
+    from flopwise.store import Store
+
+    tb = exc.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if isinstance(owner, Store):
+            return str(owner.path)
+        tb = tb.tb_next
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -187,12 +187,11 @@ def diff(
         _print_diff(label_a, label_b, doc_a, doc_b, total, visible, rows, shown)
     else:
         raise FlopwiseError(f"unknown format {fmt!r}; expected table or json")
-    if violations:
-        for v in violations:
-            typer.echo(f"FAIL: {v.describe()}", err=True)
-        limits = sorted({str(v.threshold) for v in violations})
+    if violations:  # one line, as every error: the violations joined
         raise ThresholdExceeded(
-            f"{len(violations)} threshold violation(s) ({', '.join(limits)}): exit 1"
+            "FAIL: "
+            + "; ".join(v.describe() for v in violations)
+            + f" ({len(violations)} threshold violation(s), exit 1)"
         )
     if thresholds and fmt == "table":
         typer.echo("OK: " + ", ".join(f"{t} not exceeded" for t in thresholds))
