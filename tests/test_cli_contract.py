@@ -195,6 +195,7 @@ CASES = [
     (["sweep", "{m}:lin", "--dim", "batch=1,2", "--budget", "nan"], 2, ["--budget", "nan"]),
     (["compare", "{m}:lin", "--budget", "inf"], 2, ["--budget", "inf"]),
     (["hardware", "--budget", "nan"], 2, ["--budget", "nan"]),
+    (["hardware", "--list", "--budget", "5"], 2, ["--budget", "--list"]),
     (["fit-alpha", "--budget", "-1"], 2, ["--budget", "-1"]),
     (["predict", "--calibrate", "--budget", "nan"], 2, ["--budget", "nan"]),
     (["profile", "{m}:lin", "-o", "{missing}/out.json", "--no-save"], 2, ["no_such_folder"]),

@@ -23,10 +23,10 @@ def register(app: typer.Typer) -> None:
 
 
 def hardware_command(
-    budget: float = typer.Option(
-        45.0,
+    budget: float | None = typer.Option(
+        None,
         "--budget",
-        help="Seconds to spend measuring (the measurement fits in it)",
+        help="Seconds to spend measuring (the measurement fits in it) [default: 45]",
         callback=seconds_budget,
     ),
     list_: bool = typer.Option(False, "--list", help="List the known hardware profiles"),
@@ -52,8 +52,8 @@ def hardware_command(
     overhead) in under a minute, or list/show datasheet profiles."""
     from flopwise.measure import hardware as hw
 
-    if budget <= 0:
-        raise FlopwiseError("--budget must be positive")
+    if (list_ or show) and budget is not None:
+        raise FlopwiseError("--budget is only used when measuring, not with --list or --show")
     if list_:
         profiles = hw.list_profiles()
         if fmt is HardwareFormat.json:
@@ -74,7 +74,9 @@ def hardware_command(
         import torch
 
         torch.set_num_threads(threads)
-    prof = hw.measure_host_profile(budget, device=device, progress=progress and sys.stderr.isatty())
+    prof = hw.measure_host_profile(
+        45.0 if budget is None else budget, device=device, progress=progress and sys.stderr.isatty()
+    )
     path = hw.save_profile(prof, merge=not replace) if save else None
     if fmt is HardwareFormat.json:
         typer.echo(prof.to_json())
