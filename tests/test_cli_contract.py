@@ -460,3 +460,23 @@ def test_compare_json_of_a_zero_flop_model_is_strict(files, capsys):
     # log-log R² of FLOPs against time is undefined with a 0-FLOP model: null, not NaN
     flops_r2 = doc["correlations"].get("flops", {}).get("loglog_r2")
     assert flops_r2 is None or math.isfinite(flops_r2)
+
+
+@pytest.mark.parametrize("argv", [["llm", "tiny-llama"], ["hardware", "--list", "-f", "json"]])
+def test_a_closed_pipe_is_not_a_failed_gate(argv):
+    """`flopwise ... | head`: the reader leaves early; exit 141 (SIGPIPE), not rich's exit 1
+    (a regression to CI), and no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: deterministic EPIPE
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "flopwise.cli", *argv],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == ""

@@ -8,11 +8,12 @@ Exit codes (the contract CI relies on):
 - 2: the command line or its input is wrong (unknown option, bad value, unreadable file,
   a model that rejects its inputs ...): one line on stderr naming what is at fault;
 - 3: flopwise itself failed (a bug): one line; ``--debug`` shows the traceback;
-- 130: interrupted.
+- 130: interrupted; 141: stdout was closed by its reader (``| head``), quietly.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sqlite3
@@ -26,6 +27,7 @@ from flopwise.errors import FlopwiseError
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose pipe closed
 
 app = typer.Typer(
     name="flopwise",
@@ -113,6 +115,9 @@ def report_error(exc: BaseException, debug: bool = False) -> int:
     if isinstance(exc, (ABORTS, KeyboardInterrupt)):
         typer.echo("aborted", err=True)
         return EXIT_INTERRUPTED
+    if isinstance(exc, BrokenPipeError):  # `flopwise ... | head`: the reader has had enough
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     if isinstance(exc, USAGE_ERRORS):
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `flopwise`: the help text
             exc.show()
@@ -151,6 +156,15 @@ def report_error(exc: BaseException, debug: bool = False) -> int:
     return EXIT_INTERNAL
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (tests)
+        pass
+
+
 def _store_path(exc: BaseException) -> str | None:
     """The file of the :class:`~flopwise.store.Store` whose call raised ``exc``, found on the
     traceback (any command may open the store; this names the file without each one
@@ -177,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         rc = app(args=args, standalone_mode=False, prog_name="flopwise")
     except (Exception, KeyboardInterrupt) as exc:
         return report_error(exc, debug)
+    except SystemExit as exc:
+        # click and rich turn a closed stdout into SystemExit(1), even with
+        # standalone_mode=False; exit 1 is reserved for a failed gate.
+        cause = exc.__context__
+        if isinstance(cause, OSError) and cause.errno == errno.EPIPE:
+            return report_error(BrokenPipeError(errno.EPIPE, "stdout closed"), debug)
+        raise
     return rc if isinstance(rc, int) else 0
 
 
