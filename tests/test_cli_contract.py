@@ -260,16 +260,16 @@ def test_success_paths_stay_quiet(files, capsys):
     assert code == 0, err
 
 
-def test_debug_after_the_subcommand(files, capsys):
+def test_debug_after_the_subcommand(files, capsys, monkeypatch):
+    monkeypatch.delenv("FLOPWISE_DEBUG", raising=False)
     code, out, err = run(capsys, ["profile", f"{files['m']}:lin", "-f", "json", "--debug"])
     assert code == 0 and json.loads(out)["totals"]["flops"] > 0, err
-    with pytest.raises(ValueError, match="unsupported mode"):
-        # --debug re-raises the error (its cause carries the model's own exception)
-        try:
-            main(["profile", f"{files['m']}:wrap", "--no-save", "--debug"])
-        except Exception as exc:
-            raise (exc.__cause__ or exc) from None
-    os.environ.pop("FLOPWISE_DEBUG", None)
+    from flopwise.errors import ShapeMismatch
+
+    # --debug re-raises the error for its traceback, with the model's own exception as cause
+    with pytest.raises(ShapeMismatch, match="block.0") as info:
+        main(["profile", f"{files['m']}:wrap", "--no-save", "--debug"])
+    assert isinstance(info.value.__cause__, ValueError)
 
 
 def test_debug_subprocess_shows_the_traceback(files):

@@ -63,11 +63,15 @@ for _name in COMMAND_MODULES:
 @app.callback()
 def _root(
     debug: bool = typer.Option(
-        False, "--debug", help="Show full tracebacks on errors (also after the sub-command)."
+        False,
+        "--debug",
+        help="Show full tracebacks on errors (here or after the sub-command; or set "
+        "FLOPWISE_DEBUG=1).",
     ),
 ) -> None:
-    if debug:
-        os.environ["FLOPWISE_DEBUG"] = "1"
+    # main() takes --debug off the command line wherever it stands; this option only lists
+    # it in --help.
+    del debug
 
 
 def _exception_modules() -> list[Any]:
@@ -185,8 +189,6 @@ def main(argv: list[str] | None = None) -> int:
     line on stderr, with the traceback only under ``--debug`` (anywhere on the line)."""
     args, debug = _split_debug(list(sys.argv[1:] if argv is None else argv))
     debug = debug or os.environ.get("FLOPWISE_DEBUG") == "1"
-    if debug:
-        os.environ["FLOPWISE_DEBUG"] = "1"
     try:
         rc = app(args=args, standalone_mode=False, prog_name="flopwise")
     except (Exception, KeyboardInterrupt) as exc:
