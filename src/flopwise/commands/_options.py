@@ -43,9 +43,9 @@ def output_file(value: Path | None) -> Path | None:
     in a CI path fails before the work, not after it."""
     if value is None:
         return None
-    if value.is_dir():
+    path = value.expanduser()
+    if path.is_dir():
         raise typer.BadParameter(f"{value} is a folder; give a file name")
-    parent = value.expanduser().parent
-    if not parent.is_dir():
-        raise typer.BadParameter(f"the folder {parent} does not exist")
-    return value
+    if not path.parent.is_dir():
+        raise typer.BadParameter(f"the folder {path.parent} does not exist")
+    return path
