@@ -193,7 +193,9 @@ class HardwareProfile:
         return dataclasses.asdict(self)
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        from flopwise.jsonout import dumps
+
+        return dumps(self.to_dict(), indent=indent)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, origin: str = "<dict>") -> HardwareProfile:
