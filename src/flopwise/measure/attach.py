@@ -23,15 +23,21 @@ def attach_measurements(
     hardware: str = "host",
     progress: bool = False,
     train: bool = False,
+    device: str | None = None,
 ) -> None:
     """Time ``model`` on its real tensors and store the results in ``prof.measured``
     (and ``prof.extra["energy"]``). Inference is timed in eval mode under no_grad; with
-    ``train`` a whole training step (zero-grad, forward, backward) in train mode."""
-    from flopwise.analysis.roofline import roofline_document
-    from flopwise.measure.hardware import get_profile
-    from flopwise.measure.layer_times import measure_model
+    ``train`` a whole training step (zero-grad, forward, backward) in train mode.
 
-    hw = get_profile(hardware, progress=progress)
+    ``hardware="host"`` means the profile of the device being measured (``device``, by
+    default where the model's parameters live): ``host:cuda:0`` for a GPU run, measured on
+    first use and cached per GPU model."""
+    from flopwise.analysis.roofline import roofline_document
+    from flopwise.measure.hardware import get_profile, resolve_hardware
+    from flopwise.measure.layer_times import _infer, measure_model
+
+    device = device or _infer(model, args, kwargs)[0]
+    hw = get_profile(resolve_hardware(hardware, device), progress=progress)
     was_training = model.training
     model.train(train)
     try:
@@ -44,6 +50,7 @@ def attach_measurements(
             per_layer=True,
             progress=progress,
             train=train,
+            device=device,
         )
         energy_doc = None
         if energy:
