@@ -64,8 +64,15 @@ def attach_measurements(
         ),
     }
     measured["phase"] = "training step (zero-grad, forward, backward)" if train else "forward"
+    gpu = str(run.device).startswith("cuda")
     measured["modules"] = {
-        path: {"time_s": mt.total_s, "self_s": mt.self_s, "calls": mt.calls}
+        path: {
+            "time_s": mt.total_s,
+            "self_s": mt.self_s,
+            "calls": mt.calls,
+            "host_s": mt.host_total_s,
+            "device_s": mt.device_total_s if gpu else None,
+        }
         for path, mt in run.modules.items()
     }
     prof.measured = measured

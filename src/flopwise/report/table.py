@@ -199,7 +199,16 @@ def measured_parts(p: Profile) -> list:
                 style="bold red",
             )
         )
-    if m.get("coverage") is not None:
+    verdict = m.get("verdict") or {}
+    if m.get("device_coverage") is not None:
+        lines.append(
+            Text(
+                f"{verdict.get('bound', '?')}: kernels cover {100 * m['device_coverage']:.0f}% "
+                f"of the end-to-end median, host ops {100 * (m.get('host_coverage') or 0):.0f}%; "
+                f"{verdict.get('reason', '')}"
+            )
+        )
+    elif m.get("coverage") is not None:
         lines.append(
             Text(
                 f"per-module times cover {100 * m['coverage']:.0f}% of the end-to-end median; "
