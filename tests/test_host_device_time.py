@@ -13,6 +13,7 @@ device_bound_cnn (reference 1040 µs):
     (root)  flatten 3 + view 2 = 5 µs; no kernel
     fc      linear 2 + t 3 + addmm 5 + launch 5 = 15 µs; kernel 50 µs
     host 49 µs, device 1000 µs -> coverage 4.7% / 96.2%, GPU idle 3.8%: device-bound
+    root range wall = 49 µs of ops + range glue (root 20, conv 4, relu 4, fc 4) = 81 µs
 
 host_bound_tiny_lm (reference 220 µs); a linear is 2 + t 3 + mm 6 + launch 5 = 16 µs:
     embed          embedding 6 + index_select 8 + launch 5 = 19 µs; kernel 3
@@ -21,7 +22,9 @@ host_bound_tiny_lm (reference 220 µs); a linear is 2 + t 3 + mm 6 + launch 5 = 
     layers.0       own add 7 + launch 5 = 12 µs (kernel 2); with children 115 µs, kernels 33
     norm           (6+5) + (8+5) + (6+5) + (6+5) = 46 µs; kernels 2+3+1+2 = 8
     lm_head        16 µs; kernel 20
-    host 196 µs, device 64 µs -> coverage 89.1% / 29.1%, GPU idle 70.9%: host/launch-bound
+    host 196 µs, device 64 µs -> coverage 89.1% / 29.1%, GPU idle 70.9%
+    root range wall = 196 µs + glue (root 15, embed 4, layers.0 4, attn 6, mlp 5, norm 4,
+    lm_head 4 = 42) = 238 µs -> host wall coverage 108.2% >= 29.1%: host/launch-bound
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ def _run(case: str) -> lt.MeasuredRun:
         {
             "attributed_s": it["attributed"],
             "host_s": it["host_attributed"],
+            "host_wall_s": it["host_wall"],
             "device_s": it["device_attributed"],
             "wall_s": c["wall_s"],
             "reference_s": c["reference_s"],
@@ -108,6 +112,7 @@ def test_device_bound_cnn_per_module_host_and_device_time():
     assert run.layers.attributed_device_s == pytest.approx(1000 * US)
     assert run.device_coverage == pytest.approx(1000 / 1040)
     assert run.host_coverage == pytest.approx(49 / 1040)
+    assert run.host_wall_coverage == pytest.approx(81 / 1040)
     v = run.verdict()
     assert v["bound"] == "device-bound"
     assert v["gpu_idle_fraction"] == pytest.approx(40 / 1040)
@@ -136,6 +141,7 @@ def test_host_bound_tiny_lm_verdict_and_honest_coverage():
         )
         assert got == pytest.approx((hs * US, ht * US, ds * US, dt * US), abs=1e-12), path
     assert run.host_coverage == pytest.approx(196 / 220)
+    assert run.host_wall_coverage == pytest.approx(238 / 220)
     assert run.device_coverage == pytest.approx(64 / 220)
     assert run.coverage == pytest.approx(64 / 220)  # the module times are device times
     v = run.verdict()
@@ -143,6 +149,9 @@ def test_host_bound_tiny_lm_verdict_and_honest_coverage():
     assert v["gpu_idle_fraction"] == pytest.approx(156 / 220)
     (warning,) = run.warnings
     assert "host/launch-bound" in warning and "29%" in warning and "89%" in warning
+    assert "host wall 108%" in warning
+    # judged on host op time alone (no root range) the verdict is the same here
+    assert lt.verdict(run.host_coverage, run.device_coverage)["bound"] == "host/launch-bound"
     doc = run.to_dict()
     assert doc["verdict"]["bound"] == "host/launch-bound"
     assert doc["host_coverage"] == pytest.approx(196 / 220)

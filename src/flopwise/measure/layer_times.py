@@ -72,8 +72,8 @@ IDLE_BOUND = 0.5
 
 
 def verdict(host_coverage: float | None, device_coverage: float | None) -> dict[str, Any]:
-    """What bounds a GPU run, from the host and device op time as fractions of the
-    uninstrumented end-to-end time.
+    """What bounds a GPU run, from the host time (op or wall time) and the device (kernel)
+    time as fractions of the uninstrumented end-to-end time.
 
     The GPU's idle fraction is ``1 - device_coverage``. Kernels that keep the GPU busy at
     least ``1 - IDLE_BOUND`` of the time: ``"device-bound"``. An idle GPU while the host's
@@ -92,13 +92,13 @@ def verdict(host_coverage: float | None, device_coverage: float | None) -> dict[
     elif host >= device_coverage:
         bound = "host/launch-bound"
         reason = (
-            f"the GPU idles {idle:.0%} of the time while host ops take {host:.0%} "
+            f"the GPU idles {idle:.0%} of the time while the host takes {host:.0%} "
             f"(kernels {device_coverage:.0%}): the CPU issues kernels slower than they run"
         )
     else:
         bound = "mixed"
         reason = (
-            f"the GPU idles {idle:.0%} of the time but host ops cover only {host:.0%}: "
+            f"the GPU idles {idle:.0%} of the time but the host covers only {host:.0%}: "
             "time goes to Python between ops, synchronisation or copies"
         )
     return {"bound": bound, "gpu_idle_fraction": idle, "reason": reason}
@@ -472,6 +472,8 @@ def _attribute(events: Sequence[Any], device: str) -> dict[str, Any]:
         "dev_self": dev_self,
         "dev_total": dev_total,
         "host_attributed": sum(host_self.values()) + bwd_host,
+        # the root module's range: all host time of the forward, Python between ops included
+        "host_wall": mod_wall.get("", 0.0),
         "device_attributed": sum(dev_self.values()) + bwd_dev,
     }
 
@@ -727,6 +729,21 @@ class MeasuredRun:
         return self.layers.attributed_host_s / self.latency.median_s
 
     @property
+    def host_wall_coverage(self) -> float | None:
+        """The root module's host wall time (its profiler range: ATen ops *and* the Python
+        between them that issues them) / uninstrumented end-to-end time, paired like
+        :attr:`coverage`. It includes the profiler's own per-op cost (see
+        :attr:`overhead`), so it reads high by about that much."""
+        if not self.layers or "" not in self.layers.modules:
+            return None
+        paired = self._paired("host_wall_s")
+        if paired is not None:
+            return paired
+        if self.latency.median_s <= 0:
+            return None
+        return self.layers.modules[""].wall_s / self.latency.median_s
+
+    @property
     def device_coverage(self) -> float | None:
         """Kernel time attributed to modules / uninstrumented end-to-end time (GPU runs;
         None on CPU), paired like :attr:`coverage`."""
@@ -740,8 +757,11 @@ class MeasuredRun:
         return self.layers.attributed_device_s / self.latency.median_s
 
     def verdict(self) -> dict[str, Any]:
-        """Device-bound, host/launch-bound or mixed (see :func:`verdict`)."""
-        return verdict(self.host_coverage, self.device_coverage)
+        """Device-bound, host/launch-bound or mixed (see :func:`verdict`), judging the host
+        by its wall time in the model (Python that issues kernels is host work too), or by
+        its op time when no root range was seen."""
+        host = self.host_wall_coverage
+        return verdict(self.host_coverage if host is None else host, self.device_coverage)
 
     @property
     def overhead(self) -> float | None:
@@ -766,9 +786,11 @@ class MeasuredRun:
             if self.is_gpu:
                 v = self.verdict()
                 host = self.host_coverage or 0.0
+                wall = self.host_wall_coverage or 0.0
                 out.append(
                     f"per-module device (kernel) times cover {cov:.0%} of the end-to-end "
-                    f"median, host op times {host:.0%}: {v['bound']} ({v['reason']})"
+                    f"median, host op times {host:.0%} (host wall {wall:.0%}): "
+                    f"{v['bound']} ({v['reason']})"
                 )
             else:
                 out.append(
@@ -801,6 +823,7 @@ class MeasuredRun:
             "coverage": self.coverage,
             "coverage_of_medians": self.coverage_of_medians,
             "host_coverage": self.host_coverage,
+            "host_wall_coverage": self.host_wall_coverage,
             "device_coverage": self.device_coverage,
             "verdict": self.verdict() if self.layers else None,
             "profiler_overhead": self.overhead,
@@ -944,6 +967,7 @@ def measure_model(
                 {
                     "attributed_s": it["attributed"],
                     "host_s": it["host_attributed"],
+                    "host_wall_s": it["host_wall"],
                     "device_s": it["device_attributed"],
                     "wall_s": wall,
                     "reference_s": sum(neighbours) / len(neighbours),

@@ -204,7 +204,8 @@ def measured_parts(p: Profile) -> list:
         lines.append(
             Text(
                 f"{verdict.get('bound', '?')}: kernels cover {100 * m['device_coverage']:.0f}% "
-                f"of the end-to-end median, host ops {100 * (m.get('host_coverage') or 0):.0f}%; "
+                f"of the end-to-end median, host ops {100 * (m.get('host_coverage') or 0):.0f}% "
+                f"(host wall {100 * (m.get('host_wall_coverage') or 0):.0f}%); "
                 f"{verdict.get('reason', '')}"
             )
         )
