@@ -8,7 +8,16 @@ Each section is a function ``check_*(out_dir)`` that writes its own JSON file un
 Without CUDA the script says so and exits 0 (nothing to check). It exits 1 when any
 counted figure differs from the independently computed integer.
 
+On the lent machine, with its results copied back and into the repository:
+
+    PYTHONPATH=src python3 benchmarks/gpu_check.py --out "$OUT"
+
 Sections:
+- ``check_moe_bf16`` (gpu_checks_real.py): hf:tiny-mixtral in bf16, real CUDA tensors
+  against meta, every total equal.
+- ``check_gpu_roofline`` (gpu_checks_hw.py): host:cuda:0 ceilings, resnet50 batch 32
+  floors never beaten and at least 40% of measured, device-time coverage, hf:tiny-llama
+  verdict (about 3 minutes).
 - ``check_sdpa_backends``: every SDPA backend (flash, memory-efficient, cuDNN, math) in
   bf16 and fp16, causal or not, with and without grouped-query attention, under
   ``no_grad``, ``inference_mode`` and autograd (forward + backward), each counted by
@@ -221,7 +230,39 @@ def check_sdpa_backends(
 
 # ---------------------------------------------------------------------------------------
 
-SECTIONS = {"sdpa_backends": check_sdpa_backends}
+
+def _moe_bf16(out_dir: Path, device: str) -> tuple[bool, str]:
+    from gpu_checks_real import check_moe_bf16
+
+    doc = check_moe_bf16(out_dir, device=device)
+    if "skipped" in doc:
+        return True, f"skipped: {doc['skipped']}"
+    return bool(doc["all_equal"]), f"real {doc['real']} vs meta {doc['meta']}"
+
+
+def _gpu_roofline(out_dir: Path, device: str) -> tuple[bool, str]:
+    if device != "cuda":
+        return True, "skipped: needs CUDA"
+    from gpu_checks_hw import check_gpu_roofline
+
+    doc = check_gpu_roofline(out_dir)
+    return doc["status"] in ("pass", "skipped"), f"status {doc['status']}"
+
+
+def _sdpa_backends(out_dir: Path, device: str) -> tuple[bool, str]:
+    doc = check_sdpa_backends(out_dir, device=device)
+    bad = [c for c in doc["cases"] if c["status"] not in ("ok", "unsupported")]
+    for case in bad:
+        print("  ", json.dumps({k: v for k, v in case.items() if k != "shape"}))
+    return not bad, f"{doc['summary']} in {doc['seconds']} s"
+
+
+# Cheapest first, so a run cut short by its time limit still brings back results.
+SECTIONS = {
+    "moe_bf16": _moe_bf16,
+    "sdpa_backends": _sdpa_backends,
+    "gpu_roofline": _gpu_roofline,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,15 +274,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu_check: no CUDA device here; nothing to check (skipped).")
         return 0
+    sys.path.insert(0, str(HERE))  # the section modules beside this script
     failed = False
     for name in args.only or list(SECTIONS):
-        doc = SECTIONS[name](args.out, device=args.device)
-        bad = {k: n for k, n in doc["summary"].items() if k not in ("ok", "unsupported")}
-        failed |= bool(bad)
-        print(f"{name}: {doc['summary']} in {doc['seconds']} s -> {args.out / (name + '.json')}")
-        for case in doc["cases"]:
-            if case["status"] not in ("ok", "unsupported"):
-                print("  ", json.dumps({k: v for k, v in case.items() if k != "shape"}))
+        try:
+            ok, line = SECTIONS[name](args.out, args.device)
+        except Exception:  # one broken section must not hide the others' results
+            traceback.print_exc()
+            ok, line = False, "crashed (traceback above)"
+        failed |= not ok
+        print(f"{name}: {'ok' if ok else 'FAILED'}: {line}", flush=True)
     return 1 if failed else 0
 
 

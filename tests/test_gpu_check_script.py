@@ -37,3 +37,14 @@ def test_skips_cleanly_without_cuda(capsys):
         pytest.skip("CUDA is here: the script runs its checks instead")
     assert _script().main([]) == 0
     assert "skipped" in capsys.readouterr().out
+
+
+def test_main_runs_every_section_on_cpu_and_reports_each(tmp_path, capsys):
+    code = _script().main(
+        ["--device", "cpu", "--only", "moe_bf16", "gpu_roofline", "--out", str(tmp_path)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "moe_bf16: ok: real" in out  # real CPU bf16 = meta, the section's own comparison
+    assert "gpu_roofline: ok: skipped" in out
+    assert json.loads((tmp_path / "moe_bf16.json").read_text())["all_equal"] is True
