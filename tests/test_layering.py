@@ -235,3 +235,28 @@ def test_every_module_is_read():
     """The walk sees the whole package, so a violation cannot hide in an unread file."""
     assert {"flopwise", "flopwise.errors", "flopwise.cost.registry", "flopwise.cli"} <= set(MODULES)
     assert len(MODULES) == len(list(PACKAGE.rglob("*.py")))
+
+
+# Hard dependencies: a test must fail, not skip, when they (or flopwise itself) do not import.
+_REQUIRED = ("flopwise", "torch", "numpy", "rich", "typer")
+
+
+def test_tests_do_not_skip_when_flopwise_itself_is_broken():
+    """``importorskip`` is for optional packages; ``hasattr(flopwise, ...)`` guards would
+    turn a broken flopwise into a skip (issue 13)."""
+    found = []
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            func, arg = node.func, node.args[0]
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if (
+                name == "importorskip"
+                and isinstance(arg, ast.Constant)
+                and str(arg.value).split(".")[0] in _REQUIRED
+            ):
+                found.append(f"{path.name}:{node.lineno}: importorskip({arg.value!r})")
+            if name == "hasattr" and isinstance(arg, ast.Name) and arg.id == "flopwise":
+                found.append(f"{path.name}:{node.lineno}: hasattr(flopwise, ...)")
+    assert not found, "\n".join(found)
