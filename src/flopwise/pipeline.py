@@ -21,11 +21,10 @@ def load(
     from flopwise.sources.specs import make_inputs, normalize_example_inputs, parse_dtype
 
     torch_dtype = parse_dtype(dtype)
-    build_device = "meta" if device == "meta" else ("cuda" if device == "cuda" else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        from flopwise.errors import FlopwiseError
+    from flopwise.measure.devices import resolve_device
 
-        raise FlopwiseError("--device cuda: no CUDA device is available on this machine")
+    # fake tensors are made from a cpu model; cuda and cuda:N build on that device
+    build_device = "cpu" if device == "fake" else resolve_device(device, timing=False)
     loaded = load_model(model_spec, device=build_device, dtype=torch_dtype)
     if inputs:
         args, kwargs = make_inputs(
@@ -33,6 +32,8 @@ def load(
         )
     elif loaded.example_inputs is not None:
         args, kwargs = normalize_example_inputs(loaded.example_inputs)
+        if build_device.startswith("cuda"):  # a factory's example inputs may be made on cpu
+            args, kwargs = _to_device((args, kwargs), build_device)
     else:
         args, kwargs = make_inputs(
             loaded.default_inputs,
@@ -41,6 +42,17 @@ def load(
             vocab_size=loaded.vocab_size,
         )
     return loaded.model, args, kwargs, loaded.name
+
+
+def _to_device(value: Any, device: str) -> Any:
+    """``value`` with every tensor in it (nested tuples, lists, dicts) moved to ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_device(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    return value
 
 
 def run_profile(
@@ -61,12 +73,9 @@ def run_profile(
     progress: bool = False,
 ) -> Profile:
     """Load, count and (with ``measure``) time a model, returning one Profile."""
-    if device == "auto":
-        device = "cpu" if measure else "meta"
-    if measure and device in ("meta", "fake"):
-        from flopwise.errors import FlopwiseError
+    from flopwise.measure.devices import resolve_device
 
-        raise FlopwiseError(f"--measure needs real tensors; use --device cpu or cuda, not {device}")
+    device = resolve_device(device, timing=measure)
     model, args, kwargs, name = load(model_spec, inputs, device, dtype)
     tensors = "fake" if device == "fake" else ("meta" if device == "meta" else "auto")
     prof = profile(
