@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from flopwise.commands._options import DeviceOption
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps
 
@@ -109,10 +110,20 @@ def llm_command(
     metric: float | None = typer.Option(
         None, help="--rerank: ranking metric value (e.g. NDCG@10) for RPP"
     ),
+    measure: bool = typer.Option(
+        False,
+        "--measure",
+        help="Also build the model with random weights on --device and time prefill (TTFT) "
+        "and decode steps (TPOT), beside the roofline of that device's host profile",
+    ),
+    device: str = DeviceOption(),
+    repeats: int = typer.Option(5, help="--measure: timed generations"),
+    warmup: int = typer.Option(1, help="--measure: untimed generations first"),
     fmt: LLMFormat = typer.Option(LLMFormat.table, "--format", "-f", help="table or json"),
 ) -> None:
     """Prefill and decode cost of a transformer from its config: FLOPs, bytes, KV cache,
-    memory, roofline times; training and reranking costs on request."""
+    memory, roofline times; training and reranking costs on request; measured TTFT/TPOT
+    with --measure."""
     from flopwise.llm import BadLLMArgument, estimate, load_spec
 
     if window_mode not in ("skip", "mask"):
@@ -127,6 +138,20 @@ def llm_command(
         step_time=step_time,
         metric=metric,
     )
+    dev = None
+    if measure:
+        from flopwise.measure.devices import resolve_device
+        from flopwise.measure.hardware import resolve_hardware
+
+        _refuse_with_measure(
+            rerank=rerank, train=train, weight_dtype=weight_dtype, kv_dtype=kv_dtype
+        )
+        if repeats < 1 or warmup < 0:
+            raise FlopwiseError("--repeats must be >= 1 and --warmup >= 0")
+        dev = resolve_device(device, timing=True)
+        hardware = resolve_hardware(hardware or "host", dev)
+    elif device != "auto" or repeats != 5 or warmup != 1:
+        raise FlopwiseError("--device, --repeats and --warmup are only used with --measure")
     spec = load_spec(model)
     try:
         est = estimate(
@@ -174,10 +199,30 @@ def llm_command(
             )
         except BadLLMArgument as exc:
             raise _as_option(exc) from exc
+    measured = None
+    if dev is not None:
+        from flopwise.llm.measured import measure_llm
+
+        measured = measure_llm(
+            model,
+            batch=batch,
+            prompt=prompt,
+            gen=gen,
+            device=dev,
+            dtype=dtype,
+            roofline=est.roofline,
+            warmup=warmup,
+            repeats=repeats,
+        )
     if fmt == LLMFormat.json:
-        typer.echo(dumps(_json(est, training, reranking, metric, step_time, ops)))
+        doc = _json(est, training, reranking, metric, step_time, ops)
+        if measured is not None:
+            doc["measured"] = measured.to_dict()
+        typer.echo(dumps(doc))
         return
     _render(est, training, reranking, metric, step_time, ops)
+    if measured is not None:
+        _render_measured(measured.to_dict())
 
 
 def _as_option(exc) -> FlopwiseError:
@@ -187,6 +232,22 @@ def _as_option(exc) -> FlopwiseError:
     if field.isidentifier():
         field = "--" + field.replace("_", "-")
     return FlopwiseError(f"{field} = {exc.value!r}: {exc.requirement}")
+
+
+def _refuse_with_measure(*, rerank, train, weight_dtype, kv_dtype) -> None:
+    """--measure times inference of the model as built at --dtype: options it cannot honour
+    are refused in one line."""
+    for given, option in (
+        (rerank is not None, "--rerank"),
+        (train, "--train"),
+        (weight_dtype is not None, "--weight-dtype"),
+        (kv_dtype is not None, "--kv-dtype"),
+    ):
+        if given:
+            raise FlopwiseError(
+                f"{option} is not measured: --measure times prefill and decode of the model "
+                "built at --dtype; drop one of them"
+            )
 
 
 def _refuse_unused(*, train, hardware, rerank, recompute, step_time, metric) -> None:
@@ -484,6 +545,45 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
     )
     for note in est.notes:
         console.print(f"[dim]note: {note}[/dim]")
+
+
+def _render_measured(doc: dict[str, Any]) -> None:
+    """The measured TTFT/TPOT beside the roofline (formatting only)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from flopwise.measure.devices import describe_device
+    from flopwise.report.console import stdout_console
+
+    console = stdout_console()
+    t = Table(
+        title=f"Measured on {describe_device(doc['device'])} ({doc['dtype']}, "
+        f"{doc['timing']['ttft']['repeats']} repeats after {doc['timing']['ttft']['warmup']} "
+        f"warm-up; floor: {doc['roofline_hardware']})",
+        title_justify="left",
+    )
+    for col in ("", "measured (median)", "spread", "roofline floor", "gap", "host", "device"):
+        t.add_column(col, justify="left" if not col else "right", no_wrap=True)
+    t.add_column("bound")
+    for ph in doc["phases"]:
+        gap = ph["gap"]
+        t.add_row(
+            ph["name"],
+            _s(ph["measured_s"]),
+            f"{ph['spread']:.0%}",
+            _s(ph["roofline_floor_s"]),
+            "-" if gap is None else f"{gap:.3g}x" + (" (floor beaten!)" if gap < 1 else ""),
+            _s(ph["host_s"]),
+            _s(ph["device_s"]),
+            ph["bound"],
+        )
+    console.print(t)
+    console.print(
+        "[dim]TTFT: prefill + first token; TPOT: mean of the gen - 1 decode steps; gap = "
+        "measured / roofline floor; host = wall time outside device kernels[/dim]"
+    )
+    for note in doc["notes"]:
+        console.print(f"[dim]note: {escape(note)}[/dim]")
 
 
 def _op_table(console, title: str, phase, roof) -> None:

@@ -1,0 +1,206 @@
+"""``flopwise llm NAME --measure``: the generation timing loop against a fake clock (exact
+medians, spreads, TTFT/TPOT, gaps), the host/device split, and one smoke run of the real
+path on tiny-llama on the CPU (structure and identities only, never timing values)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch.autograd import DeviceType
+
+from flopwise.cli import main
+from flopwise.llm.measured import compare_to_roofline, kernel_seconds, measure_llm, time_generation
+from flopwise.measure.hardware import HardwareProfile, host_profile_path
+
+SYNTH_HOST = HardwareProfile(
+    name="host",
+    kind="cpu",
+    peak_flops={"float32": 100e9, "bfloat16": 100e9},
+    memory_bandwidth=20e9,
+    launch_overhead_s=3e-6,
+    source="synthetic test host",
+    details={"measured": True, "device": "cpu"},
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOPWISE_DB", str(tmp_path / "runs.sqlite"))
+    monkeypatch.setenv("FLOPWISE_CACHE_DIR", str(tmp_path / "cache"))
+    SYNTH_HOST.save(host_profile_path())  # nothing measures the machine's ceilings
+
+
+class FakeClock:
+    """Each timed region reads the clock twice (start, end): the n-th region lasts
+    ``durations[n]`` seconds; between regions the clock jumps by 1000 s so a region that
+    read the clock in the wrong order would show it."""
+
+    def __init__(self, durations: list[float]) -> None:
+        self.durations = list(durations)
+        self.t = 0.0
+        self.reads = 0
+
+    def __call__(self) -> float:
+        if self.reads % 2 == 0:
+            self.t += 1000.0
+            start = self.t
+        else:
+            start = self.t + self.durations.pop(0)
+        self.reads += 1
+        return start
+
+
+# warm-up: prefill 100, steps 100, 100 (dropped); then three timed repeats
+DURATIONS = [100, 100, 100, 10, 2, 4, 30, 6, 6, 20, 1, 2]
+
+
+def test_fake_clock_gives_exact_ttft_and_tpot() -> None:
+    clock = FakeClock(DURATIONS)
+    syncs: list[int] = []
+    seen: list[int] = []
+
+    def decode(state: int) -> int:
+        seen.append(state)
+        return state + 1
+
+    t = time_generation(
+        lambda: 0,
+        decode,
+        decode_steps=2,
+        warmup=1,
+        repeats=3,
+        clock=clock,
+        sync=lambda: syncs.append(1),
+    )
+    assert clock.durations == [] and clock.reads == 24  # 12 regions, 2 reads each
+    assert len(syncs) == 24  # a synchronisation before and after every region
+    assert seen == [0, 1] * 4  # each decode step continues from the previous state
+    assert t.prefill.samples == [10, 30, 20]
+    assert t.prefill.median_s == 20
+    assert (t.prefill.min_s, t.prefill.max_s) == (10, 30)
+    assert t.prefill.iqr_s == pytest.approx(10.0)  # q1 15, q3 25 (linear interpolation)
+    assert t.prefill.rel_iqr == pytest.approx(0.5)
+    assert t.tpot is not None
+    assert t.tpot.samples == [3, 6, 1.5]  # per repeat: (2+4)/2, (6+6)/2, (1+2)/2
+    assert t.tpot.median_s == 3
+    assert t.tpot.iqr_s == pytest.approx(4.5 - 2.25)
+    # CV = sample std / mean: mean 3.5, squared deviations 0.25 + 6.25 + 4 over n-1 = 2
+    assert t.tpot.cv == pytest.approx((10.5 / 2) ** 0.5 / 3.5)
+    assert t.tpot.spread == pytest.approx(max(0.75, (10.5 / 2) ** 0.5 / 3.5))
+    assert t.steps == [2, 4, 6, 6, 1, 2]
+    assert t.decode_steps == 2 and t.prefill.warmup == 1
+
+
+def test_no_decode_step_means_no_tpot() -> None:
+    t = time_generation(lambda: 0, lambda s: s, decode_steps=0, repeats=2, warmup=0,
+                        clock=FakeClock([5, 7]))  # fmt: skip
+    assert t.prefill.samples == [5, 7] and t.tpot is None and t.steps == []
+    with pytest.raises(ValueError):
+        time_generation(lambda: 0, lambda s: s, decode_steps=1, repeats=0)
+
+
+def test_gap_and_host_device_split() -> None:
+    t = time_generation(lambda: 0, lambda s: s, decode_steps=2, warmup=1, repeats=3,
+                        clock=FakeClock(DURATIONS))  # fmt: skip
+    # CPU: no device time, all host
+    ttft, tpot = compare_to_roofline(t, 4.0, 1.5)
+    assert (ttft.measured_s, ttft.floor_s, ttft.gap) == (20, 4.0, 5.0)
+    assert (tpot.measured_s, tpot.gap) == (3, 2.0)
+    assert ttft.host_s == 20 and ttft.device_s is None and ttft.bound.startswith("host")
+    assert ttft.to_dict()["floor_beaten"] is False
+    # CUDA: kernels busy 8 s of the 20 s prefill (40%: host-bound), 2.25 s of the 3 s step
+    ttft, tpot = compare_to_roofline(t, 4.0, 1.5, (8.0, 2.25))
+    assert ttft.host_s == 12 and ttft.bound == "host/launch-bound"
+    assert tpot.host_s == pytest.approx(0.75) and tpot.bound == "device-bound"
+    # a floor above the measurement is reported as beaten (a profile error)
+    (ttft,) = compare_to_roofline(
+        time_generation(
+            lambda: 0, lambda s: s, decode_steps=0, repeats=1, warmup=0, clock=FakeClock([2.0])
+        ),  # fmt: skip
+        4.0,
+        None,
+    )
+    assert ttft.gap == 0.5 and ttft.to_dict()["floor_beaten"] is True
+    assert compare_to_roofline(t, None, None)[0].gap is None
+
+
+def test_kernel_seconds_sums_cuda_kernels_only() -> None:
+    events = [
+        SimpleNamespace(device_type=DeviceType.CUDA, device_time=1500.0),
+        SimpleNamespace(device_type=DeviceType.CPU, device_time=0.0, cpu_time=9e6),
+        SimpleNamespace(device_type=DeviceType.CUDA, device_time=250.0),
+    ]
+    assert kernel_seconds(events) == pytest.approx(1750e-6)
+    assert kernel_seconds([]) == 0.0
+
+
+@pytest.mark.measure
+def test_measure_llm_real_path_with_a_fake_clock() -> None:
+    """The real model runs on the CPU; the fake clock makes every figure exact."""
+    from flopwise.llm import estimate
+
+    est = estimate("tiny-llama", batch=2, prompt=8, gen=3, dtype="float32", hardware="host")
+    clock = FakeClock([1.0, 0.5, 0.25, 3.0, 0.5, 1.5])  # warm-up 1, repeat 1
+    m = measure_llm(
+        "tiny-llama", batch=2, prompt=8, gen=3, device="cpu", dtype="float32",
+        roofline=est.roofline, warmup=1, repeats=1, clock=clock,
+    )  # fmt: skip
+    assert clock.durations == []  # one prefill + 2 decode steps per generation
+    ttft, tpot = m.phases
+    assert ttft.measured_s == 3.0 and tpot.measured_s == 1.0
+    assert ttft.gap == pytest.approx(3.0 / est.roofline.ttft)
+    assert tpot.gap == pytest.approx(1.0 / est.roofline.tpot)
+    assert m.device == {"name": "cpu", "model": "cpu", "peak_memory_bytes": None}
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.measure
+def test_llm_measure_smoke_on_cpu(capsys) -> None:
+    code, out, err = run(
+        capsys, "llm", "tiny-llama", "--measure", "--device", "cpu", "--batch", "1",
+        "--prompt", "8", "--gen", "3", "--repeats", "2", "--warmup", "1", "--dtype", "float32",
+        "-f", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    m = doc["measured"]
+    assert m["device"]["name"] == "cpu" and m["roofline_hardware"] == "host"
+    assert [p["name"] for p in m["phases"]] == ["TTFT", "TPOT"]
+    assert m["timing"]["ttft"]["repeats"] == 2 and m["timing"]["decode_steps"] == 2
+    ttft, tpot = m["phases"]
+    assert ttft["roofline_floor_s"] == doc["roofline"]["ttft_s"]
+    assert tpot["roofline_floor_s"] == doc["roofline"]["tpot_s"]
+    assert ttft["gap"] == pytest.approx(ttft["measured_s"] / ttft["roofline_floor_s"])
+    assert ttft["measured_s"] == statistics.median(m["timing"]["ttft"]["samples_s"])
+    assert ttft["host_s"] == ttft["measured_s"] and ttft["device_s"] is None
+    code, out, err = run(
+        capsys, "llm", "tiny-llama", "--measure", "--prompt", "8", "--gen", "2",
+        "--repeats", "1", "--warmup", "0", "--dtype", "float32", "--no-ops",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "Measured on cpu" in out and "TTFT" in out and "TPOT" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--measure", "--device", "cuda"], "is_available"),
+        (["--measure", "--device", "meta"], "needs real tensors"),
+        (["--device", "cpu"], "only used with --measure"),
+        (["--measure", "--rerank", "pointwise"], "--rerank is not measured"),
+        (["--measure", "--kv-dtype", "int8"], "--kv-dtype is not measured"),
+    ],
+)
+def test_llm_measure_refusals_are_one_line(capsys, monkeypatch, argv, message) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, out, err = run(capsys, "llm", "tiny-llama", *argv)
+    assert code == 2 and err.strip().count("\n") == 0 and message in err
