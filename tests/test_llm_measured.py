@@ -204,3 +204,79 @@ def test_llm_measure_refusals_are_one_line(capsys, monkeypatch, argv, message) -
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     code, out, err = run(capsys, "llm", "tiny-llama", *argv)
     assert code == 2 and err.strip().count("\n") == 0 and message in err
+
+
+# -- training: MFU by PaLM's definition beside flopwise's count ------------------------------
+
+
+def test_palm_flops_against_the_built_model() -> None:
+    """(6N + 12·L·H·Q·T)·tokens with N counted on the torch model (non-embedding parameters,
+    the head's matmul included) and L, H, Q read off the tiny-llama config by hand."""
+    from flopwise.llm import training_cost
+    from flopwise.sources.hf_configs import load_config_dict
+    from flopwise.sources.models import build_hf_model
+
+    config = load_config_dict("tiny-llama")
+    model = build_hf_model(config, device="meta", causal_lm=True)
+    total = sum(p.numel() for p in model.parameters())
+    embedding = model.get_input_embeddings().weight.numel()
+    head = model.get_output_embeddings().weight
+    tied = head is model.get_input_embeddings().weight
+    n = total - embedding + (head.numel() if tied else 0)
+    batch, seq = 2, 16
+    layers, heads, head_dim = 2, 4, 16  # tiny-llama: hidden 64 over 4 heads, 2 layers
+    tc = training_cost("tiny-llama", batch, seq)
+    assert tc.palm == (6 * n + 12 * layers * heads * head_dim * seq) * batch * seq
+    assert tc.six_n == 6 * n * batch * seq
+
+
+def test_training_mfu_by_hand() -> None:
+    from flopwise.llm.measured import training_mfu
+
+    m = training_mfu(2.0, 1e9, palm_flops=10**9, counted_flops=3 * 10**9 // 2)
+    assert (m["mfu_palm"], m["mfu_counted"]) == (0.5, 0.75)
+    with pytest.raises(ValueError):
+        training_mfu(0.0, 1e9, 1, 1)
+
+
+def test_time_steps_with_a_fake_clock() -> None:
+    from flopwise.llm.measured import time_steps
+
+    syncs: list[int] = []
+    lat = time_steps(lambda: None, warmup=1, repeats=3, clock=FakeClock([9, 1, 3, 2]),
+                     sync=lambda: syncs.append(1))  # fmt: skip
+    assert lat.samples == [1, 3, 2] and lat.median_s == 2 and len(syncs) == 8
+
+
+@pytest.mark.measure
+def test_measure_training_real_path_with_a_fake_clock() -> None:
+    from flopwise.llm import training_cost
+    from flopwise.llm.measured import measure_training
+
+    tc = training_cost("tiny-llama", 2, 8)
+    doc = measure_training(
+        "tiny-llama", batch=2, seq=8, training=tc, peak_flops=1e9, device="cpu",
+        dtype="float32", warmup=1, repeats=1, clock=FakeClock([5.0, 2.0]),
+    )  # fmt: skip
+    assert doc["step"]["median_s"] == 2.0 and doc["device"]["name"] == "cpu"
+    assert doc["mfu"]["mfu_palm"] == pytest.approx(tc.palm / 2e9)
+    assert doc["mfu"]["mfu_counted"] == pytest.approx((tc.forward + tc.backward) / 2e9)
+
+
+@pytest.mark.measure
+def test_llm_train_measure_smoke_on_cpu(capsys) -> None:
+    code, out, err = run(
+        capsys, "llm", "tiny-llama", "--train", "--measure", "--device", "cpu", "--batch", "1",
+        "--prompt", "8", "--repeats", "1", "--warmup", "0", "--dtype", "float32", "-f", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    m = doc["measured_training"]
+    assert m["mfu"]["palm_flops"] == doc["training"]["palm"]
+    assert m["mfu"]["mfu_palm"] == pytest.approx(
+        doc["training"]["palm"] / (m["step"]["median_s"] * m["mfu"]["peak_flops"])
+    )
+    # the roofline and the MFU use the synthetic host profile's float32 peak
+    assert m["mfu"]["peak_flops"] == doc["roofline"]["peak_flops"] == 100e9
+    code, out, err = run(capsys, "llm", "tiny-llama", "--train", "--measure", "--recompute")
+    assert code == 2 and "--recompute is not measured" in err

@@ -144,7 +144,11 @@ def llm_command(
         from flopwise.measure.hardware import resolve_hardware
 
         _refuse_with_measure(
-            rerank=rerank, train=train, weight_dtype=weight_dtype, kv_dtype=kv_dtype
+            rerank=rerank,
+            recompute=recompute,
+            step_time=step_time,
+            weight_dtype=weight_dtype,
+            kv_dtype=kv_dtype,
         )
         if repeats < 1 or warmup < 0:
             raise FlopwiseError("--repeats must be >= 1 and --warmup >= 0")
@@ -199,8 +203,22 @@ def llm_command(
             )
         except BadLLMArgument as exc:
             raise _as_option(exc) from exc
-    measured = None
-    if dev is not None:
+    measured = measured_training = None
+    if dev is not None and training is not None:
+        from flopwise.llm.measured import measure_training
+
+        measured_training = measure_training(
+            model,
+            batch=batch,
+            seq=prompt,
+            training=training,
+            peak_flops=est.roofline.peak_flops if est.roofline else None,
+            device=dev,
+            dtype=dtype,
+            warmup=warmup,
+            repeats=repeats,
+        )
+    elif dev is not None:
         from flopwise.llm.measured import measure_llm
 
         measured = measure_llm(
@@ -218,11 +236,15 @@ def llm_command(
         doc = _json(est, training, reranking, metric, step_time, ops)
         if measured is not None:
             doc["measured"] = measured.to_dict()
+        if measured_training is not None:
+            doc["measured_training"] = measured_training
         typer.echo(dumps(doc))
         return
     _render(est, training, reranking, metric, step_time, ops)
     if measured is not None:
         _render_measured(measured.to_dict())
+    if measured_training is not None:
+        _render_measured_training(measured_training)
 
 
 def _as_option(exc) -> FlopwiseError:
@@ -234,19 +256,20 @@ def _as_option(exc) -> FlopwiseError:
     return FlopwiseError(f"{field} = {exc.value!r}: {exc.requirement}")
 
 
-def _refuse_with_measure(*, rerank, train, weight_dtype, kv_dtype) -> None:
-    """--measure times inference of the model as built at --dtype: options it cannot honour
-    are refused in one line."""
+def _refuse_with_measure(*, rerank, recompute, step_time, weight_dtype, kv_dtype) -> None:
+    """--measure times the model as built at --dtype (inference, or with --train plain
+    training steps): options it cannot honour are refused in one line."""
     for given, option in (
         (rerank is not None, "--rerank"),
-        (train, "--train"),
+        (recompute, "--recompute"),
+        (step_time is not None, "--step-time"),
         (weight_dtype is not None, "--weight-dtype"),
         (kv_dtype is not None, "--kv-dtype"),
     ):
         if given:
             raise FlopwiseError(
-                f"{option} is not measured: --measure times prefill and decode of the model "
-                "built at --dtype; drop one of them"
+                f"{option} is not measured: --measure times the model built at --dtype "
+                "(prefill and decode, or with --train plain training steps); drop one of them"
             )
 
 
@@ -291,6 +314,7 @@ def _json(est, training, reranking, metric, step_time, with_ops: bool) -> dict[s
             "six_n": training.six_n,
             "kaplan": training.kaplan,
             "megatron": training.megatron,
+            "palm": training.palm,
         }
         if step_time and est.roofline:
             from flopwise.llm import mfu
@@ -497,6 +521,7 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
             ("6·N", training.six_n),
             ("6·N + attention (Kaplan)", training.kaplan),
             ("Megatron closed form", training.megatron),
+            ("PaLM MFU numerator 6·N + 12·L·H·Q·T", training.palm),
         ):
             tr.add_row(label, _fl(v), _fl(v / n))
         if step_time and roof is not None:
@@ -584,6 +609,35 @@ def _render_measured(doc: dict[str, Any]) -> None:
     )
     for note in doc["notes"]:
         console.print(f"[dim]note: {escape(note)}[/dim]")
+
+
+def _render_measured_training(doc: dict[str, Any]) -> None:
+    """The measured training step and its MFU by both definitions (formatting only)."""
+    from rich.table import Table
+
+    from flopwise.measure.devices import describe_device
+    from flopwise.report.console import stdout_console
+    from flopwise.report.units import si
+
+    console = stdout_console()
+    step = doc["step"]
+    t = Table(
+        title=f"Measured training step on {describe_device(doc['device'])} ({doc['dtype']}, "
+        f"batch {doc['batch']} × {doc['seq']} tokens; {doc['what']})",
+        title_justify="left",
+    )
+    t.add_column("")
+    t.add_column("value", justify="right")
+    t.add_row("step time (median)", _s(step["median_s"]))
+    t.add_row("spread", f"{max(step['cv'], step['rel_iqr']):.0%} (n={step['repeats']})")
+    mfu = doc["mfu"]
+    if mfu is not None:
+        t.add_row("peak", si(mfu["peak_flops"], "FLOP/s"))
+        t.add_row("MFU, PaLM (6N + 12·L·H·Q·T per token)", f"{mfu['mfu_palm']:.2%}")
+        t.add_row("MFU, flopwise count (every op, fwd + bwd)", f"{mfu['mfu_counted']:.2%}")
+    console.print(t)
+    if not step["trustworthy"]:
+        console.print(f"[dim]note: step: {step['reason']}[/dim]")
 
 
 def _op_table(console, title: str, phase, roof) -> None:

@@ -92,11 +92,7 @@ def time_generation(
         raise ValueError("decode_steps and warmup must be >= 0")
 
     def region(work: Callable[[], Any]) -> tuple[Any, float]:
-        sync()
-        t0 = clock()
-        out = work()
-        sync()
-        return out, clock() - t0
+        return _region(work, clock, sync)
 
     ttft: list[float] = []
     tpot: list[float] = []
@@ -120,6 +116,51 @@ def time_generation(
         decode_steps=decode_steps,
         device=device,
     )
+
+
+def _region(
+    work: Callable[[], Any], clock: Callable[[], float], sync: Callable[[], None]
+) -> tuple[Any, float]:
+    """``work()``'s result and its seconds between two synchronisations (two clock reads)."""
+    sync()
+    t0 = clock()
+    out = work()
+    sync()
+    return out, clock() - t0
+
+
+def time_steps(
+    step: Callable[[], Any],
+    *,
+    warmup: int = 1,
+    repeats: int = 5,
+    clock: Callable[[], float] = time.perf_counter,
+    sync: Callable[[], None] = lambda: None,
+    device: str = "cpu",
+    label: str = "step",
+) -> Latency:
+    """``warmup`` untimed then ``repeats`` timed calls of ``step``, each between two
+    synchronisations (two clock reads per call, as in :func:`time_generation`)."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError("repeats must be >= 1 and warmup >= 0")
+    samples = [_region(step, clock, sync)[1] for _ in range(warmup + repeats)][warmup:]
+    return Latency(samples=samples, warmup=warmup, device=device, label=label)
+
+
+def training_mfu(step_s: float, peak_flops: float, palm_flops: int, counted_flops: int) -> dict:
+    """MFU of a training step of ``step_s`` seconds on a device of ``peak_flops``, by PaLM's
+    definition (``palm_flops``: (6N + 12·L·H·Q·T)·tokens, matmuls only) and by flopwise's
+    own count (``counted_flops``: forward + backward of every op, no recomputation)."""
+    if step_s <= 0 or peak_flops <= 0:
+        raise ValueError("step time and peak must be positive")
+    return {
+        "step_s": step_s,
+        "peak_flops": peak_flops,
+        "palm_flops": palm_flops,
+        "counted_flops": counted_flops,
+        "mfu_palm": palm_flops / (step_s * peak_flops),
+        "mfu_counted": counted_flops / (step_s * peak_flops),
+    }
 
 
 def kernel_seconds(events: Any) -> float:
@@ -359,3 +400,70 @@ def measure_llm(
         phases=phases,
         notes=notes,
     )
+
+
+def measure_training(
+    name: str,
+    *,
+    batch: int,
+    seq: int,
+    training: Any,
+    peak_flops: float | None,
+    device: str = "auto",
+    dtype: str = "bfloat16",
+    warmup: int = 1,
+    repeats: int = 5,
+    seed: int = 0,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, Any]:
+    """Time training steps (forward with the LM loss at every position, backward; no
+    optimizer step) of ``name`` built with random weights on ``device``, and give MFU by
+    PaLM's definition and by flopwise's count (``training``: the
+    :class:`~flopwise.llm.training.TrainingCost` of the same batch and sequence) against
+    ``peak_flops`` (None: no MFU). JSON-ready."""
+    import torch
+
+    from flopwise.measure.devices import device_summary, reset_peak_memory, resolve_device
+    from flopwise.sources.hf_configs import load_config_dict
+    from flopwise.sources.models import build_hf_model
+    from flopwise.sources.specs import parse_dtype
+
+    dev = resolve_device(device, timing=True)
+    config = load_config_dict(name.removeprefix("hf:"))
+    vocab = int(config.get("vocab_size") or 0)
+    if vocab < 1:
+        raise FlopwiseError(f"{name}: the config has no vocab_size; cannot make token ids")
+    torch.manual_seed(seed)
+    model = build_hf_model(config, device=dev, dtype=parse_dtype(dtype), causal_lm=True, label=name)
+    model.train()
+    ids = torch.randint(0, vocab, (batch, seq), device=dev)
+    cuda = dev.startswith("cuda")
+    sync = (lambda: torch.cuda.synchronize(torch.device(dev))) if cuda else (lambda: None)
+
+    def step() -> None:
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    reset_peak_memory(dev)
+    lat = time_steps(
+        step, warmup=warmup, repeats=repeats, clock=clock, sync=sync, device=dev, label="step"
+    )
+    out: dict[str, Any] = {
+        "model": name,
+        "device": device_summary(dev),
+        "dtype": dtype,
+        "batch": batch,
+        "seq": seq,
+        "step": lat.to_dict(),
+        "what": "forward with the LM loss at every position + backward; no optimizer step",
+        "mfu": None,
+        "definitions": {
+            "mfu_palm": "PaLM (Chowdhery et al. 2022): (6N + 12·L·H·Q·T) per token, matmuls "
+            "only, N = active non-embedding parameters with the head",
+            "mfu_counted": "flopwise: forward + backward of every op (no recomputation)",
+        },
+    }
+    if peak_flops:
+        out["mfu"] = training_mfu(lat.median_s, peak_flops, training.palm, training.model_flops)
+    return out
