@@ -280,3 +280,42 @@ def test_llm_train_measure_smoke_on_cpu(capsys) -> None:
     assert m["mfu"]["peak_flops"] == doc["roofline"]["peak_flops"] == 100e9
     code, out, err = run(capsys, "llm", "tiny-llama", "--train", "--measure", "--recompute")
     assert code == 2 and "--recompute is not measured" in err
+
+
+def test_device_time_of_phases_with_a_fake_profiler(monkeypatch) -> None:
+    """The CUDA branch's split: one profiled prefill, one profiled run of the decode steps
+    (per step: their kernel time / steps), with torch.profiler replaced by a fake."""
+    import torch.profiler
+
+    from flopwise.llm import measured
+
+    per_context = iter([[2000.0, 500.0], [1000.0, 1000.0, 1000.0]])  # µs of CUDA kernels
+
+    class FakeProfile:
+        def __init__(self, activities):
+            self.kernels = next(per_context)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def events(self):
+            cpu = SimpleNamespace(device_type=DeviceType.CPU, device_time=0.0)
+            return [cpu] + [
+                SimpleNamespace(device_type=DeviceType.CUDA, device_time=us) for us in self.kernels
+            ]
+
+    monkeypatch.setattr(torch.profiler, "profile", FakeProfile)
+    calls: list[str] = []
+
+    def decode(state):
+        calls.append("decode")
+        return state
+
+    pre, step = measured._profile_device_time(
+        lambda: calls.append("prefill"), decode, 3, lambda: calls.append("sync")
+    )
+    assert calls == ["prefill", "sync", "decode", "decode", "decode", "sync"]
+    assert pre == pytest.approx(2500e-6) and step == pytest.approx(1000e-6)
