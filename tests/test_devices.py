@@ -16,6 +16,7 @@ from flopwise.errors import FlopwiseError
 from flopwise.measure import devices as D
 from flopwise.measure.hardware import HardwareProfile, host_profile_path
 from flopwise.measure.timing import DeviceUnavailable
+from flopwise.report.device import describe_device
 
 FACTORIES = """
 import torch
@@ -99,8 +100,8 @@ def test_device_summary_cpu_and_fake_cuda(monkeypatch) -> None:
     assert calls == [("reset", torch.device("cuda:0"))]
     summary = D.device_summary("cuda:0")
     assert summary == {"name": "cuda:0", "model": "Fake GPU", "peak_memory_bytes": 3 * 2**30}
-    assert D.describe_device(summary) == "cuda:0 (Fake GPU), peak memory 3.22 GB"
-    assert D.describe_device(D.device_summary("cpu")) == "cpu"
+    assert describe_device(summary) == "cuda:0 (Fake GPU), peak memory 3.22 GB"
+    assert describe_device(D.device_summary("cpu")) == "cpu"
 
 
 # -- the commands ---------------------------------------------------------------------------

@@ -10,7 +10,30 @@ from typing import Any
 import torch
 
 from flopwise.capture.records import ancestors
+from flopwise.llm.measured import measure_llm, measure_training
+from flopwise.measure.devices import (
+    DEVICE_CHOICES,
+    device_summary,
+    reset_peak_memory,
+    resolve_device,
+    valid_device_name,
+)
+from flopwise.measure.hardware import resolve_hardware
 from flopwise.profile import Profile, profile
+
+# The device and measured-LLM API the commands use (they import only the API layer).
+__all__ = [
+    "DEVICE_CHOICES",
+    "device_summary",
+    "load",
+    "measure_llm",
+    "measure_training",
+    "reset_peak_memory",
+    "resolve_device",
+    "resolve_hardware",
+    "run_profile",
+    "valid_device_name",
+]
 
 
 def load(
@@ -21,8 +44,6 @@ def load(
     from flopwise.sources.specs import make_inputs, normalize_example_inputs, parse_dtype
 
     torch_dtype = parse_dtype(dtype)
-    from flopwise.measure.devices import resolve_device
-
     # fake tensors are made from a cpu model; cuda and cuda:N build on that device
     build_device = "cpu" if device == "fake" else resolve_device(device, timing=False)
     loaded = load_model(model_spec, device=build_device, dtype=torch_dtype)
@@ -73,8 +94,6 @@ def run_profile(
     progress: bool = False,
 ) -> Profile:
     """Load, count and (with ``measure``) time a model, returning one Profile."""
-    from flopwise.measure.devices import resolve_device
-
     device = resolve_device(device, timing=measure)
     model, args, kwargs, name = load(model_spec, inputs, device, dtype)
     tensors = "fake" if device == "fake" else ("meta" if device == "meta" else "auto")

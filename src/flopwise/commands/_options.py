@@ -61,7 +61,7 @@ DEVICE_HELP = (
 def device_name(value: str) -> str:
     """``--device``: one of auto, cpu, cuda, cuda:N, meta, fake (whether it can be used for
     this run is checked by the API, which knows whether the run times the model)."""
-    from flopwise.measure.devices import DEVICE_CHOICES, valid_device_name
+    from flopwise.pipeline import DEVICE_CHOICES, valid_device_name
 
     if not valid_device_name(value):
         raise typer.BadParameter(

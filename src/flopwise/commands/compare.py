@@ -155,7 +155,7 @@ def run_compare(
     ``device`` (``auto``: cpu), which the result's ``device`` names with, on CUDA, the peak
     memory while timing."""
     from flopwise.analysis import compare as C
-    from flopwise.measure.devices import device_summary, resolve_device
+    from flopwise.pipeline import device_summary, resolve_device
 
     dev = resolve_device(device, timing=measure)
     from flopwise.analysis.alpha import alpha_totals
@@ -270,9 +270,8 @@ def _measure(
 ) -> None:
     import torch
 
-    from flopwise.measure.devices import reset_peak_memory
     from flopwise.measure.timing import measure_interleaved
-    from flopwise.pipeline import load
+    from flopwise.pipeline import load, reset_peak_memory
 
     fns = {}
     items = {}
@@ -338,7 +337,7 @@ def render_table(result: dict[str, Any]) -> str:
     show_acc = any(r["accuracy"] is not None for r in rows)
     measured = any(r["median_s"] is not None for r in rows)
     front = set((result.get("pareto") or {}).get("front") or [])
-    from flopwise.measure.devices import describe_device
+    from flopwise.report.device import describe_device
 
     title = "models" + (f", timed on {describe_device(result['device'])}" if measured else "")
     table = Table(title=title, title_justify="left")

@@ -89,8 +89,8 @@ def run_fit_alpha(
     else:
         import platform
 
-        from flopwise.measure.devices import device_summary, reset_peak_memory, resolve_device
         from flopwise.measure.layer_timing import time_layers
+        from flopwise.pipeline import device_summary, reset_peak_memory, resolve_device
 
         dev = resolve_device(device, timing=True)
         specs = generate_grid(grid)
@@ -169,7 +169,7 @@ def render_table(result: dict[str, Any]) -> None:
     c = result["constants"]
     console.print(f"[bold]α-FLOPs fit[/bold]: {result['source']}")
     if result.get("device"):
-        from flopwise.measure.devices import describe_device
+        from flopwise.report.device import describe_device
 
         console.print(f"timed on {describe_device(result['device'])}")
     params = Table(title="constants  α = ((S_K + β·(S − S_K)) / S)^γ,  S_K = ln K + 1")

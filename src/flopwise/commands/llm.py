@@ -140,8 +140,7 @@ def llm_command(
     )
     dev = None
     if measure:
-        from flopwise.measure.devices import resolve_device
-        from flopwise.measure.hardware import resolve_hardware
+        from flopwise.pipeline import resolve_device, resolve_hardware
 
         _refuse_with_measure(
             rerank=rerank,
@@ -205,7 +204,7 @@ def llm_command(
             raise _as_option(exc) from exc
     measured = measured_training = None
     if dev is not None and training is not None:
-        from flopwise.llm.measured import measure_training
+        from flopwise.pipeline import measure_training
 
         measured_training = measure_training(
             model,
@@ -219,7 +218,7 @@ def llm_command(
             repeats=repeats,
         )
     elif dev is not None:
-        from flopwise.llm.measured import measure_llm
+        from flopwise.pipeline import measure_llm
 
         measured = measure_llm(
             model,
@@ -577,8 +576,8 @@ def _render_measured(doc: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from flopwise.measure.devices import describe_device
     from flopwise.report.console import stdout_console
+    from flopwise.report.device import describe_device
 
     console = stdout_console()
     t = Table(
@@ -615,8 +614,8 @@ def _render_measured_training(doc: dict[str, Any]) -> None:
     """The measured training step and its MFU by both definitions (formatting only)."""
     from rich.table import Table
 
-    from flopwise.measure.devices import describe_device
     from flopwise.report.console import stdout_console
+    from flopwise.report.device import describe_device
     from flopwise.report.units import si
 
     console = stdout_console()

@@ -143,7 +143,7 @@ def predict_command(
 
     ``--device`` is where ``--calibrate`` times its zoo, and whose calibration a prediction
     on ``--hardware host`` uses (each device has its own)."""
-    from flopwise.measure.devices import resolve_device
+    from flopwise.pipeline import resolve_device
 
     dev = resolve_device(device, timing=True)
     if threads < 0:
@@ -198,10 +198,9 @@ def run_calibration(
     import torch
 
     from flopwise.analysis import predict as P
-    from flopwise.measure.devices import device_summary, reset_peak_memory, resolve_device
     from flopwise.measure.hardware import get_profile, resolve_hardware
     from flopwise.measure.timing import measure_interleaved
-    from flopwise.pipeline import load
+    from flopwise.pipeline import device_summary, load, reset_peak_memory, resolve_device
     from flopwise.profile import profile
 
     dev = resolve_device(device, timing=True)
@@ -298,7 +297,7 @@ def _describe_calibration(doc: dict[str, Any], path: Path) -> str:
     cv = doc["cross_validation"]
     base = doc["flops_baseline"]
     warn = "".join(f"\nwarning: {w}" for w in doc.get("warnings", []))
-    from flopwise.measure.devices import describe_device
+    from flopwise.report.device import describe_device
 
     where = describe_device(doc["device"]) if "device" in doc else "cpu"
     return (

@@ -161,7 +161,7 @@ def run_sweep(
     import flopwise
     from flopwise.analysis.alpha import alpha_totals
     from flopwise.analysis.sweep import SweepPoint, summarize_sweep
-    from flopwise.measure.devices import device_summary, reset_peak_memory, resolve_device
+    from flopwise.pipeline import device_summary, reset_peak_memory, resolve_device
     from flopwise.sources import load_model
     from flopwise.sources.specs import parse_dtype, parse_input_specs
 
@@ -294,8 +294,8 @@ def render_table(result: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from flopwise.measure.devices import describe_device
     from flopwise.report.console import stdout_console
+    from flopwise.report.device import describe_device
 
     console = stdout_console()  # piped: whole values
     base = ", ".join(f"{k}={v}" for k, v in result["base_dims"].items())

@@ -22,7 +22,6 @@ __all__ = [
     "resolve_device",
     "reset_peak_memory",
     "device_summary",
-    "describe_device",
 ]
 
 #: The spellings ``--device`` accepts (``cuda:N`` besides these).
@@ -85,13 +84,3 @@ def device_summary(device: str) -> dict[str, Any]:
         "model": torch.cuda.get_device_name(dev),
         "peak_memory_bytes": int(torch.cuda.max_memory_allocated(dev)),
     }
-
-
-def describe_device(summary: dict[str, Any]) -> str:
-    """One line for a table: ``cuda:0 (NVIDIA H200), peak memory 1.23 GB`` or ``cpu``."""
-    text = summary["name"]
-    if summary.get("model") and summary["model"] != summary["name"]:
-        text += f" ({summary['model']})"
-    if summary.get("peak_memory_bytes") is not None:
-        text += f", peak memory {summary['peak_memory_bytes'] / 1e9:.3g} GB"
-    return text
