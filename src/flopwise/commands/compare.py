@@ -232,7 +232,7 @@ def run_compare(
     return {
         "schema": SCHEMA,
         "dtype": dtype,
-        "device": device_summary(dev),
+        **({"device": device_summary(dev)} if measure else {}),  # where it was timed
         "mode": {"phase": "forward", "tensors": "meta (counts)", "measured": measure},
         "convention": {
             "flops": "a multiply-add is 2 FLOPs",

@@ -264,7 +264,7 @@ def run_sweep(
         "measured": measure,
         "statistic": statistic if measure else None,
         "threads": torch.get_num_threads(),
-        "device": device_summary(dev),
+        **({"device": device_summary(dev)} if measure else {}),  # where it was timed
         "dtype": dtype,
         "alpha_constants": {"source": constants_source, **constants.to_dict()},
         "units": {
@@ -301,7 +301,8 @@ def render_table(result: dict[str, Any]) -> None:
     base = ", ".join(f"{k}={v}" for k, v in result["base_dims"].items())
     console.print(
         f"[bold]sweep[/bold] {result['model']}  (base: {base}; {result['dtype']}, "
-        f"{escape(describe_device(result['device']))}, {result['threads']} threads; "
+        + (f"{escape(describe_device(result['device']))}, " if result["measured"] else "")
+        + f"{result['threads']} threads; "
         f"α: {result['alpha_constants']['source']})"
     )
     t = Table(title="points (one dimension varied at a time)")
