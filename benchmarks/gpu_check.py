@@ -22,6 +22,9 @@ Sections:
   bf16 and fp16, causal or not, with and without grouped-query attention, under
   ``no_grad``, ``inference_mode`` and autograd (forward + backward), each counted by
   flopwise and compared with the integer computed here from the definition.
+- ``check_device_commands`` (gpu_checks_devices.py): sweep, compare, llm --measure (tiny-llama
+  and llama-3-8b at batch 1, prompt 512, gen 32) and llm --train --measure (gpt2) on
+  ``--device cuda``, each output naming the device and its peak memory (about 3 minutes).
 """
 
 from __future__ import annotations
@@ -257,11 +260,21 @@ def _sdpa_backends(out_dir: Path, device: str) -> tuple[bool, str]:
     return not bad, f"{doc['summary']} in {doc['seconds']} s"
 
 
+def _device_commands(out_dir: Path, device: str) -> tuple[bool, str]:
+    from gpu_checks_devices import check_device_commands
+
+    doc = check_device_commands(out_dir, device=device)
+    for problem in doc["problems"]:
+        print("  ", problem)
+    return not doc["problems"], f"{len(doc['runs'])} commands run on {device}"
+
+
 # Cheapest first, so a run cut short by its time limit still brings back results.
 SECTIONS = {
     "moe_bf16": _moe_bf16,
     "sdpa_backends": _sdpa_backends,
     "gpu_roofline": _gpu_roofline,
+    "device_commands": _device_commands,
 }
 
 

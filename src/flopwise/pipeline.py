@@ -10,7 +10,30 @@ from typing import Any
 import torch
 
 from flopwise.capture.records import ancestors
+from flopwise.llm.measured import measure_llm, measure_training
+from flopwise.measure.devices import (
+    DEVICE_CHOICES,
+    device_summary,
+    reset_peak_memory,
+    resolve_device,
+    valid_device_name,
+)
+from flopwise.measure.hardware import resolve_hardware
 from flopwise.profile import Profile, profile
+
+# The device and measured-LLM API the commands use (they import only the API layer).
+__all__ = [
+    "DEVICE_CHOICES",
+    "device_summary",
+    "load",
+    "measure_llm",
+    "measure_training",
+    "reset_peak_memory",
+    "resolve_device",
+    "resolve_hardware",
+    "run_profile",
+    "valid_device_name",
+]
 
 
 def load(
@@ -21,11 +44,8 @@ def load(
     from flopwise.sources.specs import make_inputs, normalize_example_inputs, parse_dtype
 
     torch_dtype = parse_dtype(dtype)
-    build_device = "meta" if device == "meta" else ("cuda" if device == "cuda" else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        from flopwise.errors import FlopwiseError
-
-        raise FlopwiseError("--device cuda: no CUDA device is available on this machine")
+    # fake tensors are made from a cpu model; cuda and cuda:N build on that device
+    build_device = "cpu" if device == "fake" else resolve_device(device, timing=False)
     loaded = load_model(model_spec, device=build_device, dtype=torch_dtype)
     if inputs:
         args, kwargs = make_inputs(
@@ -33,6 +53,8 @@ def load(
         )
     elif loaded.example_inputs is not None:
         args, kwargs = normalize_example_inputs(loaded.example_inputs)
+        if build_device.startswith("cuda"):  # a factory's example inputs may be made on cpu
+            args, kwargs = _to_device((args, kwargs), build_device)
     else:
         args, kwargs = make_inputs(
             loaded.default_inputs,
@@ -41,6 +63,17 @@ def load(
             vocab_size=loaded.vocab_size,
         )
     return loaded.model, args, kwargs, loaded.name
+
+
+def _to_device(value: Any, device: str) -> Any:
+    """``value`` with every tensor in it (nested tuples, lists, dicts) moved to ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_device(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    return value
 
 
 def run_profile(
@@ -61,12 +94,7 @@ def run_profile(
     progress: bool = False,
 ) -> Profile:
     """Load, count and (with ``measure``) time a model, returning one Profile."""
-    if device == "auto":
-        device = "cpu" if measure else "meta"
-    if measure and device in ("meta", "fake"):
-        from flopwise.errors import FlopwiseError
-
-        raise FlopwiseError(f"--measure needs real tensors; use --device cpu or cuda, not {device}")
+    device = resolve_device(device, timing=measure)
     model, args, kwargs, name = load(model_spec, inputs, device, dtype)
     tensors = "fake" if device == "fake" else ("meta" if device == "meta" else "auto")
     prof = profile(

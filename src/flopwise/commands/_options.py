@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -49,3 +50,27 @@ def output_file(value: Path | None) -> Path | None:
     if not path.parent.is_dir():
         raise typer.BadParameter(f"the folder {path.parent} does not exist")
     return path
+
+
+DEVICE_HELP = (
+    "Device the model runs on: cpu, cuda[:N], meta (no weights allocated), fake, or auto "
+    "(cpu when timing, meta when only counting)"
+)
+
+
+def device_name(value: str) -> str:
+    """``--device``: one of auto, cpu, cuda, cuda:N, meta, fake (whether it can be used for
+    this run is checked by the API, which knows whether the run times the model)."""
+    from flopwise.pipeline import DEVICE_CHOICES, valid_device_name
+
+    if not valid_device_name(value):
+        raise typer.BadParameter(
+            f"must be one of {', '.join(DEVICE_CHOICES)} or cuda:N, got {value!r}"
+        )
+    return value
+
+
+def DeviceOption() -> Any:  # noqa: N802 - reads like the typer.Option it returns
+    """The one ``--device`` option of every command that runs a model: same name, default
+    and help everywhere."""
+    return typer.Option("auto", "--device", help=DEVICE_HELP, callback=device_name)

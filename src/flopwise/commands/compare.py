@@ -19,7 +19,7 @@ from typing import Any
 
 import typer
 
-from flopwise.commands._options import seconds_budget
+from flopwise.commands._options import DeviceOption, seconds_budget
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps
 
@@ -68,6 +68,7 @@ def compare_command(
     ),
     energy: bool = typer.Option(False, "--energy", help="Also measure energy per run"),
     dtype: str = typer.Option("float32", help="Model dtype: float32, bfloat16, float16 ..."),
+    device: str = DeviceOption(),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format"),
     threads: int = typer.Option(
         0, "--threads", help="torch threads while timing (0: torch's default)"
@@ -107,6 +108,7 @@ def compare_command(
         energy=energy,
         dtype=dtype,
         progress=progress and sys.stderr.isatty(),
+        device=device,
     )
     if save:
         from flopwise.commands.saving import save_run
@@ -145,9 +147,17 @@ def run_compare(
     energy: bool = False,
     dtype: str = "float32",
     progress: bool = False,
+    device: str = "auto",
 ) -> dict[str, Any]:
-    """Count (and time) every ``(spec, inputs)`` entry; returns the JSON-ready comparison."""
+    """Count (and time) every ``(spec, inputs)`` entry; returns the JSON-ready comparison.
+
+    Counts run on meta tensors; with ``measure`` the models are built and timed on
+    ``device`` (``auto``: cpu), which the result's ``device`` names with, on CUDA, the peak
+    memory while timing."""
     from flopwise.analysis import compare as C
+    from flopwise.pipeline import device_summary, resolve_device
+
+    dev = resolve_device(device, timing=measure)
     from flopwise.analysis.alpha import alpha_totals
     from flopwise.pipeline import load
     from flopwise.profile import profile
@@ -190,7 +200,7 @@ def run_compare(
         rows[i].accuracy = value
     notes: list[str] = []
     if measure:
-        _measure(rows, entries, labels, budget, energy, dtype, progress, notes)
+        _measure(rows, entries, labels, budget, energy, dtype, progress, notes, dev)
 
     measured = [r for r in rows if r.median_s is not None]
     correlations = C.proxy_correlations(rows) if measure else {}
@@ -222,6 +232,7 @@ def run_compare(
     return {
         "schema": SCHEMA,
         "dtype": dtype,
+        **({"device": device_summary(dev)} if measure else {}),  # where it was timed
         "mode": {"phase": "forward", "tensors": "meta (counts)", "measured": measure},
         "convention": {
             "flops": "a multiply-add is 2 FLOPs",
@@ -255,16 +266,17 @@ def _measure(
     dtype: str,
     progress: bool,
     notes: list[str],
+    device: str = "cpu",
 ) -> None:
     import torch
 
     from flopwise.measure.timing import measure_interleaved
-    from flopwise.pipeline import load
+    from flopwise.pipeline import load, reset_peak_memory
 
     fns = {}
     items = {}
     for (spec, spec_inputs), lab in zip(entries, labels, strict=True):
-        net, args, kwargs, _ = load(spec, spec_inputs, "cpu", dtype)
+        net, args, kwargs, _ = load(spec, spec_inputs, device, dtype)
 
         def call(net=net, args=args, kwargs=kwargs) -> Any:
             with torch.inference_mode():
@@ -275,7 +287,10 @@ def _measure(
             (a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)), None
         )
         items[lab] = int(first.shape[0]) if first is not None and first.dim() else 1
-    lat = measure_interleaved(fns, warmup=2, budget_s=budget, progress=progress, items=items)
+    reset_peak_memory(device)
+    lat = measure_interleaved(
+        fns, warmup=2, budget_s=budget, progress=progress, items=items, device=device
+    )
     for row, lab in zip(rows, labels, strict=True):
         lt = lat[lab]
         row.median_s = lt.median_s
@@ -322,7 +337,10 @@ def render_table(result: dict[str, Any]) -> str:
     show_acc = any(r["accuracy"] is not None for r in rows)
     measured = any(r["median_s"] is not None for r in rows)
     front = set((result.get("pareto") or {}).get("front") or [])
-    table = Table(title="models", title_justify="left")
+    from flopwise.report.device import describe_device
+
+    title = "models" + (f", timed on {describe_device(result['device'])}" if measured else "")
+    table = Table(title=title, title_justify="left")
     cols = ["model", "inputs", "params", "FLOPs", "α-FLOPs", "activations", "bytes"]
     if measured:
         cols += ["time (median)", "spread"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from flopwise.commands._options import output_file, seconds_budget
+from flopwise.commands._options import DeviceOption, output_file, seconds_budget
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps
 
@@ -52,8 +52,11 @@ def run_fit_alpha(
     progress: bool = False,
     timings_out: Path | None = None,
     statistic: str = "min",
+    device: str = "auto",
 ) -> dict[str, Any]:
-    """Fit α constants from ``csv`` or from timing the ``grid`` on this machine.
+    """Fit α constants from ``csv`` or from timing the ``grid`` on ``device`` of this
+    machine (``auto``: cpu); ``device`` in the result names where the layers were timed
+    (None with ``csv``) and, on CUDA, the peak memory while timing.
 
     Returns a JSON-ready result: ``constants`` (the fitted
     :class:`~flopwise.analysis.alpha.AlphaConstants` as a dict), ``quality`` (MACs vs
@@ -82,18 +85,26 @@ def run_fit_alpha(
             raise FlopwiseError(str(exc)) from exc
         source = f"fitted on {Path(csv).name} ({len(table)} layers)"
         origin = "csv"
+        timed_on = None
     else:
         import platform
 
         from flopwise.measure.layer_timing import time_layers
+        from flopwise.pipeline import device_summary, reset_peak_memory, resolve_device
 
+        dev = resolve_device(device, timing=True)
         specs = generate_grid(grid)
         seconds = DEFAULT_BUDGET[grid] if budget is None else budget
-        table = time_layers(specs, budget_s=seconds, progress=progress, statistic=statistic)
+        reset_peak_memory(dev)
+        table = time_layers(
+            specs, budget_s=seconds, progress=progress, statistic=statistic, device=dev
+        )
+        timed_on = device_summary(dev)
         threads = torch.get_num_threads()
+        where = dev if dev == "cpu" else f"{dev} ({timed_on['model']})"
         source = (
             f"fitted on {len(table)} generated layers ({grid} grid) timed on "
-            f"{platform.node() or 'this host'}, cpu, {threads} threads, fp32, "
+            f"{platform.node() or 'this host'}, {where}, {threads} threads, fp32, "
             f"{'fastest' if statistic == 'min' else 'median'} of repeated samples"
         )
         origin = "host"
@@ -110,6 +121,7 @@ def run_fit_alpha(
         "schema": SCHEMA,
         "origin": origin,
         "source": source,
+        "device": timed_on,
         "layers": len(table),
         "constants": fit.constants.to_dict(),
         "quality": fit.quality,
@@ -119,19 +131,21 @@ def run_fit_alpha(
     }
 
 
-def save_to_host_profile(constants: dict[str, Any]) -> tuple[Path | None, str]:
-    """Store ``constants`` in this host's cached hardware profile.
+def save_to_host_profile(constants: dict[str, Any], device: str = "cpu") -> tuple[Path | None, str]:
+    """Store ``constants`` in the cached hardware profile of ``device`` on this host (the
+    constants are per device: a GPU's are not the CPU's).
 
     Returns ``(path, message)``; ``path`` is None when there is no host profile yet (run
     ``flopwise hardware`` first), and nothing is written then.
     """
     from flopwise.measure.hardware import HardwareProfile, host_profile_path, save_profile
 
-    path = host_profile_path()
+    path = host_profile_path(device)
     if not path.is_file():
+        flag = "" if device == "cpu" else f" --device {device}"
         return None, (
-            f"no measured hardware profile of this host yet ({path}); run `flopwise hardware` "
-            "and then fit again, or keep the constants with --output FILE"
+            f"no measured hardware profile of this host yet ({path}); run `flopwise hardware"
+            f"{flag}` and then fit again, or keep the constants with --output FILE"
         )
     profile = HardwareProfile.load(path)
     profile.alpha = constants
@@ -154,6 +168,10 @@ def render_table(result: dict[str, Any]) -> None:
     console = stdout_console()  # piped: whole values
     c = result["constants"]
     console.print(f"[bold]α-FLOPs fit[/bold]: {result['source']}")
+    if result.get("device"):
+        from flopwise.report.device import describe_device
+
+        console.print(f"timed on {describe_device(result['device'])}")
     params = Table(title="constants  α = ((S_K + β·(S − S_K)) / S)^γ,  S_K = ln K + 1")
     for col in ("kernel class", "β", "γ", "layers", "distinct S", "distinct K", "note"):
         params.add_column(col, justify="left" if col in ("kernel class", "note") else "right")
@@ -254,6 +272,7 @@ def fit_alpha_command(
         Statistic.min,
         help="Time per layer: min (least disturbed sample; robust on a shared machine) or median",
     ),
+    device: str = DeviceOption(),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format"),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Progress bar while timing"
@@ -264,6 +283,8 @@ def fit_alpha_command(
         raise FlopwiseError("--budget is only used when timing here, not with --csv; drop one")
     if prior_strength < 0:
         raise FlopwiseError("--prior-strength must be >= 0")
+    if device != "auto" and csv is not None:
+        raise FlopwiseError("--device is only used when timing here, not with --csv; drop one")
     result = run_fit_alpha(
         csv,
         grid.value,
@@ -273,6 +294,7 @@ def fit_alpha_command(
         progress=progress and sys.stderr.isatty(),
         timings_out=timings,
         statistic=statistic.value,
+        device=device,
     )
     do_save = (result["origin"] == "host") if save is None else save
     messages = []
@@ -281,7 +303,9 @@ def fit_alpha_command(
     if do_save:
         if result["origin"] == "csv" and save:
             messages.append("note: constants fitted on a CSV are being saved as this host's")
-        path, message = save_to_host_profile(result["constants"])
+        path, message = save_to_host_profile(
+            result["constants"], (result["device"] or {}).get("name", "cpu")
+        )
         result["saved_to"] = None if path is None else str(path)
         messages.append(message)
     if output is not None:

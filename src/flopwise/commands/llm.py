@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from flopwise.commands._options import DeviceOption
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps
 
@@ -109,10 +110,20 @@ def llm_command(
     metric: float | None = typer.Option(
         None, help="--rerank: ranking metric value (e.g. NDCG@10) for RPP"
     ),
+    measure: bool = typer.Option(
+        False,
+        "--measure",
+        help="Also build the model with random weights on --device and time prefill (TTFT) "
+        "and decode steps (TPOT), beside the roofline of that device's host profile",
+    ),
+    device: str = DeviceOption(),
+    repeats: int = typer.Option(5, help="--measure: timed generations"),
+    warmup: int = typer.Option(1, help="--measure: untimed generations first"),
     fmt: LLMFormat = typer.Option(LLMFormat.table, "--format", "-f", help="table or json"),
 ) -> None:
     """Prefill and decode cost of a transformer from its config: FLOPs, bytes, KV cache,
-    memory, roofline times; training and reranking costs on request."""
+    memory, roofline times; training and reranking costs on request; measured TTFT/TPOT
+    with --measure."""
     from flopwise.llm import BadLLMArgument, estimate, load_spec
 
     if window_mode not in ("skip", "mask"):
@@ -127,6 +138,23 @@ def llm_command(
         step_time=step_time,
         metric=metric,
     )
+    dev = None
+    if measure:
+        from flopwise.pipeline import resolve_device, resolve_hardware
+
+        _refuse_with_measure(
+            rerank=rerank,
+            recompute=recompute,
+            step_time=step_time,
+            weight_dtype=weight_dtype,
+            kv_dtype=kv_dtype,
+        )
+        if repeats < 1 or warmup < 0:
+            raise FlopwiseError("--repeats must be >= 1 and --warmup >= 0")
+        dev = resolve_device(device, timing=True)
+        hardware = resolve_hardware(hardware or "host", dev)
+    elif device != "auto" or repeats != 5 or warmup != 1:
+        raise FlopwiseError("--device, --repeats and --warmup are only used with --measure")
     spec = load_spec(model)
     try:
         est = estimate(
@@ -174,10 +202,48 @@ def llm_command(
             )
         except BadLLMArgument as exc:
             raise _as_option(exc) from exc
+    measured = measured_training = None
+    if dev is not None and training is not None:
+        from flopwise.pipeline import measure_training
+
+        measured_training = measure_training(
+            model,
+            batch=batch,
+            seq=prompt,
+            training=training,
+            peak_flops=est.roofline.peak_flops if est.roofline else None,
+            device=dev,
+            dtype=dtype,
+            warmup=warmup,
+            repeats=repeats,
+        )
+    elif dev is not None:
+        from flopwise.pipeline import measure_llm
+
+        measured = measure_llm(
+            model,
+            batch=batch,
+            prompt=prompt,
+            gen=gen,
+            device=dev,
+            dtype=dtype,
+            roofline=est.roofline,
+            warmup=warmup,
+            repeats=repeats,
+        )
     if fmt == LLMFormat.json:
-        typer.echo(dumps(_json(est, training, reranking, metric, step_time, ops)))
+        doc = _json(est, training, reranking, metric, step_time, ops)
+        if measured is not None:
+            doc["measured"] = measured.to_dict()
+        if measured_training is not None:
+            doc["measured_training"] = measured_training
+        typer.echo(dumps(doc))
         return
     _render(est, training, reranking, metric, step_time, ops)
+    if measured is not None:
+        _render_measured(measured.to_dict())
+    if measured_training is not None:
+        _render_measured_training(measured_training)
 
 
 def _as_option(exc) -> FlopwiseError:
@@ -187,6 +253,23 @@ def _as_option(exc) -> FlopwiseError:
     if field.isidentifier():
         field = "--" + field.replace("_", "-")
     return FlopwiseError(f"{field} = {exc.value!r}: {exc.requirement}")
+
+
+def _refuse_with_measure(*, rerank, recompute, step_time, weight_dtype, kv_dtype) -> None:
+    """--measure times the model as built at --dtype (inference, or with --train plain
+    training steps): options it cannot honour are refused in one line."""
+    for given, option in (
+        (rerank is not None, "--rerank"),
+        (recompute, "--recompute"),
+        (step_time is not None, "--step-time"),
+        (weight_dtype is not None, "--weight-dtype"),
+        (kv_dtype is not None, "--kv-dtype"),
+    ):
+        if given:
+            raise FlopwiseError(
+                f"{option} is not measured: --measure times the model built at --dtype "
+                "(prefill and decode, or with --train plain training steps); drop one of them"
+            )
 
 
 def _refuse_unused(*, train, hardware, rerank, recompute, step_time, metric) -> None:
@@ -230,6 +313,7 @@ def _json(est, training, reranking, metric, step_time, with_ops: bool) -> dict[s
             "six_n": training.six_n,
             "kaplan": training.kaplan,
             "megatron": training.megatron,
+            "palm": training.palm,
         }
         if step_time and est.roofline:
             from flopwise.llm import mfu
@@ -436,6 +520,7 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
             ("6·N", training.six_n),
             ("6·N + attention (Kaplan)", training.kaplan),
             ("Megatron closed form", training.megatron),
+            ("PaLM MFU numerator 6·N + 12·L·H·Q·T", training.palm),
         ):
             tr.add_row(label, _fl(v), _fl(v / n))
         if step_time and roof is not None:
@@ -484,6 +569,74 @@ def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None
     )
     for note in est.notes:
         console.print(f"[dim]note: {note}[/dim]")
+
+
+def _render_measured(doc: dict[str, Any]) -> None:
+    """The measured TTFT/TPOT beside the roofline (formatting only)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from flopwise.report.console import stdout_console
+    from flopwise.report.device import describe_device
+
+    console = stdout_console()
+    t = Table(
+        title=f"Measured on {describe_device(doc['device'])} ({doc['dtype']}, "
+        f"{doc['timing']['ttft']['repeats']} repeats after {doc['timing']['ttft']['warmup']} "
+        f"warm-up; floor: {doc['roofline_hardware']})",
+        title_justify="left",
+    )
+    for col in ("", "measured (median)", "spread", "roofline floor", "gap", "host", "device"):
+        t.add_column(col, justify="left" if not col else "right", no_wrap=True)
+    t.add_column("bound")
+    for ph in doc["phases"]:
+        gap = ph["gap"]
+        t.add_row(
+            ph["name"],
+            _s(ph["measured_s"]),
+            f"{ph['spread']:.0%}",
+            _s(ph["roofline_floor_s"]),
+            "-" if gap is None else f"{gap:.3g}x" + (" (floor beaten!)" if gap < 1 else ""),
+            _s(ph["host_s"]),
+            _s(ph["device_s"]),
+            ph["bound"],
+        )
+    console.print(t)
+    console.print(
+        "[dim]TTFT: prefill + first token; TPOT: mean of the gen - 1 decode steps; gap = "
+        "measured / roofline floor; host = wall time outside device kernels[/dim]"
+    )
+    for note in doc["notes"]:
+        console.print(f"[dim]note: {escape(note)}[/dim]")
+
+
+def _render_measured_training(doc: dict[str, Any]) -> None:
+    """The measured training step and its MFU by both definitions (formatting only)."""
+    from rich.table import Table
+
+    from flopwise.report.console import stdout_console
+    from flopwise.report.device import describe_device
+    from flopwise.report.units import si
+
+    console = stdout_console()
+    step = doc["step"]
+    t = Table(
+        title=f"Measured training step on {describe_device(doc['device'])} ({doc['dtype']}, "
+        f"batch {doc['batch']} × {doc['seq']} tokens; {doc['what']})",
+        title_justify="left",
+    )
+    t.add_column("")
+    t.add_column("value", justify="right")
+    t.add_row("step time (median)", _s(step["median_s"]))
+    t.add_row("spread", f"{max(step['cv'], step['rel_iqr']):.0%} (n={step['repeats']})")
+    mfu = doc["mfu"]
+    if mfu is not None:
+        t.add_row("peak", si(mfu["peak_flops"], "FLOP/s"))
+        t.add_row("MFU, PaLM (6N + 12·L·H·Q·T per token)", f"{mfu['mfu_palm']:.2%}")
+        t.add_row("MFU, flopwise count (every op, fwd + bwd)", f"{mfu['mfu_counted']:.2%}")
+    console.print(t)
+    if not step["trustworthy"]:
+        console.print(f"[dim]note: step: {step['reason']}[/dim]")
 
 
 def _op_table(console, title: str, phase, roof) -> None:

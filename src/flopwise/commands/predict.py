@@ -19,7 +19,7 @@ from typing import Any
 
 import typer
 
-from flopwise.commands._options import seconds_budget
+from flopwise.commands._options import DeviceOption, seconds_budget
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps
 
@@ -65,13 +65,21 @@ def register(app: typer.Typer) -> None:
     app.command("predict")(predict_command)
 
 
-def calibration_path() -> Path:
-    """Where this host's calibration lives: ``<cache dir>/predict/calibration-<host>-<N>t.json``
-    (``FLOPWISE_CACHE_DIR`` or ``~/.cache/flopwise``; one file per thread count)."""
+def calibration_path(device: str = "cpu") -> Path:
+    """Where this host's calibration for ``device`` lives:
+    ``<cache dir>/predict/calibration-<host>-<N>t.json`` on the CPU (one file per thread
+    count), ``calibration-<host>-cuda_0-<GPU name>.json`` on a GPU (``FLOPWISE_CACHE_DIR``
+    or ``~/.cache/flopwise``)."""
+    import re
+
     import torch
 
-    from flopwise.measure.hardware import _host_tag, cache_dir
+    from flopwise.measure.hardware import _host_tag, cache_dir, device_name, normalize_device
 
+    dev = normalize_device(device)
+    if dev.startswith("cuda"):
+        tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{dev}-{device_name(dev)}")
+        return cache_dir() / "predict" / f"calibration-{_host_tag()}-{tag}.json"
     return cache_dir() / "predict" / f"calibration-{_host_tag()}-{torch.get_num_threads()}t.json"
 
 
@@ -129,8 +137,15 @@ def predict_command(
         0, "--threads", help="torch threads (0: torch's default); calibrations are per thread count"
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars"),
+    device: str = DeviceOption(),
 ) -> None:
-    """Predict latency without running the model, from per-op costs and a calibrated cost model."""
+    """Predict latency without running the model, from per-op costs and a calibrated cost model.
+
+    ``--device`` is where ``--calibrate`` times its zoo, and whose calibration a prediction
+    on ``--hardware host`` uses (each device has its own)."""
+    from flopwise.pipeline import resolve_device
+
+    dev = resolve_device(device, timing=True)
     if threads < 0:
         raise FlopwiseError("--threads must be >= 0")
     if threads:
@@ -145,11 +160,13 @@ def predict_command(
             f"--calibration {calibration}: no such file; give an existing calibration, or add "
             "--calibrate to write one there"
         )
-    path = calibration or calibration_path()
+    path = calibration or calibration_path(dev)
     if calibrate_:
         if calibration is not None and not calibration.expanduser().parent.is_dir():
             raise FlopwiseError(f"--calibration {calibration}: the folder does not exist")
-        doc = run_calibration(budget=120.0 if budget is None else budget, progress=show_progress)
+        doc = run_calibration(
+            budget=120.0 if budget is None else budget, progress=show_progress, device=dev
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(dumps(doc) + "\n")
         typer.echo(_describe_calibration(doc, path), err=model is not None)
@@ -172,26 +189,30 @@ def run_calibration(
     budget: float = 120.0,
     progress: bool = False,
     zoo: tuple[tuple[str, str, list[str]], ...] = CALIBRATION_ZOO,
+    device: str = "auto",
 ) -> dict[str, Any]:
-    """Time ``zoo`` interleaved within ``budget`` seconds, fit and cross-validate the cost
-    model, and return the calibration document (not saved)."""
+    """Time ``zoo`` interleaved within ``budget`` seconds on ``device`` (``auto``: cpu), fit
+    and cross-validate the cost model against that device's host profile, and return the
+    calibration document (not saved); its ``device`` names the device and, on CUDA, the
+    peak memory while timing."""
     import torch
 
     from flopwise.analysis import predict as P
-    from flopwise.measure.hardware import get_profile
+    from flopwise.measure.hardware import get_profile, resolve_hardware
     from flopwise.measure.timing import measure_interleaved
-    from flopwise.pipeline import load
+    from flopwise.pipeline import device_summary, load, reset_peak_memory, resolve_device
     from flopwise.profile import profile
 
-    hw = get_profile("host", progress=progress)
+    dev = resolve_device(device, timing=True)
+    hw = get_profile(resolve_hardware("host", dev), progress=progress)
     fns = {}
     entries = []
     models: dict[str, Any] = {}
     for spec, group, spec_inputs in zoo:
         if spec not in models:
-            models[spec] = load(spec, spec_inputs, "cpu", "float32")[0]
+            models[spec] = load(spec, spec_inputs, dev, "float32")[0]
         net = models[spec]
-        _, args, kwargs, _ = _inputs_only(spec, spec_inputs)
+        _, args, kwargs, _ = _inputs_only(spec, spec_inputs, dev)
         label = f"{group} {' '.join(spec_inputs)}"
 
         def call(net=net, args=args, kwargs=kwargs) -> Any:
@@ -200,7 +221,9 @@ def run_calibration(
 
         fns[label] = call
         entries.append((label, spec, group, spec_inputs))
-    lat = measure_interleaved(fns, warmup=2, budget_s=budget, progress=progress)
+    reset_peak_memory(dev)
+    lat = measure_interleaved(fns, warmup=2, budget_s=budget, progress=progress, device=dev)
+    timed_on = device_summary(dev)
     samples = []
     records = []
     for label, spec, group, spec_inputs in entries:
@@ -234,6 +257,7 @@ def run_calibration(
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "host": socket.gethostname(),
         "threads": torch.get_num_threads(),
+        "device": timed_on,
         "torch": torch.__version__,
         "budget_s": budget,
         "hardware": hw.to_dict(),
@@ -254,7 +278,9 @@ def run_calibration(
     }
 
 
-def _inputs_only(spec: str, spec_inputs: list[str]) -> tuple[None, tuple, dict, str]:
+def _inputs_only(
+    spec: str, spec_inputs: list[str], device: str = "cpu"
+) -> tuple[None, tuple, dict, str]:
     import torch
 
     from flopwise.sources import load_model
@@ -262,7 +288,7 @@ def _inputs_only(spec: str, spec_inputs: list[str]) -> tuple[None, tuple, dict, 
 
     loaded = load_model(spec, device="meta")
     args, kwargs = make_inputs(
-        spec_inputs, "cpu", float_dtype=torch.float32, vocab_size=loaded.vocab_size
+        spec_inputs, device, float_dtype=torch.float32, vocab_size=loaded.vocab_size
     )
     return None, args, kwargs, loaded.name
 
@@ -271,9 +297,12 @@ def _describe_calibration(doc: dict[str, Any], path: Path) -> str:
     cv = doc["cross_validation"]
     base = doc["flops_baseline"]
     warn = "".join(f"\nwarning: {w}" for w in doc.get("warnings", []))
+    from flopwise.report.device import describe_device
+
+    where = describe_device(doc["device"]) if "device" in doc else "cpu"
     return (
         f"calibrated on {len(doc['samples'])} runs of {cv['folds']} models "
-        f"({doc['threads']} threads); "
+        f"({where}, {doc['threads']} threads); "
         f"leave-one-model-out error: MAPE {cv['mape']:.1%}, Spearman {cv['spearman']:.3f} "
         f"(FLOPs-only baseline: MAPE {base['mape']:.1%}, Spearman {base['spearman']:.3f}); "
         f"saved to {path}" + warn

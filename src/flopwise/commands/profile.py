@@ -8,7 +8,13 @@ from pathlib import Path
 
 import typer
 
-from flopwise.commands._options import non_negative, output_file, positive, seconds_budget
+from flopwise.commands._options import (
+    DeviceOption,
+    non_negative,
+    output_file,
+    positive,
+    seconds_budget,
+)
 from flopwise.errors import FlopwiseError
 
 
@@ -17,9 +23,6 @@ class OutputFormat(str, Enum):
     json = "json"
     csv = "csv"
     html = "html"
-
-
-DEVICES = ("auto", "cpu", "cuda", "meta", "fake")
 
 
 def register(app: typer.Typer) -> None:
@@ -34,10 +37,7 @@ def profile_command(
     inputs: list[str] = typer.Option(
         [], "--input", "-i", help="Input spec, repeatable: 1x3x224x224, input_ids=1x128:int64"
     ),
-    device: str = typer.Option(
-        "auto",
-        help="cpu, cuda, meta (no weights allocated), fake, or auto: meta when only counting, cpu when measuring",
-    ),
+    device: str = DeviceOption(),
     dtype: str = typer.Option("float32", help="Model dtype: float32, bfloat16, float16 ..."),
     train: bool = typer.Option(
         False, "--train", help="Count forward + backward (real autograd ops)"
@@ -100,8 +100,6 @@ def profile_command(
     )
     if repeats is not None and repeats < 1:
         raise FlopwiseError(f"--repeats must be >= 1 (got {repeats})")
-    if device not in DEVICES:
-        raise FlopwiseError(f"--device must be one of {', '.join(DEVICES)} (got {device!r})")
     show_spinner = progress and sys.stderr.isatty() and not measure
     with _spinner(f"counting {model} ({device} tensors)", show_spinner):
         prof = run_profile(

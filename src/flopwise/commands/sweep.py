@@ -23,7 +23,7 @@ from typing import Any
 
 import typer
 
-from flopwise.commands._options import output_file, seconds_budget
+from flopwise.commands._options import DeviceOption, output_file, seconds_budget
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps, finite
 
@@ -148,16 +148,20 @@ def run_sweep(
     dtype: str = "float32",
     progress: bool = False,
     statistic: str = "median",
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Count (and time) every point of the sweep; returns the JSON-ready result.
 
     ``statistic`` picks each point's time: ``"median"`` of the samples (default) or
-    ``"min"``, the least disturbed sample (steadier on a busy machine)."""
+    ``"min"``, the least disturbed sample (steadier on a busy machine). ``device`` is where
+    the model and its inputs are built and timed (``auto``: cpu when measuring); the result's
+    ``device`` names it and, on CUDA, the peak memory of the timed points."""
     import torch
 
     import flopwise
     from flopwise.analysis.alpha import alpha_totals
     from flopwise.analysis.sweep import SweepPoint, summarize_sweep
+    from flopwise.pipeline import device_summary, reset_peak_memory, resolve_device
     from flopwise.sources import load_model
     from flopwise.sources.specs import parse_dtype, parse_input_specs
 
@@ -166,7 +170,8 @@ def run_sweep(
     if statistic not in ("median", "min"):
         raise FlopwiseError(f"--statistic must be median or min, not {statistic!r}")
     torch_dtype = parse_dtype(dtype)
-    loaded = load_model(model_spec, device="cpu" if measure else "meta", dtype=torch_dtype)
+    dev = resolve_device(device, timing=measure)
+    loaded = load_model(model_spec, device=dev if measure else "meta", dtype=torch_dtype)
     base = parse_input_specs(inputs) if inputs else list(loaded.default_inputs)
     if not base:
         raise FlopwiseError(f"{model_spec}: no default inputs; pass --input")
@@ -233,8 +238,9 @@ def run_sweep(
     if measure:
         from flopwise.measure.timing import measure_interleaved
 
+        reset_peak_memory(dev)
         lat = measure_interleaved(
-            callables, warmup=2, budget_s=budget * len(callables), progress=progress
+            callables, warmup=2, budget_s=budget * len(callables), progress=progress, device=dev
         )
         points = [
             p
@@ -258,6 +264,7 @@ def run_sweep(
         "measured": measure,
         "statistic": statistic if measure else None,
         "threads": torch.get_num_threads(),
+        **({"device": device_summary(dev)} if measure else {}),  # where it was timed
         "dtype": dtype,
         "alpha_constants": {"source": constants_source, **constants.to_dict()},
         "units": {
@@ -288,12 +295,15 @@ def render_table(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     from flopwise.report.console import stdout_console
+    from flopwise.report.device import describe_device
 
     console = stdout_console()  # piped: whole values
     base = ", ".join(f"{k}={v}" for k, v in result["base_dims"].items())
     console.print(
         f"[bold]sweep[/bold] {result['model']}  (base: {base}; {result['dtype']}, "
-        f"{result['threads']} threads; α: {result['alpha_constants']['source']})"
+        + (f"{escape(describe_device(result['device']))}, " if result["measured"] else "")
+        + f"{result['threads']} threads; "
+        f"α: {result['alpha_constants']['source']})"
     )
     t = Table(title="points (one dimension varied at a time)")
     cols = ["dim", "value", "GFLOPs", "α-GFLOPs", "MB moved", "M activ."]
@@ -395,6 +405,7 @@ def sweep_command(
         None, help="Seconds of timing per point [default: 2]", callback=seconds_budget
     ),
     dtype: str = typer.Option("float32", help="Model dtype"),
+    device: str = DeviceOption(),
     statistic: str = typer.Option(
         "median", help="Time per point: median of the samples, or min (steadier on a busy machine)"
     ),
@@ -429,6 +440,7 @@ def sweep_command(
         dtype=dtype,
         progress=progress and sys.stderr.isatty(),
         statistic=statistic,
+        device=device,
     )
     doc = finite(result)
     if save:  # before any output: a bad --output must not lose the run

@@ -61,6 +61,7 @@ class TrainingCost:
     six_n: int  # 6·N·tokens, N = active non-embedding parameters
     kaplan: int  # (6·N + 6·L·s·d_attn)·tokens
     megatron: int  # 72·B·s·L·h²·(1 + s/(6h) + V/(12·L·h)) (96·…·V/(16·L·h) with recompute)
+    palm: int = 0  # PaLM's MFU numerator: (6·N + 12·L·H·Q·T)·tokens, matmuls only
 
     @property
     def tokens(self) -> int:
@@ -126,6 +127,8 @@ def training_cost(
     layers = spec.layers + (spec.decoder_layers if spec.kind == "encoder-decoder" else 0)
     six_n = 6 * n * tokens
     kaplan = six_n + 6 * layers * seq * spec.q_dim * tokens
+    # PaLM (Chowdhery et al. 2022, app. B): attention as if unmasked, H·Q = q_dim, T = seq
+    palm = six_n + 12 * layers * spec.q_dim * seq * tokens
     return TrainingCost(
         batch=batch,
         seq=seq,
@@ -136,6 +139,7 @@ def training_cost(
         six_n=six_n,
         kaplan=kaplan,
         megatron=megatron_training_flops(batch, seq, layers, spec.hidden, spec.vocab, recompute),
+        palm=palm,
     )
 
 

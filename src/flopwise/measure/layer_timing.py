@@ -33,13 +33,15 @@ __all__ = [
 
 
 def build_layer(
-    spec: LayerSpec, dtype: torch.dtype = torch.float32, seed: int = 0
+    spec: LayerSpec, dtype: torch.dtype = torch.float32, seed: int = 0, device: str = "cpu"
 ) -> Callable[[], Any]:
-    """A no-argument callable running one forward pass of ``spec``'s layer (no grad)."""
+    """A no-argument callable running one forward pass of ``spec``'s layer (no grad), its
+    tensors on ``device`` (drawn on the CPU from ``seed``, so every device gets the same
+    values)."""
     gen = torch.Generator().manual_seed(seed)
     if spec.kind == "dense":
-        weight = torch.randn(spec.cout, spec.cin, generator=gen, dtype=dtype)
-        x = torch.randn(spec.h, spec.cin, generator=gen, dtype=dtype)
+        weight = torch.randn(spec.cout, spec.cin, generator=gen, dtype=dtype).to(device)
+        x = torch.randn(spec.h, spec.cin, generator=gen, dtype=dtype).to(device)
 
         def run_dense() -> torch.Tensor:
             with torch.inference_mode():
@@ -50,6 +52,7 @@ def build_layer(
     x = torch.randn(
         1, spec.cin, spec.h + spec.k1 - 1, spec.w + spec.k2 - 1, generator=gen, dtype=dtype
     )
+    weight, x = weight.to(device), x.to(device)
 
     def run_conv() -> torch.Tensor:
         with torch.inference_mode():
@@ -59,14 +62,16 @@ def build_layer(
 
 
 def _measure(
-    fns: dict[str, Callable[[], Any]], budget_s: float, progress: bool
+    fns: dict[str, Callable[[], Any]], budget_s: float, progress: bool, device: str = "cpu"
 ) -> dict[str, tuple[float, float, float]]:
     """(fastest, median) seconds per call and the relative spread (IQR / median) of each
     callable, timed interleaved within ``budget_s``. The one place that does the timing, so
     it can be swapped."""
     from flopwise.measure.timing import measure_interleaved
 
-    results = measure_interleaved(fns, warmup=2, budget_s=budget_s, progress=progress)
+    results = measure_interleaved(
+        fns, warmup=2, budget_s=budget_s, progress=progress, device=device
+    )
     return {name: (lat.min_s, lat.median_s, lat.rel_iqr) for name, lat in results.items()}
 
 
@@ -77,15 +82,22 @@ def time_layers(
     progress: bool = True,
     dtype: torch.dtype = torch.float32,
     statistic: str = "min",
+    device: str = "cpu",
 ) -> LayerTable:
-    """Time every layer of ``specs`` (interleaved rounds) within about ``budget_s``.
+    """Time every layer of ``specs`` (interleaved rounds) within about ``budget_s`` on
+    ``device`` (CUDA timing uses events and a synchronisation).
 
     ``statistic`` is ``"min"`` (default: the least disturbed sample) or ``"median"``.
 
     At least a few rounds always run, so a very small budget can be exceeded.
     """
     return time_layers_with_spread(
-        specs, budget_s=budget_s, progress=progress, dtype=dtype, statistic=statistic
+        specs,
+        budget_s=budget_s,
+        progress=progress,
+        dtype=dtype,
+        statistic=statistic,
+        device=device,
     )[0]
 
 
@@ -96,11 +108,14 @@ def time_layers_with_spread(
     progress: bool = True,
     dtype: torch.dtype = torch.float32,
     statistic: str = "min",
+    device: str = "cpu",
 ) -> tuple[LayerTable, list[float]]:
     """Like :func:`time_layers`, plus each layer's relative spread (IQR / median)."""
     if statistic not in ("min", "median"):
         raise ValueError(f"statistic must be 'min' or 'median', got {statistic!r}")
-    tables = time_layer_statistics(specs, budget_s=budget_s, progress=progress, dtype=dtype)
+    tables = time_layer_statistics(
+        specs, budget_s=budget_s, progress=progress, dtype=dtype, device=device
+    )
     return tables[statistic], tables["spread"]
 
 
@@ -110,15 +125,19 @@ def time_layer_statistics(
     budget_s: float = 30.0,
     progress: bool = True,
     dtype: torch.dtype = torch.float32,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """One interleaved timing run of ``specs``: ``{"min": LayerTable, "median": LayerTable,
     "spread": [IQR / median per layer]}``."""
     if not specs:
         raise ValueError("no layers to time")
-    fns = {f"{i}": build_layer(spec, dtype=dtype, seed=i) for i, spec in enumerate(specs)}
+    fns = {
+        f"{i}": build_layer(spec, dtype=dtype, seed=i, device=device)
+        for i, spec in enumerate(specs)
+    }
     for fn in fns.values():  # check shapes before timing anything
         fn()
-    measured = _measure(fns, budget_s, progress)
+    measured = _measure(fns, budget_s, progress, device)
     out: dict[str, Any] = {}
     for pick, key in ((0, "min"), (1, "median")):
         rows = [

@@ -1,0 +1,469 @@
+"""Measured LLM serving: time prefill and decode of a real (random-weight) model and set the
+figures beside the roofline.
+
+``flopwise llm NAME --measure`` builds the model from its config with random weights on the
+device (as ``hf:`` sources do), runs ``warmup`` untimed generations and then ``repeats``
+timed ones of ``batch`` sequences: a prefill of ``prompt`` tokens (its time, with picking
+the first token, is the TTFT) followed by ``gen - 1`` decode steps of one token each on the
+KV cache (the roofline counts the same steps; TPOT is their mean). Every timed region starts
+and ends with a device synchronisation, so asynchronous CUDA launches are charged to the
+step that issued them; the clock is :func:`time.perf_counter` unless one is injected.
+
+Host vs device: on the CPU every second is host time. On CUDA one extra profiled generation
+sums the kernels' busy time per phase (``torch.profiler``); the rest of the wall time is the
+device waiting for the host (Python, launches, cache and mask handling).
+
+The timing loop (:func:`time_generation`) takes the prefill and decode callables, the clock
+and the synchronisation as arguments, so its arithmetic is tested with a fake clock.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flopwise.errors import FlopwiseError
+from flopwise.measure.timing import Latency
+
+__all__ = [
+    "GenerationTiming",
+    "time_generation",
+    "kernel_seconds",
+    "LLMMeasurement",
+    "measure_llm",
+]
+
+#: Below this share of the wall time spent in kernels a phase is called host/launch-bound.
+DEVICE_BOUND_SHARE = 0.5
+
+
+@dataclass
+class GenerationTiming:
+    """The timed repeats of one generation setup, in seconds.
+
+    ``prefill``: one sample per repeat (prefill and picking the first token: the TTFT).
+    ``tpot``: one sample per repeat, the mean of that repeat's decode steps.
+    ``steps``: every decode step of every repeat (their spread shows growth with context).
+    ``tpot`` is None when ``gen < 2`` (no decode step).
+    """
+
+    prefill: Latency
+    tpot: Latency | None
+    steps: list[float]
+    decode_steps: int
+    device: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "decode_steps": self.decode_steps,
+            "ttft": self.prefill.to_dict(),
+            "tpot": None if self.tpot is None else self.tpot.to_dict(),
+            "step_min_s": min(self.steps) if self.steps else None,
+            "step_max_s": max(self.steps) if self.steps else None,
+        }
+
+
+def time_generation(
+    prefill: Callable[[], Any],
+    decode: Callable[[Any], Any],
+    *,
+    decode_steps: int,
+    warmup: int = 1,
+    repeats: int = 5,
+    clock: Callable[[], float] = time.perf_counter,
+    sync: Callable[[], None] = lambda: None,
+    device: str = "cpu",
+) -> GenerationTiming:
+    """Run ``warmup`` untimed then ``repeats`` timed generations: ``state = prefill()`` then
+    ``decode_steps`` times ``state = decode(state)``.
+
+    Each region is ``sync(); t0 = clock(); work; sync(); t1 = clock()`` (the clock is read
+    twice per region, in that order), so with a fake ``clock`` every figure is exact:
+    TTFT samples are the prefill regions, each TPOT sample is the mean of one repeat's
+    decode regions. Summaries (median, IQR, CV ...) are :class:`Latency`'s.
+    """
+    if repeats < 1:
+        raise ValueError("repeats must be >= 1")
+    if decode_steps < 0 or warmup < 0:
+        raise ValueError("decode_steps and warmup must be >= 0")
+
+    def region(work: Callable[[], Any]) -> tuple[Any, float]:
+        return _region(work, clock, sync)
+
+    ttft: list[float] = []
+    tpot: list[float] = []
+    steps: list[float] = []
+    for r in range(warmup + repeats):
+        state, t_prefill = region(prefill)
+        these = []
+        for _ in range(decode_steps):
+            state, t_step = region(lambda state=state: decode(state))
+            these.append(t_step)
+        if r < warmup:
+            continue
+        ttft.append(t_prefill)
+        steps.extend(these)
+        if these:
+            tpot.append(sum(these) / len(these))
+    return GenerationTiming(
+        prefill=Latency(samples=ttft, warmup=warmup, device=device, label="TTFT"),
+        tpot=Latency(samples=tpot, warmup=warmup, device=device, label="TPOT") if tpot else None,
+        steps=steps,
+        decode_steps=decode_steps,
+        device=device,
+    )
+
+
+def _region(
+    work: Callable[[], Any], clock: Callable[[], float], sync: Callable[[], None]
+) -> tuple[Any, float]:
+    """``work()``'s result and its seconds between two synchronisations (two clock reads)."""
+    sync()
+    t0 = clock()
+    out = work()
+    sync()
+    return out, clock() - t0
+
+
+def time_steps(
+    step: Callable[[], Any],
+    *,
+    warmup: int = 1,
+    repeats: int = 5,
+    clock: Callable[[], float] = time.perf_counter,
+    sync: Callable[[], None] = lambda: None,
+    device: str = "cpu",
+    label: str = "step",
+) -> Latency:
+    """``warmup`` untimed then ``repeats`` timed calls of ``step``, each between two
+    synchronisations (two clock reads per call, as in :func:`time_generation`)."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError("repeats must be >= 1 and warmup >= 0")
+    samples = [_region(step, clock, sync)[1] for _ in range(warmup + repeats)][warmup:]
+    return Latency(samples=samples, warmup=warmup, device=device, label=label)
+
+
+def training_mfu(step_s: float, peak_flops: float, palm_flops: int, counted_flops: int) -> dict:
+    """MFU of a training step of ``step_s`` seconds on a device of ``peak_flops``, by PaLM's
+    definition (``palm_flops``: (6N + 12·L·H·Q·T)·tokens, matmuls only) and by flopwise's
+    own count (``counted_flops``: forward + backward of every op, no recomputation)."""
+    if step_s <= 0 or peak_flops <= 0:
+        raise ValueError("step time and peak must be positive")
+    return {
+        "step_s": step_s,
+        "peak_flops": peak_flops,
+        "palm_flops": palm_flops,
+        "counted_flops": counted_flops,
+        "mfu_palm": palm_flops / (step_s * peak_flops),
+        "mfu_counted": counted_flops / (step_s * peak_flops),
+    }
+
+
+def kernel_seconds(events: Any) -> float:
+    """Seconds of device (CUDA) kernels among profiler ``events`` (``torch.profiler``'s
+    ``prof.events()``): the sum of their ``device_time`` (µs). Kernels on several streams
+    that overlap are summed, so this is busy time only for one stream (eager inference)."""
+    from torch.autograd import DeviceType
+
+    total_us = 0.0
+    for ev in events:
+        if getattr(ev, "device_type", None) == DeviceType.CUDA:
+            total_us += float(getattr(ev, "device_time", 0.0) or 0.0)
+    return total_us / 1e6
+
+
+def _profile_device_time(
+    prefill: Callable[[], Any], decode: Callable[[Any], Any], decode_steps: int, sync
+) -> tuple[float, float | None]:
+    """Kernel seconds of one prefill and of the mean decode step, from one profiled run."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU, ProfilerActivity.CUDA]
+    with profile(activities=acts) as p_pre:
+        state = prefill()
+        sync()
+    pre = kernel_seconds(p_pre.events())
+    if decode_steps < 1:
+        return pre, None
+    with profile(activities=acts) as p_dec:
+        for _ in range(decode_steps):
+            state = decode(state)
+        sync()
+    return pre, kernel_seconds(p_dec.events()) / decode_steps
+
+
+@dataclass
+class PhaseSplit:
+    """One phase's measured median beside its roofline floor, and its host/device split."""
+
+    name: str
+    measured_s: float
+    floor_s: float | None
+    device_s: float | None  # kernel busy time (CUDA profiler); None on the CPU
+    spread: float
+
+    @property
+    def gap(self) -> float | None:
+        """measured / floor: how many times the floor the real run takes."""
+        if self.floor_s is None or self.floor_s <= 0:
+            return None
+        return self.measured_s / self.floor_s
+
+    @property
+    def host_s(self) -> float:
+        """Wall time not spent in kernels: all of it on the CPU."""
+        if self.device_s is None:
+            return self.measured_s
+        return max(0.0, self.measured_s - self.device_s)
+
+    @property
+    def bound(self) -> str:
+        if self.device_s is None:
+            return "host (cpu: all time is host time)"
+        share = self.device_s / self.measured_s if self.measured_s > 0 else 0.0
+        return "device-bound" if share >= DEVICE_BOUND_SHARE else "host/launch-bound"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "measured_s": self.measured_s,
+            "roofline_floor_s": self.floor_s,
+            "gap": self.gap,
+            "device_s": self.device_s,
+            "host_s": self.host_s,
+            "bound": self.bound,
+            "spread": self.spread,
+            "floor_beaten": self.gap is not None and self.gap < 1.0,
+        }
+
+
+@dataclass
+class LLMMeasurement:
+    """A measured generation beside the roofline of the same setup."""
+
+    model: str
+    device: dict[str, Any]
+    dtype: str
+    batch: int
+    prompt: int
+    gen: int
+    hardware: str | None
+    timing: GenerationTiming
+    phases: list[PhaseSplit]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "device": self.device,
+            "dtype": self.dtype,
+            "batch": self.batch,
+            "prompt": self.prompt,
+            "gen": self.gen,
+            "roofline_hardware": self.hardware,
+            "timing": self.timing.to_dict(),
+            "phases": [p.to_dict() for p in self.phases],
+            "method": (
+                "wall clock (time.perf_counter) between device synchronisations; median of "
+                "repeats; device time from torch.profiler kernel times (CUDA only)"
+            ),
+            "notes": self.notes,
+        }
+
+
+def compare_to_roofline(
+    timing: GenerationTiming,
+    ttft_floor_s: float | None,
+    tpot_floor_s: float | None,
+    device_s: tuple[float, float | None] | None = None,
+) -> list[PhaseSplit]:
+    """TTFT and TPOT: measured median, roofline floor, gap, host/device split."""
+    pre_dev, dec_dev = device_s if device_s is not None else (None, None)
+    phases = [
+        PhaseSplit("TTFT", timing.prefill.median_s, ttft_floor_s, pre_dev, timing.prefill.spread)
+    ]
+    if timing.tpot is not None:
+        phases.append(
+            PhaseSplit("TPOT", timing.tpot.median_s, tpot_floor_s, dec_dev, timing.tpot.spread)
+        )
+    return phases
+
+
+def measure_llm(
+    name: str,
+    *,
+    batch: int = 1,
+    prompt: int = 512,
+    gen: int = 32,
+    device: str = "auto",
+    dtype: str = "bfloat16",
+    roofline: Any = None,
+    hardware: str | None = None,
+    warmup: int = 1,
+    repeats: int = 5,
+    seed: int = 0,
+    clock: Callable[[], float] = time.perf_counter,
+) -> LLMMeasurement:
+    """Build ``name`` (a built-in config or config.json) with random weights on ``device``,
+    time its generation (:func:`time_generation`) and compare it with ``roofline`` (the
+    :class:`~flopwise.llm.estimate.Roofline` of the same batch/prompt/gen, or None).
+
+    ``clock`` is the timer (tests inject a fake one). Raises :class:`FlopwiseError` for a
+    device that cannot time and for a config transformers cannot build."""
+    import torch
+
+    from flopwise.measure.devices import device_summary, reset_peak_memory, resolve_device
+    from flopwise.sources.hf_configs import load_config_dict
+    from flopwise.sources.models import build_hf_model
+    from flopwise.sources.specs import parse_dtype
+
+    dev = resolve_device(device, timing=True)
+    torch_dtype = parse_dtype(dtype)
+    config = load_config_dict(name.removeprefix("hf:"))
+    vocab = int(config.get("vocab_size") or 0)
+    if vocab < 1:
+        raise FlopwiseError(f"{name}: the config has no vocab_size; cannot make token ids")
+    torch.manual_seed(seed)
+    model = build_hf_model(config, device=dev, dtype=torch_dtype, causal_lm=True, label=name)
+    model.eval()
+    ids = torch.randint(0, vocab, (batch, prompt), device=dev)
+    cuda = dev.startswith("cuda")
+    sync = (lambda: torch.cuda.synchronize(torch.device(dev))) if cuda else (lambda: None)
+
+    # transformers renamed past_key_values to cache (5.x); speak whichever this one knows
+    params = inspect.signature(model.forward).parameters
+    cache_arg = "cache" if "cache" in params else "past_key_values"
+    # logits of the last position only, as the roofline counts them (prefill_logits="last")
+    extra = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+
+    def cache_of(out: Any) -> Any:
+        cache = getattr(out, "cache", None)
+        return cache if cache is not None else out.past_key_values
+
+    def prefill() -> Any:
+        with torch.inference_mode():
+            out = model(input_ids=ids, use_cache=True, **extra)
+            return cache_of(out), out.logits[:, -1:].argmax(-1)
+
+    def decode(state: Any) -> Any:
+        past, token = state
+        with torch.inference_mode():
+            out = model(input_ids=token, use_cache=True, **{cache_arg: past}, **extra)
+            return cache_of(out), out.logits[:, -1:].argmax(-1)
+
+    steps = max(gen - 1, 0)
+    reset_peak_memory(dev)
+    timing = time_generation(
+        prefill,
+        decode,
+        decode_steps=steps,
+        warmup=warmup,
+        repeats=repeats,
+        sync=sync,
+        device=dev,
+        clock=clock,
+    )
+    notes = []
+    split = None
+    if cuda:
+        split = _profile_device_time(prefill, decode, steps, sync)
+    else:
+        notes.append("cpu: no separate device; all measured time is host time")
+    phases = compare_to_roofline(
+        timing,
+        None if roofline is None else roofline.ttft,
+        None if roofline is None else roofline.tpot,
+        split,
+    )
+    beaten = [p.name for p in phases if p.gap is not None and p.gap < 1.0]
+    if beaten:
+        notes.append(
+            f"measured {', '.join(beaten)} below the roofline floor: the hardware profile's "
+            "ceilings are too low (a profile error, not efficiency above 100%); re-measure it"
+        )
+    for lat in (timing.prefill, timing.tpot):
+        if lat is not None and not lat.trustworthy:
+            notes.append(f"{lat.label}: {lat.reason}")
+    return LLMMeasurement(
+        model=name,
+        device=device_summary(dev),
+        dtype=dtype,
+        batch=batch,
+        prompt=prompt,
+        gen=gen,
+        hardware=None if roofline is None else roofline.hardware,
+        timing=timing,
+        phases=phases,
+        notes=notes,
+    )
+
+
+def measure_training(
+    name: str,
+    *,
+    batch: int,
+    seq: int,
+    training: Any,
+    peak_flops: float | None,
+    device: str = "auto",
+    dtype: str = "bfloat16",
+    warmup: int = 1,
+    repeats: int = 5,
+    seed: int = 0,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, Any]:
+    """Time training steps (forward with the LM loss at every position, backward; no
+    optimizer step) of ``name`` built with random weights on ``device``, and give MFU by
+    PaLM's definition and by flopwise's count (``training``: the
+    :class:`~flopwise.llm.training.TrainingCost` of the same batch and sequence) against
+    ``peak_flops`` (None: no MFU). JSON-ready."""
+    import torch
+
+    from flopwise.measure.devices import device_summary, reset_peak_memory, resolve_device
+    from flopwise.sources.hf_configs import load_config_dict
+    from flopwise.sources.models import build_hf_model
+    from flopwise.sources.specs import parse_dtype
+
+    dev = resolve_device(device, timing=True)
+    config = load_config_dict(name.removeprefix("hf:"))
+    vocab = int(config.get("vocab_size") or 0)
+    if vocab < 1:
+        raise FlopwiseError(f"{name}: the config has no vocab_size; cannot make token ids")
+    torch.manual_seed(seed)
+    model = build_hf_model(config, device=dev, dtype=parse_dtype(dtype), causal_lm=True, label=name)
+    model.train()
+    ids = torch.randint(0, vocab, (batch, seq), device=dev)
+    cuda = dev.startswith("cuda")
+    sync = (lambda: torch.cuda.synchronize(torch.device(dev))) if cuda else (lambda: None)
+
+    def step() -> None:
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    reset_peak_memory(dev)
+    lat = time_steps(
+        step, warmup=warmup, repeats=repeats, clock=clock, sync=sync, device=dev, label="step"
+    )
+    out: dict[str, Any] = {
+        "model": name,
+        "device": device_summary(dev),
+        "dtype": dtype,
+        "batch": batch,
+        "seq": seq,
+        "step": lat.to_dict(),
+        "what": "forward with the LM loss at every position + backward; no optimizer step",
+        "mfu": None,
+        "definitions": {
+            "mfu_palm": "PaLM (Chowdhery et al. 2022): (6N + 12·L·H·Q·T) per token, matmuls "
+            "only, N = active non-embedding parameters with the head",
+            "mfu_counted": "flopwise: forward + backward of every op (no recomputation)",
+        },
+    }
+    if peak_flops:
+        out["mfu"] = training_mfu(lat.median_s, peak_flops, training.palm, training.model_flops)
+    return out
