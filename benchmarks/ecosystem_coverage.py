@@ -4,10 +4,14 @@ Every torchvision model builder (classification, detection, segmentation, video,
 flow, quantizable), every name in ``timm.list_models()`` and a short list of transformers
 architectures (the built-in ``hf:`` configs plus default configs of a few more model types
 in ``benchmarks/configs/ecosystem/``) is built with random weights through flopwise's own
-model loader (``flopwise.pipeline.load``, the path ``flopwise profile`` takes) and counted
-with ``flopwise.profile`` at its default input (timm: ``pretrained_cfg['input_size']``,
-torchvision: 224² / 299² for inception_v3 / 16×112² clips for video / two 224² frames for
-optical flow; text: ``input_ids`` 1×128), batch 1, on meta tensors. A model whose forward
+model loader (``flopwise.sources.load_model``, what ``flopwise profile`` runs) and counted
+with ``flopwise.profile`` at its default input, batch 1, on meta tensors. Default input:
+timm's ``pretrained_cfg['input_size']``; torchvision's documented one (the evaluation crop
+of its first weights entry: 224-600 px for classification, 520 for segmentation, 16-frame
+clips for video, see :func:`documented_input`; the loader's 224² for detection and two
+224² frames for optical flow); text models ``input_ids`` 1×128. For torchvision the record
+also keeps the GMACs torchvision publishes for that input (``weights.meta['_ops']``), an
+independent figure the report compares with. A model whose forward
 needs data (detection post-processing calls ``nonzero``) falls back to real CPU tensors at
 the same input, and the record says so. Every 25th model (the next one small enough after
 every 25th) is also counted on real tensors and the totals compared with the meta count.
@@ -31,6 +35,7 @@ import datetime as _dt
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
 import traceback
@@ -76,6 +81,7 @@ RECORD_KEYS = (
     "uncounted",
     "error",
     "real_check",
+    "reference",
     "build_s",
     "count_s",
     "finished_at",
@@ -214,14 +220,20 @@ class StageFailed(Exception):
         )
 
 
-def _count(spec: str, device: str) -> tuple[Any, list[dict[str, Any]], float, float]:
-    """Build ``spec`` on ``device`` ("meta" or "cpu") and count it at its default inputs."""
+def _count(
+    spec: str, device: str
+) -> tuple[Any, list[dict[str, Any]], dict[str, Any] | None, float, float]:
+    """Build ``spec`` on ``device`` ("meta" or "cpu") and count it at its default input;
+    returns the profile, the input shapes, the published reference (or None) and the
+    build and count seconds."""
     import flopwise
-    from flopwise.pipeline import load
+    from flopwise.sources import load_model
 
     t0 = time.perf_counter()
     try:
-        model, args, kwargs, name = load(spec, [], device, "float32")
+        loaded = load_model(spec, device=device)
+        specs, reference = documented_input(loaded)
+        args, kwargs = loaded.inputs(specs)
     except Exception as exc:
         raise StageFailed("build", exc) from exc
     build_s = time.perf_counter() - t0
@@ -229,11 +241,59 @@ def _count(spec: str, device: str) -> tuple[Any, list[dict[str, Any]], float, fl
     t1 = time.perf_counter()
     try:
         prof = flopwise.profile(
-            model, *args, kwargs=kwargs, tensors="meta" if device == "meta" else "auto", name=name
+            loaded.model,
+            *args,
+            kwargs=kwargs,
+            tensors="meta" if device == "meta" else "auto",
+            name=loaded.name,
         )
     except Exception as exc:
-        raise StageFailed("count", exc, _weight_bytes(model), inputs) from exc
-    return prof, inputs, build_s, time.perf_counter() - t1
+        raise StageFailed("count", exc, _weight_bytes(loaded.model), inputs) from exc
+    return prof, inputs, reference, build_s, time.perf_counter() - t1
+
+
+def documented_input(loaded: Any) -> tuple[list[str] | None, dict[str, Any] | None]:
+    """The input torchvision documents for a model (None: the loader's default) and the
+    GMACs torchvision publishes for it at that input (``weights.meta['_ops']``).
+
+    torchvision's documented input is its first weights entry's evaluation transform:
+    ``crop_size`` (classification 224-600, video 112 or 224 at 16 frames) or segmentation's
+    ``resize_size`` (520). A ViT built without weights only takes the ``image_size`` it was
+    built for (vit_h_14 is documented at 518 with SWAG weights, built at 224 without), so
+    there the built size wins and no published figure applies. Detection and optical flow
+    keep the loader's default (detection models resize to 800 px inside the model).
+    timm and hf: the loader's default (timm: ``pretrained_cfg['input_size']``)."""
+    if loaded.source != "torchvision":
+        return None, None
+    from torchvision import models
+
+    name = loaded.name.split(":", 1)[1]
+    try:
+        weights = next(iter(models.get_model_weights(name)))
+    except (ValueError, StopIteration, KeyError):
+        return None, None
+    keywords = dict(getattr(weights.transforms, "keywords", {}) or {})
+    kind = getattr(getattr(weights.transforms, "func", None), "__name__", "")
+    size = keywords.get("crop_size")
+    if size is None and kind == "SemanticSegmentation":
+        size = keywords.get("resize_size")
+    ops = weights.meta.get("_ops")
+    reference = (
+        {"gmacs": float(ops), "weights": f"{type(weights).__name__}.{weights.name}"}
+        if ops is not None
+        else None
+    )
+    if size is None:
+        # Detection resizes inside the model, so its figure holds at any input; optical flow
+        # does not, and torchvision does not say at which frame size it measured.
+        return None, None if name in models.list_models(module=models.optical_flow) else reference
+    side = size if isinstance(size, int) else size[0]
+    built = getattr(loaded.model, "image_size", None)
+    if isinstance(built, int) and built != side:
+        return [f"1x3x{built}x{built}"], None
+    if name in models.list_models(module=models.video):
+        return [f"1x3x16x{side}x{side}"], reference
+    return [f"1x3x{side}x{side}"], reference
 
 
 def _weight_bytes(model: Any) -> int:
@@ -292,6 +352,7 @@ def _blank_record(spec: str) -> dict[str, Any]:
         "uncounted": [],
         "error": None,
         "real_check": None,
+        "reference": None,
         "build_s": None,
         "count_s": None,
         "finished_at": None,
@@ -314,7 +375,7 @@ def profile_one(spec: str, *, real_check: bool = False) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
     rec = _blank_record(spec)
     try:
-        prof, inputs, build_s, count_s = _count(spec, "meta")
+        prof, inputs, reference, build_s, count_s = _count(spec, "meta")
         rec["tensors"] = "meta"
     except StageFailed as meta_fail:
         if meta_fail.stage == "build" or meta_fail.weight_bytes > REAL_MAX_WEIGHT_BYTES:
@@ -324,7 +385,7 @@ def profile_one(spec: str, *, real_check: bool = False) -> dict[str, Any]:
             return _finish(rec)
         rec["fallback_reason"] = _one_line(meta_fail.exc)
         try:
-            prof, inputs, build_s, count_s = _count(spec, "cpu")
+            prof, inputs, reference, build_s, count_s = _count(spec, "cpu")
             rec["tensors"] = "real"
         except StageFailed as real_fail:
             rec["status"] = "crash"
@@ -334,6 +395,7 @@ def profile_one(spec: str, *, real_check: bool = False) -> dict[str, Any]:
             return _finish(rec)
     rec.update(_totals(prof))
     rec["inputs"] = inputs
+    rec["reference"] = reference
     rec["build_s"] = round(build_s, 3)
     rec["count_s"] = round(count_s, 3)
     rec["status"] = "complete" if prof.complete else "incomplete"
@@ -364,7 +426,7 @@ def compare_real(spec: str, meta_rec: dict[str, Any]) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     try:
-        prof, _inputs, _b, count_s = _count(spec, "cpu")
+        prof, _inputs, _ref, _b, count_s = _count(spec, "cpu")
     except StageFailed as fail:
         return {
             "ran": False,
@@ -485,6 +547,10 @@ class Worker:
                 return "timeout", timeout
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _failure_record(spec: str, kind: str, detail: Any, stage: str) -> dict[str, Any]:
     rec = _blank_record(spec)
     if kind == "timeout":
@@ -533,13 +599,17 @@ def run(
     max_rss_gib: float,
     retry: bool,
     path: Path = JSONL,
+    redo: bool = False,
     restart_every: int = 100,
 ) -> None:
-    """Count every model without a record yet (with ``retry``: also crashes/timeouts)."""
+    """Count every model without a record yet (``retry``: also crashes and timeouts;
+    ``redo``: every model), appending one record per model to ``path``."""
     specs = all_specs(only)
     done = read_records(path)
     todo = [
-        s for s in specs if s not in done or (retry and done[s]["status"] in ("crash", "timeout"))
+        s
+        for s in specs
+        if redo or s not in done or (retry and done[s]["status"] in ("crash", "timeout"))
     ]
     if limit is not None:
         todo = todo[:limit]
@@ -549,6 +619,8 @@ def run(
         flush=True,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
+    # `kill PID` stops the run cleanly (the worker is killed, no record is cut short).
+    signal.signal(signal.SIGTERM, _interrupt)
     worker = Worker(int(max_rss_gib * 2**30))
     tally: Counter[str] = Counter()
     since_check = REAL_CHECK_EVERY  # the first small model gets a real check
@@ -766,6 +838,33 @@ def render_report(records: Iterable[dict[str, Any]], *, meta: dict[str, Any] | N
     else:
         out.append("None.")
     out.append("")
+    # ---- published figures
+    refs = [r for r in recs if r.get("reference") and r.get("macs") is not None]
+    out += ["## Against torchvision's published GMACs", ""]
+    if refs:
+        close = [r for r in refs if matches_published(r)]
+        out += [
+            f"torchvision publishes GMACs for each weights entry (`weights.meta['_ops']`, "
+            f"which its docs call GFLOPS); flopwise's MACs are within 1% of it (or of its "
+            f"rounding) for "
+            f"{len(close)} of {len(refs)} models counted at the documented input. Rows off "
+            "by more than 1%:",
+            "",
+            "| model | input | tensors | flopwise GMACs | published | ratio | uncounted |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in refs:
+            if matches_published(r):
+                continue
+            ratio = r["macs"] / 1e9 / r["reference"]["gmacs"]
+            ops = ", ".join(u["op"] for u in r["uncounted"]) or "—"
+            out.append(
+                f"| {r['spec']} | {_inputs_text(r['inputs'])} | {r['tensors']} | "
+                f"{r['macs'] / 1e9:.3f} | {r['reference']['gmacs']:.3f} | {ratio:.3f} | {ops} |"
+            )
+    else:
+        out.append("No torchvision model with a published figure counted yet.")
+    out.append("")
     # ---- real vs meta
     checks = [r for r in recs if r.get("real_check")]
     out += ["## Real = meta (sample)", ""]
@@ -795,6 +894,13 @@ def render_report(records: Iterable[dict[str, Any]], *, meta: dict[str, Any] | N
         out.append("No model sampled yet.")
     out.append("")
     return "\n".join(out)
+
+
+def matches_published(rec: dict[str, Any]) -> bool:
+    """flopwise's MACs within 1% of the published GMACs (or within its 3-decimal rounding)."""
+    published = rec["reference"]["gmacs"]
+    gmacs = rec["macs"] / 1e9
+    return abs(gmacs - published) <= max(0.01 * published, 0.0005)
 
 
 def _inputs_text(inputs: list[dict[str, Any]]) -> str:
@@ -844,13 +950,24 @@ def main(argv: list[str] | None = None) -> None:
     p_run.add_argument("--timeout", type=float, default=120.0, help="seconds per model")
     p_run.add_argument("--max-rss-gib", type=float, default=6.0, help="memory cap per worker")
     p_run.add_argument("--retry", action="store_true", help="also redo crashes and timeouts")
+    p_run.add_argument(
+        "--redo", action="store_true", help="run every listed model again (a new record each)"
+    )
     p_run.add_argument("--results", type=Path, default=JSONL)
     p_rep = sub.add_parser("report", help="render the markdown table from the JSONL results")
     p_rep.add_argument("--results", type=Path, default=JSONL)
     p_rep.add_argument("--output", type=Path, default=REPORT)
     args = parser.parse_args(argv)
     if args.command == "run":
-        run(args.only, args.limit, args.timeout, args.max_rss_gib, args.retry, path=args.results)
+        run(
+            args.only,
+            args.limit,
+            args.timeout,
+            args.max_rss_gib,
+            args.retry,
+            path=args.results,
+            redo=args.redo,
+        )
     else:
         report(args.results, args.output)
         print(f"wrote {_rel(args.output)}")

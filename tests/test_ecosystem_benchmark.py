@@ -79,6 +79,35 @@ def test_torchvision_model_counted_on_meta_and_checked_on_real(eco):
     assert rec["macs"] == peer.get_total_flops() // 2
     assert rec["real_check"]["ran"] and rec["real_check"]["match"]
     assert rec["real_check"]["real"]["macs"] == rec["macs"]
+    # torchvision's own published figure for the weights (GMACs, 3 decimals).
+    assert rec["reference"]["weights"] == "SqueezeNet1_0_Weights.IMAGENET1K_V1"
+    assert rec["reference"]["gmacs"] == round(rec["macs"] / 1e9, 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "image_size", "expected", "has_reference"),
+    [
+        ("efficientnet_b1", None, ["1x3x240x240"], True),  # weights' crop_size 240
+        ("fcn_resnet50", None, ["1x3x520x520"], True),  # segmentation: resize_size 520
+        ("s3d", None, ["1x3x16x224x224"], True),  # video: 16 frames at crop 224
+        ("r3d_18", None, ["1x3x16x112x112"], True),
+        ("vit_h_14", 224, ["1x3x224x224"], False),  # built for 224 without SWAG weights
+        ("fasterrcnn_resnet50_fpn", None, None, True),  # resizes inside: loader default
+        ("raft_small", None, None, False),  # no documented frame size
+    ],
+)
+def test_documented_torchvision_input(eco, name, image_size, expected, has_reference):
+    from types import SimpleNamespace
+
+    model = torch.nn.Identity()
+    if image_size is not None:
+        model.image_size = image_size
+    loaded = SimpleNamespace(source="torchvision", name=f"torchvision:{name}", model=model)
+    specs, reference = eco.documented_input(loaded)
+    assert specs == expected
+    assert (reference is not None) == has_reference
+    other = SimpleNamespace(source="timm", name="timm:resnet18", model=model)
+    assert eco.documented_input(other) == (None, None)
 
 
 def test_timm_model_uses_pretrained_cfg_input(eco):
@@ -113,6 +142,7 @@ def test_unknown_model_is_a_crash_record_not_an_exception(eco):
 def test_records_resume_and_report(eco, tmp_path):
     good = eco.profile_one("torchvision:squeezenet1_0")
     incomplete = dict(good, spec="timm:fake_det", source="timm", status="incomplete")
+    incomplete["reference"] = None
     incomplete["uncounted"] = [{"op": "torchvision.nms", "calls": 3, "output_elements": 10}]
     crash = eco._failure_record("timm:big_one", "timeout", 120.0, "count")
     stale = dict(crash, spec="timm:fake_det")  # an older record, superseded below
@@ -129,4 +159,7 @@ def test_records_resume_and_report(eco, tmp_path):
     assert "| `torchvision.nms` | 1 | 1 | 3 | timm:fake_det |" in text
     assert "timm:big_one" in text and "no result within 120 s" in text
     assert "| timeout | 1 |" in text
+    assert "for 1 of 1 models counted at the documented input" in text
+    off = dict(good, reference={"gmacs": 0.9, "weights": "W"})
+    assert "| 0.819 | 0.900 | 0.910 | — |" in eco.render_report([off])
     assert eco.render_report([]).endswith("No results yet.\n")
