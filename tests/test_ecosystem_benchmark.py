@@ -163,3 +163,13 @@ def test_records_resume_and_report(eco, tmp_path):
     off = dict(good, reference={"gmacs": 0.9, "weights": "W"})
     assert "| 0.819 | 0.900 | 0.910 | — |" in eco.render_report([off])
     assert eco.render_report([]).endswith("No results yet.\n")
+
+
+def test_published_notes_and_tolerance(eco):
+    assert "aux_loss=True" in eco.published_note("torchvision:deeplabv3_resnet50")
+    assert "RoI heads" in eco.published_note("torchvision:maskrcnn_resnet50_fpn")
+    assert eco.published_note("torchvision:resnet50") == ""
+    rec = {"macs": 56_000_000, "reference": {"gmacs": 0.057}}  # 3-decimal rounding: 1.8%
+    assert eco.matches_published(rec)
+    rec = {"macs": 4_200_000_000, "reference": {"gmacs": 4.089}}  # 2.7% off
+    assert not eco.matches_published(rec)
