@@ -19,6 +19,7 @@ every 25th) is also counted on real tensors and the totals compared with the met
     nice -n 19 python benchmarks/ecosystem_coverage.py run                  # everything, resumes
     python benchmarks/ecosystem_coverage.py run --only torchvision --limit 10 --timeout 120
     python benchmarks/ecosystem_coverage.py run --only timm --retry         # redo crashes/timeouts
+    python benchmarks/ecosystem_coverage.py realcheck --every 5             # denser real = meta
     python benchmarks/ecosystem_coverage.py report                          # JSONL -> .md
 
 Each model runs in a worker process (one torch thread) that the driver kills on timeout or
@@ -668,6 +669,56 @@ def run(
         worker.stop(kill=True)
 
 
+def realcheck(
+    only: str | None,
+    every: int,
+    limit: int | None,
+    timeout: float,
+    max_rss_gib: float,
+    path: Path = JSONL,
+) -> None:
+    """A denser real = meta sample after a run: every ``every``-th model that was counted
+    on meta, is small enough and has no real check yet gets one; its record is appended
+    again with ``real_check`` filled (the later line wins)."""
+    records = read_records(path)
+    candidates = [
+        records[s]
+        for s in all_specs(only)
+        if s in records and records[s]["real_check"] is None and small_enough(records[s])
+    ]
+    chosen = candidates[::every][:limit] if limit is not None else candidates[::every]
+    print(f"{len(candidates)} models without a real check, checking {len(chosen)}", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    worker = Worker(int(max_rss_gib * 2**30))
+    tally: Counter[str] = Counter()
+    try:
+        for i, rec in enumerate(chosen, 1):
+            if worker.proc is not None and worker.served >= 100:
+                worker.stop()
+            kind, reply = worker.ask(("real", rec["spec"], rec), timeout)
+            rec = dict(rec)
+            rec["real_check"] = (
+                reply
+                if kind == "ok"
+                else {
+                    "ran": False,
+                    "match": False,
+                    "error": _failure_record(rec["spec"], kind, reply, "real check")["error"],
+                }
+            )
+            with path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+            tally["equal" if rec["real_check"]["match"] else "DIFFERENT"] += 1
+            print(
+                f"[{i}/{len(chosen)}] {rec['spec']} "
+                f"{'real=meta' if rec['real_check']['match'] else 'REAL!=META'} | "
+                + " ".join(f"{k}={v}" for k, v in tally.items()),
+                flush=True,
+            )
+    finally:
+        worker.stop(kill=True)
+
+
 # ---------------------------------------------------------------------------------------
 # report
 
@@ -988,6 +1039,13 @@ def main(argv: list[str] | None = None) -> None:
         "--redo", action="store_true", help="run every listed model again (a new record each)"
     )
     p_run.add_argument("--results", type=Path, default=JSONL)
+    p_chk = sub.add_parser("realcheck", help="add real = meta checks to recorded models")
+    p_chk.add_argument("--only", choices=("torchvision", "timm", "hf"))
+    p_chk.add_argument("--every", type=int, default=5, help="check every N-th candidate")
+    p_chk.add_argument("--limit", type=int, help="check at most N models")
+    p_chk.add_argument("--timeout", type=float, default=120.0, help="seconds per model")
+    p_chk.add_argument("--max-rss-gib", type=float, default=6.0, help="memory cap per worker")
+    p_chk.add_argument("--results", type=Path, default=JSONL)
     p_rep = sub.add_parser("report", help="render the markdown table from the JSONL results")
     p_rep.add_argument("--results", type=Path, default=JSONL)
     p_rep.add_argument("--output", type=Path, default=REPORT)
@@ -1001,6 +1059,10 @@ def main(argv: list[str] | None = None) -> None:
             args.retry,
             path=args.results,
             redo=args.redo,
+        )
+    elif args.command == "realcheck":
+        realcheck(
+            args.only, args.every, args.limit, args.timeout, args.max_rss_gib, path=args.results
         )
     else:
         report(args.results, args.output)
