@@ -602,16 +602,16 @@ def run(
     path: Path = JSONL,
     redo: bool = False,
     restart_every: int = 100,
+    incomplete: bool = False,
 ) -> None:
     """Count every model without a record yet (``retry``: also crashes and timeouts;
+    ``incomplete``: also models last recorded incomplete, after new formulas land;
     ``redo``: every model), appending one record per model to ``path``."""
     specs = all_specs(only)
     done = read_records(path)
-    todo = [
-        s
-        for s in specs
-        if redo or s not in done or (retry and done[s]["status"] in ("crash", "timeout"))
-    ]
+    again = {"crash", "timeout"} if retry else set()
+    again |= {"incomplete"} if incomplete else set()
+    todo = [s for s in specs if redo or s not in done or done[s]["status"] in again]
     if limit is not None:
         todo = todo[:limit]
     print(
@@ -1038,6 +1038,9 @@ def main(argv: list[str] | None = None) -> None:
     p_run.add_argument(
         "--redo", action="store_true", help="run every listed model again (a new record each)"
     )
+    p_run.add_argument(
+        "--incomplete", action="store_true", help="also redo models last recorded incomplete"
+    )
     p_run.add_argument("--results", type=Path, default=JSONL)
     p_chk = sub.add_parser("realcheck", help="add real = meta checks to recorded models")
     p_chk.add_argument("--only", choices=("torchvision", "timm", "hf"))
@@ -1059,6 +1062,7 @@ def main(argv: list[str] | None = None) -> None:
             args.retry,
             path=args.results,
             redo=args.redo,
+            incomplete=args.incomplete,
         )
     elif args.command == "realcheck":
         realcheck(
