@@ -304,17 +304,39 @@ def _load_torchvision(name: str, device: torch.device) -> LoadedModel:
             return builder(**no_weights)
 
     model = _construct(build, device)
+    side = _documented_side(models, name)
+    built = getattr(model, "image_size", None)  # a ViT takes only the size it was built for
+    if isinstance(built, int):
+        side = built
     if name in models.list_models(module=models.video):
-        inputs = [InputSpec(shape=(1, 3, 16, 112, 112))]
+        side = side or 112
+        inputs = [InputSpec(shape=(1, 3, 16, side, side))]
     elif name in models.list_models(module=models.optical_flow):
         inputs = [VISION_INPUT, VISION_INPUT]
-    elif "inception_v3" in name:
-        inputs = [InputSpec(shape=(1, 3, 299, 299))]
+    elif side:
+        inputs = [InputSpec(shape=(1, 3, side, side))]
     else:
         inputs = [VISION_INPUT]
     return LoadedModel(
         model=model, name=f"torchvision:{name}", source="torchvision", default_inputs=inputs
     )
+
+
+def _documented_side(models: Any, name: str) -> int | None:
+    """The image side torchvision documents ``name`` at: its first weights' evaluation crop
+    (classification 224-600, video 112 or 224), or segmentation's resize (520). None for
+    detection (it resizes inside the model) and models without weights."""
+    try:
+        weights = next(iter(models.get_model_weights(name)))
+    except (ValueError, StopIteration, KeyError):
+        return None
+    keywords = dict(getattr(weights.transforms, "keywords", {}) or {})
+    size = keywords.get("crop_size")
+    if size is None and name in models.list_models(module=models.segmentation):
+        size = keywords.get("resize_size")
+    if isinstance(size, (list, tuple)):
+        size = size[0] if size else None
+    return int(size) if isinstance(size, int) else None
 
 
 def _load_timm(name: str, device: torch.device) -> LoadedModel:
