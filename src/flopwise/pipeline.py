@@ -14,9 +14,18 @@ from flopwise.profile import Profile, profile
 
 
 def load(
-    model_spec: str, inputs: list[str], device: str, dtype: str
+    model_spec: str,
+    inputs: list[str],
+    device: str,
+    dtype: str,
+    *,
+    trust_remote_code: bool = False,
+    loaded_out: list[Any] | None = None,
 ) -> tuple[Any, tuple, dict, str]:
-    """Build the model and its inputs; returns ``(model, args, kwargs, name)``."""
+    """Build the model and its inputs; returns ``(model, args, kwargs, name)``.
+
+    ``trust_remote_code`` lets an ``hf:`` config with ``auto_map`` run its repository's
+    code. ``loaded_out``, when given, receives the :class:`LoadedModel` (for its origin)."""
     from flopwise.sources import load_model
     from flopwise.sources.specs import make_inputs, normalize_example_inputs, parse_dtype
 
@@ -26,7 +35,11 @@ def load(
         from flopwise.errors import FlopwiseError
 
         raise FlopwiseError("--device cuda: no CUDA device is available on this machine")
-    loaded = load_model(model_spec, device=build_device, dtype=torch_dtype)
+    loaded = load_model(
+        model_spec, device=build_device, dtype=torch_dtype, trust_remote_code=trust_remote_code
+    )
+    if loaded_out is not None:
+        loaded_out.append(loaded)
     if inputs:
         args, kwargs = make_inputs(
             inputs, build_device, float_dtype=torch_dtype, vocab_size=loaded.vocab_size
@@ -59,20 +72,41 @@ def run_profile(
     hardware: str = "host",
     stages: bool = False,
     progress: bool = False,
+    trust_remote_code: bool = False,
 ) -> Profile:
-    """Load, count and (with ``measure``) time a model, returning one Profile."""
+    """Load, count and (with ``measure``) time a model, returning one Profile.
+
+    ``prof.extra["source"]`` records the spec, canonical name, dtype, where the model came
+    from (``resolved``: local file, built-in config or Hub repository and commit) and, with
+    ``trust_remote_code``, that remote code ran."""
     if device == "auto":
         device = "cpu" if measure else "meta"
     if measure and device in ("meta", "fake"):
         from flopwise.errors import FlopwiseError
 
         raise FlopwiseError(f"--measure needs real tensors; use --device cpu or cuda, not {device}")
-    model, args, kwargs, name = load(model_spec, inputs, device, dtype)
+    loaded_out: list[Any] = []
+    model, args, kwargs, name = load(
+        model_spec,
+        inputs,
+        device,
+        dtype,
+        trust_remote_code=trust_remote_code,
+        loaded_out=loaded_out,
+    )
     tensors = "fake" if device == "fake" else ("meta" if device == "meta" else "auto")
     prof = profile(
         model, *args, kwargs=kwargs, train=train, tensors=tensors, name=model_spec or name
     )
     prof.extra["source"] = {"spec": model_spec, "name": name, "dtype": dtype}
+    origin = loaded_out[0].origin if loaded_out else None
+    if origin:
+        prof.extra["source"]["resolved"] = origin
+    if trust_remote_code:
+        prof.extra["source"]["trust_remote_code"] = True
+    if not inputs and loaded_out and loaded_out[0].example_inputs is None:
+        # Default inputs chosen for the model's kind; printed so the count can be read.
+        prof.extra["source"]["default_inputs"] = [str(s) for s in loaded_out[0].default_inputs]
     add_alpha(prof)
     if train:
         closed = training_closed_forms(model, kwargs)

@@ -9,15 +9,19 @@ form                              source       built with
 ``timm:convnext_tiny``            timm         ``timm.create_model(name, pretrained=False)``
 ``hf:llama-3-8b``                 hf           a built-in config (:mod:`.hf_configs`)
 ``hf:path/to/config.json``        hf           a local config file (or a directory holding one)
+``hf:ORG/NAME[@REVISION]``        hf           that Hub repository's ``config.json`` (cache first)
 ``path/to/file.py:factory``       file         ``factory()`` from that file
 ``package.module:factory``        module       ``factory()`` from an importable module
 ``resnet50`` / ``gpt2``           (any)        a bare name: built-in HF config, else
                                                torchvision, else timm
 ================================  ===========  ==========================================
 
-Nothing is ever downloaded: every ``weights*`` argument of a torchvision builder is ``None``,
-timm gets ``pretrained=False``, and HF models are built from a config with
-``from_config`` (never ``from_pretrained``). Weights are random, seeded (``seed``) and built
+No weights are ever downloaded: every ``weights*`` argument of a torchvision builder is
+``None``, timm gets ``pretrained=False``, and HF models are built from a config with
+``from_config`` (never ``from_pretrained``). ``hf:`` resolves, in order, an existing local
+path, a built-in name or alias, then a Hub repository's ``config.json`` (the only file
+fetched; see :mod:`flopwise.sources.hub`). A config whose classes live in its repository
+(``auto_map``) is refused unless ``trust_remote_code`` is given. Weights are random, seeded (``seed``) and built
 without touching the global RNG.
 
 ``device="meta"`` builds the module under ``with torch.device("meta")``: parameters have
@@ -56,7 +60,12 @@ import torch
 from torch import nn
 
 from flopwise.errors import BadModelFile, FlopwiseError, UnknownModel, require
-from flopwise.sources.hf_configs import BUILTIN, load_config_dict, resolve_builtin_name
+from flopwise.sources.hf_configs import (
+    BUILTIN,
+    ResolvedConfig,
+    resolve_builtin_name,
+    resolve_config,
+)
 from flopwise.sources.specs import InputSpec, make_inputs, normalize_example_inputs
 
 __all__ = [
@@ -126,7 +135,9 @@ class LoadedModel:
       ``input_ids`` 1×128 int64 for text; a factory's example inputs described as specs);
     - ``example_inputs``: ``(args, kwargs)`` a factory returned with its module, else None;
     - ``vocab_size``: the token vocabulary (integer inputs are drawn from ``[0, vocab)``);
-    - ``config``: the HF config dict the model was built from (``source == "hf"``), else None.
+    - ``config``: the HF config dict the model was built from (``source == "hf"``), else None;
+    - ``origin``: one line saying where the model came from (the local file, built-in config
+      or Hub repository and commit, remote code trusted), for the output; None if obvious.
     """
 
     model: nn.Module
@@ -136,6 +147,7 @@ class LoadedModel:
     example_inputs: tuple[tuple[Any, ...], dict[str, Any]] | None = None
     vocab_size: int | None = None
     config: dict[str, Any] | None = None
+    origin: str | None = None
 
     @property
     def device(self) -> torch.device:
@@ -223,6 +235,7 @@ def load_model(
     seed: int = 0,
     attn_implementation: str = "sdpa",
     experts_implementation: str | None = None,
+    trust_remote_code: bool = False,
 ) -> LoadedModel:
     """Build the model ``spec`` names (see the module docstring for the forms).
 
@@ -231,6 +244,8 @@ def load_model(
     reproducible and the global RNG is left as it was. ``attn_implementation`` and
     ``experts_implementation`` are passed to transformers for ``hf:`` models (e.g.
     ``experts_implementation="eager"`` for per-expert loops in MoE layers).
+    ``trust_remote_code``: build an ``hf:`` config whose classes live in its repository
+    (``auto_map``) by running that code; without it such a config is refused.
 
     Raises (one-line messages): :class:`UnknownModel` (unknown source or name, with close
     matches), :class:`MissingDependency` (torchvision/timm: extra ``vision``;
@@ -254,6 +269,7 @@ def load_model(
                 dtype,
                 attn_implementation=attn_implementation,
                 experts_implementation=experts_implementation,
+                trust_remote_code=trust_remote_code,
             )
         elif source == "file":
             module = _import_file(Path(target).expanduser())
@@ -336,18 +352,32 @@ def _load_hf(
     *,
     attn_implementation: str,
     experts_implementation: str | None,
+    trust_remote_code: bool = False,
 ) -> LoadedModel:
-    config = load_config_dict(target)
-    builtin = resolve_builtin_name(target)
+    resolved = resolve_config(target)
+    config = resolved.config
+    builtin = resolve_builtin_name(target) if resolved.kind == "builtin" else None
     name = f"hf:{builtin}" if builtin is not None else f"hf:{target}"
-    model = build_hf_model(
-        config,
-        device=device,
-        dtype=dtype,
-        attn_implementation=attn_implementation,
-        experts_implementation=experts_implementation,
-        label=name,
-    )
+    origin = resolved.where
+    auto_map = config.get("auto_map")
+    if auto_map:
+        classes = ", ".join(sorted({str(v) for v in _flat_values(auto_map)}))
+        if not trust_remote_code:
+            raise BadModelFile(
+                f"{name} needs remote code ({classes}), which flopwise does not run by default; "
+                "rerun with --trust-remote-code to run the repository's Python code"
+            )
+        model = _build_remote_code_model(resolved, config, device, dtype, name)
+        origin += f"; remote code trusted (--trust-remote-code): {classes}"
+    else:
+        model = build_hf_model(
+            config,
+            device=device,
+            dtype=dtype,
+            attn_implementation=attn_implementation,
+            experts_implementation=experts_implementation,
+            label=name,
+        )
     return LoadedModel(
         model=model,
         name=name,
@@ -355,7 +385,66 @@ def _load_hf(
         default_inputs=_hf_default_inputs(config, model),
         vocab_size=_hf_vocab_size(config),
         config=config,
+        origin=origin,
     )
+
+
+def _flat_values(obj: Any) -> Iterator[Any]:
+    """Leaf values of nested dicts/lists (auto_map entries may be [slow, fast] pairs)."""
+    if isinstance(obj, dict):
+        for value in obj.values():
+            yield from _flat_values(value)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            yield from _flat_values(value)
+    elif obj is not None:
+        yield obj
+
+
+def _build_remote_code_model(
+    resolved: ResolvedConfig,
+    config: dict[str, Any],
+    device: torch.device,
+    dtype: torch.dtype | None,
+    label: str,
+) -> nn.Module:
+    """Build a model whose classes live in its repository (``auto_map``), running that code.
+
+    Only called with ``--trust-remote-code``. transformers fetches the repository's Python
+    files (never weights) next to the config, or reads them from the local folder.
+    """
+    transformers = require("transformers", "hf", "hf: models")
+    if resolved.location is None:
+        raise BadModelFile(f"{label}: remote code needs a local folder or a Hub repository")
+    auto_map = config["auto_map"]
+    wanted = "AutoModelForCausalLM" if _wants_causal_lm(config, None) else "AutoModel"
+    choice = wanted if wanted in auto_map else "AutoModel"
+    if choice not in auto_map:
+        choice = next((k for k in auto_map if k.startswith("AutoModel")), "")
+    if not choice:
+        raise BadModelFile(f"{label}: its auto_map names no model class ({', '.join(auto_map)})")
+    try:
+        hf_config = transformers.AutoConfig.from_pretrained(
+            resolved.location, revision=resolved.revision, trust_remote_code=True
+        )
+        auto = getattr(transformers, choice)
+
+        def build(on: torch.device) -> nn.Module:
+            with torch.device(on):
+                return auto.from_config(
+                    hf_config, trust_remote_code=True, dtype=dtype or torch.get_default_dtype()
+                )
+
+        if device.type != "meta":
+            _check_fits(build(torch.device("meta")), device, label)
+        return build(device)
+    except FlopwiseError:
+        raise
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise BadModelFile(
+            f"{label}: building its remote code failed: {type(exc).__name__}: {first}"
+        ) from exc
 
 
 def build_hf_model(
