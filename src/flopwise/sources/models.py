@@ -31,10 +31,16 @@ The returned module is in ``eval()`` mode.
 
 HF head choice: a config whose ``architectures`` name a causal LM (``*ForCausalLM``,
 ``*LMHeadModel``) is built with ``AutoModelForCausalLM`` so the ``lm_head`` projection is
-part of the cost; any other config (BERT-style encoders, whose ``architectures`` say
-``*ForMaskedLM``) is built with ``AutoModel``, the bare encoder with its pooler, which is
-what embedding and reranking workloads run. Without ``architectures``, decoder-only model
-types go to ``AutoModelForCausalLM``. Attention uses ``attn_implementation="sdpa"`` (so it
+part of the cost; a generation head of an encoder-decoder or multimodal model
+(``*ForConditionalGeneration``: T5, BART, Whisper), an image classifier
+(``*ForImageClassification``) or a bare model class (``CLIPModel``, ``SamModel``,
+``Dinov2Model``) is built as its ``architectures`` entry names it; any other config
+(BERT-style encoders, whose ``architectures`` say ``*ForMaskedLM``) is built with
+``AutoModel``, the bare encoder with its pooler, which is what embedding and reranking
+workloads run. Without ``architectures``, decoder-only model types go to
+``AutoModelForCausalLM`` and others to ``AutoModel``. Default inputs fit the model's kind (``input_ids``,
+``pixel_values``, ``input_features``, ``decoder_input_ids``; CLIP gets text and image);
+see :func:`_hf_default_inputs`. Attention uses ``attn_implementation="sdpa"`` (so it
 runs through ``scaled_dot_product_attention``), falling back to ``"eager"`` for the few
 architectures without SDPA support.
 """
@@ -474,7 +480,10 @@ def build_hf_model(
     hf_config = _make_hf_config(transformers, config)
     if causal_lm is None:
         causal_lm = _wants_causal_lm(config, hf_config)
-    auto = transformers.AutoModelForCausalLM if causal_lm else transformers.AutoModel
+    if causal_lm:
+        auto: Any = transformers.AutoModelForCausalLM
+    else:
+        auto = _model_class(transformers, config)
 
     kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": attn_implementation}
     if experts_implementation is not None:
@@ -483,7 +492,7 @@ def build_hf_model(
     def build(on: torch.device) -> nn.Module:
         try:
             with torch.device(on):
-                return auto.from_config(hf_config, **kwargs)
+                return _from_config(auto, hf_config, kwargs)
         except ValueError as exc:
             message = str(exc)
             if kwargs.get("attn_implementation") != "eager" and (
@@ -491,12 +500,44 @@ def build_hf_model(
             ):
                 kwargs["attn_implementation"] = "eager"
                 with torch.device(on):
-                    return auto.from_config(hf_config, **kwargs)
+                    return _from_config(auto, hf_config, kwargs)
             raise
 
     if device.type != "meta":
         _check_fits(build(torch.device("meta")), device, label)
     return build(device)
+
+
+# Heads whose class is built as the config's ``architectures`` names it: generation heads of
+# encoder-decoders and multimodal models (their LM head is part of every step) and image
+# classifiers. Other heads (``*ForMaskedLM``, ``*ForSequenceClassification`` ...) build the
+# bare backbone with AutoModel, what embedding and reranking workloads run.
+_ARCH_HEADS = ("ForConditionalGeneration", "ForSpeechSeq2Seq", "ForImageClassification")
+
+
+def _model_class(transformers: Any, config: dict[str, Any]) -> Any:
+    """The class to build a non-causal-LM config with (see the module docstring).
+
+    The ``architectures`` entry when it is a generation or image-classification head, or a
+    bare model class (``CLIPModel``, ``SamModel``, ``Dinov2Model``); anything else
+    (including a config without ``architectures``) is AutoModel, the bare model.
+    """
+    for arch in config.get("architectures") or []:
+        cls = getattr(transformers, str(arch), None) if isinstance(arch, str) else None
+        if cls is None or not hasattr(cls, "_from_config"):
+            continue
+        if arch.endswith(_ARCH_HEADS) or (
+            arch.endswith("Model") and not arch.endswith("LMHeadModel")
+        ):
+            return cls
+    return transformers.AutoModel
+
+
+def _from_config(cls: Any, hf_config: Any, kwargs: dict[str, Any]) -> nn.Module:
+    """``from_config`` of an auto class, ``_from_config`` of a concrete model class."""
+    if hasattr(cls, "from_config") and cls.__name__.startswith("Auto"):
+        return cls.from_config(hf_config, **kwargs)
+    return cls._from_config(hf_config, **kwargs)
 
 
 def _make_hf_config(transformers: Any, config: dict[str, Any]) -> Any:
@@ -537,20 +578,76 @@ def _hf_vocab_size(config: dict[str, Any]) -> int | None:
 
 
 def _hf_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSpec]:
-    if _hf_vocab_size(config) is None and "image_size" in config:
-        size = config["image_size"]
-        size = size if isinstance(size, int) else size[0]
-        channels = config.get("num_channels", 3)
-        return [InputSpec(shape=(1, channels, size, size), name="pixel_values")]
-    length = TEXT_SEQUENCE_LENGTH
-    for key in ("max_position_embeddings", "n_positions"):
-        limit = config.get(key)
-        if isinstance(limit, int) and 0 < limit < length:
-            length = limit
-    inputs = [InputSpec(shape=(1, length), name="input_ids", dtype=torch.int64)]
-    if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+    """Inputs that fit the model's kind, from its ``main_input_name`` and config:
+
+    - ``pixel_values`` 1×C×S×S (vision: ViT, DINOv2, SAM ...; S the config's ``image_size``);
+    - ``input_features`` 1×mel×2·positions (Whisper-style audio encoders);
+    - ``input_values`` 1×16000 (one second of 16 kHz audio: wav2vec2-style);
+    - else ``input_ids`` 1×L (L = 128, or the model's position limit if smaller), plus
+      ``pixel_values`` for dual encoders that take both (CLIP, SigLIP: a ``vision_config``
+      and no image tokens to place).
+
+    Encoder-decoders add ``decoder_input_ids`` 1×L (L within the decoder's position limit).
+    """
+    main = getattr(model, "main_input_name", "input_ids")
+    params = _forward_params(model)
+    hf_config = getattr(model, "config", None)
+    encoder_decoder = bool(getattr(hf_config, "is_encoder_decoder", False))
+    if main == "pixel_values" or (
+        main == "input_ids" and _hf_vocab_size(config) is None and "image_size" in config
+    ):
+        inputs = [_pixel_values(config)]
+    elif main == "input_features":
+        mels = int(config.get("num_mel_bins") or 80)
+        positions = config.get("max_source_positions")
+        # Whisper's two convolutions (the second with stride 2) halve 2·positions frames.
+        frames = 2 * int(positions) if isinstance(positions, int) else 3000
+        inputs = [InputSpec(shape=(1, mels, frames), name="input_features")]
+    elif main == "input_values":
+        inputs = [InputSpec(shape=(1, 16000), name="input_values")]
+    else:
+        inputs = [InputSpec(shape=(1, _text_length(config)), name="input_ids", dtype=torch.int64)]
+        if (
+            "pixel_values" in params
+            and isinstance(config.get("vision_config"), dict)
+            and not any(k in config for k in ("image_token_id", "image_token_index"))
+        ):
+            inputs.append(_pixel_values(config))
+    if encoder_decoder and "decoder_input_ids" in params:
+        length = _text_length(config, ("max_target_positions", "max_position_embeddings"))
         inputs.append(InputSpec(shape=(1, length), name="decoder_input_ids", dtype=torch.int64))
     return inputs
+
+
+def _forward_params(model: nn.Module) -> set[str]:
+    try:
+        return set(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def _text_length(
+    config: dict[str, Any], keys: tuple[str, ...] = ("max_position_embeddings", "n_positions")
+) -> int:
+    """128 tokens, or fewer when the model's position table is shorter."""
+    length = TEXT_SEQUENCE_LENGTH
+    text_config = config.get("text_config")
+    for source in (config, text_config if isinstance(text_config, dict) else {}):
+        for key in keys:
+            limit = source.get(key)
+            if isinstance(limit, int) and 0 < limit < length:
+                length = limit
+    return length
+
+
+def _pixel_values(config: dict[str, Any]) -> InputSpec:
+    """1×C×S×S at the config's (or its ``vision_config``'s) ``image_size`` (224 if none)."""
+    vision = config.get("vision_config")
+    vision = vision if isinstance(vision, dict) else {}
+    size = config.get("image_size") or vision.get("image_size") or 224
+    size = size if isinstance(size, int) else size[0]
+    channels = config.get("num_channels") or vision.get("num_channels") or 3
+    return InputSpec(shape=(1, int(channels), int(size), int(size)), name="pixel_values")
 
 
 def _check_fits(meta_model: nn.Module, device: torch.device, label: str) -> None:
