@@ -11,6 +11,7 @@ form                              source       built with
 ``hf:path/to/config.json``        hf           a local config file (or a directory holding one)
 ``hf:ORG/NAME[@REVISION]``        hf           that Hub repository's ``config.json`` (cache first)
 ``path/to/file.py:factory``       file         ``factory()`` from that file
+``path/to/model.pt2``             export       ``torch.export.load``: the program's module
 ``package.module:factory``        module       ``factory()`` from an importable module
 ``resnet50`` / ``gpt2``           (any)        a bare name: built-in HF config, else
                                                torchvision, else timm
@@ -76,6 +77,7 @@ from flopwise.sources.specs import InputSpec, make_inputs, normalize_example_inp
 
 __all__ = [
     "SOURCES",
+    "ExportedProgramModule",
     "LoadedModel",
     "ModelTooLarge",
     "build_hf_model",
@@ -83,7 +85,7 @@ __all__ = [
     "parse_model_spec",
 ]
 
-SOURCES = ("torchvision", "timm", "hf", "file", "module")
+SOURCES = ("torchvision", "timm", "hf", "file", "module", "export")
 
 # Prefixes accepted before the colon, and the source each selects.
 _PREFIXES = {
@@ -93,6 +95,7 @@ _PREFIXES = {
     "hf": "hf",
     "huggingface": "hf",
     "transformers": "hf",
+    "export": "export",
 }
 
 VISION_INPUT = InputSpec(shape=(1, 3, 224, 224))
@@ -230,6 +233,8 @@ def parse_model_spec(spec: str) -> tuple[str, str, str | None]:
         )
     if text.endswith(".json"):
         return "hf", text, None
+    if text.endswith(".pt2"):
+        return "export", text, None
     return "", text, None
 
 
@@ -277,6 +282,8 @@ def load_model(
                 experts_implementation=experts_implementation,
                 trust_remote_code=trust_remote_code,
             )
+        elif source == "export":
+            loaded = _load_exported(Path(target).expanduser(), device)
         elif source == "file":
             module = _import_file(Path(target).expanduser())
             loaded = _load_factory(module, target, factory, "file", device)
@@ -675,6 +682,82 @@ def _available_bytes(device: torch.device) -> int | None:
         free, _total = torch.cuda.mem_get_info(device)
         return int(free)
     return None
+
+
+# ---------------------------------------------------------------------------------------
+# torch.export programs
+
+
+class ExportedProgramModule(nn.Module):
+    """The module of a saved ``torch.export`` program, run as exported.
+
+    ``program`` is ``torch.export.unflatten(ep)`` (the original module tree, so costs land
+    on the exported submodules), or ``ep.module()`` when unflattening fails. Exported
+    modules refuse ``train()``/``eval()`` (their mode was fixed at export), so this wrapper
+    only records the flag and never passes it down.
+    """
+
+    def __init__(self, program: nn.Module) -> None:
+        super().__init__()
+        self.program = program
+
+    def train(self, mode: bool = True) -> ExportedProgramModule:
+        self.training = mode
+        return self
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.program(*args, **kwargs)
+
+
+def _load_exported(path: Path, device: torch.device) -> LoadedModel:
+    """A ``.pt2`` file (``torch.export.save`` of an ExportedProgram) as a runnable module.
+
+    Default inputs are the program's saved example inputs, else the shapes and dtypes its
+    graph records for the user inputs.
+    """
+    if not path.is_file():
+        raise BadModelFile(f"exported program not found: {path}")
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise BadModelFile(
+            f"cannot load {path} as a torch.export program (torch.export.save output): "
+            f"{type(exc).__name__}: {first}"
+        ) from exc
+    try:
+        inner: nn.Module = torch.export.unflatten(program)
+    except Exception:  # programs unflatten cannot rebuild still run flat
+        inner = program.module()
+    model = ExportedProgramModule(inner)
+    if device.type != "cpu":
+        model = _move(model, device, None)
+    example = program.example_inputs
+    if example is not None:
+        args, kwargs = example
+        inputs = _specs_of(tuple(args), dict(kwargs))
+    else:
+        inputs = _placeholder_specs(program)
+    return LoadedModel(
+        model=model,
+        name=str(path),
+        source="export",
+        default_inputs=inputs,
+        vocab_size=_embedding_vocab(model),
+        origin=f"torch.export program {path}",
+    )
+
+
+def _placeholder_specs(program: Any) -> list[InputSpec]:
+    """Specs of the user inputs from the graph's placeholder metadata (positional)."""
+    user = set(program.graph_signature.user_inputs)
+    specs = []
+    for node in program.graph.nodes:
+        value = node.meta.get("val") if node.op == "placeholder" else None
+        if node.name in user and isinstance(value, torch.Tensor):
+            shape = tuple(int(d) for d in value.shape)
+            specs.append(InputSpec(shape=shape, dtype=value.dtype))
+    return specs
 
 
 # ---------------------------------------------------------------------------------------
