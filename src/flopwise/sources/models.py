@@ -12,6 +12,7 @@ form                              source       built with
 ``hf:ORG/NAME[@REVISION]``        hf           that Hub repository's ``config.json`` (cache first)
 ``path/to/file.py:factory``       file         ``factory()`` from that file
 ``path/to/model.pt2``             export       ``torch.export.load``: the program's module
+``diffusers:dit-xl-2-256``        diffusers    a diffusers denoiser config (:mod:`.diffusion`)
 ``package.module:factory``        module       ``factory()`` from an importable module
 ``resnet50`` / ``gpt2``           (any)        a bare name: built-in HF config, else
                                                torchvision, else timm
@@ -85,7 +86,7 @@ __all__ = [
     "parse_model_spec",
 ]
 
-SOURCES = ("torchvision", "timm", "hf", "file", "module", "export")
+SOURCES = ("torchvision", "timm", "hf", "file", "module", "export", "diffusers")
 
 # Prefixes accepted before the colon, and the source each selects.
 _PREFIXES = {
@@ -96,6 +97,7 @@ _PREFIXES = {
     "huggingface": "hf",
     "transformers": "hf",
     "export": "export",
+    "diffusers": "diffusers",
 }
 
 VISION_INPUT = InputSpec(shape=(1, 3, 224, 224))
@@ -284,13 +286,17 @@ def load_model(
             )
         elif source == "export":
             loaded = _load_exported(Path(target).expanduser(), device)
+        elif source == "diffusers":
+            loaded = _load_diffusers(target, device)
         elif source == "file":
             module = _import_file(Path(target).expanduser())
             loaded = _load_factory(module, target, factory, "file", device)
         else:
             module = _import_module(target, spec)
             loaded = _load_factory(module, target, factory, "module", device)
-    if dtype is not None and source != "hf":
+    # (diffusers warns on any .to(dtype), even one that changes nothing)
+    same = source == "diffusers" and loaded.float_dtype == dtype
+    if dtype is not None and source != "hf" and not same:
         loaded.model.to(dtype)
         if loaded.example_inputs is not None:
             args, kwargs = loaded.example_inputs
@@ -682,6 +688,28 @@ def _available_bytes(device: torch.device) -> int | None:
         free, _total = torch.cuda.mem_get_info(device)
         return int(free)
     return None
+
+
+def _load_diffusers(target: str, device: torch.device) -> LoadedModel:
+    from flopwise.sources.diffusion import (
+        build_diffusers_model,
+        diffusers_config,
+        diffusers_default_inputs,
+    )
+
+    config, name, origin = diffusers_config(target)
+    model = _construct(lambda: build_diffusers_model(config), device)
+    classes = config.get("num_embeds_ada_norm")
+    return LoadedModel(
+        model=model,
+        name=name,
+        source="diffusers",
+        default_inputs=diffusers_default_inputs(config, model),
+        # Integer inputs (timestep, class label) are drawn below the number of classes.
+        vocab_size=int(classes) if isinstance(classes, int) else None,
+        config=config,
+        origin=f"{origin}; one denoising step, batch 1, no classifier-free guidance",
+    )
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,136 @@
+"""``diffusers:NAME``: a diffusion denoiser (or any diffusers model) built from its config.
+
+Forms: a built-in name (``dit-xl-2-256``, ``dit-xl-2-512``; the DiT paper's class-
+conditional ImageNet models, Peebles & Xie 2023), a ``config.json`` of a diffusers model
+(with ``_class_name``), or a folder holding one; a pipeline folder (``model_index.json``)
+selects its denoiser (``transformer`` or ``unet`` subfolder). Weights are random (never
+downloaded); the count is one denoising step (one forward of the denoiser, batch 1, no
+classifier-free guidance).
+
+Needs the optional extra ``diffusion`` (diffusers).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from flopwise.errors import BadModelFile, UnknownModel, require
+from flopwise.sources.specs import InputSpec
+
+__all__ = ["BUILTIN", "build_diffusers_model", "diffusers_config", "diffusers_default_inputs"]
+
+
+def _dit_xl_2(sample_size: int) -> dict[str, Any]:
+    # DiT-XL/2: 28 blocks, hidden 1152 (16 heads of 72), patch 2, adaLN-Zero, 1000 classes;
+    # latents of the SD VAE (4 channels, 1/8 resolution), learned sigma (8 output channels).
+    return {
+        "_class_name": "DiTTransformer2DModel",
+        "activation_fn": "gelu-approximate",
+        "attention_bias": True,
+        "attention_head_dim": 72,
+        "dropout": 0.0,
+        "in_channels": 4,
+        "norm_elementwise_affine": False,
+        "norm_type": "ada_norm_zero",
+        "num_attention_heads": 16,
+        "num_embeds_ada_norm": 1000,
+        "num_layers": 28,
+        "out_channels": 8,
+        "patch_size": 2,
+        "sample_size": sample_size,
+        "upcast_attention": False,
+    }
+
+
+BUILTIN: dict[str, dict[str, Any]] = {
+    "dit-xl-2-256": _dit_xl_2(32),  # 256x256 images: 32x32 latents, 256 tokens
+    "dit-xl-2-512": _dit_xl_2(64),  # 512x512 images: 64x64 latents, 1024 tokens
+}
+_ALIASES = {
+    "dit-xl/2-256": "dit-xl-2-256",
+    "dit-xl/2": "dit-xl-2-256",
+    "dit-xl-2": "dit-xl-2-256",
+    "dit-xl/2-512": "dit-xl-2-512",
+    "facebook/dit-xl-2-256": "dit-xl-2-256",
+    "facebook/dit-xl-2-512": "dit-xl-2-512",
+}
+
+
+def diffusers_config(target: str) -> tuple[dict[str, Any], str, str]:
+    """``(config, canonical name, origin line)`` for a built-in name or a local path.
+
+    Raises :class:`UnknownModel` (with close matches) for an unknown name and
+    :class:`BadModelFile` for a file that is not a diffusers model config.
+    """
+    key = target.strip().lower()
+    name = _ALIASES.get(key, key)
+    if name in BUILTIN:
+        return copy.deepcopy(BUILTIN[name]), f"diffusers:{name}", f"built-in config {name}"
+    path = Path(target).expanduser()
+    if path.is_dir() and (path / "model_index.json").is_file():
+        for sub in ("transformer", "unet"):
+            if (path / sub / "config.json").is_file():
+                path = path / sub
+                break
+        else:
+            raise BadModelFile(f"pipeline folder {path} has no transformer/ or unet/ config.json")
+    if path.is_dir():
+        path = path / "config.json"
+    if path.is_file():
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadModelFile(f"cannot read diffusers config {path}: {exc}") from exc
+        if not isinstance(config, dict) or "_class_name" not in config:
+            raise BadModelFile(f"{path} is not a diffusers model config (no '_class_name')")
+        return config, f"diffusers:{target}", f"local file {path}"
+    close = difflib.get_close_matches(key, [*BUILTIN, *_ALIASES], n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(dict.fromkeys(_ALIASES.get(c, c) for c in close))}?"
+    raise UnknownModel(
+        f"unknown diffusers model {target!r}{hint if close else ''} (built-in: "
+        f"{', '.join(BUILTIN)}; or a diffusers config.json, model or pipeline folder)"
+    )
+
+
+def build_diffusers_model(config: dict[str, Any]) -> nn.Module:
+    """The diffusers class ``config["_class_name"]`` built from ``config`` with random
+    weights, on the current default device (``with torch.device("meta")`` allocates
+    nothing). Raises :class:`MissingDependency`
+    (extra ``diffusion``) without diffusers, :class:`BadModelFile` for an unknown class."""
+    diffusers = require("diffusers", "diffusion", "diffusers: models")
+    class_name = str(config["_class_name"])
+    cls = getattr(diffusers, class_name, None)
+    if cls is None or not hasattr(cls, "from_config"):
+        raise BadModelFile(f"diffusers {diffusers.__version__} has no model class {class_name!r}")
+    fields = {k: v for k, v in config.items() if not k.startswith("_")}
+    return cls.from_config(fields)
+
+
+def diffusers_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSpec]:
+    """One denoising step's inputs from the forward signature and config: the latent
+    (``hidden_states`` or ``sample``, 1×C×S×S at ``sample_size``), ``timestep`` (1,),
+    ``class_labels`` (1,) for class-conditional models and ``encoder_hidden_states``
+    1×77×``cross_attention_dim`` for text-conditioned UNets."""
+    import inspect
+
+    params = set(inspect.signature(model.forward).parameters)
+    size = config.get("sample_size") or 64
+    height, width = (size, size) if isinstance(size, int) else tuple(size)[:2]
+    channels = int(config.get("in_channels") or 4)
+    latent = "hidden_states" if "hidden_states" in params else "sample"
+    inputs = [InputSpec(shape=(1, channels, int(height), int(width)), name=latent)]
+    if "timestep" in params:
+        inputs.append(InputSpec(shape=(1,), name="timestep", dtype=torch.int64))
+    if "class_labels" in params and config.get("num_embeds_ada_norm"):
+        inputs.append(InputSpec(shape=(1,), name="class_labels", dtype=torch.int64))
+    cross = config.get("cross_attention_dim")
+    if "encoder_hidden_states" in params and isinstance(cross, int):
+        inputs.append(InputSpec(shape=(1, 77, cross), name="encoder_hidden_states"))
+    return inputs
