@@ -72,3 +72,44 @@ def test_tiny_dit_real_equals_meta(tmp_path):
 def test_unknown_diffusers_name():
     with pytest.raises(UnknownModel, match="did you mean dit-xl-2-256"):
         load_model("diffusers:dit-xl-2-265", device="meta")
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "inputs"),
+    [
+        # Published parameter counts of the Stable Diffusion 1.5 and SDXL base UNets.
+        (
+            "sd15-unet",
+            859_520_964,
+            ["sample=1x4x64x64", "timestep=1:int64", "encoder_hidden_states=1x77x768"],
+        ),
+        (
+            "sdxl-unet",
+            2_567_463_684,
+            ["sample=1x4x128x128", "timestep=1:int64", "encoder_hidden_states=1x77x2048"],
+        ),
+    ],
+)
+def test_stable_diffusion_unets(name, params, inputs):
+    from flopwise.pipeline import run_profile
+
+    loaded = load_model(f"diffusers:{name}", device="meta")
+    assert [str(s) for s in loaded.default_inputs] == inputs
+    prof = run_profile(f"diffusers:{name}", [], device="meta")
+    assert prof.totals.params == params
+    assert prof.complete and prof.totals.macs > 0
+    assert "one denoising step" in prof.extra["source"]["resolved"]
+
+
+def test_pixart_alpha_text_states():
+    loaded = load_model("diffusers:pixart-alpha", device="meta")
+    assert loaded.name == "diffusers:pixart-alpha-512"
+    assert [str(s) for s in loaded.default_inputs] == [
+        "hidden_states=1x4x64x64",
+        "timestep=1:int64",
+        "encoder_hidden_states=1x120x4096",
+    ]
+    args, kwargs = loaded.inputs()
+    prof = profile(loaded.model, *args, kwargs=kwargs)
+    # PixArt-α is DiT-XL/2 (0.6B parameters) with cross-attention to 120 T5 tokens.
+    assert round(prof.totals.params / 1e9, 1) == 0.6 and prof.complete

@@ -1,7 +1,8 @@
 """``diffusers:NAME``: a diffusion denoiser (or any diffusers model) built from its config.
 
-Forms: a built-in name (``dit-xl-2-256``, ``dit-xl-2-512``; the DiT paper's class-
-conditional ImageNet models, Peebles & Xie 2023), a ``config.json`` of a diffusers model
+Forms: a built-in name (``dit-xl-2-256``, ``dit-xl-2-512``: the DiT paper's class-
+conditional ImageNet models, Peebles & Xie 2023; ``sd15-unet``, ``sdxl-unet``,
+``pixart-alpha-512``), a ``config.json`` of a diffusers model
 (with ``_class_name``), or a folder holding one; a pipeline folder (``model_index.json``)
 selects its denoiser (``transformer`` or ``unet`` subfolder). Weights are random (never
 downloaded); the count is one denoising step (one forward of the denoiser, batch 1, no
@@ -24,7 +25,13 @@ from torch import nn
 from flopwise.errors import BadModelFile, UnknownModel, require
 from flopwise.sources.specs import InputSpec
 
-__all__ = ["BUILTIN", "build_diffusers_model", "diffusers_config", "diffusers_default_inputs"]
+__all__ = [
+    "BUILTIN",
+    "added_cond_kwargs",
+    "build_diffusers_model",
+    "diffusers_config",
+    "diffusers_default_inputs",
+]
 
 
 def _dit_xl_2(sample_size: int) -> dict[str, Any]:
@@ -52,8 +59,64 @@ def _dit_xl_2(sample_size: int) -> dict[str, Any]:
 BUILTIN: dict[str, dict[str, Any]] = {
     "dit-xl-2-256": _dit_xl_2(32),  # 256x256 images: 32x32 latents, 256 tokens
     "dit-xl-2-512": _dit_xl_2(64),  # 512x512 images: 64x64 latents, 1024 tokens
+    # Stable Diffusion 1.5's UNet (860M parameters): diffusers' UNet2DConditionModel
+    # defaults are the SD 1.x UNet; CLIP ViT-L/14 text states (768), 512x512 images.
+    "sd15-unet": {
+        "_class_name": "UNet2DConditionModel",
+        "cross_attention_dim": 768,
+        "sample_size": 64,
+    },
+    # SDXL base UNet (2.6B parameters, Podell et al. 2023): 1024x1024 images, text states
+    # of two CLIP encoders (2048), pooled text and size/crop conditioning ("text_time").
+    "sdxl-unet": {
+        "_class_name": "UNet2DConditionModel",
+        "addition_embed_type": "text_time",
+        "addition_embed_type_num_heads": 64,
+        "addition_time_embed_dim": 256,
+        "attention_head_dim": [5, 10, 20],
+        "block_out_channels": [320, 640, 1280],
+        "cross_attention_dim": 2048,
+        "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+        "in_channels": 4,
+        "layers_per_block": 2,
+        "norm_num_groups": 32,
+        "out_channels": 4,
+        "projection_class_embeddings_input_dim": 2816,
+        "sample_size": 128,
+        "transformer_layers_per_block": [1, 2, 10],
+        "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+        "use_linear_projection": True,
+    },
+    # PixArt-α XL/2 at 512 (Chen et al. 2023): DiT-XL/2 blocks with cross-attention to
+    # T5 text states (4096 channels, 120 tokens) and adaLN-single.
+    "pixart-alpha-512": {
+        "_class_name": "PixArtTransformer2DModel",
+        "activation_fn": "gelu-approximate",
+        "attention_bias": True,
+        "attention_head_dim": 72,
+        "caption_channels": 4096,
+        "cross_attention_dim": 1152,
+        "in_channels": 4,
+        "norm_elementwise_affine": False,
+        "norm_eps": 1e-6,
+        "norm_type": "ada_norm_single",
+        "num_attention_heads": 16,
+        "num_embeds_ada_norm": 1000,
+        "num_layers": 28,
+        "out_channels": 8,
+        "patch_size": 2,
+        "sample_size": 64,
+        "use_additional_conditions": False,
+    },
 }
 _ALIASES = {
+    "sd15": "sd15-unet",
+    "sd-1.5": "sd15-unet",
+    "stable-diffusion-v1-5": "sd15-unet",
+    "sdxl": "sdxl-unet",
+    "stable-diffusion-xl-base-1.0": "sdxl-unet",
+    "pixart-alpha": "pixart-alpha-512",
+    "pixart-xl-2-512x512": "pixart-alpha-512",
     "dit-xl/2-256": "dit-xl-2-256",
     "dit-xl/2": "dit-xl-2-256",
     "dit-xl-2": "dit-xl-2-256",
@@ -116,8 +179,10 @@ def build_diffusers_model(config: dict[str, Any]) -> nn.Module:
 def diffusers_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSpec]:
     """One denoising step's inputs from the forward signature and config: the latent
     (``hidden_states`` or ``sample``, 1×C×S×S at ``sample_size``), ``timestep`` (1,),
-    ``class_labels`` (1,) for class-conditional models and ``encoder_hidden_states``
-    1×77×``cross_attention_dim`` for text-conditioned UNets."""
+    ``class_labels`` (1,) for class-conditional models, and text states for text-
+    conditioned ones: 1×120×``caption_channels`` (PixArt's T5 tokens) or
+    1×77×``cross_attention_dim`` (CLIP tokens). SDXL's extra conditioning is
+    :func:`added_cond_kwargs`."""
     import inspect
 
     params = set(inspect.signature(model.forward).parameters)
@@ -131,6 +196,22 @@ def diffusers_default_inputs(config: dict[str, Any], model: nn.Module) -> list[I
     if "class_labels" in params and config.get("num_embeds_ada_norm"):
         inputs.append(InputSpec(shape=(1,), name="class_labels", dtype=torch.int64))
     cross = config.get("cross_attention_dim")
-    if "encoder_hidden_states" in params and isinstance(cross, int):
+    caption = config.get("caption_channels")
+    if "encoder_hidden_states" in params and isinstance(caption, int):
+        inputs.append(InputSpec(shape=(1, 120, caption), name="encoder_hidden_states"))
+    elif "encoder_hidden_states" in params and isinstance(cross, int):
         inputs.append(InputSpec(shape=(1, 77, cross), name="encoder_hidden_states"))
     return inputs
+
+
+def added_cond_kwargs(config: dict[str, Any], device: torch.device) -> dict[str, Any] | None:
+    """SDXL-style ``added_cond_kwargs`` (pooled text embeddings and the six size/crop ids)
+    for a UNet with ``addition_embed_type="text_time"``, else None."""
+    if config.get("addition_embed_type") != "text_time":
+        return None
+    time_ids = 6 * int(config.get("addition_time_embed_dim") or 256)
+    pooled = int(config.get("projection_class_embeddings_input_dim") or 2816) - time_ids
+    return {
+        "text_embeds": torch.zeros(1, pooled, device=device),
+        "time_ids": torch.zeros(1, 6, device=device),
+    }

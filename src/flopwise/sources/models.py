@@ -692,6 +692,7 @@ def _available_bytes(device: torch.device) -> int | None:
 
 def _load_diffusers(target: str, device: torch.device) -> LoadedModel:
     from flopwise.sources.diffusion import (
+        added_cond_kwargs,
         build_diffusers_model,
         diffusers_config,
         diffusers_default_inputs,
@@ -700,13 +701,21 @@ def _load_diffusers(target: str, device: torch.device) -> LoadedModel:
     config, name, origin = diffusers_config(target)
     model = _construct(lambda: build_diffusers_model(config), device)
     classes = config.get("num_embeds_ada_norm")
+    # Integer inputs (timestep, class label) are drawn below the number of classes.
+    vocab = int(classes) if isinstance(classes, int) else None
+    specs = diffusers_default_inputs(config, model)
+    example = None
+    extra = added_cond_kwargs(config, device)
+    if extra is not None:  # a dict argument no input spec can describe
+        args, kwargs = make_inputs(specs, device, vocab_size=vocab)
+        example = (args, {**kwargs, "added_cond_kwargs": extra})
     return LoadedModel(
         model=model,
         name=name,
         source="diffusers",
-        default_inputs=diffusers_default_inputs(config, model),
-        # Integer inputs (timestep, class label) are drawn below the number of classes.
-        vocab_size=int(classes) if isinstance(classes, int) else None,
+        default_inputs=specs,
+        example_inputs=example,
+        vocab_size=vocab,
         config=config,
         origin=f"{origin}; one denoising step, batch 1, no classifier-free guidance",
     )
