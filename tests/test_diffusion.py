@@ -113,3 +113,40 @@ def test_pixart_alpha_text_states():
     prof = profile(loaded.model, *args, kwargs=kwargs)
     # PixArt-α is DiT-XL/2 (0.6B parameters) with cross-attention to 120 T5 tokens.
     assert round(prof.totals.params / 1e9, 1) == 0.6 and prof.complete
+
+
+def test_sd15_generation_per_component_and_total(capsys):
+    from flopwise.cli import main
+    from flopwise.sources.diffusion import generation_cost
+
+    guided = generation_cost("sd15", steps=50, guidance=True)
+    parts = {c["name"]: c for c in guided["components"]}
+    assert list(parts) == ["text_encoder", "denoiser", "vae_decoder"]
+    # Published parameter counts: CLIP ViT-L/14 text encoder, SD 1.5 UNet, SD VAE decoder.
+    assert parts["text_encoder"]["params"] == 123_060_480
+    assert parts["denoiser"]["params"] == 859_520_964
+    assert parts["vae_decoder"]["params"] == 49_490_199
+    assert [c["calls"] for c in guided["components"]] == [1, 50, 1]
+    assert all(c["complete"] for c in guided["components"])
+    # Guidance doubles the batch: the step count is exactly twice the unguided one (the
+    # UNet is linear in batch), the VAE decode (one image) is unchanged.
+    plain = generation_cost("sd15", steps=1, guidance=False)
+    plain_parts = {c["name"]: c for c in plain["components"]}
+    assert parts["denoiser"]["per_call"]["macs"] == 2 * plain_parts["denoiser"]["per_call"]["macs"]
+    assert parts["vae_decoder"]["per_call"] == plain_parts["vae_decoder"]["per_call"]
+    # The total is the sum of the components, each per-call count times its calls.
+    for key in ("flops", "macs", "bytes"):
+        assert guided["total"][key] == sum(
+            c["per_call"][key] * c["calls"] for c in guided["components"]
+        )
+    # The single denoiser step equals the diffusers:sd15-unet profile.
+    unet = load_model("diffusers:sd15-unet", device="meta")
+    args, kwargs = unet.inputs()
+    assert (
+        plain_parts["denoiser"]["per_call"]["macs"]
+        == profile(unet.model, *args, kwargs=kwargs).totals.macs
+    )
+    assert main(["diffusion", "sd15", "--steps", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "50 steps, with classifier-free guidance" in out
+    assert f"({guided['total']['macs']:,} MACs)" in out

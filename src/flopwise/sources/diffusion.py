@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from flopwise.errors import BadModelFile, UnknownModel, require
+from flopwise.errors import BadModelFile, FlopwiseError, UnknownModel, require
 from flopwise.sources.specs import InputSpec
 
 __all__ = [
@@ -214,4 +214,135 @@ def added_cond_kwargs(config: dict[str, Any], device: torch.device) -> dict[str,
     return {
         "text_embeds": torch.zeros(1, pooled, device=device),
         "time_ids": torch.zeros(1, 6, device=device),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Whole generations: text encoder once, denoiser per step, VAE decoder once
+
+# Stable Diffusion 1.5: CLIP ViT-L/14 text encoder, the SD 1.5 UNet, the SD VAE (f=8).
+_SD_VAE = {
+    "_class_name": "AutoencoderKL",
+    "act_fn": "silu",
+    "block_out_channels": [128, 256, 512, 512],
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "in_channels": 3,
+    "latent_channels": 4,
+    "layers_per_block": 2,
+    "norm_num_groups": 32,
+    "out_channels": 3,
+    "sample_size": 512,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+}
+_CLIP_L_TEXT = {
+    "model_type": "clip_text_model",
+    "architectures": ["CLIPTextModel"],
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "max_position_embeddings": 77,
+    "vocab_size": 49408,
+    "hidden_act": "quick_gelu",
+    "projection_dim": 768,
+}
+PIPELINES: dict[str, dict[str, Any]] = {
+    "sd15": {"text_encoder": _CLIP_L_TEXT, "denoiser": "sd15-unet", "vae": _SD_VAE},
+}
+
+
+class _VAEDecode(nn.Module):
+    """``AutoencoderKL.decode`` as a forward (latents -> image), what a pipeline runs last."""
+
+    def __init__(self, vae: nn.Module) -> None:
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(latents).sample
+
+
+def generation_cost(name: str, steps: int = 50, guidance: bool = True) -> dict[str, Any]:
+    """Cost of generating one image with the pipeline ``name`` (``sd15``), per component
+    and in total: the text encoder once, the denoiser ``steps`` times, the VAE decoder once.
+
+    Classifier-free guidance (``guidance``) doubles the batch of the text encoder (the
+    prompt and the empty prompt) and of every denoiser step. Each component is counted
+    once on meta tensors at its batch; a component's total is its per-call count times its
+    calls. Returns ``{"pipeline", "steps", "guidance", "components": [...], "total": {...}}``
+    where each component has ``name``, ``model``, ``inputs``, ``calls``, ``per_call`` and
+    ``total`` (flops, macs, bytes) and ``params``.
+    """
+    from flopwise.profile import profile
+    from flopwise.sources.models import build_hf_model
+    from flopwise.sources.specs import make_inputs
+
+    if name not in PIPELINES:
+        close = difflib.get_close_matches(name, list(PIPELINES), n=2, cutoff=0.4)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownModel(
+            f"unknown diffusion pipeline {name!r}{hint} (known: {', '.join(PIPELINES)})"
+        )
+    if steps < 1:
+        raise FlopwiseError(f"--steps must be at least 1 (got {steps})")
+    spec = PIPELINES[name]
+    batch = 2 if guidance else 1
+    meta = torch.device("meta")
+    # (component, model, module run, its inputs, calls, modules whose parameters it uses)
+    parts: list[tuple[str, str, nn.Module, list[InputSpec], int, list[nn.Module]]] = []
+
+    text = build_hf_model(spec["text_encoder"], device=meta)
+    tokens = int(spec["text_encoder"]["max_position_embeddings"])
+    ids = InputSpec(shape=(batch, tokens), name="input_ids", dtype=torch.int64)
+    parts.append(("text_encoder", "CLIPTextModel", text, [ids], 1, [text]))
+
+    den_config = copy.deepcopy(BUILTIN[spec["denoiser"]])
+    with meta:
+        denoiser = build_diffusers_model(den_config)
+    den_inputs = [
+        InputSpec(shape=(batch, *s.shape[1:]) if s.shape else s.shape, name=s.name, dtype=s.dtype)
+        for s in diffusers_default_inputs(den_config, denoiser)
+    ]
+    parts.append(("denoiser", spec["denoiser"], denoiser, den_inputs, steps, [denoiser]))
+
+    with meta:
+        vae = build_diffusers_model(copy.deepcopy(spec["vae"]))
+    latent = den_inputs[0].shape[1:]
+    decode = _VAEDecode(vae)
+    # Only the decoder half runs when generating: post_quant_conv and the decoder.
+    used = [vae.post_quant_conv, vae.decoder]
+    parts.append(
+        ("vae_decoder", "AutoencoderKL.decode", decode, [InputSpec((1, *latent))], 1, used)
+    )
+
+    components = []
+    total = {"flops": 0, "macs": 0, "bytes": 0}
+    for part, model_name, module, inputs, calls, owners in parts:
+        module.eval()
+        args, kwargs = make_inputs(inputs, meta)
+        prof = profile(module, *args, kwargs=kwargs)
+        t = prof.totals
+        per_call = {"flops": t.flops, "macs": t.macs, "bytes": t.bytes_read + t.bytes_written}
+        part_total = {k: v * calls for k, v in per_call.items()}
+        for key in total:
+            total[key] += part_total[key]
+        params = sum(p.numel() for owner in owners for p in owner.parameters())
+        components.append(
+            {
+                "name": part,
+                "model": model_name,
+                "inputs": [str(s) for s in inputs],
+                "calls": calls,
+                "params": params,
+                "complete": prof.complete,
+                "per_call": per_call,
+                "total": part_total,
+            }
+        )
+    return {
+        "pipeline": name,
+        "steps": steps,
+        "guidance": guidance,
+        "components": components,
+        "total": total,
     }
