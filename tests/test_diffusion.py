@@ -117,7 +117,7 @@ def test_pixart_alpha_text_states():
 
 def test_sd15_generation_per_component_and_total(capsys):
     from flopwise.cli import main
-    from flopwise.sources.diffusion import generation_cost
+    from flopwise.pipeline import generation_cost
 
     guided = generation_cost("sd15", steps=50, guidance=True)
     parts = {c["name"]: c for c in guided["components"]}

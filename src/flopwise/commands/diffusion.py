@@ -23,7 +23,7 @@ def diffusion_command(
 ) -> None:
     """Count a whole generation: text encoder once, denoiser per step, VAE decoder once."""
     from flopwise.errors import FlopwiseError
-    from flopwise.sources.diffusion import generation_cost
+    from flopwise.pipeline import generation_cost
 
     if fmt not in ("table", "json"):
         raise FlopwiseError(f"--format must be table or json (got {fmt!r})")

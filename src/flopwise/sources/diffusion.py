@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ __all__ = [
     "build_diffusers_model",
     "diffusers_config",
     "diffusers_default_inputs",
+    "GenerationPart",
+    "generation_parts",
 ]
 
 
@@ -262,20 +265,31 @@ class _VAEDecode(nn.Module):
         return self.vae.decode(latents).sample
 
 
-def generation_cost(name: str, steps: int = 50, guidance: bool = True) -> dict[str, Any]:
-    """Cost of generating one image with the pipeline ``name`` (``sd15``), per component
-    and in total: the text encoder once, the denoiser ``steps`` times, the VAE decoder once.
+@dataclass
+class GenerationPart:
+    """One component of a generation: ``name`` (text_encoder, denoiser, vae_decoder), the
+    ``model`` it is, the ``module`` run (on meta), the ``inputs`` of one call, how many
+    ``calls`` one image makes, and the modules whose parameters it uses (``owners``)."""
+
+    name: str
+    model: str
+    module: nn.Module
+    inputs: list[InputSpec]
+    calls: int
+    owners: list[nn.Module]
+
+
+def generation_parts(name: str, steps: int = 50, guidance: bool = True) -> list[GenerationPart]:
+    """The components of generating one image with the pipeline ``name`` (``sd15``), built
+    on meta: the text encoder (one call), the denoiser (``steps`` calls), the VAE decoder
+    (one call), each with the inputs of one call.
 
     Classifier-free guidance (``guidance``) doubles the batch of the text encoder (the
-    prompt and the empty prompt) and of every denoiser step. Each component is counted
-    once on meta tensors at its batch; a component's total is its per-call count times its
-    calls. Returns ``{"pipeline", "steps", "guidance", "components": [...], "total": {...}}``
-    where each component has ``name``, ``model``, ``inputs``, ``calls``, ``per_call`` and
-    ``total`` (flops, macs, bytes) and ``params``.
+    prompt and the empty prompt) and of every denoiser step. :func:`flopwise.pipeline.
+    generation_cost` counts them. Raises :class:`UnknownModel` for an unknown pipeline and
+    :class:`FlopwiseError` for ``steps < 1``.
     """
-    from flopwise.profile import profile
     from flopwise.sources.models import build_hf_model
-    from flopwise.sources.specs import make_inputs
 
     if name not in PIPELINES:
         close = difflib.get_close_matches(name, list(PIPELINES), n=2, cutoff=0.4)
@@ -288,13 +302,12 @@ def generation_cost(name: str, steps: int = 50, guidance: bool = True) -> dict[s
     spec = PIPELINES[name]
     batch = 2 if guidance else 1
     meta = torch.device("meta")
-    # (component, model, module run, its inputs, calls, modules whose parameters it uses)
-    parts: list[tuple[str, str, nn.Module, list[InputSpec], int, list[nn.Module]]] = []
+    parts: list[GenerationPart] = []
 
     text = build_hf_model(spec["text_encoder"], device=meta)
     tokens = int(spec["text_encoder"]["max_position_embeddings"])
     ids = InputSpec(shape=(batch, tokens), name="input_ids", dtype=torch.int64)
-    parts.append(("text_encoder", "CLIPTextModel", text, [ids], 1, [text]))
+    parts.append(GenerationPart("text_encoder", "CLIPTextModel", text, [ids], 1, [text]))
 
     den_config = copy.deepcopy(BUILTIN[spec["denoiser"]])
     with meta:
@@ -303,7 +316,9 @@ def generation_cost(name: str, steps: int = 50, guidance: bool = True) -> dict[s
         InputSpec(shape=(batch, *s.shape[1:]) if s.shape else s.shape, name=s.name, dtype=s.dtype)
         for s in diffusers_default_inputs(den_config, denoiser)
     ]
-    parts.append(("denoiser", spec["denoiser"], denoiser, den_inputs, steps, [denoiser]))
+    parts.append(
+        GenerationPart("denoiser", spec["denoiser"], denoiser, den_inputs, steps, [denoiser])
+    )
 
     with meta:
         vae = build_diffusers_model(copy.deepcopy(spec["vae"]))
@@ -312,37 +327,8 @@ def generation_cost(name: str, steps: int = 50, guidance: bool = True) -> dict[s
     # Only the decoder half runs when generating: post_quant_conv and the decoder.
     used = [vae.post_quant_conv, vae.decoder]
     parts.append(
-        ("vae_decoder", "AutoencoderKL.decode", decode, [InputSpec((1, *latent))], 1, used)
-    )
-
-    components = []
-    total = {"flops": 0, "macs": 0, "bytes": 0}
-    for part, model_name, module, inputs, calls, owners in parts:
-        module.eval()
-        args, kwargs = make_inputs(inputs, meta)
-        prof = profile(module, *args, kwargs=kwargs)
-        t = prof.totals
-        per_call = {"flops": t.flops, "macs": t.macs, "bytes": t.bytes_read + t.bytes_written}
-        part_total = {k: v * calls for k, v in per_call.items()}
-        for key in total:
-            total[key] += part_total[key]
-        params = sum(p.numel() for owner in owners for p in owner.parameters())
-        components.append(
-            {
-                "name": part,
-                "model": model_name,
-                "inputs": [str(s) for s in inputs],
-                "calls": calls,
-                "params": params,
-                "complete": prof.complete,
-                "per_call": per_call,
-                "total": part_total,
-            }
+        GenerationPart(
+            "vae_decoder", "AutoencoderKL.decode", decode, [InputSpec((1, *latent))], 1, used
         )
-    return {
-        "pipeline": name,
-        "steps": steps,
-        "guidance": guidance,
-        "components": components,
-        "total": total,
-    }
+    )
+    return parts
