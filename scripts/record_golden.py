@@ -297,6 +297,9 @@ def run_case(case: Case, fmt: str) -> str:
             (tmp / name).write_text(json.dumps(content))
         argv = [re.sub(r"\{(.+)\}", lambda m: str(tmp / m.group(1)), a) for a in case.argv]
         if fmt == "json":
+            if "--depth" in argv:  # a table option; the JSON holds every depth
+                at = argv.index("--depth")
+                del argv[at : at + 2]
             argv += ["--format", "json"]
         out, err = io.StringIO(), io.StringIO()
         with (
