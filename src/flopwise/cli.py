@@ -48,6 +48,7 @@ COMMAND_MODULES = (
     "llm",
     "report",
     "history",
+    "diffusion",
 )
 
 for _name in COMMAND_MODULES:

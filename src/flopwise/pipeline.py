@@ -37,16 +37,29 @@ __all__ = [
 
 
 def load(
-    model_spec: str, inputs: list[str], device: str, dtype: str
+    model_spec: str,
+    inputs: list[str],
+    device: str,
+    dtype: str,
+    *,
+    trust_remote_code: bool = False,
+    loaded_out: list[Any] | None = None,
 ) -> tuple[Any, tuple, dict, str]:
-    """Build the model and its inputs; returns ``(model, args, kwargs, name)``."""
+    """Build the model and its inputs; returns ``(model, args, kwargs, name)``.
+
+    ``trust_remote_code`` lets an ``hf:`` config with ``auto_map`` run its repository's
+    code. ``loaded_out``, when given, receives the :class:`LoadedModel` (for its origin)."""
     from flopwise.sources import load_model
     from flopwise.sources.specs import make_inputs, normalize_example_inputs, parse_dtype
 
     torch_dtype = parse_dtype(dtype)
     # fake tensors are made from a cpu model; cuda and cuda:N build on that device
     build_device = "cpu" if device == "fake" else resolve_device(device, timing=False)
-    loaded = load_model(model_spec, device=build_device, dtype=torch_dtype)
+    loaded = load_model(
+        model_spec, device=build_device, dtype=torch_dtype, trust_remote_code=trust_remote_code
+    )
+    if loaded_out is not None:
+        loaded_out.append(loaded)
     if inputs:
         args, kwargs = make_inputs(
             inputs, build_device, float_dtype=torch_dtype, vocab_size=loaded.vocab_size
@@ -92,15 +105,36 @@ def run_profile(
     hardware: str = "host",
     stages: bool = False,
     progress: bool = False,
+    trust_remote_code: bool = False,
 ) -> Profile:
-    """Load, count and (with ``measure``) time a model, returning one Profile."""
+    """Load, count and (with ``measure``) time a model, returning one Profile.
+
+    ``prof.extra["source"]`` records the spec, canonical name, dtype, where the model came
+    from (``resolved``: local file, built-in config or Hub repository and commit) and, with
+    ``trust_remote_code``, that remote code ran."""
     device = resolve_device(device, timing=measure)
-    model, args, kwargs, name = load(model_spec, inputs, device, dtype)
+    loaded_out: list[Any] = []
+    model, args, kwargs, name = load(
+        model_spec,
+        inputs,
+        device,
+        dtype,
+        trust_remote_code=trust_remote_code,
+        loaded_out=loaded_out,
+    )
     tensors = "fake" if device == "fake" else ("meta" if device == "meta" else "auto")
     prof = profile(
         model, *args, kwargs=kwargs, train=train, tensors=tensors, name=model_spec or name
     )
     prof.extra["source"] = {"spec": model_spec, "name": name, "dtype": dtype}
+    origin = loaded_out[0].origin if loaded_out else None
+    if origin:
+        prof.extra["source"]["resolved"] = origin
+    if trust_remote_code:
+        prof.extra["source"]["trust_remote_code"] = True
+    if not inputs and loaded_out and loaded_out[0].example_inputs is None:
+        # Default inputs chosen for the model's kind; printed so the count can be read.
+        prof.extra["source"]["default_inputs"] = [str(s) for s in loaded_out[0].default_inputs]
     add_alpha(prof)
     if train:
         closed = training_closed_forms(model, kwargs)
@@ -202,3 +236,50 @@ def add_alpha(prof: Profile, constants: Any = None) -> None:
     totals["note"] = "α-MACs are the paper's 'α-FLOPs' (a multiply-add counted once)"
     prof.extra["alpha"] = totals
     prof.extra["alpha_modules"] = per_module
+
+
+def generation_cost(name: str, steps: int = 50, guidance: bool = True) -> dict[str, Any]:
+    """Cost of generating one image with the diffusion pipeline ``name`` (``sd15``), per
+    component and in total: the text encoder once, the denoiser ``steps`` times, the VAE
+    decoder once (:func:`flopwise.sources.diffusion.generation_parts`).
+
+    Classifier-free guidance (``guidance``) doubles the batch of the text encoder and of
+    every denoiser step. Each component is counted once on meta tensors at its batch; its
+    total is the per-call count times its calls. Returns ``{"pipeline", "steps",
+    "guidance", "components": [...], "total": {...}}``; each component has ``name``,
+    ``model``, ``inputs``, ``calls``, ``params``, ``complete``, ``per_call`` and ``total``
+    (flops, macs, bytes).
+    """
+    from flopwise.sources.diffusion import generation_parts
+    from flopwise.sources.specs import make_inputs
+
+    components = []
+    total = {"flops": 0, "macs": 0, "bytes": 0}
+    for part in generation_parts(name, steps=steps, guidance=guidance):
+        part.module.eval()
+        args, kwargs = make_inputs(part.inputs, "meta")
+        prof = profile(part.module, *args, kwargs=kwargs)
+        t = prof.totals
+        per_call = {"flops": t.flops, "macs": t.macs, "bytes": t.bytes_read + t.bytes_written}
+        part_total = {k: v * part.calls for k, v in per_call.items()}
+        for key in total:
+            total[key] += part_total[key]
+        components.append(
+            {
+                "name": part.name,
+                "model": part.model,
+                "inputs": [str(s) for s in part.inputs],
+                "calls": part.calls,
+                "params": sum(p.numel() for owner in part.owners for p in owner.parameters()),
+                "complete": prof.complete,
+                "per_call": per_call,
+                "total": part_total,
+            }
+        )
+    return {
+        "pipeline": name,
+        "steps": steps,
+        "guidance": guidance,
+        "components": components,
+        "total": total,
+    }

@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
 def profile_command(
     model: str = typer.Argument(
         ...,
-        help="torchvision:NAME, timm:NAME, hf:NAME, hf:path/config.json, file.py:factory or package.module:factory",
+        help="torchvision:NAME, timm:NAME, hf:NAME, hf:ORG/NAME[@REVISION], hf:path/config.json, file.py:factory or package.module:factory",
     ),
     inputs: list[str] = typer.Option(
         [], "--input", "-i", help="Input spec, repeatable: 1x3x224x224, input_ids=1x128:int64"
@@ -80,6 +80,11 @@ def profile_command(
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Progress bars while measuring"
     ),
+    trust_remote_code: bool = typer.Option(
+        False,
+        "--trust-remote-code",
+        help="Run the Python code of an hf: repository whose config needs it (auto_map)",
+    ),
 ) -> None:
     """Count FLOPs, MACs, params, activations and bytes of every op and module."""
     from flopwise.pipeline import run_profile
@@ -117,6 +122,7 @@ def profile_command(
             hardware=hardware or "host",
             stages=stages,
             progress=progress and sys.stderr.isatty(),
+            trust_remote_code=trust_remote_code,
         )
     if save:  # first: a bad --output or a failing renderer must not lose a measured run
         _save(prof)

@@ -72,6 +72,9 @@ def build_table(p: Profile, depth: int | None = 3) -> Group:
         f"[bold]{p.model}[/]  inputs: {_inputs_line(p)}\n"
         f"mode: {p.mode['phase']}, {p.mode['tensors']} tensors on {p.mode['device']}"
     )
+    resolved = (p.extra.get("source") or {}).get("resolved")
+    if resolved:  # which file, built-in config or Hub repository the model came from
+        header.append(f"\nsource: {resolved}")
     summary = Text.from_markup(
         f"[bold]total[/]  {si(t.flops, 'FLOPs')} ({t.flops:,} FLOPs)  ·  {si(t.macs, 'MACs')} ({t.macs:,} MACs)"
         f"  ·  {t.params:,} params  ·  {t.activations:,} activations"

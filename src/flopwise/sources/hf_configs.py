@@ -1,5 +1,7 @@
 """Built-in transformer architecture configs, as plain dicts in Hugging Face ``config.json``
-format (each has ``model_type``), so no config is ever fetched from a model hub.
+format (each has ``model_type``), so these architectures need no fetch; any other Hub
+repository ``ORG/NAME`` is resolved by :func:`resolve_config` through
+:mod:`flopwise.sources.hub` (its ``config.json`` only).
 
 The figures are the published architecture facts of each model (hidden size, layers, heads,
 key/value heads, MLP size, vocabulary, context length, RoPE base, sliding window, MoE experts
@@ -7,7 +9,8 @@ and top-k, embedding tying). Weights are never part of this: models built from t
 have random weights.
 
 Public API (read by :mod:`flopwise.llm` as well as the ``hf:`` model source):
-``BUILTIN``, :func:`load_config_dict`, :func:`list_builtin`, :func:`resolve_builtin_name`.
+``BUILTIN``, :func:`load_config_dict`, :func:`resolve_config`, :func:`list_builtin`,
+:func:`resolve_builtin_name`.
 
 The ``tiny-*`` configs (2 layers, hidden 64, vocabulary 512) are for tests across the project.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +30,11 @@ __all__ = [
     "ALIASES",
     "BUILTIN",
     "HUB_IDS",
+    "ResolvedConfig",
     "list_builtin",
     "load_config_dict",
     "resolve_builtin_name",
+    "resolve_config",
 ]
 
 
@@ -384,30 +390,87 @@ def resolve_builtin_name(name: str) -> str | None:
     return None
 
 
-def load_config_dict(name_or_path: str) -> dict[str, Any]:
-    """A config dict (HF ``config.json`` format, with ``model_type``) by built-in name,
-    alias, or path to a local ``config.json`` (or a directory holding one).
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """A config dict and where it came from.
 
-    Returns a fresh deep copy the caller may modify. Never touches the network.
-    Raises :class:`UnknownModel` (with close matches) for an unknown name, and
-    :class:`BadModelFile` for a file that is not a JSON object with a ``model_type``.
+    ``kind``: ``"local"`` (a file or a directory holding ``config.json``), ``"builtin"``
+    (a built-in name or alias) or ``"hub"`` (``config.json`` of a Hub repository, from the
+    cache or the endpoint; see :mod:`flopwise.sources.hub`). ``where``: one line for the
+    output naming the file, built-in or repository, commit and cache/endpoint used.
+    ``location``: what transformers can load the config from again (a local folder or
+    the repository id), ``revision`` the Hub revision asked for.
     """
-    resolved = resolve_builtin_name(name_or_path)
+
+    config: dict[str, Any]
+    kind: str
+    where: str
+    location: str | None = None
+    revision: str | None = None
+
+
+def resolve_config(name_or_path: str) -> ResolvedConfig:
+    """Find the config ``name_or_path`` names, in this order: an existing local file (or a
+    directory holding ``config.json``), a built-in name or alias, then, for ``ORG/NAME`` or
+    ``ORG/NAME@REVISION``, ``config.json`` of that Hub repository (the user's cache first,
+    ``HF_HUB_OFFLINE`` respected; never weights).
+
+    The config is a fresh copy the caller may modify. Raises :class:`UnknownModel` (with
+    close matches) for an unknown name or Hub repository, :class:`BadModelFile` for a file
+    that is not a JSON object with a ``model_type``, and
+    :class:`~flopwise.sources.hub.HubUnavailable` for a gated repository or a config the
+    cache does not have while offline or the endpoint is unreachable.
+    """
+    text = name_or_path.strip()
+    path = Path(text).expanduser()
+    if path.is_file() or (path.is_dir() and (path / "config.json").is_file()):
+        config = _read_config_file(path)
+        folder = path if path.is_dir() else path.parent
+        return ResolvedConfig(config, "local", f"local file {path}", location=str(folder))
+    resolved = resolve_builtin_name(text)
+    if resolved is not None and "/" in text and not text.endswith(".json"):
+        # ORG/NAME is the built-in only when ORG is the org that published it: a fine-tune
+        # "someone/gpt2" may change the architecture, so it goes to the Hub.
+        org = text.split("/", 1)[0].lower()
+        if org != HUB_IDS.get(resolved, "").split("/", 1)[0].lower():
+            resolved = None
     if resolved is not None:
-        return copy.deepcopy(BUILTIN[resolved])
-    path = Path(name_or_path).expanduser()
-    looks_like_path = name_or_path.endswith(".json") or path.exists()
-    if looks_like_path:
-        return _read_config_file(path)
+        hub = HUB_IDS.get(resolved)
+        about = f" (the architecture of {hub})" if hub else ""
+        return ResolvedConfig(
+            copy.deepcopy(BUILTIN[resolved]), "builtin", f"built-in config {resolved}{about}"
+        )
+    if text.endswith(".json") or path.exists():
+        _read_config_file(path)  # raises the reason the path is not a config
+    from flopwise.sources.hub import fetch_hub_config, is_hub_id, split_revision
+
+    if is_hub_id(text):
+        fetched = fetch_hub_config(text)
+        config = _read_config_file(fetched.path)
+        repo_id, revision = split_revision(text)
+        return ResolvedConfig(
+            config, "hub", fetched.describe(), location=repo_id, revision=revision
+        )
     known = list_builtin()
     pool = known + sorted(ALIASES)
-    close = difflib.get_close_matches(name_or_path.lower(), pool, n=4, cutoff=0.5)
+    close = difflib.get_close_matches(text.lower(), pool, n=4, cutoff=0.5)
     close = list(dict.fromkeys(resolve_builtin_name(c) or c for c in close))
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownModel(
         f"unknown HF config {name_or_path!r}{hint} (built-in: {', '.join(known)}; "
-        "or give a path to a config.json)"
+        "or give a path to a config.json, or a Hub repository ORG/NAME[@REVISION])"
     )
+
+
+def load_config_dict(name_or_path: str) -> dict[str, Any]:
+    """A config dict (HF ``config.json`` format, with ``model_type``) by local path,
+    built-in name or alias, or Hub repository id, resolved as :func:`resolve_config` does.
+
+    Returns a fresh deep copy the caller may modify. Only a Hub repository id that is not
+    a built-in name reaches huggingface_hub (its cache first, then its endpoint unless
+    ``HF_HUB_OFFLINE``). Raises what :func:`resolve_config` raises.
+    """
+    return resolve_config(name_or_path).config
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

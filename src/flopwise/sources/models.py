@@ -9,15 +9,21 @@ form                              source       built with
 ``timm:convnext_tiny``            timm         ``timm.create_model(name, pretrained=False)``
 ``hf:llama-3-8b``                 hf           a built-in config (:mod:`.hf_configs`)
 ``hf:path/to/config.json``        hf           a local config file (or a directory holding one)
+``hf:ORG/NAME[@REVISION]``        hf           that Hub repository's ``config.json`` (cache first)
 ``path/to/file.py:factory``       file         ``factory()`` from that file
+``path/to/model.pt2``             export       ``torch.export.load``: the program's module
+``diffusers:dit-xl-2-256``        diffusers    a diffusers denoiser config (:mod:`.diffusion`)
 ``package.module:factory``        module       ``factory()`` from an importable module
 ``resnet50`` / ``gpt2``           (any)        a bare name: built-in HF config, else
                                                torchvision, else timm
 ================================  ===========  ==========================================
 
-Nothing is ever downloaded: every ``weights*`` argument of a torchvision builder is ``None``,
-timm gets ``pretrained=False``, and HF models are built from a config with
-``from_config`` (never ``from_pretrained``). Weights are random, seeded (``seed``) and built
+No weights are ever downloaded: every ``weights*`` argument of a torchvision builder is
+``None``, timm gets ``pretrained=False``, and HF models are built from a config with
+``from_config`` (never ``from_pretrained``). ``hf:`` resolves, in order, an existing local
+path, a built-in name or alias, then a Hub repository's ``config.json`` (the only file
+fetched; see :mod:`flopwise.sources.hub`). A config whose classes live in its repository
+(``auto_map``) is refused unless ``trust_remote_code`` is given. Weights are random, seeded (``seed``) and built
 without touching the global RNG.
 
 ``device="meta"`` builds the module under ``with torch.device("meta")``: parameters have
@@ -27,10 +33,16 @@ The returned module is in ``eval()`` mode.
 
 HF head choice: a config whose ``architectures`` name a causal LM (``*ForCausalLM``,
 ``*LMHeadModel``) is built with ``AutoModelForCausalLM`` so the ``lm_head`` projection is
-part of the cost; any other config (BERT-style encoders, whose ``architectures`` say
-``*ForMaskedLM``) is built with ``AutoModel``, the bare encoder with its pooler, which is
-what embedding and reranking workloads run. Without ``architectures``, decoder-only model
-types go to ``AutoModelForCausalLM``. Attention uses ``attn_implementation="sdpa"`` (so it
+part of the cost; a generation head of an encoder-decoder or multimodal model
+(``*ForConditionalGeneration``: T5, BART, Whisper), an image classifier
+(``*ForImageClassification``) or a bare model class (``CLIPModel``, ``SamModel``,
+``Dinov2Model``) is built as its ``architectures`` entry names it; any other config
+(BERT-style encoders, whose ``architectures`` say ``*ForMaskedLM``) is built with
+``AutoModel``, the bare encoder with its pooler, which is what embedding and reranking
+workloads run. Without ``architectures``, decoder-only model types go to
+``AutoModelForCausalLM`` and others to ``AutoModel``. Default inputs fit the model's kind (``input_ids``,
+``pixel_values``, ``input_features``, ``decoder_input_ids``; CLIP gets text and image);
+see :func:`_hf_default_inputs`. Attention uses ``attn_implementation="sdpa"`` (so it
 runs through ``scaled_dot_product_attention``), falling back to ``"eager"`` for the few
 architectures without SDPA support.
 """
@@ -56,11 +68,17 @@ import torch
 from torch import nn
 
 from flopwise.errors import BadInputSpec, BadModelFile, FlopwiseError, UnknownModel, require
-from flopwise.sources.hf_configs import BUILTIN, load_config_dict, resolve_builtin_name
+from flopwise.sources.hf_configs import (
+    BUILTIN,
+    ResolvedConfig,
+    resolve_builtin_name,
+    resolve_config,
+)
 from flopwise.sources.specs import InputSpec, make_inputs, normalize_example_inputs
 
 __all__ = [
     "SOURCES",
+    "ExportedProgramModule",
     "LoadedModel",
     "ModelTooLarge",
     "build_hf_model",
@@ -68,7 +86,7 @@ __all__ = [
     "parse_model_spec",
 ]
 
-SOURCES = ("torchvision", "timm", "hf", "file", "module")
+SOURCES = ("torchvision", "timm", "hf", "file", "module", "export", "diffusers")
 
 # Prefixes accepted before the colon, and the source each selects.
 _PREFIXES = {
@@ -78,6 +96,8 @@ _PREFIXES = {
     "hf": "hf",
     "huggingface": "hf",
     "transformers": "hf",
+    "export": "export",
+    "diffusers": "diffusers",
 }
 
 VISION_INPUT = InputSpec(shape=(1, 3, 224, 224))
@@ -126,7 +146,9 @@ class LoadedModel:
       ``input_ids`` 1×128 int64 for text; a factory's example inputs described as specs);
     - ``example_inputs``: ``(args, kwargs)`` a factory returned with its module, else None;
     - ``vocab_size``: the token vocabulary (integer inputs are drawn from ``[0, vocab)``);
-    - ``config``: the HF config dict the model was built from (``source == "hf"``), else None.
+    - ``config``: the HF config dict the model was built from (``source == "hf"``), else None;
+    - ``origin``: one line saying where the model came from (the local file, built-in config
+      or Hub repository and commit, remote code trusted), for the output; None if obvious.
     """
 
     model: nn.Module
@@ -136,6 +158,7 @@ class LoadedModel:
     example_inputs: tuple[tuple[Any, ...], dict[str, Any]] | None = None
     vocab_size: int | None = None
     config: dict[str, Any] | None = None
+    origin: str | None = None
 
     @property
     def device(self) -> torch.device:
@@ -212,6 +235,8 @@ def parse_model_spec(spec: str) -> tuple[str, str, str | None]:
         )
     if text.endswith(".json"):
         return "hf", text, None
+    if text.endswith(".pt2"):
+        return "export", text, None
     return "", text, None
 
 
@@ -223,6 +248,7 @@ def load_model(
     seed: int = 0,
     attn_implementation: str = "sdpa",
     experts_implementation: str | None = None,
+    trust_remote_code: bool = False,
 ) -> LoadedModel:
     """Build the model ``spec`` names (see the module docstring for the forms).
 
@@ -231,6 +257,8 @@ def load_model(
     reproducible and the global RNG is left as it was. ``attn_implementation`` and
     ``experts_implementation`` are passed to transformers for ``hf:`` models (e.g.
     ``experts_implementation="eager"`` for per-expert loops in MoE layers).
+    ``trust_remote_code``: build an ``hf:`` config whose classes live in its repository
+    (``auto_map``) by running that code; without it such a config is refused.
 
     Raises (one-line messages): :class:`UnknownModel` (unknown source or name, with close
     matches), :class:`MissingDependency` (torchvision/timm: extra ``vision``;
@@ -260,14 +288,21 @@ def load_model(
                 dtype,
                 attn_implementation=attn_implementation,
                 experts_implementation=experts_implementation,
+                trust_remote_code=trust_remote_code,
             )
+        elif source == "export":
+            loaded = _load_exported(Path(target).expanduser(), device)
+        elif source == "diffusers":
+            loaded = _load_diffusers(target, device)
         elif source == "file":
             module = _import_file(Path(target).expanduser())
             loaded = _load_factory(module, target, factory, "file", device)
         else:
             module = _import_module(target, spec)
             loaded = _load_factory(module, target, factory, "module", device)
-    if dtype is not None and source != "hf":
+    # (diffusers warns on any .to(dtype), even one that changes nothing)
+    same = source == "diffusers" and loaded.float_dtype == dtype
+    if dtype is not None and source != "hf" and not same:
         loaded.model.to(dtype)
         if loaded.example_inputs is not None:
             args, kwargs = loaded.example_inputs
@@ -364,18 +399,32 @@ def _load_hf(
     *,
     attn_implementation: str,
     experts_implementation: str | None,
+    trust_remote_code: bool = False,
 ) -> LoadedModel:
-    config = load_config_dict(target)
-    builtin = resolve_builtin_name(target)
+    resolved = resolve_config(target)
+    config = resolved.config
+    builtin = resolve_builtin_name(target) if resolved.kind == "builtin" else None
     name = f"hf:{builtin}" if builtin is not None else f"hf:{target}"
-    model = build_hf_model(
-        config,
-        device=device,
-        dtype=dtype,
-        attn_implementation=attn_implementation,
-        experts_implementation=experts_implementation,
-        label=name,
-    )
+    origin = resolved.where
+    auto_map = config.get("auto_map")
+    if auto_map:
+        classes = ", ".join(sorted({str(v) for v in _flat_values(auto_map)}))
+        if not trust_remote_code:
+            raise BadModelFile(
+                f"{name} needs remote code ({classes}), which flopwise does not run by default; "
+                "rerun with --trust-remote-code to run the repository's Python code"
+            )
+        model = _build_remote_code_model(resolved, config, device, dtype, name)
+        origin += f"; remote code trusted (--trust-remote-code): {classes}"
+    else:
+        model = build_hf_model(
+            config,
+            device=device,
+            dtype=dtype,
+            attn_implementation=attn_implementation,
+            experts_implementation=experts_implementation,
+            label=name,
+        )
     return LoadedModel(
         model=model,
         name=name,
@@ -383,7 +432,66 @@ def _load_hf(
         default_inputs=_hf_default_inputs(config, model),
         vocab_size=_hf_vocab_size(config),
         config=config,
+        origin=origin,
     )
+
+
+def _flat_values(obj: Any) -> Iterator[Any]:
+    """Leaf values of nested dicts/lists (auto_map entries may be [slow, fast] pairs)."""
+    if isinstance(obj, dict):
+        for value in obj.values():
+            yield from _flat_values(value)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            yield from _flat_values(value)
+    elif obj is not None:
+        yield obj
+
+
+def _build_remote_code_model(
+    resolved: ResolvedConfig,
+    config: dict[str, Any],
+    device: torch.device,
+    dtype: torch.dtype | None,
+    label: str,
+) -> nn.Module:
+    """Build a model whose classes live in its repository (``auto_map``), running that code.
+
+    Only called with ``--trust-remote-code``. transformers fetches the repository's Python
+    files (never weights) next to the config, or reads them from the local folder.
+    """
+    transformers = require("transformers", "hf", "hf: models")
+    if resolved.location is None:
+        raise BadModelFile(f"{label}: remote code needs a local folder or a Hub repository")
+    auto_map = config["auto_map"]
+    wanted = "AutoModelForCausalLM" if _wants_causal_lm(config, None) else "AutoModel"
+    choice = wanted if wanted in auto_map else "AutoModel"
+    if choice not in auto_map:
+        choice = next((k for k in auto_map if k.startswith("AutoModel")), "")
+    if not choice:
+        raise BadModelFile(f"{label}: its auto_map names no model class ({', '.join(auto_map)})")
+    try:
+        hf_config = transformers.AutoConfig.from_pretrained(
+            resolved.location, revision=resolved.revision, trust_remote_code=True
+        )
+        auto = getattr(transformers, choice)
+
+        def build(on: torch.device) -> nn.Module:
+            with torch.device(on):
+                return auto.from_config(
+                    hf_config, trust_remote_code=True, dtype=dtype or torch.get_default_dtype()
+                )
+
+        if device.type != "meta":
+            _check_fits(build(torch.device("meta")), device, label)
+        return build(device)
+    except FlopwiseError:
+        raise
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise BadModelFile(
+            f"{label}: building its remote code failed: {type(exc).__name__}: {first}"
+        ) from exc
 
 
 def build_hf_model(
@@ -419,7 +527,10 @@ def build_hf_model(
         raise BadModelFile(f"{label}: invalid config: {_first_lines(exc)}") from exc
     if causal_lm is None:
         causal_lm = _wants_causal_lm(config, hf_config)
-    auto = transformers.AutoModelForCausalLM if causal_lm else transformers.AutoModel
+    if causal_lm:
+        auto: Any = transformers.AutoModelForCausalLM
+    else:
+        auto = _model_class(transformers, config)
 
     kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": attn_implementation}
     if experts_implementation is not None:
@@ -428,7 +539,7 @@ def build_hf_model(
     def build(on: torch.device) -> nn.Module:
         try:
             with torch.device(on):
-                return auto.from_config(hf_config, **kwargs)
+                return _from_config(auto, hf_config, kwargs)
         except ValueError as exc:
             message = str(exc)
             if kwargs.get("attn_implementation") != "eager" and (
@@ -436,7 +547,7 @@ def build_hf_model(
             ):
                 kwargs["attn_implementation"] = "eager"
                 with torch.device(on):
-                    return auto.from_config(hf_config, **kwargs)
+                    return _from_config(auto, hf_config, kwargs)
             raise
 
     try:  # on meta first: a config transformers cannot build fails here, allocating nothing
@@ -449,6 +560,38 @@ def build_hf_model(
         return meta_model
     _check_fits(meta_model, device, label)
     return build(device)
+
+
+# Heads whose class is built as the config's ``architectures`` names it: generation heads of
+# encoder-decoders and multimodal models (their LM head is part of every step) and image
+# classifiers. Other heads (``*ForMaskedLM``, ``*ForSequenceClassification`` ...) build the
+# bare backbone with AutoModel, what embedding and reranking workloads run.
+_ARCH_HEADS = ("ForConditionalGeneration", "ForSpeechSeq2Seq", "ForImageClassification")
+
+
+def _model_class(transformers: Any, config: dict[str, Any]) -> Any:
+    """The class to build a non-causal-LM config with (see the module docstring).
+
+    The ``architectures`` entry when it is a generation or image-classification head, or a
+    bare model class (``CLIPModel``, ``SamModel``, ``Dinov2Model``); anything else
+    (including a config without ``architectures``) is AutoModel, the bare model.
+    """
+    for arch in config.get("architectures") or []:
+        cls = getattr(transformers, str(arch), None) if isinstance(arch, str) else None
+        if cls is None or not hasattr(cls, "_from_config"):
+            continue
+        if arch.endswith(_ARCH_HEADS) or (
+            arch.endswith("Model") and not arch.endswith("LMHeadModel")
+        ):
+            return cls
+    return transformers.AutoModel
+
+
+def _from_config(cls: Any, hf_config: Any, kwargs: dict[str, Any]) -> nn.Module:
+    """``from_config`` of an auto class, ``_from_config`` of a concrete model class."""
+    if hasattr(cls, "from_config") and cls.__name__.startswith("Auto"):
+        return cls.from_config(hf_config, **kwargs)
+    return cls._from_config(hf_config, **kwargs)
 
 
 # Config fields that size tensors: each must be a positive integer when present.
@@ -529,20 +672,76 @@ def _hf_vocab_size(config: dict[str, Any]) -> int | None:
 
 
 def _hf_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSpec]:
-    if _hf_vocab_size(config) is None and "image_size" in config:
-        size = config["image_size"]
-        size = size if isinstance(size, int) else size[0]
-        channels = config.get("num_channels", 3)
-        return [InputSpec(shape=(1, channels, size, size), name="pixel_values")]
-    length = TEXT_SEQUENCE_LENGTH
-    for key in ("max_position_embeddings", "n_positions"):
-        limit = config.get(key)
-        if isinstance(limit, int) and 0 < limit < length:
-            length = limit
-    inputs = [InputSpec(shape=(1, length), name="input_ids", dtype=torch.int64)]
-    if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+    """Inputs that fit the model's kind, from its ``main_input_name`` and config:
+
+    - ``pixel_values`` 1×C×S×S (vision: ViT, DINOv2, SAM ...; S the config's ``image_size``);
+    - ``input_features`` 1×mel×2·positions (Whisper-style audio encoders);
+    - ``input_values`` 1×16000 (one second of 16 kHz audio: wav2vec2-style);
+    - else ``input_ids`` 1×L (L = 128, or the model's position limit if smaller), plus
+      ``pixel_values`` for dual encoders that take both (CLIP, SigLIP: a ``vision_config``
+      and no image tokens to place).
+
+    Encoder-decoders add ``decoder_input_ids`` 1×L (L within the decoder's position limit).
+    """
+    main = getattr(model, "main_input_name", "input_ids")
+    params = _forward_params(model)
+    hf_config = getattr(model, "config", None)
+    encoder_decoder = bool(getattr(hf_config, "is_encoder_decoder", False))
+    if main == "pixel_values" or (
+        main == "input_ids" and _hf_vocab_size(config) is None and "image_size" in config
+    ):
+        inputs = [_pixel_values(config)]
+    elif main == "input_features":
+        mels = int(config.get("num_mel_bins") or 80)
+        positions = config.get("max_source_positions")
+        # Whisper's two convolutions (the second with stride 2) halve 2·positions frames.
+        frames = 2 * int(positions) if isinstance(positions, int) else 3000
+        inputs = [InputSpec(shape=(1, mels, frames), name="input_features")]
+    elif main == "input_values":
+        inputs = [InputSpec(shape=(1, 16000), name="input_values")]
+    else:
+        inputs = [InputSpec(shape=(1, _text_length(config)), name="input_ids", dtype=torch.int64)]
+        if (
+            "pixel_values" in params
+            and isinstance(config.get("vision_config"), dict)
+            and not any(k in config for k in ("image_token_id", "image_token_index"))
+        ):
+            inputs.append(_pixel_values(config))
+    if encoder_decoder and "decoder_input_ids" in params:
+        length = _text_length(config, ("max_target_positions", "max_position_embeddings"))
         inputs.append(InputSpec(shape=(1, length), name="decoder_input_ids", dtype=torch.int64))
     return inputs
+
+
+def _forward_params(model: nn.Module) -> set[str]:
+    try:
+        return set(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def _text_length(
+    config: dict[str, Any], keys: tuple[str, ...] = ("max_position_embeddings", "n_positions")
+) -> int:
+    """128 tokens, or fewer when the model's position table is shorter."""
+    length = TEXT_SEQUENCE_LENGTH
+    text_config = config.get("text_config")
+    for source in (config, text_config if isinstance(text_config, dict) else {}):
+        for key in keys:
+            limit = source.get(key)
+            if isinstance(limit, int) and 0 < limit < length:
+                length = limit
+    return length
+
+
+def _pixel_values(config: dict[str, Any]) -> InputSpec:
+    """1×C×S×S at the config's (or its ``vision_config``'s) ``image_size`` (224 if none)."""
+    vision = config.get("vision_config")
+    vision = vision if isinstance(vision, dict) else {}
+    size = config.get("image_size") or vision.get("image_size") or 224
+    size = size if isinstance(size, int) else size[0]
+    channels = config.get("num_channels") or vision.get("num_channels") or 3
+    return InputSpec(shape=(1, int(channels), int(size), int(size)), name="pixel_values")
 
 
 def _check_fits(meta_model: nn.Module, device: torch.device, label: str) -> None:
@@ -560,6 +759,113 @@ def _available_bytes(device: torch.device) -> int | None:
     from flopwise.sources.specs import available_bytes
 
     return available_bytes(device)
+
+
+def _load_diffusers(target: str, device: torch.device) -> LoadedModel:
+    from flopwise.sources.diffusion import (
+        added_cond_kwargs,
+        build_diffusers_model,
+        diffusers_config,
+        diffusers_default_inputs,
+    )
+
+    config, name, origin = diffusers_config(target)
+    model = _construct(lambda: build_diffusers_model(config), device)
+    classes = config.get("num_embeds_ada_norm")
+    # Integer inputs (timestep, class label) are drawn below the number of classes.
+    vocab = int(classes) if isinstance(classes, int) else None
+    specs = diffusers_default_inputs(config, model)
+    example = None
+    extra = added_cond_kwargs(config, device)
+    if extra is not None:  # a dict argument no input spec can describe
+        args, kwargs = make_inputs(specs, device, vocab_size=vocab)
+        example = (args, {**kwargs, "added_cond_kwargs": extra})
+    return LoadedModel(
+        model=model,
+        name=name,
+        source="diffusers",
+        default_inputs=specs,
+        example_inputs=example,
+        vocab_size=vocab,
+        config=config,
+        origin=f"{origin}; one denoising step, batch 1, no classifier-free guidance",
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# torch.export programs
+
+
+class ExportedProgramModule(nn.Module):
+    """The module of a saved ``torch.export`` program, run as exported.
+
+    ``program`` is ``torch.export.unflatten(ep)`` (the original module tree, so costs land
+    on the exported submodules), or ``ep.module()`` when unflattening fails. Exported
+    modules refuse ``train()``/``eval()`` (their mode was fixed at export), so this wrapper
+    only records the flag and never passes it down.
+    """
+
+    def __init__(self, program: nn.Module) -> None:
+        super().__init__()
+        self.program = program
+
+    def train(self, mode: bool = True) -> ExportedProgramModule:
+        self.training = mode
+        return self
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.program(*args, **kwargs)
+
+
+def _load_exported(path: Path, device: torch.device) -> LoadedModel:
+    """A ``.pt2`` file (``torch.export.save`` of an ExportedProgram) as a runnable module.
+
+    Default inputs are the program's saved example inputs, else the shapes and dtypes its
+    graph records for the user inputs.
+    """
+    if not path.is_file():
+        raise BadModelFile(f"exported program not found: {path}")
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise BadModelFile(
+            f"cannot load {path} as a torch.export program (torch.export.save output): "
+            f"{type(exc).__name__}: {first}"
+        ) from exc
+    try:
+        inner: nn.Module = torch.export.unflatten(program)
+    except Exception:  # programs unflatten cannot rebuild still run flat
+        inner = program.module()
+    model = ExportedProgramModule(inner)
+    if device.type != "cpu":
+        model = _move(model, device, None)
+    example = program.example_inputs
+    if example is not None:
+        args, kwargs = example
+        inputs = _specs_of(tuple(args), dict(kwargs))
+    else:
+        inputs = _placeholder_specs(program)
+    return LoadedModel(
+        model=model,
+        name=str(path),
+        source="export",
+        default_inputs=inputs,
+        vocab_size=_embedding_vocab(model),
+        origin=f"torch.export program {path}",
+    )
+
+
+def _placeholder_specs(program: Any) -> list[InputSpec]:
+    """Specs of the user inputs from the graph's placeholder metadata (positional)."""
+    user = set(program.graph_signature.user_inputs)
+    specs = []
+    for node in program.graph.nodes:
+        value = node.meta.get("val") if node.op == "placeholder" else None
+        if node.name in user and isinstance(value, torch.Tensor):
+            shape = tuple(int(d) for d in value.shape)
+            specs.append(InputSpec(shape=shape, dtype=value.dtype))
+    return specs
 
 
 # ---------------------------------------------------------------------------------------
