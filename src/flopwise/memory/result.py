@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # What each live byte is for. Parameters, buffers and inputs exist before the step;
-# optimizer state too in the steady state (after a first step created it).
+# optimizer state too in the steady state (after a first step created it). Workspace is
+# kernel scratch no tensor carries (see memory/workspace.py).
 CATEGORIES = (
     "parameters",
     "buffers",
@@ -16,6 +17,7 @@ CATEGORIES = (
     "optimizer_state",
     "saved",
     "temporaries",
+    "workspace",
 )
 
 SCHEMA = "flopwise.memory/1"

@@ -26,8 +26,10 @@ from flopwise.capture.records import ancestors
 from flopwise.errors import FlopwiseError
 from flopwise.memory.allocator import AllocatorRule, rule_for
 from flopwise.memory.result import CATEGORIES, Block, MemoryModuleRow, MemoryPeak, MemoryProfile
+from flopwise.memory.workspace import workspace_bytes
 
 OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw")
+WORKSPACE = -1  # block id of kernel scratch events
 
 
 def storage_key(t: torch.Tensor) -> tuple[int, Any] | None:
@@ -101,9 +103,22 @@ class Lifetimes:
             block.death = self.position
             self.events.append((self.position, -block.bytes, block_id))
 
-    def after_op(self, op: str, path: str, args: Any, out: Any, recorded: bool) -> None:
-        """Account one dispatched call: inputs used, outputs born (or aliased)."""
-        for t in tree_leaves((args, out)):
+    def after_op(
+        self, op: str, path: str, args: Any, out: Any, recorded: bool, workspace: int = 0
+    ) -> None:
+        """Account one dispatched call: its kernel's scratch (held while its outputs are
+        allocated), inputs used, outputs born (or aliased)."""
+        scratch = self.rule.round(workspace)
+        if scratch:
+            self.events.append((self.position, scratch, WORKSPACE))
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                self._track(
+                    t, "temporaries", self.position, op if recorded else f"{op} (unrecorded)", path
+                )
+        if scratch:
+            self.events.append((self.position, -scratch, WORKSPACE))
+        for t in tree_leaves(args):
             if isinstance(t, torch.Tensor):
                 self._track(
                     t, "temporaries", self.position, op if recorded else f"{op} (unrecorded)", path
@@ -135,7 +150,8 @@ class _MemoryMode(CaptureMode):
         if func.namespace != "prim":
             if recorded:
                 rec = self.records[-1]
-                lt.after_op(rec.op, rec.module_path, (args, kwargs or {}), out, True)
+                scratch = workspace_bytes(lt.rule.device, rec)
+                lt.after_op(rec.op, rec.module_path, (args, kwargs or {}), out, True, scratch)
             else:
                 lt.after_op(str(func), self.tracker.path, (args, kwargs or {}), out, False)
         return out
@@ -414,6 +430,7 @@ def _assemble(
         born, died = born_order[b.id]
         if born <= peak_event and (died is None or died > peak_event):
             by_category[b.category] += b.bytes
+    by_category["workspace"] = sum(d for _, d, b in lt.events[: peak_event + 1] if b == WORKSPACE)
     rec = records[peak_pos] if 0 <= peak_pos < n else None
     peak = MemoryPeak(
         bytes=max(peak_bytes, 0),
@@ -449,6 +466,8 @@ def _event_order(lt: Lifetimes) -> dict[int, tuple[int, int | None]]:
     """Block id → (index of its birth event, index of its free event or None)."""
     order: dict[int, list] = {}
     for i, (_, delta, bid) in enumerate(lt.events):
+        if bid == WORKSPACE:
+            continue
         entry = order.setdefault(bid, [i, None])
         if delta < 0:
             entry[1] = i
