@@ -150,7 +150,7 @@ class _MemoryMode(CaptureMode):
         if func.namespace != "prim":
             if recorded:
                 rec = self.records[-1]
-                scratch = workspace_bytes(lt.rule.device, rec)
+                scratch = workspace_bytes(lt.rule.device, rec, args, torch.is_grad_enabled())
                 lt.after_op(rec.op, rec.module_path, (args, kwargs or {}), out, True, scratch)
             else:
                 lt.after_op(str(func), self.tracker.path, (args, kwargs or {}), out, False)
