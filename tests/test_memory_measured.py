@@ -1,0 +1,114 @@
+"""Predicted step peaks held to the CPU allocator's measured peak (torch.profiler
+allocation events). Memory accounting is deterministic: these compare byte counts, not
+times. The acceptance tolerance is 5% or 8 MiB, whichever is larger; small modules are
+held tighter."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from flopwise.memory import memory_profile
+from flopwise.memory.measured import allocation_peak, measure_cpu_step_peak
+
+MIB = 1024 * 1024
+STEPS = [(False, None), (True, "sgd"), (True, "adam")]
+
+
+def _profiled(fn) -> int:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    return allocation_peak(prof)
+
+
+def test_profiler_reports_requested_sizes_and_peak_is_a_running_sum() -> None:
+    def run() -> None:
+        a = torch.empty(1000)  # 4000 B
+        b = torch.empty(3)  # 12 B: reported unrounded, so comparisons use granularity 1
+        del a
+        c = torch.empty(500)  # 2000 B: live 2012 < 4012
+        del b, c
+
+    assert _profiled(run) == 4012
+
+
+def _tolerance(measured: int) -> float:
+    return max(0.05 * measured, 8 * MIB)
+
+
+@pytest.mark.parametrize(("train", "optimizer"), STEPS)
+def test_small_mlp_matches_the_allocator(train: bool, optimizer: str | None) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(64, 256), nn.LayerNorm(256), nn.GELU(), nn.Dropout(0.1), nn.Linear(256, 10)
+    )
+    x = torch.randn(32, 64)
+    predicted = memory_profile(model, x, train=train, optimizer=optimizer, granularity=1)
+    measured = measure_cpu_step_peak(model, x, train=train, optimizer=optimizer)
+    # Within 1% (the profiler also sees a few scalar temporaries inside Adam's step).
+    assert abs(predicted.step_peak_bytes - measured) <= 0.01 * measured, (
+        predicted.step_peak_bytes,
+        measured,
+    )
+
+
+@pytest.mark.parametrize(("train", "optimizer"), [(True, "sgd"), (True, "adam")])
+def test_small_convnet_training_matches_the_allocator(train: bool, optimizer: str) -> None:
+    # Inference through oneDNN also reorders inputs/outputs into blocked layouts inside the
+    # call (docs/memory.md); training peaks are elsewhere and match within 1%.
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(8 * 16 * 16, 10),
+    )
+    x = torch.randn(4, 3, 16, 16)
+    predicted = memory_profile(model, x, train=train, optimizer=optimizer, granularity=1)
+    measured = measure_cpu_step_peak(model, x, train=train, optimizer=optimizer)
+    assert abs(predicted.step_peak_bytes - measured) <= 0.01 * measured, (
+        predicted.step_peak_bytes,
+        measured,
+    )
+
+
+def _zoo(name: str):
+    if name in ("bert", "gpt2"):
+        transformers = pytest.importorskip("transformers")
+        ids = torch.randint(0, 1000, (2, 64), generator=torch.Generator().manual_seed(0))
+        if name == "bert":
+            model = transformers.BertModel(transformers.BertConfig(num_hidden_layers=2))
+        else:
+            model = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=2))
+        return model, (), {"input_ids": ids}
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    kwargs = {"image_size": 64} if name == "vit_b_16" else {}
+    model = getattr(torchvision.models, name)(**kwargs)
+    batch = 1 if name in ("resnet50", "vit_b_16") else 2
+    return model, (torch.randn(batch, 3, 64, 64),), {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name", ["resnet18", "resnet50", "mobilenet_v2", "vit_b_16", "bert", "gpt2"]
+)
+@pytest.mark.parametrize(("train", "optimizer"), STEPS)
+def test_zoo_step_peak_matches_the_allocator(name: str, train: bool, optimizer: str | None) -> None:
+    model, args, kwargs = _zoo(name)
+    predicted = memory_profile(
+        model, *args, kwargs=kwargs, train=train, optimizer=optimizer, granularity=1
+    )
+    measured = measure_cpu_step_peak(model, *args, kwargs=kwargs, train=train, optimizer=optimizer)
+    assert abs(predicted.step_peak_bytes - measured) <= _tolerance(measured), (
+        predicted.step_peak_bytes,
+        measured,
+    )
+    meta = memory_profile(
+        model, *args, kwargs=kwargs, train=train, optimizer=optimizer, granularity=1, tensors="meta"
+    )
+    assert meta.peak_bytes == predicted.peak_bytes
