@@ -163,3 +163,29 @@ def test_real_and_meta_agree_on_a_convnet() -> None:
         meta = memory_profile(model, x, train=opt is not None, optimizer=opt, tensors="meta")
         assert real.peak_bytes == meta.peak_bytes
         assert real.curve == meta.curve
+
+
+@pytest.mark.parametrize("tensors", ["auto", "meta"])
+def test_activation_checkpointing_saving_and_recompute_flops(tensors: str) -> None:
+    torch.manual_seed(0)
+    block = nn.Sequential(nn.Linear(64, 256, bias=False), nn.ReLU(), nn.Linear(256, 64, bias=False))
+    model = nn.Sequential(nn.Linear(64, 64), block, nn.Linear(64, 10))
+    x = torch.randn(32, 64)
+    plain = memory_profile(model, x, train=True, granularity=1, tensors=tensors)
+    ckpt = memory_profile(model, x, train=True, granularity=1, tensors=tensors, checkpoint=["1"])
+
+    def saved(mp) -> int:
+        return sum(b.bytes for b in mp.blocks if b.category == "saved")
+
+    # Without checkpointing the block keeps ReLU's 32×256 output (32768 B) for backward;
+    # with it only the block's input is kept (the first Linear's 32×64 output, kept
+    # either way), so the saving is exactly 32768 bytes.
+    assert saved(plain) - saved(ckpt) == 32 * 256 * 4
+    assert next(m for m in ckpt.modules if m.path == "1.1").saved_bytes == 0
+    # Non-reentrant checkpointing recomputes only what backward needs (it stops early):
+    # the first Linear, 2·32·64·256 FLOPs, and the ReLU, 1 FLOP per element (32·256);
+    # the last Linear's output is not needed, only its input.
+    recompute = ckpt.extra["step_flops"] - plain.extra["step_flops"]
+    assert recompute == 2 * 32 * 64 * 256 + 32 * 256
+    with pytest.raises(Exception, match="no such module"):
+        memory_profile(model, x, train=True, checkpoint=["nope"])

@@ -81,3 +81,37 @@ def test_table_names_the_peak_and_the_verdict(
     assert "does NOT fit on tiny-gpu" in out  # the weight alone is 16 KiB
     assert "optimizer_state" in out and "Live at the peak" in out
     assert main(["memory", f"{tmp_path / 'tiny.py'}:build", "--optimizer", "adam"]) != 0
+
+
+MLP = """
+import torch
+from torch import nn
+
+def build():
+    torch.manual_seed(0)
+    block = nn.Sequential(nn.Linear(64, 256, bias=False), nn.ReLU(), nn.Linear(256, 64, bias=False))
+    return nn.Sequential(nn.Linear(64, 64), block, nn.Linear(64, 10)), torch.randn(32, 64)
+"""
+
+
+def test_checkpoint_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mlp.py").write_text(MLP)
+    rc = main(
+        [
+            "memory",
+            f"{tmp_path / 'mlp.py'}:build",
+            "--train",
+            "--checkpoint",
+            "1",
+            "--granularity",
+            "1",
+            "-f",
+            "json",
+        ]
+    )
+    assert rc == 0
+    ck = json.loads(capsys.readouterr().out)["checkpoint"]
+    # ReLU's 32×256 fp32 output is no longer kept; the first Linear (2·32·64·256) and the
+    # ReLU (32·256) run again in backward (tests/test_memory.py derives both).
+    assert ck["saved_bytes_without"] - ck["saved_bytes_with"] == 32 * 256 * 4
+    assert ck["recompute_flops"] == 2 * 32 * 64 * 256 + 32 * 256

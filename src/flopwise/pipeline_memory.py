@@ -48,10 +48,13 @@ def run_memory(
     granularity: int | None = None,
     measure: bool = False,
     search: bool = True,
+    checkpoint: list[str] | None = None,
 ) -> MemoryProfile:
     """Memory profile of one step of ``model_spec``; with ``hardware``, whether it fits
     and the largest batch that does (a search over batch on meta tensors); with
-    ``measure`` (``device="cpu"``), the CPU allocator's measured step peak beside it."""
+    ``measure`` (``device="cpu"``), the CPU allocator's measured step peak beside it;
+    with ``checkpoint`` (module paths), the step under activation checkpointing and what
+    it saves against the same step without, and the FLOPs it recomputes."""
     from flopwise.pipeline import load
 
     if device not in ("meta", "cpu"):
@@ -66,8 +69,29 @@ def run_memory(
     model, args, kwargs, name = load(model_spec, inputs, device, dtype)
     if batch is not None:
         args, kwargs = with_batch((args, kwargs), batch)
-    options = dict(train=train, optimizer=optimizer, device=alloc_device, granularity=granularity)
+    options: dict[str, Any] = dict(
+        train=train, optimizer=optimizer, device=alloc_device, granularity=granularity
+    )
+    if checkpoint:
+        if not train:
+            raise FlopwiseError("--checkpoint needs --train")
+        plain = memory_profile(model, *args, kwargs=kwargs, **options)
+        options["checkpoint"] = list(checkpoint)
     mp = memory_profile(model, *args, kwargs=kwargs, name=model_spec or name, **options)
+    if checkpoint:
+
+        def saved(p: MemoryProfile) -> int:
+            return sum(b.bytes for b in p.blocks if b.category == "saved")
+
+        mp.extra["checkpoint"] = {
+            "modules": list(checkpoint),
+            "peak_bytes_without": plain.peak_bytes,
+            "peak_bytes_with": mp.peak_bytes,
+            "saved_bytes_without": saved(plain),
+            "saved_bytes_with": saved(mp),
+            "peak_saving_bytes": plain.peak_bytes - mp.peak_bytes,
+            "recompute_flops": mp.extra["step_flops"] - plain.extra["step_flops"],
+        }
     mp.mode["batch"] = _batch_of(args, kwargs)
     mp.mode["dtype"] = dtype
     if measure:

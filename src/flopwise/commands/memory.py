@@ -40,6 +40,9 @@ def memory_command(
     measure: bool = typer.Option(
         False, "--measure", help="With --device cpu: the CPU allocator's measured peak beside"
     ),
+    checkpoint: str | None = typer.Option(
+        None, "--checkpoint", help="With --train: modules to checkpoint, e.g. layer4,encoder.layers"
+    ),
     capture: bool = typer.Option(
         False, "--capture", help="hf: models: run the op stream instead of the closed forms"
     ),
@@ -99,6 +102,7 @@ def memory_command(
         hardware=hardware,
         granularity=granularity,
         measure=measure,
+        checkpoint=[p.strip() for p in checkpoint.split(",") if p.strip()] if checkpoint else None,
     )
     if fmt is MemoryFormat.json:
         typer.echo(json.dumps(mp.to_dict(), indent=2))

@@ -14,7 +14,7 @@ import contextlib
 import copy
 import itertools
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -231,10 +231,12 @@ def prepared(
     optimizer: str | None,
     tensors: str = "auto",
     warmup: bool = True,
+    checkpoint: Sequence[str] = (),
 ) -> Iterator[dict[str, Any]]:
     """Set up a step to run: fake twins for meta/fake tensors, a private copy of a real
     model when an optimizer would change its weights, the optimizer and (``warmup``) one
-    untraced step so its state exists, as in a training loop's steady state. Yields
+    untraced step so its state exists, as in a training loop's steady state; the modules
+    named in ``checkpoint`` run under activation checkpointing. Yields
     ``call, args, kwargs, params, buffers, optimizer``; leaves ``model`` as it was found."""
     from flopwise.profile import (
         _detached_inputs,
@@ -269,12 +271,16 @@ def prepared(
                 (args, kwargs),
             )
 
-            def call(*a: Any, **k: Any) -> Any:
-                return torch.func.functional_call(model, state, a, k, strict=False)
+            from torch.nn.utils.stateless import _reparametrize_module
 
             stack.enter_context(_preserved(model))
             model.train(train)
             stack.enter_context(fake_mode)
+            # The twins stay in place for the whole step, not just the forward call:
+            # checkpointed modules recompute in backward and must see them too.
+            stack.enter_context(_reparametrize_module(model, state, strict=False))
+            call = model
+            stack.enter_context(checkpointed(model, checkpoint))
             names = dict(model.named_parameters())
             params = [state[n] for n in names]
             buffers = [state[n] for n, _ in model.named_buffers()]
@@ -285,6 +291,7 @@ def prepared(
             else:
                 stack.enter_context(_preserved(model))
             run_model.train(train)
+            stack.enter_context(checkpointed(run_model, checkpoint))
             call = run_model
             run_args, run_kwargs = _detached_inputs((args, kwargs))
             params = list(run_model.parameters())
@@ -308,6 +315,41 @@ def prepared(
         }
 
 
+@contextlib.contextmanager
+def checkpointed(model: nn.Module, paths: Sequence[str]) -> Iterator[None]:
+    """Run the modules at ``paths`` under non-reentrant activation checkpointing
+    (``torch.utils.checkpoint``: only their inputs are kept, their forward runs again in
+    backward). A container that is never called itself (a ModuleList such as
+    ``encoder.layers``) has each of its children checkpointed. Restored on exit."""
+    from torch.utils.checkpoint import checkpoint
+
+    modules = dict(model.named_modules())
+    targets: list[nn.Module] = []
+    for path in paths:
+        if path not in modules:
+            close = [p for p in modules if p.endswith(path.rsplit(".", 1)[-1])][:5]
+            raise FlopwiseError(
+                f"--checkpoint {path!r}: no such module"
+                + (f" (close: {', '.join(close)})" if close else "")
+            )
+        m = modules[path]
+        targets.extend(m.children() if isinstance(m, (nn.ModuleList, nn.ModuleDict)) else [m])
+    patched: list[nn.Module] = []
+    try:
+        for m in targets:
+            original = m.forward
+
+            def forward(*a: Any, _f: Callable = original, **k: Any) -> Any:
+                return checkpoint(_f, *a, use_reentrant=False, **k)
+
+            m.forward = forward  # instance attribute: __call__ (and its hooks) still run
+            patched.append(m)
+        yield
+    finally:
+        for m in patched:
+            del m.forward
+
+
 def memory_profile(
     model: nn.Module,
     *args: Any,
@@ -318,15 +360,27 @@ def memory_profile(
     device: str | None = None,
     granularity: int | None = None,
     name: str | None = None,
+    checkpoint: Sequence[str] = (),
 ) -> MemoryProfile:
     """Predict the memory of one step of ``model`` (inference, or with ``train`` forward +
     backward + ``optimizer`` step in its steady state) from the op stream.
 
     ``device`` picks the allocator rounding (default: the device the tensors are on; meta
     tensors round as on CPU); ``granularity`` overrides it. Runs on real, fake or meta
-    tensors; the model is left as found."""
+    tensors; the model is left as found. ``checkpoint`` names modules to run under
+    activation checkpointing (training only)."""
     kwargs = dict(kwargs or {})
-    with prepared(model, args, kwargs, train=train, optimizer=optimizer, tensors=tensors) as run:
+    if checkpoint and not train:
+        raise FlopwiseError("activation checkpointing needs train=True")
+    with prepared(
+        model,
+        args,
+        kwargs,
+        train=train,
+        optimizer=optimizer,
+        tensors=tensors,
+        checkpoint=checkpoint,
+    ) as run:
         target = device or ("cpu" if run["kind"] in ("fake", "meta") else run["device"])
         lt = Lifetimes(rule_for(target, granularity))
         seen: set[int] = set()
@@ -387,10 +441,11 @@ def memory_profile(
             "tensors": run["kind"],
             "device": run["device"],
             "allocator_device": lt.rule.device,
+            "checkpoint": list(checkpoint),
         }
-        return _assemble(
-            lt, records, cap.tracker, model, name or type(model).__name__, mode, phases
-        )
+        mp = _assemble(lt, records, cap.tracker, model, name or type(model).__name__, mode, phases)
+        mp.extra["step_flops"] = sum(r.flops for r in records)
+        return mp
 
 
 def _assemble(

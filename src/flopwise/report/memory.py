@@ -73,6 +73,14 @@ def memory_table(mp: MemoryProfile, depth: int = 2) -> str:
             f"{mib(measured['predicted_step_peak_bytes'])} "
             f"(difference {measured['difference_bytes']:+,} bytes; {measured['method']})"
         )
+    ck = mp.extra.get("checkpoint")
+    if ck:
+        lines.append(
+            f"checkpointing {', '.join(ck['modules'])}: kept for backward "
+            f"{mib(ck['saved_bytes_without'])} → {mib(ck['saved_bytes_with'])}, peak "
+            f"{mib(ck['peak_bytes_without'])} → {mib(ck['peak_bytes_with'])}, "
+            f"recomputes {ck['recompute_flops']:,} FLOPs"
+        )
     modules = Table(box=None, show_header=True, header_style="bold")
     modules.add_column("Module")
     modules.add_column("Type", style="dim")
