@@ -96,7 +96,14 @@ class ModuleTracker:
             while self._stack[-1] != path:
                 self._stack.pop()
             self._stack.pop()
-        if path is not None and torch.is_grad_enabled():
+        # Not during backward: a forward run there is a checkpoint's recomputation, whose
+        # graph is never backpropagated; marking its nodes would keep them (and the
+        # tensors they save) alive until the capture ends.
+        if (
+            path is not None
+            and torch.is_grad_enabled()
+            and torch._C._current_autograd_node() is None
+        ):
             for t in _grad_tensors(output):
                 node = t.grad_fn
                 if node is None or node in self._marked:

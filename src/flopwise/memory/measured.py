@@ -3,6 +3,7 @@ allocation events, to hold predictions to."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from torch import nn
@@ -36,15 +37,23 @@ def measure_cpu_step_peak(
     kwargs: dict[str, Any] | None = None,
     train: bool = False,
     optimizer: str | None = None,
+    checkpoint: Sequence[str] = (),
 ) -> int:
     """Bytes the CPU allocator held at its highest during one step (the same step
     :func:`flopwise.memory.memory_profile` predicts: inference, or forward + backward +
-    optimizer step after a warm-up step), above what was allocated before the step."""
+    optimizer step after a warm-up step, ``checkpoint`` modules under activation
+    checkpointing), above what was allocated before the step."""
     from torch.profiler import ProfilerActivity, profile
 
     with (
         prepared(
-            model, args, dict(kwargs or {}), train=train, optimizer=optimizer, tensors="real"
+            model,
+            args,
+            dict(kwargs or {}),
+            train=train,
+            optimizer=optimizer,
+            tensors="real",
+            checkpoint=checkpoint,
         ) as run,
         profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
     ):
