@@ -189,3 +189,18 @@ def test_activation_checkpointing_saving_and_recompute_flops(tensors: str) -> No
     assert recompute == 2 * 32 * 64 * 256 + 32 * 256
     with pytest.raises(Exception, match="no such module"):
         memory_profile(model, x, train=True, checkpoint=["nope"])
+
+
+@pytest.mark.parametrize("tensors", ["auto", "meta"])
+def test_gradient_accumulation_last_micro_batch(tensors: str) -> None:
+    lin, x = _linear()
+    mp = memory_profile(
+        lin, x, train=True, optimizer="sgd", granularity=1, accumulate=2, tensors=tensors
+    )
+    # Gradients of the earlier micro-batch exist from the start: 192 + 160 = 352. The
+    # backward node computes the weight grad (128) and the bias grad (32) before
+    # AccumulateGrad adds them into .grad in place: 352 + output 64 + seed 64 + 160 = 640.
+    assert mp.baseline_by_category["gradients"] == 160
+    assert mp.baseline_bytes == 352
+    assert mp.peak_bytes == 640
+    assert mp.phase_peaks["optimizer"] == 352  # the new grads were added in and freed

@@ -132,3 +132,13 @@ def test_checkpointing_a_transformer_matches_the_allocator() -> None:
     (plain_p, plain_m), (ck_p, ck_m) = peaks[()], peaks[("transformer.h",)]
     assert ck_m < plain_m  # checkpointing really saves memory here
     assert abs((plain_p - ck_p) - (plain_m - ck_m)) <= 0.02 * (plain_m - ck_m)
+
+
+def test_gradient_accumulation_matches_the_allocator() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 256), nn.GELU(), nn.Linear(256, 10))
+    x = torch.randn(32, 64)
+    step = dict(train=True, optimizer="adam", accumulate=4)
+    predicted = memory_profile(model, x, granularity=1, **step)
+    measured = measure_cpu_step_peak(model, x, **step)
+    assert abs(predicted.step_peak_bytes - measured) <= 0.01 * measured

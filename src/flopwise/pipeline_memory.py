@@ -49,6 +49,7 @@ def run_memory(
     measure: bool = False,
     search: bool = True,
     checkpoint: list[str] | None = None,
+    accumulate: int = 1,
 ) -> MemoryProfile:
     """Memory profile of one step of ``model_spec``; with ``hardware``, whether it fits
     and the largest batch that does (a search over batch on meta tensors); with
@@ -63,6 +64,8 @@ def run_memory(
         raise FlopwiseError("--measure needs real tensors: use --device cpu")
     if optimizer is not None and not train:
         raise FlopwiseError("--optimizer needs --train")
+    if accumulate < 1 or (accumulate > 1 and not train):
+        raise FlopwiseError("--accumulate needs --train and a value >= 1")
     alloc_device, capacity, hw_name = "cpu", None, None
     if hardware:
         hw_name, capacity, alloc_device = hardware_capacity(hardware)
@@ -70,7 +73,11 @@ def run_memory(
     if batch is not None:
         args, kwargs = with_batch((args, kwargs), batch)
     options: dict[str, Any] = dict(
-        train=train, optimizer=optimizer, device=alloc_device, granularity=granularity
+        train=train,
+        optimizer=optimizer,
+        device=alloc_device,
+        granularity=granularity,
+        accumulate=accumulate,
     )
     if checkpoint:
         if not train:
@@ -99,7 +106,13 @@ def run_memory(
 
         exact = memory_profile(model, *args, kwargs=kwargs, **{**options, "granularity": 1})
         measured = measure_cpu_step_peak(
-            model, *args, kwargs=kwargs, train=train, optimizer=optimizer
+            model,
+            *args,
+            kwargs=kwargs,
+            train=train,
+            optimizer=optimizer,
+            checkpoint=checkpoint or (),
+            accumulate=accumulate,
         )
         mp.extra["measured"] = {
             "method": "torch.profiler allocation events (CPU, requested sizes)",

@@ -43,6 +43,11 @@ def memory_command(
     checkpoint: str | None = typer.Option(
         None, "--checkpoint", help="With --train: modules to checkpoint, e.g. layer4,encoder.layers"
     ),
+    accumulate: int = typer.Option(
+        1,
+        "--accumulate",
+        help="With --train: micro-batches per optimizer step (gradient accumulation)",
+    ),
     capture: bool = typer.Option(
         False, "--capture", help="hf: models: run the op stream instead of the closed forms"
     ),
@@ -103,6 +108,7 @@ def memory_command(
         granularity=granularity,
         measure=measure,
         checkpoint=[p.strip() for p in checkpoint.split(",") if p.strip()] if checkpoint else None,
+        accumulate=accumulate,
     )
     if fmt is MemoryFormat.json:
         typer.echo(json.dumps(mp.to_dict(), indent=2))

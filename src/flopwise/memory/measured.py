@@ -38,6 +38,7 @@ def measure_cpu_step_peak(
     train: bool = False,
     optimizer: str | None = None,
     checkpoint: Sequence[str] = (),
+    accumulate: int = 1,
 ) -> int:
     """Bytes the CPU allocator held at its highest during one step (the same step
     :func:`flopwise.memory.memory_profile` predicts: inference, or forward + backward +
@@ -54,6 +55,7 @@ def measure_cpu_step_peak(
             optimizer=optimizer,
             tensors="real",
             checkpoint=checkpoint,
+            accumulate=accumulate,
         ) as run,
         profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
     ):

@@ -232,11 +232,14 @@ def prepared(
     tensors: str = "auto",
     warmup: bool = True,
     checkpoint: Sequence[str] = (),
+    accumulate: int = 1,
 ) -> Iterator[dict[str, Any]]:
     """Set up a step to run: fake twins for meta/fake tensors, a private copy of a real
     model when an optimizer would change its weights, the optimizer and (``warmup``) one
     untraced step so its state exists, as in a training loop's steady state; the modules
-    named in ``checkpoint`` run under activation checkpointing. Yields
+    named in ``checkpoint`` run under activation checkpointing; with ``accumulate`` > 1 an
+    earlier micro-batch's forward + backward has run, so gradients already exist and the
+    step is the last micro-batch of an accumulation window. Yields
     ``call, args, kwargs, params, buffers, optimizer``; leaves ``model`` as it was found."""
     from flopwise.profile import (
         _detached_inputs,
@@ -303,6 +306,8 @@ def prepared(
         elif train:
             for p in params:
                 p.grad = None
+        if train and accumulate > 1:
+            run_step(call, run_args, run_kwargs, train=True, optimizer=None)
         yield {
             "call": call,
             "args": run_args,
@@ -361,6 +366,7 @@ def memory_profile(
     granularity: int | None = None,
     name: str | None = None,
     checkpoint: Sequence[str] = (),
+    accumulate: int = 1,
 ) -> MemoryProfile:
     """Predict the memory of one step of ``model`` (inference, or with ``train`` forward +
     backward + ``optimizer`` step in its steady state) from the op stream.
@@ -368,7 +374,8 @@ def memory_profile(
     ``device`` picks the allocator rounding (default: the device the tensors are on; meta
     tensors round as on CPU); ``granularity`` overrides it. Runs on real, fake or meta
     tensors; the model is left as found. ``checkpoint`` names modules to run under
-    activation checkpointing (training only)."""
+    activation checkpointing (training only); ``accumulate`` > 1 predicts the last
+    micro-batch of a gradient-accumulation window (gradients live from the start)."""
     kwargs = dict(kwargs or {})
     if checkpoint and not train:
         raise FlopwiseError("activation checkpointing needs train=True")
@@ -380,6 +387,7 @@ def memory_profile(
         optimizer=optimizer,
         tensors=tensors,
         checkpoint=checkpoint,
+        accumulate=accumulate,
     ) as run:
         target = device or ("cpu" if run["kind"] in ("fake", "meta") else run["device"])
         lt = Lifetimes(rule_for(target, granularity))
@@ -393,6 +401,9 @@ def memory_profile(
                 if isinstance(t, torch.Tensor) and id(t) not in seen:
                     seen.add(id(t))
                     lt.adopt(t, category)
+        for p in run["params"]:
+            if p.grad is not None:
+                lt.adopt(p.grad, "gradients")
         opt = run["optimizer"]
         if opt is not None:
             for state in opt.state.values():
@@ -442,6 +453,7 @@ def memory_profile(
             "device": run["device"],
             "allocator_device": lt.rule.device,
             "checkpoint": list(checkpoint),
+            "accumulate": accumulate,
         }
         mp = _assemble(lt, records, cap.tracker, model, name or type(model).__name__, mode, phases)
         mp.extra["step_flops"] = sum(r.flops for r in records)
