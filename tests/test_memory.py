@@ -204,3 +204,12 @@ def test_gradient_accumulation_last_micro_batch(tensors: str) -> None:
     assert mp.baseline_bytes == 352
     assert mp.peak_bytes == 640
     assert mp.phase_peaks["optimizer"] == 352  # the new grads were added in and freed
+
+
+def test_mixed_precision_casts_are_allocations() -> None:
+    lin, x = _linear()
+    mp = memory_profile(lin, x, granularity=1, amp="bfloat16")
+    # autocast casts input (2·4·2 = 16 B), weight (8·4·2 = 64) and bias (8·2 = 16) to
+    # bfloat16 before addmm writes a 2×8 bfloat16 output (32): 192 + 16 + 64 + 16 + 32.
+    assert mp.peak_bytes == 192 + 16 + 64 + 16 + 32
+    assert mp.peak.op == "aten.addmm"

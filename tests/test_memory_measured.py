@@ -142,3 +142,13 @@ def test_gradient_accumulation_matches_the_allocator() -> None:
     predicted = memory_profile(model, x, granularity=1, **step)
     measured = measure_cpu_step_peak(model, x, **step)
     assert abs(predicted.step_peak_bytes - measured) <= 0.01 * measured
+
+
+def test_mixed_precision_training_matches_the_allocator() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 256), nn.GELU(), nn.Linear(256, 10))
+    x = torch.randn(32, 64)
+    step = dict(train=True, optimizer="adam", amp="bfloat16")
+    predicted = memory_profile(model, x, granularity=1, **step)
+    measured = measure_cpu_step_peak(model, x, **step)
+    assert abs(predicted.step_peak_bytes - measured) <= 0.01 * measured

@@ -50,6 +50,7 @@ def run_memory(
     search: bool = True,
     checkpoint: list[str] | None = None,
     accumulate: int = 1,
+    amp: str | None = None,
 ) -> MemoryProfile:
     """Memory profile of one step of ``model_spec``; with ``hardware``, whether it fits
     and the largest batch that does (a search over batch on meta tensors); with
@@ -78,6 +79,7 @@ def run_memory(
         device=alloc_device,
         granularity=granularity,
         accumulate=accumulate,
+        amp=amp,
     )
     if checkpoint:
         if not train:
@@ -113,6 +115,7 @@ def run_memory(
             optimizer=optimizer,
             checkpoint=checkpoint or (),
             accumulate=accumulate,
+            amp=amp,
         )
         mp.extra["measured"] = {
             "method": "torch.profiler allocation events (CPU, requested sizes)",

@@ -48,6 +48,9 @@ def memory_command(
         "--accumulate",
         help="With --train: micro-batches per optimizer step (gradient accumulation)",
     ),
+    amp: str | None = typer.Option(
+        None, "--amp", help="Mixed precision: forward under autocast to bfloat16 or float16"
+    ),
     capture: bool = typer.Option(
         False, "--capture", help="hf: models: run the op stream instead of the closed forms"
     ),
@@ -109,6 +112,7 @@ def memory_command(
         measure=measure,
         checkpoint=[p.strip() for p in checkpoint.split(",") if p.strip()] if checkpoint else None,
         accumulate=accumulate,
+        amp=amp,
     )
     if fmt is MemoryFormat.json:
         typer.echo(json.dumps(mp.to_dict(), indent=2))

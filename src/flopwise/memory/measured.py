@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from flopwise.memory.trace import prepared, run_step
+from flopwise.memory.trace import autocast_of, prepared, run_step
 
 
 def allocation_peak(prof: Any) -> int:
@@ -39,11 +39,13 @@ def measure_cpu_step_peak(
     optimizer: str | None = None,
     checkpoint: Sequence[str] = (),
     accumulate: int = 1,
+    amp: str | None = None,
 ) -> int:
     """Bytes the CPU allocator held at its highest during one step (the same step
     :func:`flopwise.memory.memory_profile` predicts: inference, or forward + backward +
     optimizer step after a warm-up step, ``checkpoint`` modules under activation
-    checkpointing), above what was allocated before the step."""
+    checkpointing, ``amp`` forward under autocast), above what was allocated before the
+    step."""
     from torch.profiler import ProfilerActivity, profile
 
     with (
@@ -59,5 +61,12 @@ def measure_cpu_step_peak(
         ) as run,
         profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
     ):
-        run_step(run["call"], run["args"], run["kwargs"], train=train, optimizer=run["optimizer"])
+        run_step(
+            run["call"],
+            run["args"],
+            run["kwargs"],
+            train=train,
+            optimizer=run["optimizer"],
+            amp=autocast_of(amp, run["device"]),
+        )
     return allocation_peak(prof)

@@ -196,18 +196,22 @@ def run_step(
     train: bool,
     optimizer: torch.optim.Optimizer | None,
     mark: Callable[[str, Any], None] = lambda phase, out: None,
+    amp: tuple[str, torch.dtype] | None = None,
 ) -> None:
-    """One step as flopwise accounts it, shared by prediction and measurement: forward;
+    """One step as flopwise accounts it, shared by prediction and measurement: forward
+    (under ``torch.autocast(*amp)`` when given: mixed precision, fp32 weights as masters);
     with ``train``: backward from ones on every floating output that requires grad, the
     outputs released, then ``optimizer.step()``. Inference runs under ``no_grad`` and keeps
     its output to the end."""
+    autocast = torch.autocast(amp[0], dtype=amp[1]) if amp is not None else contextlib.nullcontext()
     mark("forward", None)
     if not train:
-        with torch.no_grad():
+        with torch.no_grad(), autocast:
             out = call(*args, **kwargs)
         mark("end", out)
         return
-    out = call(*args, **kwargs)
+    with autocast:
+        out = call(*args, **kwargs)
     roots = _roots(out)
     if not roots:
         raise FlopwiseError("train=True but no model output requires grad")
@@ -320,6 +324,15 @@ def prepared(
         }
 
 
+def autocast_of(amp: str | None, device: str) -> tuple[str, torch.dtype] | None:
+    """``(device type, dtype)`` for ``torch.autocast``, or None without ``amp``."""
+    if amp is None:
+        return None
+    if amp not in ("bfloat16", "float16"):
+        raise FlopwiseError(f"mixed precision dtype must be bfloat16 or float16 (got {amp!r})")
+    return device.split(":")[0], getattr(torch, amp)
+
+
 @contextlib.contextmanager
 def checkpointed(model: nn.Module, paths: Sequence[str]) -> Iterator[None]:
     """Run the modules at ``paths`` under non-reentrant activation checkpointing
@@ -367,6 +380,7 @@ def memory_profile(
     name: str | None = None,
     checkpoint: Sequence[str] = (),
     accumulate: int = 1,
+    amp: str | None = None,
 ) -> MemoryProfile:
     """Predict the memory of one step of ``model`` (inference, or with ``train`` forward +
     backward + ``optimizer`` step in its steady state) from the op stream.
@@ -375,7 +389,8 @@ def memory_profile(
     tensors round as on CPU); ``granularity`` overrides it. Runs on real, fake or meta
     tensors; the model is left as found. ``checkpoint`` names modules to run under
     activation checkpointing (training only); ``accumulate`` > 1 predicts the last
-    micro-batch of a gradient-accumulation window (gradients live from the start)."""
+    micro-batch of a gradient-accumulation window (gradients live from the start);
+    ``amp`` ("bfloat16", "float16") runs the forward under autocast."""
     kwargs = dict(kwargs or {})
     if checkpoint and not train:
         raise FlopwiseError("activation checkpointing needs train=True")
@@ -431,7 +446,15 @@ def memory_profile(
             lt.phase = phase
 
         with cap:
-            run_step(run["call"], run["args"], run["kwargs"], train=train, optimizer=opt, mark=mark)
+            run_step(
+                run["call"],
+                run["args"],
+                run["kwargs"],
+                train=train,
+                optimizer=opt,
+                mark=mark,
+                amp=autocast_of(amp, run["device"]),
+            )
         # Classify what the step created, most specific first.
         for b in forward_live:
             if b.category == "temporaries" and b.id not in output_blocks and train:
@@ -454,6 +477,7 @@ def memory_profile(
             "allocator_device": lt.rule.device,
             "checkpoint": list(checkpoint),
             "accumulate": accumulate,
+            "amp": amp,
         }
         mp = _assemble(lt, records, cap.tracker, model, name or type(model).__name__, mode, phases)
         mp.extra["step_flops"] = sum(r.flops for r in records)

@@ -39,6 +39,12 @@ def memory_table(mp: MemoryProfile, depth: int = 2) -> str:
     lines = [
         f"{mp.model}: {mode['phase']}"
         + (f" with {mode['optimizer']}" if mode.get("optimizer") else "")
+        + (f", autocast {mode['amp']}" if mode.get("amp") else "")
+        + (
+            f", accumulating {mode['accumulate']} micro-batches"
+            if mode.get("accumulate", 1) > 1
+            else ""
+        )
         + (f", batch {mode['batch']}" if mode.get("batch") is not None else "")
         + f", {mode['tensors']} tensors, allocator rounding {mp.granularity} B "
         f"({mode['allocator_device']})",
