@@ -213,3 +213,20 @@ def test_mixed_precision_casts_are_allocations() -> None:
     # bfloat16 before addmm writes a 2×8 bfloat16 output (32): 192 + 16 + 64 + 16 + 32.
     assert mp.peak_bytes == 192 + 16 + 64 + 16 + 32
     assert mp.peak.op == "aten.addmm"
+
+
+def test_tied_weights_counted_once_on_meta_as_on_real() -> None:
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=1, n_embd=64, n_head=2, vocab_size=300)
+    model = transformers.GPT2LMHeadModel(config)  # lm_head.weight is wte.weight
+    ids = torch.randint(0, 300, (2, 32), generator=torch.Generator().manual_seed(0))
+    unique = sum(p.numel() * 4 for p in model.parameters())  # parameters() dedups ties
+    for train, opt in [(False, None), (True, "adam")]:
+        real = memory_profile(model, kwargs={"input_ids": ids}, train=train, optimizer=opt)
+        meta = memory_profile(
+            model, kwargs={"input_ids": ids}, train=train, optimizer=opt, tensors="meta"
+        )
+        assert meta.peak_bytes == real.peak_bytes
+        params = [b for b in meta.blocks if b.category == "parameters"]
+        assert sum(b.requested_bytes for b in params) == unique

@@ -285,10 +285,10 @@ def prepared(
             stack.enter_context(fake_mode)
             # The twins stay in place for the whole step, not just the forward call:
             # checkpointed modules recompute in backward and must see them too.
-            stack.enter_context(_reparametrize_module(model, state, strict=False))
+            names = dict(model.named_parameters())  # before: tied weights listed once
+            stack.enter_context(_reparametrize_module(model, state, tie_weights=True, strict=False))
             call = model
             stack.enter_context(checkpointed(model, checkpoint))
-            names = dict(model.named_parameters())
             params = [state[n] for n in names]
             buffers = [state[n] for n, _ in model.named_buffers()]
         else:
