@@ -15,10 +15,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flopwise.errors import FlopwiseError
-from flopwise.llm.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from flopwise.llm.spec import ModelSpec
 
 # Bytes per parameter of optimizer state, (mixed precision, full fp32). Mixed precision
 # keeps an fp32 master copy (4 B) beside the states (Micikevicius et al. 2018).
