@@ -163,6 +163,9 @@ def test_real_and_meta_agree_on_a_convnet() -> None:
         meta = memory_profile(model, x, train=opt is not None, optimizer=opt, tensors="meta")
         assert real.peak_bytes == meta.peak_bytes
         assert real.curve == meta.curve
+        # Rows name the model's own modules, also when a private copy ran (optimizer)
+        assert [m.path for m in real.modules] == ["", "0", "1", "2", "3", "4"]
+        assert [m.path for m in meta.modules] == ["", "0", "1", "2", "3", "4"]
 
 
 @pytest.mark.parametrize("tensors", ["auto", "meta"])

@@ -287,7 +287,7 @@ def prepared(
             # checkpointed modules recompute in backward and must see them too.
             names = dict(model.named_parameters())  # before: tied weights listed once
             stack.enter_context(_reparametrize_module(model, state, tie_weights=True, strict=False))
-            call = model
+            call = run_model = model
             stack.enter_context(checkpointed(model, checkpoint))
             params = [state[n] for n in names]
             buffers = [state[n] for n, _ in model.named_buffers()]
@@ -319,6 +319,7 @@ def prepared(
             "params": params,
             "buffers": buffers,
             "optimizer": opt,
+            "module": run_model,
             "kind": kind,
             "device": str(device),
         }
@@ -428,7 +429,7 @@ def memory_profile(
         phases: dict[str, list[int]] = {}
         forward_live: list[Block] = []
         output_blocks: set[int] = set()
-        cap = _MemoryCapture(model, lt)
+        cap = _MemoryCapture(run["module"], lt)  # the module that runs (a private copy?)
 
         def mark(phase: str, out: Any) -> None:
             pos = len(cap.records)
