@@ -152,3 +152,26 @@ def test_mixed_precision_training_matches_the_allocator() -> None:
     predicted = memory_profile(model, x, granularity=1, **step)
     measured = measure_cpu_step_peak(model, x, **step)
     assert abs(predicted.step_peak_bytes - measured) <= 0.01 * measured
+
+
+@pytest.mark.parametrize(("train", "optimizer"), [(True, "sgd-momentum"), (True, "adam")])
+def test_peak_agrees_with_pytorch_memtracker(train: bool, optimizer: str) -> None:
+    """A peer: torch.distributed._tools.mem_tracker.MemTracker (a dispatch mode of its own
+    that tracks live storages) over the same step. It does not see the input, which
+    existed before and is no module state, so its peak is ours minus the input's bytes."""
+    mem_tracker = pytest.importorskip("torch.distributed._tools.mem_tracker")
+    from flopwise.memory.trace import prepared, run_step
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 256), nn.GELU(), nn.Linear(256, 10))
+    x = torch.randn(32, 64)
+    with prepared(model, (x,), {}, train=train, optimizer=optimizer, tensors="real") as run:
+        tracker = mem_tracker.MemTracker()
+        tracker.track_external(run["module"], run["optimizer"])
+        with tracker:
+            run_step(
+                run["call"], run["args"], run["kwargs"], train=train, optimizer=run["optimizer"]
+            )
+        peer = tracker.get_tracker_snapshot("peak")[torch.device("cpu")]["Total"]
+    ours = memory_profile(model, x, train=train, optimizer=optimizer, granularity=1)
+    assert peer == ours.peak_bytes - x.numel() * 4
