@@ -22,6 +22,11 @@ def _p(*shape):
     return torch.randn(*shape, requires_grad=True)
 
 
+def _spd():
+    a = _p(2, 3, 3)
+    return a @ a.mT + 3 * torch.eye(3)
+
+
 CASES = {
     "batch_norm": lambda: F.batch_norm(_x(), None, None, _p(4), _p(4), training=True),
     "instance_norm": lambda: F.instance_norm(_x()),
@@ -135,6 +140,31 @@ CASES = {
         F.grid_sample(_x(), torch.rand(2, 4, 4, 2) * 2 - 1, align_corners=False)
         .sum()
         .add(F.affine_grid(_p(2, 2, 3), (2, 4, 8, 8), align_corners=False).sum())
+    ),
+    "linear_algebra": lambda: (
+        torch.linalg.cholesky(_spd()).sum()
+        + torch.linalg.solve(_p(2, 3, 3), _p(2, 3, 2)).sum()
+        + torch.linalg.inv(_p(2, 3, 3)).sum()
+        + torch.linalg.slogdet(_p(2, 3, 3))[1].sum()
+        + torch.linalg.qr(_p(2, 5, 3))[1].sum()
+        + torch.linalg.svd(_p(2, 5, 3), full_matrices=False)[1].sum()
+        + torch.linalg.eigh(_spd())[0].sum()
+        + torch.linalg.matrix_exp(_p(2, 3, 3)).sum()
+        + torch.linalg.pinv(_p(2, 5, 3)).sum()
+        + torch.linalg.lu_solve(*torch.linalg.lu_factor(_p(2, 3, 3)), _p(2, 3, 2)).sum()
+    ),
+    "recurrent_and_bilinear": lambda: (
+        torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True)(_p(5, 2, 3))[0].sum()
+        + torch.nn.GRU(3, 4)(_p(5, 2, 3))[0].sum()
+        + torch.nn.Bilinear(3, 4, 5)(_p(2, 3), _p(2, 4)).sum()
+        + torch.addr(_p(3, 4), _p(3), _p(4)).sum()
+    ),
+    "search": lambda: (
+        torch.searchsorted(torch.arange(8.0), _s().detach()).sum()
+        + torch.bucketize(_s().detach(), torch.arange(8.0)).sum()
+        + torch.isin(_s().detach(), torch.arange(8.0)).sum()
+        + torch.unique(_s().detach().round()).sum()
+        + _s().sum()
     ),
     "arithmetic": lambda: (
         torch.where(_s() > 0, _s(), 2.0)

@@ -105,7 +105,7 @@ def one_thread():
 
 
 @pytest.mark.measure
-def test_interleaved_ratio_is_consistent(one_thread):
+def test_interleaved_runs_every_callable_each_round(one_thread):
     a = torch.randn(512, 512)
     small = torch.randn(64, 64)
     res = measure_interleaved(
@@ -116,8 +116,9 @@ def test_interleaved_ratio_is_consistent(one_thread):
     )
     assert set(res) == {"big", "small"}
     assert res["big"].repeats == res["small"].repeats == 9
-    # 512x fewer FLOPs: in the same run the small matmul is faster, whatever the load
-    assert res["small"].median_s < res["big"].median_s
+    assert all(len(r.samples) == 9 and min(r.samples) > 0 for r in res.values())
+    # (which one is faster is a wall-clock fact: the ratio logic is tested on a fake clock
+    # in test_timing_logic.py)
 
 
 def test_cuda_timing_fails_cleanly_without_gpu():

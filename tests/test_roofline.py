@@ -1,5 +1,6 @@
 """Roofline: floors, bounds, efficiency, waterline, joins with counted records and measured
-times, and the check that measured layers never beat their floor by more than the noise."""
+times (the check that measured layers never beat their floor is a benchmark:
+benchmarks/timing_acceptance.py)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ from flopwise.analysis.roofline import (
 )
 from flopwise.measure.hardware import HardwareProfile
 from flopwise.measure.layer_times import ModuleTime, OpTime, measure_model
-from flopwise.measure.timing import measure_interleaved
 
 HW = HardwareProfile(
     name="toy",
@@ -206,66 +206,25 @@ def test_join_with_real_counts_and_times():
     assert s["measured_s"] == run.latency.median_s
 
 
-@pytest.mark.measure
-def test_measured_layers_never_beat_their_floor_by_more_than_noise():
-    """Ceilings (best GEMM rate, best large-copy bandwidth) and single layers are timed
-    interleaved in one run; each layer's best time must not fall below its roofline floor
-    (counted flops and bytes from flopwise's own capture) by more than the ceilings'
-    measured noise. A layer below its floor means the count or the ceiling is wrong."""
-    torch.manual_seed(0)
-    n = 512
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    big = 8 * 2**20  # 32 MiB buffers: 64 MiB per copy, past the 32 MiB last-level cache
-    src, dst = torch.ones(big), torch.empty(big)
-    conv3 = nn.Conv2d(64, 64, 3, padding=1).eval()
-    x3 = torch.randn(1, 64, 56, 56)
-    lin = nn.Linear(512, 512).eval()
-    xl = torch.randn(512, 512)
-    xr = torch.randn(big)  # relu out of place: reads 32 MiB, writes 32 MiB
-    layers = {
-        "conv3x3": (conv3, x3),
-        "linear": (lin, xl),
-        "relu": (nn.ReLU(), xr),
-    }
-
-    def run(mod, inp):
-        def f():
-            with torch.no_grad():
-                mod(inp)
-
-        return f
-
-    fns = {
-        "gemm": lambda: torch.mm(a, b),
-        "copy": lambda: dst.copy_(src),
-        **{k: run(m, i) for k, (m, i) in layers.items()},
-    }
-    # One thread: on two shared cores a multi-threaded kernel waits for its slowest thread,
-    # which a neighbour's load can hold off for a whole time slice; single-threaded samples
-    # see far steadier time. Ceilings and layers share the thread count, so the floor check
-    # is unaffected.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        res = measure_interleaved(fns, warmup=1, repeats=15, progress=False, min_sample_s=0)
-    finally:
-        torch.set_num_threads(threads)
-    peak = 2 * n**3 / res["gemm"].min_s
-    bw = 2 * big * 4 / res["copy"].min_s
-    hw = HardwareProfile(name="here", kind="cpu", peak_flops={"float32": peak}, memory_bandwidth=bw)
-    noise = max(res["gemm"].median_s / res["gemm"].min_s, res["copy"].median_s / res["copy"].min_s)
-    allowed = 1.25 * noise
-    for name, (mod, inp) in layers.items():
-        prof = flopwise.profile(mod, inp)
-        fl = module_floors(prof.ops, hw)[""]
-        assert fl.floor_s > 0, name
-        assert res[name].min_s * allowed >= fl.floor_s, (
-            f"{name}: best {res[name].min_s * 1e3:.3f} ms is below its floor "
-            f"{fl.floor_s * 1e3:.3f} ms ({fl.bound}-bound) by more than the noise ({allowed:.2f}x)"
-        )
-    # and the floors are not vacuous: each layer's bound is the expected one
-    assert module_floors(flopwise.profile(nn.ReLU(), xr).ops, hw)[""].bound == "memory"
-    assert module_floors(flopwise.profile(conv3, x3).ops, hw)[""].bound == "compute"
+def test_layer_floors_are_bound_as_expected():
+    """The floors benchmarks/timing_acceptance.py holds measured layers against are not
+    vacuous: a large ReLU is memory-bound and a 3x3 convolution compute-bound on a CPU-like
+    ridge point. (Whether measured layers respect their floors depends on real timings, so
+    it is checked there, with its results in benchmarks/results/timing_acceptance.md.)"""
+    hw = HardwareProfile(
+        name="cpu-like", kind="cpu", peak_flops={"float32": 2e11}, memory_bandwidth=3e10
+    )
+    relu = flopwise.profile(nn.ReLU(), torch.randn(2**20), tensors="meta")
+    conv = flopwise.profile(
+        nn.Conv2d(64, 64, 3, padding=1), torch.randn(1, 64, 56, 56), tensors="meta"
+    )
+    relu_floor = module_floors(relu.ops, hw)[""]
+    conv_floor = module_floors(conv.ops, hw)[""]
+    assert relu_floor.bound == "memory" and conv_floor.bound == "compute"
+    # the floors are the closed forms: bytes / bandwidth and flops / peak
+    assert relu_floor.floor_s == pytest.approx(2 * 4 * 2**20 / 3e10, rel=1e-9)
+    conv_flops = 2 * 64 * 64 * 9 * 56 * 56 + 64 * 56 * 56  # multiply-adds, then the bias
+    assert conv_floor.floor_s == pytest.approx(conv_flops / 2e11, rel=1e-9)
 
 
 @pytest.mark.measure

@@ -527,3 +527,17 @@ def test_model_names_match_exactly_and_globs_are_explicit(db, capsys):
     assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [mine]
     assert main(["diff", "@myXmodel.py:f", "@my_model.py:f", "--db", str(db)]) == 0
     assert "A: run 1" in capsys.readouterr().out
+
+
+def test_no_run_of_a_model_says_names_match_exactly(db, capsys):
+    from flopwise.cli import main
+
+    with Store(db) as store:
+        store.save_profile(mlp_document(model="torchvision:resnet50"))
+        with pytest.raises(RunNotFound, match="no run of model 'torchvision:resnet'.*exactly"):
+            resolve_run_id(store, "@torchvision:resnet")
+    assert main(["history", "torchvision:%", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "No runs of torchvision:%" in out and "use *" in out
+    assert main(["history", "torchvision:*", "--db", str(db), "--format", "json"]) == 0
+    assert [r["model"] for r in json.loads(capsys.readouterr().out)] == ["torchvision:resnet50"]

@@ -55,11 +55,33 @@ def _runs():
 
 
 @pytest.mark.measure
-def test_measured_run_is_saved_before_a_bad_output_path(models, tmp_path, capsys):
-    bad = tmp_path / "no" / "such" / "dir" / "run.json"
-    argv = ["profile", f"{models}:mlp", "--measure", "--repeats", "3", "--budget", "0.1"]
-    assert main([*argv, "--no-progress", "-f", "json", "-o", str(bad)]) != 0
-    assert not bad.exists()
+def test_measured_run_is_saved_before_a_bad_output_path(models, tmp_path, monkeypatch, capsys):
+    argv = [
+        "profile",
+        f"{models}:mlp",
+        "--measure",
+        "--repeats",
+        "3",
+        "--no-progress",
+        "-f",
+        "json",
+    ]
+    # A missing folder is refused before anything runs: nothing measured, nothing to lose.
+    missing = tmp_path / "no" / "such" / "dir" / "run.json"
+    assert main([*argv, "-o", str(missing)]) == 2
+    assert "does not exist" in capsys.readouterr().err and _runs() == []
+    # A write that fails only at the end (disk full, permissions) finds the run saved.
+    out = tmp_path / "run.json"
+    real_write = Path.write_text
+
+    def failing_write(self, *a, **k):
+        if self == out:
+            raise OSError(28, "No space left on device", str(self))
+        return real_write(self, *a, **k)
+
+    monkeypatch.setattr(Path, "write_text", failing_write)
+    assert main([*argv, "-o", str(out)]) != 0
+    assert not out.exists()
     assert "saved as run 1" in capsys.readouterr().err
     [(kind, model, doc)] = _runs()
     assert kind == "measure" and model == f"{models}:mlp"
@@ -206,3 +228,31 @@ def test_merged_source_says_the_count_once(tmp_path):
     merged = hw.HardwareProfile.load(path)
     assert merged.details["measurements"] == 3
     assert merged.source == "run; ceilings are the best of 3 measurements"
+
+
+def test_profile_into_a_readonly_store_warns_in_one_line(models, tmp_path, monkeypatch, capsys):
+    import os
+
+    db = tmp_path / "ro" / "results.sqlite"
+    monkeypatch.setenv("FLOPWISE_DB", str(db))
+    assert main(["profile", f"{models}:mlp", "-f", "json"]) == 0
+    capsys.readouterr()
+    before = db.read_bytes()
+    real = os.access
+    folder = str(db.parent)
+
+    def access(path, mode, *a, **k):  # tests run as root, for whom chmod denies nothing
+        p = os.path.abspath(path)
+        if mode & os.W_OK and (p == folder or os.path.dirname(p) == folder):
+            return False
+        return real(path, mode, *a, **k)
+
+    monkeypatch.setattr(os, "access", access)
+    assert main(["profile", f"{models}:mlp", "-f", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["totals"]["macs"] == 2 * (16 * 8 + 8 * 4)
+    [line] = captured.err.strip().splitlines()
+    assert line.startswith("warning: could not save the run") and "read-only" in line
+    assert db.read_bytes() == before
+    assert main(["history", "--format", "json"]) == 0  # and the store is still readable
+    assert len(json.loads(capsys.readouterr().out)) == 1

@@ -94,6 +94,7 @@ def run_profile(
             hardware=hardware,
             progress=progress,
             train=train,
+            device=device,
         )
         if stages:
             from flopwise.measure.stages import measure_stages

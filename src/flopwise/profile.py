@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -93,11 +94,14 @@ class Profile:
     convention: dict[str, str] = field(default_factory=lambda: dict(CONVENTION))
     measured: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Why the count may miss work beyond the uncounted ops (e.g. ops run by a thread the
+    # capture could not reach); each entry is one sentence for a reader.
+    incomplete_reasons: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        """True when every op had a formula or was in the zero set."""
-        return not self.uncounted
+        """True when every op run was seen and had a formula or was in the zero set."""
+        return not self.uncounted and not self.incomplete_reasons
 
     def module(self, path: str) -> ModuleStats:
         for m in self.modules:
@@ -112,9 +116,9 @@ class Profile:
         return profile_document(self)
 
     def to_json(self, indent: int | None = 2) -> str:
-        import json
+        from flopwise.jsonout import dumps
 
-        return json.dumps(self.to_dict(), indent=indent)
+        return dumps(self.to_dict(), indent=indent)
 
     def to_dataframe(self, level: str = "modules"):
         """A pandas DataFrame of ``modules`` (default) or ``ops``."""
@@ -274,7 +278,7 @@ def _preserved(model: nn.Module | None) -> Iterator[None]:
     params = [(p, p.requires_grad, p.grad) for p in model.parameters()]
     # Meta and fake buffers hold no values to restore; snapshot only those with data.
     buffers = [
-        (m, name, b, b.clone() if _holds_data(b) else None)
+        (m, name, b, b.detach().clone() if _holds_data(b) else None)
         for m in model.modules()
         for name, b in m._buffers.items()
         if b is not None
@@ -309,38 +313,63 @@ def _detached_inputs(value: Any) -> Any:
     tensors, their ``.grad`` and any graph that produced them untouched."""
     if not any(isinstance(v, torch.Tensor) and v.requires_grad for v in tree_leaves(value)):
         return value
-    return tree_map(
-        lambda v: (
-            v.detach().requires_grad_(True)
-            if isinstance(v, torch.Tensor) and v.requires_grad
-            else v
-        ),
-        value,
-    )
+    aliases: dict[int, torch.Tensor] = {}  # the same tensor twice stays one tensor
+
+    def alias(v: Any) -> Any:
+        if not (isinstance(v, torch.Tensor) and v.requires_grad):
+            return v
+        if id(v) not in aliases:
+            aliases[id(v)] = v.detach().requires_grad_(True)
+        return aliases[id(v)]
+
+    return tree_map(alias, value)
 
 
-def _fake_twin(t: torch.Tensor, kind: str, fake_mode: Any, device: torch.device) -> torch.Tensor:
+def _fake_twin(
+    t: torch.Tensor,
+    kind: str,
+    fake_mode: Any,
+    device: torch.device,
+    memo: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> torch.Tensor:
     """A data-free stand-in for ``t``. Meta tensors are presented as living on ``device``
     (a FakeTensor over meta storage) so every kernel choice (fused attention, fast paths)
-    is the one a real run on that device makes, and the count is identical."""
+    is the one a real run on that device makes, and the count is identical.
+
+    Aliasing survives: with one ``memo`` per run, the same tensor always gets the same twin
+    (``mha(x, x, x)`` keeps ``query is key``), and views of one storage get views of one
+    twin storage (``add(y, y[:])`` reads that storage once), as on real tensors."""
     from torch._subclasses.fake_tensor import FakeTensor
 
-    if kind == "fake" and t.device.type != "meta":
-        twin = fake_mode.from_tensor(t.detach())
-    else:
-        twin = FakeTensor(fake_mode, t.detach().to("meta"), device)
+    if memo is not None and id(t) in memo:
+        return memo[id(t)][1]
+    # An inference tensor lacks the autograd dispatch keys; the twin is one iff ``t`` is,
+    # so a profile under inference_mode dispatches (and counts) as on the real tensors.
+    with torch.inference_mode(t.is_inference()):
+        if t.device.type != "meta":
+            # from_tensor memoizes storages, so views of one real storage share a fake one.
+            twin = fake_mode.from_tensor(t.detach())
+        else:
+            # detach() of a meta tensor shares its meta storage, so aliasing is kept too.
+            twin = FakeTensor(fake_mode, t.detach(), device)
     if isinstance(t, nn.Parameter):
         twin = nn.Parameter(twin, requires_grad=t.requires_grad)
     elif t.requires_grad:
         twin.requires_grad_(True)
+    if memo is not None:
+        memo[id(t)] = (t, twin)  # t kept alive so its id is not reused during the run
     return twin
 
 
 def _fake_state(
-    model: nn.Module, kind: str, fake_mode: Any, device: torch.device
+    model: nn.Module,
+    kind: str,
+    fake_mode: Any,
+    device: torch.device,
+    memo: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict[str, torch.Tensor]:
     return {
-        name: _fake_twin(t, kind, fake_mode, device)
+        name: _fake_twin(t, kind, fake_mode, device, memo)
         for name, t in [*model.named_parameters(), *model.named_buffers()]
     }
 
@@ -371,17 +400,23 @@ def profile(
     device = _device_of(model, args, call_kwargs)
     run_model: Any = model
     run_args, run_kwargs = _detached_inputs((args, call_kwargs))
+    memo: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # one fake twin per tensor
     with contextlib.ExitStack() as stack:
         stack.enter_context(_preserved(model))
         model.train(train)
+        padded = stack.enter_context(_dense_encoders(model))
         if kind in ("fake", "meta") and not any(_is_fake(t) for t in leaves):
             from torch._subclasses.fake_tensor import FakeTensorMode
 
+            _refuse_torchscript(model, kind)
+
             fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-            state = _fake_state(model, kind, fake_mode, device)
+            state = _fake_state(model, kind, fake_mode, device, memo)
             run_args, run_kwargs = tree_map(
                 lambda v: (
-                    _fake_twin(v, kind, fake_mode, device) if isinstance(v, torch.Tensor) else v
+                    _fake_twin(v, kind, fake_mode, device, memo)
+                    if isinstance(v, torch.Tensor)
+                    else v
                 ),
                 (args, call_kwargs),
             )
@@ -400,9 +435,10 @@ def profile(
         except FlopwiseError:
             raise
         except Exception as exc:
+            where = cap.tracker.raised_in(exc) or ""
             if _data_dependent(exc):
                 raise FlopwiseError(
-                    f"module '{cap.tracker.last_entered or type(model).__name__}' runs {exc}, whose "
+                    f"module '{where or type(model).__name__}' runs {exc}, whose "
                     f"output size depends on tensor values, so it cannot run on {kind} tensors; "
                     "count it with real tensors (--device cpu / tensors='real')"
                 ) from exc
@@ -410,9 +446,8 @@ def profile(
                 exc, (RuntimeError, ValueError, TypeError, IndexError, AssertionError)
             ):
                 raise
-            where = cap.tracker.last_entered
             raise ShapeMismatch(_reject_message(where, model, exc)) from exc
-    return _assemble(
+    prof = _assemble(
         cap,
         model,
         name=name or type(model).__name__,
@@ -424,6 +459,100 @@ def profile(
             "grad": train,
         },
     )
+    busy = cap.threads.busy_earlier_threads()
+    if busy and not cap.missed_threads:
+        twins = [twin for _, twin in memo.values()]
+        made_elsewhere = _made_outside(cap, [*leaves, *twins, *_module_tensors(model)], out)
+        if made_elsewhere:
+            prof.incomplete_reasons.append(
+                f"{made_elsewhere} tensor(s) the model used were made outside the capture while "
+                f"thread(s) {', '.join(busy)} ran: work of threads that existed before the "
+                "profile (a thread pool built outside the model call) is not counted"
+            )
+    if padded:
+        prof.extra.setdefault("notes", []).append(
+            f"{', '.join(padded)}: nn.TransformerEncoder got a src_key_padding_mask; its "
+            "nested-tensor fast path was switched off while counting, so padded positions are "
+            "counted at their dense cost (the count does not depend on the mask's values and "
+            "is the same on real, fake and meta tensors)"
+        )
+    return prof
+
+
+def _module_tensors(model: nn.Module) -> list[torch.Tensor]:
+    """Parameters, buffers, their gradients and plain tensor attributes of every module
+    (one level into lists, tuples and dicts): tensors a forward may use without making."""
+    found = [*model.parameters(), *model.buffers()]
+    found += [p.grad for p in model.parameters() if p.grad is not None]
+    for module in model.modules():
+        for value in vars(module).values():
+            items = value.values() if isinstance(value, dict) else value
+            if isinstance(value, torch.Tensor):
+                found.append(value)
+            elif isinstance(value, (list, tuple, dict)):
+                found += [v for v in items if isinstance(v, torch.Tensor)]
+    return found
+
+
+def _made_outside(cap: capture, known: list[torch.Tensor], out: Any) -> int:
+    """Distinct storages that forward ops read, or the model returned, which no recorded op
+    made and which are none of ``known`` (inputs, state, module attributes): work done out
+    of the capture's sight, e.g. by a thread that existed before it."""
+    from flopwise.capture.mode import tensor_meta
+
+    seen = {tensor_meta(t).storage for t in known if isinstance(t, torch.Tensor)}
+    unseen: set[int] = set()
+    for rec in cap.records:
+        if rec.phase != "forward":
+            continue
+        if rec.op.startswith("aten.lift_fresh"):  # torch.tensor(...) literals
+            seen.update(t.storage for t in rec.inputs)
+        unseen.update(t.storage for t in rec.inputs if t.storage not in seen)
+        seen.update(t.storage for t in rec.outputs)
+    for t in tree_leaves(out):
+        if isinstance(t, torch.Tensor) and tensor_meta(t).storage not in seen:
+            unseen.add(tensor_meta(t).storage)
+    return len(unseen)
+
+
+@contextlib.contextmanager
+def _dense_encoders(model: nn.Module) -> Iterator[list[str]]:
+    """Run every ``nn.TransformerEncoder`` on its dense path: with a padding mask in eval it
+    would pack the batch into a nested tensor, whose size depends on the mask's values (no
+    fake/meta kernel, no shapes to count). Yields the paths of encoders that got a padding
+    mask (filled in as the model runs); restores ``use_nested_tensor`` and removes the
+    hooks on exit."""
+    switched, padded, handles = [], [], []
+    for path, module in model.named_modules():
+        if isinstance(module, nn.TransformerEncoder) and getattr(module, "use_nested_tensor", 0):
+
+            def saw_mask(mod: nn.Module, args: tuple, kwargs: dict, path: str = path) -> None:
+                mask = kwargs.get("src_key_padding_mask", args[2] if len(args) > 2 else None)
+                if mask is not None and (path or type(mod).__name__) not in padded:
+                    padded.append(path or type(mod).__name__)
+
+            switched.append(module)
+            module.use_nested_tensor = False
+            handles.append(module.register_forward_pre_hook(saw_mask, with_kwargs=True))
+    try:
+        yield padded
+    finally:
+        for module in switched:
+            module.use_nested_tensor = True
+        for handle in handles:
+            handle.remove()
+
+
+def _refuse_torchscript(model: nn.Module, kind: str) -> None:
+    """TorchScript modules keep their weights inside the compiled graph, so they cannot be
+    re-run on fake/meta stand-ins: say so instead of a confusing downstream error."""
+    for path, module in model.named_modules():
+        if isinstance(module, torch.jit.ScriptModule):
+            where = f" (module '{path}')" if path else ""
+            raise FlopwiseError(
+                f"TorchScript model{where} cannot run on {kind} tensors; count it with real "
+                "tensors (--device cpu / tensors='real')"
+            )
 
 
 def _assemble(
@@ -447,6 +576,12 @@ def _assemble(
     notes = _notes(prof)
     if notes:
         prof.extra["notes"] = notes
+    if cap.missed_threads:
+        prof.incomplete_reasons.append(
+            f"ops run by thread(s) {', '.join(cap.missed_threads)} are not counted: the "
+            "capture sees the calling thread and threads started during the profile, not "
+            "threads that existed before it (a thread pool built outside the model call)"
+        )
     return prof
 
 
@@ -480,10 +615,23 @@ def _data_dependent(exc: Exception) -> bool:
     return isinstance(exc, (DynamicOutputShapeException, DataDependentOutputException))
 
 
+# Messages of errors about what a module was given (shapes, sizes, dtypes), not about itself.
+_INPUT_ERROR = re.compile(
+    r"shape|size|dimension|\bdims?\b|dtype|channels|expected|must match|broadcast|"
+    r"cannot be multiplied|out of range|scalar type",
+    re.IGNORECASE,
+)
+
+
 def _reject_message(where: str, model: nn.Module, exc: Exception) -> str:
+    """One line naming the module that raised ``exc``: "rejected the input" only for a
+    shape/type error (a TypeError, or a message about shapes, sizes, dtypes); any other
+    failure is reported as such, with its exception type."""
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     module = where or type(model).__name__
-    return f"module '{module}' rejected the input: {first_line}"
+    if isinstance(exc, TypeError) or _INPUT_ERROR.search(first_line):
+        return f"module '{module}' rejected the input: {first_line}"
+    return f"module '{module}' failed: {type(exc).__name__}: {first_line}"
 
 
 def _device_of(model: nn.Module, args: tuple, kwargs: dict) -> torch.device:

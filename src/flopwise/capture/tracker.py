@@ -5,6 +5,8 @@ is removed on exit."""
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections import Counter
 from typing import Any
 
@@ -27,21 +29,34 @@ class ModuleTracker:
             for name, module in root.named_modules():
                 self._names[id(module)] = name
                 self._types[name] = type(module).__name__
-        self._stack: list[str] = [""]
+        # One stack per thread: worker threads (relayed by capture.threads) enter modules of
+        # their own; until they do, their ops belong where the capturing thread is.
+        self._owner = threading.get_ident()
+        self._stacks: dict[int, list[str]] = {self._owner: [""]}
+        self.relayed: set[int] = set()  # worker threads whose ops reach the capture
+        self.foreign: set[str] = set()  # names of other threads seen running modules
+        self._lock = threading.Lock()
         self._backward_path: str | None = None
         self.calls: Counter[str] = Counter()
         self._handles: list[Any] = []
         self._tensor_handles: list[Any] = []
         self._marked: set[Any] = set()
         self.active = False
-        self.last_entered = ""  # innermost module started last: where an error came from
+        self.last_entered = ""  # innermost module started last
+        self._raised: list[tuple[BaseException, str]] = []
 
     # -- public state ---------------------------------------------------------------
     @property
     def path(self) -> str:
         if torch._C._current_autograd_node() is not None and self._backward_path is not None:
             return self._backward_path
-        return self._stack[-1]
+        return self._top()
+
+    def raised_in(self, exc: BaseException) -> str | None:
+        """The innermost module ``exc`` propagated out of (``""``: the root), or None when it
+        left no module. Not :attr:`last_entered`: a module that ran to completion before
+        the failing code was not where it failed."""
+        return next((path for seen, path in self._raised if seen is exc), None)
 
     def type_of(self, path: str) -> str:
         return self._types.get(path, "")
@@ -55,6 +70,9 @@ class ModuleTracker:
         from torch.nn.modules import module as module_mod
 
         self.active = True
+        if threading.get_ident() != self._owner:  # entered in another thread than built
+            self._stacks[threading.get_ident()] = self._stacks.pop(self._owner)
+            self._owner = threading.get_ident()
         self._handles = [
             module_mod.register_module_forward_pre_hook(self._pre_forward),
             module_mod.register_module_forward_hook(self._post_forward, always_call=True),
@@ -69,11 +87,31 @@ class ModuleTracker:
         self._tensor_handles.clear()
         self._marked.clear()
 
+    # -- per-thread stacks -----------------------------------------------------------
+    @property
+    def _stack(self) -> list[str]:
+        ident = threading.get_ident()
+        stack = self._stacks.get(ident)
+        if stack is None:
+            stack = self._stacks[ident] = []
+        return stack
+
+    def _top(self) -> str:
+        stack = self._stack
+        return stack[-1] if stack else self._stacks[self._owner][-1]
+
+    def _note_thread(self) -> None:
+        # Module hooks are process-wide; a module run by a thread whose ops the capture's
+        # thread-local mode cannot see means those ops are missing from the count.
+        ident = threading.get_ident()
+        if ident != self._owner and ident not in self.relayed:
+            self.foreign.add(threading.current_thread().name)
+
     # -- hooks ----------------------------------------------------------------------
     def _path_for(self, module: nn.Module) -> str:
         key = id(module)
         if key not in self._names:
-            parent = self._stack[-1]
+            parent = self._top()
             name = type(module).__name__
             path = f"{parent}.{name}" if parent else name
             self._names[key] = path
@@ -83,8 +121,10 @@ class ModuleTracker:
     def _pre_forward(self, module: nn.Module, args: Any) -> None:
         if not self.active:
             return
+        self._note_thread()
         path = self._path_for(module)
-        self.calls[path] += 1
+        with self._lock:  # worker threads run modules too
+            self.calls[path] += 1
         self.last_entered = path
         self._stack.append(path)
 
@@ -92,18 +132,25 @@ class ModuleTracker:
         if not self.active:
             return
         path = self._names.get(id(module))
-        if path in self._stack[1:]:
-            while self._stack[-1] != path:
-                self._stack.pop()
-            self._stack.pop()
-        # Not during backward: a forward run there is a checkpoint's recomputation, whose
-        # graph is never backpropagated; marking its nodes would keep them (and the
-        # tensors they save) alive until the capture ends.
+        # A forward run during backward is a checkpoint's recomputation: its graph is never
+        # backpropagated and its early stop is an internal exception. Neither its nodes nor
+        # that exception (whose traceback holds the frames) are kept: either would keep
+        # the recomputed tensors alive until the capture ends.
+        recomputing = torch._C._current_autograd_node() is not None
+        in_flight = sys.exc_info()[1]  # hooks with always_call run inside forward's `except`
         if (
-            path is not None
-            and torch.is_grad_enabled()
-            and torch._C._current_autograd_node() is None
+            in_flight is not None
+            and not recomputing
+            and path is not None
+            and not any(seen is in_flight for seen, _ in self._raised)
         ):
+            self._raised.append((in_flight, path))  # the first hook out is the innermost
+        stack = self._stack
+        if path in stack[1:] or (path in stack and threading.get_ident() != self._owner):
+            while stack[-1] != path:
+                stack.pop()
+            stack.pop()
+        if path is not None and torch.is_grad_enabled() and not recomputing:
             for t in _grad_tensors(output):
                 node = t.grad_fn
                 if node is None or node in self._marked:

@@ -12,6 +12,11 @@ import math
 from flopwise.cost.registry import aten, maybe_ops, register
 from flopwise.cost.types import OpCall, OpCost, TensorMeta, Uncountable
 
+# Real operations per complex one: (a+bi)(c+di) accumulated into a complex sum is 4 real
+# multiply-adds; a complex add is 2 real adds.
+COMPLEX_MACS = 4
+COMPLEX_ADD = 2
+
 # ---------------------------------------------------------------------------------------
 # pure shape formulas (also used by the analytic LLM model and the tests)
 
@@ -72,12 +77,14 @@ def attention_cost(
     ev: int,
     causal: bool = False,
     float_mask: bool = False,
+    dropout: bool = False,
 ) -> OpCost:
     """Scaled dot-product attention: macs = P·(E+Ev); flops = 2·macs + 6·P (+P for an
-    additive float mask); activations = the two matmul outputs (scores and result)."""
+    additive float mask, +P for the dropout mask multiply); activations = the two matmul
+    outputs (scores and result)."""
     pairs = attended_pairs(batch, heads_q, lq, lk, causal)
     macs = pairs * (e + ev)
-    flops = 2 * macs + 6 * pairs + (pairs if float_mask else 0)
+    flops = 2 * macs + 6 * pairs + (pairs if float_mask else 0) + (pairs if dropout else 0)
     return OpCost(
         flops=flops,
         macs=macs,
@@ -87,13 +94,22 @@ def attention_cost(
 
 
 def attention_backward_cost(
-    batch: int, heads_q: int, lq: int, lk: int, e: int, ev: int, causal: bool = False
+    batch: int,
+    heads_q: int,
+    lq: int,
+    lk: int,
+    e: int,
+    ev: int,
+    causal: bool = False,
+    dropout: bool = False,
 ) -> OpCost:
     """Backward of attention without recomputation: dV = Pᵀ·dO, dP = dO·Vᵀ, dQ = dS·K,
-    dK = dSᵀ·Q (2·P·(E+Ev) macs) plus softmax backward (3 flops per pair)."""
+    dK = dSᵀ·Q (2·P·(E+Ev) macs) plus softmax backward (3 flops per pair), +P for the
+    dropout mask applied to the gradient."""
     pairs = attended_pairs(batch, heads_q, lq, lk, causal)
     macs = 2 * pairs * (e + ev)
-    return OpCost(flops=2 * macs + 3 * pairs, macs=macs, category="contraction")
+    flops = 2 * macs + 3 * pairs + (pairs if dropout else 0)
+    return OpCost(flops=flops, macs=macs, category="contraction")
 
 
 def schema_arg(call: OpCall, name: str, default: object = None) -> object:
@@ -112,6 +128,14 @@ def schema_arg(call: OpCall, name: str, default: object = None) -> object:
 
 
 def contraction(macs: int, out: TensorMeta, bias_elements: int = 0) -> OpCost:
+    """Cost of a contraction of ``macs`` multiply-accumulates (counted on the operands'
+    element type) with an optional bias of ``bias_elements`` additions.
+
+    Complex operands are counted in real arithmetic: one complex multiply-add is 4 real
+    MACs (8 real flops) and one complex bias add is 2 real flops. Activations stay the
+    output's element count."""
+    if out.dtype.is_complex:
+        macs, bias_elements = COMPLEX_MACS * macs, COMPLEX_ADD * bias_elements
     return OpCost(
         flops=2 * macs + bias_elements,
         macs=macs,
@@ -152,11 +176,14 @@ def _einsum(call: OpCall) -> OpCost:
     return contraction(math.prod(sizes.values()), call.out)
 
 
-@register(aten.addmm, aten.baddbmm, aten.addbmm, aten.addmv)
+@register(aten.addmm, aten.baddbmm, aten.addbmm, aten.addmv, *maybe_ops("addr", "addr_"))
 def _addmm(call: OpCall) -> OpCost:
+    """self + A·B; ``addr`` (self + v1 ⊗ v2) is the K = 1 case: M·N macs."""
     bias, a, b = call.args[0], call.args[1], call.args[2]
     macs = matmul_macs(a.shape, b.shape)
-    if call.op.startswith("aten.addbmm"):
+    if call.op.startswith("aten.addr"):
+        macs = a.numel * b.numel
+    elif call.op.startswith("aten.addbmm"):
         macs = a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
     beta = call.kwargs.get("beta", 1)
     bias_flops = call.out.numel if beta != 0 and isinstance(bias, TensorMeta) else 0
@@ -257,11 +284,36 @@ def _sdpa_shapes(
 
 
 def sdpa_forward_cost(
-    q: TensorMeta, k: TensorMeta, v: TensorMeta, is_causal: bool, mask: object
+    q: TensorMeta,
+    k: TensorMeta,
+    v: TensorMeta,
+    is_causal: bool,
+    mask: object,
+    dropout_p: float = 0.0,
 ) -> OpCost:
+    """One attention call per docs/conventions.md (GQA: heads are the query's)."""
     batch, heads, lq, lk, e, ev = _sdpa_shapes(q, k, v)
     float_mask = isinstance(mask, TensorMeta) and mask.dtype.is_floating_point
-    return attention_cost(batch, heads, lq, lk, e, ev, causal=is_causal, float_mask=float_mask)
+    return attention_cost(
+        batch,
+        heads,
+        lq,
+        lk,
+        e,
+        ev,
+        causal=is_causal,
+        float_mask=float_mask,
+        dropout=float(dropout_p or 0.0) > 0.0,
+    )
+
+
+def sdpa_backward_cost(
+    q: TensorMeta, k: TensorMeta, v: TensorMeta, is_causal: bool, dropout_p: float = 0.0
+) -> OpCost:
+    """Backward of one attention call, the same whichever kernel computes it."""
+    batch, heads, lq, lk, e, ev = _sdpa_shapes(q, k, v)
+    dropout = float(dropout_p or 0.0) > 0.0
+    return attention_backward_cost(batch, heads, lq, lk, e, ev, is_causal, dropout)
 
 
 @register(
@@ -277,7 +329,8 @@ def _sdpa(call: OpCall) -> OpCost:
     """Every SDPA backend, layout [B, H, L, E]; flags found by name in the op's schema."""
     q, k, v = call.args[:3]
     mask = schema_arg(call, "attn_mask", schema_arg(call, "attn_bias"))
-    return sdpa_forward_cost(q, k, v, bool(schema_arg(call, "is_causal", False)), mask)
+    causal = bool(schema_arg(call, "is_causal", False))
+    return sdpa_forward_cost(q, k, v, causal, mask, schema_arg(call, "dropout_p", 0.0))
 
 
 @register(*maybe_ops("_flash_attention_forward", "_efficient_attention_forward"))
@@ -291,7 +344,10 @@ def _attention_forward_kernels(call: OpCall) -> OpCost:
     )
     bias = schema_arg(call, "bias")
     float_mask = isinstance(bias, TensorMeta) and bias.dtype.is_floating_point
-    return attention_cost(batch, heads, lq, lk, e, ev, causal=causal, float_mask=float_mask)
+    dropout = float(schema_arg(call, "dropout_p", 0.0) or 0.0) > 0.0
+    return attention_cost(
+        batch, heads, lq, lk, e, ev, causal=causal, float_mask=float_mask, dropout=dropout
+    )
 
 
 @register(
@@ -305,9 +361,8 @@ def _attention_forward_kernels(call: OpCall) -> OpCost:
 def _sdpa_backward(call: OpCall) -> OpCost:
     # (grad_out, q, k, v, out, ...); the causal flag's position differs per kernel.
     q, k, v = call.args[1:4]
-    batch, heads, lq, lk, e, ev = _sdpa_shapes(q, k, v)
     causal = bool(schema_arg(call, "is_causal", False))
-    return attention_backward_cost(batch, heads, lq, lk, e, ev, causal)
+    return sdpa_backward_cost(q, k, v, causal, schema_arg(call, "dropout_p", 0.0))
 
 
 @register(*maybe_ops("_native_multi_head_attention"))

@@ -5,7 +5,9 @@ interpolation, cumulative ops, FFTs, dropout, losses, and the backward ops autog
 for them. Each op's constant lives in :data:`RULES`, one row per family, stating what the
 constant multiplies (``basis``) and the elementary steps it is derived from; the formulas
 below read their numbers from that table and nowhere else, and docs/conventions.md prints
-it (``scripts/gen_conventions_table.py``).
+it (``scripts/gen_conventions_table.py``). The table also holds the rows whose formulas
+live elsewhere so that the document lists them: recurrent layers and the bilinear form
+(layers.py) and dense linear algebra (linalg.py).
 
 Shared rules (docs/conventions.md states them in full):
 
@@ -16,7 +18,8 @@ Shared rules (docs/conventions.md states them in full):
 * Integer and boolean arithmetic is not floating-point: an op none of whose tensors is
   floating or complex counts 0 flops (index arithmetic, mask sums, position ids).
 * Complex data: ``complex_flops`` when the rule gives it (a complex multiply is 6 real
-  flops), otherwise twice the real constant.
+  flops), otherwise twice the real constant; ``mixed_flops`` when a binary op meets a
+  real operand (complex × real is 2 real multiplies, complex + real 1 add).
 * ``activations`` is 0 for everything here except forward pooling, which reports its
   output elements (pycls semantics).
 """
@@ -27,6 +30,8 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+
+import torch
 
 from flopwise.cost.registry import aten, register
 from flopwise.cost.types import OpCall, OpCost, TensorMeta
@@ -61,11 +66,12 @@ class Rule:
     category: str
     ops: tuple[str, ...]
     steps: str
-    extras: tuple[tuple[str, int], ...] = ()
+    extras: tuple[tuple[str, int | Fraction], ...] = ()
     complex_flops: int | None = None
+    mixed_flops: int | None = None
     inplace: bool = True
 
-    def extra(self, name: str) -> int:
+    def extra(self, name: str) -> int | Fraction:
         for label, value in self.extras:
             if label == name:
                 return value
@@ -78,18 +84,18 @@ RULES: tuple[Rule, ...] = (
     Rule("add", 1, OUT, "elementwise",
         ("add", "sub", "rsub"),
         "one add or subtract; a non-unit alpha scales the other operand first",
-        extras=(("alpha ≠ 1", 1),), complex_flops=2,
+        extras=(("alpha ≠ 1", 1),), complex_flops=2, mixed_flops=1,
     ),
     Rule("mul", 1, OUT, "elementwise",
         ("mul",),
-        "one multiply; complex (a+bi)(c+di): 4 multiplies + 2 adds",
-        complex_flops=6,
+        "one multiply; complex (a+bi)(c+di): 4 multiplies + 2 adds; complex by real: 2 multiplies",
+        complex_flops=6, mixed_flops=2,
     ),
     Rule("div", 1, OUT, "elementwise",
         ("div", "true_divide", "floor_divide", "remainder", "fmod"),
         "one divide (floor/remainder: the divide, rounding fused); complex: 6 for the numerator, "
-        "3 for |d|², 2 divides",
-        complex_flops=11,
+        "3 for |d|², 2 divides; complex by real: 2 divides",
+        complex_flops=11, mixed_flops=2,
     ),
     Rule("neg", 1, OUT, "elementwise",
         ("neg", "negative"),
@@ -350,10 +356,32 @@ RULES: tuple[Rule, ...] = (
         "comparison sort: ⌈log2 N⌉ comparisons per element",
         inplace=False,
     ),
+    Rule("search", 1, "query × ⌈log2(M+1)⌉ (M = boundaries per search)", "reduction",
+        ("searchsorted", "bucketize"),
+        "binary search: ⌈log2(M+1)⌉ comparisons place a query among the M+1 slots of M sorted "
+        "boundaries",
+        inplace=False,
+    ),
+    Rule("unique", 1, "comparison (see derivation)", "reduction",
+        ("_unique", "_unique2", "unique_dim", "unique_consecutive", "unique_dim_consecutive"),
+        "sort-based: N·⌈log2 N⌉ sort comparisons + N−1 adjacent comparisons over the N input "
+        "elements, whatever `sorted` asks (the backend's choice of hashing must not change the "
+        "count); along a dim, S slices of L elements: L·(S·⌈log2 S⌉ + S−1); consecutive: no "
+        "sort, N−1 (L·(S−1) along a dim)",
+        inplace=False,
+    ),
+    Rule("isin", 1, "comparison (see derivation)", "reduction",
+        ("isin",),
+        "E elements against T test elements: the cheaper of the all-pairs scan E·T and sorting "
+        "the test set then binary-searching each element, T·⌈log2 T⌉ + E·⌈log2(T+1)⌉ (a scalar "
+        "side counts 1)",
+        inplace=False,
+    ),
     Rule("histogram", 3, IN, "reduction",
         ("histc", "bincount", "histogram"),
-        "x−min, ·bins/(max−min), increment the bin (range test and floor fused); integer inputs "
-        "(bincount) count 0",
+        "x−min, ·bins/(max−min), increment the bin (range test and floor fused); on any dtype:"
+        " bucketing searches the data like sort, and libraries bin the same ids as int on one"
+        " device and as float on another",
         inplace=False,
     ),
     # -- cumulative ----------------------------------------------------------------------
@@ -372,8 +400,10 @@ RULES: tuple[Rule, ...] = (
          "scatter.reduce_out", "scatter.value_reduce_out", "scatter_.reduce",
          "scatter_.value_reduce", "index_reduce", "index_put", "_unsafe_index_put",
          "_index_put_impl"),
-        "one accumulate per source element; index_put/_unsafe_index_put without accumulate=True "
-        "are copies (0, category memory)",
+        "one accumulate per source element; index_put with accumulate=True: one per updated "
+        "element, index positions × the slice each selects (a broadcast value counts every "
+        "element it is added to); index_put/_unsafe_index_put without accumulate=True are "
+        "copies (0, category memory)",
     ),
     Rule("embedding_backward", 1, GRAD_OUT, "reduction",
         ("embedding_dense_backward",),
@@ -609,6 +639,159 @@ RULES: tuple[Rule, ...] = (
         extras=(("weight_decay", 2), ("grad_scale", 1)),
         inplace=False,
     ),
+    # -- recurrent layers and bilinear forms ------------------------------------------------
+    Rule("lstm_layer", 9, "hidden unit of each (time step, batch) row", "contraction",
+        ("mkldnn_rnn_layer", "lstm", "lstm_cell", "_cudnn_rnn", "miopen_rnn"),
+        "per layer and direction (mkldnn_rnn_layer is the CPU kernel of one; lstm/lstm_cell "
+        "reach the dispatcher whole under inference_mode; the GPU kernels _cudnn_rnn and "
+        "miopen_rnn run a whole stack, priced by this, the GRU or the RNN row by their mode): "
+        "macs = rows·(4H·I + 4H·H_r + "
+        "H_r·H) for x·W_ihᵀ, h·W_hhᵀ and the projection when proj_size > 0; per hidden unit "
+        "the 4 gate sums x·W + h·W (4), each bias tensor (4), the cell 3 sigmoid, 2 tanh, 3 "
+        "multiplies, 1 add (9); inter-layer dropout in training by its own rule: exactly the "
+        "unfused cell's count",
+        extras=(("gate sum", 4), ("each bias tensor", 4)), inplace=False,
+    ),
+    Rule("gru_layer", 10, "hidden unit of each (time step, batch) row", "contraction",
+        ("gru", "gru_cell"),
+        "whole only under inference_mode (otherwise unfused): macs = rows·3H·(I + H); per "
+        "hidden unit r, z = σ(x·W + h·W) (2 adds, 2 sigmoids), n = tanh(x·W_n + r·(h·W_n)) (3), "
+        "h' = (h − n)·z + n (3); each bias tensor 3",
+        extras=(("each bias tensor", 3),), inplace=False,
+    ),
+    Rule("rnn_layer", 2, "hidden unit of each (time step, batch) row", "contraction",
+        ("rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell"),
+        "whole only under inference_mode: macs = rows·H·(I + H); per hidden unit x·W + h·W (1) "
+        "and tanh or relu (1); each bias tensor 1",
+        extras=(("each bias tensor", 1),), inplace=False,
+    ),
+    Rule("lstm_layer_backward", 23, "hidden unit of each (time step, batch) row", "contraction",
+        ("mkldnn_rnn_layer_backward",),
+        "macs = twice the forward's (grad of the layer input and of h, grads of W_ih and W_hh, "
+        "all of which the kernel returns); per hidden unit: dh + recurrent dh (1), do = dh·tanh c "
+        "and its sigmoid backward (4), dc = dc' + dh·o·tanh'(c) (5), df, di, dg each a product "
+        "and an activation backward (12), dc_prev = dc·f (1); biases: one sum of the 4 gate "
+        "gradients (4, both bias tensors receive it)",
+        extras=(("biases", 4),), inplace=False,
+    ),
+    Rule("fused_lstm_cell", 9, "hidden unit of each batch row", "elementwise",
+        ("_thnn_fused_lstm_cell",),
+        "the GPU cell after its two matmuls: gate sum (4), each bias (4 per bias tensor), cell "
+        "activations and update (9), as in the CPU layer",
+        extras=(("gate sum", 4), ("each bias tensor", 4)), inplace=False,
+    ),
+    Rule("fused_gru_cell", 10, "hidden unit of each batch row", "elementwise",
+        ("_thnn_fused_gru_cell",),
+        "the GPU cell after its two matmuls: r, z = σ(i + h) (2 adds, 2 sigmoids), "
+        "n = tanh(i_n + r·h_n) (3), h' = n + z·(h − n) (3); each bias tensor adds 3 per unit",
+        extras=(("each bias tensor", 3),), inplace=False,
+    ),
+    Rule("trilinear", 3, "point of the joint index space of the three expanded operands",
+        "contraction",
+        ("_trilinear", "bilinear"),
+        "nn.Bilinear's y = x1ᵀ·A·x2 (out[n,o] = Σ_ij x1[n,i]·A[o,i,j]·x2[n,j]): per point one "
+        "multiply i1·i2 and one multiply-accumulate with i3; macs = the points, flops = 3 per "
+        "point; the bias is a separate add (bilinear seen whole, under inference_mode, adds 1 "
+        "per output element for it)",
+        inplace=False,
+    ),
+    # -- linear algebra (nominal counts of the textbook algorithm; no macs) ----------------
+    # P(m, n) = m·n·k − (m+n)·k²/2 + k³/3 with k = min(m, n): the multiply-adds of LU on an
+    # m×n matrix (n³/3 when square). Batched matrices count once per matrix; complex
+    # matrices count 4× (a complex multiply-add is 4 real ones).
+    Rule("cholesky", Fraction(1, 3), "n³ of each n×n matrix", "linalg",
+        ("linalg_cholesky_ex", "linalg_cholesky", "cholesky"),
+        "Cholesky factorisation n³/3 (Golub & Van Loan, Matrix Computations, §4.2; LAPACK "
+        "potrf)",
+        inplace=False,
+    ),
+    Rule("cholesky_inverse", Fraction(2, 3), "n³ of each n×n matrix", "linalg",
+        ("cholesky_inverse",),
+        "inverse from a Cholesky factor: 2n³/3 (LAPACK potri, LAWN 41 operation counts)",
+        inplace=False,
+    ),
+    Rule("lu", 2, "P(m, n) = m·n·k − (m+n)·k²/2 + k³/3 of each m×n matrix, k = min(m, n)",
+        "linalg",
+        ("linalg_lu_factor_ex", "linalg_lu_factor", "linalg_lu", "_linalg_det", "_linalg_slogdet",
+         "det", "logdet", "slogdet", "linalg_det", "linalg_slogdet"),
+        "LU with partial pivoting, P(m, n) multiply-adds: 2n³/3 square, mn² − n³/3 for m ≥ n (GVL "
+        "§3.2; LAPACK getrf); det/slogdet are the LU (the diagonal product is lower order, not counted)",
+        inplace=False,
+    ),
+    Rule("triangular_solve", 1, "n² per right-hand side (A is n×n)", "linalg",
+        ("linalg_solve_triangular", "triangular_solve"),
+        "forward or back substitution n² (GVL §3.1; LAPACK trtrs); a unit "
+        "diagonal is not discounted",
+        inplace=False,
+    ),
+    Rule("lu_solve", 2, "n² per right-hand side (A is n×n)", "linalg",
+        ("linalg_lu_solve", "lu_solve", "cholesky_solve"),
+        "two triangular solves with the factors (LAPACK getrs, potrs)",
+        inplace=False,
+    ),
+    Rule("solve", 2, "P(n, n) = n³/3 of each n×n matrix", "linalg",
+        ("_linalg_solve_ex", "linalg_solve_ex", "linalg_solve"),
+        "LU (2n³/3) then two triangular solves per right-hand side (2n²) (LAPACK gesv)",
+        extras=(("n² per right-hand side", 2),), inplace=False,
+    ),
+    Rule("inverse", 2, "n³ of each n×n matrix", "linalg",
+        ("linalg_inv_ex", "linalg_inv", "inverse"),
+        "LU 2n³/3 and inversion from the factors 4n³/3 (LAPACK getrf + getri, LAWN 41)",
+        inplace=False,
+    ),
+    Rule("qr", 4, "P(m, n) of each m×n matrix", "linalg",
+        ("linalg_qr",),
+        "Householder QR, R: 2mn² − 2n³/3 for m ≥ n (GVL §5.2); Q by backward accumulation"
+        " (GVL §5.1): mode='reduced' m×k Q: 4·P(m, k) = 2mk² − 2k³/3; mode='complete' m×m Q: "
+        "4·(m²k − mk² + k³/3); mode='r' none",
+        extras=(("P(m, k), mode='reduced'", 4), ("(m²k − mk² + k³/3), mode='complete'", 4)),
+        inplace=False,
+    ),
+    Rule("lstsq", 4, "P(m, n) of each m×n matrix", "linalg",
+        ("linalg_lstsq",),
+        "Householder least squares (GVL §5.3): QR of A (2mn² − 2n³/3), then per right-hand "
+        "side Qᵀb (4mk − 2k²) and back substitution (k²) = 4mk − k², k = min(m, n)",
+        extras=(("(m·k − k²/4) per right-hand side", 4),), inplace=False,
+    ),
+    Rule("svd", 1, "flop of the Golub–Reinsch count of each m×n matrix (m ≥ n, else transposed)",
+        "linalg",
+        ("_linalg_svd", "linalg_svd", "linalg_svdvals"),
+        "GVL §8.6 (the Golub–Reinsch flop table): singular values only (compute_uv=False) "
+        "4mn² − 4n³/3; thin U and V (full_matrices=False) 14mn² + 8n³; full U and V 4m²n + "
+        "8mn² + 9n³; svdvals counts as thin U and V (what PyTorch runs whenever a dispatch mode "
+        "observes it, so the count does not depend on inference_mode)",
+        inplace=False,
+    ),
+    Rule("pinv", 1, "flop of thin SVD + product of each m×n matrix (m ≥ n, else transposed)",
+        "linalg",
+        ("linalg_pinv",),
+        "A⁺ = V·Σ⁺·U1ᵀ: thin SVD (14mn² + 8n³) then the product 2mnk; hermitian=True: eigh "
+        "with vectors (9n³) then 2n³ (the k·n scaling by 1/σ is lower order, not counted)",
+        inplace=False,
+    ),
+    Rule("eigh", Fraction(4, 3), "n³ of each n×n matrix", "linalg",
+        ("_linalg_eigh", "linalg_eigh", "linalg_eigvalsh"),
+        "symmetric QR algorithm (GVL §8.3): eigenvalues only (compute_v=False) 4n³/3 "
+        "(Householder tridiagonalisation; the O(n²) QR sweeps are not counted), 9n³ with "
+        "eigenvectors; eigvalsh counts with eigenvectors (what PyTorch runs whenever a dispatch "
+        "mode observes it)",
+        extras=(("n³ more with eigenvectors (9n³ in all)", Fraction(23, 3)),), inplace=False,
+    ),
+    Rule("eig", 25, "n³ of each n×n matrix", "linalg",
+        ("linalg_eig", "linalg_eigvals"),
+        "Francis QR algorithm for a general matrix (GVL §7.5): Schur form T and Q 25n³ "
+        "(eigvals counts the same: PyTorch computes the vectors whenever a dispatch mode "
+        "observes it, so the count does not depend on inference_mode)",
+        inplace=False,
+    ),
+    Rule("matrix_exp", 10, "n³ of each n×n matrix", "linalg",
+        ("linalg_matrix_exp",),
+        "degree-18 Taylor approximant of Bader, Blanes & Casas (2019), the method ATen runs: 5 "
+        "matrix products of 2n³; the ⌈log2(‖A‖₁/θ₁₈)⌉ squarings (2n³ each) and the lower "
+        "degrees ATen picks for small norms depend on the values, so the count is the nominal "
+        "one at ‖A‖₁ = θ₁₈",
+        inplace=False,
+    ),
     # -- FFT -------------------------------------------------------------------------------
     Rule("fft_c2c", 5, TRANSFORM, "fft",
         ("_fft_c2c",),
@@ -635,7 +818,13 @@ def rule(key: str) -> Rule:
 
 
 def is_floating(call: OpCall) -> bool:
-    """True when any tensor the op reads or writes is floating or complex."""
+    """True when the op computes in floating point: any tensor it reads or writes is floating
+    or complex, unless a ``dtype=`` argument says which type it computes in (``sum`` and
+    ``cumsum`` cast their input to ``dtype`` first: ``cumsum(counts_f32, dtype=int32)`` adds
+    integers)."""
+    dtype = call.kwargs.get("dtype")
+    if isinstance(dtype, torch.dtype):
+        return dtype.is_floating_point or dtype.is_complex
     return any(
         t.dtype.is_floating_point or t.dtype.is_complex
         for t in (*call.tensor_inputs(), *call.outputs)
@@ -776,8 +965,33 @@ def _per_element(call: OpCall, r: Rule, elements: int, constant: int) -> OpCost:
     if not is_floating(call):
         return _cost(0, r.category)
     if is_complex(call):
-        constant = r.complex_flops if r.complex_flops is not None else 2 * constant
+        if mixed_complex(call, r):
+            constant = r.mixed_flops
+        else:
+            constant = r.complex_flops if r.complex_flops is not None else 2 * constant
     return _cost(elements * constant, r.category)
+
+
+def _complex_value(value) -> bool:
+    """Whether an operand (tensor, Python number, or a list of tensors) holds complex data."""
+    if isinstance(value, (list, tuple)):
+        return any(_complex_value(v) for v in value)
+    if isinstance(value, TensorMeta):
+        return value.dtype.is_complex
+    return isinstance(value, complex)
+
+
+def mixed_complex(call: OpCall, r: Rule) -> bool:
+    """True when a binary op whose rule prices it (``mixed_flops``) combines complex data
+    with a real operand: complex ± real touches the real part only, complex × real and
+    complex ÷ real scale both parts. A real dividend over a complex divisor is a full
+    complex divide."""
+    if r.mixed_flops is None or len(call.args) < 2:
+        return False
+    a, b = _complex_value(call.args[0]), _complex_value(call.args[1])
+    if r.key == "div":
+        return a and not b
+    return a != b
 
 
 def _tensor(value) -> bool:
@@ -841,9 +1055,12 @@ def _add(call: OpCall, r: Rule) -> OpCost:
     """add/sub/rsub: 1 per output element, 2 with a non-unit ``alpha``."""
     alpha = call.kwargs.get("alpha", call.args[2] if len(call.args) > 2 else 1)
     constant = r.flops + (r.extra("alpha ≠ 1") if alpha != 1 else 0)
-    if is_complex(call) and alpha != 1:
-        # complex add (2) plus a real-by-complex scaling (2)
-        return _cost(output_elements(call) * (r.complex_flops + 2), r.category)
+    if is_floating(call) and is_complex(call) and alpha != 1:
+        # the add (complex 2, complex ± real 1) plus the real alpha scaling ``other``
+        # (2 for complex ``other``, 1 for real)
+        add = r.mixed_flops if mixed_complex(call, r) else r.complex_flops
+        scale = 2 if _complex_value(call.args[1]) else 1
+        return _cost(output_elements(call) * (add + scale), r.category)
     return _per_element(call, r, output_elements(call), constant)
 
 
@@ -1005,13 +1222,19 @@ def _rms_norm_backward(call: OpCall, r: Rule) -> OpCost:
     "logical_reduction",
     "var",
     "logsumexp",
-    "histogram",
     "cumulative",
     "logcumsumexp",
 )
 def _reduction(call: OpCall, r: Rule) -> OpCost:
     """``rule.flops`` per element of the reduced input."""
     return _per_element(call, r, call.args[0].numel, r.flops)
+
+
+@_uses("histogram")
+def _histogram(call: OpCall, r: Rule) -> OpCost:
+    """``rule.flops`` per input element, whatever the dtype: transformers' MoE bins routing
+    ids as int32 on CUDA and as float32 on CPU, and that must not change the count."""
+    return _cost(call.args[0].numel * r.flops, r.category)
 
 
 def _norm_order(call: OpCall):
@@ -1041,8 +1264,94 @@ def _sort(call: OpCall, r: Rule) -> OpCost:
     return _cost(r.flops * sort_comparisons(x.shape, dim), r.category)
 
 
+def search_comparisons(queries: int, boundaries: int) -> int:
+    """Binary search of ``queries`` values among ``boundaries`` sorted values:
+    ⌈log2(M+1)⌉ comparisons each (M+1 insertion slots)."""
+    return queries * boundaries.bit_length()  # ⌈log2(M+1)⌉ = bit length of M
+
+
+def unique_comparisons(slices: int, slice_elements: int, consecutive: bool) -> int:
+    """Sort-based unique over ``slices`` items of ``slice_elements`` elements each: a
+    comparison sort (S·⌈log2 S⌉ item comparisons) unless ``consecutive``, then S−1
+    adjacent comparisons; every item comparison compares ``slice_elements`` elements."""
+    if slices <= 1:
+        return 0
+    sort = 0 if consecutive else slices * (slices - 1).bit_length()
+    return slice_elements * (sort + slices - 1)
+
+
+def isin_comparisons(elements: int, tests: int) -> int:
+    """The cheaper of the all-pairs scan and sort-then-binary-search."""
+    if elements == 0 or tests == 0:
+        return 0
+    return min(
+        elements * tests,
+        tests * (tests - 1).bit_length() + search_comparisons(elements, tests),
+    )
+
+
+def _numel(value) -> int:
+    return value.numel if _tensor(value) else 1  # a Scalar operand is one value
+
+
+@_uses("search")
+def _search(call: OpCall, r: Rule) -> OpCost:
+    """searchsorted(sorted_sequence [.., M], self) / bucketize(self, boundaries [M])."""
+    if call.op.startswith("aten.searchsorted"):
+        boundaries, queries = call.args[0], call.args[1]
+    else:
+        queries, boundaries = call.args[0], call.args[1]
+    return _per_element(call, r, search_comparisons(_numel(queries), boundaries.shape[-1]), 1)
+
+
+@_uses("unique")
+def _unique(call: OpCall, r: Rule) -> OpCost:
+    """_unique/_unique2(self, ...), unique_dim(self, dim, ...),
+    unique_consecutive(self, return_inverse, return_counts, dim),
+    unique_dim_consecutive(self, dim, ...)."""
+    x = call.args[0]
+    name = call.op.split(".")[1]
+    consecutive = "consecutive" in name
+    if name == "unique_consecutive":
+        dim = call.arg(3, "dim")
+    elif name in ("unique_dim", "unique_dim_consecutive"):
+        dim = call.arg(1, "dim")
+    else:
+        dim = None
+    if dim is None or not x.shape:
+        work = unique_comparisons(x.numel, 1, consecutive)
+    else:
+        slices = x.shape[dim]
+        work = unique_comparisons(slices, x.numel // slices if slices else 0, consecutive)
+    return _per_element(call, r, work, 1)
+
+
+@_uses("isin")
+def _isin(call: OpCall, r: Rule) -> OpCost:
+    """isin(elements, test_elements): either side may be a Scalar."""
+    work = isin_comparisons(_numel(call.args[0]), _numel(call.args[1]))
+    return _per_element(call, r, work, 1)
+
+
 # ---------------------------------------------------------------------------------------
 # accumulating scatters, embedding backward, losses
+
+
+def index_put_updates(target: TensorMeta, indices, values: TensorMeta) -> int:
+    """Elements an accumulating ``index_put`` adds into: the index positions (the broadcast
+    of the integer index tensors) × the elements of the slice each position selects (the
+    dims of ``target`` no index covers), however much ``values`` is broadcast.
+
+    A boolean mask selects a data-dependent number of positions; the values tensor then
+    gives the count (exact when it is not broadcast, the form autograd's index backward
+    passes)."""
+    indices = list(indices or [])
+    if any(_tensor(i) and i.dtype == torch.bool for i in indices):
+        return values.numel if _tensor(values) else 1
+    covered = {d for d, i in enumerate(indices) if _tensor(i)}
+    positions = broadcast_numel(i.shape for i in indices if _tensor(i))
+    slice_elements = math.prod(size for d, size in enumerate(target.shape) if d not in covered)
+    return positions * slice_elements
 
 
 @_uses("scatter_accumulate")
@@ -1057,7 +1366,8 @@ def _scatter_accumulate(call: OpCall, r: Rule) -> OpCost:
     ):
         if not call.arg(3, "accumulate", False):
             return OpCost(category="memory")
-        source = call.arg(2, "values")
+        updates = index_put_updates(call.args[0], call.arg(1, "indices"), call.arg(2, "values"))
+        return _per_element(call, r, updates, r.flops)
     elif name in ("scatter", "scatter_"):
         source = call.arg(3, "src")
         if not _tensor(source):  # value_reduce: one update per index element
@@ -1414,7 +1724,12 @@ def _fft(call: OpCall, r: Rule) -> OpCost:
 
 def _format_constant(value: int | Fraction) -> str:
     if isinstance(value, Fraction) and value.denominator != 1:
-        return f"{float(value):g}"
+        denominator = value.denominator
+        for factor in (2, 5):
+            while denominator % factor == 0:
+                denominator //= factor
+        # a terminating decimal prints as one (2.5); thirds print as fractions (4/3)
+        return f"{float(value):g}" if denominator == 1 else f"{value.numerator}/{value.denominator}"
     return str(int(value))
 
 
@@ -1426,9 +1741,17 @@ def conventions_table() -> str:
     ]
     for r in RULES:
         ops = ", ".join(f"`{name}`" for name in r.ops)
-        extras = "; ".join(f"+{value} {label}" for label, value in r.extras) or "–"
+        extras = (
+            "; ".join(
+                f"{'+' if value >= 0 else '−'}{_format_constant(abs(value))} {label}"
+                for label, value in r.extras
+            )
+            or "–"
+        )
         if r.complex_flops is not None:
             extras = (extras + "; " if r.extras else "") + f"complex: {r.complex_flops}"
+        if r.mixed_flops is not None:
+            extras += f"; complex with a real operand: {r.mixed_flops}"
         steps = r.steps.replace("|", "\\|")
         constant = _format_constant(r.flops)
         lines.append(f"| {ops} | {r.category} | {constant} | {r.basis} | {extras} | {steps} |")

@@ -23,6 +23,7 @@ CATEGORIES = (
     "reduction",
     "pool",
     "fft",
+    "linalg",
     "memory",
 )
 

@@ -15,7 +15,8 @@ Decisions recorded here and in docs/conventions.md:
 * **Comparisons and logical ops** (``eq``, ``lt``, ``isnan``, ``logical_and``, bitwise ops)
   produce booleans used as masks and are free. A comparison that produces the value itself
   (``relu``, ``clamp``, ``maximum``, ``max``/``topk``/``sort`` over a dim) is counted in
-  elementwise.py.
+  elementwise.py, and so are ops that compare or search data (``unique``, ``searchsorted``,
+  ``bucketize``, ``isin``): they get a comparison count like sort's.
 * **Nearest-neighbour upsampling** is a gather (no interpolation arithmetic); its backward
   accumulates and is counted.
 * **Non-accumulating scatters** (``scatter`` with ``src``/``value``, ``index_copy``,
@@ -56,8 +57,7 @@ ZERO_GROUPS: dict[str, tuple[str, ...]] = {
         "embedding", "masked_select", "nonzero", "nonzero_static", "argwhere", "index_copy",
         "index_copy_", "index_fill", "index_fill_", "scatter", "scatter_", "slice_scatter",
         "select_scatter", "diagonal_scatter", "as_strided_scatter", "select_backward",
-        "slice_backward", "index_select_backward", "diagonal_backward", "one_hot", "bucketize",
-        "searchsorted", "unique", "_unique", "_unique2", "unique_consecutive", "unique_dim",
+        "slice_backward", "index_select_backward", "diagonal_backward", "one_hot",
     ),
     "joins, padding and rearrangement": (
         "cat", "_cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack",
@@ -66,7 +66,7 @@ ZERO_GROUPS: dict[str, tuple[str, ...]] = {
         "constant_pad_nd", "pad", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d",
         "replication_pad1d", "replication_pad2d", "replication_pad3d", "_pad_circular",
         "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
-        "im2col", "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d",
+        "im2col", "lu_unpack", "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d",
         "_upsample_nearest_exact1d", "_upsample_nearest_exact2d", "_upsample_nearest_exact3d",
     ),
     "selects by a mask": (
@@ -90,14 +90,14 @@ ZERO_GROUPS: dict[str, tuple[str, ...]] = {
         "eq", "eq_", "ne", "ne_", "lt", "lt_", "gt", "gt_", "le", "le_", "ge", "ge_",
         "logical_and", "logical_and_", "logical_or", "logical_or_", "logical_not",
         "logical_not_", "logical_xor", "logical_xor_", "isnan", "isinf", "isfinite",
-        "isneginf", "isposinf", "isin", "signbit", "bitwise_and", "bitwise_and_",
+        "isneginf", "isposinf", "signbit", "bitwise_and", "bitwise_and_",
         "bitwise_or", "bitwise_or_", "bitwise_xor", "bitwise_xor_", "bitwise_not",
         "bitwise_not_", "bitwise_left_shift", "bitwise_right_shift", "__and__", "__or__",
         "__xor__", "__lshift__", "__rshift__", "__iand__", "__ior__", "__ixor__", "equal",
         "is_nonzero", "is_same_size",
     ),
     "scalars, asserts and bookkeeping": (
-        "_local_scalar_dense", "item", "_assert_async", "_assert_scalar",
+        "_local_scalar_dense", "item", "_assert_async", "_assert_scalar", "_linalg_check_errors",
         "_functional_assert_async", "_functional_assert_scalar", "_assert_tensor_metadata",
         "sym_constrain_range", "sym_constrain_range_for_size", "record_stream", "_print",
         "sym_size", "sym_numel", "sym_stride", "sym_storage_offset",

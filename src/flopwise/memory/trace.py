@@ -21,8 +21,9 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_leaves, tree_map
 
-from flopwise.capture.mode import CaptureMode, capture
+from flopwise.capture.mode import _SerialMode, capture
 from flopwise.capture.records import ancestors
+from flopwise.capture.threads import ThreadRelay
 from flopwise.errors import FlopwiseError
 from flopwise.memory.allocator import AllocatorRule, rule_for
 from flopwise.memory.result import CATEGORIES, Block, MemoryModuleRow, MemoryPeak, MemoryProfile
@@ -134,14 +135,19 @@ class Lifetimes:
         return [self.blocks[b] for b in self.live.values()]
 
 
-class _MemoryMode(CaptureMode):
-    """The capture mode plus storage bookkeeping after each call."""
+class _MemoryMode(_SerialMode):
+    """The capture mode plus storage bookkeeping after each call (one op at a time, as
+    worker threads relayed to the capture may call in)."""
 
     def __init__(self, tracker: Any, lifetimes: Lifetimes) -> None:
         super().__init__(tracker)
         self.lifetimes = lifetimes
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        with self.lock:
+            return self._dispatch(func, types, args, kwargs)
+
+    def _dispatch(self, func, types, args, kwargs):
         before = len(self.records)
         out = super().__torch_dispatch__(func, types, args, kwargs)
         recorded = len(self.records) > before
@@ -161,6 +167,8 @@ class _MemoryCapture(capture):
     def __init__(self, root: nn.Module | None, lifetimes: Lifetimes) -> None:
         super().__init__(root)
         self.mode = _MemoryMode(self.tracker, lifetimes)
+        # Worker threads relay their ops to the mode in use, this one.
+        self.threads = ThreadRelay(self.mode, on_thread=self.tracker.relayed.add)
 
 
 def make_optimizer(name: str | None, params: list[nn.Parameter]) -> torch.optim.Optimizer | None:

@@ -9,12 +9,12 @@ document itself is embedded so the recipient can download the JSON from the page
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
+from flopwise.jsonout import dumps
 from flopwise.report.plots import (
     comparison_charts,
     hardware_ceilings,
@@ -165,9 +165,19 @@ def _coverage(doc: dict[str, Any]) -> str:
     elif complete and not uncounted:
         head = '<p class="banner ok">Complete: every op was counted or is in the zero-flop set.</p>'
     else:
-        head = (
-            f'<p class="banner warn">Incomplete: {len(uncounted)} op type(s) have no formula;'
-            " their cost is not in the totals.</p>"
+        reasons = [str(r) for r in doc.get("incomplete_reasons") or ()]
+        head = "".join(
+            f'<p class="banner warn">Incomplete: {escape(text)}</p>'
+            for text in [
+                *(
+                    [
+                        f"{len(uncounted)} op type(s) have no formula; their cost is not in the totals."
+                    ]
+                    if uncounted or not reasons
+                    else []
+                ),
+                *reasons,
+            ]
         )
     if not uncounted:
         return head
@@ -579,8 +589,8 @@ def render_html(
         if x
     )
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    embedded = json.dumps(
-        {"document": doc, "sweep": sweep, "comparison": comparison}, default=str
+    embedded = dumps(
+        {"document": doc, "sweep": sweep, "comparison": comparison}, indent=None, default=str
     ).translate({ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"})
     try:
         from flopwise import __version__ as version

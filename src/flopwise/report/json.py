@@ -54,6 +54,7 @@ def profile_document(p: Profile) -> dict[str, Any]:
             for u in p.uncounted
         ],
         "complete": p.complete,
+        "incomplete_reasons": list(p.incomplete_reasons),
         "coverage": {
             "ops": p.totals.ops,
             "uncounted_ops": len(p.uncounted),

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from flopwise.errors import FlopwiseError
+from flopwise.jsonout import dumps
 from flopwise.store.fingerprint import fingerprint_id, machine_fingerprint
 from flopwise.store.metrics import model_name, module_metrics, total_metrics, with_module_times
 
@@ -148,7 +149,7 @@ CREATE INDEX IF NOT EXISTS modules_path ON modules (path);
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True)
+    return None if value is None else dumps(value, indent=None, sort_keys=True)
 
 
 def _loads(text: str | None) -> Any:
@@ -240,7 +241,7 @@ def _insert_run(
             _json(doc.get("inputs")),
             _json(doc.get("convention") or doc.get("conventions")),
             label,
-            json.dumps(doc),
+            dumps(doc, indent=None),
         ),
     )
     new_id = int(cur.lastrowid)
@@ -537,6 +538,9 @@ class Store:
         """The id of the newest run (of ``model`` if given), or the ``offset``-th before it."""
         runs = self.list_runs(model=model, limit=offset + 1)
         if len(runs) <= offset:
+            if model and not runs:
+                hint = "" if is_model_pattern(model) else "; names match exactly, * makes a pattern"
+                raise RunNotFound(f"no run of model {model!r} in {self.path}{hint}")
             raise RunNotFound(f"no run latest~{offset} in {self.path}")
         return runs[offset].id
 
@@ -566,7 +570,7 @@ class Store:
         line per module with every scalar field the document's modules carry."""
         doc = self.get(run_id)
         if fmt == "json":
-            return json.dumps(doc, indent=2) + "\n"
+            return dumps(doc) + "\n"
         if fmt == "csv":
             return modules_csv(doc)
         raise StoreError(f"unknown export format {fmt!r}; expected json or csv")
