@@ -159,7 +159,8 @@ def test_peak_agrees_with_pytorch_memtracker(train: bool, optimizer: str) -> Non
     """A peer: torch.distributed._tools.mem_tracker.MemTracker (a dispatch mode of its own
     that tracks live storages) over the same step. It does not see the input, which
     existed before and is no module state, so its peak is ours minus the input's bytes."""
-    mem_tracker = pytest.importorskip("torch.distributed._tools.mem_tracker")
+    from torch.distributed._tools import mem_tracker
+
     from flopwise.memory.trace import prepared, run_step
 
     torch.manual_seed(0)

@@ -10,7 +10,9 @@ from torch.utils._pytree import tree_map
 
 from flopwise.errors import FlopwiseError
 from flopwise.memory.result import MemoryProfile
-from flopwise.memory.trace import memory_profile
+from flopwise.memory.trace import OPTIMIZERS, memory_profile
+
+__all__ = ["OPTIMIZERS", "run_llm_memory", "run_memory", "with_batch"]
 
 
 def with_batch(value: Any, batch: int) -> Any:

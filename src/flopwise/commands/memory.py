@@ -67,7 +67,7 @@ def memory_command(
 ) -> None:
     """Peak memory of one inference or training step, split into parameters, buffers,
     gradients, optimizer state, tensors kept for backward and temporaries."""
-    from flopwise.memory.trace import OPTIMIZERS
+    from flopwise.pipeline_memory import OPTIMIZERS
     from flopwise.report.memory import llm_memory_table, memory_table
 
     if optimizer is not None and optimizer not in OPTIMIZERS:
