@@ -25,7 +25,7 @@ PACKAGE = SRC / "flopwise"
 def layer_of(module: str) -> str:
     """The layer a dotted module name belongs to."""
     parts = module.split(".")
-    if module == "flopwise" or parts[1] == "pipeline":
+    if module == "flopwise" or parts[1] == "pipeline" or parts[1].startswith("pipeline_"):
         return "api"
     if parts[1] == "profile":
         return "result model"

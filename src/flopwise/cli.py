@@ -49,6 +49,7 @@ COMMAND_MODULES = (
     "report",
     "history",
     "diffusion",
+    "memory",
 )
 
 for _name in COMMAND_MODULES:

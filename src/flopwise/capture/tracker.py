@@ -132,9 +132,15 @@ class ModuleTracker:
         if not self.active:
             return
         path = self._names.get(id(module))
+        # A forward run during backward is a checkpoint's recomputation: its graph is never
+        # backpropagated and its early stop is an internal exception. Neither its nodes nor
+        # that exception (whose traceback holds the frames) are kept: either would keep
+        # the recomputed tensors alive until the capture ends.
+        recomputing = torch._C._current_autograd_node() is not None
         in_flight = sys.exc_info()[1]  # hooks with always_call run inside forward's `except`
         if (
             in_flight is not None
+            and not recomputing
             and path is not None
             and not any(seen is in_flight for seen, _ in self._raised)
         ):
@@ -144,7 +150,7 @@ class ModuleTracker:
             while stack[-1] != path:
                 stack.pop()
             stack.pop()
-        if path is not None and torch.is_grad_enabled():
+        if path is not None and torch.is_grad_enabled() and not recomputing:
             for t in _grad_tensors(output):
                 node = t.grad_fn
                 if node is None or node in self._marked:

@@ -1,0 +1,180 @@
+"""LLM training and inference memory from a config alone, by the published closed forms
+(sources and derivations in docs/memory.md).
+
+- Model states (Rajbhandari et al. 2020, "ZeRO", §3.1 and §5): with Ψ parameters, mixed
+  precision Adam holds 2Ψ (fp16/bf16 weights) + 2Ψ (fp16/bf16 gradients) + KΨ optimizer
+  bytes (K = 12: fp32 master weights, momentum, variance). Over N_d data-parallel ranks,
+  stage 1 shards the K part, stage 2 also the gradients, stage 3 also the weights.
+- Activations (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
+  Transformer Models", §4, 16-bit activations): per layer s·b·h·(34 + 5·a·s/h) bytes;
+  with tensor parallelism t: s·b·h·(10 + 24/t + 5·a·s/(h·t)); with sequence parallelism
+  too: s·b·h·(34 + 5·a·s/h)/t; full recomputation keeps only each layer's input,
+  2·s·b·h (divided by t with sequence parallelism).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from flopwise.errors import FlopwiseError
+
+if TYPE_CHECKING:
+    from flopwise.llm.spec import ModelSpec
+
+# Bytes per parameter of optimizer state, (mixed precision, full fp32). Mixed precision
+# keeps an fp32 master copy (4 B) beside the states (Micikevicius et al. 2018).
+OPTIMIZER_BYTES = {
+    "sgd": (4, 0),
+    "sgd-momentum": (8, 4),
+    "adam": (12, 8),
+    "adamw": (12, 8),
+}
+
+
+def model_state_bytes(
+    params: int,
+    *,
+    optimizer: str = "adam",
+    mixed_precision: bool = True,
+    zero: int = 0,
+    dp: int = 1,
+) -> dict[str, float]:
+    """Per-GPU bytes of weights, gradients and optimizer state for ``params`` parameters
+    (already divided by tensor/pipeline degrees if any), ZeRO ``zero`` stage 0-3 over ``dp``
+    data-parallel ranks. Fractions stay exact (floats) where sharding divides unevenly."""
+    if optimizer not in OPTIMIZER_BYTES:
+        raise FlopwiseError(
+            f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZER_BYTES)}"
+        )
+    if zero not in (0, 1, 2, 3):
+        raise FlopwiseError(f"ZeRO stage must be 0, 1, 2 or 3 (got {zero})")
+    if dp < 1:
+        raise FlopwiseError(f"data-parallel degree must be >= 1 (got {dp})")
+    weight = 2 if mixed_precision else 4
+    k = OPTIMIZER_BYTES[optimizer][0 if mixed_precision else 1]
+    return {
+        "weights": weight * params / (dp if zero >= 3 else 1),
+        "gradients": weight * params / (dp if zero >= 2 else 1),
+        "optimizer_state": k * params / (dp if zero >= 1 else 1),
+    }
+
+
+def activation_bytes_per_layer(
+    seq: int,
+    batch: int,
+    hidden: int,
+    heads: int,
+    *,
+    tp: int = 1,
+    sequence_parallel: bool = False,
+    recompute: str = "none",
+) -> float:
+    """Korthikanti et al.'s activation bytes of one transformer layer (16-bit activations,
+    dropout masks 1 byte), per tensor-parallel rank. ``recompute``: "none", "selective"
+    (attention's s² terms recomputed) or "full" (only the layer input kept)."""
+    s, b, h, a, t = seq, batch, hidden, heads, tp
+    if recompute == "full":
+        return 2 * s * b * h / (t if sequence_parallel else 1)
+    attn = 0 if recompute == "selective" else 5 * a * s / h
+    if sequence_parallel:
+        return s * b * h * (34 + attn) / t
+    return s * b * h * (10 + 24 / t + attn / t)
+
+
+@dataclass(frozen=True)
+class LLMTrainingMemory:
+    """Per-GPU training memory of a transformer; bytes (floats where sharding divides
+    unevenly), ``peak_bytes`` their sum."""
+
+    model: str
+    params: int
+    weights: float
+    gradients: float
+    optimizer_state: float
+    activations: float
+    activations_per_layer: float
+    layers_per_stage: int
+    micro_batch: int
+    seq: int
+    zero: int
+    dp: int
+    tp: int
+    pp: int
+    recompute: str
+    optimizer: str
+    mixed_precision: bool
+
+    @property
+    def peak_bytes(self) -> float:
+        return self.weights + self.gradients + self.optimizer_state + self.activations
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "peak_bytes": self.peak_bytes, "units": "bytes"}
+
+
+def llm_training_memory(
+    spec: ModelSpec,
+    params: int,
+    *,
+    micro_batch: int = 1,
+    seq: int = 2048,
+    optimizer: str = "adamw",
+    mixed_precision: bool = True,
+    zero: int = 0,
+    gpus: int = 1,
+    tp: int = 1,
+    pp: int = 1,
+    sequence_parallel: bool = False,
+    recompute: str = "none",
+) -> LLMTrainingMemory:
+    """Per-GPU memory of one training step: model states (ZeRO over dp = gpus/(tp·pp)) and
+    the activations of the first pipeline stage, which holds ``pp`` micro-batches of its
+    L/pp layers in flight under 1F1B (Korthikanti et al. §4.2: L layers' worth)."""
+    if gpus % (tp * pp):
+        raise FlopwiseError(f"--gpus {gpus} is not a multiple of tp·pp = {tp * pp}")
+    dp = gpus // (tp * pp)
+    states = model_state_bytes(
+        params / (tp * pp), optimizer=optimizer, mixed_precision=mixed_precision, zero=zero, dp=dp
+    )
+    per_layer = activation_bytes_per_layer(
+        seq,
+        micro_batch,
+        spec.hidden,
+        spec.heads,
+        tp=tp,
+        sequence_parallel=sequence_parallel,
+        recompute=recompute,
+    )
+    layers_per_stage = -(-spec.layers // pp)
+    return LLMTrainingMemory(
+        model=spec.name,
+        params=params,
+        **states,
+        activations=per_layer * layers_per_stage * pp,
+        activations_per_layer=per_layer,
+        layers_per_stage=layers_per_stage,
+        micro_batch=micro_batch,
+        seq=seq,
+        zero=zero,
+        dp=dp,
+        tp=tp,
+        pp=pp,
+        recompute=recompute,
+        optimizer=optimizer,
+        mixed_precision=mixed_precision,
+    )
+
+
+def largest_micro_batch(capacity: float, fits: Any, limit: int = 1 << 16) -> int:
+    """Largest b ≥ 1 with ``fits(b)`` true (monotone), 0 if even 1 does not fit."""
+    if not fits(1):
+        return 0
+    lo, hi = 1, 2
+    while hi <= limit and fits(hi):
+        lo, hi = hi, hi * 2
+    hi = min(hi, limit + 1)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo

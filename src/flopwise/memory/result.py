@@ -1,0 +1,126 @@
+"""Typed results of the memory layer: storage lifetimes, the live-bytes curve, its peak
+and breakdown. Plain dataclasses; all sizes are integers in bytes (allocator-rounded)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# What each live byte is for. Parameters, buffers and inputs exist before the step;
+# optimizer state too in the steady state (after a first step created it). Workspace is
+# kernel scratch no tensor carries (see memory/workspace.py).
+CATEGORIES = (
+    "parameters",
+    "buffers",
+    "inputs",
+    "gradients",
+    "optimizer_state",
+    "saved",
+    "temporaries",
+    "workspace",
+)
+
+SCHEMA = "flopwise.memory/1"
+
+
+@dataclass(slots=True)
+class Block:
+    """One storage (one allocation) and its lifetime over the op sequence.
+
+    Positions are op-record indices: ``birth`` is the op whose output first held the
+    storage (-1: it existed before the traced step), ``death`` the last op before it was
+    freed (None: still alive at the end), ``last_use`` the last op that read or wrote it.
+    """
+
+    id: int
+    bytes: int
+    requested_bytes: int
+    category: str
+    birth: int
+    death: int | None
+    last_use: int
+    op: str
+    module_path: str
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryPeak:
+    """The highest live total, where it happened and what it was made of."""
+
+    bytes: int
+    position: int
+    op: str
+    module_path: str
+    phase: str
+    by_category: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryModuleRow:
+    """Per-module memory: bytes its ops allocated, the part of it kept for backward, and
+    the highest live total (whole process) while one of its ops ran."""
+
+    path: str
+    type: str
+    depth: int
+    allocated_bytes: int
+    saved_bytes: int
+    peak_bytes: int
+
+
+@dataclass(slots=True)
+class MemoryProfile:
+    """Memory of one inference or training step, predicted from the op stream.
+
+    ``curve[i]`` is the highest live total while op record ``i`` ran (its outputs born,
+    before anything freed after it); ``baseline_bytes`` is what was live before the step.
+    """
+
+    model: str
+    mode: dict[str, Any]
+    granularity: int
+    baseline_bytes: int
+    baseline_by_category: dict[str, int]
+    peak: MemoryPeak
+    final_bytes: int
+    curve: list[int]
+    ops: list[str]
+    phases: dict[str, list[int]]
+    phase_peaks: dict[str, int]
+    blocks: list[Block]
+    modules: list[MemoryModuleRow]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def peak_bytes(self) -> int:
+        return self.peak.bytes
+
+    @property
+    def step_peak_bytes(self) -> int:
+        """Peak minus what was live before the step: what the step itself adds (what an
+        allocator trace that starts with the step sees)."""
+        return self.peak.bytes - self.baseline_bytes
+
+    def to_dict(self, curve: bool = True) -> dict[str, Any]:
+        """JSON-ready document (schema ``flopwise.memory/1``); integers stay integers."""
+        doc: dict[str, Any] = {
+            "schema": SCHEMA,
+            "model": self.model,
+            "mode": self.mode,
+            "units": {"*_bytes": "bytes", "bytes": "bytes", "positions": "op-record index"},
+            "allocator_granularity_bytes": self.granularity,
+            "peak_bytes": self.peak.bytes,
+            "step_peak_bytes": self.step_peak_bytes,
+            "baseline_bytes": self.baseline_bytes,
+            "baseline_by_category": self.baseline_by_category,
+            "final_bytes": self.final_bytes,
+            "peak": asdict(self.peak),
+            "phases": self.phases,
+            "phase_peak_bytes": self.phase_peaks,
+            "modules": [asdict(m) for m in self.modules],
+        }
+        if curve:
+            doc["curve_bytes"] = self.curve
+        doc.update(self.extra)
+        return doc

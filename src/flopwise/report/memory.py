@@ -1,0 +1,143 @@
+"""Renderers of memory results (op-stream profiles and LLM closed forms). Render only:
+every number comes from the result."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from flopwise.memory.result import MemoryProfile
+
+GIB = 1024**3
+
+
+def mib(n: float) -> str:
+    """Bytes as MiB (or GiB past 10 GiB), with the exact byte count for small values."""
+    if abs(n) >= 10 * GIB:
+        return f"{n / GIB:.2f} GiB"
+    if abs(n) >= 1024**2:
+        return f"{n / 1024**2:.2f} MiB"
+    return f"{int(n)} B"
+
+
+def _render(*parts: Any) -> str:
+    buf = io.StringIO()
+    console = Console(file=buf, width=130, force_terminal=False, color_system=None)
+    for part in parts:
+        console.print(part)
+    return buf.getvalue()
+
+
+def memory_table(mp: MemoryProfile, depth: int = 2) -> str:
+    """Header with the peak and where it happens, the breakdown at the peak, the fit
+    verdict, and per-module columns."""
+    mode = mp.mode
+    lines = [
+        f"{mp.model}: {mode['phase']}"
+        + (f" with {mode['optimizer']}" if mode.get("optimizer") else "")
+        + (f", autocast {mode['amp']}" if mode.get("amp") else "")
+        + (
+            f", accumulating {mode['accumulate']} micro-batches"
+            if mode.get("accumulate", 1) > 1
+            else ""
+        )
+        + (f", batch {mode['batch']}" if mode.get("batch") is not None else "")
+        + f", {mode['tensors']} tensors, allocator rounding {mp.granularity} B "
+        f"({mode['allocator_device']})",
+        f"peak {mib(mp.peak_bytes)} ({mp.peak_bytes:,} bytes) at op #{mp.peak.position} "
+        f"{mp.peak.op} in '{mp.peak.module_path or '(root)'}' ({mp.peak.phase}); "
+        f"before the step {mib(mp.baseline_bytes)}",
+    ]
+    breakdown = Table(title="Live at the peak", box=None, show_header=True, header_style="bold")
+    breakdown.add_column("Category")
+    breakdown.add_column("Bytes", justify="right")
+    breakdown.add_column("", justify="right")
+    for cat, n in mp.peak.by_category.items():
+        if n:
+            breakdown.add_row(cat, f"{n:,}", mib(n))
+    phases = "  ".join(f"{ph}: {mib(n)}" for ph, n in mp.phase_peaks.items())
+    lines.append(f"peak per phase: {phases}")
+    fit = mp.extra.get("fit")
+    if fit:
+        verdict = "fits" if fit["fits"] else "does NOT fit"
+        lines.append(
+            f"{verdict} on {fit['hardware']} ({fit['capacity_bytes'] / 1e9:.1f} GB)"
+            + (
+                f"; largest batch that fits: {fit['largest_batch']}"
+                if "largest_batch" in fit
+                else ""
+            )
+        )
+    measured = mp.extra.get("measured")
+    if measured:
+        lines.append(
+            f"measured step peak {mib(measured['step_peak_bytes'])} vs predicted "
+            f"{mib(measured['predicted_step_peak_bytes'])} "
+            f"(difference {measured['difference_bytes']:+,} bytes; {measured['method']})"
+        )
+    ck = mp.extra.get("checkpoint")
+    if ck:
+        lines.append(
+            f"checkpointing {', '.join(ck['modules'])}: kept for backward "
+            f"{mib(ck['saved_bytes_without'])} → {mib(ck['saved_bytes_with'])}, peak "
+            f"{mib(ck['peak_bytes_without'])} → {mib(ck['peak_bytes_with'])}, "
+            f"recomputes {ck['recompute_flops']:,} FLOPs"
+        )
+    modules = Table(box=None, show_header=True, header_style="bold")
+    modules.add_column("Module")
+    modules.add_column("Type", style="dim")
+    modules.add_column("Allocated", justify="right")
+    modules.add_column("Kept for backward", justify="right")
+    modules.add_column("Peak while running", justify="right")
+    for m in mp.modules:
+        if m.depth > depth:
+            continue
+        name = m.path.rsplit(".", 1)[-1] if m.path else "(root)"
+        modules.add_row(
+            "  " * m.depth + name,
+            m.type,
+            mib(m.allocated_bytes),
+            mib(m.saved_bytes) if m.saved_bytes else "-",
+            mib(m.peak_bytes),
+        )
+    return _render("\n".join(lines), breakdown, modules)
+
+
+def llm_memory_table(doc: dict[str, Any]) -> str:
+    """The LLM closed-form breakdown, per GPU."""
+    rows = Table(box=None, show_header=True, header_style="bold")
+    rows.add_column("Per GPU")
+    rows.add_column("Bytes", justify="right")
+    rows.add_column("GB (1e9)", justify="right")
+    head = [f"{doc['model']}"]
+    if "training" in doc:
+        t = doc["training"]
+        head.append(
+            f"training, {t['optimizer']}{' mixed precision' if t['mixed_precision'] else ' fp32'}, "
+            f"ZeRO stage {t['zero']}, dp={t['dp']} tp={t['tp']} pp={t['pp']}, micro-batch "
+            f"{t['micro_batch']} × {t['seq']} tokens, recompute={t['recompute']}, "
+            f"{t['params']:,} params"
+        )
+        items = ["weights", "gradients", "optimizer_state", "activations", "peak_bytes"]
+        src = t
+        head.append(f"activations per layer: {src['activations_per_layer']:,.0f} bytes")
+    else:
+        src = doc["inference"]
+        head.append(f"inference, batch {src['batch']}, context {src['context']}")
+        items = ["weights", "kv_cache", "peak_bytes"]
+    for k in items:
+        rows.add_row(k, f"{src[k]:,.0f}", f"{src[k] / 1e9:.2f}")
+    fit = doc.get("fit")
+    if fit:
+        largest = fit.get("largest_micro_batch", fit.get("largest_batch"))
+        head.append(
+            f"{'fits' if fit['fits'] else 'does NOT fit'} on {fit['hardware']} "
+            f"({fit['capacity_bytes'] / 1e9:.1f} GB); largest (micro-)batch that fits: {largest}"
+        )
+    for s in src.get("sources", []):
+        head.append(f"source: {s}")
+    return _render("\n".join(head), rows)
