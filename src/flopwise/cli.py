@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "llm",
     "report",
     "history",
+    "campaign",
 )
 
 for _name in COMMAND_MODULES:

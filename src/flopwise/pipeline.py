@@ -14,9 +14,14 @@ from flopwise.profile import Profile, profile
 
 
 def load(
-    model_spec: str, inputs: list[str], device: str, dtype: str
+    model_spec: str,
+    inputs: list[str],
+    device: str,
+    dtype: str,
+    factory_kwargs: dict[str, Any] | None = None,
 ) -> tuple[Any, tuple, dict, str]:
-    """Build the model and its inputs; returns ``(model, args, kwargs, name)``."""
+    """Build the model and its inputs; returns ``(model, args, kwargs, name)``.
+    ``factory_kwargs`` go to a ``file.py:factory`` / ``module:factory`` source."""
     from flopwise.sources import load_model
     from flopwise.sources.specs import make_inputs, normalize_example_inputs, parse_dtype
 
@@ -26,7 +31,9 @@ def load(
         from flopwise.errors import FlopwiseError
 
         raise FlopwiseError("--device cuda: no CUDA device is available on this machine")
-    loaded = load_model(model_spec, device=build_device, dtype=torch_dtype)
+    loaded = load_model(
+        model_spec, device=build_device, dtype=torch_dtype, factory_kwargs=factory_kwargs
+    )
     if inputs:
         args, kwargs = make_inputs(
             inputs, build_device, float_dtype=torch_dtype, vocab_size=loaded.vocab_size
@@ -59,15 +66,17 @@ def run_profile(
     hardware: str = "host",
     stages: bool = False,
     progress: bool = False,
+    factory_kwargs: dict[str, Any] | None = None,
 ) -> Profile:
-    """Load, count and (with ``measure``) time a model, returning one Profile."""
+    """Load, count and (with ``measure``) time a model, returning one Profile.
+    ``factory_kwargs`` are passed to a factory source (a campaign's grid point)."""
     if device == "auto":
         device = "cpu" if measure else "meta"
     if measure and device in ("meta", "fake"):
         from flopwise.errors import FlopwiseError
 
         raise FlopwiseError(f"--measure needs real tensors; use --device cpu or cuda, not {device}")
-    model, args, kwargs, name = load(model_spec, inputs, device, dtype)
+    model, args, kwargs, name = load(model_spec, inputs, device, dtype, factory_kwargs)
     tensors = "fake" if device == "fake" else ("meta" if device == "meta" else "auto")
     prof = profile(
         model, *args, kwargs=kwargs, train=train, tensors=tensors, name=model_spec or name

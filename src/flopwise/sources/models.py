@@ -223,6 +223,7 @@ def load_model(
     seed: int = 0,
     attn_implementation: str = "sdpa",
     experts_implementation: str | None = None,
+    factory_kwargs: dict[str, Any] | None = None,
 ) -> LoadedModel:
     """Build the model ``spec`` names (see the module docstring for the forms).
 
@@ -231,6 +232,8 @@ def load_model(
     reproducible and the global RNG is left as it was. ``attn_implementation`` and
     ``experts_implementation`` are passed to transformers for ``hf:`` models (e.g.
     ``experts_implementation="eager"`` for per-expert loops in MoE layers).
+    ``factory_kwargs``: keyword arguments for a ``file`` or ``module`` factory (one point of
+    a campaign's parameter grid); refused for the other sources.
 
     Raises (one-line messages): :class:`UnknownModel` (unknown source or name, with close
     matches), :class:`MissingDependency` (torchvision/timm: extra ``vision``;
@@ -243,6 +246,10 @@ def load_model(
     with _seeded(seed, device):
         if source == "":
             source, target = _resolve_bare_name(target)
+        if factory_kwargs and source not in ("file", "module"):
+            raise BadModelFile(
+                f"{spec}: factory parameters are only for file.py:factory or module:factory"
+            )
         if source == "torchvision":
             loaded = _load_torchvision(target, device)
         elif source == "timm":
@@ -257,10 +264,10 @@ def load_model(
             )
         elif source == "file":
             module = _import_file(Path(target).expanduser())
-            loaded = _load_factory(module, target, factory, "file", device)
+            loaded = _load_factory(module, target, factory, "file", device, factory_kwargs)
         else:
             module = _import_module(target, spec)
-            loaded = _load_factory(module, target, factory, "module", device)
+            loaded = _load_factory(module, target, factory, "module", device, factory_kwargs)
     if dtype is not None and source != "hf":
         loaded.model.to(dtype)
         if loaded.example_inputs is not None:
@@ -541,7 +548,12 @@ def _import_module(name: str, spec: str) -> Any:
 
 
 def _load_factory(
-    module: Any, target: str, factory_name: str | None, source: str, device: torch.device
+    module: Any,
+    target: str,
+    factory_name: str | None,
+    source: str,
+    device: torch.device,
+    factory_kwargs: dict[str, Any] | None = None,
 ) -> LoadedModel:
     assert factory_name is not None
     label = f"{target}:{factory_name}"
@@ -560,7 +572,7 @@ def _load_factory(
 
     def call() -> Any:
         try:
-            return factory()
+            return factory(**(factory_kwargs or {}))
         except FlopwiseError:
             raise
         except Exception as exc:
