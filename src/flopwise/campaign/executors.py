@@ -283,7 +283,7 @@ class RayExecutor(Executor):
             except ConnectionError as exc:
                 raise FlopwiseError(f"cannot reach the Ray cluster at {address}: {exc}") from None
         self.timeout_s = timeout_s
-        self._task = ray.remote(_ray_run_job).options(max_retries=0)
+        self._task = ray.remote(max_retries=0)(_ray_run_job)  # retries are the driver's
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         self._nodes = [n.get("Resources", {}) for n in nodes]
         cpus = sum(int(r.get("CPU", 0)) for r in self._nodes)
