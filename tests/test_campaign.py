@@ -10,7 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from flopwise.campaign import LocalExecutor, PlanError, expand_plan, load_plan, run_campaign
+from flopwise.campaign import (
+    Executor,
+    LocalExecutor,
+    PlanError,
+    expand_plan,
+    load_plan,
+    run_campaign,
+)
 from flopwise.campaign.runner import parse_label, stored_jobs
 from flopwise.store import Store
 
@@ -89,6 +96,30 @@ grid = {{ width = {list(WIDTHS)}, depth = {list(DEPTHS)} }}
 path = "models.py:trouble"
 grid = {{ mode = ["raise", "crash", "flaky"] }}
 """
+
+
+class InterruptAfter(Executor):
+    """Delegates to ``inner`` and raises KeyboardInterrupt (as Ctrl-C would) once ``n``
+    results have been handed back."""
+
+    def __init__(self, inner: Executor, n: int) -> None:
+        self.inner, self.n, self.seen = inner, n, 0
+
+    def submit(self, job):
+        self.inner.submit(job)
+
+    def poll(self, timeout):
+        if self.seen >= self.n:
+            raise KeyboardInterrupt
+        got = self.inner.poll(timeout)
+        self.seen += len(got)
+        return got
+
+    def outstanding(self):
+        return self.inner.outstanding()
+
+    def close(self):
+        self.inner.close()
 
 
 def calls(folder: Path) -> list[str]:
@@ -291,6 +322,11 @@ grid = { width = [4] }
         assert store.info(outcome.run_id).kind == "measure"
         assert doc["measured"]["latency"]["median_s"] > 0
         assert doc["totals"]["macs"] == 2 * 4 * 4
+        from flopwise.campaign.summary import campaign_rows
+
+        (row,) = campaign_rows(store, "timed")
+        assert row["latency"] == {"cpu": doc["measured"]["latency"]["median_s"]}
+        assert row["macs"] == 2 * 4 * 4 and row["status"] == {"cpu": "ok"}
 
 
 @pytest.mark.slow
@@ -338,3 +374,32 @@ grid = { width = [4, 8] }
         docs = [store.get(r.id) for r in store.list_runs(limit=None)]
     assert sorted(d["totals"]["macs"] for d in docs) == [2 * 4 * 4, 2 * 8 * 8]
     assert json.dumps(docs)  # JSON-clean
+    assert main(["report", "--campaign", "cli", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "mlp(width=4)" in out and "mlp(width=8)" in out
+    assert " 32 " in out and " 128 " in out  # the MACs, 2·4·4 and 2·8·8
+
+
+def test_interrupt_keeps_finished_jobs_and_rerun_does_the_rest(tmp_path):
+    plan = load_plan(
+        write_plan(
+            tmp_path,
+            """
+name = "stop"
+[[factories]]
+path = "models.py:mlp"
+grid = { width = [1, 2, 3, 4, 5] }
+""",
+        )
+    )
+    with Store(tmp_path / "r.sqlite") as store:
+        first = run_campaign(plan, store, InterruptAfter(LocalExecutor(workers=1), 2))
+        assert first.interrupted and first.count("ok") == 2 and first.remaining == 3
+        assert store.count() == 2
+        before = len(calls(tmp_path))
+        second = run_campaign(plan, store, LocalExecutor(workers=1))
+        assert second.count("skipped") == 2 and second.count("ok") == 3
+        # With one worker nothing else was in flight when the interruption came: exactly the
+        # three unfinished jobs ran again.
+        assert len(calls(tmp_path)) - before == 3
+        assert store.count() == 5

@@ -13,14 +13,13 @@ ray = pytest.importorskip("ray")
 
 import flopwise  # noqa: E402
 from flopwise.campaign import (  # noqa: E402
-    Executor,
     LocalExecutor,
     RayExecutor,
     load_plan,
     run_campaign,
 )
 from flopwise.store import Store  # noqa: E402
-from test_campaign import calls, write_plan  # noqa: E402
+from test_campaign import InterruptAfter, calls, write_plan  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -67,30 +66,6 @@ def _table(store: Store) -> dict[str, tuple]:
                 totals.get("params"),
             )
     return out
-
-
-class InterruptAfter(Executor):
-    """Delegates to ``inner`` and raises KeyboardInterrupt (as Ctrl-C would) once ``n``
-    results have been handed back."""
-
-    def __init__(self, inner: Executor, n: int) -> None:
-        self.inner, self.n, self.seen = inner, n, 0
-
-    def submit(self, job):
-        self.inner.submit(job)
-
-    def poll(self, timeout):
-        if self.seen >= self.n:
-            raise KeyboardInterrupt
-        got = self.inner.poll(timeout)
-        self.seen += len(got)
-        return got
-
-    def outstanding(self):
-        return self.inner.outstanding()
-
-    def close(self):
-        self.inner.close()
 
 
 def test_twenty_jobs_on_ray_match_the_local_executor(cluster, tmp_path):

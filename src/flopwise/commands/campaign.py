@@ -72,8 +72,9 @@ def campaign_command(
             runner = RayExecutor(address=address, timeout_s=plan.timeout_s)
         else:
             runner = LocalExecutor(workers=n_workers, timeout_s=plan.timeout_s)
-        console.print(
-            f"campaign {plan.name} (plan {plan.hash}): {len(plan.jobs)} jobs; {runner.describe()}"
+        typer.echo(
+            f"campaign {plan.name} (plan {plan.hash}): {len(plan.jobs)} jobs; {runner.describe()}",
+            err=True,
         )
         with _Progress(console, enabled=sys.stderr.isatty()) as progress:
             result = run_campaign(plan, store, runner, retries=retries, progress=progress)
