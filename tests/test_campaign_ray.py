@@ -119,3 +119,30 @@ grid = { width = [1, 2, 3, 4, 5, 6, 7, 8] }
         assert store.count() == len(plan.jobs)
         # Only the unfinished jobs ran again (jobs cancelled mid-flight may have started).
         assert len(calls(tmp_path)) - ran_before >= len(plan.jobs) - len(finished)
+
+
+def test_task_resources_follow_the_job():
+    """Counting jobs take one CPU; timing jobs every CPU of the smallest node able to run
+    them (so they are alone there), a GPU, and the custom resource of their device kind."""
+    from flopwise.campaign import Job
+
+    executor = RayExecutor.__new__(RayExecutor)  # no cluster: only the placement rules
+    executor._nodes = [
+        {"CPU": 16.0, "GPU": 1.0, "device:nvidia-h100": 1.0},
+        {"CPU": 8.0, "GPU": 2.0, "device:nvidia-l4": 2.0},
+        {"CPU": 4.0},
+    ]
+
+    def job(action, device):
+        return Job(model="m", params=(), inputs=(), action=action, device=device)
+
+    assert executor.options_for(job("count", "meta")) == {"num_cpus": 1}
+    assert executor.options_for(job("measure", "cpu")) == {"num_cpus": 4}
+    assert executor.options_for(job("measure", "cuda")) == {"num_cpus": 8, "num_gpus": 1}
+    assert executor.options_for(job("measure", "nvidia-h100")) == {
+        "num_cpus": 16,
+        "num_gpus": 1,
+        "resources": {"device:nvidia-h100": 1},
+    }
+    refused = executor.options_for(job("measure", "nvidia-a100"))
+    assert isinstance(refused, str) and "device:nvidia-a100" in refused

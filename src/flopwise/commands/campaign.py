@@ -33,7 +33,10 @@ def campaign_command(
         ExecutorName.local, "--executor", help="local (process pool) or ray (a Ray cluster)."
     ),
     address: str = typer.Option(
-        "auto", "--address", help="With --executor ray: auto, HOST:PORT or ray://HOST:PORT."
+        "auto",
+        "--address",
+        help="With --executor ray: auto (the running cluster), HOST:PORT, ray://HOST:PORT, "
+        "or local (a throw-away Ray on this machine).",
     ),
     workers: int | None = typer.Option(
         None,
@@ -87,9 +90,10 @@ def campaign_command(
     if len(failed) > 20:
         typer.echo(f"... and {len(failed) - 20} more failed jobs")
     if result.interrupted:
-        console.print(
+        typer.echo(
             f"interrupted: {result.remaining} job(s) not finished; "
-            "everything finished is stored; run the same command again to resume"
+            "everything finished is stored; run the same command again to resume",
+            err=True,
         )
         raise typer.Exit(130)
 
