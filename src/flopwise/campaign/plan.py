@@ -36,7 +36,7 @@ TIMING_ACTIONS = frozenset({"measure"})
 #: Rough seconds per job for ``--dry-run`` when nothing better is known: building a model
 #: and counting it on meta tensors, and building + warm-up + the timing budget.
 ESTIMATE_COUNT_S = 4.0
-ESTIMATE_MEASURE_OVERHEAD_S = 6.0
+ESTIMATE_MEASURE_OVERHEAD_S = 15.0
 
 # The device a counting job runs on: counts do not depend on where they run (DESIGN.md:
 # "counting semantics beat kernels"), so a count is one job per model × input, on meta

@@ -124,7 +124,7 @@ def _dry_run(plan, db: Path | None, workers: int | None, limit: int) -> None:
     typer.echo(
         f"campaign {plan.name} (plan {plan.hash}): {len(plan.jobs)} jobs, {len(done)} already "
         f"stored, {len(todo)} to run; estimated {_duration(estimate)} on this machine "
-        f"with {n} worker(s) (rough: counts ~4 s each, packed; timings their budget + 6 s, "
+        f"with {n} worker(s) (rough: counts ~4 s each, packed; timings their budget + 15 s, "
         "one at a time)"
     )
 
