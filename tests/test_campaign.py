@@ -403,3 +403,21 @@ grid = { width = [1, 2, 3, 4, 5] }
         # three unfinished jobs ran again.
         assert len(calls(tmp_path)) - before == 3
         assert store.count() == 5
+
+
+@pytest.mark.parametrize(
+    ("kind", "gpu", "matches"),
+    [
+        ("nvidia-h100", "NVIDIA H100 80GB HBM3", True),
+        ("nvidia-h100", "NVIDIA H100", True),
+        ("nvidia-h100", "NVIDIA H1000", False),
+        ("nvidia-h100", "NVIDIA H200", False),
+        ("nvidia-l4", "NVIDIA L4", True),
+        ("cuda", "NVIDIA L4", True),
+    ],
+)
+def test_device_kinds_match_gpu_names(kind, gpu, matches):
+    from flopwise.campaign.worker import device_kind_of, kind_matches
+
+    assert device_kind_of("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
+    assert kind_matches(kind, gpu) is matches
