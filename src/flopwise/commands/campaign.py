@@ -63,6 +63,8 @@ def campaign_command(
     n_workers = workers or plan.workers
     console = Console(stderr=True)
     out = Console()
+    if not out.is_terminal:  # piped or logged: whole lines, not an 80-column squeeze
+        out = Console(width=400)
     if dry_run:
         _dry_run(plan, db, n_workers, limit)
         return
