@@ -421,3 +421,29 @@ def test_device_kinds_match_gpu_names(kind, gpu, matches):
 
     assert device_kind_of("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
     assert kind_matches(kind, gpu) is matches
+
+
+def test_proxy_correlations_and_device_agreement_by_hand():
+    from flopwise.campaign.summary import device_agreement, proxy_correlations
+
+    def row(flops, cpu, gpu):
+        return {
+            "flops": flops,
+            "macs": None,
+            "bytes": None,
+            "params": None,
+            "latency": {"cpu": cpu, "nvidia-l4": gpu},
+        }
+
+    # CPU latency ranks (1, 3, 2) against FLOPs ranks (1, 2, 3): Σd² = 2, so
+    # ρ = 1 - 6·2 / (3·(9 - 1)) = 0.5; τ-b = (concordant 2 - discordant 1) / 3 = 1/3.
+    # The L4 latencies rank exactly as the FLOPs do (ρ = 1), and against the CPU ρ = 0.5.
+    rows = [row(10, 1.0, 0.1), row(20, 3.0, 0.2), row(30, 2.0, 0.3)]
+    got = proxy_correlations(rows)
+    rho, tau, n = got["cpu"]["flops"]
+    assert rho == pytest.approx(0.5) and tau == pytest.approx(1 / 3) and n == 3
+    assert got["nvidia-l4"]["flops"][0] == pytest.approx(1.0)
+    assert "macs" not in got["cpu"]  # no values, no figure
+    ((a, b, agreement, n),) = device_agreement(rows)
+    assert (a, b, n) == ("cpu", "nvidia-l4", 3) and agreement == pytest.approx(0.5)
+    assert proxy_correlations(rows[:2]) == {}  # two points always correlate: left out

@@ -87,7 +87,12 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
         if section["action"] == "count":
             row["count_status"] = section["status"]
             row.update(
-                flops=totals.get("flops"), macs=totals.get("macs"), params=totals.get("params")
+                flops=totals.get("flops"),
+                macs=totals.get("macs"),
+                params=totals.get("params"),
+                bytes=(totals.get("bytes_read") or 0) + (totals.get("bytes_written") or 0)
+                if totals
+                else None,
             )
         else:
             row["status"][section["device"]] = section["status"]
@@ -140,3 +145,76 @@ def campaign_tables(rows: list[dict], name: str) -> list[Table]:
             table.caption = "* spread above the trust threshold (busy machine?): re-run to confirm"
         tables.append(table)
     return tables
+
+
+#: Proxies correlated with latency in :func:`proxy_table`.
+PROXIES = ("flops", "macs", "bytes", "params")
+
+
+def proxy_correlations(rows: list[dict]) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """Per device: ``{proxy: (spearman, kendall_tau_b, n)}`` of each proxy against the
+    measured latency over the rows that have both (a device with fewer than 3 such rows is
+    left out: two points always correlate)."""
+    from flopwise.analysis.stats import kendall_tau_b, spearman
+
+    out: dict[str, dict[str, tuple[float, float, int]]] = {}
+    devices = sorted({d for r in rows for d in r["latency"]})
+    for device in devices:
+        per: dict[str, tuple[float, float, int]] = {}
+        for proxy in PROXIES:
+            pairs = [
+                (r[proxy], r["latency"][device])
+                for r in rows
+                if r.get(proxy) is not None and r["latency"].get(device) is not None
+            ]
+            if len(pairs) >= 3:
+                xs, ys = zip(*pairs, strict=True)
+                per[proxy] = (spearman(xs, ys), kendall_tau_b(xs, ys), len(pairs))
+        if per:
+            out[device] = per
+    return out
+
+
+def device_agreement(rows: list[dict]) -> list[tuple[str, str, float, int]]:
+    """For each pair of devices, Spearman's correlation of their latencies over the rows
+    timed on both: does the ranking of models carry over from one device to the other?"""
+    from itertools import combinations
+
+    from flopwise.analysis.stats import spearman
+
+    devices = sorted({d for r in rows for d in r["latency"]})
+    out = []
+    for a, b in combinations(devices, 2):
+        pairs = [
+            (r["latency"][a], r["latency"][b])
+            for r in rows
+            if r["latency"].get(a) is not None and r["latency"].get(b) is not None
+        ]
+        if len(pairs) >= 3:
+            xs, ys = zip(*pairs, strict=True)
+            out.append((a, b, spearman(xs, ys), len(pairs)))
+    return out
+
+
+def proxy_table(rows: list[dict], name: str) -> Table | None:
+    """How well each proxy ranks the models' latency per device (Spearman ρ, Kendall τ-b),
+    and how well one device's ranking predicts another's; None without timings."""
+    correlations = proxy_correlations(rows)
+    agreement = device_agreement(rows)
+    if not correlations and not agreement:
+        return None
+    table = Table(title=f"campaign {name} · rank correlation with latency", title_justify="left")
+    for col, justify in (
+        ("device", "left"),
+        ("against", "left"),
+        ("Spearman ρ", "right"),
+        ("Kendall τ-b", "right"),
+        ("n", "right"),
+    ):
+        table.add_column(col, justify=justify)
+    for device, per in correlations.items():
+        for proxy, (rho, tau, n) in per.items():
+            table.add_row(device, proxy, f"{rho:.3f}", f"{tau:.3f}", str(n))
+    for a, b, rho, n in agreement:
+        table.add_row(a, f"latency on {b}", f"{rho:.3f}", "", str(n))
+    return table

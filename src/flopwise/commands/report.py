@@ -62,7 +62,7 @@ def report(
 def _campaign_report(name: str, db: Path | None) -> None:
     from rich.console import Console
 
-    from flopwise.campaign.summary import campaign_rows, campaign_tables
+    from flopwise.campaign.summary import campaign_rows, campaign_tables, proxy_table
     from flopwise.errors import FlopwiseError
     from flopwise.store import Store
 
@@ -75,6 +75,9 @@ def _campaign_report(name: str, db: Path | None) -> None:
         console = Console(width=400)
     for table in campaign_tables(rows, name):
         console.print(table)
+    correlations = proxy_table(rows, name)
+    if correlations is not None:
+        console.print(correlations)
 
 
 def register(app: typer.Typer) -> None:
