@@ -374,6 +374,13 @@ grid = { width = [4, 8] }
         docs = [store.get(r.id) for r in store.list_runs(limit=None)]
     assert sorted(d["totals"]["macs"] for d in docs) == [2 * 4 * 4, 2 * 8 * 8]
     assert json.dumps(docs)  # JSON-clean
+    # A plan with one more point: a new plan hash, so nothing counts as done, but the two
+    # jobs it shares with the first plan have known durations.
+    plan_file.write_text(plan_file.read_text().replace("[4, 8]", "[4, 8, 16]"))
+    assert main(["campaign", str(plan_file), "--dry-run", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "3 jobs, 0 already stored, 3 to run" in out
+    assert "2 job(s) timed by earlier runs" in out
     assert main(["report", "--campaign", "cli", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert "mlp(width=4)" in out and "mlp(width=8)" in out

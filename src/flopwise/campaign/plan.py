@@ -146,17 +146,21 @@ class Plan:
             {"name": self.name, "settings": self.settings, "jobs": [j.key for j in self.jobs]}
         )[:16]
 
-    def estimate_s(self, workers: int = 1) -> float:
-        """A rough duration: counting jobs packed over ``workers``, timing jobs one after
-        the other (per device kind, since different devices time in parallel on a cluster,
-        but locally everything on this machine is serial)."""
-        counts = sum(1 for j in self.jobs if not j.timing)
-        timed = [j for j in self.jobs if j.timing]
-        total = counts * ESTIMATE_COUNT_S / max(1, workers)
-        for job in timed:
-            budget = float(dict(job.options).get("budget_s", 2.0))
-            total += budget + ESTIMATE_MEASURE_OVERHEAD_S
-        return total
+    def estimate_s(self, workers: int = 1, known: dict[str, float] | None = None) -> float:
+        """A rough duration on one machine: counting jobs packed over ``workers``, timing
+        jobs one after the other. ``known`` gives seconds per job key (from earlier runs of
+        the same jobs); other jobs take the defaults :data:`ESTIMATE_COUNT_S` and budget +
+        :data:`ESTIMATE_MEASURE_OVERHEAD_S`."""
+        known = known or {}
+        counting = 0.0
+        timing = 0.0
+        for job in self.jobs:
+            if job.timing:
+                budget = float(dict(job.options).get("budget_s", 2.0))
+                timing += known.get(job.key, budget + ESTIMATE_MEASURE_OVERHEAD_S)
+            else:
+                counting += known.get(job.key, ESTIMATE_COUNT_S)
+        return counting / max(1, workers) + timing
 
 
 def _digest(obj: Any) -> str:

@@ -61,6 +61,23 @@ def done_keys(store: Store, plan: Plan) -> set[str]:
     return done
 
 
+def known_durations(store: Store, name: str, keys: set[str]) -> dict[str, float]:
+    """Seconds each of ``keys`` took when it last succeeded in campaign ``name`` (under any
+    plan hash: a job key does not depend on the plan), for the dry-run estimate."""
+    out: dict[str, float] = {}
+    for key, runs in stored_jobs(store, name).items():
+        if key not in keys:
+            continue
+        for info in runs:  # newest first
+            if parse_label(info.label)["status"] != "ok":
+                continue
+            elapsed = store.get(info.id).get("campaign", {}).get("elapsed_s")
+            if isinstance(elapsed, int | float):
+                out[key] = float(elapsed)
+                break
+    return out
+
+
 @dataclass
 class Outcome:
     """What became of one job in this run of the campaign."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from flopwise.campaign.plan import ESTIMATE_COUNT_S, ESTIMATE_MEASURE_OVERHEAD_S
 from flopwise.errors import FlopwiseError
 
 _DB_HELP = "Results database (default: $FLOPWISE_DB or the user data dir)."
@@ -102,15 +103,18 @@ def campaign_command(
 
 def _dry_run(plan, db: Path | None, workers: int | None, limit: int) -> None:
     import os
+    from dataclasses import replace
 
-    from flopwise.campaign.runner import done_keys
+    from flopwise.campaign.runner import done_keys, known_durations
     from flopwise.store import Store, StoreError
 
     done: set[str] = set()
+    known: dict[str, float] = {}
     try:
         with Store(db, create=False, readonly=True) as store:
             done = done_keys(store, plan)
-    except StoreError:  # no database yet: nothing is done
+            known = known_durations(store, plan.name, {j.key for j in plan.jobs} - done)
+    except StoreError:  # no database yet: nothing is done, nothing is known
         pass
     todo = [j for j in plan.jobs if j.key not in done]
     shown = todo if limit <= 0 else todo[:limit]
@@ -118,16 +122,16 @@ def _dry_run(plan, db: Path | None, workers: int | None, limit: int) -> None:
         typer.echo(f"{job.key}  {job.describe()}")
     if len(shown) < len(todo):
         typer.echo(f"... {len(todo) - len(shown)} more (--show 0 lists all)")
-    from dataclasses import replace
-
-    rest = replace(plan, jobs=todo)
     n = workers or min(os.cpu_count() or 1, 8)
-    estimate = rest.estimate_s(n)
+    estimate = replace(plan, jobs=todo).estimate_s(n, known)
+    basis = (
+        f"{len(known)} job(s) timed by earlier runs, the rest guessed: " if known else "guessed: "
+    )
     typer.echo(
         f"campaign {plan.name} (plan {plan.hash}): {len(plan.jobs)} jobs, {len(done)} already "
         f"stored, {len(todo)} to run; estimated {_duration(estimate)} on this machine "
-        f"with {n} worker(s) (rough: counts ~4 s each, packed; timings their budget + 15 s, "
-        "one at a time)"
+        f"with {n} worker(s) ({basis}counts ~{ESTIMATE_COUNT_S:g} s each, packed; timings "
+        f"their budget + {ESTIMATE_MEASURE_OVERHEAD_S:g} s, one at a time)"
     )
 
 
