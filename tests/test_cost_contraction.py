@@ -102,12 +102,14 @@ def test_sdpa_counts_match_conventions():
 
 def test_sdpa_math_fallback_keeps_exact_macs():
     # Value head dim != query head dim: the CPU flash kernel declines and PyTorch runs the
-    # math backend, whose decomposed ops are counted one by one; MACs stay exact.
+    # math backend; the call is still counted once, by the attention formula.
     q = torch.randn(2, 4, 8, 16)
     k = torch.randn(2, 4, 10, 16)
     v = torch.randn(2, 4, 10, 32)
     p = counted(F.scaled_dot_product_attention, q, k, v)
-    assert p.totals.macs == 2 * 4 * 8 * 10 * (16 + 32)
+    pairs = 2 * 4 * 8 * 10
+    assert p.totals.macs == pairs * (16 + 32)
+    assert p.totals.flops == 2 * pairs * (16 + 32) + 6 * pairs
 
 
 def test_sdpa_causal_and_float_mask():

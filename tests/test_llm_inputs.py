@@ -181,7 +181,10 @@ BAD_OPTIONS = {
     ),
     "set_size_one": (["--rerank", "setwise", "--set-size", "1"], ("--set-size = 1", "≥ 2")),
     "top_k_zero": (["--rerank", "setwise", "--top-k", "0"], ("--top-k = 0",)),
-    "step_time_zero": (["--train", "--step-time", "0"], ("--step-time = 0",)),
+    "step_time_zero": (
+        ["--train", "--hardware", "h100", "--step-time", "0"],
+        ("--step-time", "> 0"),
+    ),
     "window_mode_unknown": (["--window-mode", "slide"], ("--window-mode = 'slide'",)),
     "paper_without_rerank": (["--convention", "paper"], ("--convention = 'paper'", "--rerank")),
 }

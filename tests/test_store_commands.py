@@ -55,11 +55,33 @@ def _runs():
 
 
 @pytest.mark.measure
-def test_measured_run_is_saved_before_a_bad_output_path(models, tmp_path, capsys):
-    bad = tmp_path / "no" / "such" / "dir" / "run.json"
-    argv = ["profile", f"{models}:mlp", "--measure", "--repeats", "3", "--budget", "0.1"]
-    assert main([*argv, "--no-progress", "-f", "json", "-o", str(bad)]) != 0
-    assert not bad.exists()
+def test_measured_run_is_saved_before_a_bad_output_path(models, tmp_path, monkeypatch, capsys):
+    argv = [
+        "profile",
+        f"{models}:mlp",
+        "--measure",
+        "--repeats",
+        "3",
+        "--no-progress",
+        "-f",
+        "json",
+    ]
+    # A missing folder is refused before anything runs: nothing measured, nothing to lose.
+    missing = tmp_path / "no" / "such" / "dir" / "run.json"
+    assert main([*argv, "-o", str(missing)]) == 2
+    assert "does not exist" in capsys.readouterr().err and _runs() == []
+    # A write that fails only at the end (disk full, permissions) finds the run saved.
+    out = tmp_path / "run.json"
+    real_write = Path.write_text
+
+    def failing_write(self, *a, **k):
+        if self == out:
+            raise OSError(28, "No space left on device", str(self))
+        return real_write(self, *a, **k)
+
+    monkeypatch.setattr(Path, "write_text", failing_write)
+    assert main([*argv, "-o", str(out)]) != 0
+    assert not out.exists()
     assert "saved as run 1" in capsys.readouterr().err
     [(kind, model, doc)] = _runs()
     assert kind == "measure" and model == f"{models}:mlp"

@@ -9,6 +9,7 @@ grad (read off the tensors by a dispatch mode of this file's own)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from torch.utils.flop_counter import FlopCounterMode, conv_backward_flop
 import flopwise
 from flopwise.cli import main
 from flopwise.errors import ShapeMismatch
+from flopwise.sources.hf_configs import load_config_dict
+from flopwise.sources.models import build_hf_model
 
 torchvision = pytest.importorskip("torchvision")
 transformers = pytest.importorskip("transformers")
@@ -69,7 +72,7 @@ def _conv_terms(n, c_in, c_out, length, k, stride, dilation, groups, transposed)
 
 
 def _grid(*sizes):
-    return [tuple(idx) for idx in torch.cartesian_prod(*map(torch.arange, sizes)).tolist()]
+    return itertools.product(*map(range, sizes))
 
 
 @pytest.mark.parametrize(
@@ -115,7 +118,7 @@ def test_conv_backward_brute_force(stride, dilation, groups, transposed):
 def _torch_conv_backward_per_group(*args, out_shape=None, **kwargs):
     """FlopCounterMode's convolution_backward with its grad_weight divided by groups: its
     transposed shapes lose the group split, counting a grouped conv's weight gradient
-    ``groups`` times over (the fix of pytorch/pytorch#183405, not in this torch)."""
+    ``groups`` times over (the correction proposed in pytorch/pytorch#183405)."""
     grad_out, x, w, bias, stride, padding, dilation, transposed, out_pad, groups, mask = args
     head = (grad_out, x, w, bias, stride, padding, dilation, transposed, out_pad, groups)
     grad_input = conv_backward_flop(*head, [mask[0], False, False], out_val=out_shape)
@@ -133,48 +136,47 @@ def _flop_counter_macs(fn, per_group_fix: bool = True) -> tuple[int, dict]:
     return flops // 2, {str(k): v // 2 for k, v in mode.get_flop_counts()["Global"].items()}
 
 
-@pytest.mark.parametrize("dims", [1, 2, 3])
 @pytest.mark.parametrize(
-    ("stride", "padding", "dilation", "groups", "transposed"),
+    ("dims", "stride", "padding", "dilation", "groups", "transposed"),
     [
-        (1, 0, 1, 1, False),
-        (2, 1, 1, 1, False),
-        (1, 2, 2, 1, False),
-        (2, 1, 1, 2, False),
-        (1, 1, 1, 4, False),  # depthwise
-        (2, 0, 1, 1, True),
-        (2, 1, 2, 2, True),
+        (1, 1, 0, 1, 1, False),
+        (2, 2, 1, 1, 1, False),
+        (3, 1, 2, 2, 1, False),
+        (2, 2, 1, 1, 2, False),
+        (2, 1, 1, 1, 4, False),  # depthwise
+        (1, 1, 1, 2, 4, False),
+        (1, 2, 0, 1, 1, True),
+        (2, 2, 1, 2, 2, True),
+        (3, 2, 1, 1, 1, True),
     ],
 )
-@pytest.mark.parametrize("needs", ["x", "w", "b", "xw", "xwb"])
-def test_conv_backward_matches_flop_counter(
-    dims, stride, padding, dilation, groups, transposed, needs
-):
+def test_conv_backward_matches_flop_counter(dims, stride, padding, dilation, groups, transposed):
+    """Every output_mask a model can produce, against FlopCounterMode (per-group fixed)."""
     torch.manual_seed(0)
     c_in, c_out = 4, 8
-    x = torch.randn(2, c_in, *[6] * dims, requires_grad="x" in needs)
     w_shape = (c_in, c_out // groups) if transposed else (c_out, c_in // groups)
-    w = torch.randn(*w_shape, *[3] * dims, requires_grad="w" in needs)
-    b = torch.randn(c_out, requires_grad="b" in needs)
     conv = getattr(F, f"conv_transpose{dims}d" if transposed else f"conv{dims}d")
+    for needs in ("x", "w", "b", "xw", "xb", "wb", "xwb"):
+        x = torch.randn(2, c_in, *[6] * dims, requires_grad="x" in needs)
+        w = torch.randn(*w_shape, *[3] * dims, requires_grad="w" in needs)
+        b = torch.randn(c_out, requires_grad="b" in needs)
 
-    def run():
-        conv(
-            x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups
-        ).sum().backward()
+        def run(x=x, w=w, b=b):
+            y = conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+            y.sum().backward()
 
-    with flopwise.count() as c:
-        run()
-    (rec,) = [r for r in c.profile.ops if _op(r) == "convolution_backward"]
-    _, torch_counts = _flop_counter_macs(run)
-    assert rec.macs == torch_counts.get("aten.convolution_backward", 0)
-    fwd = _record_macs(c.profile, "forward", "convolution")
-    assert fwd == torch_counts["aten.convolution"]
-    assert rec.macs == fwd * (("x" in needs) + ("w" in needs))
-    grad_out = rec.inputs[0]
-    assert rec.flops == 2 * rec.macs + (grad_out.numel if "b" in needs else 0)
-    if groups == 1:  # FlopCounterMode is right without the per-group fix
-        assert c.profile.totals.macs == _flop_counter_macs(run, per_group_fix=False)[0]
+        with flopwise.count() as c:
+            run()
+        (rec,) = [r for r in c.profile.ops if _op(r) == "convolution_backward"]
+        _, torch_counts = _flop_counter_macs(run)
+        assert rec.macs == torch_counts.get("aten.convolution_backward", 0), needs
+        fwd = _record_macs(c.profile, "forward", "convolution")
+        assert fwd == torch_counts["aten.convolution"]
+        assert rec.macs == fwd * (("x" in needs) + ("w" in needs)), needs
+        grad_out = rec.inputs[0]
+        assert rec.flops == 2 * rec.macs + (grad_out.numel if "b" in needs else 0), needs
+        if groups == 1:  # FlopCounterMode is right without the per-group fix
+            assert c.profile.totals.macs == _flop_counter_macs(run, per_group_fix=False)[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -190,44 +192,8 @@ VISION = [
     "swin_t",
 ]
 
-# HF tiny configs as the repo's zoo uses them (tests/test_zoo.py).
-HF = {
-    "bert": (
-        "BertConfig",
-        dict(
-            hidden_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=128,
-            vocab_size=100,
-        ),
-    ),
-    "gpt2": ("GPT2Config", dict(n_embd=64, n_layer=2, n_head=4, vocab_size=100, n_positions=64)),
-    "llama": (
-        "LlamaConfig",
-        dict(
-            hidden_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            intermediate_size=128,
-            vocab_size=100,
-        ),
-    ),
-    "mixtral": (
-        "MixtralConfig",
-        dict(
-            hidden_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            intermediate_size=96,
-            vocab_size=100,
-            num_local_experts=4,
-            num_experts_per_tok=2,
-        ),
-    ),
-}
+# The project's tiny transformer configs (flopwise.sources.hf_configs, hf:tiny-*).
+HF = ["tiny-bert", "tiny-gpt2", "tiny-llama", "tiny-mixtral"]
 
 # Forward contractions: the operands autograd differentiates, by schema name, and where
 # the first of them sits among the op's tensor arguments (addmm's bias comes first).
@@ -315,12 +281,8 @@ def _vision_meta(name: str) -> tuple[nn.Module, tuple]:
 
 
 def _hf_tiny(name: str) -> tuple[nn.Module, tuple]:
-    cls_name, kw = HF[name]
-    cfg = getattr(transformers, cls_name)(**kw)
-    cfg._attn_implementation = "sdpa"
-    torch.manual_seed(0)
-    auto = transformers.AutoModel if name == "bert" else transformers.AutoModelForCausalLM
-    return auto.from_config(cfg), (torch.randint(0, 100, (2, 16)),)
+    model = build_hf_model(load_config_dict(name), device="meta")
+    return model, (torch.randint(0, model.config.vocab_size, (2, 16)),)
 
 
 def _grad_flags(build, name: str) -> list[_Contraction]:
@@ -386,9 +348,12 @@ def test_resnet18_training_macs_on_cpu_meta_and_fake():
     assert real.totals.macs == RESNET18_TRAIN_MACS
     assert meta.totals.as_dict() == real.totals.as_dict() == fake.totals.as_dict()
     # FlopCounterMode, unpatched (resnet18 has no grouped conv), says the same.
-    assert _flop_counter_macs(lambda: model(x).sum().backward(), per_group_fix=False)[0] == (
-        RESNET18_TRAIN_MACS
-    )
+    meta_model, (meta_x,) = _vision_meta("resnet18")
+    meta_model.train()
+    flop_counter = _flop_counter_macs(
+        lambda: meta_model(meta_x).sum().backward(), per_group_fix=False
+    )[0]
+    assert flop_counter == RESNET18_TRAIN_MACS
 
 
 def test_resnet18_training_macs_from_cli(capsys, tmp_path, monkeypatch):
@@ -526,6 +491,6 @@ def test_training_leaves_parameter_values():
     torch.manual_seed(0)
     model = torchvision.models.resnet18()
     before = _state(model)
-    flopwise.profile(model, torch.randn(1, 3, 32, 32), train=True)
+    flopwise.profile(model, torch.randn(2, 3, 32, 32), train=True)
     _assert_state_unchanged(model, before)
     assert all(prm.grad is None for prm in model.parameters())

@@ -103,6 +103,7 @@ def run_profile(
             hardware=hardware,
             progress=progress,
             train=train,
+            device=device,
         )
         if stages:
             from flopwise.measure.stages import measure_stages

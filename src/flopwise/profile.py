@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -115,9 +116,9 @@ class Profile:
         return profile_document(self)
 
     def to_json(self, indent: int | None = 2) -> str:
-        import json
+        from flopwise.jsonout import dumps
 
-        return json.dumps(self.to_dict(), indent=indent)
+        return dumps(self.to_dict(), indent=indent)
 
     def to_dataframe(self, level: str = "modules"):
         """A pandas DataFrame of ``modules`` (default) or ``ops``."""
@@ -277,7 +278,7 @@ def _preserved(model: nn.Module | None) -> Iterator[None]:
     params = [(p, p.requires_grad, p.grad) for p in model.parameters()]
     # Meta and fake buffers hold no values to restore; snapshot only those with data.
     buffers = [
-        (m, name, b, b.clone() if _holds_data(b) else None)
+        (m, name, b, b.detach().clone() if _holds_data(b) else None)
         for m in model.modules()
         for name, b in m._buffers.items()
         if b is not None
@@ -342,12 +343,15 @@ def _fake_twin(
 
     if memo is not None and id(t) in memo:
         return memo[id(t)][1]
-    if t.device.type != "meta":
-        # from_tensor memoizes storages, so views of one real storage share a fake one.
-        twin = fake_mode.from_tensor(t.detach())
-    else:
-        # detach() of a meta tensor shares its meta storage, so aliasing is kept here too.
-        twin = FakeTensor(fake_mode, t.detach(), device)
+    # An inference tensor lacks the autograd dispatch keys; the twin is one iff ``t`` is,
+    # so a profile under inference_mode dispatches (and counts) as on the real tensors.
+    with torch.inference_mode(t.is_inference()):
+        if t.device.type != "meta":
+            # from_tensor memoizes storages, so views of one real storage share a fake one.
+            twin = fake_mode.from_tensor(t.detach())
+        else:
+            # detach() of a meta tensor shares its meta storage, so aliasing is kept too.
+            twin = FakeTensor(fake_mode, t.detach(), device)
     if isinstance(t, nn.Parameter):
         twin = nn.Parameter(twin, requires_grad=t.requires_grad)
     elif t.requires_grad:
@@ -431,9 +435,10 @@ def profile(
         except FlopwiseError:
             raise
         except Exception as exc:
+            where = cap.tracker.raised_in(exc) or ""
             if _data_dependent(exc):
                 raise FlopwiseError(
-                    f"module '{cap.tracker.last_entered or type(model).__name__}' runs {exc}, whose "
+                    f"module '{where or type(model).__name__}' runs {exc}, whose "
                     f"output size depends on tensor values, so it cannot run on {kind} tensors; "
                     "count it with real tensors (--device cpu / tensors='real')"
                 ) from exc
@@ -441,7 +446,6 @@ def profile(
                 exc, (RuntimeError, ValueError, TypeError, IndexError, AssertionError)
             ):
                 raise
-            where = cap.tracker.last_entered
             raise ShapeMismatch(_reject_message(where, model, exc)) from exc
     prof = _assemble(
         cap,
@@ -611,10 +615,23 @@ def _data_dependent(exc: Exception) -> bool:
     return isinstance(exc, (DynamicOutputShapeException, DataDependentOutputException))
 
 
+# Messages of errors about what a module was given (shapes, sizes, dtypes), not about itself.
+_INPUT_ERROR = re.compile(
+    r"shape|size|dimension|\bdims?\b|dtype|channels|expected|must match|broadcast|"
+    r"cannot be multiplied|out of range|scalar type",
+    re.IGNORECASE,
+)
+
+
 def _reject_message(where: str, model: nn.Module, exc: Exception) -> str:
+    """One line naming the module that raised ``exc``: "rejected the input" only for a
+    shape/type error (a TypeError, or a message about shapes, sizes, dtypes); any other
+    failure is reported as such, with its exception type."""
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     module = where or type(model).__name__
-    return f"module '{module}' rejected the input: {first_line}"
+    if isinstance(exc, TypeError) or _INPUT_ERROR.search(first_line):
+        return f"module '{module}' rejected the input: {first_line}"
+    return f"module '{module}' failed: {type(exc).__name__}: {first_line}"
 
 
 def _device_of(model: nn.Module, args: tuple, kwargs: dict) -> torch.device:

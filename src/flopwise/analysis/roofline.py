@@ -16,11 +16,17 @@ Networks"):
 Module floors are sums of their ops' floors (ops run one after another), not the floor of
 the module's summed flops and bytes, which would be lower and not reachable.
 
-Peaks: a contraction op uses the profile's peak for its dtype (``tfloat32`` for float32 when
-``allow_tf32``); any other op uses the smaller of that and the float32 peak, since
-tensor-core rates do not apply to elementwise work. Bytes are the counted unfused traffic
-(docs/conventions.md), so a fused kernel can legitimately beat the floor of its parts;
-:attr:`RooflineRow.below_floor` flags rows measured faster than their floor.
+Peaks follow what the backend really runs (:func:`op_peak`, with the :class:`MathModes` in
+force): on a GPU profile a float32 convolution runs in TF32 when cuDNN allows it (PyTorch's
+default), a float32 matmul only when ``torch.backends.cuda.matmul.allow_tf32`` or
+``torch.set_float32_matmul_precision("high"/"medium")`` says so; bf16/fp16/fp8/int8
+contractions use the tensor-core rate of their dtype. Any other op uses the smaller of its
+dtype's and the float32 peak, since tensor-core rates do not apply to elementwise work.
+
+A floor is a lower bound: a time measured under it means the profile's ceilings are too low
+(measured while the machine was busy, a TF32/tensor-core path not priced) or the count is
+wrong. Such a row is a *profile error* (:attr:`RooflineRow.beats_floor`,
+``summary["profile_errors"]``) and its efficiency is None, never above 100%.
 
 Nothing here measures, reads files or prints.
 """
@@ -35,6 +41,9 @@ from typing import Any, Protocol
 from flopwise.capture.records import ancestors
 
 __all__ = [
+    "MathModes",
+    "op_peak",
+    "profile_errors",
     "Floor",
     "RooflineRow",
     "OpRooflineRow",
@@ -54,15 +63,100 @@ __all__ = [
     "roofline_document",
 ]
 
-#: Measured below the floor by more than this fraction: flagged (count or profile wrong,
-#: or a fused kernel moving less than the unfused byte count).
-BELOW_FLOOR_TOLERANCE = 0.10
-
 
 class _Profile(Protocol):  # what the roofline reads from a hardware profile
     memory_bandwidth: float
 
     def peak_for(self, dtype: Any = "float32", *, sparse: bool = False) -> float: ...
+
+
+@dataclass(frozen=True)
+class MathModes:
+    """How the backend runs float32 contractions on a GPU (ignored on CPU profiles).
+
+    The defaults are PyTorch's: cuDNN convolutions may use TF32
+    (``torch.backends.cudnn.allow_tf32 = True``), cuBLAS matmuls may not
+    (``torch.backends.cuda.matmul.allow_tf32 = False``, float32 matmul precision
+    ``"highest"``).
+    """
+
+    conv_tf32: bool = True
+    matmul_tf32: bool = False
+    matmul_precision: str = "highest"
+
+    @classmethod
+    def from_torch(cls) -> MathModes:
+        """The modes in force now: the per-backend ``fp32_precision`` settings where torch
+        has them and they are set (``"tf32"``/``"ieee"``), else the legacy ``allow_tf32``
+        flags, and :func:`torch.get_float32_matmul_precision`."""
+        import torch
+
+        def flag(chain: list[Any], legacy: bool) -> bool:
+            # the most specific setting that is not "none" wins (conv -> cudnn -> global)
+            for backend in chain:
+                precision = getattr(backend, "fp32_precision", "none")
+                if precision == "tf32":
+                    return True
+                if precision == "ieee":
+                    return False
+            return bool(legacy)
+
+        cudnn = torch.backends.cudnn
+        matmul = torch.backends.cuda.matmul
+        return cls(
+            conv_tf32=flag([getattr(cudnn, "conv", None), cudnn, torch.backends], cudnn.allow_tf32),
+            matmul_tf32=flag([matmul, torch.backends], matmul.allow_tf32),
+            matmul_precision=torch.get_float32_matmul_precision(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cudnn_allow_tf32": self.conv_tf32,
+            "cuda_matmul_allow_tf32": self.matmul_tf32,
+            "float32_matmul_precision": self.matmul_precision,
+        }
+
+
+def _is_conv(op: str) -> bool:
+    """Convolutions (forward, transposed, backward) run through cuDNN, whose TF32 flag is
+    separate from cuBLAS's."""
+    return "conv" in _base(op).split(".")[-1]
+
+
+def op_peak(
+    hw: _Profile,
+    dtype: str,
+    category: str,
+    op: str = "",
+    modes: MathModes | None = None,
+) -> tuple[float, str]:
+    """(peak FLOP/s, which peak) for one op: the fastest rate the backend may run it at.
+
+    - A float32 contraction on a GPU profile: the TF32 tensor-core rate when the backend
+      allows TF32 for it (convolutions: ``modes.conv_tf32``; matmuls and attention:
+      ``modes.matmul_tf32`` or precision ``"high"``); with precision ``"medium"`` also the
+      bfloat16 rate (cuBLAS may then compute float32 matmuls in bf16). The fastest allowed
+      rate is taken, so the floor stays a lower bound.
+    - Any other contraction: its dtype's rate (tensor cores for bf16/fp16/fp8/int8; a
+      profile without the dtype falls back as :meth:`HardwareProfile.peak_for` does).
+    - Any other op: ``min(peak[dtype], peak[float32])``; tensor cores do not run it.
+    """
+    modes = modes if modes is not None else MathModes()
+    if category != "contraction":
+        return min(hw.peak_for(dtype), hw.peak_for("float32")), f"{dtype} (no tensor cores)"
+    if dtype != "float32" or getattr(hw, "kind", "gpu") != "gpu":
+        return hw.peak_for(dtype), dtype
+    allowed = ["float32"]
+    if _is_conv(op):
+        if modes.conv_tf32:
+            allowed.append("tfloat32")
+    else:
+        if modes.matmul_tf32 or modes.matmul_precision in ("high", "medium"):
+            allowed.append("tfloat32")
+        if modes.matmul_precision == "medium":
+            allowed.append("bfloat16")
+    best = max(allowed, key=hw.peak_for)  # ties keep the first, the plainest name
+    return hw.peak_for(best), best
 
 
 @dataclass(frozen=True)
@@ -148,32 +242,37 @@ def op_dtype(record: Any) -> str:
     return "float32"
 
 
-def _peak(hw: _Profile, dtype: str, category: str, allow_tf32: bool) -> float:
-    if category == "contraction":
-        key = "tfloat32" if allow_tf32 and dtype == "float32" else dtype
-        return hw.peak_for(key)
-    return min(hw.peak_for(dtype), hw.peak_for("float32"))
-
-
-def op_floor(record: Any, hw: _Profile, *, allow_tf32: bool = False) -> Floor:
-    """The floor of one op record (``flops``, ``bytes_read + bytes_written``, dtype and
-    category as recorded)."""
+def op_floor(record: Any, hw: _Profile, *, modes: MathModes | None = None) -> Floor:
+    """The floor of one op record (``flops``, ``bytes_read + bytes_written``, dtype, op and
+    category as recorded) at the peak :func:`op_peak` picks under ``modes`` (default:
+    PyTorch's default math modes)."""
     dtype = op_dtype(record)
     category = getattr(record, "category", "")
-    return floor(
-        record.flops,
-        record.bytes_read + record.bytes_written,
-        hw,
-        dtype,
-        peak=_peak(hw, dtype, category, allow_tf32),
-    )
+    peak, _ = op_peak(hw, dtype, category, getattr(record, "op", ""), modes)
+    return floor(record.flops, record.bytes_read + record.bytes_written, hw, dtype, peak=peak)
 
 
 def efficiency(floor_s: float, measured_s: float | None) -> float | None:
-    """Computational efficiency, floor / measured (None without a positive measurement)."""
-    if measured_s is None or measured_s <= 0:
+    """Computational efficiency, floor / measured: at most 1. None without a positive
+    measurement, and None when the measurement beats the floor (a profile error, see
+    :func:`beats_floor`), never a figure above 100%."""
+    if measured_s is None or measured_s <= 0 or beats_floor(floor_s, measured_s):
         return None
     return floor_s / measured_s
+
+
+def beats_floor(floor_s: float, measured_s: float | None) -> bool:
+    """Whether a measured time is under its roofline floor: impossible if the profile's
+    ceilings and the counts are right, so it is reported as a profile error."""
+    return measured_s is not None and measured_s > 0 and measured_s < floor_s
+
+
+def _error_text(floor_s: float, measured_s: float) -> str:
+    return (
+        f"measured {measured_s * 1e3:.4g} ms is under its floor {floor_s * 1e3:.4g} ms "
+        f"({floor_s / measured_s:.2f}x): the hardware profile's ceilings are too low for what "
+        "ran (or the count is wrong); not an efficiency above 100%"
+    )
 
 
 def efficiency_gap(measured_s: float | None, floor_s: float) -> float | None:
@@ -183,18 +282,18 @@ def efficiency_gap(measured_s: float | None, floor_s: float) -> float | None:
     return measured_s - floor_s
 
 
-def waterline(records: Iterable[Any], hw: _Profile, *, allow_tf32: bool = False) -> float:
+def waterline(records: Iterable[Any], hw: _Profile, *, modes: MathModes | None = None) -> float:
     """The sum of per-op floors (seconds): the model's roofline latency."""
-    return sum(op_floor(r, hw, allow_tf32=allow_tf32).floor_s for r in records)
+    return sum(op_floor(r, hw, modes=modes).floor_s for r in records)
 
 
 def module_floors(
-    records: Iterable[Any], hw: _Profile, *, allow_tf32: bool = False, inclusive: bool = True
+    records: Iterable[Any], hw: _Profile, *, modes: MathModes | None = None, inclusive: bool = True
 ) -> dict[str, Floor]:
     """Sum of op floors per module path (with its submodules when ``inclusive``)."""
     out: dict[str, Floor] = defaultdict(lambda: ZERO)
     for r in records:
-        f = op_floor(r, hw, allow_tf32=allow_tf32)
+        f = op_floor(r, hw, modes=modes)
         paths = ancestors(r.module_path) if inclusive else [r.module_path]
         for p in paths:
             out[p] = out[p] + f
@@ -244,8 +343,15 @@ class RooflineRow:
         return efficiency_gap(self.time_s, self.floor_s)
 
     @property
-    def below_floor(self) -> bool:
-        return self.time_s is not None and self.time_s < self.floor_s * (1 - BELOW_FLOOR_TOLERANCE)
+    def beats_floor(self) -> bool:
+        """Measured under its floor: a profile error (see :func:`beats_floor`)."""
+        return beats_floor(self.floor_s, self.time_s)
+
+    below_floor = beats_floor  # the older name
+
+    @property
+    def profile_error(self) -> str | None:
+        return _error_text(self.floor_s, self.time_s) if self.beats_floor else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -267,7 +373,8 @@ class RooflineRow:
             "efficiency": self.efficiency,
             "gap_s": self.gap_s,
             "bound": self.bound,
-            "below_floor": self.below_floor,
+            "below_floor": self.beats_floor,
+            "profile_error": self.profile_error,
         }
 
 
@@ -280,7 +387,7 @@ def _module_times(measured: Any) -> Mapping[str, Any]:
 
 
 def join_roofline(
-    profile: Any, measured: Any, hw: _Profile, *, allow_tf32: bool = False
+    profile: Any, measured: Any, hw: _Profile, *, modes: MathModes | None = None
 ) -> list[RooflineRow]:
     """Per-module rows joining counts (``profile``), times (``measured``: a
     :class:`~flopwise.measure.layer_times.MeasuredRun` or a ``{path: ModuleTime}`` mapping,
@@ -289,7 +396,7 @@ def join_roofline(
     Flops and bytes are the module's inclusive counts; ``time_s`` its inclusive op time
     (forward, plus backward for a training run).
     """
-    floors = module_floors(profile.ops, hw, allow_tf32=allow_tf32)
+    floors = module_floors(profile.ops, hw, modes=modes)
     times = _module_times(measured)
     modules = list(profile.modules)
     root_flops = next((m.flops for m in modules if m.path == ""), 0) or sum(
@@ -343,10 +450,19 @@ class OpRooflineRow:
     time_s: float | None
     floor: Floor
     phase: str = "forward"
+    peak: str = ""
 
     @property
     def floor_s(self) -> float:
         return self.floor.floor_s
+
+    @property
+    def beats_floor(self) -> bool:
+        return beats_floor(self.floor_s, self.time_s)
+
+    @property
+    def profile_error(self) -> str | None:
+        return _error_text(self.floor_s, self.time_s) if self.beats_floor else None
 
     @property
     def bound(self) -> str:
@@ -373,6 +489,8 @@ class OpRooflineRow:
             "efficiency": self.efficiency,
             "achieved_flops_per_s": self.achieved_flops_per_s,
             "bound": self.bound,
+            "peak": self.peak,
+            "profile_error": self.profile_error,
         }
 
 
@@ -391,7 +509,7 @@ def _base(op: str) -> str:
 
 
 def join_ops(
-    profile: Any, op_times: Sequence[Any], hw: _Profile, *, allow_tf32: bool = False
+    profile: Any, op_times: Sequence[Any], hw: _Profile, *, modes: MathModes | None = None
 ) -> list[OpRooflineRow]:
     """Per (module, op) rows: counted records grouped by innermost module and op name
     (overload dropped), matched to profiler :class:`~flopwise.measure.layer_times.OpTime`
@@ -423,9 +541,14 @@ def join_ops(
     for (path, name, phase), recs in groups.items():
         f = ZERO
         for r in recs:
-            f = f + op_floor(r, hw, allow_tf32=allow_tf32)
+            f = f + op_floor(r, hw, modes=modes)
+        first = recs[0]
+        _, peak_name = op_peak(
+            hw, op_dtype(first), getattr(first, "category", ""), getattr(first, "op", ""), modes
+        )
         rows.append(
             OpRooflineRow(
+                peak=peak_name,
                 module_path=path,
                 op=name,
                 calls=len(recs),
@@ -498,12 +621,12 @@ def time_vs_flops(rows: Sequence[RooflineRow], k: int = 10) -> dict[str, list[di
 
 
 def summary(
-    profile: Any, measured: Any, hw: _Profile, *, allow_tf32: bool = False
+    profile: Any, measured: Any, hw: _Profile, *, modes: MathModes | None = None
 ) -> dict[str, Any]:
     """Model-level figures: waterline, end-to-end median, efficiency, gap, the share of the
     floor that is memory-bound, achieved FLOP/s. ``measured`` is a MeasuredRun (its
     uninstrumented end-to-end median is used) or None."""
-    floors = [op_floor(r, hw, allow_tf32=allow_tf32) for r in profile.ops]
+    floors = [op_floor(r, hw, modes=modes) for r in profile.ops]
     water = sum(f.floor_s for f in floors)
     mem = sum(f.floor_s for f in floors if f.bound == "memory")
     flops = sum(r.flops for r in profile.ops)
@@ -511,6 +634,8 @@ def summary(
     e2e = latency.median_s if latency is not None else None
     return {
         "hardware": getattr(hw, "name", None),
+        "math_modes": (modes if modes is not None else MathModes()).to_dict(),
+        "profile_error": _error_text(water, e2e) if beats_floor(water, e2e) else None,
         "flops": flops,
         "bytes": sum(r.bytes_read + r.bytes_written for r in profile.ops),
         "waterline_s": water,
@@ -523,7 +648,7 @@ def summary(
 
 
 def roofline_document(
-    profile: Any, measured: Any, hw: Any, *, k: int = 10, allow_tf32: bool = False
+    profile: Any, measured: Any, hw: Any, *, k: int = 10, modes: MathModes | None = None
 ) -> dict[str, Any]:
     """The roofline part of a ``measured`` JSON block: ``{"hardware": {...}, "roofline":
     {"modules": [...], "ops": [...], "summary": {...}, "time_vs_flops": {...}}}``.
@@ -531,16 +656,48 @@ def roofline_document(
     ``measured`` is a MeasuredRun (or None for floors only); ``hw`` a HardwareProfile.
     Merge it into the run's own document: ``{**run.to_dict(), **roofline_document(...)}``.
     """
-    rows = join_roofline(profile, measured, hw, allow_tf32=allow_tf32)
+    rows = join_roofline(profile, measured, hw, modes=modes)
     op_times = getattr(measured, "ops", None) or []
-    ops = join_ops(profile, op_times, hw, allow_tf32=allow_tf32)
+    ops = join_ops(profile, op_times, hw, modes=modes)
+    summ = summary(profile, measured, hw, modes=modes)
     to_dict = getattr(hw, "to_dict", None)
     return {
         "hardware": to_dict() if to_dict else {"name": getattr(hw, "name", None)},
         "roofline": {
             "modules": [r.to_dict() for r in rows],
             "ops": [o.to_dict() for o in ops],
-            "summary": summary(profile, measured, hw, allow_tf32=allow_tf32),
+            "summary": summ,
             "time_vs_flops": time_vs_flops(rows, k),
+            "profile_errors": profile_errors(summ, rows, ops),
         },
+    }
+
+
+def profile_errors(
+    summ: Mapping[str, Any], rows: Sequence[RooflineRow], ops: Sequence[OpRooflineRow] = ()
+) -> list[dict[str, Any]]:
+    """Every measured time under its floor (model, module, op), as
+    ``{"level", "path", "op", "time_s", "floor_s", "ratio", "message"}``; ``ratio`` is
+    floor / measured (> 1). Empty when the profile is consistent with the measurements."""
+    out = []
+    if summ.get("profile_error"):
+        out.append(_error_entry("model", "", None, summ["waterline_s"], summ["measured_s"]))
+    for r in rows:
+        if r.beats_floor:
+            out.append(_error_entry("module", r.path, None, r.floor_s, r.time_s))
+    for o in ops:
+        if o.beats_floor:
+            out.append(_error_entry("op", o.module_path, o.op, o.floor_s, o.time_s))
+    return out
+
+
+def _error_entry(level: str, path: str, op: str | None, floor_s: float, time_s: Any):
+    return {
+        "level": level,
+        "path": path,
+        "op": op,
+        "time_s": time_s,
+        "floor_s": floor_s,
+        "ratio": floor_s / time_s,
+        "message": _error_text(floor_s, time_s),
     }

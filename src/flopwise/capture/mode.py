@@ -2,29 +2,46 @@
 :class:`OpRecord` with its module path and cost.
 
 Only a dispatch mode is installed: a TorchFunctionMode would make ``has_torch_function``
-true and switch off fused fast paths (nn.MultiheadAttention's), changing what runs."""
+true and switch off fused fast paths (nn.MultiheadAttention's), changing what runs.
+
+Two things keep one count per call, whichever grad mode or kernel runs:
+
+- ``scaled_dot_product_attention`` is counted at the call. It is CompositeImplicitAutograd,
+  so under autograd and ``no_grad`` it decomposes above the Python dispatch key into
+  whichever backend PyTorch picks (fused kernels, or the math fallback's dense matmuls and
+  softmax). While a capture is active, a Python kernel registered on the op's Autograd
+  keys (:class:`_AttentionHook`) sees the call itself: it records one attention op, runs
+  the unchanged decomposition with recording suppressed, and marks the autograd nodes the
+  decomposition created so their backward ops count as one attention backward.
+- Under ``inference_mode`` the autograd keys are skipped and composite ops reach the mode
+  whole; the mode runs their decomposition (``func.decompose``), so what is counted is
+  exactly what ``no_grad`` counts.
+"""
 
 from __future__ import annotations
 
 import math
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode_stack
 from torch.utils._pytree import tree_leaves, tree_map
 
 from flopwise.capture.records import OpRecord
 from flopwise.capture.threads import ThreadRelay
 from flopwise.capture.tracker import ModuleTracker
-from flopwise.cost.contraction import grouped_mm_output_shape
+from flopwise.cost.contraction import grouped_mm_output_shape, schema_arg, sdpa_backward_cost
 from flopwise.cost.registry import lookup, op_key, packet_of
 from flopwise.cost.types import OpCall, OpCost, TensorMeta, Uncountable
 
 # Gathers read the rows they fetch (plus indices), not the whole table they index.
 _GATHERS = {"aten.embedding", "aten.index_select", "aten.gather", "aten.index", "aten.take"}
-# Ops that allocate without writing: no traffic.
+# Ops that allocate without writing, and _unsafe_view (a view its schema does not mark as
+# one; matmul's decomposition uses view or _unsafe_view depending on the grad mode): no traffic.
 _NO_TRAFFIC = {
+    "aten._unsafe_view",
     "aten.empty",
     "aten.empty_like",
     "aten.empty_strided",
@@ -68,6 +85,161 @@ def _to_meta(value: Any) -> Any:
     return tensor_meta(value) if isinstance(value, torch.Tensor) else value
 
 
+_SDPA = torch.ops.aten.scaled_dot_product_attention.default
+_SDPA_KEY = op_key(_SDPA)
+# The attention backward record's name: not an ATen op, the backward of one SDPA call.
+SDPA_BACKWARD = "flopwise.scaled_dot_product_attention_backward"
+# Autograd dispatch keys the attention kernel is registered on. Direct registrations win
+# over the CompositeImplicitAutograd kernel (the ``Autograd`` alias does not).
+_AUTOGRAD_KEYS = (
+    "AutogradCPU",
+    "AutogradCUDA",
+    "AutogradMeta",
+    "AutogradXPU",
+    "AutogradMPS",
+    "AutogradHPU",
+    "AutogradPrivateUse1",
+)
+_composite: dict[Any, bool] = {}
+_decomposes: dict[tuple[Any, str], bool] = {}
+
+
+def _is_composite(func: Any) -> bool:
+    known = _composite.get(func)
+    if known is None:
+        try:
+            known = torch._C._dispatch_has_kernel_for_dispatch_key(
+                func.name(), "CompositeImplicitAutograd"
+            )
+        except RuntimeError:  # not a dispatcher op (prim::device)
+            known = False
+        _composite[func] = known
+    return known
+
+
+def decomposes_above_python(func: Any, args: tuple, kwargs: dict) -> bool:
+    """True when, outside inference_mode, ``func`` on these tensors' device would run its
+    CompositeImplicitAutograd kernel at the autograd key (so a dispatch mode sees only the
+    ops it lowers to); under ``inference_mode`` such an op arrives whole."""
+    if not _is_composite(func):  # the common case, decided without looking at arguments
+        return False
+    device = next(
+        (t.device.type for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)),
+        "cpu",
+    )
+    known = _decomposes.get((func, device))
+    if known is None:
+        known = False
+        try:
+            key = "Autograd" + torch._C._dispatch_key_for_device(device)
+            # The computed dispatch table says which kernel that key runs.
+            for line in torch._C._dispatch_dump_table(func.name()).splitlines():
+                if line.startswith(key + ":"):
+                    known = line.rstrip().endswith("[math kernel]")
+                    break
+        except RuntimeError:  # a device without its own autograd key
+            known = False
+        _decomposes[(func, device)] = known
+    return known
+
+
+def _view_tracking() -> Any:
+    """Re-enable the ADInplaceOrView key that dispatch-mode handlers run without: some
+    composites (matmul's folding) branch on what view tracking records, so without it they
+    lower differently from a plain no_grad call."""
+    include = torch._C._dispatch_tls_local_include_set()
+    exclude = torch._C._dispatch_tls_local_exclude_set()
+    key = torch._C.DispatchKey.ADInplaceOrView
+    return torch._C._ForceDispatchKeyGuard(include.add(key), exclude.remove(key))
+
+
+def _refused_outside_inference(exc: RuntimeError) -> bool:
+    """The error PyTorch raises when inference tensors meet in-place updates or view
+    tracking outside inference mode (then a plainer way to run the op is tried)."""
+    message = str(exc)
+    return "nference tensor" in message or "differentiable view" in message
+
+
+@dataclass
+class _AttentionRegion:
+    """The autograd nodes one SDPA call created, and the cost of their backward."""
+
+    call: OpCall
+    recorded: bool = False
+
+
+def _capture_modes() -> list[CaptureMode]:
+    """The capture modes active on this thread (innermost first), not paused."""
+    stack = _get_current_dispatch_mode_stack()
+    return [m for m in reversed(stack) if isinstance(m, CaptureMode) and not m.paused]
+
+
+def _sdpa_kernel(*args: Any, **kwargs: Any) -> Any:
+    """Autograd-key kernel of ``aten::scaled_dot_product_attention`` while a capture is
+    active: the call is recorded once, then the unchanged composite kernel runs (same
+    backend choice, same autograd graph) with its inner ops unrecorded."""
+    modes = _capture_modes()
+    if not modes:  # another thread, or a paused capture: behave exactly as PyTorch does
+        return _SDPA.decompose(*args, **kwargs)
+    track = torch.is_grad_enabled() and any(
+        isinstance(t, torch.Tensor) and t.requires_grad for t in tree_leaves((args, kwargs))
+    )
+    for mode in modes:
+        mode.suppressed += 1
+    try:
+        fence = _sequence_fence(args[0]) if track else -1
+        out = _SDPA.decompose(*args, **kwargs)
+    finally:
+        for mode in modes:
+            mode.suppressed -= 1
+    for mode in modes:
+        call = mode._record(_SDPA_KEY, args, kwargs, out, is_view=False)
+        if track and isinstance(out, torch.Tensor) and out.grad_fn is not None:
+            mode.mark_attention_nodes(out.grad_fn, fence, call)
+    return out
+
+
+def _sequence_fence(like: torch.Tensor) -> int:
+    """A sequence number below every autograd node created after this call on this thread
+    (node numbers are per-thread and increasing), from a throwaway node."""
+    probe = torch.empty(0, dtype=like.dtype, device=like.device, requires_grad=True)
+    return probe.view(0).grad_fn._sequence_nr()
+
+
+class _AttentionHook:
+    """Process-wide, reference-counted registration of :func:`_sdpa_kernel`; the last
+    capture to exit removes it, so nothing stays registered after a profile."""
+
+    _lock = threading.Lock()
+    _users = 0
+    _library: Any = None
+
+    @classmethod
+    def acquire(cls) -> None:
+        with cls._lock:
+            if cls._users == 0:
+                library = torch.library.Library("aten", "IMPL")  # noqa: TOR901
+                try:
+                    for key in _AUTOGRAD_KEYS:
+                        try:
+                            library.impl("scaled_dot_product_attention", _sdpa_kernel, key)
+                        except (RuntimeError, ValueError):
+                            continue  # a dispatch key this build does not know
+                except BaseException:
+                    library._destroy()
+                    raise
+                cls._library = library
+            cls._users += 1
+
+    @classmethod
+    def release(cls) -> None:
+        with cls._lock:
+            cls._users -= 1
+            if cls._users == 0 and cls._library is not None:
+                library, cls._library = cls._library, None
+                library._destroy()
+
+
 class CaptureMode(TorchDispatchMode):
     """Records every ATen op run inside it, with its module path and cost.
 
@@ -80,22 +252,139 @@ class CaptureMode(TorchDispatchMode):
         self.tracker = tracker
         self.records: list[OpRecord] = []
         self.paused = False
+        self.suppressed = 0  # > 0 while an attention call's own decomposition runs
+        # sequence number of an autograd node → the attention call that created it
+        self._attention_nodes: dict[int, tuple[str, _AttentionRegion]] = {}
+        self._node_hooks: list[Any] = []
 
     # -- dispatch -----------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if self.suppressed:  # inside an attention call already recorded whole
+            return func(*args, **kwargs)
+        if func is not _SDPA and decomposes_above_python(func, args, kwargs):
+            # A composite arrived whole (inference_mode, or tensors made there that lack
+            # autograd keys): count what no_grad counts, the ops it lowers to.
+            if torch.is_inference_mode_enabled():
+                return self._as_under_no_grad(func, args, kwargs)
+            return self._decomposed(func, args, kwargs)
         out = _shape_only_result(func, args)
         if out is None:
             out = func(*args, **kwargs)
         # prim ops (prim.device, ...) are metadata queries fake tensors make; not work.
-        if not self.paused and func.namespace != "prim":
-            self._record(
-                op_key(func), args, kwargs, out, is_view=bool(getattr(func, "is_view", False))
-            )
+        if self.paused or func.namespace == "prim":
+            return out
+        if self._attention_nodes and self._in_attention_backward():
+            return out
+        self._record(op_key(func), args, kwargs, out, is_view=bool(getattr(func, "is_view", False)))
         return out
 
+    def _as_under_no_grad(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """Run a composite op that reached the mode whole under inference_mode the way
+        no_grad runs it: re-dispatched outside inference mode with grad off, so its
+        CompositeImplicitAutograd kernel takes the same branches (several test
+        ``is_inference``) and each op it lowers to reaches this mode. Where that is
+        refused (an in-place step on an inference tensor), its decomposition runs inside
+        inference mode instead."""
+        mark = len(self.records)
+        try:
+            with self, torch.inference_mode(False), torch.no_grad(), _view_tracking():
+                return func(*args, **kwargs)
+        except RuntimeError as exc:
+            if not _refused_outside_inference(exc):
+                raise
+            del self.records[mark:]
+        return self._decomposed(func, args, kwargs)
+
+    def _decomposed(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """Run ``func``'s CompositeImplicitAutograd kernel with each op it lowers to seen by
+        this mode; with view tracking on where the tensors allow it (as under no_grad)."""
+        mark = len(self.records)
+        try:
+            with self, _view_tracking():
+                return func.decompose(*args, **kwargs)
+        except RuntimeError as exc:
+            if not _refused_outside_inference(exc):  # e.g. fake inference tensors
+                raise
+            del self.records[mark:]
+        with self:
+            return func.decompose(*args, **kwargs)
+
+    # -- attention backward -------------------------------------------------------
+    def mark_attention_nodes(self, root: Any, fence: int, call: OpCall) -> None:
+        """File every autograd node reachable from ``root`` and created after ``fence``
+        (the decomposition of one attention call) under that call."""
+        region = _AttentionRegion(call)
+
+        def entering(*_grads: Any) -> None:  # each backward pass through the call counts
+            region.recorded = False
+
+        self._node_hooks.append(root.register_prehook(entering))
+        todo = [root]
+        while todo:
+            node = todo.pop()
+            if node is None:
+                continue
+            seq = node._sequence_nr()
+            # AccumulateGrad nodes carry the largest number; leaves end the region.
+            if seq <= fence or seq in self._attention_nodes or "AccumulateGrad" in node.name():
+                continue
+            self._attention_nodes[seq] = (node.name(), region)
+            todo.extend(fn for fn, _ in node.next_functions)
+
+    def forget_attention_nodes(self) -> None:
+        """Drop the node marks and hooks (the capture is over; later backward passes are
+        not ours)."""
+        self._attention_nodes.clear()
+        for handle in self._node_hooks:
+            handle.remove()
+        self._node_hooks.clear()
+
+    def _in_attention_backward(self) -> bool:
+        """When the running autograd node belongs to an attention call, record that call's
+        backward once (whatever kernel computes it) and report the op as covered."""
+        node = torch._C._current_autograd_node()
+        if node is None:
+            return False
+        entry = self._attention_nodes.get(node._sequence_nr())
+        if entry is None or entry[0] != node.name():
+            return False
+        region = entry[1]
+        if not region.recorded:
+            region.recorded = True
+            self._record_attention_backward(region.call)
+        return True
+
+    def _record_attention_backward(self, fwd: OpCall) -> None:
+        q, k, v = fwd.args[:3]
+        causal = bool(schema_arg(fwd, "is_causal", False))
+        cost = sdpa_backward_cost(q, k, v, causal, schema_arg(fwd, "dropout_p", 0.0))
+        out = fwd.out
+        grad_out = TensorMeta(out.shape, out.dtype, storage=-1)
+        # Reads dO, Q, K, V and O; writes dQ, dK, dV (what the fused backward kernels do).
+        grads = [TensorMeta(t.shape, t.dtype, storage=-2 - i) for i, t in enumerate((q, k, v))]
+        path = self.tracker.path
+        self.records.append(
+            OpRecord(
+                index=len(self.records),
+                op=SDPA_BACKWARD,
+                module_path=path,
+                module_type=self.tracker.type_of(path),
+                phase="backward",
+                inputs=(grad_out, q, k, v, out),
+                outputs=tuple(grads),
+                status="counted",
+                category=cost.category,
+                flops=cost.flops,
+                macs=cost.macs,
+                activations=0,
+                bytes_read=traffic([grad_out, q, k, v, out]),
+                bytes_written=traffic(grads),
+            )
+        )
+
     # -- recording ----------------------------------------------------------------
-    def _record(self, op: str, args: tuple, kwargs: dict, out: Any, is_view: bool) -> None:
+    def _record(self, op: str, args: tuple, kwargs: dict, out: Any, is_view: bool) -> OpCall:
         call = OpCall(
             op=op,
             args=tuple(tree_map(_to_meta, list(args))),
@@ -144,6 +433,7 @@ class CaptureMode(TorchDispatchMode):
                 bytes_written=written,
             )
         )
+        return call
 
 
 def _shape_only_result(func, args: tuple) -> torch.Tensor | None:
@@ -217,7 +507,12 @@ class capture:  # noqa: N801  (used like a function / context manager)
     def __enter__(self) -> capture:
         self.tracker.__enter__()
         try:
-            self.mode.__enter__()
+            _AttentionHook.acquire()
+            try:
+                self.mode.__enter__()
+            except BaseException:
+                _AttentionHook.release()
+                raise
         except BaseException:
             self.tracker.__exit__(None, None, None)
             raise
@@ -229,7 +524,11 @@ class capture:  # noqa: N801  (used like a function / context manager)
             self.threads.__exit__(*exc)
             self.mode.__exit__(*exc)
         finally:
-            self.tracker.__exit__(*exc)
+            self.mode.forget_attention_nodes()
+            try:
+                _AttentionHook.release()
+            finally:
+                self.tracker.__exit__(*exc)
 
 
 class _Paused:

@@ -5,6 +5,7 @@ is removed on exit."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import Counter
 from typing import Any
@@ -41,7 +42,8 @@ class ModuleTracker:
         self._tensor_handles: list[Any] = []
         self._marked: set[Any] = set()
         self.active = False
-        self.last_entered = ""  # innermost module started last: where an error came from
+        self.last_entered = ""  # innermost module started last
+        self._raised: list[tuple[BaseException, str]] = []
 
     # -- public state ---------------------------------------------------------------
     @property
@@ -49,6 +51,12 @@ class ModuleTracker:
         if torch._C._current_autograd_node() is not None and self._backward_path is not None:
             return self._backward_path
         return self._top()
+
+    def raised_in(self, exc: BaseException) -> str | None:
+        """The innermost module ``exc`` propagated out of (``""``: the root), or None when it
+        left no module. Not :attr:`last_entered`: a module that ran to completion before
+        the failing code was not where it failed."""
+        return next((path for seen, path in self._raised if seen is exc), None)
 
     def type_of(self, path: str) -> str:
         return self._types.get(path, "")
@@ -124,6 +132,13 @@ class ModuleTracker:
         if not self.active:
             return
         path = self._names.get(id(module))
+        in_flight = sys.exc_info()[1]  # hooks with always_call run inside forward's `except`
+        if (
+            in_flight is not None
+            and path is not None
+            and not any(seen is in_flight for seen, _ in self._raised)
+        ):
+            self._raised.append((in_flight, path))  # the first hook out is the innermost
         stack = self._stack
         if path in stack[1:] or (path in stack and threading.get_ident() != self._owner):
             while stack[-1] != path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import sys
 from enum import Enum
@@ -20,7 +19,9 @@ from typing import Any
 
 import typer
 
+from flopwise.commands._options import seconds_budget
 from flopwise.errors import FlopwiseError
+from flopwise.jsonout import dumps
 
 SCHEMA = "flopwise.compare/1"
 
@@ -60,7 +61,11 @@ def compare_command(
     measure: bool = typer.Option(
         True, "--measure/--no-measure", help="Time the models (interleaved) on this machine"
     ),
-    budget: float = typer.Option(20.0, help="Seconds of timing for all models together"),
+    budget: float | None = typer.Option(
+        None,
+        help="Seconds of timing for all models together [default: 20]",
+        callback=seconds_budget,
+    ),
     energy: bool = typer.Option(False, "--energy", help="Also measure energy per run"),
     dtype: str = typer.Option("float32", help="Model dtype: float32, bfloat16, float16 ..."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format"),
@@ -78,6 +83,8 @@ def compare_command(
         raise FlopwiseError("give at least one MODEL")
     if energy and not measure:
         raise FlopwiseError("--energy needs --measure")
+    if budget is not None and not measure:
+        raise FlopwiseError("--budget is only used with --measure; drop it or drop --no-measure")
     if threads < 0:
         raise FlopwiseError("--threads must be >= 0")
     if threads:
@@ -88,12 +95,15 @@ def compare_command(
         acc = parse_accuracies(accuracy)
     except ValueError as exc:
         raise FlopwiseError(str(exc)) from None
+    bad = [f"{k}={v}" for k, v in acc.items() if not math.isfinite(v)]
+    if bad:
+        raise FlopwiseError(f"--accuracy {', '.join(bad)}: the value must be a finite number")
     entries = [split_model_arg(m, inputs) for m in models]
     result = run_compare(
         entries,
         accuracies=acc,
         measure=measure,
-        budget=budget,
+        budget=20.0 if budget is None else budget,
         energy=energy,
         dtype=dtype,
         progress=progress and sys.stderr.isatty(),
@@ -103,7 +113,7 @@ def compare_command(
 
         save_run(result, "compare")
     if fmt is OutputFormat.json:
-        typer.echo(json.dumps(result, indent=2))
+        typer.echo(dumps(result))
     elif fmt is OutputFormat.csv:
         typer.echo(render_csv(result), nl=False)
     else:
@@ -170,14 +180,17 @@ def run_compare(
     for row, lab in zip(rows, labels, strict=True):
         row.extra["label"] = lab
 
+    matched, unmatched = C.match_accuracies(rows, accuracies or {})
+    if unmatched:  # refused before the timing, not noted after it
+        raise FlopwiseError(
+            f"--accuracy {', '.join(unmatched)}: no such model among "
+            f"{', '.join(r.spec for r in rows)}"
+        )
+    for i, value in matched.items():
+        rows[i].accuracy = value
     notes: list[str] = []
     if measure:
         _measure(rows, entries, labels, budget, energy, dtype, progress, notes)
-    matched, unmatched = C.match_accuracies(rows, accuracies or {})
-    for i, value in matched.items():
-        rows[i].accuracy = value
-    if unmatched:
-        notes.append(f"--accuracy names matching no model: {', '.join(unmatched)}")
 
     measured = [r for r in rows if r.median_s is not None]
     correlations = C.proxy_correlations(rows) if measure else {}
@@ -300,9 +313,10 @@ def render_table(result: dict[str, Any]) -> str:
     from rich.console import Console
     from rich.table import Table
 
+    from flopwise.report.console import table_width
     from flopwise.report.units import count, seconds
 
-    console = Console(record=True, width=160, file=_Null())
+    console = Console(record=True, width=table_width(160), file=_Null())
     rows = result["rows"]
     show_energy = any(r["energy_j"] is not None for r in rows)
     show_acc = any(r["accuracy"] is not None for r in rows)

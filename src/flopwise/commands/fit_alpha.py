@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from enum import Enum
@@ -11,7 +10,9 @@ from typing import Any
 
 import typer
 
+from flopwise.commands._options import output_file, seconds_budget
 from flopwise.errors import FlopwiseError
+from flopwise.jsonout import dumps
 
 SCHEMA = "flopwise.fit_alpha/1"
 DEFAULT_BUDGET = {"small": 30.0, "paper": 120.0}
@@ -138,17 +139,6 @@ def save_to_host_profile(constants: dict[str, Any]) -> tuple[Path | None, str]:
     return saved, f"saved α constants into the host hardware profile {saved}"
 
 
-def _clean(value: Any) -> Any:
-    """NaN/inf become None so the document is valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def _fmt(x: Any, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
@@ -157,12 +147,11 @@ def _fmt(x: Any, digits: int = 3) -> str:
 
 def render_table(result: dict[str, Any]) -> None:
     """Print the fit as rich tables on stdout."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:  # piped: do not squeeze the tables into 80 columns
-        console = Console(width=120)
+    from flopwise.report.console import stdout_console
+
+    console = stdout_console()  # piped: whole values
     c = result["constants"]
     console.print(f"[bold]α-FLOPs fit[/bold]: {result['source']}")
     params = Table(title="constants  α = ((S_K + β·(S − S_K)) / S)^γ,  S_K = ln K + 1")
@@ -234,7 +223,10 @@ def fit_alpha_command(
         help="Layers to generate and time on this machine (ignored with --csv)",
     ),
     budget: float | None = typer.Option(
-        None, "--budget", help="Seconds of timing for the grid (default: 30 small, 120 paper)"
+        None,
+        "--budget",
+        help="Seconds of timing for the grid (default: 30 small, 120 paper)",
+        callback=seconds_budget,
     ),
     save: bool | None = typer.Option(
         None,
@@ -242,7 +234,11 @@ def fit_alpha_command(
         help="Store the constants in this host's hardware profile (default: yes for timings made here, no for --csv)",
     ),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Also write the constants (and fit report) to this JSON file"
+        None,
+        "--output",
+        "-o",
+        help="Also write the constants (and fit report) to this JSON file",
+        callback=output_file,
     ),
     timings: Path | None = typer.Option(
         None, "--timings", help="Write the timed layers to this CSV (re-fit later with --csv)"
@@ -264,8 +260,8 @@ def fit_alpha_command(
     ),
 ) -> None:
     """Refit α-FLOPs (β, γ per kernel class, and a time scale) from timed conv/dense layers."""
-    if budget is not None and budget <= 0:
-        raise FlopwiseError("--budget must be > 0")
+    if budget is not None and csv is not None:
+        raise FlopwiseError("--budget is only used when timing here, not with --csv; drop one")
     if prior_strength < 0:
         raise FlopwiseError("--prior-strength must be >= 0")
     result = run_fit_alpha(
@@ -289,11 +285,10 @@ def fit_alpha_command(
         result["saved_to"] = None if path is None else str(path)
         messages.append(message)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(_clean(result), indent=2) + "\n")
+        output.write_text(dumps(result) + "\n")
         messages.append(f"wrote {output}")
     if fmt is OutputFormat.json:
-        typer.echo(json.dumps(_clean(result), indent=2))
+        typer.echo(dumps(result))
     else:
         render_table(result)
     for message in messages:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 
 import typer
 
+from flopwise.commands._options import seconds_budget
 from flopwise.errors import FlopwiseError
+from flopwise.jsonout import dumps
 from flopwise.measure.timing import format_seconds
 
 
@@ -22,8 +23,11 @@ def register(app: typer.Typer) -> None:
 
 
 def hardware_command(
-    budget: float = typer.Option(
-        45.0, "--budget", help="Seconds to spend measuring (the measurement fits in it)"
+    budget: float | None = typer.Option(
+        None,
+        "--budget",
+        help="Seconds to spend measuring (the measurement fits in it) [default: 45]",
+        callback=seconds_budget,
     ),
     list_: bool = typer.Option(False, "--list", help="List the known hardware profiles"),
     show: str | None = typer.Option(
@@ -48,12 +52,12 @@ def hardware_command(
     overhead) in under a minute, or list/show datasheet profiles."""
     from flopwise.measure import hardware as hw
 
-    if budget <= 0:
-        raise FlopwiseError("--budget must be positive")
+    if (list_ or show) and budget is not None:
+        raise FlopwiseError("--budget is only used when measuring, not with --list or --show")
     if list_:
         profiles = hw.list_profiles()
         if fmt is HardwareFormat.json:
-            typer.echo(json.dumps([p.to_dict() for p in profiles], indent=2))
+            typer.echo(dumps([p.to_dict() for p in profiles]))
         else:
             _print(profiles_table(profiles))
         return
@@ -70,7 +74,9 @@ def hardware_command(
         import torch
 
         torch.set_num_threads(threads)
-    prof = hw.measure_host_profile(budget, device=device, progress=progress and sys.stderr.isatty())
+    prof = hw.measure_host_profile(
+        45.0 if budget is None else budget, device=device, progress=progress and sys.stderr.isatty()
+    )
     path = hw.save_profile(prof, merge=not replace) if save else None
     if fmt is HardwareFormat.json:
         typer.echo(prof.to_json())
@@ -89,9 +95,9 @@ def hardware_command(
 
 
 def _print(renderable) -> None:
-    from rich.console import Console
+    from flopwise.report.console import stdout_console
 
-    Console().print(renderable)
+    stdout_console().print(renderable)
 
 
 def rate(value: float | None, unit: str) -> str:

@@ -7,14 +7,15 @@ the model's FLOPs grew by more than 1%, 0 otherwise, and 2 on a usage error.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
 
 import typer
 
+from flopwise.commands._options import non_negative, output_file
 from flopwise.errors import FlopwiseError
+from flopwise.jsonout import dumps
 from flopwise.store.metrics import METRICS
 
 _DB_HELP = "Results database (default: $FLOPWISE_DB or ~/.local/share/flopwise/results.sqlite)."
@@ -48,12 +49,9 @@ def _pct(rel: float | None) -> str:
 
 
 def _console():
-    from rich.console import Console
+    from flopwise.report.console import stdout_console
 
-    console = Console(highlight=False)
-    if not console.is_terminal:  # logs and pipes: do not squeeze tables into 80 columns
-        console = Console(highlight=False, width=160)
-    return console
+    return stdout_console(highlight=False)  # logs and pipes: whole values
 
 
 def history(
@@ -66,8 +64,12 @@ def history(
     fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
 ) -> None:
     """List stored runs, newest first."""
-    from flopwise.store import Store, default_db_path
+    from flopwise.store import RUN_KINDS, Store, default_db_path
 
+    if kind is not None and kind not in RUN_KINDS:
+        raise FlopwiseError(f"--kind {kind!r} is not a run kind; use one of {', '.join(RUN_KINDS)}")
+    if limit < 1:
+        raise FlopwiseError(f"--limit must be >= 1 (got {limit})")
     path = Path(db).expanduser() if db is not None else default_db_path()
     if path.exists():
         with Store(path, readonly=True) as store:
@@ -75,7 +77,7 @@ def history(
     else:
         runs = []
     if fmt == "json":
-        typer.echo(json.dumps([r.to_dict() for r in runs], indent=2))
+        typer.echo(dumps([r.to_dict() for r in runs]))
         return
     if fmt != "table":
         raise FlopwiseError(f"unknown format {fmt!r}; expected table or json")
@@ -148,7 +150,9 @@ def diff(
         False, "--per-module", help="Apply --fail-over to every module, not only to the totals."
     ),
     show_all: bool = typer.Option(False, "--all", help="Show unchanged modules too."),
-    depth: int | None = typer.Option(None, "--depth", "-d", help="Show modules up to this depth."),
+    depth: int | None = typer.Option(
+        None, "--depth", "-d", help="Show modules up to this depth.", callback=non_negative
+    ),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
     fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
 ) -> None:
@@ -175,7 +179,7 @@ def diff(
     ]
     if fmt == "json":
         typer.echo(
-            json.dumps(
+            dumps(
                 {
                     "a": label_a,
                     "b": label_b,
@@ -184,19 +188,17 @@ def diff(
                     "thresholds": [str(t) for t in thresholds],
                     "violations": [v.describe() for v in violations],
                 },
-                indent=2,
             )
         )
     elif fmt == "table":
         _print_diff(label_a, label_b, doc_a, doc_b, total, visible, rows, shown)
     else:
         raise FlopwiseError(f"unknown format {fmt!r}; expected table or json")
-    if violations:
-        for v in violations:
-            typer.echo(f"FAIL: {v.describe()}", err=True)
-        limits = sorted({str(v.threshold) for v in violations})
+    if violations:  # one line, as every error: the violations joined
         raise ThresholdExceeded(
-            f"{len(violations)} threshold violation(s) ({', '.join(limits)}): exit 1"
+            "FAIL: "
+            + "; ".join(v.describe() for v in violations)
+            + f" ({len(violations)} threshold violation(s), exit 1)"
         )
     if thresholds and fmt == "table":
         typer.echo("OK: " + ", ".join(f"{t} not exceeded" for t in thresholds))
@@ -281,7 +283,7 @@ def export(
     run: str = typer.Argument(..., help="Run id, latest, latest~N or @MODEL."),
     fmt: str = typer.Option("json", "--format", "-f", help="json or csv (one line per module)."),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write here instead of stdout."
+        None, "--output", "-o", help="Write here instead of stdout.", callback=output_file
     ),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:

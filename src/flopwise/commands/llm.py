@@ -3,13 +3,14 @@ transformer from its config alone (no weights, no forward pass)."""
 
 from __future__ import annotations
 
-import json
+import math
 from enum import Enum
 from typing import Any
 
 import typer
 
 from flopwise.errors import FlopwiseError
+from flopwise.jsonout import dumps
 
 
 class LLMFormat(str, Enum):
@@ -114,13 +115,19 @@ def llm_command(
     memory, roofline times; training and reranking costs on request."""
     from flopwise.llm import BadLLMArgument, estimate, load_spec
 
-    spec = load_spec(model)
     if window_mode not in ("skip", "mask"):
         raise FlopwiseError(f"--window-mode = {window_mode!r}: must be skip or mask")
     if rerank is None and convention != Convention.flopwise:
         raise FlopwiseError(f"--convention = {convention.value!r}: applies to --rerank only")
-    if step_time is not None and not step_time > 0:
-        raise FlopwiseError(f"--step-time = {step_time!r}: must be > 0 seconds")
+    _refuse_unused(
+        train=train,
+        hardware=hardware,
+        rerank=rerank,
+        recompute=recompute,
+        step_time=step_time,
+        metric=metric,
+    )
+    spec = load_spec(model)
     try:
         est = estimate(
             spec,
@@ -168,7 +175,7 @@ def llm_command(
         except BadLLMArgument as exc:
             raise _as_option(exc) from exc
     if fmt == LLMFormat.json:
-        typer.echo(json.dumps(_json(est, training, reranking, metric, step_time, ops), indent=2))
+        typer.echo(dumps(_json(est, training, reranking, metric, step_time, ops)))
         return
     _render(est, training, reranking, metric, step_time, ops)
 
@@ -180,6 +187,29 @@ def _as_option(exc) -> FlopwiseError:
     if field.isidentifier():
         field = "--" + field.replace("_", "-")
     return FlopwiseError(f"{field} = {exc.value!r}: {exc.requirement}")
+
+
+def _refuse_unused(*, train, hardware, rerank, recompute, step_time, metric) -> None:
+    """Refuse, in one line, an option this run would silently ignore (checked before the
+    config is read, so the message is about the option)."""
+    if metric is not None and rerank is None:
+        raise FlopwiseError(
+            "--metric is only used with --rerank (it gives RPP); add --rerank STYLE"
+        )
+    if metric is not None and not math.isfinite(metric):
+        raise FlopwiseError(f"--metric must be a finite number (got {metric})")
+    if recompute and not train:
+        raise FlopwiseError("--recompute is only used with --train; add --train")
+    if step_time is not None:
+        if not train or hardware is None:
+            raise FlopwiseError(
+                "--step-time is only used with --train and --hardware (MFU = model FLOPs / "
+                "(step time x peak)); add them or drop --step-time"
+            )
+        if not (math.isfinite(step_time) and step_time > 0):
+            raise FlopwiseError(
+                f"--step-time must be a finite number of seconds > 0 (got {step_time})"
+            )
 
 
 def _json(est, training, reranking, metric, step_time, with_ops: bool) -> dict[str, Any]:
@@ -255,13 +285,13 @@ def _s(x: float | None) -> str:
 
 
 def _render(est, training, reranking, metric, step_time, with_ops: bool) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from flopwise.llm.ops import flops_breakdown
+    from flopwise.report.console import stdout_console
     from flopwise.report.units import si
 
-    console = Console()
+    console = stdout_console()  # piped: whole numbers, not `7.22…` at 80 columns
     s, p = est.spec, est.params
     arch = f"{s.kind}, {s.layers} layers, hidden {s.hidden}, {s.heads} heads, {s.attention_style}"
     if s.moe:

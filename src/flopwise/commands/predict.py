@@ -19,7 +19,9 @@ from typing import Any
 
 import typer
 
+from flopwise.commands._options import seconds_budget
 from flopwise.errors import FlopwiseError
+from flopwise.jsonout import dumps
 
 CALIBRATION_SCHEMA = "flopwise.predict.calibration/1"
 PREDICT_SCHEMA = "flopwise.predict/1"
@@ -82,12 +84,23 @@ def load_calibration(path: Path | None = None) -> dict[str, Any] | None:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise FlopwiseError(f"cannot read the calibration {path}: {exc}") from exc
-    if data.get("schema") != CALIBRATION_SCHEMA:
+    schema = data.get("schema") if isinstance(data, dict) else type(data).__name__
+    if schema != CALIBRATION_SCHEMA:
         raise FlopwiseError(
-            f"{path} is not a flopwise predict calibration ({data.get('schema')!r}); "
+            f"{path} is not a flopwise predict calibration ({schema!r}); "
+            "re-run `flopwise predict --calibrate`"
+        )
+    missing = [k for k in _CALIBRATION_KEYS if k not in data]
+    if missing:
+        raise FlopwiseError(
+            f"{path} is an incomplete calibration (no {', '.join(missing)}); "
             "re-run `flopwise predict --calibrate`"
         )
     return data
+
+
+# What predict reads from a calibration document.
+_CALIBRATION_KEYS = ("created", "host", "hardware", "cost_model", "cross_validation", "samples")
 
 
 def predict_command(
@@ -105,7 +118,9 @@ def predict_command(
     calibrate_: bool = typer.Option(
         False, "--calibrate", help="Time a small zoo on this machine and fit the cost model"
     ),
-    budget: float = typer.Option(120.0, help="Seconds of timing for --calibrate"),
+    budget: float | None = typer.Option(
+        None, help="Seconds of timing for --calibrate [default: 120]", callback=seconds_budget
+    ),
     calibration: Path | None = typer.Option(
         None, "--calibration", help="Calibration JSON to use or write (default: the cache dir)"
     ),
@@ -123,11 +138,20 @@ def predict_command(
 
         torch.set_num_threads(threads)
     show_progress = progress and sys.stderr.isatty()
+    if budget is not None and not calibrate_:
+        raise FlopwiseError("--budget is only used with --calibrate; drop it or add --calibrate")
+    if calibration is not None and not calibrate_ and not calibration.is_file():
+        raise FlopwiseError(
+            f"--calibration {calibration}: no such file; give an existing calibration, or add "
+            "--calibrate to write one there"
+        )
     path = calibration or calibration_path()
     if calibrate_:
-        doc = run_calibration(budget=budget, progress=show_progress)
+        if calibration is not None and not calibration.expanduser().parent.is_dir():
+            raise FlopwiseError(f"--calibration {calibration}: the folder does not exist")
+        doc = run_calibration(budget=120.0 if budget is None else budget, progress=show_progress)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(doc, indent=2) + "\n")
+        path.write_text(dumps(doc) + "\n")
         typer.echo(_describe_calibration(doc, path), err=model is not None)
         if model is None:
             return
@@ -135,7 +159,7 @@ def predict_command(
         raise FlopwiseError("give a MODEL to predict (or --calibrate to calibrate)")
     result = predict_model(model, inputs, hardware=hardware, dtype=dtype, calibration_file=path)
     if fmt is OutputFormat.json:
-        typer.echo(json.dumps(result, indent=2))
+        typer.echo(dumps(result))
     else:
         typer.echo(render_table(result), nl=False)
 
@@ -384,9 +408,10 @@ def render_table(result: dict[str, Any]) -> str:
     from rich.console import Console
     from rich.table import Table
 
+    from flopwise.report.console import table_width
     from flopwise.report.units import seconds, si
 
-    console = Console(record=True, width=110, file=_Null())
+    console = Console(record=True, width=table_width(110), file=_Null())
     ins = ", ".join(
         f"{d.get('name')}={'x'.join(str(s) for s in d.get('shape', []))}:{d.get('dtype')}"
         for d in result["inputs"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from flopwise.commands._options import non_negative, output_file, positive, seconds_budget
 from flopwise.errors import FlopwiseError
 
 
@@ -42,22 +43,38 @@ def profile_command(
         False, "--train", help="Count forward + backward (real autograd ops)"
     ),
     measure: bool = typer.Option(False, "--measure", help="Also time the model on this machine"),
-    repeats: int = typer.Option(0, help="Timed repeats with --measure (0: use --budget)"),
-    budget: float = typer.Option(10.0, help="Seconds of timing with --measure"),
+    repeats: int | None = typer.Option(
+        None, help="Timed repeats with --measure (default: as many as --budget allows)"
+    ),
+    budget: float | None = typer.Option(
+        None, help="Seconds of timing with --measure [default: 10]", callback=seconds_budget
+    ),
     energy: bool = typer.Option(
         False, "--energy", help="With --measure: energy per run and per item"
     ),
-    grid: str = typer.Option("world", help="Grid region for gCO2e with --energy"),
-    pue: float = typer.Option(1.0, help="Power usage effectiveness for gCO2e with --energy"),
-    hardware: str = typer.Option("host", help="Hardware profile for the roofline with --measure"),
+    grid: str | None = typer.Option(
+        None, help="Grid region for gCO2e with --energy [default: world]"
+    ),
+    pue: float | None = typer.Option(
+        None,
+        help="Power usage effectiveness for gCO2e with --energy [default: 1]",
+        callback=positive,
+    ),
+    hardware: str | None = typer.Option(
+        None, help="Hardware profile for the roofline with --measure [default: host]"
+    ),
     stages: bool = typer.Option(
         False, "--stages", help="With --measure: also time preprocessing, copies and postprocessing"
     ),
-    depth: int = typer.Option(3, help="Module tree depth shown in the table"),
+    depth: int | None = typer.Option(
+        None, help="Module tree depth shown in the table [default: 3]", callback=non_negative
+    ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format"),
-    level: str = typer.Option("modules", help="Rows of --format csv: modules or ops"),
+    level: str | None = typer.Option(
+        None, help="Rows of --format csv: modules or ops [default: modules]"
+    ),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write to this file instead of stdout"
+        None, "--output", "-o", help="Write to this file instead of stdout", callback=output_file
     ),
     save: bool = typer.Option(True, "--save/--no-save", help="Keep the run in the results store"),
     progress: bool = typer.Option(
@@ -67,8 +84,22 @@ def profile_command(
     """Count FLOPs, MACs, params, activations and bytes of every op and module."""
     from flopwise.pipeline import run_profile
 
-    if stages and not measure:
-        raise FlopwiseError("--stages needs --measure")
+    _refuse_unused(
+        measure,
+        energy,
+        fmt,
+        stages=stages,
+        repeats=repeats,
+        budget=budget,
+        hardware=hardware,
+        energy_flag=energy,
+        grid=grid,
+        pue=pue,
+        level=level,
+        depth=depth,
+    )
+    if repeats is not None and repeats < 1:
+        raise FlopwiseError(f"--repeats must be >= 1 (got {repeats})")
     if device not in DEVICES:
         raise FlopwiseError(f"--device must be one of {', '.join(DEVICES)} (got {device!r})")
     show_spinner = progress and sys.stderr.isatty() and not measure
@@ -80,23 +111,49 @@ def profile_command(
             dtype=dtype,
             train=train,
             measure=measure,
-            repeats=repeats,
-            budget=budget,
+            repeats=repeats or 0,
+            budget=10.0 if budget is None else budget,
             energy=energy,
-            grid=grid,
-            pue=pue,
-            hardware=hardware,
+            grid=grid or "world",
+            pue=1.0 if pue is None else pue,
+            hardware=hardware or "host",
             stages=stages,
             progress=progress and sys.stderr.isatty(),
         )
     if save:  # first: a bad --output or a failing renderer must not lose a measured run
         _save(prof)
-    text = render(prof, fmt, depth=depth, level=level)
+    text = render(prof, fmt, depth=3 if depth is None else depth, level=level or "modules")
     if output is not None:
         output.write_text(text)
         typer.echo(f"wrote {output} ({fmt.value})", err=True)
     else:
         typer.echo(text, nl=not text.endswith("\n"))
+
+
+def _refuse_unused(measure: bool, energy: bool, fmt: OutputFormat, **given: object) -> None:
+    """Refuse, in one line, an option this run would silently ignore."""
+    needs = {
+        "stages": ("--stages", "--measure", measure),
+        "repeats": ("--repeats", "--measure", measure),
+        "budget": ("--budget", "--measure", measure),
+        "hardware": ("--hardware", "--measure (it sets the roofline of measured ops)", measure),
+        "energy_flag": ("--energy", "--measure", measure),
+        "grid": ("--grid", "--energy", energy),
+        "pue": ("--pue", "--energy", energy),
+        "level": ("--level", "--format csv", fmt is OutputFormat.csv),
+        "depth": ("--depth", "--format table", fmt is OutputFormat.table),
+    }
+    for key, value in given.items():
+        option, needed, present = needs[key]
+        if value not in (None, False) and not present:
+            raise FlopwiseError(
+                f"{option} is only used with {needed}; drop it or add {needed.split(' (')[0]}"
+            )
+    if given.get("repeats") is not None and given.get("budget") is not None:
+        raise FlopwiseError("give --repeats or --budget, not both (--repeats overrides --budget)")
+    level = given.get("level")
+    if level is not None and level not in ("modules", "ops"):
+        raise FlopwiseError(f"--level must be modules or ops (got {level!r})")
 
 
 def _spinner(message: str, enabled: bool):
@@ -122,7 +179,10 @@ def render(prof, fmt: OutputFormat, depth: int, level: str) -> str:
         from flopwise.report.html import render_html
 
         return render_html(prof.to_dict())
-    return prof.table(depth=depth)
+    from flopwise.report.console import table_width
+    from flopwise.report.table import render_text
+
+    return render_text(prof, depth=depth, width=table_width(160))
 
 
 def _save(prof) -> None:

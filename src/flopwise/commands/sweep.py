@@ -14,7 +14,6 @@ input dimension (``input_ids.1``, ``0.2`` for axis 2 of the first positional inp
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from dataclasses import replace
@@ -24,7 +23,9 @@ from typing import Any
 
 import typer
 
+from flopwise.commands._options import output_file, seconds_budget
 from flopwise.errors import FlopwiseError
+from flopwise.jsonout import dumps, finite
 
 SCHEMA = "flopwise.sweep/1"
 ALIASES = {
@@ -281,25 +282,14 @@ def _reason(exc: BaseException) -> str:
 # -- rendering ---------------------------------------------------------------------------------
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def render_table(result: dict[str, Any]) -> None:
     """Rich tables: one row per point, then one row per dimension fit."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:  # piped: do not squeeze the tables into 80 columns
-        console = Console(width=120)
+    from flopwise.report.console import stdout_console
+
+    console = stdout_console()  # piped: whole values
     base = ", ".join(f"{k}={v}" for k, v in result["base_dims"].items())
     console.print(
         f"[bold]sweep[/bold] {result['model']}  (base: {base}; {result['dtype']}, "
@@ -401,13 +391,17 @@ def sweep_command(
     measure: bool = typer.Option(
         True, "--measure/--no-measure", help="Time every point (interleaved) on this machine"
     ),
-    budget: float = typer.Option(2.0, help="Seconds of timing per point"),
+    budget: float | None = typer.Option(
+        None, help="Seconds of timing per point [default: 2]", callback=seconds_budget
+    ),
     dtype: str = typer.Option("float32", help="Model dtype"),
     statistic: str = typer.Option(
         "median", help="Time per point: median of the samples, or min (steadier on a busy machine)"
     ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format"),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write JSON to this file too"),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write JSON to this file too", callback=output_file
+    ),
     plot: Path | None = typer.Option(
         None,
         "--plot",
@@ -420,8 +414,8 @@ def sweep_command(
     save: bool = typer.Option(True, "--save/--no-save", help="Keep the run in the results store"),
 ) -> None:
     """Cost along input dimensions: flops, α-flops, bytes and time per point, with power-law fits."""
-    if budget <= 0:
-        raise FlopwiseError("--budget must be > 0")
+    if budget is not None and not measure:
+        raise FlopwiseError("--budget is only used with --measure; drop it or drop --no-measure")
     dims = [parse_dim(d) for d in dim]
     names = [d[0] for d in dims]
     if len(set(names)) != len(names):
@@ -431,25 +425,24 @@ def sweep_command(
         dims,
         inputs or None,
         measure=measure,
-        budget=budget,
+        budget=2.0 if budget is None else budget,
         dtype=dtype,
         progress=progress and sys.stderr.isatty(),
         statistic=statistic,
     )
-    doc = _clean(result)
+    doc = finite(result)
     if save:  # before any output: a bad --output must not lose the run
         from flopwise.commands.saving import save_run
 
         save_run(doc, "sweep")
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(doc, indent=2) + "\n")
+        output.write_text(dumps(doc) + "\n")
         typer.echo(f"wrote {output}", err=True)
     if plot is not None:
         for path in write_plots(doc, plot):
             typer.echo(f"wrote {path}", err=True)
     if fmt is OutputFormat.json:
-        typer.echo(json.dumps(doc, indent=2))
+        typer.echo(dumps(doc))
     else:
         render_table(result)
 

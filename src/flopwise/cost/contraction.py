@@ -77,12 +77,14 @@ def attention_cost(
     ev: int,
     causal: bool = False,
     float_mask: bool = False,
+    dropout: bool = False,
 ) -> OpCost:
     """Scaled dot-product attention: macs = P·(E+Ev); flops = 2·macs + 6·P (+P for an
-    additive float mask); activations = the two matmul outputs (scores and result)."""
+    additive float mask, +P for the dropout mask multiply); activations = the two matmul
+    outputs (scores and result)."""
     pairs = attended_pairs(batch, heads_q, lq, lk, causal)
     macs = pairs * (e + ev)
-    flops = 2 * macs + 6 * pairs + (pairs if float_mask else 0)
+    flops = 2 * macs + 6 * pairs + (pairs if float_mask else 0) + (pairs if dropout else 0)
     return OpCost(
         flops=flops,
         macs=macs,
@@ -92,13 +94,22 @@ def attention_cost(
 
 
 def attention_backward_cost(
-    batch: int, heads_q: int, lq: int, lk: int, e: int, ev: int, causal: bool = False
+    batch: int,
+    heads_q: int,
+    lq: int,
+    lk: int,
+    e: int,
+    ev: int,
+    causal: bool = False,
+    dropout: bool = False,
 ) -> OpCost:
     """Backward of attention without recomputation: dV = Pᵀ·dO, dP = dO·Vᵀ, dQ = dS·K,
-    dK = dSᵀ·Q (2·P·(E+Ev) macs) plus softmax backward (3 flops per pair)."""
+    dK = dSᵀ·Q (2·P·(E+Ev) macs) plus softmax backward (3 flops per pair), +P for the
+    dropout mask applied to the gradient."""
     pairs = attended_pairs(batch, heads_q, lq, lk, causal)
     macs = 2 * pairs * (e + ev)
-    return OpCost(flops=2 * macs + 3 * pairs, macs=macs, category="contraction")
+    flops = 2 * macs + 3 * pairs + (pairs if dropout else 0)
+    return OpCost(flops=flops, macs=macs, category="contraction")
 
 
 def schema_arg(call: OpCall, name: str, default: object = None) -> object:
@@ -273,11 +284,36 @@ def _sdpa_shapes(
 
 
 def sdpa_forward_cost(
-    q: TensorMeta, k: TensorMeta, v: TensorMeta, is_causal: bool, mask: object
+    q: TensorMeta,
+    k: TensorMeta,
+    v: TensorMeta,
+    is_causal: bool,
+    mask: object,
+    dropout_p: float = 0.0,
 ) -> OpCost:
+    """One attention call per docs/conventions.md (GQA: heads are the query's)."""
     batch, heads, lq, lk, e, ev = _sdpa_shapes(q, k, v)
     float_mask = isinstance(mask, TensorMeta) and mask.dtype.is_floating_point
-    return attention_cost(batch, heads, lq, lk, e, ev, causal=is_causal, float_mask=float_mask)
+    return attention_cost(
+        batch,
+        heads,
+        lq,
+        lk,
+        e,
+        ev,
+        causal=is_causal,
+        float_mask=float_mask,
+        dropout=float(dropout_p or 0.0) > 0.0,
+    )
+
+
+def sdpa_backward_cost(
+    q: TensorMeta, k: TensorMeta, v: TensorMeta, is_causal: bool, dropout_p: float = 0.0
+) -> OpCost:
+    """Backward of one attention call, the same whichever kernel computes it."""
+    batch, heads, lq, lk, e, ev = _sdpa_shapes(q, k, v)
+    dropout = float(dropout_p or 0.0) > 0.0
+    return attention_backward_cost(batch, heads, lq, lk, e, ev, is_causal, dropout)
 
 
 @register(
@@ -293,7 +329,8 @@ def _sdpa(call: OpCall) -> OpCost:
     """Every SDPA backend, layout [B, H, L, E]; flags found by name in the op's schema."""
     q, k, v = call.args[:3]
     mask = schema_arg(call, "attn_mask", schema_arg(call, "attn_bias"))
-    return sdpa_forward_cost(q, k, v, bool(schema_arg(call, "is_causal", False)), mask)
+    causal = bool(schema_arg(call, "is_causal", False))
+    return sdpa_forward_cost(q, k, v, causal, mask, schema_arg(call, "dropout_p", 0.0))
 
 
 @register(*maybe_ops("_flash_attention_forward", "_efficient_attention_forward"))
@@ -307,7 +344,10 @@ def _attention_forward_kernels(call: OpCall) -> OpCost:
     )
     bias = schema_arg(call, "bias")
     float_mask = isinstance(bias, TensorMeta) and bias.dtype.is_floating_point
-    return attention_cost(batch, heads, lq, lk, e, ev, causal=causal, float_mask=float_mask)
+    dropout = float(schema_arg(call, "dropout_p", 0.0) or 0.0) > 0.0
+    return attention_cost(
+        batch, heads, lq, lk, e, ev, causal=causal, float_mask=float_mask, dropout=dropout
+    )
 
 
 @register(
@@ -321,9 +361,8 @@ def _attention_forward_kernels(call: OpCall) -> OpCost:
 def _sdpa_backward(call: OpCall) -> OpCost:
     # (grad_out, q, k, v, out, ...); the causal flag's position differs per kernel.
     q, k, v = call.args[1:4]
-    batch, heads, lq, lk, e, ev = _sdpa_shapes(q, k, v)
     causal = bool(schema_arg(call, "is_causal", False))
-    return attention_backward_cost(batch, heads, lq, lk, e, ev, causal)
+    return sdpa_backward_cost(q, k, v, causal, schema_arg(call, "dropout_p", 0.0))
 
 
 @register(*maybe_ops("_native_multi_head_attention"))

@@ -45,10 +45,14 @@ def _resolve(ops: Iterable) -> list[str]:
 
 
 def register(*ops) -> Callable[[Formula], Formula]:
-    """Decorator: file ``fn`` as the formula of every op in ``ops``."""
+    """Decorator: file ``fn`` as the formula of every op in ``ops``. An op already given a
+    formula, or already in the zero set, raises: two rules for one op would make the count
+    depend on import order."""
 
     def wrap(fn: Formula) -> Formula:
         for key in _resolve(ops):
+            if key in _FORMULAS or key in _ZERO:
+                raise RuntimeError(f"flopwise: {key} registered twice ({fn.__qualname__})")
             _FORMULAS[key] = fn
         return fn
 
@@ -56,8 +60,12 @@ def register(*ops) -> Callable[[Formula], Formula]:
 
 
 def register_zero(*ops) -> None:
-    """Add ops to the zero-flop set (views, copies, indexing, factories, masks)."""
-    _ZERO.update(_resolve(ops))
+    """Add ops to the zero-flop set (views, copies, indexing, factories, masks). An op that
+    already has a formula or is already listed raises, as in :func:`register`."""
+    for key in _resolve(ops):
+        if key in _FORMULAS or key in _ZERO:
+            raise RuntimeError(f"flopwise: {key} registered twice (zero set)")
+        _ZERO.add(key)
 
 
 def maybe_ops(*names: str) -> list:

@@ -31,6 +31,7 @@ import platform
 import re
 import socket
 import statistics
+import sys
 import time
 import warnings
 from collections.abc import Iterable
@@ -53,6 +54,10 @@ __all__ = [
     "cache_dir",
     "user_profiles_dir",
     "host_profile_path",
+    "host_profile_name",
+    "normalize_device",
+    "device_name",
+    "resolve_hardware",
     "builtin_profiles",
     "list_profiles",
     "get_profile",
@@ -193,7 +198,9 @@ class HardwareProfile:
         return dataclasses.asdict(self)
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        from flopwise.jsonout import dumps
+
+        return dumps(self.to_dict(), indent=indent)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, origin: str = "<dict>") -> HardwareProfile:
@@ -280,11 +287,58 @@ def _host_tag() -> str:
     return host
 
 
-def host_profile_path(device: str = "cpu", threads: int | None = None) -> Path:
-    """Where the measured profile of this host (and thread count, and device) is cached."""
-    threads = torch.get_num_threads() if threads is None else threads
-    dev = re.sub(r"[^A-Za-z0-9]+", "", str(device))
-    suffix = f"{threads}t" if dev == "cpu" else dev
+def normalize_device(device: str | torch.device = "cpu") -> str:
+    """``"cpu"`` for any CPU spelling; ``"cuda:N"`` for a CUDA device (a bare ``"cuda"`` is
+    the current device, else index 0). Other names are returned as given."""
+    name = str(device)
+    if name == "cpu" or name.startswith("cpu:"):
+        return "cpu"
+    if name == "cuda":
+        index = torch.cuda.current_device() if torch.cuda.is_available() else 0
+        return f"cuda:{index}"
+    return name
+
+
+def device_name(device: str | torch.device) -> str:
+    """The model name of an accelerator (``"NVIDIA H200"``), or ``"cpu"`` for the CPU.
+    Profiles of GPUs are cached under this name, so a machine whose ``cuda:0`` changes model
+    never reuses another GPU's ceilings. (Tests replace this function to fake a GPU.)"""
+    dev = normalize_device(device)
+    if dev.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(dev))
+    return "cpu"
+
+
+def host_profile_name(device: str | torch.device = "cpu") -> str:
+    """The profile name ``host`` resolves to on ``device``: ``"host"`` for the CPU (also
+    spelt ``host:cpu``), ``"host:cuda:0"`` for the first GPU."""
+    dev = normalize_device(device)
+    return "host" if dev == "cpu" else f"host:{dev}"
+
+
+def resolve_hardware(hardware: str, device: str | torch.device = "cpu") -> str:
+    """The profile a measurement on ``device`` should be judged against: ``host`` means the
+    profile of the device being measured (``host:cuda:0`` when timing on ``cuda``), so a GPU
+    run is never compared with the CPU's ceilings. Any other name is returned unchanged."""
+    if str(hardware) == "host":
+        return host_profile_name(device)
+    return str(hardware)
+
+
+def host_profile_path(
+    device: str = "cpu", threads: int | None = None, model: str | None = None
+) -> Path:
+    """Where the measured profile of this host (and thread count, or GPU) is cached.
+
+    CPU profiles are keyed by thread count; a GPU's by its index and model name
+    (``host-<host>-cuda0-NVIDIA_H200.json``)."""
+    dev = normalize_device(device)
+    if dev == "cpu":
+        threads = torch.get_num_threads() if threads is None else threads
+        suffix = f"{threads}t"
+    else:
+        model = re.sub(r"[^A-Za-z0-9_.-]+", "_", model or device_name(dev))
+        suffix = f"{re.sub(r'[^A-Za-z0-9]+', '', dev)}-{model}"
     return cache_dir() / "hardware" / f"host-{_host_tag()}-{suffix}.json"
 
 
@@ -363,13 +417,21 @@ def get_profile(
     """
     text = str(name_or_path)
     if text == "host" or text.startswith("host:"):
-        device = text.partition(":")[2] or "cpu"
+        device = normalize_device(text.partition(":")[2] or "cpu")
         path = host_profile_path(device)
         if path.is_file():
             return HardwareProfile.load(path)
+        label = host_profile_name(device)
         if not measure_if_missing:
             raise UnknownHardware(
-                f"no measured profile of this host yet ({path}); run `flopwise hardware`"
+                f"no measured profile of {label} yet ({path}); "
+                f"run `flopwise hardware{'' if device == 'cpu' else ' --device ' + device}`"
+            )
+        if progress:
+            print(
+                f"flopwise: no measured profile of {label} ({device_name(device)}) yet; "
+                f"measuring its ceilings (~{budget_s:.0f} s), cached in {path}",
+                file=sys.stderr,
             )
         prof = measure_host_profile(budget_s, device=device, progress=progress)
         save_profile(prof)
@@ -412,7 +474,9 @@ def save_profile(
     if path is None:
         if measured:
             path = host_profile_path(
-                profile.details.get("device", "cpu"), threads=profile.details.get("threads")
+                profile.details.get("device", "cpu"),
+                threads=profile.details.get("threads"),
+                model=profile.details.get("gpu_model"),
             )
         else:
             path = user_profiles_dir() / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', profile.name)}.json"
@@ -716,7 +780,7 @@ def measure_host_profile(
     the only dtype), copies 25%, dispatch 5%.
     The profile is returned, not saved (see :func:`save_profile`).
     """
-    device = check_device(device)
+    device = normalize_device(check_device(device))
     wanted = {dtype_key(d) for d in dtypes} if dtypes is not None else None
     candidates = [c for c in _candidate_dtypes(device) if wanted is None or c[0] in wanted]
     if not any(c[0] == "float32" for c in candidates):
@@ -739,7 +803,7 @@ def measure_host_profile(
         "skipped": {},
     }
     if device.startswith("cuda"):
-        details["gpu_model"] = torch.cuda.get_device_name(torch.device(device))
+        details["gpu_model"] = device_name(device)
     peaks: dict[str, float] = {}
     with progress_bar("measuring ceilings", time_budget_s, progress) as advance:
 
@@ -778,11 +842,11 @@ def measure_host_profile(
         bw = copy_bandwidth(device=device, nbytes=copy_bytes, budget_s=0.17 * time_budget_s)
         details["copy"] = {k: v for k, v in bw.items() if k != "samples_s"}
         details["copy"]["samples"] = len(bw["samples_s"])
-        if not device.startswith("cuda"):
-            tick("cache bandwidth")
-            curve = bandwidth_curve(device=device, budget_s=0.08 * time_budget_s)
-            curve.append([float(bw["bytes_moved_per_call"]), bw["best_bytes_per_s"]])
-            details["bandwidth_curve"] = curve
+        # Also on a GPU: an op whose tensors sit in L2 (tens of MB) beats a DRAM floor.
+        tick("cache bandwidth")
+        curve = bandwidth_curve(device=device, budget_s=0.08 * time_budget_s)
+        curve.append([float(bw["bytes_moved_per_call"]), bw["best_bytes_per_s"]])
+        details["bandwidth_curve"] = curve
         tick("dispatch overhead")
         ov = dispatch_overhead(device=device, budget_s=max(0.2, 0.05 * time_budget_s))
         details["dispatch"] = {k: v for k, v in ov.items() if k != "samples_s"}
@@ -792,7 +856,7 @@ def measure_host_profile(
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     what = details.get("gpu_model") or details["cpu_model"]
     return HardwareProfile(
-        name="host" if device == "cpu" else f"host:{device}",
+        name=host_profile_name(device),
         kind="gpu" if device.startswith("cuda") else "cpu",
         peak_flops=peaks,
         sparse_peak_flops={},

@@ -10,6 +10,12 @@ innermost enclosing module range, and its inclusive time to every enclosing modu
 - ``ModuleTime.total_s`` - op time of the module and everything it calls;
 - ``ModuleTime.wall_s``  - the range's wall time (adds Python and profiler overhead).
 
+On CUDA each module gets two times: *device* time (the kernels its ATen ops launched, what
+``self_s``/``total_s`` hold there) and *host* time (the CPU time of its top-level ATen ops,
+dispatch and kernel launches included; ``host_self_s``/``host_total_s``). A model whose host
+time is at least its device time while the GPU idles most of the run is host/launch-bound
+(:meth:`MeasuredRun.verdict`). On CPU both are the same op time.
+
 Only ATen op time is attributed: Python glue between ops is not, so ``coverage`` (attributed
 time over the *uninstrumented* end-to-end median) tells how much of the real latency the
 rows explain, and ``overhead`` (instrumented over uninstrumented median, minus one) what the
@@ -54,21 +60,59 @@ __all__ = [
     "profile_layers",
     "measure_model",
     "op_base_name",
+    "verdict",
 ]
 
 #: Name prefix of the profiler ranges opened around modules.
 MODULE_RANGE_PREFIX = "flopwise.module::"
 #: Coverage outside [1 - x, 1 + x] is reported as a warning.
 COVERAGE_TOLERANCE = 0.15
+#: A GPU idle at least this fraction of the end-to-end time is not what bounds the model.
+IDLE_BOUND = 0.5
+
+
+def verdict(host_coverage: float | None, device_coverage: float | None) -> dict[str, Any]:
+    """What bounds a GPU run, from the host time (op or wall time) and the device (kernel)
+    time as fractions of the uninstrumented end-to-end time.
+
+    The GPU's idle fraction is ``1 - device_coverage``. Kernels that keep the GPU busy at
+    least ``1 - IDLE_BOUND`` of the time: ``"device-bound"``. An idle GPU while the host's
+    op time is at least the device's: ``"host/launch-bound"`` (the CPU cannot issue kernels
+    as fast as the GPU runs them). An idle GPU whose host op time is also short:
+    ``"mixed"`` (time goes outside both: Python glue, synchronisation, copies). Without a
+    device time (a CPU run): ``"cpu"``.
+    """
+    if device_coverage is None:
+        return {"bound": "cpu", "gpu_idle_fraction": None, "reason": "CPU run: host is the device"}
+    idle = max(0.0, 1.0 - device_coverage)
+    host = host_coverage or 0.0
+    if idle < IDLE_BOUND:
+        bound = "device-bound"
+        reason = f"kernels keep the GPU busy {1 - idle:.0%} of the end-to-end time"
+    elif host >= device_coverage:
+        bound = "host/launch-bound"
+        reason = (
+            f"the GPU idles {idle:.0%} of the time while the host takes {host:.0%} "
+            f"(kernels {device_coverage:.0%}): the CPU issues kernels slower than they run"
+        )
+    else:
+        bound = "mixed"
+        reason = (
+            f"the GPU idles {idle:.0%} of the time but the host covers only {host:.0%}: "
+            "time goes to Python between ops, synchronisation or copies"
+        )
+    return {"bound": bound, "gpu_idle_fraction": idle, "reason": reason}
 
 
 @dataclass
 class ModuleTime:
     """Time of one module per call of the model (median over profiled iterations).
 
-    ``self_s``/``total_s``/``wall_s`` are forward time. With ``train=True`` runs,
-    ``backward_self_s``/``backward_total_s`` hold the backward ops that autograd ran for
-    this module's forward ops (matched through autograd sequence numbers).
+    ``self_s``/``total_s``/``wall_s`` are forward time (device time on CUDA, CPU op time on
+    CPU). With ``train=True`` runs, ``backward_self_s``/``backward_total_s`` hold the
+    backward ops that autograd ran for this module's forward ops (matched through autograd
+    sequence numbers). ``host_*`` is the forward CPU time of the module's top-level ATen
+    ops (dispatch and kernel launches included), ``device_*`` their kernels' time (0 on CPU).
     """
 
     path: str
@@ -79,6 +123,10 @@ class ModuleTime:
     wall_s: float
     backward_self_s: float = 0.0
     backward_total_s: float = 0.0
+    host_self_s: float = 0.0
+    host_total_s: float = 0.0
+    device_self_s: float = 0.0
+    device_total_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +138,10 @@ class ModuleTime:
             "wall_s": self.wall_s,
             "backward_self_s": self.backward_self_s,
             "backward_total_s": self.backward_total_s,
+            "host_self_s": self.host_self_s,
+            "host_total_s": self.host_total_s,
+            "device_self_s": self.device_self_s,
+            "device_total_s": self.device_total_s,
         }
 
 
@@ -140,15 +192,21 @@ class LayerTimes:
     outside_s: float
     instrumented: Latency | None = None
     device: str = "cpu"
-    #: Per profiled iteration: attributed op time, wall time and (when measured by
-    #: :func:`measure_model`) the mean of the plain samples taken right before and after it.
+    #: Per profiled iteration: attributed op time (and its host and device parts), wall
+    #: time and (when measured by :func:`measure_model`) the mean of the plain samples
+    #: taken right before and after it.
     per_iteration: list[dict[str, float]] = field(default_factory=list)
+    #: Host (CPU op) and device (kernel) time attributed to modules, forward + backward.
+    attributed_host_s: float = 0.0
+    attributed_device_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "iterations": self.iterations,
             "per_iteration": [dict(d) for d in self.per_iteration],
             "attributed_s": self.attributed_s,
+            "attributed_host_s": self.attributed_host_s,
+            "attributed_device_s": self.attributed_device_s,
             "outside_modules_s": self.outside_s,
             "instrumented": self.instrumented.to_dict() if self.instrumented else None,
             "modules": [m.to_dict() for m in self.modules.values()],
@@ -317,6 +375,17 @@ def _attribute(events: Sequence[Any], device: str) -> dict[str, Any]:
     outside = 0.0
     seq_module: dict[int, str] = {}
     pending: list[tuple[Any, float, float]] = []
+    # host/device time of top-level ops (no enclosing ATen op in the same module): their
+    # inclusive times hold their children's, launches and kernels included
+    host_self: dict[str, float] = defaultdict(float)
+    host_total: dict[str, float] = defaultdict(float)
+    dev_self: dict[str, float] = defaultdict(float)
+    dev_total: dict[str, float] = defaultdict(float)
+    bwd_host = bwd_dev = 0.0
+
+    def host_dev(ev: Any) -> tuple[float, float]:
+        dev = ev.device_time_total / 1e6 if use_device else 0.0
+        return ev.cpu_time_total / 1e6, dev
 
     def add_op(key: tuple[str, str, tuple[str, ...], str], self_t: float, total_t: float) -> None:
         slot = ops.setdefault(key, [0.0, 0.0, 0])
@@ -355,6 +424,13 @@ def _attribute(events: Sequence[Any], device: str) -> dict[str, Any]:
         mod_self[inner] += self_t
         for path in dict.fromkeys(enclosing):  # each enclosing module once
             mod_total[path] += self_t
+        if not parents:
+            host_t, dev_t = host_dev(ev)
+            host_self[inner] += host_t
+            dev_self[inner] += dev_t
+            for path in dict.fromkeys(enclosing):
+                host_total[path] += host_t
+                dev_total[path] += dev_t
         add_op((op_base_name(ev.name), inner, tuple(reversed(parents)), "forward"), self_t, total_t)
 
     for ev, self_t, total_t in pending:  # outside every range: backward ops, or truly outside
@@ -375,6 +451,10 @@ def _attribute(events: Sequence[Any], device: str) -> dict[str, Any]:
         bwd_self[path] += self_t
         for p in _module_ancestors(path):
             bwd_total[p] += self_t
+        if not parents:
+            host_t, dev_t = host_dev(ev)
+            bwd_host += host_t
+            bwd_dev += dev_t
         add_op((op_base_name(ev.name), path, tuple(reversed(parents)), "backward"), self_t, total_t)
 
     return {
@@ -387,6 +467,14 @@ def _attribute(events: Sequence[Any], device: str) -> dict[str, Any]:
         "ops": ops,
         "outside": outside,
         "attributed": sum(mod_self.values()) + sum(bwd_self.values()),
+        "host_self": host_self,
+        "host_total": host_total,
+        "dev_self": dev_self,
+        "dev_total": dev_total,
+        "host_attributed": sum(host_self.values()) + bwd_host,
+        # the root module's range: all host time of the forward, Python between ops included
+        "host_wall": mod_wall.get("", 0.0),
+        "device_attributed": sum(dev_self.values()) + bwd_dev,
     }
 
 
@@ -416,6 +504,10 @@ def _combine(model: nn.Module, iterations: list[dict[str, Any]], device: str) ->
             wall_s=_median([it["wall"].get(p, 0.0) for it in iterations]),
             backward_self_s=_median([it["bwd_self"].get(p, 0.0) for it in iterations]),
             backward_total_s=_median([it["bwd_total"].get(p, 0.0) for it in iterations]),
+            host_self_s=_median([it["host_self"].get(p, 0.0) for it in iterations]),
+            host_total_s=_median([it["host_total"].get(p, 0.0) for it in iterations]),
+            device_self_s=_median([it["dev_self"].get(p, 0.0) for it in iterations]),
+            device_total_s=_median([it["dev_total"].get(p, 0.0) for it in iterations]),
         )
     keys: dict[tuple[str, str, tuple[str, ...], str], None] = {}
     for it in iterations:
@@ -442,6 +534,8 @@ def _combine(model: nn.Module, iterations: list[dict[str, Any]], device: str) ->
         attributed_s=_median([it["attributed"] for it in iterations]),
         outside_s=_median([it["outside"] for it in iterations]),
         device=device,
+        attributed_host_s=_median([it["host_attributed"] for it in iterations]),
+        attributed_device_s=_median([it["device_attributed"] for it in iterations]),
     )
 
 
@@ -618,6 +712,58 @@ class MeasuredRun:
         return self.layers.attributed_s / self.latency.median_s
 
     @property
+    def is_gpu(self) -> bool:
+        return str(self.device).startswith("cuda")
+
+    @property
+    def host_coverage(self) -> float | None:
+        """Host (CPU op) time attributed to modules / uninstrumented end-to-end time,
+        paired like :attr:`coverage`."""
+        if not self.layers:
+            return None
+        paired = self._paired("host_s")
+        if paired is not None:
+            return paired
+        if self.latency.median_s <= 0:
+            return None
+        return self.layers.attributed_host_s / self.latency.median_s
+
+    @property
+    def host_wall_coverage(self) -> float | None:
+        """The root module's host wall time (its profiler range: ATen ops *and* the Python
+        between them that issues them) / uninstrumented end-to-end time, paired like
+        :attr:`coverage`. It includes the profiler's own per-op cost (see
+        :attr:`overhead`), so it reads high by about that much."""
+        if not self.layers or "" not in self.layers.modules:
+            return None
+        paired = self._paired("host_wall_s")
+        if paired is not None:
+            return paired
+        if self.latency.median_s <= 0:
+            return None
+        return self.layers.modules[""].wall_s / self.latency.median_s
+
+    @property
+    def device_coverage(self) -> float | None:
+        """Kernel time attributed to modules / uninstrumented end-to-end time (GPU runs;
+        None on CPU), paired like :attr:`coverage`."""
+        if not self.layers or not self.is_gpu:
+            return None
+        paired = self._paired("device_s")
+        if paired is not None:
+            return paired
+        if self.latency.median_s <= 0:
+            return None
+        return self.layers.attributed_device_s / self.latency.median_s
+
+    def verdict(self) -> dict[str, Any]:
+        """Device-bound, host/launch-bound or mixed (see :func:`verdict`), judging the host
+        by its wall time in the model (Python that issues kernels is host work too), or by
+        its op time when no root range was seen."""
+        host = self.host_wall_coverage
+        return verdict(self.host_coverage if host is None else host, self.device_coverage)
+
+    @property
     def overhead(self) -> float | None:
         """Profiler overhead: instrumented / uninstrumented time - 1, paired like
         :attr:`coverage` (median of per-call ratios)."""
@@ -637,10 +783,20 @@ class MeasuredRun:
             out.append(f"end-to-end latency is not trustworthy: {self.latency.reason}")
         cov = self.coverage
         if cov is not None and abs(cov - 1.0) > COVERAGE_TOLERANCE:
-            out.append(
-                f"per-module times cover {cov:.0%} of the end-to-end median "
-                f"(outside ±{COVERAGE_TOLERANCE:.0%}: Python overhead between ops, or noise)"
-            )
+            if self.is_gpu:
+                v = self.verdict()
+                host = self.host_coverage or 0.0
+                wall = self.host_wall_coverage or 0.0
+                out.append(
+                    f"per-module device (kernel) times cover {cov:.0%} of the end-to-end "
+                    f"median, host op times {host:.0%} (host wall {wall:.0%}): "
+                    f"{v['bound']} ({v['reason']})"
+                )
+            else:
+                out.append(
+                    f"per-module times cover {cov:.0%} of the end-to-end median "
+                    f"(outside ±{COVERAGE_TOLERANCE:.0%}: Python overhead between ops, or noise)"
+                )
         if self.layers and self.layers.instrumented and not self.layers.instrumented.trustworthy:
             out.append(
                 "profiled iterations are noisy: "
@@ -666,6 +822,10 @@ class MeasuredRun:
             "per_layer": self.layers is not None,
             "coverage": self.coverage,
             "coverage_of_medians": self.coverage_of_medians,
+            "host_coverage": self.host_coverage,
+            "host_wall_coverage": self.host_wall_coverage,
+            "device_coverage": self.device_coverage,
+            "verdict": self.verdict() if self.layers else None,
             "profiler_overhead": self.overhead,
             "trustworthy": self.trustworthy,
             "warnings": self.warnings,
@@ -806,6 +966,9 @@ def measure_model(
             layers.per_iteration.append(
                 {
                     "attributed_s": it["attributed"],
+                    "host_s": it["host_attributed"],
+                    "host_wall_s": it["host_wall"],
+                    "device_s": it["device_attributed"],
                     "wall_s": wall,
                     "reference_s": sum(neighbours) / len(neighbours),
                 }

@@ -9,12 +9,12 @@ document itself is embedded so the recipient can download the JSON from the page
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
+from flopwise.jsonout import dumps
 from flopwise.report.plots import (
     comparison_charts,
     hardware_ceilings,
@@ -589,8 +589,8 @@ def render_html(
         if x
     )
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    embedded = json.dumps(
-        {"document": doc, "sweep": sweep, "comparison": comparison}, default=str
+    embedded = dumps(
+        {"document": doc, "sweep": sweep, "comparison": comparison}, indent=None, default=str
     ).translate({ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"})
     try:
         from flopwise import __version__ as version

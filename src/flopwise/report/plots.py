@@ -420,7 +420,11 @@ def latency_chart(doc: dict[str, Any]) -> Chart:
     chart.caption = (
         f"The {len(layers)} slowest layers. Sum of the floors of all layers (waterline):"
         f" {seconds(waterline)}; measured end to end: {seconds(measured)}"
-        + (f" (efficiency {waterline / measured:.1%})." if measured else ".")
+        + (
+            f" (efficiency {waterline / measured:.1%})."
+            if measured and waterline <= measured
+            else (" (under the floor: a profile error)." if measured else ".")
+        )
         + derived
     )
     return chart

@@ -171,16 +171,50 @@ def measured_parts(p: Profile) -> list:
     summary = (m.get("roofline") or {}).get("summary") or {}
     if summary:
         eff = summary.get("efficiency")
+        modes = summary.get("math_modes") or {}
+        tf32 = (
+            f"; TF32 convs {'on' if modes.get('cudnn_allow_tf32') else 'off'}, "
+            f"matmuls {'on' if modes.get('cuda_matmul_allow_tf32') else 'off'}"
+            if hw.get("kind") == "gpu" and modes
+            else ""
+        )
         lines.append(
             Text(
-                f"roofline vs {hw.get('name', '?')} ({si(peak or 0, 'FLOP/s')} fp32, {si(bw or 0, 'B/s')}): "
-                f"waterline {seconds(summary['waterline_s'])}, achieved {si(summary.get('achieved_flops_per_s') or 0, 'FLOP/s')}, "
-                f"efficiency {100 * eff:.1f}% of the floor"
-                if eff is not None
-                else "efficiency n/a"
+                f"roofline vs {hw.get('name', '?')} ({hw.get('kind', '?')}, "
+                f"{si(peak or 0, 'FLOP/s')} fp32, {si(bw or 0, 'B/s')}{tf32}): "
+                f"waterline {seconds(summary['waterline_s'])}, achieved "
+                f"{si(summary.get('achieved_flops_per_s') or 0, 'FLOP/s')}, "
+                + (
+                    f"efficiency {100 * eff:.1f}% of the floor"
+                    if eff is not None
+                    else "efficiency n/a"
+                )
             )
         )
-    if m.get("coverage") is not None:
+    errors = (m.get("roofline") or {}).get("profile_errors") or []
+    if errors:
+        worst = max(errors, key=lambda e: e["ratio"])
+        where = worst["path"] or "(model)"
+        lines.append(
+            Text(
+                f"profile error: {len(errors)} measured time(s) under their roofline floor "
+                f"(worst {where}{' ' + worst['op'] if worst.get('op') else ''}: "
+                f"{worst['ratio']:.2f}x); the hardware profile's ceilings are too low for what "
+                "ran, so those efficiencies are not shown",
+                style="bold red",
+            )
+        )
+    verdict = m.get("verdict") or {}
+    if m.get("device_coverage") is not None:
+        lines.append(
+            Text(
+                f"{verdict.get('bound', '?')}: kernels cover {100 * m['device_coverage']:.0f}% "
+                f"of the end-to-end median, host ops {100 * (m.get('host_coverage') or 0):.0f}% "
+                f"(host wall {100 * (m.get('host_wall_coverage') or 0):.0f}%); "
+                f"{verdict.get('reason', '')}"
+            )
+        )
+    elif m.get("coverage") is not None:
         lines.append(
             Text(
                 f"per-module times cover {100 * m['coverage']:.0f}% of the end-to-end median; "

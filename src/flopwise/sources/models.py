@@ -55,7 +55,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from flopwise.errors import BadModelFile, FlopwiseError, UnknownModel, require
+from flopwise.errors import BadInputSpec, BadModelFile, FlopwiseError, UnknownModel, require
 from flopwise.sources.hf_configs import BUILTIN, load_config_dict, resolve_builtin_name
 from flopwise.sources.specs import InputSpec, make_inputs, normalize_example_inputs
 
@@ -242,6 +242,12 @@ def load_model(
     fit in memory on a real device; use ``device="meta"``).
     """
     device = torch.device(device)
+    if dtype is not None and not (dtype.is_floating_point or dtype.is_complex):
+        raise BadInputSpec(
+            f"--dtype {str(dtype).removeprefix('torch.')}: a model's weights need a floating "
+            "dtype (float32, bfloat16, float16, float64); integer dtypes are for inputs, "
+            "e.g. -i input_ids=1x128:int64"
+        )
     source, target, factory = parse_model_spec(spec)
     with _seeded(seed, device):
         if source == "":
@@ -389,7 +395,13 @@ def build_hf_model(
     device = torch.device(device)
     dtype = dtype or torch.get_default_dtype()
     label = label or str(config.get("model_type"))
-    hf_config = _make_hf_config(transformers, config)
+    _check_sizes(config, label)
+    try:
+        hf_config = _make_hf_config(transformers, config)
+    except FlopwiseError:
+        raise
+    except Exception as exc:  # strict dataclass validation, division by zero heads ...
+        raise BadModelFile(f"{label}: invalid config: {_first_lines(exc)}") from exc
     if causal_lm is None:
         causal_lm = _wants_causal_lm(config, hf_config)
     auto = transformers.AutoModelForCausalLM if causal_lm else transformers.AutoModel
@@ -412,9 +424,56 @@ def build_hf_model(
                     return auto.from_config(hf_config, **kwargs)
             raise
 
-    if device.type != "meta":
-        _check_fits(build(torch.device("meta")), device, label)
+    try:  # on meta first: a config transformers cannot build fails here, allocating nothing
+        meta_model = build(torch.device("meta"))
+    except Exception as exc:
+        raise BadModelFile(
+            f"{label}: transformers cannot build a model from this config: {_first_lines(exc)}"
+        ) from exc
+    if device.type == "meta":
+        return meta_model
+    _check_fits(meta_model, device, label)
     return build(device)
+
+
+# Config fields that size tensors: each must be a positive integer when present.
+_HF_SIZE_KEYS = (
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "vocab_size",
+    "max_position_embeddings",
+    "n_embd",
+    "n_layer",
+    "n_head",
+    "n_positions",
+    "d_model",
+    "num_layers",
+    "num_heads",
+    "d_ff",
+)
+
+
+def _check_sizes(config: dict[str, Any], label: str) -> None:
+    """Refuse a size field that is not a positive integer, naming it (transformers would
+    fail later with a message about a tensor, not about the config)."""
+    for key in _HF_SIZE_KEYS:
+        value = config.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise BadModelFile(
+                f"{label}: config field {key!r} must be a positive integer, got {value!r}"
+            )
+
+
+def _first_lines(exc: BaseException) -> str:
+    """An exception's message on one line (validation errors span several)."""
+    lines = [part.strip() for part in str(exc).strip().splitlines() if part.strip()]
+    return " ".join(lines) or type(exc).__name__
 
 
 def _make_hf_config(transformers: Any, config: dict[str, Any]) -> Any:
@@ -483,19 +542,9 @@ def _check_fits(meta_model: nn.Module, device: torch.device, label: str) -> None
 
 
 def _available_bytes(device: torch.device) -> int | None:
-    if device.type == "cpu":
-        try:
-            with open("/proc/meminfo", encoding="ascii") as f:
-                for line in f:
-                    if line.startswith("MemAvailable:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            return None
-        return None
-    if device.type == "cuda" and torch.cuda.is_available():
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(free)
-    return None
+    from flopwise.sources.specs import available_bytes
+
+    return available_bytes(device)
 
 
 # ---------------------------------------------------------------------------------------

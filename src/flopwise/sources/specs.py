@@ -261,6 +261,8 @@ def make_inputs(
     """
     parsed = parse_input_specs(specs)
     device = torch.device(device)
+    if device.type != "meta":
+        _check_inputs_fit(parsed, device, float_dtype)
     generator = torch.Generator(device="cpu")
     generator.manual_seed(seed)
     args: list[Any] = []
@@ -276,6 +278,47 @@ def make_inputs(
         else:
             kwargs[spec.name] = tensor
     return tuple(args), kwargs
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Free memory on ``device`` in bytes (CPU: MemAvailable; CUDA: free), None if unknown."""
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            return None
+        return None
+    if device.type == "cuda" and torch.cuda.is_available():
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    return None
+
+
+def _check_inputs_fit(
+    specs: Sequence[InputSpec], device: torch.device, float_dtype: torch.dtype | None
+) -> None:
+    """Refuse inputs that cannot be allocated, before trying (a huge spec would otherwise
+    fail deep in the allocator, or swap the machine to a halt)."""
+    nbytes = 0
+    for spec in specs:
+        dtype = spec.resolve_dtype(float_dtype)
+        # 1-byte floats are drawn in float32 first (see _fill)
+        itemsize = 4 if dtype.is_floating_point and dtype.itemsize == 1 else dtype.itemsize
+        nbytes += math.prod(spec.shape) * itemsize
+    available = available_bytes(device)
+    if available is not None and nbytes > 0.9 * available:
+        shown = ", ".join(str(s) for s in specs)
+        raise BadInputSpec(
+            f"inputs {shown} need {_gib(nbytes)} on {device} but only {_gib(available)} is "
+            "free; use --device meta to count without allocating them"
+        )
+
+
+def _gib(nbytes: int) -> str:
+    return f"{nbytes / 2**40:.1f} TiB" if nbytes >= 2**40 else f"{nbytes / 2**30:.1f} GiB"
 
 
 def _fill(

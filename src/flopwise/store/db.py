@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from flopwise.errors import FlopwiseError
+from flopwise.jsonout import dumps
 from flopwise.store.fingerprint import fingerprint_id, machine_fingerprint
 from flopwise.store.metrics import model_name, module_metrics, total_metrics, with_module_times
 
@@ -148,7 +149,7 @@ CREATE INDEX IF NOT EXISTS modules_path ON modules (path);
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True)
+    return None if value is None else dumps(value, indent=None, sort_keys=True)
 
 
 def _loads(text: str | None) -> Any:
@@ -240,7 +241,7 @@ def _insert_run(
             _json(doc.get("inputs")),
             _json(doc.get("convention") or doc.get("conventions")),
             label,
-            json.dumps(doc),
+            dumps(doc, indent=None),
         ),
     )
     new_id = int(cur.lastrowid)
@@ -569,7 +570,7 @@ class Store:
         line per module with every scalar field the document's modules carry."""
         doc = self.get(run_id)
         if fmt == "json":
-            return json.dumps(doc, indent=2) + "\n"
+            return dumps(doc) + "\n"
         if fmt == "csv":
             return modules_csv(doc)
         raise StoreError(f"unknown export format {fmt!r}; expected json or csv")

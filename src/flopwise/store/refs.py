@@ -24,13 +24,23 @@ def resolve_run_id(store: Store, ref: str) -> int:
     ``"@MODEL"`` → newest run of exactly MODEL (or of any model matching a glob pattern
     with ``*`` / ``?``, e.g. ``@torchvision:resnet*``)."""
     if ref.isdigit():
-        return int(ref)
+        return _sqlite_int(int(ref), ref)
     match = _LATEST.match(ref)
     if match:
-        return store.latest(offset=int(match.group(1) or 0))
+        return store.latest(offset=_sqlite_int(int(match.group(1) or 0), ref))
     if ref.startswith("@"):
         return store.latest(model=ref[1:])
     raise RunNotFound(f"{ref!r} is neither a run id (12, latest, latest~1, @MODEL) nor a file")
+
+
+def _sqlite_int(value: int, ref: str) -> int:
+    """``value`` if SQLite can hold it; a number past 2**63 - 1 names no run."""
+    if value > _MAX_SQLITE_INT:
+        raise RunNotFound(f"no run {ref}: run ids and offsets are at most {_MAX_SQLITE_INT}")
+    return value
+
+
+_MAX_SQLITE_INT = 2**63 - 1
 
 
 def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:

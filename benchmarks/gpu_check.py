@@ -1,0 +1,291 @@
+"""Checks that need a GPU, run as one short script on a CUDA machine.
+
+    PYTHONPATH=src python3 benchmarks/gpu_check.py                 # all sections, CUDA
+    PYTHONPATH=src python3 benchmarks/gpu_check.py --device cpu    # dry run of the logic
+
+Each section is a function ``check_*(out_dir)`` that writes its own JSON file under
+``out_dir`` (default ``benchmarks/results/gpu_check``) and returns its result document.
+Without CUDA the script says so and exits 0 (nothing to check). It exits 1 when any
+counted figure differs from the independently computed integer.
+
+On the lent machine, with its results copied back and into the repository:
+
+    PYTHONPATH=src python3 benchmarks/gpu_check.py --out "$OUT"
+
+Sections:
+- ``check_moe_bf16`` (gpu_checks_real.py): hf:tiny-mixtral in bf16, real CUDA tensors
+  against meta, every total equal.
+- ``check_gpu_roofline`` (gpu_checks_hw.py): host:cuda:0 ceilings, resnet50 batch 32
+  floors never beaten and at least 40% of measured, device-time coverage, hf:tiny-llama
+  verdict (about 3 minutes).
+- ``check_sdpa_backends``: every SDPA backend (flash, memory-efficient, cuDNN, math) in
+  bf16 and fp16, causal or not, with and without grouped-query attention, under
+  ``no_grad``, ``inference_mode`` and autograd (forward + backward), each counted by
+  flopwise and compared with the integer computed here from the definition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE / "results" / "gpu_check"
+
+# ---------------------------------------------------------------------------------------
+# SDPA backends
+
+
+def _pairs(batch: int, heads: int, lq: int, lk: int, causal: bool) -> int:
+    """Attended pairs by brute force: True entries of the mask PyTorch applies."""
+    mask = torch.ones(lq, lk)
+    if causal:
+        mask = mask.tril()  # is_causal: top-left alignment, query i sees keys 0..i
+    return batch * heads * int(mask.sum().item())
+
+
+class _OpNames(TorchDispatchMode):
+    """Names of the ATen ops reaching a dispatch mode: which kernel PyTorch really ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.add(func.__name__.split(".")[0])
+        return func(*args, **(kwargs or {}))
+
+
+# backend → op whose presence proves it ran (the math backend shows its softmax)
+_PROOF = {
+    "FLASH_ATTENTION": "_scaled_dot_product_flash_attention",
+    "EFFICIENT_ATTENTION": "_scaled_dot_product_efficient_attention",
+    "CUDNN_ATTENTION": "_scaled_dot_product_cudnn_attention",
+    "MATH": "_safe_softmax",
+}
+_CPU_PROOF = {"FLASH_ATTENTION": "_scaled_dot_product_flash_attention_for_cpu", "MATH": "bmm"}
+_GRAD_MODES = {
+    "no_grad": torch.no_grad,
+    "inference_mode": torch.inference_mode,
+    "autograd": torch.enable_grad,
+}
+
+
+def _sdpa_case(
+    device: str,
+    backend_name: str,
+    dtype: torch.dtype,
+    causal: bool,
+    gqa: bool,
+    grad_mode: str,
+    dropout_p: float,
+    shape: tuple[int, int, int, int, int],
+) -> dict[str, Any]:
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    import flopwise
+
+    batch, heads, lq, lk, e = shape
+    kv_heads = heads // 2 if gqa else heads
+    backend = getattr(SDPBackend, backend_name)
+    grad = grad_mode == "autograd"
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    def tensor(*size: int) -> torch.Tensor:
+        t = torch.randn(*size, device=device, dtype=dtype, generator=gen)
+        return t.requires_grad_(grad)
+
+    q = tensor(batch, heads, lq, e)
+    k = tensor(batch, kv_heads, lk, e)
+    v = tensor(batch, kv_heads, lk, e)
+
+    def call() -> torch.Tensor:
+        return F.scaled_dot_product_attention(
+            q, k, v, is_causal=causal, dropout_p=dropout_p, enable_gqa=gqa
+        )
+
+    case: dict[str, Any] = {
+        "backend": backend_name,
+        "dtype": str(dtype).removeprefix("torch."),
+        "causal": causal,
+        "gqa": gqa,
+        "grad_mode": grad_mode,
+        "dropout_p": dropout_p,
+        "shape": {"B": batch, "Hq": heads, "Hk": kv_heads, "Lq": lq, "Lk": lk, "E": e},
+    }
+    proof = (_PROOF if device == "cuda" else _CPU_PROOF)[backend_name]
+    try:
+        # Which kernel runs (seen under no_grad: under inference_mode the call is whole).
+        with sdpa_kernel(backend), torch.no_grad(), _OpNames() as seen:
+            call()
+        case["kernel_ran"] = proof in seen.names
+        with sdpa_kernel(backend), _GRAD_MODES[grad_mode](), flopwise.count() as c:
+            out = call()
+            if grad:
+                out.float().sum().backward()
+    except RuntimeError as exc:  # the backend refuses this dtype/shape/GQA combination
+        case["status"] = "unsupported"
+        case["reason"] = str(exc).splitlines()[0][:300]
+        return case
+    p = _pairs(batch, heads, lq, lk, causal)
+    dropout = p if dropout_p > 0 else 0
+    macs = p * (e + e)
+    expected = {"macs": macs, "flops": 2 * macs + 6 * p + dropout}
+    ops = c.profile.ops
+    fwd = [r for r in ops if r.phase == "forward" and "scaled_dot_product" in r.op]
+    counted = {"macs": sum(r.macs for r in fwd), "flops": sum(r.flops for r in fwd)}
+    case.update(expected=expected, counted=counted, attention_records=len(fwd))
+    ok = counted == expected and len(fwd) == 1
+    if grad:
+        bmacs = 2 * p * (e + e)
+        case["expected_backward"] = {"macs": bmacs, "flops": 2 * bmacs + 3 * p + dropout}
+        bwd = [r for r in ops if r.phase == "backward" and (r.flops or r.macs)]
+        case["counted_backward"] = {
+            "macs": sum(r.macs for r in bwd),
+            "flops": sum(r.flops for r in bwd),
+            "ops": sorted({r.op for r in bwd}),
+        }
+        ok = (
+            ok
+            and {k: case["counted_backward"][k] for k in ("macs", "flops")}
+            == case["expected_backward"]
+        )
+    case["complete"] = c.profile.complete
+    case["status"] = "ok" if ok and case["kernel_ran"] and c.profile.complete else "MISMATCH"
+    return case
+
+
+def check_sdpa_backends(
+    out_dir: Path,
+    device: str = "cuda",
+    shapes: list[tuple[int, int, int, int, int]] | None = None,
+) -> dict[str, Any]:
+    """Count every SDPA backend × dtype × causal × GQA × grad mode and compare with the
+    formula integer; write ``sdpa_backends.json`` under ``out_dir``. ``shapes`` are
+    (B, Hq, Lq, Lk, E); by default the issue's 2×4×128×64 and one with Lk < Lq."""
+    if device == "cuda":
+        backends = list(_PROOF)
+        dtypes = [torch.bfloat16, torch.float16]
+    else:  # dry run: the CPU flash kernel and the math backend
+        backends = list(_CPU_PROOF)
+        dtypes = [torch.bfloat16]
+    shapes = shapes or [(2, 4, 128, 128, 64), (2, 4, 128, 96, 64)]
+    cases = []
+    started = time.time()
+    for backend in backends:
+        for dtype in dtypes:
+            for shape in shapes:
+                for causal in (False, True):
+                    for gqa in (False, True):
+                        for grad_mode in _GRAD_MODES:
+                            # dropout only where it is applied: training (autograd)
+                            for dropout_p in (0.0, 0.1) if grad_mode == "autograd" else (0.0,):
+                                try:
+                                    case = _sdpa_case(
+                                        device,
+                                        backend,
+                                        dtype,
+                                        causal,
+                                        gqa,
+                                        grad_mode,
+                                        dropout_p,
+                                        shape,
+                                    )
+                                except Exception:  # a flopwise failure is a finding
+                                    case = {
+                                        "backend": backend,
+                                        "dtype": str(dtype),
+                                        "causal": causal,
+                                        "gqa": gqa,
+                                        "grad_mode": grad_mode,
+                                        "dropout_p": dropout_p,
+                                        "status": "ERROR",
+                                        "error": traceback.format_exc()[-2000:],
+                                    }
+                                cases.append(case)
+    summary: dict[str, int] = {}
+    for case in cases:
+        summary[case["status"]] = summary.get(case["status"], 0) + 1
+    doc = {
+        "section": "sdpa_backends",
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "seconds": round(time.time() - started, 1),
+        "summary": summary,
+        "cases": cases,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "sdpa_backends.json").write_text(json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _moe_bf16(out_dir: Path, device: str) -> tuple[bool, str]:
+    from gpu_checks_real import check_moe_bf16
+
+    doc = check_moe_bf16(out_dir, device=device)
+    if "skipped" in doc:
+        return True, f"skipped: {doc['skipped']}"
+    return bool(doc["all_equal"]), f"real {doc['real']} vs meta {doc['meta']}"
+
+
+def _gpu_roofline(out_dir: Path, device: str) -> tuple[bool, str]:
+    if device != "cuda":
+        return True, "skipped: needs CUDA"
+    from gpu_checks_hw import check_gpu_roofline
+
+    doc = check_gpu_roofline(out_dir)
+    return doc["status"] in ("pass", "skipped"), f"status {doc['status']}"
+
+
+def _sdpa_backends(out_dir: Path, device: str) -> tuple[bool, str]:
+    doc = check_sdpa_backends(out_dir, device=device)
+    bad = [c for c in doc["cases"] if c["status"] not in ("ok", "unsupported")]
+    for case in bad:
+        print("  ", json.dumps({k: v for k, v in case.items() if k != "shape"}))
+    return not bad, f"{doc['summary']} in {doc['seconds']} s"
+
+
+# Cheapest first, so a run cut short by its time limit still brings back results.
+SECTIONS = {
+    "moe_bf16": _moe_bf16,
+    "sdpa_backends": _sdpa_backends,
+    "gpu_roofline": _gpu_roofline,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="result folder")
+    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser.add_argument("--only", nargs="*", choices=list(SECTIONS), help="sections to run")
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("gpu_check: no CUDA device here; nothing to check (skipped).")
+        return 0
+    sys.path.insert(0, str(HERE))  # the section modules beside this script
+    failed = False
+    for name in args.only or list(SECTIONS):
+        try:
+            ok, line = SECTIONS[name](args.out, args.device)
+        except Exception:  # one broken section must not hide the others' results
+            traceback.print_exc()
+            ok, line = False, "crashed (traceback above)"
+        failed |= not ok
+        print(f"{name}: {'ok' if ok else 'FAILED'}: {line}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
