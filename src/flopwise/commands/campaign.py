@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from flopwise.campaign.plan import ESTIMATE_COUNT_S, ESTIMATE_MEASURE_OVERHEAD_S
-from flopwise.errors import FlopwiseError
+from flopwise.commands._options import non_negative
 
 _DB_HELP = "Results database (default: $FLOPWISE_DB or the user data dir)."
 
@@ -43,29 +43,30 @@ def campaign_command(
         None,
         "--workers",
         help="Local worker processes for counting jobs (default: plan, else CPUs).",
+        callback=non_negative,
     ),
     retries: int | None = typer.Option(
         None,
         "--retries",
         help="Retries of a failing job before its error is recorded (default: plan, else 2).",
+        callback=non_negative,
     ),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
-    limit: int = typer.Option(50, "--show", help="With --dry-run: jobs listed (0: all)."),
+    limit: int = typer.Option(
+        50, "--show", help="With --dry-run: jobs listed (0: all).", callback=non_negative
+    ),
 ) -> None:
     """Run a campaign plan; re-running it skips the jobs already stored."""
     from rich.console import Console
 
     from flopwise.campaign.plan import load_plan
+    from flopwise.report.console import stdout_console
     from flopwise.store import Store
 
     plan = load_plan(plan_file)
-    if retries is not None and retries < 0:
-        raise FlopwiseError("--retries must be >= 0")
     n_workers = workers or plan.workers
     console = Console(stderr=True)
-    out = Console()
-    if not out.is_terminal:  # piped or logged: whole lines, not an 80-column squeeze
-        out = Console(width=400)
+    out = stdout_console()
     if dry_run:
         _dry_run(plan, db, n_workers, limit)
         return

@@ -60,19 +60,16 @@ def report(
 
 
 def _campaign_report(name: str, db: Path | None) -> None:
-    from rich.console import Console
-
     from flopwise.campaign.summary import campaign_rows, campaign_tables, proxy_table
     from flopwise.errors import FlopwiseError
+    from flopwise.report.console import stdout_console
     from flopwise.store import Store
 
     with Store(db, create=False, readonly=True) as store:
         rows = campaign_rows(store, name)
     if not rows:
         raise FlopwiseError(f"no campaign {name!r} in the results store (flopwise campaign PLAN)")
-    console = Console()
-    if not console.is_terminal:  # piped or captured: whole lines, not an 80-column squeeze
-        console = Console(width=400)
+    console = stdout_console()
     for table in campaign_tables(rows, name):
         console.print(table)
     correlations = proxy_table(rows, name)
