@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flopwise.errors import FlopwiseError
-from flopwise.measure.carbon import (
+from flopwise.measure.energy.carbon import (
     JOULES_PER_KWH,
     UnknownRegion,
     carbon_g,

@@ -26,7 +26,7 @@ from flopwise.measure.energy import (
     report_from_result,
     select_reader,
 )
-from flopwise.measure.energy_backends import MISSING_CODECARBON, MISSING_ZEUS
+from flopwise.measure.energy.backends import MISSING_CODECARBON, MISSING_ZEUS
 
 
 class Work:

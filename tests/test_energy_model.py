@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flopwise.measure.energy_model import (
+from flopwise.measure.energy.power_model import (
     DEFAULT_CPU_PEAK_W_PER_CPU,
     DEFAULT_IDLE_FRACTION,
     EstimatedReader,

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from flopwise.measure.energy_base import SHORT_WINDOW
-from flopwise.measure.energy_nvml import MISSING_PYNVML, NvmlReader, integrate_power
+from flopwise.measure.energy.base import SHORT_WINDOW
+from flopwise.measure.energy.nvml import MISSING_PYNVML, NvmlReader, integrate_power
 
 
 class FakeNVMLError(Exception):

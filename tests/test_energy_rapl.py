@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flopwise.measure.energy_rapl import RaplReader, counter_delta, discover_domains
+from flopwise.measure.energy.rapl import RaplReader, counter_delta, discover_domains
 
 MAX = 262_143_328_850  # a typical max_energy_range_uj
 

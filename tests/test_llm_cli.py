@@ -65,7 +65,6 @@ def test_table_spells_units_and_states_conventions(config_path):
 
 
 def test_hardware_training_and_rerank(config_path):
-    pytest.importorskip("flopwise.measure.hardware")
     text = run(
         config_path,
         "--hardware",
@@ -104,7 +103,6 @@ def test_hardware_training_and_rerank(config_path):
 
 
 def test_builtin_name_and_bad_dtype():
-    pytest.importorskip("flopwise.sources.hf_configs")
     out = json.loads(run("tiny-mixtral", "--format", "json", "--prompt", "16", "--gen", "2"))
     assert out["model"]["moe"]["experts"] == 4
     result = CliRunner().invoke(

@@ -17,10 +17,11 @@ computes. Both agree while the keys fit in the window.
 from __future__ import annotations
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
+import flopwise
+
 transformers = pytest.importorskip("transformers")
-flopwise = pytest.importorskip("flopwise")
 
 from flopwise.llm import Precision, forward_ops, spec_from_config  # noqa: E402
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flopwise.measure.energy_base import Availability, EnergyReading
+from flopwise.measure.energy.base import Availability, EnergyReading
 
 MISSING_ZEUS = "Zeus: zeus not installed; pip install zeus (optional reader)"
 MISSING_CODECARBON = (
@@ -117,8 +117,8 @@ class CodeCarbonReader:
 
             self._factory = factory
         if self._cpu_readable is None:
-            from flopwise.measure.energy_nvml import NvmlReader
-            from flopwise.measure.energy_rapl import RaplReader
+            from flopwise.measure.energy.nvml import NvmlReader
+            from flopwise.measure.energy.rapl import RaplReader
 
             self._cpu_readable = bool(RaplReader().available() or NvmlReader().available())
         return Availability(True)

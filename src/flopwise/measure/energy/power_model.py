@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flopwise.measure.energy_base import Availability, EnergyReading
+from flopwise.measure.energy.base import Availability, EnergyReading
 
 #: Peak (TDP-share) power per logical CPU when nothing better is known, in watts.
 DEFAULT_CPU_PEAK_W_PER_CPU = 4.0

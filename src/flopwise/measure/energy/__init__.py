@@ -1,6 +1,6 @@
 """Energy per run, per item and per token, labelled by how it was obtained.
 
-Readers (one interface, :class:`~flopwise.measure.energy_base.EnergyReader`):
+Readers (one interface, :class:`~flopwise.measure.energy.base.EnergyReader`):
 
 ========================  ==========  ============================================
 reader                    method      uncertainty
@@ -17,6 +17,11 @@ every better one that does not (what is missing, how to enable it). :func:`measu
 runs a function inside one or more windows; :func:`energy_report` adds carbon and
 efficiency figures and returns a JSON-ready dict for the ``"energy"`` section of a
 profile, which :func:`energy_rows` turns into table rows.
+
+The package: ``base`` (readings, availability, the reader protocol, energy windows),
+``rapl`` and ``nvml`` (hardware counters), ``backends`` (the optional Zeus and CodeCarbon
+readers), ``power_model`` (the labelled estimate), ``carbon`` (gCO2e and work per joule);
+this module selects a reader, measures and builds the ``"energy"`` section.
 """
 
 from __future__ import annotations
@@ -26,15 +31,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from flopwise.measure.carbon import (
-    DEFAULT_PUE,
-    JOULES_PER_KWH,
-    carbon_g,
-    efficiency_metrics,
-    grid_intensity,
-)
-from flopwise.measure.energy_backends import CodeCarbonReader, ZeusReader
-from flopwise.measure.energy_base import (
+from flopwise.measure.energy.backends import CodeCarbonReader, ZeusReader
+from flopwise.measure.energy.base import (
     SHORT_WINDOW,
     Availability,
     EnergyReader,
@@ -42,9 +40,16 @@ from flopwise.measure.energy_base import (
     energy_window,
     poll,
 )
-from flopwise.measure.energy_model import EstimatedReader, power_model_energy
-from flopwise.measure.energy_nvml import NvmlReader
-from flopwise.measure.energy_rapl import DEFAULT_POWERCAP_ROOT, RaplReader
+from flopwise.measure.energy.carbon import (
+    DEFAULT_PUE,
+    JOULES_PER_KWH,
+    carbon_g,
+    efficiency_metrics,
+    grid_intensity,
+)
+from flopwise.measure.energy.nvml import NvmlReader
+from flopwise.measure.energy.power_model import EstimatedReader, power_model_energy
+from flopwise.measure.energy.rapl import DEFAULT_POWERCAP_ROOT, RaplReader
 
 __all__ = [
     "SCHEMA",

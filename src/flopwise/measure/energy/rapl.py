@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from flopwise.measure.energy_base import Availability, EnergyReading
+from flopwise.measure.energy.base import Availability, EnergyReading
 
 DEFAULT_POWERCAP_ROOT = Path("/sys/class/powercap")
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flopwise.measure.energy_base import SHORT_WINDOW, Availability, EnergyReading
+from flopwise.measure.energy.base import SHORT_WINDOW, Availability, EnergyReading
 
 #: The NVML energy counter is refreshed about this often (seconds).
 NVML_UPDATE_PERIOD_S = 0.1

@@ -1,0 +1,265 @@
+"""Who may import whom inside flopwise (../shared/DESIGN.md, "Layering and the second wave").
+
+    errors ← cost ← capture ← the result model (flopwise.profile) ← measure, analysis, llm,
+    store ← report ← the API (flopwise, flopwise.pipeline) ← commands (and cli)
+
+Every ``import`` and ``from ... import`` in src/flopwise is read with ``ast`` (module level,
+inside functions, under ``TYPE_CHECKING``), plus ``importlib.import_module`` calls with a
+literal name. Today's code breaks some rules; each such import is listed in
+``KNOWN_VIOLATIONS`` with the reason it exists. The test fails on any import not allowed and
+not listed, and on a listed one that is gone, so the list only shrinks.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = SRC / "flopwise"
+
+
+def layer_of(module: str) -> str:
+    """The layer a dotted module name belongs to."""
+    parts = module.split(".")
+    if module == "flopwise" or parts[1] == "pipeline":
+        return "api"
+    if parts[1] == "profile":
+        return "result model"
+    if parts[1] in ("cli", "commands"):
+        return "commands"
+    if parts[1] == "jsonout":  # strict JSON writing: a leaf utility like errors
+        return "errors"
+    return parts[1]  # errors, cost, sources, capture, measure, analysis, llm, store, report
+
+
+# Layers that may import only these (their own layer is always allowed).
+ONLY = {
+    "errors": set(),
+    "cost": {"errors"},
+    "sources": {"errors"},
+    "capture": {"cost", "errors"},
+    "result model": {"capture", "cost", "errors"},
+    "commands": {"api", "report", "errors"},
+}
+# Layers that must never import these.
+NEVER = {
+    "measure": {"analysis", "report"},
+    "report": {"measure", "analysis"},
+}
+
+
+def rule_broken(importer: str, imported: str) -> str | None:
+    """The rule ``importer`` breaks by importing ``imported``, or None if it may."""
+    src, dst = layer_of(importer), layer_of(imported)
+    if src == dst:
+        return None
+    if dst == "commands":
+        return "only commands import commands"
+    if src in ONLY and dst not in ONLY[src]:
+        allowed = ", ".join(sorted(ONLY[src])) or "nothing"
+        return f"{src} imports only {allowed}"
+    if dst in NEVER.get(src, ()):
+        return f"{src} never imports {dst}"
+    return None
+
+
+@dataclass(frozen=True)
+class Import:
+    importer: str
+    imported: str
+    line: int
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(SRC).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def imports_of(module: str, source: str, is_package: bool = False) -> list[Import]:
+    """Every flopwise module that ``source`` (the text of ``module``) imports, anywhere in it.
+
+    ``from pkg import name`` counts as importing ``pkg.name`` when that is a module, else
+    ``pkg``; relative imports are resolved against ``module``.
+    """
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")[: None if is_package else -1]
+                base = base[: len(base) - (node.level - 1)]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            for alias in node.names:
+                candidate = f"{prefix}.{alias.name}"
+                names.append(candidate if candidate in MODULES else prefix)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "import_module"
+            and node.args
+        ):
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                names = [arg.value]
+            elif isinstance(arg, ast.JoinedStr) and isinstance(arg.values[0], ast.Constant):
+                # f"flopwise.commands.{name}": the literal prefix names the package
+                names = [str(arg.values[0].value).rstrip(".")]
+        found += [
+            Import(module, name, node.lineno)
+            for name in names
+            if name == "flopwise" or name.startswith("flopwise.")
+        ]
+    return found
+
+
+def current_violations() -> dict[tuple[str, str], list[str]]:
+    """(importer, imported) -> ["line N: rule", ...] for every import that breaks a rule."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for module, path in MODULES.items():
+        is_package = path.name == "__init__.py"
+        for imp in imports_of(module, path.read_text(), is_package):
+            rule = rule_broken(imp.importer, imp.imported)
+            if rule:
+                out.setdefault((imp.importer, imp.imported), []).append(f"line {imp.line}: {rule}")
+    return out
+
+
+# Imports that break a rule today, each with why it is there. Issue 13 moves this work
+# behind the API / into the right layer; remove an entry when its import goes.
+_CMD_PIPELINE = "the command runs its own pipeline (issue 13 item 2: move it behind the API)"
+KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
+    # commands reach past the API into the layers below it
+    ("flopwise.commands.compare", "flopwise.analysis.compare"): _CMD_PIPELINE,
+    ("flopwise.commands.compare", "flopwise.analysis.alpha"): "α constants chosen in the CLI",
+    ("flopwise.commands.compare", "flopwise.profile"): _CMD_PIPELINE,
+    ("flopwise.commands.compare", "flopwise.measure.timing"): _CMD_PIPELINE,
+    ("flopwise.commands.compare", "flopwise.measure.hardware"): "host α constants lookup",
+    ("flopwise.commands.compare", "flopwise.measure.energy"): _CMD_PIPELINE,
+    ("flopwise.commands.fit_alpha", "flopwise.analysis.alpha"): "run_calibration in the CLI",
+    ("flopwise.commands.fit_alpha", "flopwise.analysis.fit"): "run_calibration in the CLI",
+    ("flopwise.commands.fit_alpha", "flopwise.measure.hardware"): "saves α constants itself",
+    ("flopwise.commands.fit_alpha", "flopwise.measure.layer_timing"): "times the α grid itself",
+    ("flopwise.commands.hardware", "flopwise.measure.timing"): "micro-benchmarks run from CLI",
+    ("flopwise.commands.hardware", "flopwise.measure.hardware"): "profile registry, no API yet",
+    ("flopwise.commands.history", "flopwise.store.metrics"): "no store API in flopwise.* yet",
+    ("flopwise.commands.history", "flopwise.store"): "no store API in flopwise.* yet",
+    ("flopwise.commands.history", "flopwise.store.diff"): "no store API in flopwise.* yet",
+    ("flopwise.commands.history", "flopwise.store.refs"): "no store API in flopwise.* yet",
+    ("flopwise.commands.llm", "flopwise.llm"): "llm_command calls the llm layer directly",
+    ("flopwise.commands.llm", "flopwise.llm.estimate"): "llm_command calls the llm layer",
+    ("flopwise.commands.llm", "flopwise.llm.ops"): "llm_command calls the llm layer",
+    ("flopwise.commands.predict", "flopwise.measure.hardware"): "host α/calibration lookup",
+    ("flopwise.commands.predict", "flopwise.analysis.predict"): _CMD_PIPELINE,
+    ("flopwise.commands.predict", "flopwise.measure.timing"): _CMD_PIPELINE,
+    ("flopwise.commands.predict", "flopwise.profile"): _CMD_PIPELINE,
+    ("flopwise.commands.predict", "flopwise.sources"): _CMD_PIPELINE,
+    ("flopwise.commands.predict", "flopwise.sources.specs"): _CMD_PIPELINE,
+    ("flopwise.commands.report", "flopwise.store.refs"): "no store API in flopwise.* yet",
+    ("flopwise.commands.saving", "flopwise.store"): "no store API in flopwise.* yet",
+    ("flopwise.cli", "flopwise.store"): "error mapping names the database of a failing sqlite call",
+    ("flopwise.commands.sweep", "flopwise.analysis.alpha"): "α constants chosen in the CLI",
+    ("flopwise.commands.sweep", "flopwise.analysis.sweep"): _CMD_PIPELINE,
+    ("flopwise.commands.sweep", "flopwise.sources"): _CMD_PIPELINE,
+    ("flopwise.commands.sweep", "flopwise.sources.specs"): _CMD_PIPELINE,
+    ("flopwise.commands.sweep", "flopwise.measure.hardware"): "host α constants lookup",
+    ("flopwise.commands.sweep", "flopwise.measure.timing"): _CMD_PIPELINE,
+    # measure computes analysis results
+    ("flopwise.measure.attach", "flopwise.analysis.roofline"): "attaches the roofline join",
+    ("flopwise.measure.layer_timing", "flopwise.analysis.fit"): "fits α while timing the grid",
+    # the result model renders itself
+    ("flopwise.profile", "flopwise.report.json"): "Profile.to_json/to_dict delegate to report",
+    ("flopwise.profile", "flopwise.report.frames"): "Profile.to_dataframe delegates to report",
+    ("flopwise.profile", "flopwise.report.table"): "Profile.table delegates to report",
+    # renderers that compute or read measure's row builders
+    ("flopwise.report.plots", "flopwise.analysis.roofline"): "plots compute roofline floors",
+    ("flopwise.report.table", "flopwise.measure.stages"): "stage rows built in measure",
+    ("flopwise.report.table", "flopwise.measure.energy"): "energy rows built in measure",
+}
+
+
+def test_no_new_layering_violation():
+    new = {
+        pair: where for pair, where in current_violations().items() if pair not in KNOWN_VIOLATIONS
+    }
+    assert not new, "imports that break the layering (DESIGN.md, 'Layering'):\n" + "\n".join(
+        f"  {a} -> {b} ({'; '.join(where)})" for (a, b), where in sorted(new.items())
+    )
+
+
+def test_known_violations_still_exist():
+    """An allowlisted import that is gone must leave the list, so the list only shrinks."""
+    gone = sorted(set(KNOWN_VIOLATIONS) - set(current_violations()))
+    assert not gone, "fixed, remove from KNOWN_VIOLATIONS:\n" + "\n".join(
+        f"  {a} -> {b}" for a, b in gone
+    )
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "expected"),
+    [
+        # function-level, relative and aliased imports are all seen
+        ("flopwise.measure.x", "def f():\n    from flopwise.analysis import roofline\n", True),
+        ("flopwise.measure.x", "from ..report.units import si\n", True),
+        ("flopwise.measure.x", "import flopwise.analysis.fit as fit\n", True),
+        ("flopwise.cost.x", "from flopwise.errors import FlopwiseError\n", False),
+        ("flopwise.cost.x", "from flopwise.capture import mode\n", True),
+        ("flopwise.sources.x", "from flopwise.cost.types import OpCost\n", True),
+        ("flopwise.capture.x", "from . import records\nfrom ..cost import registry\n", False),
+        ("flopwise.report.x", "from flopwise.measure.timing import measure_latency\n", True),
+        ("flopwise.commands.x", "from flopwise.pipeline import run_profile\n", False),
+        ("flopwise.commands.x", "from flopwise.llm import estimate\n", True),
+        ("flopwise.store.x", "import importlib\nimportlib.import_module('flopwise.cli')\n", True),
+        ("flopwise.llm.x", "from flopwise.profile import Profile\n", False),
+    ],
+)
+def test_rules_catch_what_they_should(module, source, expected):
+    """The parser and the rules, on snippets whose answer is known."""
+    broken = [i for i in imports_of(module, source) if rule_broken(i.importer, i.imported)]
+    assert bool(broken) is expected, broken
+
+
+def test_every_module_is_read():
+    """The walk sees the whole package, so a violation cannot hide in an unread file."""
+    assert {"flopwise", "flopwise.errors", "flopwise.cost.registry", "flopwise.cli"} <= set(MODULES)
+    assert len(MODULES) == len(list(PACKAGE.rglob("*.py")))
+
+
+# Hard dependencies: a test must fail, not skip, when they (or flopwise itself) do not import.
+_REQUIRED = ("flopwise", "torch", "numpy", "rich", "typer")
+
+
+def test_tests_do_not_skip_when_flopwise_itself_is_broken():
+    """``importorskip`` is for optional packages; ``hasattr(flopwise, ...)`` guards would
+    turn a broken flopwise into a skip (issue 13)."""
+    found = []
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            func, arg = node.func, node.args[0]
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if (
+                name == "importorskip"
+                and isinstance(arg, ast.Constant)
+                and str(arg.value).split(".")[0] in _REQUIRED
+            ):
+                found.append(f"{path.name}:{node.lineno}: importorskip({arg.value!r})")
+            if name == "hasattr" and isinstance(arg, ast.Name) and arg.id == "flopwise":
+                found.append(f"{path.name}:{node.lineno}: hasattr(flopwise, ...)")
+    assert not found, "\n".join(found)
