@@ -9,6 +9,7 @@ status, attempts, error) and whose label is ``campaign:NAME:PLAN_HASH:JOB_KEY:ST
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -216,3 +217,29 @@ def _record(store: Store, plan: Plan, job: Job, res: dict[str, Any], attempts: i
         host=res.get("host"),
         elapsed_s=res.get("elapsed_s"),
     )
+
+
+def run_plan_file(
+    plan: Plan,
+    db: str | os.PathLike[str] | None,
+    executor: Executor,
+    **kwargs: Any,
+) -> CampaignResult:
+    """:func:`run_campaign` into the results database at ``db`` (None: the default one)."""
+    with Store(db) as store:
+        return run_campaign(plan, store, executor, **kwargs)
+
+
+def plan_progress(
+    plan: Plan, db: str | os.PathLike[str] | None
+) -> tuple[set[str], dict[str, float]]:
+    """For a dry run: the job keys of ``plan`` already done, and the known durations of the
+    others (:func:`known_durations`); both empty when there is no database yet."""
+    from flopwise.store import StoreError
+
+    try:
+        with Store(db, create=False, readonly=True) as store:
+            done = done_keys(store, plan)
+            return done, known_durations(store, plan.name, {j.key for j in plan.jobs} - done)
+    except StoreError:  # no database yet: nothing is done, nothing is known
+        return set(), {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from rich.table import Table
 
@@ -218,3 +219,12 @@ def proxy_table(rows: list[dict], name: str) -> Table | None:
     for a, b, rho, n in agreement:
         table.add_row(a, f"latency on {b}", f"{rho:.3f}", "", str(n))
     return table
+
+
+def load_campaign_rows(name: str, db: Any = None) -> list[dict]:
+    """:func:`campaign_rows` of campaign ``name`` in the results database at ``db`` (None:
+    the default one), opened read-only."""
+    from flopwise.store import Store
+
+    with Store(db, create=False, readonly=True) as store:
+        return campaign_rows(store, name)

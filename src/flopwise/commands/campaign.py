@@ -61,7 +61,6 @@ def campaign_command(
 
     from flopwise.campaign.plan import load_plan
     from flopwise.report.console import stdout_console
-    from flopwise.store import Store
 
     plan = load_plan(plan_file)
     n_workers = workers or plan.workers
@@ -72,19 +71,18 @@ def campaign_command(
         return
 
     from flopwise.campaign.executors import LocalExecutor, RayExecutor
-    from flopwise.campaign.runner import run_campaign
+    from flopwise.campaign.runner import run_plan_file
 
-    with Store(db) as store:
-        if executor is ExecutorName.ray:
-            runner = RayExecutor(address=address, timeout_s=plan.timeout_s)
-        else:
-            runner = LocalExecutor(workers=n_workers, timeout_s=plan.timeout_s)
-        typer.echo(
-            f"campaign {plan.name} (plan {plan.hash}): {len(plan.jobs)} jobs; {runner.describe()}",
-            err=True,
-        )
-        with _Progress(console, enabled=sys.stderr.isatty()) as progress:
-            result = run_campaign(plan, store, runner, retries=retries, progress=progress)
+    if executor is ExecutorName.ray:
+        runner = RayExecutor(address=address, timeout_s=plan.timeout_s)
+    else:
+        runner = LocalExecutor(workers=n_workers, timeout_s=plan.timeout_s)
+    typer.echo(
+        f"campaign {plan.name} (plan {plan.hash}): {len(plan.jobs)} jobs; {runner.describe()}",
+        err=True,
+    )
+    with _Progress(console, enabled=sys.stderr.isatty()) as progress:
+        result = run_plan_file(plan, db, runner, retries=retries, progress=progress)
     from flopwise.campaign.summary import summary_table
 
     out.print(summary_table(result))
@@ -106,17 +104,9 @@ def _dry_run(plan, db: Path | None, workers: int | None, limit: int) -> None:
     import os
     from dataclasses import replace
 
-    from flopwise.campaign.runner import done_keys, known_durations
-    from flopwise.store import Store, StoreError
+    from flopwise.campaign.runner import plan_progress
 
-    done: set[str] = set()
-    known: dict[str, float] = {}
-    try:
-        with Store(db, create=False, readonly=True) as store:
-            done = done_keys(store, plan)
-            known = known_durations(store, plan.name, {j.key for j in plan.jobs} - done)
-    except StoreError:  # no database yet: nothing is done, nothing is known
-        pass
+    done, known = plan_progress(plan, db)
     todo = [j for j in plan.jobs if j.key not in done]
     shown = todo if limit <= 0 else todo[:limit]
     for job in shown:

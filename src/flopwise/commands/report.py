@@ -60,13 +60,11 @@ def report(
 
 
 def _campaign_report(name: str, db: Path | None) -> None:
-    from flopwise.campaign.summary import campaign_rows, campaign_tables, proxy_table
+    from flopwise.campaign.summary import campaign_tables, load_campaign_rows, proxy_table
     from flopwise.errors import FlopwiseError
     from flopwise.report.console import stdout_console
-    from flopwise.store import Store
 
-    with Store(db, create=False, readonly=True) as store:
-        rows = campaign_rows(store, name)
+    rows = load_campaign_rows(name, db)
     if not rows:
         raise FlopwiseError(f"no campaign {name!r} in the results store (flopwise campaign PLAN)")
     console = stdout_console()
