@@ -25,7 +25,9 @@ PACKAGE = SRC / "flopwise"
 def layer_of(module: str) -> str:
     """The layer a dotted module name belongs to."""
     parts = module.split(".")
-    if module == "flopwise" or parts[1] == "pipeline" or parts[1].startswith("pipeline_"):
+    if module == "flopwise" or parts[1] in ("pipeline", "campaign"):
+        return "api"  # a campaign runs the pipeline over many jobs: the same layer
+    if parts[1].startswith("pipeline_"):
         return "api"
     if parts[1] == "profile":
         return "result model"

@@ -50,6 +50,7 @@ COMMAND_MODULES = (
     "history",
     "diffusion",
     "memory",
+    "campaign",
 )
 
 for _name in COMMAND_MODULES:

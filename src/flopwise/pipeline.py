@@ -44,11 +44,13 @@ def load(
     *,
     trust_remote_code: bool = False,
     loaded_out: list[Any] | None = None,
+    factory_kwargs: dict[str, Any] | None = None,
 ) -> tuple[Any, tuple, dict, str]:
     """Build the model and its inputs; returns ``(model, args, kwargs, name)``.
 
     ``trust_remote_code`` lets an ``hf:`` config with ``auto_map`` run its repository's
-    code. ``loaded_out``, when given, receives the :class:`LoadedModel` (for its origin)."""
+    code. ``loaded_out``, when given, receives the :class:`LoadedModel` (for its origin).
+    ``factory_kwargs`` go to a ``file.py:factory`` / ``module:factory`` source."""
     from flopwise.sources import load_model
     from flopwise.sources.specs import make_inputs, normalize_example_inputs, parse_dtype
 
@@ -56,7 +58,11 @@ def load(
     # fake tensors are made from a cpu model; cuda and cuda:N build on that device
     build_device = "cpu" if device == "fake" else resolve_device(device, timing=False)
     loaded = load_model(
-        model_spec, device=build_device, dtype=torch_dtype, trust_remote_code=trust_remote_code
+        model_spec,
+        device=build_device,
+        dtype=torch_dtype,
+        trust_remote_code=trust_remote_code,
+        factory_kwargs=factory_kwargs,
     )
     if loaded_out is not None:
         loaded_out.append(loaded)
@@ -106,12 +112,14 @@ def run_profile(
     stages: bool = False,
     progress: bool = False,
     trust_remote_code: bool = False,
+    factory_kwargs: dict[str, Any] | None = None,
 ) -> Profile:
     """Load, count and (with ``measure``) time a model, returning one Profile.
 
     ``prof.extra["source"]`` records the spec, canonical name, dtype, where the model came
     from (``resolved``: local file, built-in config or Hub repository and commit) and, with
-    ``trust_remote_code``, that remote code ran."""
+    ``trust_remote_code``, that remote code ran. ``factory_kwargs`` are passed to a factory
+    source (a campaign's grid point)."""
     device = resolve_device(device, timing=measure)
     loaded_out: list[Any] = []
     model, args, kwargs, name = load(
@@ -121,6 +129,7 @@ def run_profile(
         dtype,
         trust_remote_code=trust_remote_code,
         loaded_out=loaded_out,
+        factory_kwargs=factory_kwargs,
     )
     tensors = "fake" if device == "fake" else ("meta" if device == "meta" else "auto")
     prof = profile(

@@ -11,8 +11,8 @@ _DB_HELP = "Results database for run ids (default: $FLOPWISE_DB or the user data
 
 
 def report(
-    source: str = typer.Argument(
-        ...,
+    source: str | None = typer.Argument(
+        None,
         metavar="INPUT",
         help="A profile/sweep/compare JSON file, or a stored run (12, latest, latest~1, @MODEL).",
     ),
@@ -29,8 +29,17 @@ def report(
     png: bool = typer.Option(True, "--png/--no-png", help="With --plots: PNG files too."),
     title: str | None = typer.Option(None, "--title", help="Page title."),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+    campaign: str | None = typer.Option(
+        None, "--campaign", help="Print a stored campaign's per-device tables instead."
+    ),
 ) -> None:
-    """Render an HTML report (works offline: no network, no external files)."""
+    """Render an HTML report (works offline: no network, no external files), or with
+    --campaign NAME the per-device tables of a campaign."""
+    if campaign is not None:
+        _campaign_report(campaign, db)
+        return
+    if source is None:
+        raise typer.BadParameter("give INPUT (a JSON file or a stored run) or --campaign NAME")
     from flopwise.report.html import render_html, report_charts
     from flopwise.report.plots import write_plots
     from flopwise.store.refs import load_document
@@ -48,6 +57,22 @@ def report(
         pngs = sum(p.suffix == ".png" for p in written)
         note = "" if pngs or not png else " (no PNG: matplotlib is not installed)"
         typer.echo(f"wrote {len(written)} plot files to {plots}{note}")
+
+
+def _campaign_report(name: str, db: Path | None) -> None:
+    from flopwise.campaign.summary import campaign_tables, load_campaign_rows, proxy_table
+    from flopwise.errors import FlopwiseError
+    from flopwise.report.console import stdout_console
+
+    rows = load_campaign_rows(name, db)
+    if not rows:
+        raise FlopwiseError(f"no campaign {name!r} in the results store (flopwise campaign PLAN)")
+    console = stdout_console()
+    for table in campaign_tables(rows, name):
+        console.print(table)
+    correlations = proxy_table(rows, name)
+    if correlations is not None:
+        console.print(correlations)
 
 
 def register(app: typer.Typer) -> None:

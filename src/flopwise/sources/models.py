@@ -249,6 +249,7 @@ def load_model(
     attn_implementation: str = "sdpa",
     experts_implementation: str | None = None,
     trust_remote_code: bool = False,
+    factory_kwargs: dict[str, Any] | None = None,
 ) -> LoadedModel:
     """Build the model ``spec`` names (see the module docstring for the forms).
 
@@ -259,6 +260,8 @@ def load_model(
     ``experts_implementation="eager"`` for per-expert loops in MoE layers).
     ``trust_remote_code``: build an ``hf:`` config whose classes live in its repository
     (``auto_map``) by running that code; without it such a config is refused.
+    ``factory_kwargs``: keyword arguments for a ``file`` or ``module`` factory (one point of
+    a campaign's parameter grid); refused for the other sources.
 
     Raises (one-line messages): :class:`UnknownModel` (unknown source or name, with close
     matches), :class:`MissingDependency` (torchvision/timm: extra ``vision``;
@@ -277,6 +280,10 @@ def load_model(
     with _seeded(seed, device):
         if source == "":
             source, target = _resolve_bare_name(target)
+        if factory_kwargs and source not in ("file", "module"):
+            raise BadModelFile(
+                f"{spec}: factory parameters are only for file.py:factory or module:factory"
+            )
         if source == "torchvision":
             loaded = _load_torchvision(target, device)
         elif source == "timm":
@@ -296,10 +303,10 @@ def load_model(
             loaded = _load_diffusers(target, device)
         elif source == "file":
             module = _import_file(Path(target).expanduser())
-            loaded = _load_factory(module, target, factory, "file", device)
+            loaded = _load_factory(module, target, factory, "file", device, factory_kwargs)
         else:
             module = _import_module(target, spec)
-            loaded = _load_factory(module, target, factory, "module", device)
+            loaded = _load_factory(module, target, factory, "module", device, factory_kwargs)
     # (diffusers warns on any .to(dtype), even one that changes nothing)
     same = source == "diffusers" and loaded.float_dtype == dtype
     if dtype is not None and source != "hf" and not same:
@@ -918,7 +925,12 @@ def _import_module(name: str, spec: str) -> Any:
 
 
 def _load_factory(
-    module: Any, target: str, factory_name: str | None, source: str, device: torch.device
+    module: Any,
+    target: str,
+    factory_name: str | None,
+    source: str,
+    device: torch.device,
+    factory_kwargs: dict[str, Any] | None = None,
 ) -> LoadedModel:
     assert factory_name is not None
     label = f"{target}:{factory_name}"
@@ -937,7 +949,7 @@ def _load_factory(
 
     def call() -> Any:
         try:
-            return factory()
+            return factory(**(factory_kwargs or {}))
         except FlopwiseError:
             raise
         except Exception as exc:

@@ -1,0 +1,245 @@
+"""The campaign driver: skip what is stored, run the rest through an executor, retry
+failures, and write every result to the store as it arrives (the driver is the one writer).
+
+Each job becomes one run in the store, of kind ``profile`` (count) or ``measure``, whose
+document carries a ``campaign`` section (name, plan hash, job key, action, device, host,
+status, attempts, error) and whose label is ``campaign:NAME:PLAN_HASH:JOB_KEY:STATUS``
+(:func:`run_label`), so a re-run finds what is done without loading documents.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flopwise.campaign.executors import Executor
+from flopwise.campaign.plan import Job, Plan
+from flopwise.store import Store
+
+LABEL_PREFIX = "campaign:"
+FAILURE_SCHEMA = "flopwise.campaign-failure/1"
+
+
+def run_label(name: str, plan_hash: str, job_key: str, status: str) -> str:
+    """The store label of a campaign run."""
+    return f"{LABEL_PREFIX}{name}:{plan_hash}:{job_key}:{status}"
+
+
+def parse_label(label: str | None) -> dict[str, str] | None:
+    """The fields of a :func:`run_label`, or None for a run outside any campaign."""
+    if not label or not label.startswith(LABEL_PREFIX):
+        return None
+    parts = label[len(LABEL_PREFIX) :].split(":")
+    if len(parts) != 4:
+        return None
+    return dict(zip(("name", "plan_hash", "job_key", "status"), parts, strict=True))
+
+
+def stored_jobs(store: Store, name: str, plan_hash: str | None = None) -> dict[str, list[Any]]:
+    """Runs of campaign ``name`` (and ``plan_hash`` if given) by job key, newest first; each
+    a :class:`~flopwise.store.RunInfo`."""
+    out: dict[str, list[Any]] = {}
+    for info in store.list_runs(limit=None):
+        fields = parse_label(info.label)
+        if fields is None or fields["name"] != name:
+            continue
+        if plan_hash is not None and fields["plan_hash"] != plan_hash:
+            continue
+        out.setdefault(fields["job_key"], []).append(info)
+    return out
+
+
+def done_keys(store: Store, plan: Plan) -> set[str]:
+    """Job keys of ``plan`` already stored successfully under its plan hash."""
+    done = set()
+    for key, runs in stored_jobs(store, plan.name, plan.hash).items():
+        if any(parse_label(r.label)["status"] == "ok" for r in runs):
+            done.add(key)
+    return done
+
+
+def known_durations(store: Store, name: str, keys: set[str]) -> dict[str, float]:
+    """Seconds each of ``keys`` took when it last succeeded in campaign ``name`` (under any
+    plan hash: a job key does not depend on the plan), for the dry-run estimate."""
+    out: dict[str, float] = {}
+    for key, runs in stored_jobs(store, name).items():
+        if key not in keys:
+            continue
+        for info in runs:  # newest first
+            if parse_label(info.label)["status"] != "ok":
+                continue
+            elapsed = store.get(info.id).get("campaign", {}).get("elapsed_s")
+            if isinstance(elapsed, int | float):
+                out[key] = float(elapsed)
+                break
+    return out
+
+
+@dataclass
+class Outcome:
+    """What became of one job in this run of the campaign."""
+
+    job: Job
+    status: str  # "ok", "failed" or "skipped" (already stored)
+    attempts: int = 0
+    error: str | None = None
+    run_id: int | None = None
+    host: str | None = None
+    elapsed_s: float | None = None
+
+
+@dataclass
+class CampaignResult:
+    """Every job's outcome, in plan order, and whether Ctrl-C cut the run short."""
+
+    plan: Plan
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    interrupted: bool = False
+    wall_s: float = 0.0
+
+    def count(self, status: str) -> int:
+        """How many jobs ended with ``status``."""
+        return sum(1 for o in self.outcomes.values() if o.status == status)
+
+    @property
+    def remaining(self) -> int:
+        """Jobs of the plan with no outcome (not run because of an interruption)."""
+        return len(self.plan.jobs) - len(self.outcomes)
+
+
+#: ``progress(done, failed, remaining)`` after every finished job.
+ProgressFn = Callable[[int, int, int], None]
+
+
+def run_campaign(
+    plan: Plan,
+    store: Store,
+    executor: Executor,
+    *,
+    retries: int | None = None,
+    progress: ProgressFn | None = None,
+    poll_s: float = 0.5,
+) -> CampaignResult:
+    """Run ``plan`` through ``executor``, storing each job's result as it arrives.
+
+    Jobs already stored with the same plan hash and job key and status ok are skipped. A job
+    that fails (raises, crashes its worker, times out) is submitted again until it has had
+    ``retries + 1`` attempts (default: the plan's ``retries``), then stored with its error;
+    the campaign goes on. Ctrl-C (KeyboardInterrupt) closes the executor and returns with
+    ``interrupted=True``: every job finished before it is already stored.
+    """
+    retries = plan.retries if retries is None else retries
+    result = CampaignResult(plan=plan)
+    start = time.monotonic()
+    skip = done_keys(store, plan)
+    todo = []
+    for job in plan.jobs:
+        if job.key in skip:
+            result.outcomes[job.key] = Outcome(job=job, status="skipped")
+        else:
+            todo.append(job)
+    attempts: Counter[str] = Counter()
+    ok = failed = 0
+    try:
+        for job in todo:
+            executor.submit(job)
+        if progress:
+            progress(ok, failed, len(todo))
+        while executor.outstanding():
+            for job, res in executor.poll(poll_s):
+                attempts[job.key] += 1
+                if not res.get("ok") and attempts[job.key] <= retries:
+                    executor.submit(job)
+                    continue
+                outcome = _record(store, plan, job, res, attempts[job.key])
+                result.outcomes[job.key] = outcome
+                if outcome.status == "ok":
+                    ok += 1
+                else:
+                    failed += 1
+                if progress:
+                    progress(ok, failed, len(todo) - ok - failed)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    finally:
+        executor.close()
+        result.wall_s = time.monotonic() - start
+    return result
+
+
+def _record(store: Store, plan: Plan, job: Job, res: dict[str, Any], attempts: int) -> Outcome:
+    """Store one job's final result (success or failure) and return its outcome."""
+    status = "ok" if res.get("ok") else "failed"
+    section = {
+        "name": plan.name,
+        "plan_hash": plan.hash,
+        "job_key": job.key,
+        "job": job.to_dict(),
+        "action": job.action,
+        "device": job.device,
+        "host": res.get("host"),
+        "status": status,
+        "attempts": attempts,
+        "elapsed_s": res.get("elapsed_s"),
+        "error": res.get("error"),
+    }
+    if status == "ok":
+        doc = dict(res["document"])
+        doc["model"] = job.label  # a grid point is its own model in tables and history
+    else:
+        section["traceback"] = res.get("traceback")
+        doc = {
+            "schema": FAILURE_SCHEMA,
+            "model": job.label,
+            "inputs": list(job.inputs),
+            "complete": False,
+        }
+    doc["campaign"] = section
+    machine = res.get("machine")
+    if machine is not None:
+        machine = {**machine, "host": res.get("host")}
+    run_id = store.save_profile(
+        doc,
+        kind="measure" if job.action == "measure" else "profile",
+        machine=machine,
+        label=run_label(plan.name, plan.hash, job.key, status),
+    )
+    return Outcome(
+        job=job,
+        status=status,
+        attempts=attempts,
+        error=res.get("error"),
+        run_id=run_id,
+        host=res.get("host"),
+        elapsed_s=res.get("elapsed_s"),
+    )
+
+
+def run_plan_file(
+    plan: Plan,
+    db: str | os.PathLike[str] | None,
+    executor: Executor,
+    **kwargs: Any,
+) -> CampaignResult:
+    """:func:`run_campaign` into the results database at ``db`` (None: the default one)."""
+    with Store(db) as store:
+        return run_campaign(plan, store, executor, **kwargs)
+
+
+def plan_progress(
+    plan: Plan, db: str | os.PathLike[str] | None
+) -> tuple[set[str], dict[str, float]]:
+    """For a dry run: the job keys of ``plan`` already done, and the known durations of the
+    others (:func:`known_durations`); both empty when there is no database yet."""
+    from flopwise.store import StoreError
+
+    try:
+        with Store(db, create=False, readonly=True) as store:
+            done = done_keys(store, plan)
+            return done, known_durations(store, plan.name, {j.key for j in plan.jobs} - done)
+    except StoreError:  # no database yet: nothing is done, nothing is known
+        return set(), {}

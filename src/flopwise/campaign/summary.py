@@ -1,0 +1,230 @@
+"""The table printed at the end of a campaign: jobs per action and device, by status."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from rich.table import Table
+
+from flopwise.campaign.runner import CampaignResult
+
+_STATUSES = ("ok", "skipped", "failed")
+
+
+def summary_counts(result: CampaignResult) -> dict[tuple[str, str], dict[str, int]]:
+    """``{(action, device): {"jobs", "ok", "skipped", "failed", "not run"}}`` in plan order."""
+    rows: dict[tuple[str, str], dict[str, int]] = defaultdict(
+        lambda: dict.fromkeys(("jobs", *_STATUSES, "not run"), 0)
+    )
+    for job in result.plan.jobs:
+        row = rows[(job.action, job.device)]
+        row["jobs"] += 1
+        outcome = result.outcomes.get(job.key)
+        row[outcome.status if outcome else "not run"] += 1
+    return dict(rows)
+
+
+def summary_table(result: CampaignResult) -> Table:
+    """A rich table: one row per action × device with jobs run now (ok), already stored
+    (skipped), failed and not run (an interruption), and a total row."""
+    plan = result.plan
+    state = " (interrupted)" if result.interrupted else ""
+    table = Table(
+        title=f"campaign {plan.name} · plan {plan.hash} · {result.wall_s:.1f} s{state}",
+        title_justify="left",
+    )
+    table.add_column("action")
+    table.add_column("device")
+    for name in ("jobs", "ok", "skipped", "failed", "not run"):
+        table.add_column(name, justify="right")
+    counts = summary_counts(result)
+    total = dict.fromkeys(("jobs", *_STATUSES, "not run"), 0)
+    for (action, device), row in counts.items():
+        table.add_row(action, device, *(str(row[k]) for k in total))
+        for k in total:
+            total[k] += row[k]
+    table.add_section()
+    table.add_row("all", "", *(str(total[k]) for k in total))
+    return table
+
+
+def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
+    """The newest stored result of every job of campaign ``name`` (of ``plan_hash`` if
+    given, else of the newest plan that ran under that name), one dict per model × inputs:
+    ``model``, ``inputs``, ``flops``, ``macs``, ``params``, ``count_status``, and per device
+    kind ``latency[device]`` (median seconds) and ``status[device]``."""
+    from flopwise.campaign.runner import parse_label, stored_jobs
+    from flopwise.store.metrics import measured_latency
+
+    runs = stored_jobs(store, name, plan_hash)
+    if not runs:
+        return []
+    if plan_hash is None:  # the newest plan: the one of the newest run
+        newest = max((r for rs in runs.values() for r in rs), key=lambda r: r.id)
+        plan_hash = parse_label(newest.label)["plan_hash"]
+        runs = stored_jobs(store, name, plan_hash)
+    rows: dict[tuple, dict] = {}
+    for infos in runs.values():
+        info = infos[0]  # newest first
+        doc = store.get(info.id)
+        section = doc["campaign"]
+        job = section["job"]
+        key = (info.model, tuple(job["inputs"]))
+        row = rows.setdefault(
+            key,
+            {
+                "model": info.model,
+                "inputs": " ".join(job["inputs"]) or "(default)",
+                "flops": None,
+                "macs": None,
+                "params": None,
+                "count_status": None,
+                "latency": {},
+                "status": {},
+            },
+        )
+        totals = doc.get("totals") or {}
+        if section["action"] == "count":
+            row["count_status"] = section["status"]
+            row.update(
+                flops=totals.get("flops"),
+                macs=totals.get("macs"),
+                params=totals.get("params"),
+                bytes=(totals.get("bytes_read") or 0) + (totals.get("bytes_written") or 0)
+                if totals
+                else None,
+            )
+        else:
+            row["status"][section["device"]] = section["status"]
+            row["latency"][section["device"]] = measured_latency(doc)
+            latency = (doc.get("measured") or {}).get("latency")
+            if isinstance(latency, dict) and latency.get("trustworthy") is False:
+                row.setdefault("noisy", set()).add(section["device"])
+    return sorted(rows.values(), key=lambda r: (r["model"], r["inputs"]))
+
+
+def campaign_tables(rows: list[dict], name: str) -> list[Table]:
+    """One rich table per device kind that has timings (model, inputs, FLOPs, MACs, params,
+    latency), plus the counts alone when no job measured anything."""
+    from flopwise.report.units import seconds, si
+
+    devices = sorted({d for r in rows for d in r["status"]})
+    noisy_seen = False
+    tables = []
+    for device in devices or [None]:
+        title = f"campaign {name}" + (f" · {device}" if device else " · counts")
+        table = Table(title=title, title_justify="left")
+        table.add_column("model", no_wrap=True)
+        table.add_column("inputs", no_wrap=True)
+        for col in ("FLOPs", "MACs", "params"):
+            table.add_column(col, justify="right")
+        if device:
+            table.add_column("latency", justify="right", no_wrap=True)
+            table.add_column("GFLOP/s", justify="right")
+        for row in rows:
+            cells = [row["model"], row["inputs"]]
+            cells += [
+                "-" if row[k] is None else si(row[k], "").strip()
+                for k in ("flops", "macs", "params")
+            ]
+            if row["count_status"] == "failed":
+                cells[2] = "failed"
+            if device:
+                status, latency = row["status"].get(device), row["latency"].get(device)
+                if status is None:
+                    continue
+                if status == "failed" or latency is None:
+                    cells += [status or "-", "-"]
+                else:
+                    rate = row["flops"] / latency if row["flops"] else None
+                    mark = "*" if device in row.get("noisy", ()) else ""
+                    noisy_seen = noisy_seen or bool(mark)
+                    cells += [seconds(latency) + mark, "-" if rate is None else f"{rate / 1e9:.3g}"]
+            table.add_row(*cells)
+        if device and noisy_seen:
+            table.caption = "* spread above the trust threshold (busy machine?): re-run to confirm"
+        tables.append(table)
+    return tables
+
+
+#: Proxies correlated with latency in :func:`proxy_table`.
+PROXIES = ("flops", "macs", "bytes", "params")
+
+
+def proxy_correlations(rows: list[dict]) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """Per device: ``{proxy: (spearman, kendall_tau_b, n)}`` of each proxy against the
+    measured latency over the rows that have both (a device with fewer than 3 such rows is
+    left out: two points always correlate)."""
+    from flopwise.analysis.stats import kendall_tau_b, spearman
+
+    out: dict[str, dict[str, tuple[float, float, int]]] = {}
+    devices = sorted({d for r in rows for d in r["latency"]})
+    for device in devices:
+        per: dict[str, tuple[float, float, int]] = {}
+        for proxy in PROXIES:
+            pairs = [
+                (r[proxy], r["latency"][device])
+                for r in rows
+                if r.get(proxy) is not None and r["latency"].get(device) is not None
+            ]
+            if len(pairs) >= 3:
+                xs, ys = zip(*pairs, strict=True)
+                per[proxy] = (spearman(xs, ys), kendall_tau_b(xs, ys), len(pairs))
+        if per:
+            out[device] = per
+    return out
+
+
+def device_agreement(rows: list[dict]) -> list[tuple[str, str, float, int]]:
+    """For each pair of devices, Spearman's correlation of their latencies over the rows
+    timed on both: does the ranking of models carry over from one device to the other?"""
+    from itertools import combinations
+
+    from flopwise.analysis.stats import spearman
+
+    devices = sorted({d for r in rows for d in r["latency"]})
+    out = []
+    for a, b in combinations(devices, 2):
+        pairs = [
+            (r["latency"][a], r["latency"][b])
+            for r in rows
+            if r["latency"].get(a) is not None and r["latency"].get(b) is not None
+        ]
+        if len(pairs) >= 3:
+            xs, ys = zip(*pairs, strict=True)
+            out.append((a, b, spearman(xs, ys), len(pairs)))
+    return out
+
+
+def proxy_table(rows: list[dict], name: str) -> Table | None:
+    """How well each proxy ranks the models' latency per device (Spearman ρ, Kendall τ-b),
+    and how well one device's ranking predicts another's; None without timings."""
+    correlations = proxy_correlations(rows)
+    agreement = device_agreement(rows)
+    if not correlations and not agreement:
+        return None
+    table = Table(title=f"campaign {name} · rank correlation with latency", title_justify="left")
+    for col, justify in (
+        ("device", "left"),
+        ("against", "left"),
+        ("Spearman ρ", "right"),
+        ("Kendall τ-b", "right"),
+        ("n", "right"),
+    ):
+        table.add_column(col, justify=justify)
+    for device, per in correlations.items():
+        for proxy, (rho, tau, n) in per.items():
+            table.add_row(device, proxy, f"{rho:.3f}", f"{tau:.3f}", str(n))
+    for a, b, rho, n in agreement:
+        table.add_row(a, f"latency on {b}", f"{rho:.3f}", "", str(n))
+    return table
+
+
+def load_campaign_rows(name: str, db: Any = None) -> list[dict]:
+    """:func:`campaign_rows` of campaign ``name`` in the results database at ``db`` (None:
+    the default one), opened read-only."""
+    from flopwise.store import Store
+
+    with Store(db, create=False, readonly=True) as store:
+        return campaign_rows(store, name)
