@@ -218,6 +218,29 @@ def test_deform_conv2d_macs_equal_the_convolution(use_mask):
     assert p.totals.activations == out
 
 
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_deform_conv2d_backward_macs_equal_the_convolution_backward(use_mask):
+    x = torch.rand(2, 4, 7, 6, requires_grad=True)
+    weight = torch.rand(6, 2, 3, 3, requires_grad=True)
+    offset = torch.rand(2, 2 * 2 * 9, 3, 2, requires_grad=True)
+    mask = torch.rand(2, 2 * 9, 3, 2, requires_grad=True) if use_mask else None
+
+    def deform():
+        ops.deform_conv2d(x, offset, weight, stride=2, mask=mask).sum().backward()
+
+    def conv():
+        torch.nn.functional.conv2d(x, weight, stride=2, groups=2).sum().backward()
+
+    back = records(counted(deform), "torchvision._deform_conv2d_backward")
+    conv_back = [r for r in counted(conv).ops if r.op.startswith("aten.convolution_backward")]
+    assert len(back) == 1 and len(conv_back) == 1
+    # grad_input and grad_weight: twice the forward's N·C_out·H_out·W_out·(C_in/g)·k² macs
+    assert back[0].macs == conv_back[0].macs == 2 * (2 * 6 * 3 * 2 * 2 * 9)
+    samples = 2 * 4 * 9 * 3 * 2
+    grad_out = 2 * 6 * 3 * 2
+    assert back[0].flops == 2 * back[0].macs + grad_out + samples * (27 if use_mask else 23)
+
+
 # -- registration, meta -------------------------------------------------------------------
 
 

@@ -866,6 +866,17 @@ RULES: tuple[Rule, ...] = (
         "4 mul + 3 add = 7; tap weights are shared by a group's channels, amortised",
         extras=(("use_mask (the mask multiply)", 1),), inplace=False,
     ),
+    Rule("deform_conv2d_backward", 23,
+        "bilinear sample: batch × C_in × kernel point × output position", "contraction",
+        ("torchvision._deform_conv2d_backward",),
+        "nominal: the two convolution gradients, columns = Wᵀ·grad (grad_input) and grad·colsᵀ "
+        "(grad_weight), each the forward's macs; grad_bias 1 add per grad_output element; per "
+        "sample the columns are sampled again for grad_weight (7, as the forward) and the "
+        "column gradient is scattered to the 4 taps and to the offset (16, as grid_sample "
+        "backward); use_mask adds the mask multiply of both passes and the mask gradient's "
+        "multiply-accumulate (4)",
+        extras=(("use_mask (mask multiplies and the mask gradient)", 4),), inplace=False,
+    ),
 )
 # fmt: on
 

@@ -135,3 +135,20 @@ def _deform_conv2d(call: OpCall, r: Rule) -> OpCost:
         activations=conv.activations,
         category=r.category,
     )
+
+
+@_uses("deform_conv2d_backward")
+def _deform_conv2d_backward(call: OpCall, r: Rule) -> OpCost:
+    """_deform_conv2d_backward(grad [N, C_out, H_out, W_out], input, weight, offset, mask,
+    bias, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups, offset_groups,
+    use_mask) -> (grad_input, grad_weight, grad_offset, grad_mask, grad_bias)."""
+    grad, x, w = call.args[0], call.args[1], call.args[2]
+    kernel_points = w.shape[2] * w.shape[3]
+    macs = 2 * grad.numel * w.shape[1] * kernel_points  # grad_input and grad_weight
+    samples = x.shape[0] * x.shape[1] * kernel_points * grad.shape[2] * grad.shape[3]
+    mask = r.extra("use_mask (mask multiplies and the mask gradient)") if call.args[14] else 0
+    return OpCost(
+        flops=2 * macs + grad.numel + samples * (r.flops + mask),
+        macs=macs,
+        category=r.category,
+    )
