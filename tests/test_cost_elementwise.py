@@ -454,11 +454,11 @@ def test_no_op_is_both_formula_and_zero():
 def test_every_rule_registers_something_and_every_extra_is_used():
     import inspect
 
-    from flopwise.cost import layers, linalg
+    from flopwise.cost import layers, linalg, vision
     from flopwise.cost.types import CATEGORIES
 
-    # the formulas that read the table live in elementwise.py, layers.py and linalg.py
-    source = "".join(inspect.getsource(m) for m in (ew, layers, linalg))
+    # the formulas that read the table live in elementwise.py, layers.py, linalg.py, vision.py
+    source = "".join(inspect.getsource(m) for m in (ew, layers, linalg, vision))
     for r in ew.RULES:
         assert ew._ops_of(r), r.key
         assert r.category in set(CATEGORIES) - {"memory"}

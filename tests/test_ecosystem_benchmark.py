@@ -18,8 +18,8 @@ pytest.importorskip("timm")
 ECO_PY = Path(__file__).resolve().parents[1] / "benchmarks" / "ecosystem_coverage.py"
 
 # A model whose forward is data-dependent (nms: the number of boxes kept depends on the
-# scores), so its meta count fails and it is counted on real tensors; torchvision.nms has
-# no formula, so the count is incomplete. Conv 3->4, 3x3 kernel, 8x8 output, bias.
+# scores), so its meta count fails and it is counted on real tensors, where torchvision.nms
+# has its worst-case formula. Conv 3->4, 3x3 kernel, 8x8 output, bias.
 NMS_MODEL = """
 import torch
 import torchvision  # registers torch.ops.torchvision.nms
@@ -120,16 +120,20 @@ def test_timm_model_uses_pretrained_cfg_input(eco):
     assert rec["status"] == "complete" and rec["real_check"] is None
 
 
-def test_data_dependent_model_falls_back_to_real_and_names_uncounted(eco, tmp_path):
+def test_data_dependent_model_falls_back_to_real_and_counts_nms(eco, tmp_path):
     path = tmp_path / "nms_model.py"
     path.write_text(NMS_MODEL)
     rec = eco.profile_one(f"{path}:factory")
     _check_schema(eco, rec)
     assert rec["tensors"] == "real"
     assert "nms" in rec["fallback_reason"] or "output size" in rec["fallback_reason"]
-    assert rec["status"] == "incomplete"
-    assert [u["op"] for u in rec["uncounted"]] == ["torchvision.nms"]
-    assert rec["macs"] == 1 * 4 * 8 * 8 * 3 * 3 * 3
+    assert rec["status"] == "complete" and rec["uncounted"] == []
+    macs = 1 * 4 * 8 * 8 * 3 * 3 * 3
+    assert rec["macs"] == macs
+    boxes = 8 * 8  # nms over 64 boxes: 13 per pair, 3 per box area, 64·⌈log2 64⌉ sort
+    nms = 13 * boxes * (boxes - 1) // 2 + 3 * boxes + boxes * 6
+    # conv (2 per MAC + the bias), the two "+ 1.0" of the box corners, nms
+    assert rec["flops"] == 2 * macs + 4 * 8 * 8 + 2 * boxes + nms
 
 
 def test_unknown_model_is_a_crash_record_not_an_exception(eco):

@@ -48,6 +48,8 @@ SOURCE = "source element"
 TARGET = "target element"
 TRANSFORM = "N·log2(N) of each length-N transform, per transformed dim"
 SORT = "input element × ⌈log2 N⌉ (N = sorted length)"
+# Op namespaces other than aten whose ops the table names by key (``torchvision.nms``)
+FOREIGN_NAMESPACES = ("torchvision.",)
 
 
 @dataclass(frozen=True)
@@ -803,6 +805,78 @@ RULES: tuple[Rule, ...] = (
         "real input or output: half the complex transform; N is the real length",
         inplace=False,
     ),
+    # -- torchvision detection ops (vision.py; counted whenever torchvision's kernels run) --
+    Rule("nms", 13, "box pair, all N·(N−1)/2 of them (the worst case)", "reduction",
+        ("torchvision.nms",),
+        "greedy NMS as torchvision's kernel runs it: areas (x2−x1)·(y2−y1) of the N boxes, 3 "
+        "each; the scores sorted, N·⌈log2 N⌉ comparisons (the sort rule); per pair (i, j > i): "
+        "intersection corners 2 max + 2 min, width and height 2 sub + 2 clamp at 0, area 1 mul; "
+        "IoU = inter / (area_i + area_j − inter) 1 add + 1 sub + 1 div; 1 compare with the "
+        "threshold: 13. Which pairs are visited depends on which boxes get suppressed (data), so "
+        "the count is the worst case, no box suppressed: every pair",
+        extras=(("box (area)", 3), ("sort comparison (N·⌈log2 N⌉)", 1)), inplace=False,
+    ),
+    Rule("roi_align", 8,
+        "bilinear sample, g² of each output element (g = sampling_ratio, 2 when it is ≤ 0)",
+        "pool",
+        ("torchvision.roi_align", "torchvision.ps_roi_align"),
+        "each sample: 4 taps weighted and summed (4 mul + 3 add, as grid_sample) + 1 accumulate "
+        "= 8; then 1 divide for the average. Tap positions and weights depend only on the roi "
+        "and the bin, so they are amortised over channels (as interpolation). sampling_ratio ≤ 0 "
+        "asks for ⌈roi size / pooled size⌉ samples per axis, which depends on the box "
+        "coordinates (data): counted as g = 2, what torchvision's detection models pass to "
+        "MultiScaleRoIAlign. ps_roi_align is the same per output element (each reads its own "
+        "channel); activations are the output elements (pooling)",
+        extras=(("output element (the average)", 1),), inplace=False,
+    ),
+    Rule("roi_align_backward", 8,
+        "bilinear sample, g² of each grad_output element (g as roi_align)",
+        "pool",
+        ("torchvision._roi_align_backward", "torchvision._ps_roi_align_backward"),
+        "grad / count, 1 divide per grad_output element; each sample scatters it to its 4 "
+        "taps: 4 mul + 4 accumulate = 8",
+        extras=(("grad_output element (÷ count)", 1),), inplace=False,
+    ),
+    Rule("roi_pool", 1, "window element of each output, window ⌈H/PH⌉·⌈W/PW⌉", "pool",
+        ("torchvision.roi_pool", "torchvision.ps_roi_pool"),
+        "max (roi_pool) or average (ps_roi_pool) over a bin, one compare or add per bin element "
+        "as the pool rule. A bin is the roi's size / the pooled size, which depends on the box "
+        "coordinates (data): counted for a roi spanning the whole H×W feature map (nominal)",
+        inplace=False,
+    ),
+    Rule("roi_pool_backward", 1, GRAD_OUT, "pool",
+        ("torchvision._roi_pool_backward",),
+        "the gradient is added at the recorded argmax, 1 add (as max_pool backward)",
+        inplace=False,
+    ),
+    Rule("ps_roi_pool_backward", 1, "window element of each grad_output element, window "
+        "⌈H/PH⌉·⌈W/PW⌉", "pool",
+        ("torchvision._ps_roi_pool_backward",),
+        "grad / bin area added to every bin element, 1 add each (as avg_pool backward); the bin "
+        "counted as for roi_pool",
+        inplace=False,
+    ),
+    Rule("deform_conv2d", 7, "bilinear sample: batch × C_in × kernel point × output position",
+        "contraction",
+        ("torchvision.deform_conv2d",),
+        "macs as the convolution, N·C_out·H_out·W_out·(C_in/groups)·kh·kw, 2 flops each, + 1 "
+        "bias add per output element (torchvision always adds one, zeros when none is given); "
+        "before that every input channel is sampled at each kernel point of each output "
+        "position at its learned offset by bilinear interpolation: 4 taps weighted and summed, "
+        "4 mul + 3 add = 7; tap weights are shared by a group's channels, amortised",
+        extras=(("use_mask (the mask multiply)", 1),), inplace=False,
+    ),
+    Rule("deform_conv2d_backward", 23,
+        "bilinear sample: batch × C_in × kernel point × output position", "contraction",
+        ("torchvision._deform_conv2d_backward",),
+        "nominal: the two convolution gradients, columns = Wᵀ·grad (grad_input) and grad·colsᵀ "
+        "(grad_weight), each the forward's macs; grad_bias 1 add per grad_output element; per "
+        "sample the columns are sampled again for grad_weight (7, as the forward) and the "
+        "column gradient is scattered to the 4 taps and to the offset (16, as grid_sample "
+        "backward); use_mask adds the mask multiply of both passes and the mask gradient's "
+        "multiply-accumulate (4)",
+        extras=(("use_mask (mask multiplies and the mask gradient)", 4),), inplace=False,
+    ),
 )
 # fmt: on
 
@@ -920,8 +994,13 @@ def sort_comparisons(shape: tuple[int, ...], dim: int) -> int:
 
 
 def _ops_of(r: Rule) -> list:
-    found = []
+    found: list = []
     for name in r.ops:
+        if name.startswith(FOREIGN_NAMESPACES):
+            # another library's custom op (torchvision.nms): registered by its key, which
+            # needs no import of that library and matches whenever its kernels run
+            found.append(name)
+            continue
         packet_name, _, overload = name.partition(".")
         packet = getattr(aten, packet_name, None)
         if packet is None:

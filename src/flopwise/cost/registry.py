@@ -112,5 +112,6 @@ def _ensure_loaded() -> None:
             elementwise,
             layers,
             linalg,
+            vision,
             zero,
         )
