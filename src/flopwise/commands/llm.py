@@ -71,6 +71,16 @@ def llm_command(
         False, "--train", help="Training flops per step (batch × prompt tokens)"
     ),
     recompute: bool = typer.Option(False, help="With --train: full activation recomputation"),
+    optimizer: str = typer.Option(
+        "adamw", "--optimizer", help="With --train: sgd, sgd-momentum, adam, adamw (memory)"
+    ),
+    zero: int = typer.Option(0, "--zero", help="With --train: ZeRO stage 0-3 (memory)"),
+    gpus: int = typer.Option(1, "--gpus", help="With --train: GPUs in total, dp = gpus/(tp·pp)"),
+    tp: int = typer.Option(1, "--tp", help="With --train: tensor-parallel degree (memory)"),
+    pp: int = typer.Option(1, "--pp", help="With --train: pipeline-parallel degree (memory)"),
+    sequence_parallel: bool = typer.Option(
+        False, "--sequence-parallel", help="With --train and --tp: sequence parallelism (memory)"
+    ),
     step_time: float | None = typer.Option(
         None, help="With --train and --hardware: measured seconds per step, for MFU"
     ),
@@ -138,6 +148,12 @@ def llm_command(
         step_time=step_time,
         metric=metric,
     )
+    parallel = {"--optimizer": optimizer != "adamw", "--zero": zero != 0, "--gpus": gpus != 1}
+    parallel.update({"--tp": tp != 1, "--pp": pp != 1, "--sequence-parallel": sequence_parallel})
+    if not train and any(parallel.values()):
+        given = ", ".join(k for k, v in parallel.items() if v)
+        raise FlopwiseError(f"{given}: only used with --train (training memory); add --train")
+    memory_hardware = hardware  # the profile name as given, before --measure resolves it
     dev = None
     if measure:
         from flopwise.pipeline import resolve_device, resolve_hardware
@@ -173,11 +189,25 @@ def llm_command(
         raise _as_option(exc) from exc
     except ValueError as exc:
         raise FlopwiseError(str(exc)) from exc
-    training = None
+    training = training_memory = None
     if train:
         from flopwise.llm import training_cost
 
         training = training_cost(spec, batch, prompt, recompute)
+        training_memory = _training_memory(
+            model,
+            batch=batch,
+            seq=prompt,
+            dtype=dtype,
+            recompute=recompute,
+            optimizer=optimizer,
+            zero=zero,
+            gpus=gpus,
+            tp=tp,
+            pp=pp,
+            sequence_parallel=sequence_parallel,
+            hardware=memory_hardware,
+        )
     reranking = None
     if rerank is not None:
         from flopwise.llm import rerank_cost
@@ -237,13 +267,64 @@ def llm_command(
             doc["measured"] = measured.to_dict()
         if measured_training is not None:
             doc["measured_training"] = measured_training
+        if training_memory is not None:
+            doc["training_memory"] = training_memory
         typer.echo(dumps(doc))
         return
     _render(est, training, reranking, metric, step_time, ops)
+    if training_memory is not None:
+        from flopwise.report.memory import llm_memory_table
+
+        typer.echo(llm_memory_table(training_memory), nl=False)
     if measured is not None:
         _render_measured(measured.to_dict())
     if measured_training is not None:
         _render_measured_training(measured_training)
+
+
+def _training_memory(
+    model: str,
+    *,
+    batch: int,
+    seq: int,
+    dtype: str,
+    recompute: bool,
+    optimizer: str,
+    zero: int,
+    gpus: int,
+    tp: int,
+    pp: int,
+    sequence_parallel: bool,
+    hardware: str | None,
+) -> dict[str, Any]:
+    """Per-GPU training memory of a micro-batch of ``batch`` × ``seq`` tokens: the same
+    document as ``flopwise memory hf:NAME --train`` (memory/llm.py's closed forms), with
+    the largest micro-batch that fits when ``hardware`` states its memory."""
+    from flopwise.pipeline_memory import OPTIMIZERS, hardware_capacity, run_llm_memory
+
+    if optimizer not in OPTIMIZERS:
+        raise FlopwiseError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+    if hardware is not None:
+        try:
+            hardware_capacity(hardware)
+        except FlopwiseError:  # a profile with no stated capacity: no fit verdict
+            hardware = None
+    return run_llm_memory(
+        model,
+        train=True,
+        optimizer=optimizer,
+        micro_batch=batch,
+        seq=seq,
+        zero=zero,
+        gpus=gpus,
+        tp=tp,
+        pp=pp,
+        sequence_parallel=sequence_parallel,
+        recompute="full" if recompute else "none",
+        # float32 compute trains in full precision; any 16-bit dtype in mixed precision
+        mixed_precision=dtype not in ("float32", "fp32"),
+        hardware=hardware,
+    )
 
 
 def _as_option(exc) -> FlopwiseError:
