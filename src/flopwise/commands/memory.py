@@ -13,6 +13,7 @@ from flopwise.errors import FlopwiseError
 class MemoryFormat(str, Enum):
     table = "table"
     json = "json"
+    html = "html"
 
 
 def register(app: typer.Typer) -> None:
@@ -63,7 +64,12 @@ def memory_command(
     recompute: str = typer.Option("none", help="hf: activation recomputation none|selective|full"),
     fp32: bool = typer.Option(False, "--fp32", help="hf: full fp32 instead of mixed precision"),
     depth: int = typer.Option(2, help="Module tree depth shown"),
-    fmt: MemoryFormat = typer.Option(MemoryFormat.table, "--format", "-f"),
+    fmt: MemoryFormat = typer.Option(
+        MemoryFormat.table, "--format", "-f", help="table, json, or html (timeline chart)"
+    ),
+    output: str | None = typer.Option(
+        None, "--output", "-o", help="Write to this file instead of stdout (needed for html)"
+    ),
 ) -> None:
     """Peak memory of one inference or training step, split into parameters, buffers,
     gradients, optimizer state, tensors kept for backward and temporaries."""
@@ -72,8 +78,16 @@ def memory_command(
 
     if optimizer is not None and optimizer not in OPTIMIZERS:
         raise FlopwiseError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+    if fmt is MemoryFormat.html and output is None:
+        raise FlopwiseError("--format html writes a page: give --output FILE.html")
     if model.startswith("hf:") and not capture:
         from flopwise.pipeline_memory import run_llm_memory
+
+        if fmt is MemoryFormat.html:
+            raise FlopwiseError(
+                "--format html draws the op-stream timeline; hf: closed forms have none "
+                "(add --capture, or use -f table/json)"
+            )
 
         if recompute not in ("none", "selective", "full"):
             raise FlopwiseError("--recompute must be none, selective or full")
@@ -95,7 +109,7 @@ def memory_command(
         text = (
             json.dumps(doc, indent=2) + "\n" if fmt is MemoryFormat.json else llm_memory_table(doc)
         )
-        typer.echo(text, nl=False)
+        _emit(text, output)
         return
     from flopwise.pipeline_memory import run_memory
 
@@ -115,6 +129,20 @@ def memory_command(
         amp=amp,
     )
     if fmt is MemoryFormat.json:
-        typer.echo(json.dumps(mp.to_dict(), indent=2))
+        _emit(json.dumps(mp.to_dict(), indent=2) + "\n", output)
+    elif fmt is MemoryFormat.html:
+        from flopwise.report.html import render_memory_html
+
+        _emit(render_memory_html(mp), output)
     else:
-        typer.echo(memory_table(mp, depth=depth), nl=False)
+        _emit(memory_table(mp, depth=depth), output)
+
+
+def _emit(text: str, output: str | None) -> None:
+    """Print ``text``, or write it to ``output`` and say where."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    with open(output, "w", encoding="utf-8") as f:
+        f.write(text)
+    typer.echo(f"wrote {output}")

@@ -102,6 +102,31 @@ class MemoryProfile:
         allocator trace that starts with the step sees)."""
         return self.peak.bytes - self.baseline_bytes
 
+    def curve_by_category(self) -> dict[str, list[int]]:
+        """Per category, the bytes of its blocks alive at each op record: a block counts at
+        positions ``max(birth, 0)`` through ``death`` (to the end when never freed). A block
+        born and freed within one op counts at that op, so the categories at position ``i``
+        can sum to more than ``curve[i]`` when an op frees one block before allocating the
+        next; kernel workspace is in ``curve`` only (no block carries it)."""
+        n = len(self.curve)
+        # difference arrays: +bytes at the first position, -bytes after the last
+        diff = {cat: [0] * (n + 1) for cat in CATEGORIES}
+        for b in self.blocks:
+            first = max(b.birth, 0)
+            last = n - 1 if b.death is None else min(b.death, n - 1)
+            if first > last:
+                continue
+            diff[b.category][first] += b.bytes
+            diff[b.category][last + 1] -= b.bytes
+        out: dict[str, list[int]] = {}
+        for cat, d in diff.items():
+            live, row = 0, []
+            for i in range(n):
+                live += d[i]
+                row.append(live)
+            out[cat] = row
+        return out
+
     def to_dict(self, curve: bool = True) -> dict[str, Any]:
         """JSON-ready document (schema ``flopwise.memory/1``); integers stay integers."""
         doc: dict[str, Any] = {

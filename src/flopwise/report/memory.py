@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from flopwise.memory.result import CATEGORIES
+from flopwise.report.plots_svg import PALETTE, Chart, Series
+
 if TYPE_CHECKING:
     from flopwise.memory.result import MemoryProfile
 
@@ -105,6 +108,54 @@ def memory_table(mp: MemoryProfile, depth: int = 2) -> str:
             mib(m.peak_bytes),
         )
     return _render("\n".join(lines), breakdown, modules)
+
+
+def peak_label(mp: MemoryProfile) -> str:
+    """``peak 12.00 MiB at op #41 aten.mm.default in 'encoder.layer.3' (backward)``."""
+    p = mp.peak
+    return f"peak {mib(p.bytes)} at op #{p.position} {p.op} in '{p.module_path or '(root)'}'" + (
+        f" ({p.phase})" if p.phase else ""
+    )
+
+
+def memory_timeline_chart(mp: MemoryProfile) -> Chart:
+    """The live-bytes curve over the op sequence: one stacked area per category (blocks
+    alive at each op, parameters at the bottom), the highest live total per op as a line,
+    and the peak marked and labelled with its op and module. x is the op-record index."""
+    by = mp.curve_by_category()
+    n = len(mp.curve)
+    if not n:
+        return Chart("memory-timeline", "Memory timeline", empty="No ops were recorded.")
+    running = [0] * n
+    stacked: list[Series] = []
+    for i, cat in enumerate(CATEGORIES):
+        if not any(by[cat]):
+            continue
+        running = [r + v for r, v in zip(running, by[cat], strict=True)]
+        stacked.append(Series(cat, list(enumerate(running)), "area", PALETTE[i % len(PALETTE)]))
+    total = Series(
+        "live total (highest while the op ran)", list(enumerate(mp.curve)), "line", "#000000"
+    )
+    peak = Series(
+        "peak",
+        [(max(mp.peak.position, 0), mp.peak.bytes)],
+        "points",
+        "#C00000",
+        labels=[peak_label(mp)],
+        annotate=True,
+    )
+    return Chart(
+        "memory-timeline",
+        f"Memory timeline: {mp.model} ({mp.mode.get('phase', '')})",
+        xlabel="op (record index)",
+        ylabel="live bytes",
+        yunit="B",
+        # largest cumulative total first: each area paints over the one above it
+        series=[*reversed(stacked), total, peak],
+        caption="Stacked areas: bytes of each category's blocks alive at each op (a block "
+        "born and freed inside one op counts at that op). Line: the highest live total while "
+        f"the op ran, with kernel workspace. {peak_label(mp)}.",
+    )
 
 
 def llm_memory_table(doc: dict[str, Any]) -> str:

@@ -32,8 +32,9 @@ FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 class Series:
     """One data series of an x/y chart.
 
-    ``style`` is ``"points"``, ``"line"``, ``"linepoints"`` or ``"dashed"`` (a dashed line,
-    used for ceilings and predictions). ``labels`` (one per point) become hover tooltips.
+    ``style`` is ``"points"``, ``"line"``, ``"linepoints"``, ``"dashed"`` (a dashed line,
+    used for ceilings and predictions) or ``"area"`` (a line filled down to zero; a stacked
+    area chart lists cumulative totals, largest first, so each paints over the next). ``labels`` (one per point) become hover tooltips.
     """
 
     name: str
@@ -238,6 +239,8 @@ def _legend(parts: list[str], rows: list[list], y: float) -> None:
     for r, row in enumerate(rows):
         cy = y + 16 * r
         for (name, color, style), x in row:
+            if style == "area":
+                style = "bar"  # a filled swatch
             if style == "points":
                 parts.append(f'<circle cx="{_f(x + 8)}" cy="{_f(cy)}" r="4" fill="{color}"/>')
             elif style == "bar":
@@ -267,6 +270,8 @@ def _xy_svg(chart: Chart, width: int, height: int) -> str:
     height += 16 * len(rows)
     xs = [x for s in chart.series for x, _ in s.points if not chart.xlog or x > 0]
     ys = [y for s in chart.series for _, y in s.points if not chart.ylog or y > 0]
+    if ys and not chart.ylog and any(s.style == "area" for s in chart.series):
+        ys.append(0.0)  # areas are filled down to zero: the axis must show it
     if not xs or not ys:
         return _empty_svg(Chart(chart.id, chart.title, empty="No positive values to draw."), width)
     sx = _Scale(min(xs), max(xs), chart.xlog, left, width - right)
@@ -307,6 +312,15 @@ def _xy_svg(chart: Chart, width: int, height: int) -> str:
         ]
         if not points:
             continue
+        if series.style == "area":
+            base = _f(sy(max(0.0, sy.lo)))
+            path = " ".join(f"{_f(sx(x))},{_f(sy(y))}" for x, y, _ in points)
+            ends = f"{_f(sx(points[-1][0]))},{base} {_f(sx(points[0][0]))},{base}"
+            parts.append(
+                f'<polygon class="series area" points="{path} {ends}" fill="{color}"'
+                f' stroke="{color}" stroke-width="0.5"><title>{escape(series.name)}</title>'
+                "</polygon>"
+            )
         if series.style in ("line", "linepoints", "dashed"):
             path = " ".join(f"{_f(sx(x))},{_f(sy(y))}" for x, y, _ in points)
             dash = ' stroke-dasharray="6 4"' if series.style == "dashed" else ""
@@ -437,7 +451,9 @@ def chart_png(chart: Chart, path: str | Path, dpi: int = 110) -> Path:
                 continue
             xs, ys = zip(*series.points, strict=True)
             color = _color(i, series.color)
-            if series.style == "points":
+            if series.style == "area":
+                ax.fill_between(xs, ys, color=color, label=series.name, linewidth=0)
+            elif series.style == "points":
                 ax.scatter(xs, ys, s=18, color=color, alpha=0.8, label=series.name)
             else:
                 ax.plot(
