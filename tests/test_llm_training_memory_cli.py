@@ -91,3 +91,15 @@ def test_parallel_options_need_train() -> None:
     assert result.exit_code != 0
     message = str(result.exception)
     assert "--zero" in message and "--train" in message
+
+
+def test_table_shows_the_training_memory() -> None:
+    result = CliRunner().invoke(
+        app,
+        ["llm", "llama-2-7b", "--train", "--zero", "1", "--gpus", "64", "--no-ops"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "ZeRO stage 1, dp=64" in result.output
+    # ZeRO stage 1: 2Ψ weights unsharded, printed with thousands separators
+    assert f"{2 * PSI:,}" in result.output

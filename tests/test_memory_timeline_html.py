@@ -134,3 +134,11 @@ def test_memory_command_writes_the_timeline(
     capsys.readouterr()
     assert main([*common, "-f", "html"]) != 0  # a page is not printed to the terminal
     assert "--output" in capsys.readouterr().err
+
+
+def test_timeline_png_draws_the_areas(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from flopwise.report.plots_svg import chart_png
+
+    path = chart_png(memory_timeline_chart(tiny_profile()), tmp_path / "mem.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
