@@ -578,8 +578,13 @@ def _measure_energy(
         if roofline is not None:
             from flopwise.measure.hardware import get_profile
 
-            # the roofline's profile is resolved already: loading it measures nothing
-            hw = get_profile(roofline.hardware, measure_if_missing=False, progress=False)
+            # the roofline's profile is resolved already: loading it measures nothing. A
+            # profile given as a file is known by its name only; the estimate then uses the
+            # default power model, which says so in its label.
+            try:
+                hw = get_profile(roofline.hardware, measure_if_missing=False, progress=False)
+            except FlopwiseError:
+                hw = None
         reader, unavailable = select_reader(device=dev, hardware=hw, synchronize=sync)
     prefills, generations = _energy_counts(timing)
     return generation_energy(
