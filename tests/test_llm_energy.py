@@ -202,3 +202,12 @@ def test_llm_measure_energy_smoke_on_cpu(capsys) -> None:
 def test_energy_refusals_are_one_line(capsys, argv, message) -> None:
     code, out, err = run(capsys, "llm", "tiny-llama", *argv)
     assert code == 2 and err.strip().count("\n") == 0 and message in err
+
+
+def test_si_fine_prefixes_below_one() -> None:
+    from flopwise.report.units import si_fine
+
+    assert si_fine(0.0349, "J") == "34.9 mJ"
+    assert si_fine(4.2e-7, "J") == "420 nJ"
+    assert si_fine(2.5e-5, "J") == "25 µJ"
+    assert si_fine(5.15, "W") == "5.15 W" and si_fine(0, "J") == "0 J"

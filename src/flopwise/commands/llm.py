@@ -631,7 +631,7 @@ def _render_energy(console, e: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from flopwise.measure.energy import _si
+    from flopwise.report.units import si_fine as _si
 
     t = Table(title=f"Energy: {escape(e['label'])}", title_justify="left")
     t.add_column("")
@@ -642,8 +642,6 @@ def _render_energy(console, e: dict[str, Any]) -> None:
         t.add_row("per decode step (whole batch)", _si(e["joules_per_decode_step"], "J"))
         t.add_row("per decode token", _si(e["joules_per_decode_token"], "J"))
     t.add_row("per generated token (prefill + decode)", _si(e["joules_per_generated_token"], "J"))
-    if e.get("model"):
-        t.add_row("power model", escape(e["model"]))
     t.add_row("average power, prefill", _si(e["prefill_power_w"], "W"))
     if e["decode_power_w"] is not None:
         t.add_row("average power, decode", _si(e["decode_power_w"], "W"))
@@ -658,6 +656,8 @@ def _render_energy(console, e: dict[str, Any]) -> None:
         ),
     )
     console.print(t)
+    if e.get("model"):
+        console.print(f"[dim]power model: {escape(e['model'])}[/dim]")
     for label, lines in (
         ("flag", e["flags"]),
         ("note", e["notes"]),
