@@ -88,7 +88,10 @@ def hardware_command(
         saved = hw.HardwareProfile.load(path)
         n = saved.details.get("measurements", 1)
         merged = f"; best of {n} measurements kept" if n > 1 else ""
-        typer.echo(f"saved to {path} (used as --hardware host{merged})", err=True)
+        dev = saved.details.get("device", "cpu")
+        name = hw.host_profile_name(dev)  # host:cuda:0 for a GPU, what host means there
+        used = "host" if name == "host" else f"{name}, and as host when measuring on {dev}"
+        typer.echo(f"saved to {path} (used as --hardware {used}{merged})", err=True)
 
 
 # -- rendering ----------------------------------------------------------------------------
@@ -139,8 +142,9 @@ def profiles_table(profiles):
         table.add_column(header, justify="right", no_wrap=True)
     for p in profiles:
         peaks = p.peak_flops
+        gpu = (p.details or {}).get("gpu_model")  # host:cuda:N names no model by itself
         table.add_row(
-            p.name,
+            f"{p.name} ({gpu})" if gpu else p.name,
             p.kind,
             _num(peaks.get("float32"), 1e12),
             _num(peaks.get("bfloat16"), 1e12),

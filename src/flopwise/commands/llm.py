@@ -127,6 +127,12 @@ def llm_command(
         "and decode steps (TPOT), beside the roofline of that device's host profile",
     ),
     device: str = DeviceOption(),
+    energy: bool = typer.Option(
+        False,
+        "--energy",
+        help="With --measure: joules per prefill, per decode token and per generated token "
+        "(NVML on CUDA, RAPL on the CPU, else a labelled power-model estimate)",
+    ),
     repeats: int = typer.Option(5, help="--measure: timed generations"),
     warmup: int = typer.Option(1, help="--measure: untimed generations first"),
     fmt: LLMFormat = typer.Option(LLMFormat.table, "--format", "-f", help="table or json"),
@@ -167,10 +173,17 @@ def llm_command(
         )
         if repeats < 1 or warmup < 0:
             raise FlopwiseError("--repeats must be >= 1 and --warmup >= 0")
+        if energy and train:
+            raise FlopwiseError(
+                "--energy measures generation (prefill and decode), not --train steps; "
+                "drop one of them"
+            )
         dev = resolve_device(device, timing=True)
         hardware = resolve_hardware(hardware or "host", dev)
-    elif device != "auto" or repeats != 5 or warmup != 1:
-        raise FlopwiseError("--device, --repeats and --warmup are only used with --measure")
+    elif device != "auto" or repeats != 5 or warmup != 1 or energy:
+        raise FlopwiseError(
+            "--device, --energy, --repeats and --warmup are only used with --measure"
+        )
     spec = load_spec(model)
     try:
         est = estimate(
@@ -260,6 +273,7 @@ def llm_command(
             roofline=est.roofline,
             warmup=warmup,
             repeats=repeats,
+            energy=energy,
         )
     if fmt == LLMFormat.json:
         doc = _json(est, training, reranking, metric, step_time, ops)
@@ -689,6 +703,49 @@ def _render_measured(doc: dict[str, Any]) -> None:
     )
     for note in doc["notes"]:
         console.print(f"[dim]note: {escape(note)}[/dim]")
+    if doc.get("energy"):
+        _render_energy(console, doc["energy"])
+
+
+def _render_energy(console, e: dict[str, Any]) -> None:
+    """Joules per prefill / decode token / generated token, labelled (formatting only)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from flopwise.report.units import si_fine as _si
+
+    t = Table(title=f"Energy: {escape(e['label'])}", title_justify="left")
+    t.add_column("")
+    t.add_column("value", justify="right")
+    t.add_row("per prefill (whole batch)", _si(e["joules_per_prefill"], "J"))
+    t.add_row("per prompt token", _si(e["joules_per_prompt_token"], "J"))
+    if e["joules_per_decode_step"] is not None:
+        t.add_row("per decode step (whole batch)", _si(e["joules_per_decode_step"], "J"))
+        t.add_row("per decode token", _si(e["joules_per_decode_token"], "J"))
+    t.add_row("per generated token (prefill + decode)", _si(e["joules_per_generated_token"], "J"))
+    t.add_row("average power, prefill", _si(e["prefill_power_w"], "W"))
+    if e["decode_power_w"] is not None:
+        t.add_row("average power, decode", _si(e["decode_power_w"], "W"))
+    t.add_row(
+        "windows",
+        f"{e['prefills_per_window']} prefills in {_si(e['prefill_window_s'], 's')}"
+        + (
+            f"; {e['decode_windows']} x {e['decode_steps_per_window']} decode steps, "
+            f"{_si(e['decode_window_s'], 's')} each"
+            if e["decode_windows"]
+            else ""
+        ),
+    )
+    console.print(t)
+    if e.get("model"):
+        console.print(f"[dim]power model: {escape(e['model'])}[/dim]")
+    for label, lines in (
+        ("flag", e["flags"]),
+        ("note", e["notes"]),
+        ("not used", e["unavailable"]),
+    ):
+        for line in lines:
+            console.print(f"[dim]{label}: {escape(line)}[/dim]")
 
 
 def _render_measured_training(doc: dict[str, Any]) -> None:

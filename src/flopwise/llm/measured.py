@@ -33,11 +33,16 @@ __all__ = [
     "time_generation",
     "kernel_seconds",
     "LLMMeasurement",
+    "GenerationEnergy",
+    "generation_energy",
     "measure_llm",
 ]
 
 #: Below this share of the wall time spent in kernels a phase is called host/launch-bound.
 DEVICE_BOUND_SHARE = 0.5
+
+#: Seconds of work wanted in an energy window (the NVML counter updates every ~0.1 s).
+ENERGY_WINDOW_S = 1.0
 
 
 @dataclass
@@ -255,6 +260,7 @@ class LLMMeasurement:
     timing: GenerationTiming
     phases: list[PhaseSplit]
     notes: list[str] = field(default_factory=list)
+    energy: GenerationEnergy | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -272,6 +278,7 @@ class LLMMeasurement:
                 "repeats; device time from torch.profiler kernel times (CUDA only)"
             ),
             "notes": self.notes,
+            "energy": None if self.energy is None else self.energy.to_dict(),
         }
 
 
@@ -293,6 +300,151 @@ def compare_to_roofline(
     return phases
 
 
+@dataclass
+class GenerationEnergy:
+    """Energy of the two phases of generation, each from its own windows.
+
+    ``prefill``: one window of ``prefill.repeats`` prefills (``tokens`` = batch x prompt).
+    ``decode``: one window per generation over its ``decode_steps`` steps, the prefill that
+    built the cache outside it (``tokens`` = batch); None when ``gen < 2``.
+    """
+
+    prefill: Any  # EnergyResult
+    decode: Any  # EnergyResult | None
+    batch: int
+    prompt: int
+    decode_steps: int
+
+    @property
+    def joules_per_prefill(self) -> float:
+        return self.prefill.joules_per_run
+
+    @property
+    def joules_per_decode_step(self) -> float | None:
+        return None if self.decode is None else self.decode.joules_per_run
+
+    @property
+    def joules_per_generated_token(self) -> float:
+        """One generation's energy (a prefill, which yields the first token, and the decode
+        steps) over the ``batch x (decode_steps + 1)`` tokens it generates."""
+        total = self.joules_per_prefill + self.decode_steps * (self.joules_per_decode_step or 0.0)
+        return total / (self.batch * (self.decode_steps + 1))
+
+    @property
+    def uncertainty(self) -> str:
+        """The weaker of the two phases' (counter < sampled < estimated)."""
+        rank = {"counter": 0, "sampled": 1, "estimated": 2}
+        phases = [r for r in (self.prefill, self.decode) if r is not None]
+        return max((r.uncertainty for r in phases), key=rank.__getitem__)
+
+    def to_dict(self) -> dict[str, Any]:
+        pre, dec = self.prefill, self.decode
+        method = pre.method
+        label = (
+            f"{method} (power model) - not measured"
+            if self.uncertainty == "estimated"
+            else f"{method} ({self.uncertainty})"
+        )
+        notes = [n for r in (pre, dec) if r is not None for n in r.notes]
+        return {
+            "method": method,
+            "uncertainty": self.uncertainty,
+            "measured": self.uncertainty != "estimated",
+            "label": label,
+            "reader": pre.reader,
+            "model": pre.model,
+            "joules_per_prefill": self.joules_per_prefill,
+            "joules_per_prompt_token": pre.joules_per_token,
+            "joules_per_decode_step": self.joules_per_decode_step,
+            "joules_per_decode_token": None if dec is None else dec.joules_per_token,
+            "joules_per_generated_token": self.joules_per_generated_token,
+            "prefill_power_w": pre.average_power_w,
+            "decode_power_w": None if dec is None else dec.average_power_w,
+            "prefills_per_window": pre.repeats,
+            "prefill_window_s": pre.window_s,
+            "decode_windows": 0 if dec is None else len(dec.readings),
+            "decode_steps_per_window": self.decode_steps,
+            "decode_window_s": None if dec is None else dec.window_s,
+            "flags": sorted({f for r in (pre, dec) if r is not None for f in r.flags}),
+            "notes": list(dict.fromkeys(notes)),
+            "unavailable": list(pre.unavailable),
+        }
+
+
+def generation_energy(
+    prefill: Callable[[], Any],
+    decode: Callable[[Any], Any],
+    *,
+    decode_steps: int,
+    reader: Any,
+    prefills: int,
+    generations: int,
+    batch: int,
+    prompt: int,
+    sync: Callable[[], None] = lambda: None,
+    unavailable: tuple[str, ...] = (),
+) -> GenerationEnergy:
+    """Energy of prefill and of decode, read by ``reader`` (an
+    :class:`~flopwise.measure.energy.EnergyReader`: NVML, RAPL or the labelled estimate).
+
+    Prefill: one window of ``prefills`` prefills. Decode: ``generations`` windows, each
+    over the ``decode_steps`` steps of one generation whose prefill ran (and was
+    synchronised) before the window opened. Every window opens and closes after ``sync()``.
+    ``unavailable`` lists the better readers that could not be used (one line each).
+    """
+    from flopwise.measure.energy import EnergyResult
+    from flopwise.measure.energy.base import energy_window, poll
+
+    if prefills < 1 or generations < 1 or decode_steps < 0:
+        raise ValueError("prefills and generations must be >= 1, decode_steps >= 0")
+    sync()
+    with energy_window(reader) as w:
+        for _ in range(prefills):
+            prefill()
+            poll(reader)
+        sync()
+    pre = EnergyResult(
+        readings=(w.reading,),
+        repeats=prefills,
+        items=batch,
+        tokens=batch * prompt,
+        unavailable=unavailable,
+        reader=getattr(reader, "name", type(reader).__name__),
+    )
+    dec = None
+    if decode_steps:
+        readings = []
+        for _ in range(generations):
+            state = prefill()
+            sync()
+            with energy_window(reader) as w:
+                for _ in range(decode_steps):
+                    state = decode(state)
+                    poll(reader)
+                sync()
+            readings.append(w.reading)
+        dec = EnergyResult(
+            readings=tuple(readings),
+            repeats=decode_steps,
+            items=batch,
+            tokens=batch,
+            reader=pre.reader,
+        )
+    return GenerationEnergy(pre, dec, batch, prompt, decode_steps)
+
+
+def _energy_counts(timing: GenerationTiming) -> tuple[int, int]:
+    """Prefills per window and decode windows so that each window holds about
+    :data:`ENERGY_WINDOW_S` of work (3-50 prefills, 1-20 generations)."""
+    import math
+
+    ttft = max(timing.prefill.median_s, 1e-9)
+    prefills = max(3, min(50, math.ceil(ENERGY_WINDOW_S / ttft)))
+    gen_s = timing.tpot.median_s * timing.decode_steps if timing.tpot is not None else 0.0
+    generations = max(1, min(20, math.ceil(ENERGY_WINDOW_S / max(gen_s, 1e-9))))
+    return prefills, generations
+
+
 def measure_llm(
     name: str,
     *,
@@ -307,11 +459,16 @@ def measure_llm(
     repeats: int = 5,
     seed: int = 0,
     clock: Callable[[], float] = time.perf_counter,
+    energy: bool = False,
+    energy_reader: Any = None,
 ) -> LLMMeasurement:
     """Build ``name`` (a built-in config or config.json) with random weights on ``device``,
     time its generation (:func:`time_generation`) and compare it with ``roofline`` (the
     :class:`~flopwise.llm.estimate.Roofline` of the same batch/prompt/gen, or None).
 
+    With ``energy``, also :func:`generation_energy`: read by ``energy_reader`` when given
+    (tests inject one), else by the reader ``profile --measure --energy`` would pick for
+    the device (NVML on CUDA, RAPL on the CPU, else the labelled power-model estimate).
     ``clock`` is the timer (tests inject a fake one). Raises :class:`FlopwiseError` for a
     device that cannot time and for a config transformers cannot build."""
     import torch
@@ -379,6 +536,11 @@ def measure_llm(
         None if roofline is None else roofline.tpot,
         split,
     )
+    gen_energy = None
+    if energy:
+        gen_energy = _measure_energy(
+            prefill, decode, timing, energy_reader, dev, sync, roofline, batch, prompt
+        )
     beaten = [p.name for p in phases if p.gap is not None and p.gap < 1.0]
     if beaten:
         notes.append(
@@ -399,6 +561,43 @@ def measure_llm(
         timing=timing,
         phases=phases,
         notes=notes,
+        energy=gen_energy,
+    )
+
+
+def _measure_energy(
+    prefill, decode, timing, reader, dev, sync, roofline, batch, prompt
+) -> GenerationEnergy:
+    """Pick the reader as ``profile --energy`` does (the device's counter, else the
+    estimate with the roofline's hardware profile as power model) and measure."""
+    unavailable: list[str] = []
+    if reader is None:
+        from flopwise.measure.energy import select_reader
+
+        hw = None
+        if roofline is not None:
+            from flopwise.measure.hardware import get_profile
+
+            # the roofline's profile is resolved already: loading it measures nothing. A
+            # profile given as a file is known by its name only; the estimate then uses the
+            # default power model, which says so in its label.
+            try:
+                hw = get_profile(roofline.hardware, measure_if_missing=False, progress=False)
+            except FlopwiseError:
+                hw = None
+        reader, unavailable = select_reader(device=dev, hardware=hw, synchronize=sync)
+    prefills, generations = _energy_counts(timing)
+    return generation_energy(
+        prefill,
+        decode,
+        decode_steps=timing.decode_steps,
+        reader=reader,
+        prefills=prefills,
+        generations=generations,
+        batch=batch,
+        prompt=prompt,
+        sync=sync,
+        unavailable=tuple(unavailable),
     )
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "resolve_hardware",
     "builtin_profiles",
     "list_profiles",
+    "cached_gpu_profiles",
     "get_profile",
     "measure_host_profile",
     "save_profile",
@@ -376,9 +377,30 @@ def _user_profiles() -> list[HardwareProfile]:
     return out
 
 
+def cached_gpu_profiles() -> list[HardwareProfile]:
+    """This host's cached measured GPU profiles (``host:cuda:N``, one file per GPU index and
+    model: ``host-<host>-cuda0-<model>.json``), sorted by file name. Found by file name, so
+    listing them needs no GPU; a broken file is skipped with a warning."""
+    folder = cache_dir() / "hardware"
+    pattern = re.compile(rf"host-{re.escape(_host_tag())}-cuda\d+-.+\.json")
+    out = []
+    for path in sorted(folder.glob("host-*-cuda*.json")):
+        if not pattern.fullmatch(path.name):
+            continue  # another host's file, or this host's CPU profile
+        try:
+            prof = HardwareProfile.load(path)
+        except BadHardwareProfile as exc:
+            warnings.warn(f"skipping cached GPU profile: {exc}", stacklevel=2)
+            continue
+        if str(prof.details.get("device", "")).startswith("cuda"):
+            out.append(prof)
+    return out
+
+
 def list_profiles(*, include_host: bool = True) -> list[HardwareProfile]:
     """Every profile :func:`get_profile` can name: the user's (first; they override a
-    built-in of the same name), the built-ins, and the cached host profile if one exists."""
+    built-in of the same name), the built-ins, and this host's cached measured profiles:
+    the CPU's (``host``) and each GPU's (``host:cuda:N``, :func:`cached_gpu_profiles`)."""
     seen: set[str] = set()
     out: list[HardwareProfile] = []
     for prof in _user_profiles() + builtin_profiles():
@@ -390,6 +412,7 @@ def list_profiles(*, include_host: bool = True) -> list[HardwareProfile]:
         path = host_profile_path()
         if path.is_file():
             out.append(HardwareProfile.load(path))
+        out.extend(cached_gpu_profiles())
     return out
 
 

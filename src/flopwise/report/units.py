@@ -16,6 +16,18 @@ def si(value: float, unit: str, digits: int = 3) -> str:
     return f"{_significant(value, digits)} {unit}"
 
 
+def si_fine(value: float, unit: str, digits: int = 3) -> str:
+    """:func:`si` with milli, micro and nano prefixes below 1: ``si_fine(0.0349, "J") ==
+    "34.9 mJ"``, ``si_fine(1.23e3, "J") == "1.23 KJ"``."""
+    magnitude = abs(value)
+    if value == 0 or magnitude >= 1:
+        return si(value, unit, digits)
+    for scale, prefix in ((1e-3, "m"), (1e-6, "µ"), (1e-9, "n")):
+        if magnitude >= scale:
+            return f"{_significant(value / scale, digits)} {prefix}{unit}"
+    return f"{value:.{digits}g} {unit}"
+
+
 def count(value: int, noun: str) -> str:
     """A count with its noun: ``count(25_557_032, "params") == "25.6 M params"``."""
     text = si(value, "")
