@@ -1,0 +1,156 @@
+"""Campaign analysis from stored runs: the per-device Pareto front (``report --campaign``)
+and the predictor fitted from a campaign's timings (``predict --calibrate --from-campaign``).
+
+The campaigns here are run through the real driver (:func:`run_campaign`, which stores
+every result) with a fake executor that hands back documents built by hand, so the
+latencies, energies and FLOPs, and hence the front, are known exactly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flopwise.campaign import Executor, expand_plan, run_campaign
+from flopwise.campaign.summary import campaign_rows, pareto_fronts
+from flopwise.store import Store
+
+
+class FakeExecutor(Executor):
+    """Answers each job at once with ``results(job)`` (a worker's result dict)."""
+
+    name = "fake"
+
+    def __init__(self, results) -> None:
+        self.results, self.queue = results, []
+
+    def submit(self, job) -> None:
+        self.queue.append(job)
+
+    def poll(self, timeout: float) -> list[tuple[Any, dict[str, Any]]]:
+        done, self.queue = [(j, self.results(j)) for j in self.queue], []
+        return done
+
+    def outstanding(self) -> int:
+        return len(self.queue)
+
+    def close(self) -> None:
+        self.queue = []
+
+
+def _ok(document: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True, "document": document, "host": "fake-host", "elapsed_s": 0.01}
+
+
+# Four models, hand-picked: (FLOPs, accuracy, latency on cpu, latency on the GPU kind).
+MODELS = {
+    "torchvision:a": (100, 70.0, 1.0, 0.10),
+    "torchvision:b": (200, 75.0, 2.0, 0.05),  # on the GPU b beats a on both axes
+    "torchvision:c": (300, 72.0, 3.0, 0.30),  # dominated by b everywhere (slower, worse)
+    "torchvision:d": (400, 80.0, 4.0, 0.40),
+}
+
+
+def _documents(energy: dict[tuple[str, str], float] | None = None):
+    def results(job) -> dict[str, Any]:
+        flops, _, cpu, gpu = MODELS[job.model]
+        doc: dict[str, Any] = {
+            "schema": "flopwise.profile/1",
+            "model": job.model,
+            "totals": {"flops": flops, "macs": flops // 2, "params": 1},
+        }
+        if job.action == "measure":
+            doc["measured"] = {"latency": {"median_s": cpu if job.device == "cpu" else gpu}}
+            if energy and (job.model, job.device) in energy:
+                doc["energy"] = {"joules_per_run": energy[(job.model, job.device)]}
+        return _ok(doc)
+
+    return results
+
+
+def _plan(accuracy: bool):
+    data: dict[str, Any] = {
+        "name": "pareto",
+        "models": list(MODELS),
+        "actions": ["count", "measure"],
+        "devices": ["cpu", "nvidia-l4"],
+    }
+    if accuracy:
+        # Keyed three ways: the spec, the bare name, and one model left without accuracy.
+        data["accuracy"] = {"torchvision:a": 70.0, "b": 75.0, "torchvision:c": 72.0}
+    return expand_plan(data)
+
+
+def _front(fronts, device):
+    return [
+        (p["model"].rpartition(":")[2], p["cost"], p["benefit"]) for p in fronts[device]["front"]
+    ]
+
+
+def test_pareto_front_against_flops_per_device(tmp_path):
+    with Store(tmp_path / "r.sqlite") as store:
+        result = run_campaign(_plan(accuracy=False), store, FakeExecutor(_documents()))
+        assert result.count("ok") == 4 * 3
+        fronts = pareto_fronts(campaign_rows(store, "pareto"))
+    # Latency against FLOPs (more FLOPs is the benefit). On the CPU latency grows with the
+    # FLOPs, so no model beats another on both: all four are on the front.
+    assert fronts["cpu"]["cost"] == "latency" and fronts["cpu"]["benefit"] == "flops"
+    assert [m for m, _, _ in _front(fronts, "cpu")] == ["a", "b", "c", "d"]
+    # On the L4, b (0.05 s, 200 FLOPs) dominates a (0.10 s, 100 FLOPs); c and d are slower
+    # with more FLOPs and stay. Sorted by cost.
+    assert _front(fronts, "nvidia-l4") == [("b", 0.05, 200.0), ("c", 0.3, 300.0), ("d", 0.4, 400.0)]
+    assert fronts["nvidia-l4"]["n"] == 4 and fronts["nvidia-l4"]["left_out"] == 0
+
+
+def test_pareto_front_against_the_plans_accuracy_and_energy(tmp_path):
+    # Energy measured on the CPU only: there it replaces latency as the cost. d is the
+    # cheapest but has no accuracy in the plan's table, so it is left out.
+    energy = {
+        ("torchvision:a", "cpu"): 5.0,
+        ("torchvision:b", "cpu"): 4.0,
+        ("torchvision:c", "cpu"): 3.0,
+        ("torchvision:d", "cpu"): 1.0,
+    }
+    with Store(tmp_path / "r.sqlite") as store:
+        run_campaign(_plan(accuracy=True), store, FakeExecutor(_documents(energy)))
+        rows = campaign_rows(store, "pareto")
+        fronts = pareto_fronts(rows)
+    assert {r["model"]: r["accuracy"] for r in rows} == {
+        "torchvision:a": 70.0,
+        "torchvision:b": 75.0,
+        "torchvision:c": 72.0,
+        "torchvision:d": None,  # not in the table: left out of the fronts
+    }
+    cpu = fronts["cpu"]
+    assert (cpu["cost"], cpu["benefit"], cpu["n"], cpu["left_out"]) == ("energy", "accuracy", 3, 1)
+    # a (5 J, 70) is dominated by c (3 J, 72) and by b (4 J, 75); c and b trade off.
+    assert _front(fronts, "cpu") == [("c", 3.0, 72.0), ("b", 4.0, 75.0)]
+    # The L4 has no energy: latency. b (0.05 s, 75) dominates a and c.
+    l4 = fronts["nvidia-l4"]
+    assert (l4["cost"], l4["benefit"]) == ("latency", "accuracy")
+    assert _front(fronts, "nvidia-l4") == [("b", 0.05, 75.0)]
+
+
+def test_report_campaign_prints_the_fronts(tmp_path, capsys):
+    from flopwise.cli import main
+
+    db = tmp_path / "r.sqlite"
+    with Store(db) as store:
+        run_campaign(_plan(accuracy=True), store, FakeExecutor(_documents()))
+    assert main(["report", "--campaign", "pareto", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    # rich wraps a title or caption to its table's width: compare without line breaks.
+    flat = " ".join(out.split())
+    assert "cpu · Pareto front, latency against accuracy" in flat
+    assert "nvidia-l4 · Pareto front, latency against accuracy" in flat
+    assert "1 of 3 model × input rows on the front; 1 without latency or accuracy left out" in flat
+
+
+def test_plan_accuracy_table_is_checked():
+    from flopwise.campaign import PlanError
+
+    with pytest.raises(PlanError, match=r"\[accuracy\]"):
+        expand_plan({"models": ["torchvision:a"], "accuracy": {"a": "high"}})
+    # The table changes no measurement: the plan hash ignores it.
+    base = {"models": ["torchvision:a"]}
+    assert expand_plan(base).hash == expand_plan({**base, "accuracy": {"a": 1.0}}).hash
