@@ -7,6 +7,7 @@ latencies, energies and FLOPs, and hence the front, are known exactly."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -154,3 +155,109 @@ def test_plan_accuracy_table_is_checked():
     # The table changes no measurement: the plan hash ignores it.
     base = {"models": ["torchvision:a"]}
     assert expand_plan(base).hash == expand_plan({**base, "accuracy": {"a": 1.0}}).hash
+
+
+# -- predict --calibrate --from-campaign ----------------------------------------------------
+
+FACTORY = """
+import torch
+from torch import nn
+
+
+def mlp(width=4, depth=1):
+    layers = []
+    for _ in range(depth):
+        layers += [nn.Linear(width, width), nn.ReLU()]
+    return nn.Sequential(*layers), (torch.randn(2, width),)
+"""
+
+WIDTHS, DEPTHS = (8, 16, 32, 64), (1, 2)
+FAILING_WIDTH = 64  # its timing job fails on the GPU kind: not a sample there
+
+
+def _timed_campaign(tmp_path):
+    """A campaign of 8 MLPs timed on cpu and nvidia-l4 (fake timings: 20 µs + 1 ns ·
+    width² · depth; width 64 fails on the L4), stored in ``tmp_path / "r.sqlite"``."""
+    from flopwise.measure.hardware import get_profile
+
+    (tmp_path / "models.py").write_text(FACTORY)
+    hardware = get_profile("amd-epyc-9654").to_dict()
+    plan = expand_plan(
+        {
+            "name": "cal",
+            "retries": 0,
+            "actions": ["measure"],
+            "devices": ["cpu", "nvidia-l4"],
+            "factories": {
+                "path": "models.py:mlp",
+                "grid": {"width": list(WIDTHS), "depth": list(DEPTHS)},
+            },
+        },
+        base=tmp_path,
+    )
+
+    def results(job) -> dict[str, Any]:
+        params = dict(job.params)
+        if job.device == "nvidia-l4" and params["width"] == FAILING_WIDTH:
+            return {"ok": False, "error": "RuntimeError: out of memory", "host": "fake-host"}
+        seconds = 20e-6 + 1e-9 * params["width"] ** 2 * params["depth"]
+        measured = {
+            "latency": {"median_s": seconds, "rel_iqr": 0.01, "repeats": 50, "trustworthy": True},
+            "threads": 4,
+            "hardware": hardware,
+        }
+        doc = {"schema": "flopwise.profile/1", "model": job.label, "measured": measured}
+        return _ok(doc)
+
+    db = tmp_path / "r.sqlite"
+    with Store(db) as store:
+        result = run_campaign(plan, store, FakeExecutor(results))
+    assert result.count("ok") == 2 * len(WIDTHS) * len(DEPTHS) - len(DEPTHS)
+    return db, results
+
+
+def test_calibration_from_a_campaigns_timings(tmp_path):
+    from flopwise.commands.predict import campaign_calibration
+
+    db, _ = _timed_campaign(tmp_path)
+    doc = campaign_calibration("cal", db, device="cpu")
+    # One sample per timed job on the CPU, one cross-validation fold per grid point.
+    assert len(doc["samples"]) == len(WIDTHS) * len(DEPTHS)
+    assert doc["cross_validation"]["folds"] == len(WIDTHS) * len(DEPTHS)
+    assert doc["campaign"] == {"name": "cal", "device": "cpu", "jobs": len(WIDTHS) * len(DEPTHS)}
+    for rec in doc["samples"]:
+        grid = dict(x.split("=") for x in rec["group"][:-1].split("(")[1].split(","))
+        width, depth = int(grid["width"]), int(grid["depth"])
+        assert rec["measured_s"] == pytest.approx(20e-6 + 1e-9 * width**2 * depth)
+        # Recounted on meta tensors: depth Linear(width, width) layers on a batch of 2.
+        assert rec["flops"] >= depth * 2 * 2 * width * width
+    assert doc["hardware"]["name"] == doc["device"]["model"]
+    # The GPU kind lost its width-64 jobs: fewer samples there.
+    gpu = campaign_calibration("cal", db, device="cuda")
+    assert len(gpu["samples"]) == (len(WIDTHS) - 1) * len(DEPTHS)
+    from flopwise.errors import FlopwiseError
+
+    with pytest.raises(FlopwiseError, match="selects 2 of the campaign's timed device kinds"):
+        campaign_calibration("cal", db, device="auto")
+    with pytest.raises(FlopwiseError, match="no stored timings"):
+        campaign_calibration("nothing", db)
+
+
+def test_cli_calibrate_from_campaign_writes_the_file(tmp_path, capsys):
+    from flopwise.cli import main
+
+    db, _ = _timed_campaign(tmp_path)
+    out_file = tmp_path / "cal.json"
+    args = ["predict", "--calibrate", "--from-campaign", "cal", "--db", str(db)]
+    assert main([*args, "--device", "cpu", "--calibration", str(out_file)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    doc = json.loads(out_file.read_text())
+    n = len(WIDTHS) * len(DEPTHS)
+    assert len(doc["samples"]) == n
+    assert f"calibrated on {n} runs of {n} models" in said
+    assert "timings of campaign cal" in said
+    mape = doc["cross_validation"]["mape"]
+    assert f"leave-one-model-out error: MAPE {mape:.1%}" in said
+    # Timed on a fake host: no default cache file may be taken for this machine's.
+    assert main([*args, "--device", "cpu"]) == 2  # a usage error
+    assert "--calibration FILE" in " ".join(capsys.readouterr().err.split())
