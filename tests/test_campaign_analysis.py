@@ -261,3 +261,30 @@ def test_cli_calibrate_from_campaign_writes_the_file(tmp_path, capsys):
     # Timed on a fake host: no default cache file may be taken for this machine's.
     assert main([*args, "--device", "cpu"]) == 2  # a usage error
     assert "--calibration FILE" in " ".join(capsys.readouterr().err.split())
+
+
+def test_ecosystem_coverage_plan_has_the_benchmarks_scope():
+    """The committed plan names what benchmarks/ecosystem_coverage.py counts: every
+    torchvision builder, every timm model, the built-in hf configs and the extra ones."""
+    pytest.importorskip("timm")
+    pytest.importorskip("torchvision")
+    from pathlib import Path
+
+    import timm
+    import torchvision.models as tvm
+
+    from flopwise.campaign import load_plan
+    from flopwise.sources.hf_configs import list_builtin
+
+    root = Path(__file__).resolve().parents[1]
+    plan = load_plan(root / "benchmarks" / "ecosystem_coverage.toml")
+    extra = sorted((root / "benchmarks" / "configs" / "ecosystem").glob("*.json"))
+    expected = (
+        {f"torchvision:{n}" for n in tvm.list_models()}
+        | {f"timm:{n}" for n in timm.list_models()}
+        | {f"hf:{n}" for n in list_builtin()}
+        | {f"hf:benchmarks/configs/ecosystem/{p.name}" for p in extra}
+    )
+    assert {j.model for j in plan.jobs} == expected
+    assert len(plan.jobs) == len(expected)  # one count job per model, default inputs
+    assert {(j.action, j.device, j.inputs) for j in plan.jobs} == {("count", "meta", ())}

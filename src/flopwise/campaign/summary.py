@@ -281,8 +281,9 @@ def pareto_tables(rows: list[dict], name: str) -> list[Table]:
     tables = []
     for device, front in pareto_fronts(rows).items():
         cost, benefit = front["cost"], front["benefit"]
+        against = "FLOPs" if benefit == "flops" else benefit
         table = Table(
-            title=f"campaign {name} · {device} · Pareto front, {cost} against {benefit}",
+            title=f"campaign {name} · {device} · Pareto front, {cost} against {against}",
             title_justify="left",
         )
         table.add_column("model", no_wrap=True)
