@@ -147,6 +147,35 @@ def test_report_campaign_prints_the_fronts(tmp_path, capsys):
     assert "1 of 3 model × input rows on the front; 1 without latency or accuracy left out" in flat
 
 
+def test_plan_accuracy_finds_specs_names_and_grid_points(tmp_path):
+    (tmp_path / "models.py").write_text(FACTORY)
+    accuracy = {
+        "torchvision:a": 1.0,  # a spec
+        "b": 2.0,  # a bare name
+        "models.py:mlp(depth=1,width=8)": 3.0,  # a grid point, file without its folder
+        "mlp(depth=2,width=8)": 4.0,  # a grid point without the file
+        "mlp": 5.0,  # the factory: every other grid point
+    }
+    plan = expand_plan(
+        {
+            "models": ["torchvision:a", "torchvision:b", "torchvision:c"],
+            "factories": {"path": "models.py:mlp", "grid": {"width": [8, 16], "depth": [1, 2]}},
+            "accuracy": accuracy,
+        },
+        base=tmp_path,
+    )
+    got = {job.label.rpartition("/")[2]: plan.accuracy_of(job) for job in plan.jobs}
+    assert got == {
+        "torchvision:a": 1.0,
+        "torchvision:b": 2.0,
+        "torchvision:c": None,
+        "models.py:mlp(depth=1,width=8)": 3.0,
+        "models.py:mlp(depth=2,width=8)": 4.0,
+        "models.py:mlp(depth=1,width=16)": 5.0,
+        "models.py:mlp(depth=2,width=16)": 5.0,
+    }
+
+
 def test_plan_accuracy_table_is_checked():
     from flopwise.campaign import PlanError
 

@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import itertools
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -143,12 +144,15 @@ class Plan:
     accuracy: dict[str, float] = field(default_factory=dict)
 
     def accuracy_of(self, job: Job) -> float | None:
-        """The plan's accuracy for ``job``: keyed by its label (with grid parameters), its
-        model spec, or the spec's name after the source prefix (``resnet18`` for
-        ``torchvision:resnet18``); None when the table has none."""
-        for name in (job.label, job.model, job.model.rpartition(":")[2]):
-            if name in self.accuracy:
-                return self.accuracy[name]
+        """The plan's accuracy for ``job``, looked up by its label as the tables show it
+        (with grid parameters), its model spec, either without the folder of a factory file
+        (``models.py:make(depth=2,width=64)``) or without the source prefix or file
+        (``resnet18`` for ``torchvision:resnet18``, ``make(depth=2,width=64)``); None when
+        the table has none. The label comes first: a grid point beats its factory."""
+        for text in (job.label, job.model):
+            for name in (text, os.path.basename(text), text.rpartition(":")[2]):
+                if name in self.accuracy:
+                    return self.accuracy[name]
         return None
 
     @property
