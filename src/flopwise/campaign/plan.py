@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import itertools
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ _PLAN_KEYS = {
     "timeout_s",
     "workers",
     "measure",
+    "accuracy",
 }
 
 
@@ -137,6 +139,21 @@ class Plan:
     workers: int | None = None
     source: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    #: ``[accuracy]``: model name → accuracy (higher is better), for the report's Pareto
+    #: front. Not part of :attr:`hash`: it changes no measurement.
+    accuracy: dict[str, float] = field(default_factory=dict)
+
+    def accuracy_of(self, job: Job) -> float | None:
+        """The plan's accuracy for ``job``, looked up by its label as the tables show it
+        (with grid parameters), its model spec, either without the folder of a factory file
+        (``models.py:make(depth=2,width=64)``) or without the source prefix or file
+        (``resnet18`` for ``torchvision:resnet18``, ``make(depth=2,width=64)``); None when
+        the table has none. The label comes first: a grid point beats its factory."""
+        for text in (job.label, job.model):
+            for name in (text, os.path.basename(text), text.rpartition(":")[2]):
+                if name in self.accuracy:
+                    return self.accuracy[name]
+        return None
 
     @property
     def hash(self) -> str:
@@ -271,6 +288,11 @@ def expand_plan(
             if job.key not in seen:  # a model named twice (a name and a glob) runs once
                 seen.add(job.key)
                 jobs.append(job)
+    accuracy = data.get("accuracy", {})
+    if not isinstance(accuracy, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in accuracy.values()
+    ):
+        raise PlanError('[accuracy] must be a table of model = number, e.g. "resnet18" = 69.76')
     retries = int(data.get("retries", 2))
     if retries < 0:
         raise PlanError("retries must be >= 0")
@@ -283,6 +305,7 @@ def expand_plan(
         timeout_s=None if timeout in (None, 0) else float(timeout),
         workers=None if workers is None else int(workers),
         settings={"dtype": dtype},
+        accuracy={str(k): float(v) for k, v in accuracy.items()},
     )
 
 

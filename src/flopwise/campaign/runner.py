@@ -187,6 +187,9 @@ def _record(store: Store, plan: Plan, job: Job, res: dict[str, Any], attempts: i
         "elapsed_s": res.get("elapsed_s"),
         "error": res.get("error"),
     }
+    accuracy = plan.accuracy_of(job)
+    if accuracy is not None:  # the plan's [accuracy] table, read back by the report
+        section["accuracy"] = accuracy
     if status == "ok":
         doc = dict(res["document"])
         doc["model"] = job.label  # a grid point is its own model in tables and history

@@ -81,9 +81,13 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
                 "params": None,
                 "count_status": None,
                 "latency": {},
+                "energy": {},
                 "status": {},
+                "accuracy": None,
             },
         )
+        if isinstance(section.get("accuracy"), int | float):
+            row["accuracy"] = float(section["accuracy"])
         totals = doc.get("totals") or {}
         if section["action"] == "count":
             row["count_status"] = section["status"]
@@ -98,6 +102,9 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
         else:
             row["status"][section["device"]] = section["status"]
             row["latency"][section["device"]] = measured_latency(doc)
+            joules = (doc.get("energy") or {}).get("joules_per_run")
+            if isinstance(joules, int | float) and not isinstance(joules, bool):
+                row["energy"][section["device"]] = float(joules)
             latency = (doc.get("measured") or {}).get("latency")
             if isinstance(latency, dict) and latency.get("trustworthy") is False:
                 row.setdefault("noisy", set()).add(section["device"])
@@ -219,6 +226,80 @@ def proxy_table(rows: list[dict], name: str) -> Table | None:
     for a, b, rho, n in agreement:
         table.add_row(a, f"latency on {b}", f"{rho:.3f}", "", str(n))
     return table
+
+
+def pareto_fronts(rows: list[dict]) -> dict[str, dict[str, Any]]:
+    """The Pareto front of each device kind's timed rows.
+
+    The cost is the energy per run (joules) when any row on that device has one, else the
+    median latency. The benefit is the accuracy when any row has one (the plan's
+    ``[accuracy]`` table), else the FLOPs: then the front holds the models no other model
+    beats with both more FLOPs (more compute, the usual stand-in for capacity) and a
+    lower cost. Rows lacking the cost or the benefit are left out (``left_out`` counts
+    them). Per device: ``{"cost": "energy"|"latency", "benefit": "accuracy"|"flops",
+    "front": [row, ...] sorted by cost, "n": rows compared, "left_out": int}``; each
+    front row is ``{"model", "inputs", "cost", "benefit"}``.
+    """
+    from flopwise.analysis.compare import pareto_front
+
+    benefit = "accuracy" if any(r.get("accuracy") is not None for r in rows) else "flops"
+    out: dict[str, dict[str, Any]] = {}
+    for device in sorted({d for r in rows for d in r["latency"]}):
+        timed = [r for r in rows if r["latency"].get(device) is not None]
+        if not timed:
+            continue
+        has_energy = any(r.get("energy", {}).get(device) is not None for r in timed)
+        cost = "energy" if has_energy else "latency"
+        points = {}
+        for r in timed:
+            c, b = r.get(cost, {}).get(device), r.get(benefit)
+            if c is not None and b is not None:
+                points[f"{r['model']} {r['inputs']}"] = (r, float(c), float(b))
+        names = pareto_front([(name, c, b) for name, (_, c, b) in points.items()])
+        out[device] = {
+            "cost": cost,
+            "benefit": benefit,
+            "front": [
+                {
+                    "model": points[n][0]["model"],
+                    "inputs": points[n][0]["inputs"],
+                    "cost": points[n][1],
+                    "benefit": points[n][2],
+                }
+                for n in names
+            ],
+            "n": len(points),
+            "left_out": len(timed) - len(points),
+        }
+    return out
+
+
+def pareto_tables(rows: list[dict], name: str) -> list[Table]:
+    """One rich table per device kind: its Pareto front (:func:`pareto_fronts`)."""
+    from flopwise.report.units import seconds, si
+
+    tables = []
+    for device, front in pareto_fronts(rows).items():
+        cost, benefit = front["cost"], front["benefit"]
+        against = "FLOPs" if benefit == "flops" else benefit
+        table = Table(
+            title=f"campaign {name} · {device} · Pareto front, {cost} against {against}",
+            title_justify="left",
+        )
+        table.add_column("model", no_wrap=True)
+        table.add_column("inputs", no_wrap=True)
+        table.add_column("latency" if cost == "latency" else "energy/run", justify="right")
+        table.add_column("accuracy" if benefit == "accuracy" else "FLOPs", justify="right")
+        for p in front["front"]:
+            c = seconds(p["cost"]) if cost == "latency" else f"{p['cost']:.4g} J"
+            b = f"{p['benefit']:.4g}" if benefit == "accuracy" else si(p["benefit"], "").strip()
+            table.add_row(p["model"], p["inputs"], c, b)
+        caption = f"{len(front['front'])} of {front['n']} model × input rows on the front"
+        if front["left_out"]:
+            caption += f"; {front['left_out']} without {cost} or {benefit} left out"
+        table.caption = caption
+        tables.append(table)
+    return tables
 
 
 def load_campaign_rows(name: str, db: Any = None) -> list[dict]:

@@ -138,6 +138,16 @@ def predict_command(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars"),
     device: str = DeviceOption(),
+    from_campaign: str | None = typer.Option(
+        None,
+        "--from-campaign",
+        help="With --calibrate: fit on this stored campaign's timings instead of timing a zoo",
+    ),
+    db: Path | None = typer.Option(
+        None,
+        "--db",
+        help="Results database of --from-campaign (default: $FLOPWISE_DB or the user data dir)",
+    ),
 ) -> None:
     """Predict latency without running the model, from per-op costs and a calibrated cost model.
 
@@ -145,22 +155,35 @@ def predict_command(
     on ``--hardware host`` uses (each device has its own)."""
     from flopwise.pipeline import resolve_device
 
-    dev = resolve_device(device, timing=True)
     if threads < 0:
         raise FlopwiseError("--threads must be >= 0")
     if threads:
         import torch
 
         torch.set_num_threads(threads)
+    if from_campaign is not None:
+        if not calibrate_ or budget is not None:
+            raise FlopwiseError(
+                "--from-campaign goes with --calibrate (and times nothing: no --budget)"
+            )
+        doc = campaign_calibration(from_campaign, db, device)
+        path = calibration or _campaign_calibration_path(doc)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dumps(doc) + "\n")
+        typer.echo(_describe_calibration(doc, path), err=model is not None)
+        if model is None:
+            return
+        calibrate_ = False  # done: predict MODEL with it below
+    dev = resolve_device(device, timing=True)
     show_progress = progress and sys.stderr.isatty()
-    if budget is not None and not calibrate_:
+    if budget is not None and not calibrate_ and from_campaign is None:
         raise FlopwiseError("--budget is only used with --calibrate; drop it or add --calibrate")
     if calibration is not None and not calibrate_ and not calibration.is_file():
         raise FlopwiseError(
             f"--calibration {calibration}: no such file; give an existing calibration, or add "
             "--calibrate to write one there"
         )
-    path = calibration or calibration_path(dev)
+    path = calibration or (path if from_campaign is not None else calibration_path(dev))
     if calibrate_:
         if calibration is not None and not calibration.expanduser().parent.is_dir():
             raise FlopwiseError(f"--calibration {calibration}: the folder does not exist")
@@ -244,8 +267,36 @@ def run_calibration(
                 "trustworthy": lat[label].trustworthy,
             }
         )
+    return _calibration_document(
+        samples,
+        records,
+        hw,
+        host=socket.gethostname(),
+        threads=torch.get_num_threads(),
+        device=timed_on,
+        extra={"budget_s": budget},
+    )
+
+
+def _calibration_document(
+    samples: list[Any],
+    records: list[dict[str, Any]],
+    hw: Any,
+    *,
+    host: str,
+    threads: int | None,
+    device: dict[str, Any],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """Fit the cost model to ``samples`` (one per ``records`` entry, which gain the fitted,
+    out-of-fold and floor seconds), cross-validate it leave-one-model-out, and return the
+    calibration document (schema :data:`CALIBRATION_SCHEMA`)."""
+    import torch
+
+    from flopwise.analysis import predict as P
+
     noisy = [r["name"] for r in records if not r["trustworthy"]]
-    cal = P.calibrate(samples, source=f"calibrated on {socket.gethostname()}")
+    cal = P.calibrate(samples, source=f"calibrated on {host}")
     cv = P.cross_validate(samples)
     base = P.cross_validate_flops_baseline(samples)
     for rec, sample, out_of_fold in zip(records, samples, cv.predicted, strict=True):
@@ -255,11 +306,11 @@ def run_calibration(
     return {
         "schema": CALIBRATION_SCHEMA,
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "host": socket.gethostname(),
-        "threads": torch.get_num_threads(),
-        "device": timed_on,
+        "host": host,
+        "threads": threads,
+        "device": device,
         "torch": torch.__version__,
-        "budget_s": budget,
+        **extra,
         "hardware": hw.to_dict(),
         "cost_model": cal.model.to_dict(),
         "fit": cal.to_dict(),
@@ -276,6 +327,141 @@ def run_calibration(
             else []
         ),
     }
+
+
+def campaign_kinds(name: str, db: Path | None = None) -> dict[str, list[int]]:
+    """The stored run ids of campaign ``name``'s successful timings, by device kind: the
+    newest ``ok`` measure run of every job key (whatever plan hash it ran under) that
+    carries a latency."""
+    from flopwise.campaign.runner import parse_label, stored_jobs
+    from flopwise.store import Store
+    from flopwise.store.metrics import measured_latency
+
+    out: dict[str, list[int]] = {}
+    with Store(db, create=False, readonly=True) as store:
+        for runs in stored_jobs(store, name).values():
+            ok = [r for r in runs if parse_label(r.label)["status"] == "ok"]
+            if not ok or ok[0].kind != "measure":
+                continue
+            doc = store.get(ok[0].id)
+            if measured_latency(doc) is not None:
+                out.setdefault(doc["campaign"]["device"], []).append(ok[0].id)
+    return out
+
+
+def campaign_device_kind(kinds: list[str], device: str) -> str:
+    """The campaign device kind ``--device`` selects among ``kinds``: ``auto`` the only one,
+    ``cpu`` the CPU, ``cuda``/``cuda:N`` the only GPU kind. Raises when that is ambiguous
+    or absent."""
+    if device == "cpu":
+        wanted = [k for k in kinds if k == "cpu"]
+    elif device.startswith("cuda"):
+        wanted = [k for k in kinds if k != "cpu"]
+    else:
+        wanted = list(kinds)
+    if len(wanted) != 1:
+        have = ", ".join(sorted(kinds)) or "none"
+        raise FlopwiseError(
+            f"--device {device} selects {len(wanted)} of the campaign's timed device kinds "
+            f"({have}); give --device cpu or --device cuda to pick one"
+        )
+    return wanted[0]
+
+
+def campaign_calibration(name: str, db: Path | None = None, device: str = "auto") -> dict[str, Any]:
+    """Fit and cross-validate the cost model on campaign ``name``'s stored timings (one
+    device kind, :func:`campaign_device_kind`) instead of timing the zoo: each timed job is
+    counted again on meta tensors and its op records priced on the hardware profile its
+    timing was judged against (the newest job's). Returns the calibration document (not
+    saved); one sample per timed job, one cross-validation group per model (grid point)."""
+    from flopwise.analysis import predict as P
+    from flopwise.campaign.plan import Job
+    from flopwise.measure.hardware import HardwareProfile
+    from flopwise.pipeline import load
+    from flopwise.profile import profile
+    from flopwise.store import Store
+    from flopwise.store.metrics import measured_latency
+
+    by_kind = campaign_kinds(name, db)
+    if not by_kind:
+        raise FlopwiseError(
+            f'campaign {name!r} has no stored timings (a plan with actions = ["measure"])'
+        )
+    kind = campaign_device_kind(list(by_kind), device)
+    ids = sorted(by_kind[kind])
+    with Store(db, create=False, readonly=True) as store:
+        docs = [store.get(i) for i in ids]
+    hw_doc = (docs[-1].get("measured") or {}).get("hardware")
+    if not isinstance(hw_doc, dict):
+        raise FlopwiseError(f"campaign {name!r}: its timings name no hardware profile")
+    hw = HardwareProfile.from_dict(hw_doc, origin=f"campaign {name}")
+    samples, records, hosts, threads = [], [], set(), set()
+    for run_id, doc in zip(ids, docs, strict=True):
+        section, measured = doc["campaign"], doc["measured"]
+        job = Job.from_dict(section["job"])
+        inputs = list(job.inputs)
+        net, args, kwargs, _ = load(
+            job.model, inputs, "meta", job.dtype, factory_kwargs=dict(job.params) or None
+        )
+        prof = profile(net, *args, kwargs=kwargs, tensors="meta")
+        label = f"{job.label} {' '.join(inputs) or '(default inputs)'}"
+        median = measured_latency(doc)
+        samples.append(
+            P.Sample.from_ops(prof.ops, hw, measured_s=median, group=job.label, name=label)
+        )
+        latency = measured.get("latency") if isinstance(measured.get("latency"), dict) else {}
+        records.append(
+            {
+                "name": label,
+                "group": job.label,
+                "spec": job.model,
+                "inputs": inputs,
+                "flops": prof.totals.flops,
+                "measured_s": median,
+                "spread": latency.get("rel_iqr"),
+                "repeats": latency.get("repeats"),
+                "trustworthy": latency.get("trustworthy", measured.get("trustworthy", True)),
+                "run_id": run_id,
+            }
+        )
+        hosts.add(section.get("host") or "?")
+        threads.add(measured.get("threads"))
+    if len({s.group for s in samples}) < 2:
+        raise FlopwiseError(
+            f"campaign {name!r} timed only one model on {kind}: a calibration is "
+            "cross-validated leave-one-model-out and needs at least two"
+        )
+    return _calibration_document(
+        samples,
+        records,
+        hw,
+        host=", ".join(sorted(hosts)),
+        threads=threads.pop() if len(threads) == 1 else None,
+        device={"name": kind, "model": hw.name, "peak_memory_bytes": None},
+        extra={"campaign": {"name": name, "device": kind, "jobs": len(docs)}},
+    )
+
+
+def _campaign_calibration_path(doc: dict[str, Any]) -> Path:
+    """Where a calibration from a campaign goes without ``--calibration``: this host's cache
+    file for that device, when the campaign timed on this host, on the CPU at this thread
+    count or on this machine's GPU kind; otherwise a file must be named (a calibration of
+    another machine would be taken for this one's)."""
+    import torch
+
+    from flopwise.campaign.worker import kind_matches
+
+    kind = doc["campaign"]["device"]
+    here = doc["host"] == socket.gethostname()
+    if here and kind == "cpu" and doc.get("threads") == torch.get_num_threads():
+        return calibration_path("cpu")
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    if here and kind != "cpu" and gpu is not None and kind_matches(kind, gpu):
+        return calibration_path("cuda:0")
+    raise FlopwiseError(
+        f"the campaign's timings ({kind} on {doc['host']}, {doc.get('threads')} threads) are "
+        "not this machine's default calibration; name the file with --calibration FILE"
+    )
 
 
 def _inputs_only(
@@ -300,9 +486,13 @@ def _describe_calibration(doc: dict[str, Any], path: Path) -> str:
     from flopwise.report.device import describe_device
 
     where = describe_device(doc["device"]) if "device" in doc else "cpu"
+    if doc.get("threads") is not None:
+        where += f", {doc['threads']} threads"
+    if doc.get("campaign"):
+        where += f", timings of campaign {doc['campaign']['name']}"
     return (
         f"calibrated on {len(doc['samples'])} runs of {cv['folds']} models "
-        f"({where}, {doc['threads']} threads); "
+        f"({where}); "
         f"leave-one-model-out error: MAPE {cv['mape']:.1%}, Spearman {cv['spearman']:.3f} "
         f"(FLOPs-only baseline: MAPE {base['mape']:.1%}, Spearman {base['spearman']:.3f}); "
         f"saved to {path}" + warn

@@ -30,7 +30,9 @@ def report(
     title: str | None = typer.Option(None, "--title", help="Page title."),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
     campaign: str | None = typer.Option(
-        None, "--campaign", help="Print a stored campaign's per-device tables instead."
+        None,
+        "--campaign",
+        help="Print a stored campaign's per-device tables and Pareto fronts instead.",
     ),
 ) -> None:
     """Render an HTML report (works offline: no network, no external files), or with
@@ -60,7 +62,12 @@ def report(
 
 
 def _campaign_report(name: str, db: Path | None) -> None:
-    from flopwise.campaign.summary import campaign_tables, load_campaign_rows, proxy_table
+    from flopwise.campaign.summary import (
+        campaign_tables,
+        load_campaign_rows,
+        pareto_tables,
+        proxy_table,
+    )
     from flopwise.errors import FlopwiseError
     from flopwise.report.console import stdout_console
 
@@ -73,6 +80,8 @@ def _campaign_report(name: str, db: Path | None) -> None:
     correlations = proxy_table(rows, name)
     if correlations is not None:
         console.print(correlations)
+    for table in pareto_tables(rows, name):
+        console.print(table)
 
 
 def register(app: typer.Typer) -> None:
