@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from flopwise.campaign.runner import CampaignResult
+from flopwise.errors import FlopwiseError
+from flopwise.store.metrics import measured_latency
 
 _STATUSES = ("ok", "skipped", "failed")
 
@@ -309,3 +312,62 @@ def load_campaign_rows(name: str, db: Any = None) -> list[dict]:
 
     with Store(db, create=False, readonly=True) as store:
         return campaign_rows(store, name)
+
+
+# -- the stored timings a calibration fits on --------------------------------------------
+
+
+def campaign_kinds(name: str, db: Path | None = None) -> dict[str, list[int]]:
+    """The stored run ids of campaign ``name``'s successful timings, by device kind: the
+    newest ``ok`` measure run of every job key (whatever plan hash it ran under) that
+    carries a latency."""
+    from flopwise.campaign.runner import parse_label, stored_jobs
+    from flopwise.store import Store
+
+    out: dict[str, list[int]] = {}
+    with Store(db, create=False, readonly=True) as store:
+        for runs in stored_jobs(store, name).values():
+            ok = [r for r in runs if parse_label(r.label)["status"] == "ok"]
+            if not ok or ok[0].kind != "measure":
+                continue
+            doc = store.get(ok[0].id)
+            if measured_latency(doc) is not None:
+                out.setdefault(doc["campaign"]["device"], []).append(ok[0].id)
+    return out
+
+
+def campaign_device_kind(kinds: list[str], device: str) -> str:
+    """The campaign device kind ``--device`` selects among ``kinds``: ``auto`` the only one,
+    ``cpu`` the CPU, ``cuda``/``cuda:N`` the only GPU kind. Raises when that is ambiguous
+    or absent."""
+    if device == "cpu":
+        wanted = [k for k in kinds if k == "cpu"]
+    elif device.startswith("cuda"):
+        wanted = [k for k in kinds if k != "cpu"]
+    else:
+        wanted = list(kinds)
+    if len(wanted) != 1:
+        have = ", ".join(sorted(kinds)) or "none"
+        raise FlopwiseError(
+            f"--device {device} selects {len(wanted)} of the campaign's timed device kinds "
+            f"({have}); give --device cpu or --device cuda to pick one"
+        )
+    return wanted[0]
+
+
+def campaign_timings(
+    name: str, db: Path | None = None, device: str = "auto"
+) -> tuple[str, list[int], list[dict[str, Any]]]:
+    """The device kind ``device`` selects (:func:`campaign_device_kind`), and the run ids
+    and documents of campaign ``name``'s timings on it, oldest first."""
+    from flopwise.store import Store
+
+    by_kind = campaign_kinds(name, db)
+    if not by_kind:
+        raise FlopwiseError(
+            f'campaign {name!r} has no stored timings (a plan with actions = ["measure"])'
+        )
+    kind = campaign_device_kind(list(by_kind), device)
+    ids = sorted(by_kind[kind])
+    with Store(db, create=False, readonly=True) as store:
+        return kind, ids, [store.get(i) for i in ids]

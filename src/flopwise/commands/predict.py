@@ -329,45 +329,6 @@ def _calibration_document(
     }
 
 
-def campaign_kinds(name: str, db: Path | None = None) -> dict[str, list[int]]:
-    """The stored run ids of campaign ``name``'s successful timings, by device kind: the
-    newest ``ok`` measure run of every job key (whatever plan hash it ran under) that
-    carries a latency."""
-    from flopwise.campaign.runner import parse_label, stored_jobs
-    from flopwise.store import Store
-    from flopwise.store.metrics import measured_latency
-
-    out: dict[str, list[int]] = {}
-    with Store(db, create=False, readonly=True) as store:
-        for runs in stored_jobs(store, name).values():
-            ok = [r for r in runs if parse_label(r.label)["status"] == "ok"]
-            if not ok or ok[0].kind != "measure":
-                continue
-            doc = store.get(ok[0].id)
-            if measured_latency(doc) is not None:
-                out.setdefault(doc["campaign"]["device"], []).append(ok[0].id)
-    return out
-
-
-def campaign_device_kind(kinds: list[str], device: str) -> str:
-    """The campaign device kind ``--device`` selects among ``kinds``: ``auto`` the only one,
-    ``cpu`` the CPU, ``cuda``/``cuda:N`` the only GPU kind. Raises when that is ambiguous
-    or absent."""
-    if device == "cpu":
-        wanted = [k for k in kinds if k == "cpu"]
-    elif device.startswith("cuda"):
-        wanted = [k for k in kinds if k != "cpu"]
-    else:
-        wanted = list(kinds)
-    if len(wanted) != 1:
-        have = ", ".join(sorted(kinds)) or "none"
-        raise FlopwiseError(
-            f"--device {device} selects {len(wanted)} of the campaign's timed device kinds "
-            f"({have}); give --device cpu or --device cuda to pick one"
-        )
-    return wanted[0]
-
-
 def campaign_calibration(name: str, db: Path | None = None, device: str = "auto") -> dict[str, Any]:
     """Fit and cross-validate the cost model on campaign ``name``'s stored timings (one
     device kind, :func:`campaign_device_kind`) instead of timing the zoo: each timed job is
@@ -376,21 +337,12 @@ def campaign_calibration(name: str, db: Path | None = None, device: str = "auto"
     saved); one sample per timed job, one cross-validation group per model (grid point)."""
     from flopwise.analysis import predict as P
     from flopwise.campaign.plan import Job
+    from flopwise.campaign.summary import campaign_timings, measured_latency
     from flopwise.measure.hardware import HardwareProfile
     from flopwise.pipeline import load
     from flopwise.profile import profile
-    from flopwise.store import Store
-    from flopwise.store.metrics import measured_latency
 
-    by_kind = campaign_kinds(name, db)
-    if not by_kind:
-        raise FlopwiseError(
-            f'campaign {name!r} has no stored timings (a plan with actions = ["measure"])'
-        )
-    kind = campaign_device_kind(list(by_kind), device)
-    ids = sorted(by_kind[kind])
-    with Store(db, create=False, readonly=True) as store:
-        docs = [store.get(i) for i in ids]
+    kind, ids, docs = campaign_timings(name, db, device)
     hw_doc = (docs[-1].get("measured") or {}).get("hardware")
     if not isinstance(hw_doc, dict):
         raise FlopwiseError(f"campaign {name!r}: its timings name no hardware profile")
