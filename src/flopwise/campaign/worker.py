@@ -98,25 +98,22 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
     device = _torch_device(job["device"])
     options = job.get("options", {})
     if action == "count":
-        prof = run_profile(
-            job["model"],
-            list(job["inputs"]),
-            device=device,
-            dtype=job.get("dtype", "float32"),
-            factory_kwargs=job.get("params") or None,
-        )
+        timing: dict[str, Any] = {}
     elif action == "measure":
-        prof = run_profile(
-            job["model"],
-            list(job["inputs"]),
-            device=device,
-            dtype=job.get("dtype", "float32"),
-            measure=True,
-            repeats=int(options.get("repeats", 0)),
-            budget=float(options.get("budget_s", 2.0)),
-            hardware=str(options.get("hardware", "host")),
-            factory_kwargs=job.get("params") or None,
-        )
+        timing = {
+            "measure": True,
+            "repeats": int(options.get("repeats", 0)),
+            "budget": float(options.get("budget_s", 2.0)),
+            "hardware": str(options.get("hardware", "host")),
+        }
     else:
         raise ValueError(f"unknown campaign action {action!r}")
+    prof = run_profile(
+        job["model"],
+        list(job["inputs"]),
+        device=device,
+        dtype=job.get("dtype", "float32"),
+        factory_kwargs=job.get("params") or None,
+        **timing,
+    )
     return prof.to_dict()
