@@ -12,24 +12,10 @@ import pytest
 from flopwise.cli import main
 from flopwise.llm.measured import generation_energy, measure_llm
 from flopwise.measure.energy import EstimatedReader, NvmlReader
-from flopwise.measure.hardware import HardwareProfile, host_profile_path
-
-SYNTH_HOST = HardwareProfile(
-    name="host",
-    kind="cpu",
-    peak_flops={"float32": 100e9, "bfloat16": 100e9},
-    memory_bandwidth=20e9,
-    launch_overhead_s=3e-6,
-    source="synthetic test host",
-    details={"measured": True, "device": "cpu"},
+from test_llm_measured import (  # noqa: F401  (_isolated: the same synthetic host, private store)
+    FakeClock,
+    _isolated,
 )
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("FLOPWISE_DB", str(tmp_path / "runs.sqlite"))
-    monkeypatch.setenv("FLOPWISE_CACHE_DIR", str(tmp_path / "cache"))
-    SYNTH_HOST.save(host_profile_path())  # nothing measures the machine's ceilings
 
 
 class FakeNvml:
@@ -127,22 +113,6 @@ def test_no_decode_step_gives_prefill_only() -> None:
     )  # fmt: skip
     assert e.decode is None and e.joules_per_decode_step is None
     assert e.joules_per_generated_token == pytest.approx(2.0 / 2)  # 10 J / 5 prefills / 2 tokens
-
-
-class FakeClock:
-    """Timing clock of time_generation: the n-th region lasts ``durations[n]`` seconds."""
-
-    def __init__(self, durations: list[float]) -> None:
-        self.durations, self.t, self.reads = list(durations), 0.0, 0
-
-    def __call__(self) -> float:
-        if self.reads % 2 == 0:
-            self.t += 1000.0
-            out = self.t
-        else:
-            out = self.t + self.durations.pop(0)
-        self.reads += 1
-        return out
 
 
 @pytest.mark.measure
