@@ -314,7 +314,7 @@ def _training_memory(
     """Per-GPU training memory of a micro-batch of ``batch`` × ``seq`` tokens: the same
     document as ``flopwise memory hf:NAME --train`` (memory/llm.py's closed forms), with
     the largest micro-batch that fits when ``hardware`` states its memory."""
-    from flopwise.pipeline_memory import OPTIMIZERS, hardware_capacity, run_llm_memory
+    from flopwise.pipeline import OPTIMIZERS, hardware_capacity, run_llm_memory
 
     if optimizer not in OPTIMIZERS:
         raise FlopwiseError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")

@@ -73,7 +73,7 @@ def memory_command(
 ) -> None:
     """Peak memory of one inference or training step, split into parameters, buffers,
     gradients, optimizer state, tensors kept for backward and temporaries."""
-    from flopwise.pipeline_memory import OPTIMIZERS
+    from flopwise.pipeline import OPTIMIZERS
     from flopwise.report.memory import llm_memory_table, memory_table
 
     if optimizer is not None and optimizer not in OPTIMIZERS:
@@ -81,7 +81,7 @@ def memory_command(
     if fmt is MemoryFormat.html and output is None:
         raise FlopwiseError("--format html writes a page: give --output FILE.html")
     if model.startswith("hf:") and not capture:
-        from flopwise.pipeline_memory import run_llm_memory
+        from flopwise.pipeline import run_llm_memory
 
         if fmt is MemoryFormat.html:
             raise FlopwiseError(
@@ -111,7 +111,7 @@ def memory_command(
         )
         _emit(text, output)
         return
-    from flopwise.pipeline_memory import run_memory
+    from flopwise.pipeline import run_memory
 
     mp = run_memory(
         model,

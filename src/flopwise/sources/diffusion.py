@@ -285,7 +285,7 @@ def generation_parts(name: str, steps: int = 50, guidance: bool = True) -> list[
     (one call), each with the inputs of one call.
 
     Classifier-free guidance (``guidance``) doubles the batch of the text encoder (the
-    prompt and the empty prompt) and of every denoiser step. :func:`flopwise.pipeline.
+    prompt and the empty prompt) and of every denoiser step. :func:`flopwise.pipeline.diffusion.
     generation_cost` counts them. Raises :class:`UnknownModel` for an unknown pipeline and
     :class:`FlopwiseError` for ``steps < 1``.
     """

@@ -10,30 +10,9 @@ from typing import Any
 import torch
 
 from flopwise.capture.records import ancestors
-from flopwise.llm.measured import measure_llm, measure_training
-from flopwise.measure.devices import (
-    DEVICE_CHOICES,
-    device_summary,
-    reset_peak_memory,
-    resolve_device,
-    valid_device_name,
-)
-from flopwise.measure.hardware import resolve_hardware
+from flopwise.measure.devices import resolve_device
 from flopwise.profile import Profile, profile
 
-# The device and measured-LLM API the commands use (they import only the API layer).
-__all__ = [
-    "DEVICE_CHOICES",
-    "device_summary",
-    "load",
-    "measure_llm",
-    "measure_training",
-    "reset_peak_memory",
-    "resolve_device",
-    "resolve_hardware",
-    "run_profile",
-    "valid_device_name",
-]
 
 
 def load(
@@ -245,50 +224,3 @@ def add_alpha(prof: Profile, constants: Any = None) -> None:
     totals["note"] = "α-MACs are the paper's 'α-FLOPs' (a multiply-add counted once)"
     prof.extra["alpha"] = totals
     prof.extra["alpha_modules"] = per_module
-
-
-def generation_cost(name: str, steps: int = 50, guidance: bool = True) -> dict[str, Any]:
-    """Cost of generating one image with the diffusion pipeline ``name`` (``sd15``), per
-    component and in total: the text encoder once, the denoiser ``steps`` times, the VAE
-    decoder once (:func:`flopwise.sources.diffusion.generation_parts`).
-
-    Classifier-free guidance (``guidance``) doubles the batch of the text encoder and of
-    every denoiser step. Each component is counted once on meta tensors at its batch; its
-    total is the per-call count times its calls. Returns ``{"pipeline", "steps",
-    "guidance", "components": [...], "total": {...}}``; each component has ``name``,
-    ``model``, ``inputs``, ``calls``, ``params``, ``complete``, ``per_call`` and ``total``
-    (flops, macs, bytes).
-    """
-    from flopwise.sources.diffusion import generation_parts
-    from flopwise.sources.specs import make_inputs
-
-    components = []
-    total = {"flops": 0, "macs": 0, "bytes": 0}
-    for part in generation_parts(name, steps=steps, guidance=guidance):
-        part.module.eval()
-        args, kwargs = make_inputs(part.inputs, "meta")
-        prof = profile(part.module, *args, kwargs=kwargs)
-        t = prof.totals
-        per_call = {"flops": t.flops, "macs": t.macs, "bytes": t.bytes_read + t.bytes_written}
-        part_total = {k: v * part.calls for k, v in per_call.items()}
-        for key in total:
-            total[key] += part_total[key]
-        components.append(
-            {
-                "name": part.name,
-                "model": part.model,
-                "inputs": [str(s) for s in part.inputs],
-                "calls": part.calls,
-                "params": sum(p.numel() for owner in part.owners for p in owner.parameters()),
-                "complete": prof.complete,
-                "per_call": per_call,
-                "total": part_total,
-            }
-        )
-    return {
-        "pipeline": name,
-        "steps": steps,
-        "guidance": guidance,
-        "components": components,
-        "total": total,
-    }

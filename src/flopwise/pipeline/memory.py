@@ -59,7 +59,7 @@ def run_memory(
     ``measure`` (``device="cpu"``), the CPU allocator's measured step peak beside it;
     with ``checkpoint`` (module paths), the step under activation checkpointing and what
     it saves against the same step without, and the FLOPs it recomputes."""
-    from flopwise.pipeline import load
+    from flopwise.pipeline.profile import load
 
     if device not in ("meta", "cpu"):
         raise FlopwiseError(f"--device must be meta or cpu (got {device!r})")
