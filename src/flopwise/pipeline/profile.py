@@ -14,7 +14,6 @@ from flopwise.measure.devices import resolve_device
 from flopwise.profile import Profile, profile
 
 
-
 def load(
     model_spec: str,
     inputs: list[str],
