@@ -74,3 +74,86 @@ def DeviceOption() -> Any:  # noqa: N802 - reads like the typer.Option it return
     """The one ``--device`` option of every command that runs a model: same name, default
     and help everywhere."""
     return typer.Option("auto", "--device", help=DEVICE_HELP, callback=device_name)
+
+
+# The options several commands share: one declaration each, so the name, default and
+# meaning are the same everywhere (issue 13). A command that needs one calls the factory as
+# the parameter's default, e.g. ``threads: int | None = ThreadsOption()``.
+
+
+def threads_count(value: int | None) -> int | None:
+    """``--threads``: a whole number of torch CPU threads >= 1 (unset: torch's current
+    count, which is what every command used before it was given)."""
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"must be >= 1, got {value}")
+    return value
+
+
+def ThreadsOption() -> Any:  # noqa: N802
+    """``--threads N``: torch CPU threads while the command runs; default torch's count."""
+    return typer.Option(
+        None,
+        "--threads",
+        help="torch CPU threads while timing [default: torch's current count]",
+        callback=threads_count,
+    )
+
+
+def BudgetOption(default_s: float, what: str = "timing") -> Any:  # noqa: N802
+    """``--budget SECONDS``: the wall-clock seconds the whole command may spend on
+    ``what`` (never per point or per model); unset means ``default_s``."""
+    return typer.Option(
+        None,
+        "--budget",
+        help=f"Seconds of {what} for the whole command [default: {default_s:g}]",
+        callback=seconds_budget,
+    )
+
+
+def one_of(*allowed: str):
+    """A callback that accepts exactly one of ``allowed`` (case as written)."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in allowed:
+            raise typer.BadParameter(f"must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+    return check
+
+
+def FormatOption(*allowed: str, default: str | None = None) -> Any:  # noqa: N802
+    """``--format/-f``: one of the formats this command renders (the first is the
+    default unless ``default`` is given); any other value is a usage error."""
+    return typer.Option(
+        default or allowed[0],
+        "--format",
+        "-f",
+        metavar="[" + "|".join(allowed) + "]",
+        help="Output format: " + ", ".join(allowed),
+        callback=one_of(*allowed),
+    )
+
+
+def OutputOption(help: str = "Write to this file instead of stdout") -> Any:  # noqa: N802, A002
+    """``--output/-o FILE``: checked before any work (folder exists, not a folder)."""
+    return typer.Option(None, "--output", "-o", help=help, callback=output_file)
+
+
+INPUT_HELP = "Input spec, repeatable: 1x3x224x224, input_ids=1x128:int64"
+
+
+def InputOption(help: str = INPUT_HELP) -> Any:  # noqa: N802, A002
+    """``--input/-i SPEC``, repeatable; none means the model's default input."""
+    return typer.Option([], "--input", "-i", help=help)
+
+
+def HardwareOption(default: str | None = None, help: str | None = None) -> Any:  # noqa: N802, A002
+    """``--hardware NAME``: a hardware profile (``flopwise hardware --list``); ``host`` is
+    this machine's measured profile."""
+    return typer.Option(
+        default,
+        "--hardware",
+        help=help
+        or "Hardware profile: host (this machine, measured) or a name from "
+        "`flopwise hardware --list` (h100, a100-80gb, ...)",
+    )
