@@ -20,13 +20,13 @@ from flopwise.measure.energy import (
     ZeusReader,
     apportion,
     energy_report,
-    energy_rows,
     energy_window,
     measure_energy,
     report_from_result,
     select_reader,
 )
 from flopwise.measure.energy.backends import MISSING_CODECARBON, MISSING_ZEUS
+from flopwise.report.energy import energy_rows
 
 
 class Work:

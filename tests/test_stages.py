@@ -26,11 +26,10 @@ from flopwise.measure.stages import (
     in_memory_tokenizer,
     make_image_bytes,
     measure_stages,
-    stage_rows,
     stage_shares,
-    stage_summary,
 )
 from flopwise.measure.timing import DeviceUnavailable
+from flopwise.report.stages import stage_rows, stage_summary
 
 PIL_Image = pytest.importorskip("PIL.Image")
 

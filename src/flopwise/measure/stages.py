@@ -45,7 +45,6 @@ from flopwise.errors import FlopwiseError
 from flopwise.measure.timing import (
     Latency,
     check_device,
-    format_seconds,
     measure_interleaved,
 )
 
@@ -61,8 +60,6 @@ __all__ = [
     "in_memory_tokenizer",
     "choose_postprocess",
     "measure_stages",
-    "stage_rows",
-    "stage_summary",
 ]
 
 #: JSON schema name of :func:`measure_stages`' result.
@@ -921,56 +918,3 @@ def measure_stages(
 
 def _to(value: Any, device: str) -> Any:
     return value.to(device) if isinstance(value, torch.Tensor) else value
-
-
-# -- renderer-free summary ----------------------------------------------------------------
-
-
-def stage_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One plain dict per stage of a :func:`measure_stages` result, in pipeline order, for
-    a renderer to print: ``stage``, ``status``, ``what``, ``median_s``, ``spread``,
-    ``share``, ``trustworthy``, ``note`` (None where not applicable)."""
-    rows = []
-    for name in result["order"]:
-        entry = result["stages"][name]
-        rows.append(
-            {
-                "stage": name,
-                "status": entry["status"],
-                "what": entry["what"],
-                "median_s": entry["median_s"],
-                "spread": entry["spread"],
-                "share": entry["share"],
-                "trustworthy": entry["trustworthy"],
-                "note": entry["note"] or entry["reason"],
-            }
-        )
-    return rows
-
-
-def stage_summary(result: Mapping[str, Any]) -> str:
-    """One line: ``preprocess 31% · host_to_device n/a · inference 66% · postprocess 3%
-    (sum 12.3 ms; end to end 12.9 ms)``; untrusted stages are marked ``?``."""
-    parts = []
-    for row in stage_rows(result):
-        if row["status"] == "not_applicable":
-            parts.append(f"{row['stage']} n/a")
-        elif row["status"] == "skipped":
-            parts.append(f"{row['stage']} skipped")
-        else:
-            mark = "" if row["trustworthy"] else "?"
-            parts.append(f"{row['stage']} {_percent(row['share'])}{mark}")
-    tail = f"sum {format_seconds(result['total_s'])}"
-    e2e = result.get("end_to_end")
-    if e2e:
-        tail += f"; end to end {format_seconds(e2e['median_s'])}"
-    return " · ".join(parts) + f" ({tail})"
-
-
-def _percent(share: float) -> str:
-    """``0.31`` → ``31%``, ``0.042`` → ``4.2%``, tiny shares → ``<0.1%``."""
-    if share >= 0.1 or share == 0:
-        return f"{share:.0%}"
-    if share >= 0.001:
-        return f"{share:.1%}"
-    return "<0.1%"

@@ -248,12 +248,12 @@ def measured_parts(p: Profile) -> list:
         lines.append(top)
     stages = p.extra.get("stages")
     if stages:
-        from flopwise.measure.stages import stage_summary
+        from flopwise.report.stages import stage_summary
 
         lines.append(Text(f"pipeline stages: {stage_summary(stages)}"))
     energy = p.extra.get("energy")
     if energy:
-        from flopwise.measure.energy import energy_rows
+        from flopwise.report.energy import energy_rows
 
         et = Table(title="energy", box=None, title_justify="left", show_header=False)
         et.add_column("what")

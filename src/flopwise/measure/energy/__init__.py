@@ -16,7 +16,7 @@ reader                    method      uncertainty
 every better one that does not (what is missing, how to enable it). :func:`measure_energy`
 runs a function inside one or more windows; :func:`energy_report` adds carbon and
 efficiency figures and returns a JSON-ready dict for the ``"energy"`` section of a
-profile, which :func:`energy_rows` turns into table rows.
+profile, which :func:`flopwise.report.energy.energy_rows` turns into table rows.
 
 The package: ``base`` (readings, availability, the reader protocol, energy windows),
 ``rapl`` and ``nvml`` (hardware counters), ``backends`` (the optional Zeus and CodeCarbon
@@ -65,7 +65,6 @@ __all__ = [
     "ZeusReader",
     "apportion",
     "energy_report",
-    "energy_rows",
     "energy_window",
     "measure_energy",
     "power_model_energy",
@@ -463,91 +462,3 @@ def energy_report(
         module_times=module_times,
         module_total_time=module_total_time,
     )
-
-
-# --------------------------------------------------------------------------- rendering
-_PREFIXES = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")]
-_SMALL = [(1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f")]
-
-
-def _si(value: float, unit: str, *, digits: int = 3) -> str:
-    """``0.00123, "J"`` -> ``"1.23 mJ"``; ``2.5e9, "FLOP/J"`` -> ``"2.5 GFLOP/J"``."""
-    v = float(value)
-    if v == 0:
-        return f"0 {unit}".strip()
-    a = abs(v)
-    for scale, prefix in _PREFIXES:
-        if a >= scale:
-            return f"{v / scale:.{digits}g} {prefix}{unit}".strip()
-    for scale, prefix in _SMALL:
-        if a >= scale:
-            return f"{v / scale:.{digits}g} {prefix}{unit}".strip()
-    return f"{v:.{digits}g} {unit}".strip()
-
-
-def energy_rows(d: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Label/value rows for a table from an :func:`energy_report` dict (pure)."""
-    rows: list[tuple[str, str]] = []
-    if d["uncertainty"] == "estimated":
-        label = f"{d['method']} (power model) - not measured"
-    else:
-        label = f"{d['method']} ({d['uncertainty']})"
-    rows.append(("energy method", label))
-    if d.get("model"):
-        rows.append(("power model", str(d["model"])))
-    if d.get("utilisation") is not None:
-        rows.append(("utilisation (u)", f"{d['utilisation']:.2f}"))
-    rows.append(
-        (
-            "window",
-            f"{_si(d['window_s'], 's')} x {d['windows']} ({d['repeats_per_window']} runs each)",
-        )
-    )
-    per_run = _si(d["joules_per_run"], "J")
-    if d.get("windows", 1) > 1:
-        per_run += (
-            f" (windows: {_si(d['joules_per_run_min'], 'J')}-{_si(d['joules_per_run_max'], 'J')})"
-        )
-    rows.append(("energy / run", per_run))
-    if d.get("joules_per_item") is not None:
-        rows.append(("energy / item", _si(d["joules_per_item"], "J")))
-    if d.get("joules_per_token") is not None:
-        rows.append(("energy / token", _si(d["joules_per_token"], "J")))
-    rows.append(("average power", _si(d["average_power_w"], "W")))
-    domains = d.get("domains_joules_per_run") or {}
-    if len(domains) > 1:
-        for k, v in domains.items():
-            rows.append((f"  {k} / run", _si(v, "J")))
-    grid = f"{d['grid_name']} {d['grid_gco2e_per_kwh']:g} gCO2e/kWh ({d['grid_source']}"
-    grid += f", {d['grid_year']}" if d.get("grid_year") else ""
-    grid += "; default)" if d.get("grid_is_default") else ")"
-    rows.append(("grid", grid))
-    rows.append(("PUE", f"{d['pue']:.2f}"))
-    rows.append(("CO2e / run", _si(d["gco2e_per_run"], "g")))
-    if d.get("gco2e_per_item") is not None:
-        rows.append(("CO2e / item", _si(d["gco2e_per_item"], "g")))
-    if d.get("gco2e_per_token") is not None:
-        rows.append(("CO2e / token", _si(d["gco2e_per_token"], "g")))
-    metrics = [
-        ("flops_per_joule", "FLOPs / J", "FLOP/J"),
-        ("items_per_joule", "items / J", ""),
-        ("tokens_per_joule", "tokens / J", ""),
-        ("items_per_kwh", "items / kWh", ""),
-        ("tokens_per_kwh", "tokens / kWh", ""),
-        ("items_per_pflop", "items / PFLOP", ""),
-        ("tokens_per_pflop", "tokens / PFLOP", ""),
-        ("items_per_gco2e", "items / gCO2e", ""),
-        ("tokens_per_gco2e", "tokens / gCO2e", ""),
-    ]
-    for key, name, unit in metrics:
-        if d.get(key) is not None:
-            rows.append((name, _si(d[key], unit)))
-    for path, j in (d.get("per_module_joules_per_run") or {}).items():
-        rows.append((f"  {path or '(root)'} / run (apportioned)", _si(j, "J")))
-    for flag in d.get("flags") or []:
-        rows.append(("flag", flag))
-    for note in d.get("notes") or []:
-        rows.append(("note", note))
-    for reason in d.get("unavailable") or []:
-        rows.append(("not used", reason))
-    return rows
