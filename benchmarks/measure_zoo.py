@@ -46,7 +46,7 @@ ZOO: list[tuple[str, str, list[str]]] = [
 def run_one(name: str, spec: str, inputs: list[str], hw, budget: float, progress: bool) -> dict:
     import flopwise
     from flopwise.analysis.roofline import join_roofline, summary, top_k
-    from flopwise.measure.layer_times import measure_model
+    from flopwise.measure.per_layer import measure_model
     from flopwise.pipeline import load
 
     model, args, kwargs, _ = load(spec, inputs, "cpu", "float32")

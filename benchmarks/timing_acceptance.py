@@ -41,7 +41,7 @@ from torch import nn
 import flopwise
 from flopwise.analysis.roofline import module_floors
 from flopwise.measure.hardware import HardwareProfile, measure_host_profile
-from flopwise.measure.layer_times import COVERAGE_TOLERANCE, measure_model
+from flopwise.measure.per_layer import COVERAGE_TOLERANCE, measure_model
 from flopwise.measure.timing import measure_interleaved
 
 RESULTS = Path(__file__).resolve().parent / "results"

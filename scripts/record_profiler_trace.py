@@ -3,8 +3,8 @@
     PYTHONPATH=src python scripts/record_profiler_trace.py      # rewrites tests/data/profiler_trace.json
 
 Each case profiles one call of a small model with flopwise's module ranges
-(:func:`flopwise.measure.layer_times._profiled_call`) and keeps, per profiler event, exactly
-the fields :func:`flopwise.measure.layer_times._attribute` reads: name, self and total CPU
+(:func:`flopwise.measure.per_layer.trace._profiled_call`) and keeps, per profiler event, exactly
+the fields :func:`flopwise.measure.per_layer.trace._attribute` reads: name, self and total CPU
 and device time (µs, as torch reports them), the parent event and the autograd sequence
 number. The tests rebuild the event tree from the file, so they check the attribution and
 the coverage/overhead arithmetic on a real trace without timing anything. Record again only
@@ -54,7 +54,8 @@ def cases() -> dict[str, tuple[nn.Module, tuple, bool]]:
 
 
 def record(model: nn.Module, args: tuple, train: bool) -> dict:
-    from flopwise.measure.layer_times import _make_call, _profiled_call
+    from flopwise.measure.per_layer.run import _make_call
+    from flopwise.measure.per_layer.trace import _profiled_call
 
     call = _make_call(model, args, {}, train, train)
     call()  # warm-up, and the profiler's one-time start-up below

@@ -28,8 +28,6 @@ TOO_LONG_TODAY: set[tuple[str, str]] = {
     ("llm/measured.py", "measure_llm"),
     ("llm/spec.py", "_llama_like_spec"),
     ("measure/hardware.py", "measure_host_profile"),
-    ("measure/layer_times.py", "_attribute"),
-    ("measure/layer_times.py", "measure_model"),
     ("measure/stages.py", "measure_stages"),
     ("memory/trace.py", "memory_profile"),
     ("memory/trace.py", "prepared"),

@@ -27,7 +27,7 @@ from flopwise.analysis.roofline import (
 )
 from flopwise.measure import hardware as hw
 from flopwise.measure.hardware import HardwareProfile
-from flopwise.measure.layer_times import ModuleTime, OpTime
+from flopwise.measure.per_layer import ModuleTime, OpTime
 
 TF = 1e12
 GPU = HardwareProfile(
@@ -244,7 +244,7 @@ def test_a_beaten_host_floor_is_remeasured_then_flagged(monkeypatch, tmp_path, f
     measured again once and merged (best of both); if the new ceilings are still too low
     the errors stay, with no efficiency shown."""
     from flopwise.measure.attach import roofline_with_remeasure
-    from flopwise.measure.layer_times import measure_model
+    from flopwise.measure.per_layer import measure_model
 
     monkeypatch.setenv("FLOPWISE_CACHE_DIR", str(tmp_path))
     low = _cpu_profile(1.0, 1.0)

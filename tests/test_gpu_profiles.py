@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from flopwise.measure import hardware as hw
-from flopwise.measure import layer_times as lt
+from flopwise.measure import per_layer as lt
 from flopwise.measure.hardware import HardwareProfile
 
 FAKE_GPU = "NVIDIA H200"

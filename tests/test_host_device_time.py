@@ -35,7 +35,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from flopwise.measure import layer_times as lt
+from flopwise.measure import per_layer
+from flopwise.measure.per_layer import trace as per_layer_trace
 from flopwise.measure.timing import Latency
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,10 +71,10 @@ def _model(case: str):
     return SimpleNamespace(named_modules=lambda: mods)
 
 
-def _run(case: str) -> lt.MeasuredRun:
+def _run(case: str) -> per_layer.MeasuredRun:
     c = TRACE["cases"][case]
-    it = lt._attribute(_events(case), c["device"])
-    layers = lt._combine(_model(case), [it], c["device"])
+    it = per_layer_trace._attribute(_events(case), c["device"])
+    layers = per_layer_trace._combine(_model(case), [it], c["device"])
     layers.per_iteration.append(
         {
             "attributed_s": it["attributed"],
@@ -85,7 +86,7 @@ def _run(case: str) -> lt.MeasuredRun:
         }
     )
     latency = Latency(samples=[c["reference_s"]] * 5, device=c["device"])
-    return lt.MeasuredRun(latency=latency, layers=layers, device=c["device"])
+    return per_layer.MeasuredRun(latency=latency, layers=layers, device=c["device"])
 
 
 def test_device_bound_cnn_per_module_host_and_device_time():
@@ -151,7 +152,7 @@ def test_host_bound_tiny_lm_verdict_and_honest_coverage():
     assert "host/launch-bound" in warning and "29%" in warning and "89%" in warning
     assert "host wall 108%" in warning
     # judged on host op time alone (no root range) the verdict is the same here
-    assert lt.verdict(run.host_coverage, run.device_coverage)["bound"] == "host/launch-bound"
+    assert per_layer.verdict(run.host_coverage, run.device_coverage)["bound"] == "host/launch-bound"
     doc = run.to_dict()
     assert doc["verdict"]["bound"] == "host/launch-bound"
     assert doc["host_coverage"] == pytest.approx(196 / 220)
@@ -163,11 +164,11 @@ def test_the_kernel_and_runtime_events_are_not_counted_twice():
     them from the trace leaves every figure unchanged (they reach the sums only through the
     ATen ops' inclusive totals)."""
     case = "host_bound_tiny_lm"
-    full = lt._attribute(_events(case), "cuda:0")
+    full = per_layer_trace._attribute(_events(case), "cuda:0")
     aten_only = [
         ev for ev in _events(case) if ev.cpu_parent is not None or ev.name.startswith("flopwise")
     ]
-    stripped = lt._attribute(aten_only, "cuda:0")
+    stripped = per_layer_trace._attribute(aten_only, "cuda:0")
     assert full["host_attributed"] == pytest.approx(stripped["host_attributed"])
     assert full["device_attributed"] == pytest.approx(stripped["device_attributed"])
 
@@ -182,7 +183,7 @@ def test_the_kernel_and_runtime_events_are_not_counted_twice():
     ],
 )
 def test_verdict_rules(host, device, bound):
-    v = lt.verdict(host, device)
+    v = per_layer.verdict(host, device)
     assert v["bound"] == bound
     assert v["gpu_idle_fraction"] == pytest.approx(1 - device)
 
@@ -198,8 +199,8 @@ def test_cpu_run_has_no_device_split():
     for ev, r in zip(events, rows, strict=True):
         if r["parent"] is not None:
             ev.cpu_parent = events[r["parent"]]
-    it = lt._attribute(events, "cpu")
+    it = per_layer_trace._attribute(events, "cpu")
     for path, self_s in it["self"].items():
         assert it["host_self"][path] == pytest.approx(self_s, rel=1e-9, abs=1e-12)
     assert it["device_attributed"] == 0.0
-    assert lt.verdict(0.9, None)["bound"] == "cpu"
+    assert per_layer.verdict(0.9, None)["bound"] == "cpu"

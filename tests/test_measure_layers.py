@@ -15,7 +15,7 @@ import torch
 import torch.nn.modules.module as module_mod
 from torch import nn
 
-from flopwise.measure.layer_times import (
+from flopwise.measure.per_layer import (
     MODULE_RANGE_PREFIX,
     measure_model,
     module_ranges,

@@ -28,7 +28,7 @@ from flopwise.analysis.roofline import (
     waterline,
 )
 from flopwise.measure.hardware import HardwareProfile
-from flopwise.measure.layer_times import ModuleTime, OpTime, measure_model
+from flopwise.measure.per_layer import ModuleTime, OpTime, measure_model
 
 HW = HardwareProfile(
     name="toy",

@@ -23,8 +23,9 @@ import pytest
 import torch
 
 from flopwise.measure import hardware as hw
-from flopwise.measure import layer_times as lt
-from flopwise.measure import timing
+from flopwise.measure import per_layer, timing
+from flopwise.measure.per_layer import run as per_layer_run
+from flopwise.measure.per_layer import trace as per_layer_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = json.loads((ROOT / "tests" / "data" / "profiler_trace.json").read_text())
@@ -53,7 +54,7 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch) -> FakeClock:
     fake = FakeClock()
-    for module in (timing, lt, hw):
+    for module in (timing, per_layer_run, hw):
         monkeypatch.setattr(module, "time", fake)
     return fake
 
@@ -183,8 +184,8 @@ def trace_models():
 
 def _range_path(ev) -> str | None:
     return (
-        ev.name[len(lt.MODULE_RANGE_PREFIX) :]
-        if ev.name.startswith(lt.MODULE_RANGE_PREFIX)
+        ev.name[len(per_layer.MODULE_RANGE_PREFIX) :]
+        if ev.name.startswith(per_layer.MODULE_RANGE_PREFIX)
         else None
     )
 
@@ -195,8 +196,8 @@ def test_forward_trace_attribution(trace_models):
     assert {p: type(m).__name__ for p, m in model.named_modules()} == TRACE["cases"]["forward_cnn"][
         "modules"
     ]
-    it = lt._attribute(events, "cpu")
-    layers = lt._combine(model, [it], "cpu")
+    it = per_layer_trace._attribute(events, "cpu")
+    layers = per_layer_trace._combine(model, [it], "cpu")
     # A module's self time is what the profiler's inclusive totals give for the ops
     # called directly inside its range (inclusive totals, not the code's self sums).
     expected: dict[str, float] = {}
@@ -226,7 +227,7 @@ def test_forward_trace_attribution(trace_models):
 
 def test_training_trace_attributes_backward_ops_by_sequence_number():
     events = _events("training_mlp")
-    it = lt._attribute(events, "cpu")
+    it = per_layer_trace._attribute(events, "cpu")
     aten_self = sum(ev.self_cpu_time_total for ev in events if ev.name.startswith("aten::"))
     # conservation: each op's self time lands in exactly one place
     assert it["attributed"] + it["outside"] == pytest.approx(aten_self / 1e6, rel=1e-9)
@@ -253,25 +254,25 @@ def _fake_measure(monkeypatch, clock, case: str, plain_s: float, wall_s: float):
         clock.advance(round(wall_s * 1e9))
         return events, wall_s
 
-    monkeypatch.setattr(lt, "make_timer", make_timer)
-    monkeypatch.setattr(lt, "_profiled_call", profiled_call)
+    monkeypatch.setattr(per_layer_run, "make_timer", make_timer)
+    monkeypatch.setattr(per_layer_run, "_profiled_call", profiled_call)
 
 
 @pytest.mark.parametrize("coverage", [1.0, 1.18, 0.7])
 def test_coverage_and_overhead_are_paired_ratios(monkeypatch, clock, trace_models, coverage):
     model, args, _ = trace_models["forward_cnn"]
-    attributed = lt._attribute(_events("forward_cnn"), "cpu")["attributed"]
+    attributed = per_layer_trace._attribute(_events("forward_cnn"), "cpu")["attributed"]
     plain = attributed / coverage  # the uninstrumented time that gives this coverage
     wall = 1.3 * plain
     _fake_measure(monkeypatch, clock, "forward_cnn", plain, wall)
-    run = lt.measure_model(model, args, repeats=8, profile_iterations=3, progress=False)
+    run = per_layer_run.measure_model(model, args, repeats=8, profile_iterations=3, progress=False)
     assert run.latency.repeats == 8 and run.latency.median_s == pytest.approx(plain)
     assert len(run.layers.per_iteration) == 3
     assert run.coverage == pytest.approx(coverage, rel=1e-9)
     assert run.coverage_of_medians == pytest.approx(coverage, rel=1e-9)
     assert run.overhead == pytest.approx(0.3, rel=1e-9)
     warned = [w for w in run.warnings if "cover" in w]
-    if abs(coverage - 1) > lt.COVERAGE_TOLERANCE:
+    if abs(coverage - 1) > per_layer.COVERAGE_TOLERANCE:
         assert warned and f"{coverage:.0%}" in warned[0]  # said, not asserted away
     else:
         assert not warned
@@ -286,7 +287,7 @@ def test_coverage_pairs_each_profiled_call_with_its_neighbours(monkeypatch, cloc
     coverage compares each profiled call with its two neighbours, not with the run's median."""
     model, args, _ = trace_models["forward_cnn"]
     events = _events("forward_cnn")
-    a = lt._attribute(events, "cpu")["attributed"]
+    a = per_layer_trace._attribute(events, "cpu")["attributed"]
     # 3 warm-ups, then plain samples #0..#7; with 8 repeats and 2 profiled calls, those
     # follow samples #1 and #5 (at 1/4 and 3/4 of the run), so #2 and #6 are neighbours.
     plain = [a] * 3 + [a, a, 2 * a, a, a, a, 1.5 * a, a] + [a] * 10
@@ -300,9 +301,13 @@ def test_coverage_pairs_each_profiled_call_with_its_neighbours(monkeypatch, cloc
 
         return timer
 
-    monkeypatch.setattr(lt, "make_timer", make_timer)
-    monkeypatch.setattr(lt, "_profiled_call", lambda call, model, device: (events, 2 * a))
-    run = lt.measure_model(model, args, warmup=3, repeats=8, profile_iterations=2, progress=False)
+    monkeypatch.setattr(per_layer_run, "make_timer", make_timer)
+    monkeypatch.setattr(
+        per_layer_run, "_profiled_call", lambda call, model, device: (events, 2 * a)
+    )
+    run = per_layer_run.measure_model(
+        model, args, warmup=3, repeats=8, profile_iterations=2, progress=False
+    )
     assert run.latency.samples == pytest.approx(plain[3:11])
     refs = [d["reference_s"] for d in run.layers.per_iteration]
     assert refs == pytest.approx([1.5 * a, 1.25 * a])

@@ -390,7 +390,7 @@ def join_roofline(
     profile: Any, measured: Any, hw: _Profile, *, modes: MathModes | None = None
 ) -> list[RooflineRow]:
     """Per-module rows joining counts (``profile``), times (``measured``: a
-    :class:`~flopwise.measure.layer_times.MeasuredRun` or a ``{path: ModuleTime}`` mapping,
+    :class:`~flopwise.measure.per_layer.MeasuredRun` or a ``{path: ModuleTime}`` mapping,
     or None) and a hardware profile, in the profile's module order.
 
     Flops and bytes are the module's inclusive counts; ``time_s`` its inclusive op time
@@ -512,7 +512,7 @@ def join_ops(
     profile: Any, op_times: Sequence[Any], hw: _Profile, *, modes: MathModes | None = None
 ) -> list[OpRooflineRow]:
     """Per (module, op) rows: counted records grouped by innermost module and op name
-    (overload dropped), matched to profiler :class:`~flopwise.measure.layer_times.OpTime`
+    (overload dropped), matched to profiler :class:`~flopwise.measure.per_layer.OpTime`
     entries of the same module and name that have no enclosing op of a counted name (so
     ``aten.addmm`` under ``aten.linear`` is matched, and its inner copies are not counted
     twice). Profiler time of a module that matches no counted op is reported as an

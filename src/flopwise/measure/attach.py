@@ -33,7 +33,8 @@ def attach_measurements(
     default where the model's parameters live): ``host:cuda:0`` for a GPU run, measured on
     first use and cached per GPU model."""
     from flopwise.measure.hardware import get_profile, resolve_hardware
-    from flopwise.measure.layer_times import _infer, measure_model
+    from flopwise.measure.per_layer import measure_model
+    from flopwise.measure.per_layer.run import _infer
 
     device = device or _infer(model, args, kwargs)[0]
     hw = get_profile(resolve_hardware(hardware, device), progress=progress)
