@@ -28,7 +28,6 @@ TOO_LONG_TODAY: set[tuple[str, str]] = {
     ("llm/measured.py", "measure_llm"),
     ("llm/spec.py", "_llama_like_spec"),
     ("measure/hardware.py", "measure_host_profile"),
-    ("measure/stages.py", "measure_stages"),
     ("memory/trace.py", "memory_profile"),
     ("memory/trace.py", "prepared"),
     ("pipeline/memory.py", "run_memory"),

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from flopwise.errors import FlopwiseError
-from flopwise.measure import stages as st
+from flopwise.measure.options import MeasureOptions
 from flopwise.measure.stages import (
     SCHEMA,
     STAGES,
@@ -28,6 +28,7 @@ from flopwise.measure.stages import (
     measure_stages,
     stage_shares,
 )
+from flopwise.measure.stages import preprocess as stage_preprocess
 from flopwise.measure.timing import DeviceUnavailable
 from flopwise.report.stages import stage_rows, stage_summary
 
@@ -148,8 +149,8 @@ def test_image_preprocess_variants():
     gray = ImagePreprocess(out_hw=(16, 16), channels=1, dtype=torch.bfloat16, batch=3)
     out = gray(data)
     assert out.shape == (3, 1, 16, 16) and out.dtype == torch.bfloat16
-    assert st._resize_target((480, 640), (224, 224), 0.875) == (256, 341)
-    assert st._resize_target((480, 640), (224, 224), None) == (224, 224)
+    assert stage_preprocess._resize_target((480, 640), (224, 224), 0.875) == (256, 341)
+    assert stage_preprocess._resize_target((480, 640), (224, 224), None) == (224, 224)
 
 
 def test_text_preprocess_tokenizes_to_the_model_shape_and_vocab():
@@ -230,7 +231,12 @@ def test_tiny_vision_model_end_to_end():
     model = TinyConvNet().eval()
     x = torch.randn(2, 3, 32, 32)
     res = measure_stages(
-        model, (x,), {}, source="torchvision", repeats=3, warmup=1, image_size=(96, 64)
+        model,
+        (x,),
+        {},
+        source="torchvision",
+        measure=MeasureOptions(repeats=3, warmup=1),
+        image_size=(96, 64),
     )
     res = json.loads(json.dumps(res))  # JSON-ready
     assert res["schema"] == SCHEMA and res["device"] == "cpu" and res["kind"] == "image"
@@ -273,7 +279,14 @@ def test_tiny_language_model_end_to_end_with_tokenization(tmp_path):
     model = TinyLM(vocab=100).eval()
     ids = torch.randint(0, 100, (2, 16))
     kwargs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    res = measure_stages(model, (), kwargs, source="hf", repeats=3, warmup=1, end_to_end=False)
+    res = measure_stages(
+        model,
+        (),
+        kwargs,
+        source="hf",
+        measure=MeasureOptions(repeats=3, warmup=1),
+        end_to_end=False,
+    )
     assert res["kind"] == "text"
     assert res["input"]["output_shape"] == [2, 16] and res["input"]["model_vocab"] == 100
     assert "in-memory byte-level BPE" in res["input"]["tokenizer"]
@@ -286,19 +299,34 @@ def test_tiny_language_model_end_to_end_with_tokenization(tmp_path):
     path = tmp_path / "tokenizer.json"
     in_memory_tokenizer().save(str(path))
     res2 = measure_stages(
-        model, (), kwargs, repeats=1, warmup=0, tokenizer=tmp_path, end_to_end=False
+        model,
+        (),
+        kwargs,
+        measure=MeasureOptions(repeats=1, warmup=0),
+        tokenizer=tmp_path,
+        end_to_end=False,
     )
     assert res2["input"]["tokenizer"].startswith("local tokenizer")
     with pytest.raises(FlopwiseError, match="tokenizer file not found"):
-        measure_stages(model, (), kwargs, repeats=1, tokenizer=tmp_path / "missing.json")
+        measure_stages(
+            model,
+            (),
+            kwargs,
+            measure=MeasureOptions(repeats=1),
+            tokenizer=tmp_path / "missing.json",
+        )
 
 
 @pytest.mark.measure
 def test_missing_tokenizer_skips_tokenization(monkeypatch):
-    monkeypatch.setattr(st, "_load_tokenizer", lambda tokenizer: (None, ""))
+    monkeypatch.setattr(stage_preprocess, "load_tokenizer", lambda tokenizer: (None, ""))
     model = TinyLM(vocab=50).eval()
     res = measure_stages(
-        model, (torch.randint(0, 50, (1, 8)),), {}, repeats=2, warmup=0, end_to_end=False
+        model,
+        (torch.randint(0, 50, (1, 8)),),
+        {},
+        measure=MeasureOptions(repeats=2, warmup=0),
+        end_to_end=False,
     )
     pre = res["stages"]["preprocess"]
     assert pre["status"] == "skipped" and pre["share"] is None
@@ -312,13 +340,19 @@ def test_missing_tokenizer_skips_tokenization(monkeypatch):
 def test_preprocess_none_and_bad_requests():
     model = TinyConvNet().eval()
     x = torch.randn(1, 3, 16, 16)
-    res = measure_stages(model, (x,), preprocess="none", repeats=2, warmup=0, end_to_end=False)
+    res = measure_stages(
+        model,
+        (x,),
+        preprocess="none",
+        measure=MeasureOptions(repeats=2, warmup=0),
+        end_to_end=False,
+    )
     assert res["kind"] is None and res["stages"]["preprocess"]["status"] == "skipped"
     assert set(res["shares"]) == {"host_to_device", "inference", "postprocess"}
     with pytest.raises(FlopwiseError, match="integer"):
-        measure_stages(model, (x,), preprocess="text", repeats=1)
+        measure_stages(model, (x,), preprocess="text", measure=MeasureOptions(repeats=1))
     with pytest.raises(FlopwiseError, match="preprocess must be"):
-        measure_stages(model, (x,), preprocess="audio", repeats=1)
+        measure_stages(model, (x,), preprocess="audio", measure=MeasureOptions(repeats=1))
 
     class Picky(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -327,7 +361,12 @@ def test_preprocess_none_and_bad_requests():
             return x.mean((2, 3))
 
     with pytest.raises(FlopwiseError) as info:
-        measure_stages(Picky(), (torch.full((1, 3, 16, 16), 1e7),), preprocess="none", repeats=1)
+        measure_stages(
+            Picky(),
+            (torch.full((1, 3, 16, 16), 1e7),),
+            preprocess="none",
+            measure=MeasureOptions(repeats=1),
+        )
     assert "\n" not in str(info.value) and "too big" in str(info.value)
 
 

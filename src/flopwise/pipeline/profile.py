@@ -146,6 +146,7 @@ def run_profile(
             device=device,
         )
         if stages:
+            from flopwise.measure.options import MeasureOptions
             from flopwise.measure.stages import measure_stages
             from flopwise.sources import parse_model_spec
 
@@ -158,9 +159,9 @@ def run_profile(
                     kwargs,
                     source=parse_model_spec(model_spec)[0],
                     device=device,
-                    repeats=repeats or None,
-                    budget_s=None if repeats else budget,
-                    progress=progress,
+                    measure=MeasureOptions(
+                        repeats=repeats or None, budget_s=budget, warmup=3, progress=progress
+                    ),
                 )
             finally:
                 model.train(was_training)
