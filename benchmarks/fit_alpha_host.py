@@ -29,7 +29,7 @@ from flopwise.analysis.fit import (
     write_layers_csv,
 )
 from flopwise.analysis.stats import bootstrap_ci, pearson
-from flopwise.measure.layer_timing import time_layer_statistics
+from flopwise.pipeline.calibrate import time_layer_statistics
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "fit_alpha_host.md"

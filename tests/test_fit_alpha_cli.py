@@ -91,7 +91,8 @@ def test_bad_csv_is_one_line_error(tmp_path: Path, capsys) -> None:
 
 @pytest.mark.measure
 def test_time_layers_small() -> None:
-    from flopwise.measure.layer_timing import build_layer, time_layers
+    from flopwise.measure.alpha_grid import build_layer
+    from flopwise.pipeline.calibrate import time_layers
 
     specs = [
         LayerSpec("conv_K_vs_S", 0, 6, 5, 3, 4, 3, 3),

@@ -8,8 +8,9 @@ import pytest
 
 from flopwise.analysis import predict as P
 from flopwise.cli import main
-from flopwise.commands import predict as cmd
 from flopwise.measure.hardware import HardwareProfile, host_profile_path
+from flopwise.measure.options import MeasureOptions
+from flopwise.pipeline import predict as cmd
 
 SYNTH_HOST = HardwareProfile(
     name="host",
@@ -162,7 +163,7 @@ def test_calibration_on_a_tiny_zoo(tmp_path):
         ("tiny.py:cnn", "cnn", ["1x3x32x32"]),
         ("tiny.py:mlp", "mlp", ["16x64"]),
     )
-    doc = cmd.run_calibration(budget=0.3, zoo=zoo)
+    doc = cmd.run_calibration(measure=MeasureOptions(budget_s=0.3), zoo=zoo)
     assert doc["schema"] == cmd.CALIBRATION_SCHEMA
     assert len(doc["samples"]) == 4
     assert doc["cross_validation"]["folds"] == 3
