@@ -20,25 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
-__all__ = ["GridTimes", "LayerShape", "build_layer", "time_grid"]
+__all__ = ["GridTimes", "build_layer", "time_grid"]
 
-
-class LayerShape(Protocol):
-    """What timing needs of a layer (:class:`flopwise.analysis.fit.LayerSpec` is one)."""
-
-    @property
-    def kind(self) -> str: ...  # "conv" or "dense"
-
-    h: int
-    w: int
-    cin: int
-    cout: int
-    k1: int
-    k2: int
+# A layer to time is anything with ``kind`` ("conv" or "dense"), ``h``, ``w``, ``cin``,
+# ``cout``, ``k1`` and ``k2`` (:class:`flopwise.analysis.fit.LayerSpec` is the one in use;
+# measure does not import analysis, so it is not named in the signatures).
+LayerShape = Any
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,6 @@ __all__ = [
     "AlphaFitResult",
     "run_fit_alpha",
     "save_to_host_profile",
-    "time_layer_statistics",
     "time_layers",
 ]
 
@@ -101,40 +100,23 @@ class AlphaFitResult:
 
 def time_layers(
     specs: Sequence[LayerSpec],
+    measure: MeasureOptions,
     *,
-    budget_s: float = 30.0,
-    progress: bool = True,
-    dtype: torch.dtype = torch.float32,
     statistic: str = "min",
     device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
 ) -> LayerTable:
-    """Time every layer of ``specs`` (interleaved rounds) within about ``budget_s`` on
-    ``device``; one row per layer with its ``statistic`` time: ``"min"`` (default: the
-    least disturbed sample) or ``"median"``. A very small budget can be exceeded."""
+    """Time every layer of ``specs`` in one interleaved run on ``device`` within about
+    ``measure.budget_s`` (a very small budget can be exceeded) at ``measure.threads``
+    torch threads; one row per layer with its ``statistic`` time: ``"min"`` (default: the
+    least disturbed sample) or ``"median"``."""
     if statistic not in ("min", "median"):
         raise ValueError(f"statistic must be 'min' or 'median', got {statistic!r}")
-    tables = time_layer_statistics(
-        specs, budget_s=budget_s, progress=progress, dtype=dtype, device=device
-    )
-    return tables[statistic]
-
-
-def time_layer_statistics(
-    specs: Sequence[LayerSpec],
-    *,
-    budget_s: float = 30.0,
-    progress: bool = True,
-    dtype: torch.dtype = torch.float32,
-    device: str = "cpu",
-) -> dict[str, Any]:
-    """One interleaved timing run of ``specs``: ``{"min": LayerTable, "median": LayerTable,
-    "spread": [IQR / median per layer]}``."""
-    times = time_grid(specs, budget_s=budget_s, progress=progress, dtype=dtype, device=device)
-    return {
-        "min": LayerTable.from_specs(specs, times.min_s),
-        "median": LayerTable.from_specs(specs, times.median_s),
-        "spread": times.spread,
-    }
+    with torch_threads(measure.threads):
+        times = time_grid(
+            specs, budget_s=measure.budget_s, progress=measure.progress, dtype=dtype, device=device
+        )
+    return LayerTable.from_specs(specs, times.min_s if statistic == "min" else times.median_s)
 
 
 def _read_csv(csv: Path) -> tuple[LayerTable, str]:
@@ -155,14 +137,8 @@ def _time_here(
     dev = resolve_device(device, timing=True)
     specs = generate_grid(grid)
     reset_peak_memory(dev)
-    with torch_threads(measure.threads) as threads:
-        table = time_layers(
-            specs,
-            budget_s=measure.budget_s,
-            progress=measure.progress,
-            statistic=statistic,
-            device=dev,
-        )
+    table = time_layers(specs, measure, statistic=statistic, device=dev)
+    threads = measure.threads or torch.get_num_threads()
     timed_on = device_summary(dev)
     where = dev if dev == "cpu" else f"{dev} ({timed_on['model']})"
     source = (
