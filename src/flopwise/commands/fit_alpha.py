@@ -49,7 +49,7 @@ def fit_alpha_command(
         help="Layers to generate and time on this machine (ignored with --csv)",
     ),
     budget: float | None = BudgetOption(
-        DEFAULT_GRID_BUDGET["small"], "grid timing (--grid paper: 120)"
+        DEFAULT_GRID_BUDGET["small"], "grid timing (30 s small, 120 s paper)"
     ),
     save: bool | None = typer.Option(
         None,

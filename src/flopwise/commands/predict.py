@@ -52,8 +52,8 @@ def predict_command(
         None,
         "--threads",
         help="torch CPU threads (>= 1) for --calibrate, and whose calibration a prediction "
-        "uses (calibrations are per thread count) [default: torch's current count; this "
-        "replaces --threads 0, no longer accepted]",
+        "uses; calibrations are per thread count (default: torch's current count, which "
+        "--threads 0 used to mean; 0 is no longer accepted)",
         callback=threads_count,
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars"),
