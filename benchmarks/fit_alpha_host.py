@@ -22,6 +22,7 @@ import torch
 
 from flopwise.analysis.alpha import DEFAULT_CONSTANTS
 from flopwise.analysis.fit import (
+    LayerTable,
     cross_validate_plots,
     evaluate,
     fit_alpha,
@@ -29,7 +30,7 @@ from flopwise.analysis.fit import (
     write_layers_csv,
 )
 from flopwise.analysis.stats import bootstrap_ci, pearson
-from flopwise.measure.layer_timing import time_layer_statistics
+from flopwise.measure.alpha_grid import time_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "fit_alpha_host.md"
@@ -61,14 +62,15 @@ def main() -> None:
     specs = generate_grid(args.grid)
     load_before = _load()
     started = time.perf_counter()
-    stats = time_layer_statistics(specs, budget_s=args.budget, progress=False)
+    times = time_grid(specs, budget_s=args.budget, progress=False)
     timed_s = time.perf_counter() - started
-    table, median_table = stats["min"], stats["median"]
+    table = LayerTable.from_specs(specs, times.min_s)
+    median_table = LayerTable.from_specs(specs, times.median_s)
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     write_layers_csv(table, args.csv)
     write_layers_csv(median_table, args.csv.with_name(args.csv.stem + "_median.csv"))
     t = table.seconds
-    spreads_a = np.array(stats["spread"])
+    spreads_a = np.array(times.spread)
 
     lines: list[str] = []
     add = lines.append

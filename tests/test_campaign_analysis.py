@@ -246,7 +246,7 @@ def _timed_campaign(tmp_path):
 
 
 def test_calibration_from_a_campaigns_timings(tmp_path):
-    from flopwise.commands.predict import campaign_calibration
+    from flopwise.pipeline import campaign_calibration
 
     db, _ = _timed_campaign(tmp_path)
     doc = campaign_calibration("cal", db, device="cpu")

@@ -158,7 +158,7 @@ def assert_one_line(err: str, *needles: str) -> None:
 
 
 def _calibration_schema() -> str:
-    from flopwise.commands.predict import CALIBRATION_SCHEMA
+    from flopwise.pipeline import CALIBRATION_SCHEMA
 
     return CALIBRATION_SCHEMA
 

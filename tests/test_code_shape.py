@@ -20,7 +20,6 @@ TOO_LONG_TODAY: set[tuple[str, str]] = {
     ("commands/compare.py", "run_compare"),
     ("commands/llm.py", "_render"),
     ("commands/llm.py", "llm_command"),
-    ("commands/predict.py", "predict_model"),
     ("commands/sweep.py", "render_table"),
     ("commands/sweep.py", "run_sweep"),
     ("llm/estimate.py", "estimate"),

@@ -156,7 +156,7 @@ def test_compare_on_cpu_names_the_device(capsys) -> None:
 
 @pytest.mark.measure
 def test_predict_calibrate_on_cpu_names_the_device(capsys, monkeypatch, tmp_path) -> None:
-    from flopwise.commands import predict as cmd
+    from flopwise.pipeline import predict as cmd
 
     zoo = (
         ("tiny.py:mlp", "mlp", ["2x16"]),
@@ -186,7 +186,7 @@ def test_predict_calibrate_on_cpu_names_the_device(capsys, monkeypatch, tmp_path
 
 
 def test_calibration_path_per_device(monkeypatch) -> None:
-    from flopwise.commands import predict as cmd
+    from flopwise.pipeline import predict as cmd
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda dev: "NVIDIA H200")
@@ -198,7 +198,7 @@ def test_calibration_path_per_device(monkeypatch) -> None:
 def test_fit_alpha_on_cpu_names_the_device(capsys, monkeypatch) -> None:
     """The layers are built on the device and timed there (the timing itself is faked: the
     small grid would take a minute on two shared cores)."""
-    from flopwise.measure import layer_timing
+    from flopwise.measure import alpha_grid
 
     devices: list[str] = []
 
@@ -207,7 +207,7 @@ def test_fit_alpha_on_cpu_names_the_device(capsys, monkeypatch) -> None:
         # every layer 1 ms, but a spread of times so the fit has something to fit
         return {name: (1e-3 * (1 + i % 7), 1e-3 * (1 + i % 7), 0.01) for i, name in enumerate(fns)}
 
-    monkeypatch.setattr(layer_timing, "_measure", fake_measure)
+    monkeypatch.setattr(alpha_grid, "_measure", fake_measure)
     code, out, err = run(capsys, "fit-alpha", "--device", "cpu", "-f", "json", "--no-save")
     assert code == 0, err
     doc = json.loads(out)

@@ -91,7 +91,9 @@ def test_bad_csv_is_one_line_error(tmp_path: Path, capsys) -> None:
 
 @pytest.mark.measure
 def test_time_layers_small() -> None:
-    from flopwise.measure.layer_timing import build_layer, time_layers
+    from flopwise.measure.alpha_grid import build_layer
+    from flopwise.pipeline import MeasureOptions
+    from flopwise.pipeline.calibrate import time_layers
 
     specs = [
         LayerSpec("conv_K_vs_S", 0, 6, 5, 3, 4, 3, 3),
@@ -101,6 +103,17 @@ def test_time_layers_small() -> None:
     assert tuple(build_layer(specs[0])().shape) == (1, 4, 6, 5)
     assert tuple(build_layer(specs[1])().shape) == (1, 4, 6, 5)
     assert tuple(build_layer(specs[2])().shape) == (3, 5)
-    table = time_layers(specs, budget_s=0.05, progress=False)
+    table = time_layers(specs, MeasureOptions(budget_s=0.05))
     assert len(table) == 3 and np.all(table.seconds > 0)
     assert list(table.macs) == [s.macs for s in specs]
+
+
+def test_python_api_is_what_the_cli_prints(synthetic_csv: Path, capsys, isolated_cache) -> None:
+    from flopwise.pipeline import AlphaFitResult, run_fit_alpha
+
+    fit = run_fit_alpha(synthetic_csv)
+    assert isinstance(fit, AlphaFitResult) and fit.origin == "csv" and not fit.save_tried
+    assert main(["fit-alpha", "--csv", str(synthetic_csv), "-f", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(fit.to_dict()))
+    saved = run_fit_alpha(synthetic_csv, save=True)  # no host profile: tried, nothing written
+    assert saved.to_dict()["saved_to"] is None and "flopwise hardware" in saved.messages[-1]

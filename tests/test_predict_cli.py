@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from flopwise.analysis import predict as P
 from flopwise.cli import main
-from flopwise.commands import predict as cmd
 from flopwise.measure.hardware import HardwareProfile, host_profile_path
+from flopwise.measure.options import MeasureOptions
+from flopwise.pipeline import predict as cmd
 
 SYNTH_HOST = HardwareProfile(
     name="host",
@@ -162,7 +164,7 @@ def test_calibration_on_a_tiny_zoo(tmp_path):
         ("tiny.py:cnn", "cnn", ["1x3x32x32"]),
         ("tiny.py:mlp", "mlp", ["16x64"]),
     )
-    doc = cmd.run_calibration(budget=0.3, zoo=zoo)
+    doc = cmd.run_calibration(measure=MeasureOptions(budget_s=0.3), zoo=zoo)
     assert doc["schema"] == cmd.CALIBRATION_SCHEMA
     assert len(doc["samples"]) == 4
     assert doc["cross_validation"]["folds"] == 3
@@ -170,3 +172,32 @@ def test_calibration_on_a_tiny_zoo(tmp_path):
     model = P.CostModel.from_dict(doc["cost_model"])
     assert all(v > 0 for v in model.compute_eff.values())
     assert doc["hardware"]["source"] == "synthetic test host"
+
+
+def test_python_api_is_what_the_cli_prints(capsys):
+    """predict_model returns a typed prediction whose JSON is the command's output."""
+    from flopwise.pipeline import LatencyPrediction, predict_model
+
+    _write_calibration()
+    pred = predict_model("tiny.py:attn", [], hardware="amd-epyc-9654")
+    assert isinstance(pred, LatencyPrediction)
+    assert pred.method.startswith("host-calibrated efficiencies")
+    assert pred.cross_validation is None and pred.cross_validation_host["mape"] == 0.1
+    code, out, _ = run(
+        capsys, "predict", "tiny.py:attn", "--hardware", "amd-epyc-9654", "-f", "json"
+    )
+    assert code == 0 and json.loads(out) == json.loads(json.dumps(pred.to_dict()))
+
+
+def test_threads_pick_the_calibration_of_that_count(capsys):
+    """Calibrations are per thread count: --threads N reads the N-thread file; unset is
+    torch's count, and 0 (its old spelling) is a usage error."""
+    _write_calibration()  # at torch's current count
+    n = torch.get_num_threads()
+    assert cmd.calibration_path(threads=n + 1).name.endswith(f"-{n + 1}t.json")
+    code, out, _ = run(capsys, "predict", "tiny.py:attn", "--threads", str(n + 1), "-f", "json")
+    assert code == 0 and json.loads(out)["method"] == "roofline floor"
+    code, out, _ = run(capsys, "predict", "tiny.py:attn", "-f", "json")
+    assert code == 0 and json.loads(out)["method"] == "calibrated cost model"
+    code, _, err = run(capsys, "predict", "tiny.py:attn", "--threads", "0")
+    assert code == 2 and "--threads" in err

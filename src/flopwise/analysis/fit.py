@@ -113,6 +113,14 @@ class LayerTable:
             seconds=np.asarray(cols[8], dtype=float),
         )
 
+    @classmethod
+    def from_specs(cls, specs: Sequence[LayerSpec], seconds: Sequence[float]) -> LayerTable:
+        """The layers of ``specs`` timed at ``seconds`` each (same order)."""
+        return cls.from_rows(
+            (s.plot, s.line, s.h, s.w, s.cin, s.cout, s.k1, s.k2, t)
+            for s, t in zip(specs, seconds, strict=True)
+        )
+
     def __len__(self) -> int:
         return len(self.plot)
 

@@ -11,26 +11,61 @@ from flopwise.measure.devices import (
     valid_device_name,
 )
 from flopwise.measure.hardware import resolve_hardware
+from flopwise.measure.options import MeasureOptions, torch_threads
+from flopwise.pipeline.calibrate import (
+    DEFAULT_GRID_BUDGET,
+    AlphaFitResult,
+    run_fit_alpha,
+    save_to_host_profile,
+)
 from flopwise.pipeline.diffusion import generation_cost
 from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory, run_memory
+from flopwise.pipeline.predict import (
+    CALIBRATION_SCHEMA,
+    DEFAULT_CALIBRATION_BUDGET_S,
+    LatencyPrediction,
+    SavedCalibration,
+    calibrate,
+    calibration_path,
+    campaign_calibration,
+    load_calibration,
+    predict_model,
+    run_calibration,
+)
 from flopwise.pipeline.profile import add_alpha, load, run_profile, training_closed_forms
 
 __all__ = [
+    "AlphaFitResult",
+    "CALIBRATION_SCHEMA",
+    "DEFAULT_CALIBRATION_BUDGET_S",
+    "DEFAULT_GRID_BUDGET",
     "DEVICE_CHOICES",
+    "LatencyPrediction",
+    "MeasureOptions",
     "OPTIMIZERS",
+    "SavedCalibration",
     "add_alpha",
+    "calibrate",
+    "calibration_path",
+    "campaign_calibration",
     "device_summary",
     "generation_cost",
     "hardware_capacity",
     "load",
+    "load_calibration",
     "measure_llm",
     "measure_training",
+    "predict_model",
     "reset_peak_memory",
     "resolve_device",
     "resolve_hardware",
+    "run_calibration",
+    "run_fit_alpha",
     "run_llm_memory",
     "run_memory",
     "run_profile",
+    "save_to_host_profile",
+    "torch_threads",
     "training_closed_forms",
     "valid_device_name",
 ]
