@@ -105,7 +105,7 @@ def BudgetOption(default_s: float, what: str = "timing") -> Any:  # noqa: N802
     return typer.Option(
         None,
         "--budget",
-        help=f"Seconds of {what} for the whole command [default: {default_s:g}]",
+        help=f"Seconds of {what} for the whole command (default {default_s:g} s)",
         callback=seconds_budget,
     )
 
