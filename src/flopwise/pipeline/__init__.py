@@ -11,13 +11,17 @@ from flopwise.measure.devices import (
     valid_device_name,
 )
 from flopwise.measure.hardware import resolve_hardware
+from flopwise.measure.options import MeasureOptions
+from flopwise.pipeline.compare import run_compare, split_model_arg
 from flopwise.pipeline.diffusion import generation_cost
 from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory, run_memory
 from flopwise.pipeline.profile import add_alpha, load, run_profile, training_closed_forms
+from flopwise.pipeline.sweep import parse_dim, plan_sweep, run_sweep
 
 __all__ = [
     "DEVICE_CHOICES",
     "OPTIMIZERS",
+    "MeasureOptions",
     "add_alpha",
     "device_summary",
     "generation_cost",
@@ -25,12 +29,17 @@ __all__ = [
     "load",
     "measure_llm",
     "measure_training",
+    "parse_dim",
+    "plan_sweep",
     "reset_peak_memory",
     "resolve_device",
     "resolve_hardware",
+    "run_compare",
     "run_llm_memory",
     "run_memory",
     "run_profile",
+    "run_sweep",
+    "split_model_arg",
     "training_closed_forms",
     "valid_device_name",
 ]
