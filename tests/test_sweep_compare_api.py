@@ -35,11 +35,12 @@ def mlp():
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("FLOPWISE_DB", str(tmp_path / "runs.sqlite"))
+def _here(tmp_path, monkeypatch):
+    """Run in a folder holding tiny.py, with a cache (host profiles) of its own; nothing
+    here saves a run."""
     monkeypatch.setenv("FLOPWISE_CACHE_DIR", str(tmp_path / "cache"))
-    (tmp_path / "tiny.py").write_text(FACTORIES)
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.py").write_text(FACTORIES)
 
 
 @pytest.fixture

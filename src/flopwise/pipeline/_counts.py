@@ -25,6 +25,17 @@ class ModelCounts:
     complete: bool
     inputs: list[dict[str, Any]]
 
+    def costs(self) -> dict[str, int | float]:
+        """The cost fields a sweep point and a compare row share, by their field names."""
+        return {
+            "flops": self.flops,
+            "macs": self.macs,
+            "alpha_flops": self.alpha_flops,
+            "alpha_macs": self.alpha_macs,
+            "bytes": self.bytes,
+            "activations": self.activations,
+        }
+
 
 def model_counts(prof: Profile, constants: AlphaConstants) -> ModelCounts:
     """The totals of ``prof`` with its α figures under ``constants``."""

@@ -25,9 +25,10 @@ import torch
 from flopwise.analysis import compare as C
 from flopwise.analysis.alpha import AlphaConstants, host_alpha_constants
 from flopwise.errors import FlopwiseError
-from flopwise.measure.devices import device_summary, reset_peak_memory, resolve_device
+from flopwise.measure.devices import device_summary, resolve_device
 from flopwise.measure.options import MeasureOptions, torch_threads
 from flopwise.pipeline._counts import model_counts
+from flopwise.pipeline._timing import time_interleaved
 from flopwise.pipeline.profile import load
 from flopwise.profile import profile
 
@@ -121,13 +122,8 @@ def _count_rows(
                 spec=spec,
                 inputs=c.inputs,
                 params=c.params,
-                flops=c.flops,
-                macs=c.macs,
-                activations=c.activations,
-                bytes=c.bytes,
-                alpha_flops=c.alpha_flops,
-                alpha_macs=c.alpha_macs,
                 complete=c.complete,
+                **c.costs(),
             )
         )
         labels.append(_label(spec, c.inputs, labels))
@@ -170,20 +166,9 @@ def _measure_rows(
 ) -> None:
     """Time every model interleaved (``measure.budget_s`` in total) and, with
     ``measure.energy``, its joules per run; fills the rows, adds notes."""
-    from flopwise.measure.timing import measure_interleaved
-
     labels = [r.extra["label"] for r in rows]
     fns, items = _build_calls(entries, labels, device, dtype)
-    reset_peak_memory(device)
-    lat = measure_interleaved(
-        fns,
-        warmup=measure.warmup,
-        repeats=measure.repeats,
-        budget_s=measure.sample_budget_s,
-        progress=measure.progress,
-        items=items,
-        device=device,
-    )
+    lat = time_interleaved(fns, measure, device, items)
     for row, lab in zip(rows, labels, strict=True):
         lt = lat[lab]
         row.median_s, row.min_s, row.spread = lt.median_s, lt.min_s, lt.rel_iqr

@@ -29,9 +29,10 @@ import torch
 from flopwise.analysis.alpha import AlphaConstants, host_alpha_constants
 from flopwise.analysis.sweep import SweepPoint, summarize_sweep
 from flopwise.errors import FlopwiseError
-from flopwise.measure.devices import device_summary, reset_peak_memory, resolve_device
+from flopwise.measure.devices import device_summary, resolve_device
 from flopwise.measure.options import MeasureOptions, torch_threads
 from flopwise.pipeline._counts import model_counts
+from flopwise.pipeline._timing import time_interleaved
 from flopwise.profile import profile
 
 SCHEMA = "flopwise.sweep/1"
@@ -231,6 +232,7 @@ class SweepResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready document (NaN CIs left as floats; ``jsonout.finite`` drops them)."""
+        constants = self.alpha_constants.to_dict()
         return {
             "schema": SCHEMA,
             "model": self.model,
@@ -241,7 +243,7 @@ class SweepResult:
             "threads": self.threads,
             **({"device": self.device} if self.measured else {}),
             "dtype": self.dtype,
-            "alpha_constants": self.alpha_constants.to_dict(),
+            "alpha_constants": {"source": constants.pop("source"), **constants},  # as before
             "units": {
                 "flops": "flops (multiply-add = 2)",
                 "alpha_flops": "α-flops: α · flops for conv/dense layers, plain flops for other ops",
@@ -280,13 +282,8 @@ def _count_point(
         value=planned.value,
         dims=planned.dims,
         inputs=inputs_doc,
-        flops=c.flops,
-        macs=c.macs,
-        alpha_flops=c.alpha_flops,
-        alpha_macs=c.alpha_macs,
-        bytes=c.bytes,
-        activations=c.activations,
         notes=[] if c.complete else ["count incomplete: uncounted ops"],
+        **c.costs(),
     )
     if not plan.timing:
         return point, None
@@ -307,17 +304,7 @@ def _time_points(
 ) -> list[SweepPoint]:
     """``points`` with the interleaved timing of ``calls`` (keyed by point index) filled in;
     the whole run takes ``measure.budget_s`` seconds (or ``measure.repeats`` rounds)."""
-    from flopwise.measure.timing import measure_interleaved
-
-    reset_peak_memory(device)
-    lat = measure_interleaved(
-        calls,
-        warmup=measure.warmup,
-        repeats=measure.repeats,
-        budget_s=measure.sample_budget_s,
-        progress=measure.progress,
-        device=device,
-    )
+    lat = time_interleaved(calls, measure, device)
     out = []
     for k, p in enumerate(points):
         t = lat.get(str(k))
