@@ -29,6 +29,7 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_CONSTANTS",
+    "PUBLISHED_LABEL",
     "AlphaConstants",
     "LayerGeometry",
     "alpha",

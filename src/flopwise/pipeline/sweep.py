@@ -243,7 +243,7 @@ class SweepResult:
             "threads": self.threads,
             **({"device": self.device} if self.measured else {}),
             "dtype": self.dtype,
-            "alpha_constants": {"source": constants.pop("source"), **constants},  # as before
+            "alpha_constants": {"source": constants.pop("source"), **constants},  # key order kept
             "units": {
                 "flops": "flops (multiply-add = 2)",
                 "alpha_flops": "α-flops: α · flops for conv/dense layers, plain flops for other ops",
