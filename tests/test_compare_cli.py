@@ -7,7 +7,7 @@ import json
 import pytest
 
 from flopwise.cli import main
-from flopwise.commands.compare import split_model_arg
+from flopwise.pipeline.compare import split_model_arg
 
 FACTORIES = """
 import torch

@@ -145,12 +145,6 @@ def current_violations() -> dict[tuple[str, str], list[str]]:
 _CMD_PIPELINE = "the command runs its own pipeline (issue 13 item 2: move it behind the API)"
 KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
     # commands reach past the API into the layers below it
-    ("flopwise.commands.compare", "flopwise.analysis.compare"): _CMD_PIPELINE,
-    ("flopwise.commands.compare", "flopwise.analysis.alpha"): "α constants chosen in the CLI",
-    ("flopwise.commands.compare", "flopwise.profile"): _CMD_PIPELINE,
-    ("flopwise.commands.compare", "flopwise.measure.timing"): _CMD_PIPELINE,
-    ("flopwise.commands.compare", "flopwise.measure.hardware"): "host α constants lookup",
-    ("flopwise.commands.compare", "flopwise.measure.energy"): _CMD_PIPELINE,
     ("flopwise.commands.hardware", "flopwise.measure.timing"): "micro-benchmarks run from CLI",
     ("flopwise.commands.hardware", "flopwise.measure.hardware"): "profile registry, no API yet",
     ("flopwise.commands.history", "flopwise.store.metrics"): "no store API in flopwise.* yet",
@@ -163,12 +157,6 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
     ("flopwise.commands.report", "flopwise.store.refs"): "no store API in flopwise.* yet",
     ("flopwise.commands.saving", "flopwise.store"): "no store API in flopwise.* yet",
     ("flopwise.cli", "flopwise.store"): "error mapping names the database of a failing sqlite call",
-    ("flopwise.commands.sweep", "flopwise.analysis.alpha"): "α constants chosen in the CLI",
-    ("flopwise.commands.sweep", "flopwise.analysis.sweep"): _CMD_PIPELINE,
-    ("flopwise.commands.sweep", "flopwise.sources"): _CMD_PIPELINE,
-    ("flopwise.commands.sweep", "flopwise.sources.specs"): _CMD_PIPELINE,
-    ("flopwise.commands.sweep", "flopwise.measure.hardware"): "host α constants lookup",
-    ("flopwise.commands.sweep", "flopwise.measure.timing"): _CMD_PIPELINE,
     # measure computes analysis results
     ("flopwise.measure.attach", "flopwise.analysis.roofline"): "attaches the roofline join",
     # the result model renders itself

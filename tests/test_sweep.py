@@ -10,8 +10,8 @@ import pytest
 
 from flopwise.analysis.sweep import SweepPoint, fit_dimension, summarize_sweep
 from flopwise.cli import main
-from flopwise.commands.sweep import apply_dims, base_value, parse_dim
 from flopwise.errors import FlopwiseError
+from flopwise.pipeline.sweep import apply_dims, base_value, parse_dim
 from flopwise.sources.specs import parse_input_specs
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_CONSTANTS",
+    "PUBLISHED_LABEL",
     "AlphaConstants",
     "LayerGeometry",
     "alpha",
@@ -36,6 +37,7 @@ __all__ = [
     "alpha_flops",
     "alpha_macs",
     "alpha_totals",
+    "host_alpha_constants",
     "kernel_log_size",
     "layer_geometry",
     "record_alpha",
@@ -154,6 +156,28 @@ class AlphaConstants:
 
 
 DEFAULT_CONSTANTS = AlphaConstants()
+
+#: The label of :data:`DEFAULT_CONSTANTS` wherever a result says which constants it used.
+PUBLISHED_LABEL = "published (Asperti et al. 2021, Quadro T2000)"
+
+
+def host_alpha_constants() -> tuple[AlphaConstants, str]:
+    """The α constants every command uses, and one label saying which they are.
+
+    This host's constants when ``flopwise fit-alpha`` stored them in its measured (cpu)
+    hardware profile (label ``"fitted on this host (<profile source>)"``), else the
+    authors' published ones (:data:`PUBLISHED_LABEL`). Never measures anything: a missing
+    or unreadable host profile just means the published constants."""
+    try:
+        # read only: the profile registry lives in measure (analysis may import it)
+        from flopwise.measure.hardware import get_profile
+
+        host = get_profile("host", measure_if_missing=False)
+        if host.alpha:
+            return AlphaConstants.from_dict(host.alpha), f"fitted on this host ({host.source})"
+    except Exception:  # no host profile yet, or a broken cache: the published constants
+        pass
+    return DEFAULT_CONSTANTS, PUBLISHED_LABEL
 
 
 def kernel_log_size(kernel_area: float) -> float:

@@ -1,8 +1,8 @@
 """Comparing models: one row per model, how well each cost proxy tracks measured time, and
 the Pareto front of accuracy against time.
 
-Pure functions over numbers already counted and measured (the ``compare`` command does the
-counting and timing). A *proxy* is any per-model cost figure (params, flops, α-flops,
+Pure functions over numbers already counted and measured (:mod:`flopwise.pipeline.compare`
+does the counting and timing). A *proxy* is any per-model cost figure (params, flops, α-flops,
 activations, bytes); its correlation with the measured median time (Pearson, Spearman,
 Kendall τ-b, log-log R², from :mod:`flopwise.analysis.stats`) says how far it can be
 trusted to rank or size latency on this machine.
@@ -27,14 +27,9 @@ __all__ = [
     "match_accuracies",
 ]
 
-#: Proxy columns, in table order: (row attribute, label, unit).
-PROXIES: tuple[tuple[str, str, str], ...] = (
-    ("params", "params", "params"),
-    ("flops", "FLOPs", "FLOPs"),
-    ("alpha_flops", "α-FLOPs", "FLOPs"),
-    ("activations", "activations", "activations"),
-    ("bytes", "bytes", "B"),
-)
+#: The proxies (row attributes) correlated with time, in table order; their labels are the
+#: report's (flopwise.report.compare).
+PROXIES: tuple[str, ...] = ("params", "flops", "alpha_flops", "activations", "bytes")
 
 
 @dataclass
@@ -112,7 +107,7 @@ def proxy_correlations(
     fewer than 3 rows are usable (two points always correlate perfectly). A proxy missing
     on some rows is correlated over the rest; a constant one gives NaN.
     """
-    keys = list(proxies) if proxies is not None else [p[0] for p in PROXIES]
+    keys = list(proxies) if proxies is not None else list(PROXIES)
     out: dict[str, dict[str, float]] = {}
     for key in keys:
         pairs = [

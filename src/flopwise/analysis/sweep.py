@@ -2,7 +2,7 @@
 
 Pure functions over sweep points (one point = one input shape with its counted cost and,
 optionally, its measured time). The sweep itself (building inputs, counting, timing) lives
-in :mod:`flopwise.commands.sweep`.
+in :mod:`flopwise.pipeline.sweep`.
 
 For every dimension the points that vary it (others at their base value) are fitted with
 power laws ``cost ∝ dim^b``: for flops, α-flops, bytes and time. Comparing the exponents is

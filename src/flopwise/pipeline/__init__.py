@@ -18,6 +18,7 @@ from flopwise.pipeline.calibrate import (
     run_fit_alpha,
     save_to_host_profile,
 )
+from flopwise.pipeline.compare import run_compare, split_model_arg
 from flopwise.pipeline.diffusion import generation_cost
 from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory, run_memory
 from flopwise.pipeline.predict import (
@@ -33,6 +34,7 @@ from flopwise.pipeline.predict import (
     run_calibration,
 )
 from flopwise.pipeline.profile import add_alpha, load, run_profile, training_closed_forms
+from flopwise.pipeline.sweep import parse_dim, plan_sweep, run_sweep
 
 __all__ = [
     "AlphaFitResult",
@@ -55,16 +57,21 @@ __all__ = [
     "load_calibration",
     "measure_llm",
     "measure_training",
+    "parse_dim",
+    "plan_sweep",
     "predict_model",
     "reset_peak_memory",
     "resolve_device",
     "resolve_hardware",
     "run_calibration",
+    "run_compare",
     "run_fit_alpha",
     "run_llm_memory",
     "run_memory",
     "run_profile",
+    "run_sweep",
     "save_to_host_profile",
+    "split_model_arg",
     "torch_threads",
     "training_closed_forms",
     "valid_device_name",

@@ -196,20 +196,11 @@ def add_alpha(prof: Profile, constants: Any = None) -> None:
     """Attach α-MACs / α-flops (conv and dense layers) to the profile, per module and in
     total, with the host's fitted constants when ``flopwise fit-alpha`` saved some, else the
     authors' published ones; the constants used are recorded beside the figures."""
-    from flopwise.analysis.alpha import DEFAULT_CONSTANTS, AlphaConstants, record_alpha_macs
+    from flopwise.analysis.alpha import PUBLISHED_LABEL, host_alpha_constants, record_alpha_macs
 
-    source = "published (Asperti et al. 2021, Quadro T2000)"
+    source = PUBLISHED_LABEL
     if constants is None:
-        constants = DEFAULT_CONSTANTS
-        try:
-            from flopwise.measure.hardware import get_profile
-
-            host = get_profile("host", measure_if_missing=False)
-            if host.alpha:
-                constants = AlphaConstants.from_dict(host.alpha)
-                source = f"fitted on this host ({host.source})"
-        except Exception:  # no host profile yet: the published constants apply
-            pass
+        constants, source = host_alpha_constants()
     per_module: dict[str, float] = {}
     for rec in prof.ops:
         value = record_alpha_macs(rec, constants)

@@ -505,6 +505,92 @@ def _fit_text(sweep: dict[str, Any], dim: str) -> str:
     return ""
 
 
+def _time_chart(dim: str, safe: str, xlog: bool) -> Chart:
+    return Chart(
+        id=f"sweep-{safe}-time",
+        title=f"Time along {dim}",
+        xlabel=dim,
+        ylabel="time (s)",
+        xlog=xlog,
+        ylog=xlog,
+        yunit="s",
+    )
+
+
+def _add_time_series(
+    chart: Chart, sweep: dict[str, Any], dim: str, pts: list[dict[str, Any]], labels: list[str]
+) -> None:
+    """Measured time along ``dim``, the FLOPs and α-FLOPs predictions anchored at the first
+    point, and the document's own predictions when it carries them."""
+    xs = [float(p["dims"][dim]) for p in pts]
+    times = [float(_point_time(p)) for p in pts]
+    chart.series.append(
+        Series("measured", list(zip(xs, times, strict=True)), "linepoints", "#D55E00", labels)
+    )
+    t0 = times[0]
+    for key, name, color in (
+        ("flops", "FLOPs prediction", "#0072B2"),
+        ("alpha_flops", "α-FLOPs prediction", "#009E73"),
+    ):
+        vals = [_pos(p.get(key)) for p in pts]
+        if all(v is not None for v in vals):
+            # proportional to the proxy, anchored at the first measured point
+            scaled = [(x, t0 * v / vals[0]) for x, v in zip(xs, vals, strict=True)]
+            chart.series.append(Series(name, scaled, "dashed", color))
+    predicted = [_pos(p.get("predicted_time_s")) for p in pts]
+    if all(v is not None for v in predicted):
+        chart.series.append(
+            Series("predicted", list(zip(xs, predicted, strict=True)), "dashed", "#CC79A7")
+        )
+    chart.caption = (
+        "Dashed lines grow in proportion to FLOPs and α-FLOPs from the first point: where"
+        " measured time grows slower than FLOPs, this dimension is cheap on this machine. "
+        + _fit_text(sweep, dim)
+    ).strip()
+
+
+def _add_rate_series(chart: Chart, dim: str, pts: list[dict[str, Any]], labels: list[str]) -> None:
+    """Achieved FLOP/s along ``dim`` (the point's own, else FLOPs / time)."""
+    rates = []
+    for p in pts:
+        rate = _pos(p.get("flops_per_s"))
+        if rate is None and _pos(p.get("flops")):
+            rate = float(p["flops"]) / float(_point_time(p))
+        if rate is not None:
+            rates.append((float(p["dims"][dim]), rate))
+    if rates:
+        chart.series.append(Series("achieved", rates, "linepoints", "#0072B2", labels))
+    else:
+        chart.empty = f"No FLOPs recorded along {dim}."
+
+
+def _dimension_charts(sweep: dict[str, Any], points: list[dict[str, Any]], dim: str) -> list[Chart]:
+    """The time chart and the FLOP/s chart of one dimension."""
+    base = sweep.get("base_dims") if isinstance(sweep.get("base_dims"), dict) else None
+    series_pts = [
+        p for p in _dimension_series(points, dim, base) if _pos(_point_time(p)) is not None
+    ]
+    safe = "".join(c if c.isalnum() else "-" for c in dim)
+    values = [float(p["dims"][dim]) for p in series_pts]
+    xlog = bool(values) and min(values) > 0 and max(values) / min(values) >= 8
+    time_chart = _time_chart(dim, safe, xlog)
+    rate_chart = Chart(
+        id=f"sweep-{safe}-flops",
+        title=f"Achieved FLOP/s along {dim}",
+        xlabel=dim,
+        ylabel="FLOP/s",
+        xlog=xlog,
+        yunit="FLOP/s",
+    )
+    if len(series_pts) < 2:
+        time_chart.empty = rate_chart.empty = f"Fewer than two measured points along {dim}."
+        return [time_chart, rate_chart]
+    labels = [", ".join(f"{k}={v}" for k, v in p["dims"].items()) for p in series_pts]
+    _add_time_series(time_chart, sweep, dim, series_pts, labels)
+    _add_rate_series(rate_chart, dim, series_pts, labels)
+    return [time_chart, rate_chart]
+
+
 def sweep_charts(sweep: dict[str, Any] | None) -> list[Chart]:
     """Per input dimension: measured time (with the FLOPs and α-FLOPs predictions) and
     achieved FLOP/s against the dimension's value."""
@@ -522,81 +608,7 @@ def sweep_charts(sweep: dict[str, Any] | None) -> list[Chart]:
         for k in p["dims"]:
             if k not in dims:
                 dims.append(k)
-    charts = []
-    for dim in dims:
-        base = sweep.get("base_dims") if isinstance(sweep.get("base_dims"), dict) else None
-        series_pts = [
-            p for p in _dimension_series(points, dim, base) if _pos(_point_time(p)) is not None
-        ]
-        safe = "".join(c if c.isalnum() else "-" for c in dim)
-        values = [float(p["dims"][dim]) for p in series_pts]
-        xlog = bool(values) and min(values) > 0 and max(values) / min(values) >= 8
-        time_chart = Chart(
-            id=f"sweep-{safe}-time",
-            title=f"Time along {dim}",
-            xlabel=dim,
-            ylabel="time (s)",
-            xlog=xlog,
-            ylog=xlog,
-            yunit="s",
-        )
-        rate_chart = Chart(
-            id=f"sweep-{safe}-flops",
-            title=f"Achieved FLOP/s along {dim}",
-            xlabel=dim,
-            ylabel="FLOP/s",
-            xlog=xlog,
-            yunit="FLOP/s",
-        )
-        if len(series_pts) < 2:
-            msg = f"Fewer than two measured points along {dim}."
-            time_chart.empty = rate_chart.empty = msg
-            charts += [time_chart, rate_chart]
-            continue
-        xs = values
-        times = [float(_point_time(p)) for p in series_pts]
-        labels = [", ".join(f"{k}={v}" for k, v in p["dims"].items()) for p in series_pts]
-        time_chart.series.append(
-            Series("measured", list(zip(xs, times, strict=True)), "linepoints", "#D55E00", labels)
-        )
-        t0 = times[0]
-        for key, name, color in (
-            ("flops", "FLOPs prediction", "#0072B2"),
-            ("alpha_flops", "α-FLOPs prediction", "#009E73"),
-        ):
-            vals = [_pos(p.get(key)) for p in series_pts]
-            if all(v is not None for v in vals):
-                # proportional to the proxy, anchored at the first measured point
-                time_chart.series.append(
-                    Series(
-                        name,
-                        [(x, t0 * v / vals[0]) for x, v in zip(xs, vals, strict=True)],
-                        "dashed",
-                        color,
-                    )
-                )
-        predicted = [_pos(p.get("predicted_time_s")) for p in series_pts]
-        if all(v is not None for v in predicted):
-            time_chart.series.append(
-                Series("predicted", list(zip(xs, predicted, strict=True)), "dashed", "#CC79A7")
-            )
-        time_chart.caption = (
-            "Dashed lines grow in proportion to FLOPs and α-FLOPs from the first point: where"
-            " measured time grows slower than FLOPs, this dimension is cheap on this machine. "
-            + _fit_text(sweep, dim)
-        ).strip()
-        rates = []
-        for p, x in zip(series_pts, xs, strict=True):
-            rate = _pos(p.get("flops_per_s"))
-            if rate is None and _pos(p.get("flops")):
-                rate = float(p["flops"]) / float(_point_time(p))
-            if rate is not None:
-                rates.append((x, rate))
-        if rates:
-            rate_chart.series.append(Series("achieved", rates, "linepoints", "#0072B2", labels))
-        else:
-            rate_chart.empty = f"No FLOPs recorded along {dim}."
-        charts += [time_chart, rate_chart]
+    charts = [chart for dim in dims for chart in _dimension_charts(sweep, points, dim)]
     if not charts:
         charts.append(
             Chart(
@@ -670,20 +682,8 @@ def _correlation_text(corr: dict[str, Any]) -> str:
     return "Correlation with measured time: " + ", ".join(parts) if parts else ""
 
 
-def comparison_charts(comparison: dict[str, Any] | None) -> list[Chart]:
-    """One scatter per proxy (proxy vs measured time, log-log) and the accuracy Pareto front
-    (against measured time, or against FLOPs when the models were not timed)."""
-    if not comparison:
-        return [
-            Chart(
-                id="compare",
-                title="Model comparison",
-                empty="No comparison in this report (run flopwise compare MODEL ...).",
-            )
-        ]
-    all_rows = _compare_rows(comparison)
-    rows = [r for r in all_rows if _pos(r.get("time_s"))]
-    correlations = comparison.get("correlations") or {}
+def _proxy_charts(rows: list[dict[str, Any]], correlations: Any) -> list[Chart]:
+    """One log-log scatter per proxy against measured time (the timed rows only)."""
     charts = []
     for key, name in PROXIES:
         pts = [
@@ -720,6 +720,43 @@ def comparison_charts(comparison: dict[str, Any] | None) -> list[Chart]:
             if isinstance(corr, dict):
                 chart.caption = _correlation_text(corr)
         charts.append(chart)
+    return charts
+
+
+def _pareto_series(
+    chart: Chart, comparison: dict[str, Any], acc_rows: list[dict[str, Any]], cost: str
+) -> None:
+    """The dominated models as points and the front as a line."""
+    front = set(_pareto_names(comparison, acc_rows, cost))
+    others = [r for r in acc_rows if str(r["model"]) not in front]
+    on = sorted((r for r in acc_rows if str(r["model"]) in front), key=lambda r: r[cost])
+    annotate = len(acc_rows) <= 12
+    for name, group, style, color in (
+        ("dominated", others, "points", "#999999"),
+        ("Pareto front", on, "linepoints", "#D55E00"),
+    ):
+        if group:
+            chart.series.append(
+                Series(
+                    name,
+                    [(float(r[cost]), float(r["accuracy"])) for r in group],
+                    style,
+                    color,
+                    [str(r["model"]) for r in group],
+                    annotate=annotate,
+                )
+            )
+    cheaper = "faster" if cost == "time_s" else "cheaper in FLOPs"
+    chart.caption = (
+        f"Models on the front are not beaten by any model that is both {cheaper} and more accurate."
+    )
+
+
+def _pareto_chart(
+    comparison: dict[str, Any], rows: list[dict[str, Any]], all_rows: list[dict[str, Any]]
+) -> Chart:
+    """Accuracy against measured time (two timed models with accuracies at least), else
+    against FLOPs."""
     timed_acc = [r for r in rows if isinstance(r.get("accuracy"), int | float)]
     if len(timed_acc) >= 2:
         acc_rows, cost, cost_name, unit = timed_acc, "time_s", "measured time (s)", "s"
@@ -741,37 +778,25 @@ def comparison_charts(comparison: dict[str, Any] | None) -> list[Chart]:
     if len(acc_rows) < 2:
         pareto.empty = "No accuracies given (flopwise compare ... --accuracy NAME=VALUE)."
     else:
-        front = set(_pareto_names(comparison, acc_rows, cost))
-        others = [r for r in acc_rows if str(r["model"]) not in front]
-        on = sorted((r for r in acc_rows if str(r["model"]) in front), key=lambda r: r[cost])
-        if others:
-            pareto.series.append(
-                Series(
-                    "dominated",
-                    [(float(r[cost]), float(r["accuracy"])) for r in others],
-                    "points",
-                    "#999999",
-                    [str(r["model"]) for r in others],
-                    annotate=len(acc_rows) <= 12,
-                )
+        _pareto_series(pareto, comparison, acc_rows, cost)
+    return pareto
+
+
+def comparison_charts(comparison: dict[str, Any] | None) -> list[Chart]:
+    """One scatter per proxy (proxy vs measured time, log-log) and the accuracy Pareto front
+    (against measured time, or against FLOPs when the models were not timed)."""
+    if not comparison:
+        return [
+            Chart(
+                id="compare",
+                title="Model comparison",
+                empty="No comparison in this report (run flopwise compare MODEL ...).",
             )
-        if on:
-            pareto.series.append(
-                Series(
-                    "Pareto front",
-                    [(float(r[cost]), float(r["accuracy"])) for r in on],
-                    "linepoints",
-                    "#D55E00",
-                    [str(r["model"]) for r in on],
-                    annotate=len(acc_rows) <= 12,
-                )
-            )
-        cheaper = "faster" if cost == "time_s" else "cheaper in FLOPs"
-        pareto.caption = (
-            f"Models on the front are not beaten by any model that is both {cheaper}"
-            " and more accurate."
-        )
-    charts.append(pareto)
+        ]
+    all_rows = _compare_rows(comparison)
+    rows = [r for r in all_rows if _pos(r.get("time_s"))]
+    charts = _proxy_charts(rows, comparison.get("correlations") or {})
+    charts.append(_pareto_chart(comparison, rows, all_rows))
     return charts
 
 
