@@ -94,18 +94,20 @@ def ThreadsOption() -> Any:  # noqa: N802
     return typer.Option(
         None,
         "--threads",
-        help="torch CPU threads while timing [default: torch's current count]",
+        help="torch CPU threads while timing (default: torch's current count)",
         callback=threads_count,
     )
 
 
-def BudgetOption(default_s: float, what: str = "timing") -> Any:  # noqa: N802
+def BudgetOption(default_s: float, what: str = "timing", default_text: str | None = None) -> Any:  # noqa: N802
     """``--budget SECONDS``: the wall-clock seconds the whole command may spend on
-    ``what`` (never per point or per model); unset means ``default_s``."""
+    ``what`` (never per point or per model); unset means ``default_s`` (or what
+    ``default_text`` says when the default depends on the run)."""
+    default = default_text or f"{default_s:g} s"
     return typer.Option(
         None,
         "--budget",
-        help=f"Seconds of {what} for the whole command (default {default_s:g} s)",
+        help=f"Seconds of {what} for the whole command (default: {default})",
         callback=seconds_budget,
     )
 

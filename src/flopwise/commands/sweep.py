@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -27,14 +26,6 @@ def register(app: typer.Typer) -> None:
     app.command("sweep")(sweep_command)
 
 
-def _budget_option() -> Any:
-    """``--budget`` for the whole sweep; its default depends on the number of points."""
-    option = BudgetOption(2.0, "timing")
-    # parentheses, not "[default: ...]": rich would read brackets as markup and drop them
-    option.help = "Seconds of timing for the whole sweep (default: 2 × the number of points)"
-    return option
-
-
 def sweep_command(
     model: str = typer.Argument(..., help="Model spec, as for `flopwise profile`"),
     dim: list[str] = typer.Option(
@@ -47,7 +38,7 @@ def sweep_command(
     measure: bool = typer.Option(
         True, "--measure/--no-measure", help="Time every point (interleaved) on this machine"
     ),
-    budget: float | None = _budget_option(),
+    budget: float | None = BudgetOption(2.0, default_text="2 s × the number of points"),
     dtype: str = typer.Option("float32", help="Model dtype"),
     device: str = DeviceOption(),
     statistic: str = typer.Option(
