@@ -27,7 +27,6 @@ TOO_LONG_TODAY: set[tuple[str, str]] = {
     ("llm/estimate.py", "estimate_to_dict"),
     ("llm/measured.py", "measure_llm"),
     ("llm/spec.py", "_llama_like_spec"),
-    ("measure/hardware.py", "measure_host_profile"),
     ("measure/layer_times.py", "_attribute"),
     ("measure/layer_times.py", "measure_model"),
     ("measure/stages.py", "measure_stages"),

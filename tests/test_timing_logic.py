@@ -25,6 +25,7 @@ import torch
 from flopwise.measure import hardware as hw
 from flopwise.measure import layer_times as lt
 from flopwise.measure import timing
+from flopwise.measure.hardware import bench as hw_bench
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = json.loads((ROOT / "tests" / "data" / "profiler_trace.json").read_text())
@@ -53,7 +54,7 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch) -> FakeClock:
     fake = FakeClock()
-    for module in (timing, lt, hw):
+    for module in (timing, lt, hw_bench):
         monkeypatch.setattr(module, "time", fake)
     return fake
 
