@@ -155,8 +155,6 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
     ("flopwise.commands.fit_alpha", "flopwise.analysis.fit"): "run_calibration in the CLI",
     ("flopwise.commands.fit_alpha", "flopwise.measure.hardware"): "saves α constants itself",
     ("flopwise.commands.fit_alpha", "flopwise.measure.layer_timing"): "times the α grid itself",
-    ("flopwise.commands.hardware", "flopwise.measure.timing"): "micro-benchmarks run from CLI",
-    ("flopwise.commands.hardware", "flopwise.measure.hardware"): "profile registry, no API yet",
     ("flopwise.commands.history", "flopwise.store.metrics"): "no store API in flopwise.* yet",
     ("flopwise.commands.history", "flopwise.store"): "no store API in flopwise.* yet",
     ("flopwise.commands.history", "flopwise.store.diff"): "no store API in flopwise.* yet",

@@ -11,18 +11,29 @@ from flopwise.measure.devices import (
     valid_device_name,
 )
 from flopwise.measure.hardware import resolve_hardware
+from flopwise.measure.options import MeasureOptions
 from flopwise.pipeline.diffusion import generation_cost
+from flopwise.pipeline.hardware import (
+    HostMeasurement,
+    list_hardware,
+    measure_hardware,
+    show_hardware,
+)
 from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory, run_memory
 from flopwise.pipeline.profile import add_alpha, load, run_profile, training_closed_forms
 
 __all__ = [
     "DEVICE_CHOICES",
+    "HostMeasurement",
+    "MeasureOptions",
     "OPTIMIZERS",
     "add_alpha",
     "device_summary",
     "generation_cost",
     "hardware_capacity",
+    "list_hardware",
     "load",
+    "measure_hardware",
     "measure_llm",
     "measure_training",
     "reset_peak_memory",
@@ -31,6 +42,7 @@ __all__ = [
     "run_llm_memory",
     "run_memory",
     "run_profile",
+    "show_hardware",
     "training_closed_forms",
     "valid_device_name",
 ]
