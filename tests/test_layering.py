@@ -170,7 +170,6 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
     ("flopwise.commands.predict", "flopwise.sources.specs"): _CMD_PIPELINE,
     ("flopwise.commands.report", "flopwise.store.refs"): "no store API in flopwise.* yet",
     ("flopwise.commands.saving", "flopwise.store"): "no store API in flopwise.* yet",
-    ("flopwise.cli", "flopwise.store"): "error mapping names the database of a failing sqlite call",
     ("flopwise.commands.sweep", "flopwise.analysis.alpha"): "α constants chosen in the CLI",
     ("flopwise.commands.sweep", "flopwise.analysis.sweep"): _CMD_PIPELINE,
     ("flopwise.commands.sweep", "flopwise.sources"): _CMD_PIPELINE,
