@@ -1,6 +1,6 @@
 """Hardware profiles keyed by device: ``host`` is the profile of the device being measured.
 
-There is no GPU on the test machine: the device query (``hardware.device_name``) and the
+There is no GPU on the test machine: the device query (``hardware.profiles.device_name``) and the
 ceiling measurement (``hardware.measure_host_profile``) are replaced by fakes, so what is
 checked is which profile a GPU run resolves to, where it is cached, and that the roofline of
 a ``--device cuda`` run is built on it (the bug: it used the CPU host profile).
@@ -50,7 +50,7 @@ def _setup(monkeypatch, tmp_path, model: str = FAKE_GPU) -> list[str]:
     """Cache in tmp_path, a fake GPU model name, and a fake measurement that records which
     device it was asked to measure."""
     monkeypatch.setenv("FLOPWISE_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(hw, "device_name", lambda d: "cpu" if str(d) == "cpu" else model)
+    monkeypatch.setattr(hw.profiles, "device_name", lambda d: "cpu" if str(d) == "cpu" else model)
     asked: list[str] = []
 
     def fake_measure(budget_s=60.0, *, device="cpu", progress=True, **kw):
@@ -82,7 +82,7 @@ def test_gpu_profile_is_cached_per_device_name(monkeypatch, tmp_path):
     again = hw.get_profile("host:cuda:0", progress=False)  # cached: not measured again
     assert asked == ["cuda:0"] and again.peak_flops == prof.peak_flops
     # another GPU model in the same slot gets its own measurement, not the H200's ceilings
-    monkeypatch.setattr(hw, "device_name", lambda d: "NVIDIA L4")
+    monkeypatch.setattr(hw.profiles, "device_name", lambda d: "NVIDIA L4")
     assert hw.host_profile_path("cuda:0") != path
     hw.get_profile("host:cuda:0", progress=False)
     assert asked == ["cuda:0", "cuda:0"]

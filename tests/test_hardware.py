@@ -255,3 +255,41 @@ def test_saving_a_measurement_keeps_the_best_of_each_ceiling(tmp_path):
     assert HardwareProfile.load(path).peak_flops["float32"] == 50e9
     hw.save_profile(quiet, path, merge=False)
     assert HardwareProfile.load(path).details.get("measurements") is None
+
+
+def test_measure_hardware_api_saves_merges_and_restores_threads(monkeypatch):
+    """The API behind `flopwise hardware`: it measures on the threads asked for (torch's
+    count restored after), saves to the host cache merged with what is there, and says how
+    many measurements the saved profile keeps; the renderer's line says so."""
+    from flopwise.pipeline import MeasureOptions, measure_hardware
+    from flopwise.report.hardware import saved_line
+
+    runs = iter(
+        [
+            _measured(100e9, 10e9, 1e-6, [], "first"),
+            _measured(50e9, 20e9, 2e-6, [], "second"),
+            _measured(70e9, 30e9, 2e-6, [], "third"),
+        ]
+    )
+    seen = []
+
+    def fake(budget, *, device, progress):
+        seen.append((budget, device, progress, torch.get_num_threads()))
+        return next(runs)
+
+    monkeypatch.setattr(hw, "measure_host_profile", fake)
+    before = torch.get_num_threads()
+    first = measure_hardware(measure=MeasureOptions(budget_s=3.0, threads=1))
+    assert torch.get_num_threads() == before
+    path = hw.host_profile_path(threads=2)
+    assert (first.path, first.measurements, first.name, first.device) == (path, 1, "host", "cpu")
+    assert saved_line(first) == f"saved to {path} (used as --hardware host)"
+    second = measure_hardware()
+    assert second.measurements == 2 and second.profile.peak_flops["float32"] == 50e9
+    saved = HardwareProfile.load(path)
+    assert saved.peak_flops["float32"] == 100e9 and saved.memory_bandwidth == 20e9
+    assert saved_line(second).endswith("(used as --hardware host; best of 2 measurements kept)")
+    assert seen == [(3.0, "cpu", False, 1), (45.0, "cpu", False, before)]
+    unsaved = measure_hardware(save=False)
+    assert unsaved.path is None and saved_line(unsaved) is None
+    assert HardwareProfile.load(path).details["measurements"] == 2

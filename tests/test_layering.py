@@ -145,8 +145,6 @@ def current_violations() -> dict[tuple[str, str], list[str]]:
 _CMD_PIPELINE = "the command runs its own pipeline (issue 13 item 2: move it behind the API)"
 KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
     # commands reach past the API into the layers below it
-    ("flopwise.commands.hardware", "flopwise.measure.timing"): "micro-benchmarks run from CLI",
-    ("flopwise.commands.hardware", "flopwise.measure.hardware"): "profile registry, no API yet",
     ("flopwise.commands.history", "flopwise.store.metrics"): "no store API in flopwise.* yet",
     ("flopwise.commands.history", "flopwise.store"): "no store API in flopwise.* yet",
     ("flopwise.commands.history", "flopwise.store.diff"): "no store API in flopwise.* yet",
@@ -156,7 +154,6 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
     ("flopwise.commands.llm", "flopwise.llm.ops"): "llm_command calls the llm layer",
     ("flopwise.commands.report", "flopwise.store.refs"): "no store API in flopwise.* yet",
     ("flopwise.commands.saving", "flopwise.store"): "no store API in flopwise.* yet",
-    ("flopwise.cli", "flopwise.store"): "error mapping names the database of a failing sqlite call",
     # measure computes analysis results
     ("flopwise.measure.attach", "flopwise.analysis.roofline"): "attaches the roofline join",
     # the result model renders itself

@@ -24,6 +24,7 @@ import torch
 
 from flopwise.measure import hardware as hw
 from flopwise.measure import per_layer, timing
+from flopwise.measure.hardware import bench as hw_bench
 from flopwise.measure.per_layer import run as per_layer_run
 from flopwise.measure.per_layer import trace as per_layer_trace
 
@@ -54,7 +55,7 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch) -> FakeClock:
     fake = FakeClock()
-    for module in (timing, per_layer_run, hw):
+    for module in (timing, per_layer_run, hw_bench):
         monkeypatch.setattr(module, "time", fake)
     return fake
 

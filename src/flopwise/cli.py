@@ -22,7 +22,7 @@ from typing import Any
 
 import typer
 
-from flopwise.errors import FlopwiseError
+from flopwise.errors import DatabaseFile, FlopwiseError
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
@@ -173,15 +173,13 @@ def _silence_stdout() -> None:
 
 
 def _store_path(exc: BaseException) -> str | None:
-    """The file of the :class:`~flopwise.store.Store` whose call raised ``exc``, found on the
-    traceback (any command may open the store; this names the file without each one
-    catching sqlite errors)."""
-    from flopwise.store import Store
-
+    """The file of the :class:`~flopwise.errors.DatabaseFile` (the results store) whose call
+    raised ``exc``, found on the traceback (any command may open the store; this names the
+    file without each one catching sqlite errors)."""
     tb = exc.__traceback__
     while tb is not None:
         owner = tb.tb_frame.f_locals.get("self")
-        if isinstance(owner, Store):
+        if isinstance(owner, DatabaseFile):
             return str(owner.path)
         tb = tb.tb_next
     return None

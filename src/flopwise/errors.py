@@ -9,6 +9,16 @@ class FlopwiseError(Exception):
     exit_code = 2
 
 
+class DatabaseFile:
+    """Base of an object backed by a database file (the results store), ``path``.
+
+    When a database call of such an object fails, the CLI finds the object on the
+    traceback and names its file in the one-line error, so no command catches database
+    errors itself and the CLI need not import the store."""
+
+    path: object  # the file (a Path); str() names it in the message
+
+
 class UnknownModel(FlopwiseError):
     """A model name no source knows; the message carries close matches."""
 

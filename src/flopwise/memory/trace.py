@@ -253,15 +253,7 @@ def prepared(
     earlier micro-batch's forward + backward has run, so gradients already exist and the
     step is the last micro-batch of an accumulation window. Yields
     ``call, args, kwargs, params, buffers, optimizer``; leaves ``model`` as it was found."""
-    from flopwise.profile import (
-        _detached_inputs,
-        _device_of,
-        _fake_state,
-        _fake_twin,
-        _is_fake,
-        _preserved,
-        _tensor_kind,
-    )
+    from flopwise.profile import _device_of, _is_fake, _tensor_kind
 
     if optimizer is not None and not train:
         raise FlopwiseError("an optimizer needs train=True")
@@ -275,42 +267,11 @@ def prepared(
     device = _device_of(model, args, kwargs)
     with contextlib.ExitStack() as stack:
         if kind in ("fake", "meta") and not any(_is_fake(t) for t in leaves):
-            from torch._subclasses.fake_tensor import FakeTensorMode
-
-            fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-            state = _fake_state(model, kind, fake_mode, device)
-            run_args, run_kwargs = tree_map(
-                lambda v: (
-                    _fake_twin(v, kind, fake_mode, device) if isinstance(v, torch.Tensor) else v
-                ),
-                (args, kwargs),
-            )
-
-            from torch.nn.utils.stateless import _reparametrize_module
-
-            stack.enter_context(_preserved(model))
-            model.train(train)
-            stack.enter_context(fake_mode)
-            # The twins stay in place for the whole step, not just the forward call:
-            # checkpointed modules recompute in backward and must see them too.
-            names = dict(model.named_parameters())  # before: tied weights listed once
-            stack.enter_context(_reparametrize_module(model, state, tie_weights=True, strict=False))
-            call = run_model = model
-            stack.enter_context(checkpointed(model, checkpoint))
-            params = [state[n] for n in names]
-            buffers = [state[n] for n, _ in model.named_buffers()]
+            setup = _fake_setup(stack, model, args, kwargs, kind, device, train, checkpoint)
         else:
-            run_model = model
-            if optimizer is not None:
-                run_model = copy.deepcopy(model)  # the step must not change the caller's weights
-            else:
-                stack.enter_context(_preserved(model))
-            run_model.train(train)
-            stack.enter_context(checkpointed(run_model, checkpoint))
-            call = run_model
-            run_args, run_kwargs = _detached_inputs((args, kwargs))
-            params = list(run_model.parameters())
-            buffers = list(run_model.buffers())
+            setup = _real_setup(stack, model, args, kwargs, optimizer, train, checkpoint)
+        run_model, run_args, run_kwargs, params, buffers = setup
+        call = run_model
         opt = make_optimizer(optimizer, [p for p in params if p.requires_grad]) if train else None
         if opt is not None and warmup:
             run_step(call, run_args, run_kwargs, train=True, optimizer=opt)
@@ -331,6 +292,70 @@ def prepared(
             "kind": kind,
             "device": str(device),
         }
+
+
+#: What a step runs on: the module called, its args and kwargs, its parameters and buffers.
+_Setup = tuple[nn.Module, Any, Any, list[torch.Tensor], list[torch.Tensor]]
+
+
+def _fake_setup(
+    stack: contextlib.ExitStack,
+    model: nn.Module,
+    args: tuple,
+    kwargs: dict,
+    kind: str,
+    device: Any,
+    train: bool,
+    checkpoint: Sequence[str],
+) -> _Setup:
+    """``model`` itself, its parameters, buffers and inputs swapped for fake twins (meta
+    or fake tensors) until ``stack`` closes; the model's own state is restored then."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.nn.utils.stateless import _reparametrize_module
+
+    from flopwise.profile import _fake_state, _fake_twin, _preserved
+
+    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+    state = _fake_state(model, kind, fake_mode, device)
+    run_args, run_kwargs = tree_map(
+        lambda v: _fake_twin(v, kind, fake_mode, device) if isinstance(v, torch.Tensor) else v,
+        (args, kwargs),
+    )
+    stack.enter_context(_preserved(model))
+    model.train(train)
+    stack.enter_context(fake_mode)
+    # The twins stay in place for the whole step, not just the forward call:
+    # checkpointed modules recompute in backward and must see them too.
+    names = dict(model.named_parameters())  # before: tied weights listed once
+    stack.enter_context(_reparametrize_module(model, state, tie_weights=True, strict=False))
+    stack.enter_context(checkpointed(model, checkpoint))
+    params = [state[n] for n in names]
+    buffers = [state[n] for n, _ in model.named_buffers()]
+    return model, run_args, run_kwargs, params, buffers
+
+
+def _real_setup(
+    stack: contextlib.ExitStack,
+    model: nn.Module,
+    args: tuple,
+    kwargs: dict,
+    optimizer: str | None,
+    train: bool,
+    checkpoint: Sequence[str],
+) -> _Setup:
+    """The model on its real tensors: a private copy when an optimizer would change its
+    weights, else the model itself, restored when ``stack`` closes; inputs detached."""
+    from flopwise.profile import _detached_inputs, _preserved
+
+    run_model = model
+    if optimizer is not None:
+        run_model = copy.deepcopy(model)  # the step must not change the caller's weights
+    else:
+        stack.enter_context(_preserved(model))
+    run_model.train(train)
+    stack.enter_context(checkpointed(run_model, checkpoint))
+    run_args, run_kwargs = _detached_inputs((args, kwargs))
+    return run_model, run_args, run_kwargs, list(run_model.parameters()), list(run_model.buffers())
 
 
 def autocast_of(amp: str | None, device: str) -> tuple[str, torch.dtype] | None:
@@ -415,45 +440,10 @@ def memory_profile(
     ) as run:
         target = device or ("cpu" if run["kind"] in ("fake", "meta") else run["device"])
         lt = Lifetimes(rule_for(target, granularity))
-        seen: set[int] = set()
-        for category, group in (
-            ("parameters", run["params"]),
-            ("buffers", run["buffers"]),
-            ("inputs", [t for t in tree_leaves((run["args"], run["kwargs"]))]),
-        ):
-            for t in group:
-                if isinstance(t, torch.Tensor) and id(t) not in seen:
-                    seen.add(id(t))
-                    lt.adopt(t, category)
-        for p in run["params"]:
-            if p.grad is not None:
-                lt.adopt(p.grad, "gradients")
+        _adopt_state(lt, run)
         opt = run["optimizer"]
-        if opt is not None:
-            for state in opt.state.values():
-                for t in tree_leaves(state):
-                    if isinstance(t, torch.Tensor):
-                        lt.adopt(t, "optimizer_state")
-        phases: dict[str, list[int]] = {}
-        forward_live: list[Block] = []
-        output_blocks: set[int] = set()
         cap = _MemoryCapture(run["module"], lt)  # the module that runs (a private copy?)
-
-        def mark(phase: str, out: Any) -> None:
-            pos = len(cap.records)
-            if lt.phase in phases:
-                phases[lt.phase][1] = pos - 1
-            if phase == "backward" or (phase == "end" and lt.phase == "forward"):
-                forward_live.extend(b for b in lt.live_blocks() if b.phase == "forward")
-                for t in tree_leaves(out):
-                    if isinstance(t, torch.Tensor) and (b := lt.block_of(t)) is not None:
-                        output_blocks.add(b.id)
-            if phase != "end":
-                phases[phase] = [pos, pos - 1]
-            else:
-                lt.closed = True
-            lt.phase = phase
-
+        marks = _PhaseMarks(lt, cap)
         with cap:
             run_step(
                 run["call"],
@@ -461,22 +451,10 @@ def memory_profile(
                 run["kwargs"],
                 train=train,
                 optimizer=opt,
-                mark=mark,
+                mark=marks,
                 amp=autocast_of(amp, run["device"]),
             )
-        # Classify what the step created, most specific first.
-        for b in forward_live:
-            if b.category == "temporaries" and b.id not in output_blocks and train:
-                b.category = "saved"
-        for p in run["params"]:
-            if p.grad is not None and (b := lt.block_of(p.grad)) is not None and b.birth >= 0:
-                b.category = "gradients"
-        if opt is not None:
-            for state in opt.state.values():
-                for t in tree_leaves(state):
-                    b = lt.block_of(t) if isinstance(t, torch.Tensor) else None
-                    if b is not None and b.birth >= 0:
-                        b.category = "optimizer_state"
+        _classify(lt, run, marks, train)
         records = cap.records
         mode = {
             "phase": "training" if train else "inference",
@@ -488,9 +466,84 @@ def memory_profile(
             "accumulate": accumulate,
             "amp": amp,
         }
-        mp = _assemble(lt, records, cap.tracker, model, name or type(model).__name__, mode, phases)
+        label = name or type(model).__name__
+        mp = _assemble(lt, records, cap.tracker, model, label, mode, marks.phases)
         mp.extra["step_flops"] = sum(r.flops for r in records)
         return mp
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer | None) -> Iterator[torch.Tensor]:
+    """Every tensor of ``opt``'s state (momentum buffers, moments, step counters)."""
+    if opt is None:
+        return
+    for state in opt.state.values():
+        for t in tree_leaves(state):
+            if isinstance(t, torch.Tensor):
+                yield t
+
+
+def _adopt_state(lt: Lifetimes, run: dict[str, Any]) -> None:
+    """Record what exists before the step: parameters, buffers, inputs, gradients left by
+    an earlier micro-batch, and the optimizer's state (each storage once)."""
+    seen: set[int] = set()
+    for category, group in (
+        ("parameters", run["params"]),
+        ("buffers", run["buffers"]),
+        ("inputs", [t for t in tree_leaves((run["args"], run["kwargs"]))]),
+    ):
+        for t in group:
+            if isinstance(t, torch.Tensor) and id(t) not in seen:
+                seen.add(id(t))
+                lt.adopt(t, category)
+    for p in run["params"]:
+        if p.grad is not None:
+            lt.adopt(p.grad, "gradients")
+    for t in _optimizer_tensors(run["optimizer"]):
+        lt.adopt(t, "optimizer_state")
+
+
+class _PhaseMarks:
+    """The ``mark`` callback of :func:`run_step`: records where each phase starts and ends
+    in the op records (``phases``: name → [first, last]), the blocks alive at the end of
+    the forward pass and those of its outputs, and closes the lifetimes at the end."""
+
+    def __init__(self, lt: Lifetimes, cap: _MemoryCapture) -> None:
+        self.lt = lt
+        self.cap = cap
+        self.phases: dict[str, list[int]] = {}
+        self.forward_live: list[Block] = []
+        self.output_blocks: set[int] = set()
+
+    def __call__(self, phase: str, out: Any) -> None:
+        lt = self.lt
+        pos = len(self.cap.records)
+        if lt.phase in self.phases:
+            self.phases[lt.phase][1] = pos - 1
+        if phase == "backward" or (phase == "end" and lt.phase == "forward"):
+            self.forward_live.extend(b for b in lt.live_blocks() if b.phase == "forward")
+            for t in tree_leaves(out):
+                if isinstance(t, torch.Tensor) and (b := lt.block_of(t)) is not None:
+                    self.output_blocks.add(b.id)
+        if phase != "end":
+            self.phases[phase] = [pos, pos - 1]
+        else:
+            lt.closed = True
+        lt.phase = phase
+
+
+def _classify(lt: Lifetimes, run: dict[str, Any], marks: _PhaseMarks, train: bool) -> None:
+    """Name what the step created, most specific first: forward temporaries still alive
+    for backward are ``saved``; new gradients and optimizer state are theirs."""
+    for b in marks.forward_live:
+        if b.category == "temporaries" and b.id not in marks.output_blocks and train:
+            b.category = "saved"
+    for p in run["params"]:
+        if p.grad is not None and (b := lt.block_of(p.grad)) is not None and b.birth >= 0:
+            b.category = "gradients"
+    for t in _optimizer_tensors(run["optimizer"]):
+        b = lt.block_of(t)
+        if b is not None and b.birth >= 0:
+            b.category = "optimizer_state"
 
 
 def _assemble(

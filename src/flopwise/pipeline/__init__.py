@@ -20,6 +20,12 @@ from flopwise.pipeline.calibrate import (
 )
 from flopwise.pipeline.compare import run_compare, split_model_arg
 from flopwise.pipeline.diffusion import generation_cost
+from flopwise.pipeline.hardware import (
+    HostMeasurement,
+    list_hardware,
+    measure_hardware,
+    show_hardware,
+)
 from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory, run_memory
 from flopwise.pipeline.predict import (
     CALIBRATION_SCHEMA,
@@ -42,6 +48,7 @@ __all__ = [
     "DEFAULT_CALIBRATION_BUDGET_S",
     "DEFAULT_GRID_BUDGET",
     "DEVICE_CHOICES",
+    "HostMeasurement",
     "LatencyPrediction",
     "MeasureOptions",
     "OPTIMIZERS",
@@ -53,8 +60,10 @@ __all__ = [
     "device_summary",
     "generation_cost",
     "hardware_capacity",
+    "list_hardware",
     "load",
     "load_calibration",
+    "measure_hardware",
     "measure_llm",
     "measure_training",
     "parse_dim",
@@ -71,6 +80,7 @@ __all__ = [
     "run_profile",
     "run_sweep",
     "save_to_host_profile",
+    "show_hardware",
     "split_model_arg",
     "torch_threads",
     "training_closed_forms",

@@ -61,14 +61,7 @@ def run_memory(
     it saves against the same step without, and the FLOPs it recomputes."""
     from flopwise.pipeline.profile import load
 
-    if device not in ("meta", "cpu"):
-        raise FlopwiseError(f"--device must be meta or cpu (got {device!r})")
-    if measure and device != "cpu":
-        raise FlopwiseError("--measure needs real tensors: use --device cpu")
-    if optimizer is not None and not train:
-        raise FlopwiseError("--optimizer needs --train")
-    if accumulate < 1 or (accumulate > 1 and not train):
-        raise FlopwiseError("--accumulate needs --train and a value >= 1")
+    _check_options(device, measure, optimizer, train, accumulate)
     alloc_device, capacity, hw_name = "cpu", None, None
     if hardware:
         hw_name, capacity, alloc_device = hardware_capacity(hardware)
@@ -90,42 +83,11 @@ def run_memory(
         options["checkpoint"] = list(checkpoint)
     mp = memory_profile(model, *args, kwargs=kwargs, name=model_spec or name, **options)
     if checkpoint:
-
-        def saved(p: MemoryProfile) -> int:
-            return sum(b.bytes for b in p.blocks if b.category == "saved")
-
-        mp.extra["checkpoint"] = {
-            "modules": list(checkpoint),
-            "peak_bytes_without": plain.peak_bytes,
-            "peak_bytes_with": mp.peak_bytes,
-            "saved_bytes_without": saved(plain),
-            "saved_bytes_with": saved(mp),
-            "peak_saving_bytes": plain.peak_bytes - mp.peak_bytes,
-            "recompute_flops": mp.extra["step_flops"] - plain.extra["step_flops"],
-        }
+        mp.extra["checkpoint"] = _checkpoint_saving(plain, mp, checkpoint)
     mp.mode["batch"] = _batch_of(args, kwargs)
     mp.mode["dtype"] = dtype
     if measure:
-        from flopwise.memory.measured import measure_cpu_step_peak
-
-        exact = memory_profile(model, *args, kwargs=kwargs, **{**options, "granularity": 1})
-        measured = measure_cpu_step_peak(
-            model,
-            *args,
-            kwargs=kwargs,
-            train=train,
-            optimizer=optimizer,
-            checkpoint=checkpoint or (),
-            accumulate=accumulate,
-            amp=amp,
-        )
-        mp.extra["measured"] = {
-            "method": "torch.profiler allocation events (CPU, requested sizes)",
-            "step_peak_bytes": measured,
-            "predicted_step_peak_bytes": exact.step_peak_bytes,
-            "difference_bytes": exact.step_peak_bytes - measured,
-            "note": "predicted at 1-byte granularity, as the profiler reports sizes",
-        }
+        mp.extra["measured"] = _measured_peak(model, args, kwargs, options)
     if capacity is not None:
         fit: dict[str, Any] = {
             "hardware": hw_name,
@@ -133,21 +95,89 @@ def run_memory(
             "fits": mp.peak_bytes <= capacity,
         }
         if search and mp.mode["batch"] is not None:
-            meta_model, meta_args, meta_kwargs, _ = (
+            meta = (
                 (model, args, kwargs, name)
                 if device == "meta"
                 else load(model_spec, inputs, "meta", dtype)
             )
-
-            def fits(b: int) -> bool:
-                a, k = with_batch((meta_args, meta_kwargs), b)
-                return memory_profile(meta_model, *a, kwargs=k, **options).peak_bytes <= capacity
-
-            from flopwise.memory.llm import largest_micro_batch
-
-            fit["largest_batch"] = largest_micro_batch(capacity, fits, limit=1 << 14)
+            fit["largest_batch"] = _largest_batch(meta, options, capacity)
         mp.extra["fit"] = fit
     return mp
+
+
+def _check_options(
+    device: str, measure: bool, optimizer: str | None, train: bool, accumulate: int
+) -> None:
+    """Refuse option combinations :func:`run_memory` cannot honour, naming the CLI option."""
+    if device not in ("meta", "cpu"):
+        raise FlopwiseError(f"--device must be meta or cpu (got {device!r})")
+    if measure and device != "cpu":
+        raise FlopwiseError("--measure needs real tensors: use --device cpu")
+    if optimizer is not None and not train:
+        raise FlopwiseError("--optimizer needs --train")
+    if accumulate < 1 or (accumulate > 1 and not train):
+        raise FlopwiseError("--accumulate needs --train and a value >= 1")
+
+
+def _saved_bytes(p: MemoryProfile) -> int:
+    return sum(b.bytes for b in p.blocks if b.category == "saved")
+
+
+def _checkpoint_saving(
+    plain: MemoryProfile, mp: MemoryProfile, checkpoint: list[str]
+) -> dict[str, Any]:
+    """What activation checkpointing of ``checkpoint`` saves (``mp``) against the same
+    step without it (``plain``), and the FLOPs it recomputes."""
+    return {
+        "modules": list(checkpoint),
+        "peak_bytes_without": plain.peak_bytes,
+        "peak_bytes_with": mp.peak_bytes,
+        "saved_bytes_without": _saved_bytes(plain),
+        "saved_bytes_with": _saved_bytes(mp),
+        "peak_saving_bytes": plain.peak_bytes - mp.peak_bytes,
+        "recompute_flops": mp.extra["step_flops"] - plain.extra["step_flops"],
+    }
+
+
+def _measured_peak(
+    model: torch.nn.Module, args: tuple, kwargs: dict, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The CPU allocator's measured step peak beside the prediction at 1-byte granularity
+    (the profiler reports requested sizes)."""
+    from flopwise.memory.measured import measure_cpu_step_peak
+
+    exact = memory_profile(model, *args, kwargs=kwargs, **{**options, "granularity": 1})
+    measured = measure_cpu_step_peak(
+        model,
+        *args,
+        kwargs=kwargs,
+        train=options["train"],
+        optimizer=options["optimizer"],
+        checkpoint=options.get("checkpoint") or (),
+        accumulate=options["accumulate"],
+        amp=options["amp"],
+    )
+    return {
+        "method": "torch.profiler allocation events (CPU, requested sizes)",
+        "step_peak_bytes": measured,
+        "predicted_step_peak_bytes": exact.step_peak_bytes,
+        "difference_bytes": exact.step_peak_bytes - measured,
+        "note": "predicted at 1-byte granularity, as the profiler reports sizes",
+    }
+
+
+def _largest_batch(meta: tuple, options: dict[str, Any], capacity: int) -> int:
+    """The largest batch whose step fits in ``capacity`` bytes, searched on the meta model
+    and inputs ``meta`` (model, args, kwargs, name)."""
+    from flopwise.memory.llm import largest_micro_batch
+
+    meta_model, meta_args, meta_kwargs, _ = meta
+
+    def fits(b: int) -> bool:
+        a, k = with_batch((meta_args, meta_kwargs), b)
+        return memory_profile(meta_model, *a, kwargs=k, **options).peak_bytes <= capacity
+
+    return largest_micro_batch(capacity, fits, limit=1 << 14)
 
 
 def _batch_of(args: tuple, kwargs: dict) -> int | None:

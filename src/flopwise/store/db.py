@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from flopwise.errors import FlopwiseError
+from flopwise.errors import DatabaseFile, FlopwiseError
 from flopwise.jsonout import dumps
 from flopwise.store.fingerprint import fingerprint_id, machine_fingerprint
 from flopwise.store.metrics import model_name, module_metrics, total_metrics, with_module_times
@@ -275,7 +275,7 @@ def _insert_run(
 # The store
 
 
-class Store:
+class Store(DatabaseFile):
     """A results database.
 
     ``Store()`` opens (creating if needed) the default database (:func:`default_db_path`);
