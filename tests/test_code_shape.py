@@ -36,7 +36,6 @@ TOO_LONG_TODAY: set[tuple[str, str]] = {
     ("pipeline/memory.py", "run_memory"),
     ("profile.py", "profile"),
     ("report/plots.py", "comparison_charts"),
-    ("report/plots.py", "roofline_chart"),
     ("report/plots.py", "sweep_charts"),
     ("report/plots_svg.py", "_xy_svg"),
     ("report/table.py", "build_table"),

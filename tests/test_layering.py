@@ -187,7 +187,6 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
     ("flopwise.profile", "flopwise.report.frames"): "Profile.to_dataframe delegates to report",
     ("flopwise.profile", "flopwise.report.table"): "Profile.table delegates to report",
     # renderers that compute or read measure's row builders
-    ("flopwise.report.plots", "flopwise.analysis.roofline"): "plots compute roofline floors",
     ("flopwise.report.table", "flopwise.measure.stages"): "stage rows built in measure",
     ("flopwise.report.table", "flopwise.measure.energy"): "energy rows built in measure",
 }

@@ -14,6 +14,7 @@ from flopwise.measure.hardware import resolve_hardware
 from flopwise.pipeline.diffusion import generation_cost
 from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory, run_memory
 from flopwise.pipeline.profile import add_alpha, load, run_profile, training_closed_forms
+from flopwise.pipeline.report import html_report, report_chart_list
 
 __all__ = [
     "DEVICE_CHOICES",
@@ -22,9 +23,11 @@ __all__ = [
     "device_summary",
     "generation_cost",
     "hardware_capacity",
+    "html_report",
     "load",
     "measure_llm",
     "measure_training",
+    "report_chart_list",
     "reset_peak_memory",
     "resolve_device",
     "resolve_hardware",
