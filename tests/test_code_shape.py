@@ -37,7 +37,6 @@ TOO_LONG_TODAY: set[tuple[str, str]] = {
     ("profile.py", "profile"),
     ("report/plots.py", "comparison_charts"),
     ("report/plots.py", "sweep_charts"),
-    ("report/plots_svg.py", "_xy_svg"),
     ("report/table.py", "build_table"),
     ("report/table.py", "measured_parts"),
 }
