@@ -23,6 +23,7 @@ from flopwise.cost.registry import lookup, op_key, registered_ops
 from flopwise.cost.types import OpCall, TensorMeta
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "cost_formula_counts.json"
+TORCH = "__torch__"  # the fixture's key for the torch version it was recorded with
 SHAPES = ((2, 3, 4, 5), (1, 4, 6, 6))
 DTYPES = (torch.float32, torch.complex64, torch.int64)
 
@@ -128,7 +129,7 @@ def record() -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    text = json.dumps(record(), indent=0, sort_keys=True) + "\n"
+    text = json.dumps({TORCH: torch.__version__, **record()}, indent=0, sort_keys=True) + "\n"
     if "--write" in sys.argv:
         FIXTURE.write_text(text, encoding="utf-8")
     else:

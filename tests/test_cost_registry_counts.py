@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import json
 
-from cost_samples import FIXTURE, record
+import torch
+
+from cost_samples import FIXTURE, TORCH, record
 
 
 def test_every_registered_formula_counts_as_recorded():
     recorded = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    version = recorded.pop(TORCH)
     now = record()
-    assert sorted(now) == sorted(recorded), "the set of counted overloads changed"
-    changed = [name for name in recorded if now[name] != recorded[name]]
+    if torch.__version__ == version:
+        assert sorted(now) == sorted(recorded), "the set of counted overloads changed"
+    # another torch build adds or drops a few overloads; the rest must count the same
+    common = [name for name in recorded if name in now]
+    assert len(common) >= 0.9 * len(recorded), f"{len(common)} of {len(recorded)} overloads"
+    changed = [name for name in common if now[name] != recorded[name]]
     assert not changed, f"{len(changed)} overloads count differently, e.g. {changed[:5]}: " + (
         f"{recorded[changed[0]]} → {now[changed[0]]}" if changed else ""
     )
