@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-from flopwise.cost.elementwise import conventions_table
+from flopwise.cost.rules import conventions_table
 from flopwise.cost.zero import zero_set_markdown
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "conventions.md"

@@ -22,7 +22,6 @@ from flopwise.analysis.alpha import (
     kernel_log_size,
     layer_geometry,
     record_alpha,
-    record_alpha_flops,
     record_alpha_macs,
 )
 from flopwise.capture.records import OpRecord
@@ -175,7 +174,6 @@ def test_conv_record() -> None:
     a = record_alpha(rec)
     assert a == pytest.approx(0.147886, abs=5e-7)
     assert record_alpha_macs(rec) == pytest.approx(a * rec.macs)
-    assert record_alpha_flops(rec) == pytest.approx(a * rec.flops)
 
 
 def test_conv_overload_name_and_1d_3d() -> None:
@@ -223,7 +221,8 @@ def test_alpha_totals() -> None:
     assert out["layers"] == 2
     expected = record_alpha_macs(conv) + record_alpha_macs(mm)
     assert out["alpha_macs"] == pytest.approx(expected)
-    assert out["alpha_flops"] == pytest.approx(record_alpha_flops(conv) + record_alpha_flops(mm))
+    flops = record_alpha(conv) * conv.flops + record_alpha(mm) * mm.flops
+    assert out["alpha_flops"] == pytest.approx(flops)
     assert out["layer_macs"] == conv.macs + mm.macs
     assert out["other_macs"] == 120 and out["other_flops"] == 246
     assert out["effective_alpha"] == pytest.approx(expected / (conv.macs + mm.macs))

@@ -27,7 +27,7 @@ def test_generated_table_is_the_op_table_block():
     gen = _generator()
     doc = (ROOT / "docs" / "conventions.md").read_text(encoding="utf-8")
     block = doc.split("<!-- op-table:start -->\n")[1].split("<!-- op-table:end -->")[0]
-    from flopwise.cost.elementwise import conventions_table
+    from flopwise.cost.rules import conventions_table
 
     assert block == conventions_table()
     assert gen.main(["--check"]) == 0

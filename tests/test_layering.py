@@ -161,7 +161,6 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
     ("flopwise.profile", "flopwise.report.frames"): "Profile.to_dataframe delegates to report",
     ("flopwise.profile", "flopwise.report.table"): "Profile.table delegates to report",
     # renderers that compute or read measure's row builders
-    ("flopwise.report.plots", "flopwise.analysis.roofline"): "plots compute roofline floors",
 }
 
 

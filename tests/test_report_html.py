@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from flopwise.analysis.roofline import roofline_plot
 from flopwise.cli import main
-from flopwise.report.html import format_si, render_html, report_charts
+from flopwise.pipeline import html_report, report_chart_list
+from flopwise.report.html import format_si
 from flopwise.report.plots import write_plots
 from flopwise.report.plots_svg import chart_svg
 from flopwise.store import Store
@@ -43,7 +45,7 @@ def _assert_offline(html: str) -> None:
 
 def test_full_report_has_every_section_and_chart():
     doc = cnn_document()
-    html = render_html(doc, sweep=sweep_document(), comparison=compare_document())
+    html = html_report(doc, sweep=sweep_document(), comparison=compare_document())
     _assert_offline(html)
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
     figures = _figures(html)
@@ -91,7 +93,7 @@ def test_full_report_has_every_section_and_chart():
 
 def test_charts_without_data_say_so():
     doc = mlp_document(measured=False)
-    html = render_html(doc)
+    html = html_report(doc)
     _assert_offline(html)
     figures = _figures(html)
     assert figures["roofline"] == "empty" and figures["efficiency-gap"] == "empty"
@@ -101,7 +103,7 @@ def test_charts_without_data_say_so():
     assert "No sweep in this report" in html and "No comparison in this report" in html
     assert "Not measured" in html
     assert html.count('<p class="chart-empty">') == list(figures.values()).count("empty")
-    for chart in report_charts(doc):  # the static SVG of an empty chart says it too
+    for chart in report_chart_list(doc):  # the static SVG of an empty chart says it too
         svg = chart_svg(chart)
         assert svg.startswith("<svg") and ("chart-empty" in svg) == (not chart.has_data)
 
@@ -114,7 +116,7 @@ def test_incomplete_coverage_and_escaping():
         {"op": "aten.weird<op>", "calls": 3, "output_elements": 1024, "module_paths": ["body.fc1"]}
     ]
     doc["modules"][2]["type"] = "Evil</script><b>"
-    html = render_html(doc)
+    html = html_report(doc)
     assert "<script>alert" not in html and "Evil</script>" not in html
     assert "&lt;script&gt;alert" in html
     assert "\\u003cscript\\u003e" in html  # the embedded JSON cannot close its <script>
@@ -129,7 +131,7 @@ def test_times_kept_under_measured_modules_are_used():
     doc["measured"]["modules"] = times
     doc["measured"]["latency_s"].update(trustworthy=False, reason="noisy: CV 46% > 10%")
     doc["measured"]["throughput_items_per_s"] = 380.5
-    html = render_html(doc)
+    html = html_report(doc)
     assert _figures(html)["efficiency-gap"] == "data"
     assert "% time" in html
     measured = html[html.index('id="measured"') : html.index('id="roofline"')]
@@ -139,17 +141,17 @@ def test_times_kept_under_measured_modules_are_used():
 
 
 def test_sweep_or_compare_document_as_the_input():
-    html = render_html(sweep_document())
+    html = html_report(sweep_document())
     figures = _figures(html)
     assert figures["sweep-batch-time"] == "data" and figures["roofline"] == "empty"
-    html = render_html(compare_document())
+    html = html_report(compare_document())
     assert _figures(html)["compare-pareto"] == "data"
 
 
 def test_write_plots_svg_and_png(tmp_path):
     from PIL import Image
 
-    charts = report_charts(cnn_document(), sweep=sweep_document())
+    charts = report_chart_list(cnn_document(), sweep=sweep_document())
     svg_only = write_plots(charts, tmp_path / "svg", png=False)
     assert {p.suffix for p in svg_only} == {".svg"} and len(svg_only) == len(charts)
     ids = {"roofline", "efficiency-share", "sweep-batch-time", "compare"}  # one of each kind
@@ -210,7 +212,7 @@ def test_report_of_a_real_profile():
         torch.nn.Linear(8, 4),
     )
     doc = flopwise.profile(model, torch.randn(1, 3, 16, 16)).to_dict()
-    html = render_html(doc)
+    html = html_report(doc)
     _assert_offline(html)
     assert format_si(doc["totals"]["flops"], "FLOPs") in html
     for module in doc["modules"]:
@@ -284,7 +286,7 @@ def test_report_in_headless_chromium(tmp_path):
     comparison = compare_document()
     for row in comparison["models"]:
         del row["accuracy"]  # so one chart is in its "no data" state
-    html = render_html(cnn_document(), sweep=sweep_document(), comparison=comparison)
+    html = html_report(cnn_document(), sweep=sweep_document(), comparison=comparison)
     page.write_text(html, encoding="utf-8")
     figures = _figures(html)
     assert figures["compare-pareto"] == "empty" and list(figures.values()).count("data") >= 10
@@ -352,11 +354,11 @@ def test_roofline_rows_from_the_measure_engine_are_used():
             for m in leaves
         ],
     }
-    roof = roofline_chart(doc)
+    roof = roofline_chart(roofline_plot(doc))
     ops = [s for s in roof.series if s.name == "ops (measured)"]
     assert len(ops) == 1 and len(ops[0].points) == 3
     assert ops[0].labels[0] == "aten.convolution in features.0"
-    gap = latency_chart(doc)
+    gap = latency_chart(doc, roofline_plot(doc))
     floors = next(b for b in gap.bars if b.name.startswith("ideal"))
     assert set(floors.values) == {1e-3}  # the engine's floors, not recomputed
     assert "waterline): 8 ms" in gap.caption  # 8 layers × 1 ms
@@ -369,8 +371,8 @@ def test_roofline_rows_from_the_measure_engine_are_used():
     doc["measured"]["warnings"] = ["end-to-end latency is not trustworthy: noisy: CV 51%"]
     doc["measured"]["latency_s"].update(trustworthy=False, reason="noisy: CV 51%")
     doc["measured"]["coverage"] = 0.93
-    assert "waterline): 12.3 ms" in latency_chart(doc).caption
-    html = render_html(doc)
+    assert "waterline): 12.3 ms" in latency_chart(doc, roofline_plot(doc)).caption
+    html = html_report(doc)
     measured = html[html.index('id="measured"') : html.index('id="roofline"')]
     assert measured.count("Timing not trustworthy") == 1  # said once, not twice
     assert "efficiency 25.0%" in measured and "93.0%" in measured

@@ -41,7 +41,6 @@ __all__ = [
     "kernel_log_size",
     "layer_geometry",
     "record_alpha",
-    "record_alpha_flops",
     "record_alpha_macs",
 ]
 
@@ -300,19 +299,10 @@ def record_alpha_macs(
     constants: AlphaConstants = DEFAULT_CONSTANTS,
     include_backward: bool = False,
 ) -> float | None:
-    """α · macs of a conv/dense record, ``None`` for other ops."""
+    """α · macs of a conv/dense record, ``None`` for other ops (α · flops is
+    :func:`record_alpha` times ``record.flops``)."""
     a = record_alpha(record, constants, include_backward)
     return None if a is None else a * record.macs
-
-
-def record_alpha_flops(
-    record: _Recordish,
-    constants: AlphaConstants = DEFAULT_CONSTANTS,
-    include_backward: bool = False,
-) -> float | None:
-    """α · flops of a conv/dense record, ``None`` for other ops."""
-    a = record_alpha(record, constants, include_backward)
-    return None if a is None else a * record.flops
 
 
 def alpha_totals(

@@ -39,6 +39,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flopwise.capture.records import ancestors
+from flopwise.store.metrics import module_metrics
+from flopwise.store.profile_doc import (
+    document_floors,
+    hardware_ceilings,
+    leaf_modules,
+    op_rows,
+    own_floor,
+    positive,
+)
 
 __all__ = [
     "MathModes",
@@ -61,6 +70,7 @@ __all__ = [
     "time_vs_flops",
     "summary",
     "roofline_document",
+    "roofline_plot",
 ]
 
 
@@ -700,4 +710,134 @@ def _error_entry(level: str, path: str, op: str | None, floor_s: float, time_s: 
         "floor_s": floor_s,
         "ratio": floor_s / time_s,
         "message": _error_text(floor_s, time_s),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# the report's roofline charts, as data
+
+Point = tuple[float, float, str]  # (intensity FLOP/byte or x, FLOP/s or y, label)
+
+
+class _Ceilings:
+    """The two ceilings of a document (:func:`hardware_ceilings`) in the shape
+    :func:`floor` reads: one peak whatever the dtype."""
+
+    def __init__(self, hw: Mapping[str, Any]) -> None:
+        self.memory_bandwidth = float(hw["memory_bandwidth"])
+        self._peak = float(hw["peak_flops"])
+
+    def peak_for(self, dtype: Any = "float32", *, sparse: bool = False) -> float:
+        return self._peak
+
+
+def _layer_points(
+    doc: dict[str, Any], hw: Mapping[str, Any] | None
+) -> tuple[dict[str, list[Point]], list[Point], list[float]]:
+    """Measured layers by bound, unmeasured layers at their roofline bound (with ceilings),
+    and the intensity of every layer with FLOPs and bytes."""
+    measured: dict[str, list[Point]] = {"memory": [], "compute": []}
+    at_bound: list[Point] = []
+    intensities = []
+    ridge = hw["peak_flops"] / hw["memory_bandwidth"] if hw else None
+    for module in leaf_modules(doc):
+        metrics = module_metrics(module)
+        flops, nbytes = positive(metrics["flops"]), positive(metrics["bytes"])
+        if flops is None or nbytes is None:
+            continue
+        intensity = flops / nbytes
+        intensities.append(intensity)
+        label = f"{module.get('path') or '(root)'} [{module.get('type', '')}]"
+        time_s = positive(metrics["time"])
+        if time_s is not None:
+            bound = module.get("bound")
+            if bound not in ("memory", "compute"):
+                bound = "memory" if ridge is not None and intensity < ridge else "compute"
+            measured[bound].append((intensity, flops / time_s, label))
+        elif hw is not None:
+            attainable = min(hw["peak_flops"], hw["memory_bandwidth"] * intensity)
+            at_bound.append((intensity, attainable, label))
+    return measured, at_bound, intensities
+
+
+def _op_points(doc: dict[str, Any]) -> list[Point]:
+    """Measured ops: (intensity, achieved FLOP/s, "op in module")."""
+    points = []
+    for row in op_rows(doc):
+        metrics = module_metrics(row)
+        time_s = positive(metrics["time"])
+        if time_s is not None:
+            flops = float(metrics["flops"])
+            label = f"{row.get('op', '?')} in {row.get('module_path') or '(root)'}"
+            points.append((flops / metrics["bytes"], flops / time_s, label))
+    return points
+
+
+def _ceiling_lines(
+    hw: Mapping[str, Any], intensities: list[float]
+) -> dict[str, list[tuple[float, float]]]:
+    """The memory slope up to the ridge and the compute flat beyond it, spanning the
+    intensities drawn (and the ridge) with a factor 2 of margin either side."""
+    peak, bw = hw["peak_flops"], hw["memory_bandwidth"]
+    ridge = peak / bw
+    lo = min(min(intensities), ridge) / 2
+    hi = max(max(intensities), ridge) * 2
+    return {"memory": [(lo, bw * lo), (ridge, peak)], "compute": [(ridge, peak), (hi, peak)]}
+
+
+def _layer_floors(doc: dict[str, Any], hw: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Each layer's floor (the document's own, else that of the layer's totals under the
+    document's ceilings: a lower bound of the sum of its ops' floors, equal for single-op
+    layers) and the waterline (the analysis' own sum of per-op floors when the document
+    carries it, else the sum of the layer floors)."""
+    given = document_floors(doc)
+    floors, own = [], []
+    for module in leaf_modules(doc):
+        path = str(module.get("path", ""))
+        carried = given.get(path) if given and path in given else own_floor(module)
+        own.append(own_floor(module) is not None)
+        if carried is None and hw is not None:
+            metrics = module_metrics(module)
+            flops, nbytes = metrics["flops"] or 0, metrics["bytes"] or 0
+            if flops or nbytes:
+                carried = floor(flops, nbytes, _Ceilings(hw)).floor_s
+        floors.append(carried)
+    roof = (doc.get("measured") if isinstance(doc.get("measured"), dict) else {}).get("roofline")
+    summ = roof.get("summary") if isinstance(roof, dict) else None
+    summ = summ if isinstance(summ, dict) else {}
+    if positive(summ.get("waterline_s")):
+        waterline = float(summ["waterline_s"])
+    else:
+        waterline = sum(f or 0.0 for f in floors)
+    return {"floors": floors, "own": own, "given": bool(given), "waterline_s": waterline}
+
+
+def roofline_plot(doc: dict[str, Any]) -> dict[str, Any]:
+    """What the report's roofline and efficiency-gap charts draw for a profile document,
+    computed here so that the report only places it:
+
+    - ``ceilings``: :func:`hardware_ceilings` (``peak_flops``, ``memory_bandwidth``,
+      ``name``) or None; ``ridge``: peak / bandwidth (FLOP/byte) or None;
+    - ``lines``: ``{"memory": [(x, y), (x, y)], "compute": [...]}``, the ceilings over the
+      drawn intensities (empty without ceilings or layers);
+    - ``layers``: ``{"memory": [(intensity, FLOP/s, label)], "compute": [...]}`` measured
+      layers by bound; ``ops``: measured ops; ``at_bound``: unmeasured layers at the
+      FLOP/s their roofline allows; ``placed``: whether any layer or op has FLOPs and bytes;
+    - ``floors``: per layer of ``leaf_modules(doc)``, in order, its floor (s) or None;
+      ``own``: whether the layer's row carries that floor itself; ``given``: whether the
+      document's roofline section gives floors; ``waterline_s``.
+    """
+    hw = hardware_ceilings(doc)
+    measured, at_bound, intensities = _layer_points(doc, hw)
+    ops = _op_points(doc)
+    intensities += [x for x, _, _ in ops]
+    return {
+        "ceilings": hw,
+        "ridge": hw["peak_flops"] / hw["memory_bandwidth"] if hw else None,
+        "lines": _ceiling_lines(hw, intensities) if hw and intensities else {},
+        "layers": measured,
+        "ops": ops,
+        "at_bound": at_bound,
+        "placed": bool(intensities),
+        **_layer_floors(doc, hw),
     }

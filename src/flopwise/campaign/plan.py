@@ -225,52 +225,12 @@ def expand_plan(
     name = str(data.get("name") or default_name)
     if not name or ":" in name:
         raise PlanError(f"campaign name {name!r} must be non-empty and hold no ':'")
-    models = _expand_models(_str_list(data.get("models", []), "models"))
-    excludes = _str_list(data.get("exclude", []), "exclude")
-    models = [m for m in models if not any(fnmatch.fnmatchcase(m, pat) for pat in excludes)]
-    model_points: list[tuple[str, tuple[tuple[str, Any], ...]]] = [(m, ()) for m in models]
-    for entry in _table_list(data.get("factories", []), "factories"):
-        model_points += _expand_factory(entry, base)
-    if not model_points:
-        raise PlanError("the plan names no models (models = [...] or [[factories]])")
-
+    model_points = _model_points(data, base)
     input_sets = _expand_inputs(data.get("inputs", {}))
-    actions = _str_list(data.get("actions", ["count"]), "actions")
-    for action in actions:
-        if action in PLANNED_ACTIONS:
-            raise PlanError(
-                f"action {action!r} is not supported by campaigns yet; "
-                f"supported: {', '.join(SUPPORTED_ACTIONS)}"
-            )
-        if action not in SUPPORTED_ACTIONS:
-            raise PlanError(f"unknown action {action!r}; supported: {', '.join(SUPPORTED_ACTIONS)}")
-    devices = _str_list(data.get("devices", ["cpu"]), "devices")
-    if not devices:
-        raise PlanError("devices = [] leaves nothing to run on; give e.g. devices = ['cpu']")
-    for device in devices:
-        if device in ("meta", "fake"):
-            raise PlanError(
-                f"device {device!r}: counts already run on meta tensors; list real devices"
-            )
+    actions = _actions(data)
+    devices = _devices(data)
     dtype = str(data.get("dtype", "float32"))
-    measure = data.get("measure", {})
-    if not isinstance(measure, dict):
-        raise PlanError("[measure] must be a table (budget_s, repeats, hardware)")
-    unknown = set(measure) - {"budget_s", "repeats", "hardware"}
-    if unknown:
-        raise PlanError(f"[measure]: unknown key(s) {', '.join(sorted(unknown))}")
-    measure_options = tuple(
-        sorted(
-            {
-                "budget_s": float(measure.get("budget_s", 2.0)),
-                "repeats": int(measure.get("repeats", 0)),
-                # The hardware profile of the roofline: "host" measures (once, cached) the
-                # ceilings of the machine each job runs on.
-                "hardware": str(measure.get("hardware", "host")),
-            }.items()
-        )
-    )
-
+    measure_options = _measure_options(data)
     jobs: list[Job] = []
     seen: set[str] = set()
     for (model, params), inputs, action in itertools.product(model_points, input_sets, actions):
@@ -288,11 +248,7 @@ def expand_plan(
             if job.key not in seen:  # a model named twice (a name and a glob) runs once
                 seen.add(job.key)
                 jobs.append(job)
-    accuracy = data.get("accuracy", {})
-    if not isinstance(accuracy, dict) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in accuracy.values()
-    ):
-        raise PlanError('[accuracy] must be a table of model = number, e.g. "resnet18" = 69.76')
+    accuracy = _accuracy(data)
     retries = int(data.get("retries", 2))
     if retries < 0:
         raise PlanError("retries must be >= 0")
@@ -305,8 +261,79 @@ def expand_plan(
         timeout_s=None if timeout in (None, 0) else float(timeout),
         workers=None if workers is None else int(workers),
         settings={"dtype": dtype},
-        accuracy={str(k): float(v) for k, v in accuracy.items()},
+        accuracy=accuracy,
     )
+
+
+def _model_points(
+    data: dict[str, Any], base: Path
+) -> list[tuple[str, tuple[tuple[str, Any], ...]]]:
+    """(model, factory parameters) of the plan: ``models`` minus ``exclude``, then every
+    point of every ``[[factories]]`` grid; none raises."""
+    models = _expand_models(_str_list(data.get("models", []), "models"))
+    excludes = _str_list(data.get("exclude", []), "exclude")
+    models = [m for m in models if not any(fnmatch.fnmatchcase(m, pat) for pat in excludes)]
+    model_points: list[tuple[str, tuple[tuple[str, Any], ...]]] = [(m, ()) for m in models]
+    for entry in _table_list(data.get("factories", []), "factories"):
+        model_points += _expand_factory(entry, base)
+    if not model_points:
+        raise PlanError("the plan names no models (models = [...] or [[factories]])")
+    return model_points
+
+
+def _actions(data: dict[str, Any]) -> list[str]:
+    """The plan's actions (default ``count``); a planned or unknown action raises."""
+    actions = _str_list(data.get("actions", ["count"]), "actions")
+    for action in actions:
+        if action in PLANNED_ACTIONS:
+            raise PlanError(
+                f"action {action!r} is not supported by campaigns yet; "
+                f"supported: {', '.join(SUPPORTED_ACTIONS)}"
+            )
+        if action not in SUPPORTED_ACTIONS:
+            raise PlanError(f"unknown action {action!r}; supported: {', '.join(SUPPORTED_ACTIONS)}")
+    return actions
+
+
+def _devices(data: dict[str, Any]) -> list[str]:
+    """The real devices measure jobs run on (default ``cpu``); none, meta or fake raises."""
+    devices = _str_list(data.get("devices", ["cpu"]), "devices")
+    if not devices:
+        raise PlanError("devices = [] leaves nothing to run on; give e.g. devices = ['cpu']")
+    for device in devices:
+        if device in ("meta", "fake"):
+            raise PlanError(
+                f"device {device!r}: counts already run on meta tensors; list real devices"
+            )
+    return devices
+
+
+def _measure_options(data: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The ``[measure]`` table as the sorted (key, value) options of measure jobs."""
+    measure = data.get("measure", {})
+    if not isinstance(measure, dict):
+        raise PlanError("[measure] must be a table (budget_s, repeats, hardware)")
+    unknown = set(measure) - {"budget_s", "repeats", "hardware"}
+    if unknown:
+        raise PlanError(f"[measure]: unknown key(s) {', '.join(sorted(unknown))}")
+    options = {
+        "budget_s": float(measure.get("budget_s", 2.0)),
+        "repeats": int(measure.get("repeats", 0)),
+        # The hardware profile of the roofline: "host" measures (once, cached) the
+        # ceilings of the machine each job runs on.
+        "hardware": str(measure.get("hardware", "host")),
+    }
+    return tuple(sorted(options.items()))
+
+
+def _accuracy(data: dict[str, Any]) -> dict[str, float]:
+    """The ``[accuracy]`` table (model = number) as floats; anything else raises."""
+    accuracy = data.get("accuracy", {})
+    if not isinstance(accuracy, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in accuracy.values()
+    ):
+        raise PlanError('[accuracy] must be a table of model = number, e.g. "resnet18" = 69.76')
+    return {str(k): float(v) for k, v in accuracy.items()}
 
 
 def _str_list(value: Any, key: str) -> list[str]:

@@ -180,9 +180,9 @@ def render(prof, fmt: OutputFormat, depth: int, level: str) -> str:
 
         return to_csv(prof, level)
     if fmt is OutputFormat.html:
-        from flopwise.report.html import render_html
+        from flopwise.pipeline import html_report
 
-        return render_html(prof.to_dict())
+        return html_report(prof.to_dict())
     from flopwise.report.console import table_width
     from flopwise.report.table import render_text
 

@@ -42,19 +42,19 @@ def report(
         return
     if source is None:
         raise typer.BadParameter("give INPUT (a JSON file or a stored run) or --campaign NAME")
-    from flopwise.report.html import render_html, report_charts
+    from flopwise.pipeline import html_report, report_chart_list
     from flopwise.report.plots import write_plots
     from flopwise.store.refs import load_document
 
     doc, _ = load_document(source, db)
     sweep_doc = load_document(sweep, db)[0] if sweep else None
     compare_doc = load_document(compare, db)[0] if compare else None
-    html = render_html(doc, sweep=sweep_doc, comparison=compare_doc, title=title)
+    html = html_report(doc, sweep=sweep_doc, comparison=compare_doc, title=title)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")
     typer.echo(f"wrote {output} ({len(html.encode()) / 1024:.0f} KiB)")
     if plots is not None:
-        charts = report_charts(doc, sweep=sweep_doc, comparison=compare_doc)
+        charts = report_chart_list(doc, sweep=sweep_doc, comparison=compare_doc)
         written = write_plots(charts, plots, png=png)
         pngs = sum(p.suffix == ".png" for p in written)
         note = "" if pngs or not png else " (no PNG: matplotlib is not installed)"

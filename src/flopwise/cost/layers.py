@@ -6,7 +6,7 @@ cells) and the bilinear form behind ``nn.Bilinear`` (``_trilinear``, ``bilinear`
 Each costs exactly what its unfused equivalent costs (the matmuls as contractions with
 MACs, the gate arithmetic by the elementwise constants), so a model counts the same
 whichever kernel PyTorch picks and whether or not autograd is on. Constants live in the
-rules table of elementwise.py.
+rules table (rules.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flopwise.cost.contraction import COMPLEX_MACS
-from flopwise.cost.elementwise import Rule, _tensor, _uses, broadcast_numel, rule
+from flopwise.cost.elementwise import _tensor, broadcast_numel
+from flopwise.cost.rules import Rule, counter, rule
 from flopwise.cost.types import OpCall, OpCost, TensorMeta, Uncountable
 
 LSTM_MODE = 2  # ATen's RNN mode numbering: RNN_RELU 0, RNN_TANH 1, LSTM 2, GRU 3
@@ -131,7 +132,7 @@ def _vendor_rnn(call: OpCall) -> OpCost:
     return stack_cost(r, x, params, stride, biases, layers, directions, drop)
 
 
-@_uses("lstm_layer", "gru_layer", "rnn_layer")
+@counter("recurrent")
 def _recurrent(call: OpCall, r: Rule) -> OpCost:
     name = call.op.split(".")[1]
     if name == "mkldnn_rnn_layer":
@@ -152,7 +153,7 @@ def _recurrent(call: OpCall, r: Rule) -> OpCost:
     return _stack_call(call, r)
 
 
-@_uses("lstm_layer_backward")
+@counter("mkldnn_rnn_layer_backward")
 def _mkldnn_rnn_layer_backward(call: OpCall, r: Rule) -> OpCost:
     """mkldnn_rnn_layer_backward(input, w_ih, w_hh, b_ih, b_hh, hx, cx, output, hy, cy,
     grad_output, grad_hy, grad_cy, reverse, mode, hidden_size, num_layers, has_biases, ...)."""
@@ -166,7 +167,7 @@ def _mkldnn_rnn_layer_backward(call: OpCall, r: Rule) -> OpCost:
     return OpCost(flops=2 * macs + rows * hidden * per_unit, macs=macs, category="contraction")
 
 
-@_uses("fused_lstm_cell", "fused_gru_cell")
+@counter("fused_cell")
 def _fused_cell(call: OpCall, r: Rule) -> OpCost:
     """_thnn_fused_{lstm,gru}_cell(input_gates, hidden_gates, cx|hx, input_bias,
     hidden_bias): the gate arithmetic after the matmuls, per hidden unit of each row."""
@@ -201,7 +202,7 @@ def _bilinear_cost(call: OpCall, r: Rule, points: int) -> OpCost:
     return OpCost(flops=flops, macs=macs, activations=call.out.numel, category="contraction")
 
 
-@_uses("trilinear")
+@counter("trilinear")
 def _trilinear(call: OpCall, r: Rule) -> OpCost:
     """_trilinear(i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim): Σ over
     ``sumdim`` of i1·i2·i3; bilinear(x1, x2, weight, bias) seen whole is the same form

@@ -4,7 +4,7 @@ decompositions.
 Each op costs the nominal flop count of the textbook algorithm that LAPACK implements for
 it (Golub & Van Loan, *Matrix Computations*, 4th ed.; LAPACK Working Note 41), not the
 data-dependent iteration count of a particular run, so the count is the same on real,
-fake and meta tensors. The constants live in the rules table of elementwise.py
+fake and meta tensors. The constants live in the rules table (rules.py)
 (``RULES``, category ``linalg``) and docs/conventions.md prints them.
 
 Conventions:
@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from flopwise.cost.elementwise import Rule, _tensor, _uses, broadcast_numel, rule
+from flopwise.cost.elementwise import _tensor, broadcast_numel
+from flopwise.cost.rules import Rule, counter, rule
 from flopwise.cost.types import OpCall, OpCost, TensorMeta
 
 COMPLEX_FACTOR = 4
@@ -84,7 +85,7 @@ def _rhs(x: TensorMeta, n: int) -> int:
     return x.numel // n if n else 0
 
 
-@_uses("cholesky", "cholesky_inverse", "inverse", "matrix_exp")
+@counter("cubic")
 def _cubic(call: OpCall, r: Rule) -> OpCost:
     """``rule.flops``·n³ per n×n matrix."""
     a = call.args[0]
@@ -92,14 +93,14 @@ def _cubic(call: OpCall, r: Rule) -> OpCost:
     return _linalg(call, r.flops * n**3, _matrices(a))
 
 
-@_uses("lu")
+@counter("lu")
 def _lu(call: OpCall, r: Rule) -> OpCost:
     """LU with partial pivoting (and det/slogdet through it): 2·P(m, n) per matrix."""
     a = call.args[0]
     return _linalg(call, r.flops * lu_work(a.shape[-2], a.shape[-1]), _matrices(a))
 
 
-@_uses("triangular_solve", "lu_solve")
+@counter("substitution")
 def _substitution(call: OpCall, r: Rule) -> OpCost:
     """``rule.flops``·n² per right-hand side: linalg_solve_triangular(A, B),
     triangular_solve(B, A), linalg_lu_solve(LU, pivots, B), lu_solve(B, LU, pivots),
@@ -112,7 +113,7 @@ def _substitution(call: OpCall, r: Rule) -> OpCost:
     return _linalg(call, Fraction(0), 0, r.flops * n * n * _rhs(call.outputs[0], n))
 
 
-@_uses("solve")
+@counter("solve")
 def _solve(call: OpCall, r: Rule) -> OpCost:
     """_linalg_solve_ex(A, B, left): LU of A, two substitutions per right-hand side."""
     a = call.args[0]
@@ -121,14 +122,14 @@ def _solve(call: OpCall, r: Rule) -> OpCost:
     return _linalg(call, r.flops * lu_work(n, n), _matrices(a, call.args[1]), substitutions)
 
 
-@_uses("qr")
+@counter("qr")
 def _qr(call: OpCall, r: Rule) -> OpCost:
     a = call.args[0]
     mode = call.arg(1, "mode", "reduced")
     return _linalg(call, qr_flops(a.shape[-2], a.shape[-1], mode, r), _matrices(a))
 
 
-@_uses("lstsq")
+@counter("lstsq")
 def _lstsq(call: OpCall, r: Rule) -> OpCost:
     """linalg_lstsq(A [.., m, n], B [.., m, nrhs] or [.., m])."""
     a, b = call.args[0], call.args[1]
@@ -141,7 +142,7 @@ def _lstsq(call: OpCall, r: Rule) -> OpCost:
     return _linalg(call, r.flops * lu_work(m, n), matrices, per_rhs * rhs)
 
 
-@_uses("svd")
+@counter("svd")
 def _svd(call: OpCall, r: Rule) -> OpCost:
     """_linalg_svd(A, full_matrices, compute_uv), linalg_svd(A, full_matrices),
     linalg_svdvals(A)."""
@@ -155,7 +156,7 @@ def _svd(call: OpCall, r: Rule) -> OpCost:
     return _linalg(call, per, _matrices(a))
 
 
-@_uses("pinv")
+@counter("pinv")
 def _pinv(call: OpCall, r: Rule) -> OpCost:
     """linalg_pinv(A, ..., hermitian): thin SVD (or eigh) then V·Σ⁺·U1ᵀ."""
     a = call.args[0]
@@ -170,7 +171,7 @@ def _pinv(call: OpCall, r: Rule) -> OpCost:
     return _linalg(call, r.flops * (decomposition + product), _matrices(a))
 
 
-@_uses("eigh")
+@counter("eigh")
 def _eigh(call: OpCall, r: Rule) -> OpCost:
     """_linalg_eigh(A, UPLO, compute_v)."""
     a = call.args[0]
@@ -180,7 +181,7 @@ def _eigh(call: OpCall, r: Rule) -> OpCost:
     return _linalg(call, coefficient * a.shape[-1] ** 3, _matrices(a))
 
 
-@_uses("eig")
+@counter("eig")
 def _eig(call: OpCall, r: Rule) -> OpCost:
     """linalg_eig / linalg_eigvals: Schur form and Q, 25n³ per matrix."""
     a = call.args[0]

@@ -115,3 +115,8 @@ def _ensure_loaded() -> None:
             vision,
             zero,
         )
+        from flopwise.cost.rules import rows_without_counter
+
+        missing = rows_without_counter()
+        if missing:  # a row whose counter nobody defines would leave its ops uncounted
+            raise RuntimeError(f"flopwise: rules without a counter: {', '.join(missing)}")

@@ -4,7 +4,7 @@ position-sensitive variants, ``deform_conv2d``, and the backward ops autograd ru
 The formulas are filed under string keys (``torchvision.nms``), so this module never imports
 torchvision: the key matches the op whenever torchvision's kernels run, whether torchvision
 was imported before or after flopwise, and is inert when torchvision is absent. Constants
-live in the rules table of elementwise.py (docs/conventions.md prints them).
+live in the rules table (rules.py) (docs/conventions.md prints them).
 
 Three of these ops do work that depends on the data, not the shapes; each counts a stated,
 data-independent figure instead:
@@ -22,7 +22,8 @@ from __future__ import annotations
 import math
 
 from flopwise.cost.contraction import contraction
-from flopwise.cost.elementwise import Rule, _cost, _uses, is_floating, sort_comparisons
+from flopwise.cost.elementwise import _cost, is_floating, sort_comparisons
+from flopwise.cost.rules import Rule, counter
 from flopwise.cost.types import OpCall, OpCost, TensorMeta
 
 # Samples per bin axis counted when sampling_ratio <= 0 asks for a data-dependent number:
@@ -52,7 +53,7 @@ def roi_window(height: int, width: int, pooled_height: int, pooled_width: int) -
     return math.ceil(height / pooled_height) * math.ceil(width / pooled_width)
 
 
-@_uses("nms")
+@counter("nms")
 def _nms(call: OpCall, r: Rule) -> OpCost:
     """nms(dets [N, 4], scores [N], iou_threshold) -> kept indices."""
     if not is_floating(call):
@@ -60,7 +61,7 @@ def _nms(call: OpCall, r: Rule) -> OpCost:
     return _cost(nms_flops(call.args[0].shape[0], r), r.category)
 
 
-@_uses("roi_align")
+@counter("roi_align")
 def _roi_align(call: OpCall, r: Rule) -> OpCost:
     """roi_align(input, rois, spatial_scale, PH, PW, sampling_ratio, aligned) -> [K, C, PH, PW];
     ps_roi_align(input, rois, spatial_scale, PH, PW, sampling_ratio) -> (out, channel_mapping)."""
@@ -72,7 +73,7 @@ def _roi_align(call: OpCall, r: Rule) -> OpCost:
     return _cost(out.numel * per_output, r.category, out.numel)
 
 
-@_uses("roi_align_backward")
+@counter("roi_align_backward")
 def _roi_align_backward(call: OpCall, r: Rule) -> OpCost:
     """_roi_align_backward(grad, rois, spatial_scale, PH, PW, N, C, H, W, sampling_ratio,
     aligned); _ps_roi_align_backward(grad, rois, channel_mapping, spatial_scale, PH, PW,
@@ -88,7 +89,7 @@ def _roi_align_backward(call: OpCall, r: Rule) -> OpCost:
     return _cost(call.args[0].numel * per_grad, r.category)
 
 
-@_uses("roi_pool")
+@counter("roi_pool")
 def _roi_pool(call: OpCall, r: Rule) -> OpCost:
     """roi_pool / ps_roi_pool(input [N, C, H, W], rois, spatial_scale, PH, PW) -> (out, aux)."""
     x, out = call.args[0], call.outputs[0]
@@ -100,7 +101,7 @@ def _roi_pool(call: OpCall, r: Rule) -> OpCost:
     return _cost(out.numel * window * r.flops, r.category, out.numel)
 
 
-@_uses("roi_pool_backward")
+@counter("roi_pool_backward")
 def _roi_pool_backward(call: OpCall, r: Rule) -> OpCost:
     """_roi_pool_backward(grad, rois, argmax, spatial_scale, PH, PW, N, C, H, W)."""
     if not is_floating(call):
@@ -108,7 +109,7 @@ def _roi_pool_backward(call: OpCall, r: Rule) -> OpCost:
     return _cost(call.args[0].numel * r.flops, r.category)
 
 
-@_uses("ps_roi_pool_backward")
+@counter("ps_roi_pool_backward")
 def _ps_roi_pool_backward(call: OpCall, r: Rule) -> OpCost:
     """_ps_roi_pool_backward(grad, rois, channel_mapping, spatial_scale, PH, PW, N, C, H, W)."""
     window = roi_window(call.args[8], call.args[9], call.args[4], call.args[5])
@@ -117,7 +118,7 @@ def _ps_roi_pool_backward(call: OpCall, r: Rule) -> OpCost:
     return _cost(call.args[0].numel * window * r.flops, r.category)
 
 
-@_uses("deform_conv2d")
+@counter("deform_conv2d")
 def _deform_conv2d(call: OpCall, r: Rule) -> OpCost:
     """deform_conv2d(input [N, C_in, H, W], weight [C_out, C_in/groups, kh, kw], offset, mask,
     bias, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups, offset_groups,
@@ -137,7 +138,7 @@ def _deform_conv2d(call: OpCall, r: Rule) -> OpCost:
     )
 
 
-@_uses("deform_conv2d_backward")
+@counter("deform_conv2d_backward")
 def _deform_conv2d_backward(call: OpCall, r: Rule) -> OpCost:
     """_deform_conv2d_backward(grad [N, C_out, H_out, W_out], input, weight, offset, mask,
     bias, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups, offset_groups,

@@ -40,6 +40,7 @@ from flopwise.pipeline.predict import (
     run_calibration,
 )
 from flopwise.pipeline.profile import add_alpha, load, run_profile, training_closed_forms
+from flopwise.pipeline.report import html_report, report_chart_list
 from flopwise.pipeline.sweep import parse_dim, plan_sweep, run_sweep
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "device_summary",
     "generation_cost",
     "hardware_capacity",
+    "html_report",
     "list_hardware",
     "load",
     "load_calibration",
@@ -69,6 +71,7 @@ __all__ = [
     "parse_dim",
     "plan_sweep",
     "predict_model",
+    "report_chart_list",
     "reset_peak_memory",
     "resolve_device",
     "resolve_hardware",

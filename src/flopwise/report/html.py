@@ -15,20 +15,16 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from flopwise.jsonout import dumps
-from flopwise.report.plots import (
-    comparison_charts,
-    hardware_ceilings,
-    profile_charts,
-    sweep_charts,
-)
+from flopwise.report.plots import comparison_charts, profile_charts, sweep_charts
 from flopwise.report.plots_svg import Chart, chart_svg
 from flopwise.report.units import seconds
 from flopwise.store.metrics import measured_latency, module_metrics, with_module_times
+from flopwise.store.profile_doc import hardware_ceilings
 
 if TYPE_CHECKING:
     from flopwise.memory.result import MemoryProfile
 
-__all__ = ["render_html", "render_memory_html", "report_charts", "format_si"]
+__all__ = ["render_html", "render_memory_html", "report_charts", "route_documents", "format_si"]
 
 _PREFIX = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
@@ -69,20 +65,26 @@ def _doc_kind(doc: dict[str, Any]) -> str:
 def report_charts(
     doc: dict[str, Any],
     *,
+    roofline: dict[str, Any],
     sweep: dict[str, Any] | None = None,
     comparison: dict[str, Any] | None = None,
 ) -> list[Chart]:
     """Every chart of the report for these documents, in page order (used for ``--plots``).
 
     ``doc`` may itself be a sweep or comparison document; it is then routed to its charts.
+    ``roofline`` is :func:`flopwise.analysis.roofline.roofline_plot` of the routed profile
+    document (:func:`route_documents`).
     """
-    doc, sweep, comparison = _route(doc, sweep, comparison)
-    return profile_charts(doc) + sweep_charts(sweep) + comparison_charts(comparison)
+    doc, sweep, comparison = route_documents(doc, sweep, comparison)
+    return profile_charts(doc, roofline) + sweep_charts(sweep) + comparison_charts(comparison)
 
 
-def _route(
+def route_documents(
     doc: dict[str, Any], sweep: dict[str, Any] | None, comparison: dict[str, Any] | None
 ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    """(profile, sweep, comparison) documents of a report: a sweep or comparison document
+    passed as ``doc`` goes to its section and its embedded profile (if any) becomes ``doc``;
+    the profile gets its modules' measured times."""
     kind = _doc_kind(doc)
     if kind == "sweep" and sweep is None:
         doc, sweep = dict(doc.get("profile") or {"model": doc.get("model", "?")}), doc
@@ -562,21 +564,24 @@ def render_html(
     sweep: dict[str, Any] | None = None,
     comparison: dict[str, Any] | None = None,
     title: str | None = None,
+    roofline: dict[str, Any],
 ) -> str:
     """Render a self-contained HTML report.
 
     ``doc`` is a ``flopwise.profile/1`` document (``Profile.to_dict()`` or a stored run);
     ``sweep`` and ``comparison`` are the documents of ``flopwise sweep`` and
     ``flopwise compare`` (see :mod:`flopwise.report.plots` for their shape). A sweep or
-    comparison document passed as ``doc`` is routed to its section. Returns the page as a
-    string; nothing is read from or written to disk or network.
+    comparison document passed as ``doc`` is routed to its section. ``roofline`` is
+    :func:`flopwise.analysis.roofline.roofline_plot` of the routed profile document
+    (:func:`route_documents`). Returns the page as a string; nothing is read from or written
+    to disk or network.
     """
-    doc, sweep, comparison = _route(doc, sweep, comparison)
+    doc, sweep, comparison = route_documents(doc, sweep, comparison)
     model = str(
         doc.get("model") or (sweep or {}).get("model") or (comparison or {}).get("model") or "model"
     )
     title = title or f"flopwise report: {model}"
-    profile = profile_charts(doc)
+    profile = profile_charts(doc, roofline)
     sweeps = sweep_charts(sweep)
     comparisons = comparison_charts(comparison)
     mode = doc.get("mode") or {}

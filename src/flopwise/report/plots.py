@@ -30,6 +30,8 @@ from typing import Any
 from flopwise.report.plots_svg import BarGroup, Chart, Series, chart_png, chart_svg
 from flopwise.report.units import seconds
 from flopwise.store.metrics import measured_latency, module_metrics
+from flopwise.store.profile_doc import leaf_modules
+from flopwise.store.profile_doc import positive as _pos
 
 #: How many layers the bar charts show (the largest by time, else by FLOPs).
 TOP_LAYERS = 15
@@ -44,152 +46,18 @@ PROXIES = (
 )
 
 
-def _pos(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        return None
-    return float(x) if x > 0 and math.isfinite(x) else None
-
-
-# --------------------------------------------------------------------------------------------
-# reading a profile document
-
-
-def leaf_modules(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Modules without children (the layers), in document order; the root when alone."""
-    modules = list(doc.get("modules") or ())
-    leaves = []
-    for i, module in enumerate(modules):
-        depth = module.get("depth", 0)
-        nxt = modules[i + 1].get("depth", 0) if i + 1 < len(modules) else -1
-        if nxt <= depth and (depth > 0 or len(modules) == 1):
-            leaves.append(module)
-    return leaves
-
-
-def _pick(value: Any, preferred: list[str]) -> float | None:
-    if _pos(value) is not None:
-        return float(value)
-    if isinstance(value, dict):
-        for key in preferred:
-            if _pos(value.get(key)) is not None:
-                return float(value[key])
-        numbers = [float(v) for v in value.values() if _pos(v) is not None]
-        if numbers:
-            return max(numbers)
-    return None
-
-
-def _doc_dtype(doc: dict[str, Any]) -> str:
-    mode = doc.get("mode") or {}
-    dtype = mode.get("dtype")
-    if not dtype:
-        floats = [i.get("dtype") for i in doc.get("inputs") or () if isinstance(i, dict)]
-        floats = [d for d in floats if d and "float" in str(d)]
-        dtype = floats[0] if floats else "float32"
-    return str(dtype).removeprefix("torch.")
-
-
-def hardware_ceilings(doc: dict[str, Any]) -> dict[str, Any] | None:
-    """``{"peak_flops", "memory_bandwidth", "name"}`` from the document's hardware profile
-    (``measured.hardware`` or ``hardware``), or ``None`` when it has no usable ceilings."""
-    measured = doc.get("measured") if isinstance(doc.get("measured"), dict) else {}
-    hw = measured.get("hardware") or doc.get("hardware")
-    if not isinstance(hw, dict):
-        return None
-    dtype = _doc_dtype(doc)
-    aliases = [
-        dtype,
-        {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(dtype, ""),
-        "float32",
-        "fp32",
-    ]
-    peak = _pick(hw.get("peak_flops") or hw.get("gemm_flops") or hw.get("flops"), aliases)
-    bandwidth = _pick(
-        hw.get("memory_bandwidth") or hw.get("bandwidth") or hw.get("copy_bandwidth"),
-        ["read_write", "copy", "dram"],
-    )
-    if peak is None or bandwidth is None:
-        return None
-    name = hw.get("name") or hw.get("device") or hw.get("source") or "this machine"
-    return {"peak_flops": peak, "memory_bandwidth": bandwidth, "name": str(name)}
-
-
-def _rows_at(doc: dict[str, Any], *paths: tuple[str, ...]) -> list[dict[str, Any]]:
-    """The first list of dict rows found at one of the key paths (``("measured", "ops")``)."""
-    for path in paths:
-        node: Any = doc
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, list) and node and all(isinstance(r, dict) for r in node):
-            return node
-    return []
-
-
-def op_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per-op rows with counts and a measured time (``measured.roofline.ops``,
-    ``measured.ops`` or ``roofline.ops``), as the measure engine attaches them."""
-    rows = _rows_at(doc, ("measured", "roofline", "ops"), ("roofline", "ops"), ("measured", "ops"))
-    return [r for r in rows if _pos(r.get("flops")) and _pos(module_metrics(r)["bytes"])]
-
-
-def _module_floors(doc: dict[str, Any]) -> dict[str, float]:
-    rows = _rows_at(doc, ("measured", "roofline", "modules"), ("roofline", "modules"))
-    if not rows:
-        roof = (doc.get("measured") or {}).get("roofline")
-        rows = roof if isinstance(roof, list) else []
-    return {
-        str(r.get("path", "")): float(r["floor_s"])
-        for r in rows
-        if isinstance(r, dict) and _pos(r.get("floor_s")) is not None
-    }
-
-
 def _module_time(module: dict[str, Any]) -> float | None:
     return _pos(module_metrics(module)["time"])
-
-
-def _module_floor(
-    module: dict[str, Any], hw: dict[str, Any] | None, floors: dict[str, float] | None = None
-) -> float | None:
-    if floors and str(module.get("path", "")) in floors:
-        return floors[str(module.get("path", ""))]
-    for key in ("floor_s", "ideal_s", "roofline_floor_s"):
-        if _pos(module.get(key)) is not None:
-            return float(module[key])
-    roof = module.get("roofline")
-    if isinstance(roof, dict) and _pos(roof.get("floor_s")) is not None:
-        return float(roof["floor_s"])
-    if hw is None:
-        return None
-    metrics = module_metrics(module)
-    flops, nbytes = metrics["flops"] or 0, metrics["bytes"] or 0
-    if not flops and not nbytes:
-        return None
-    # No floor in the document: the analysis package's floor of the layer's totals (a lower
-    # bound of the sum of its ops' floors, equal for single-op layers).
-    from flopwise.analysis.roofline import floor as roofline_floor
-
-    return roofline_floor(flops, nbytes, _Ceilings(hw)).floor_s
-
-
-class _Ceilings:
-    """The two ceilings of :func:`hardware_ceilings` in the shape the roofline analysis reads."""
-
-    def __init__(self, hw: dict[str, Any]) -> None:
-        self.memory_bandwidth = float(hw["memory_bandwidth"])
-        self._peak = float(hw["peak_flops"])
-
-    def peak_for(self, dtype: Any = "float32", *, sparse: bool = False) -> float:
-        return self._peak
 
 
 # --------------------------------------------------------------------------------------------
 # profile charts
 
 
-def roofline_chart(doc: dict[str, Any]) -> Chart:
+def roofline_chart(plot: dict[str, Any]) -> Chart:
     """Modules on the roofline: arithmetic intensity (FLOP/byte) against achieved FLOP/s,
-    under the compute and bandwidth ceilings of the document's hardware profile."""
+    under the compute and bandwidth ceilings of the document's hardware profile.
+    ``plot`` is :func:`flopwise.analysis.roofline.roofline_plot` of the document."""
     chart = Chart(
         id="roofline",
         title="Roofline: layers against this hardware's ceilings",
@@ -200,118 +68,76 @@ def roofline_chart(doc: dict[str, Any]) -> Chart:
         xunit=" FLOP/B",
         yunit="FLOP/s",
     )
-    hw = hardware_ceilings(doc)
-    measured_pts: dict[str, list[tuple[float, float, str]]] = {"memory": [], "compute": []}
-    bound_pts: list[tuple[float, float, str]] = []
-    intensities = []
-    for module in leaf_modules(doc):
-        metrics = module_metrics(module)
-        flops, nbytes = _pos(metrics["flops"]), _pos(metrics["bytes"])
-        if flops is None or nbytes is None:
-            continue
-        intensity = flops / nbytes
-        intensities.append(intensity)
-        label = f"{module.get('path') or '(root)'} [{module.get('type', '')}]"
-        time_s = _module_time(module)
-        if time_s is not None:
-            bound = module.get("bound")
-            if bound not in ("memory", "compute"):
-                ridge = hw["peak_flops"] / hw["memory_bandwidth"] if hw else None
-                bound = "memory" if ridge is not None and intensity < ridge else "compute"
-            measured_pts[bound].append((intensity, flops / time_s, label))
-        elif hw is not None:
-            attainable = min(hw["peak_flops"], hw["memory_bandwidth"] * intensity)
-            bound_pts.append((intensity, attainable, label))
-    ops = []
-    for row in op_rows(doc):
-        metrics = module_metrics(row)
-        time_s = _pos(metrics["time"])
-        if time_s is not None:
-            flops = float(metrics["flops"])
-            ops.append(
-                (
-                    flops / metrics["bytes"],
-                    flops / time_s,
-                    f"{row.get('op', '?')} in {row.get('module_path') or '(root)'}",
-                )
-            )
-    intensities += [x for x, _, _ in ops]
-    if hw is None and not any(measured_pts.values()) and not ops:
+    hw, layers, ops = plot["ceilings"], plot["layers"], plot["ops"]
+    if hw is None and not any(layers.values()) and not ops:
         chart.empty = (
             "No hardware ceilings or measured times in this document "
             "(profile with --measure to draw the roofline)."
         )
         return chart
-    if not intensities:
+    if not plot["placed"]:
         chart.empty = "No layer has both FLOPs and bytes to place on the roofline."
         return chart
     if hw is not None:
-        peak, bw = hw["peak_flops"], hw["memory_bandwidth"]
-        ridge = peak / bw
-        lo = min(min(intensities), ridge) / 2
-        hi = max(max(intensities), ridge) * 2
-        chart.series.append(
-            Series(
-                f"memory ceiling {bw / 1e9:.3g} GB/s",
-                [(lo, bw * lo), (ridge, peak)],
-                style="dashed",
-                color="#D55E00",
-            )
-        )
-        chart.series.append(
-            Series(
-                f"compute ceiling {peak / 1e9:.4g} GFLOP/s",
-                [(ridge, peak), (hi, peak)],
-                style="dashed",
-                color="#0072B2",
-            )
-        )
-        chart.caption = (
-            f"Ceilings of {hw['name']}: ridge point at {ridge:.3g} FLOP/byte. Layers left of"
-            " the ridge are bound by memory traffic, right of it by arithmetic."
-        )
-    names = {
-        "memory": "memory-bound layers (measured)",
-        "compute": "compute-bound layers (measured)",
-    }
-    if hw is None:
-        names = {"memory": "layers (measured)", "compute": "layers (measured)"}
+        _draw_ceilings(chart, hw, plot)
+    else:
         chart.caption = "No hardware ceilings in this document: only measured throughput is shown."
-    for key, color in (("memory", "#E69F00"), ("compute", "#009E73")):
-        pts = measured_pts[key]
-        if pts:
-            chart.series.append(
-                Series(
-                    names[key],
-                    [(x, y) for x, y, _ in pts],
-                    style="points",
-                    color=color,
-                    labels=[lbl for _, _, lbl in pts],
-                )
-            )
-    if ops:  # drawn under the layers (ceilings are the first two series when present)
-        chart.series.insert(
-            2 if hw is not None else 0,
-            Series(
-                "ops (measured)",
-                [(x, y) for x, y, _ in ops],
-                style="points",
-                color="#56B4E9",
-                labels=[lbl for _, _, lbl in ops],
-            ),
-        )
-    if bound_pts:
-        chart.series.append(
-            Series(
-                "layers at their roofline bound (not measured)",
-                [(x, y) for x, y, _ in bound_pts],
-                style="points",
-                color="#CC79A7",
-                labels=[lbl for _, _, lbl in bound_pts],
-            )
-        )
-        chart.caption += " No measured times: layers are drawn at the bound the roofline allows."
+    _draw_points(chart, plot)
     return chart
+
+
+def _points(name: str, points: list[tuple[float, float, str]], color: str) -> Series:
+    return Series(
+        name,
+        [(x, y) for x, y, _ in points],
+        style="points",
+        color=color,
+        labels=[label for _, _, label in points],
+    )
+
+
+def _draw_ceilings(chart: Chart, hw: dict[str, Any], plot: dict[str, Any]) -> None:
+    peak, bw = hw["peak_flops"], hw["memory_bandwidth"]
+    lines = plot["lines"]
+    chart.series.append(
+        Series(
+            f"memory ceiling {bw / 1e9:.3g} GB/s", lines["memory"], style="dashed", color="#D55E00"
+        )
+    )
+    chart.series.append(
+        Series(
+            f"compute ceiling {peak / 1e9:.4g} GFLOP/s",
+            lines["compute"],
+            style="dashed",
+            color="#0072B2",
+        )
+    )
+    chart.caption = (
+        f"Ceilings of {hw['name']}: ridge point at {plot['ridge']:.3g} FLOP/byte. Layers left of"
+        " the ridge are bound by memory traffic, right of it by arithmetic."
+    )
+
+
+def _draw_points(chart: Chart, plot: dict[str, Any]) -> None:
+    """The measured layers by bound, the measured ops under them, and the unmeasured
+    layers at their bound."""
+    if plot["ceilings"] is not None:
+        names = {
+            "memory": "memory-bound layers (measured)",
+            "compute": "compute-bound layers (measured)",
+        }
+    else:
+        names = {"memory": "layers (measured)", "compute": "layers (measured)"}
+    for key, color in (("memory", "#E69F00"), ("compute", "#009E73")):
+        if plot["layers"][key]:
+            chart.series.append(_points(names[key], plot["layers"][key], color))
+    if plot["ops"]:  # drawn under the layers (ceilings are the first two series when present)
+        at = 2 if plot["ceilings"] is not None else 0
+        chart.series.insert(at, _points("ops (measured)", plot["ops"], "#56B4E9"))
+    if plot["at_bound"]:
+        name = "layers at their roofline bound (not measured)"
+        chart.series.append(_points(name, plot["at_bound"], "#CC79A7"))
+        chart.caption += " No measured times: layers are drawn at the bound the roofline allows."
 
 
 def _top_layers(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
@@ -380,8 +206,9 @@ def efficiency_share_chart(doc: dict[str, Any]) -> Chart:
     return chart
 
 
-def latency_chart(doc: dict[str, Any]) -> Chart:
-    """Ideal (roofline floor) against measured latency per layer: the efficiency gap."""
+def latency_chart(doc: dict[str, Any], plot: dict[str, Any]) -> Chart:
+    """Ideal (roofline floor) against measured latency per layer: the efficiency gap.
+    ``plot`` is :func:`flopwise.analysis.roofline.roofline_plot` of ``doc`` (the floors)."""
     chart = Chart(
         id="efficiency-gap",
         title="Efficiency gap: ideal (roofline floor) vs measured latency per layer",
@@ -389,32 +216,24 @@ def latency_chart(doc: dict[str, Any]) -> Chart:
         xlabel="latency (seconds)",
         xunit="s",
     )
-    hw = hardware_ceilings(doc)
     layers, timed = _top_layers(doc)
     if not timed:
         chart.empty = "No measured layer times in this document (profile with --measure)."
         return chart
-    given = _module_floors(doc)
-    floors = [_module_floor(m, hw, given) for m in layers]
+    leaves = leaf_modules(doc)
+    index = {id(m): i for i, m in enumerate(leaves)}
+    floors = [plot["floors"][index[id(m)]] for m in layers]
     if all(f is None for f in floors):
         chart.empty = "No hardware ceilings in this document to compute the ideal latency."
         return chart
     chart.categories = [m.get("path") or "(root)" for m in layers]
     chart.bars.append(BarGroup("ideal (roofline floor)", [f or 0.0 for f in floors], "#009E73"))
     chart.bars.append(BarGroup("measured", [_module_time(m) or 0.0 for m in layers], "#D55E00"))
-    leaves = leaf_modules(doc)
-    measured_doc = doc.get("measured") if isinstance(doc.get("measured"), dict) else {}
-    roof = measured_doc.get("roofline")
-    summary = roof.get("summary") if isinstance(roof, dict) else None
-    summary = summary if isinstance(summary, dict) else {}
-    if _pos(summary.get("waterline_s")):  # the analysis' own sum of per-op floors
-        waterline = float(summary["waterline_s"])
-    else:
-        waterline = sum(_module_floor(m, hw, given) or 0.0 for m in leaves)
+    waterline = plot["waterline_s"]
     measured = measured_latency(doc) or sum(_module_time(m) or 0.0 for m in leaves)
     derived = (
         ""
-        if given or any(_module_floor(m, None) for m in layers)
+        if plot["given"] or any(plot["own"][index[id(m)]] for m in layers)
         else (" Floors from each layer's totals and the document's ceilings.")
     )
     chart.caption = (
@@ -430,9 +249,10 @@ def latency_chart(doc: dict[str, Any]) -> Chart:
     return chart
 
 
-def profile_charts(doc: dict[str, Any]) -> list[Chart]:
-    """The charts of one profile document, in report order."""
-    return [roofline_chart(doc), efficiency_share_chart(doc), latency_chart(doc)]
+def profile_charts(doc: dict[str, Any], plot: dict[str, Any]) -> list[Chart]:
+    """The charts of one profile document, in report order; ``plot`` is
+    :func:`flopwise.analysis.roofline.roofline_plot` of it."""
+    return [roofline_chart(plot), efficiency_share_chart(doc), latency_chart(doc, plot)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -277,81 +277,120 @@ def _xy_svg(chart: Chart, width: int, height: int) -> str:
     sx = _Scale(min(xs), max(xs), chart.xlog, left, width - right)
     sy = _Scale(min(ys), max(ys), chart.ylog, height - bottom, top)
     parts = _open_svg(chart, width, height)
-    # grid and ticks
-    for t in sx.ticks():
-        px = sx(t)
-        parts.append(
-            f'<line x1="{_f(px)}" y1="{top}" x2="{_f(px)}" y2="{height - bottom}" stroke="#eeeeee"/>'
-            f'<text x="{_f(px)}" y="{height - bottom + 16}" text-anchor="middle"'
-            f' fill="#444444">{escape(si_short(t))}</text>'
-        )
-    for t in sy.ticks():
-        py = sy(t)
-        parts.append(
-            f'<line x1="{left}" y1="{_f(py)}" x2="{width - right}" y2="{_f(py)}" stroke="#eeeeee"/>'
-            f'<text x="{left - 6}" y="{_f(py + 4)}" text-anchor="end"'
-            f' fill="#444444">{escape(si_short(t))}</text>'
-        )
-    parts.append(
-        f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}"'
-        ' fill="none" stroke="#999999"/>'
-    )
-    parts.append(
-        f'<text x="{(left + width - right) / 2}" y="{height - 10}" text-anchor="middle"'
-        f' fill="#222222">{escape(chart.xlabel)}</text>'
-        f'<text transform="translate(16 {(top + height - bottom) / 2}) rotate(-90)"'
-        f' text-anchor="middle" fill="#222222">{escape(chart.ylabel)}</text>'
-    )
+    _xy_frame(parts, chart, sx, sy, (left, top, width - right, height - bottom), height)
     parts.append('<g class="plot">')
     for i, series in enumerate(chart.series):
-        color = _color(i, series.color)
         points = [
             (x, y, series.labels[j] if series.labels else "")
             for j, (x, y) in enumerate(series.points)
             if (not chart.xlog or x > 0) and (not chart.ylog or y > 0)
         ]
-        if not points:
-            continue
-        if series.style == "area":
-            base = _f(sy(max(0.0, sy.lo)))
-            path = " ".join(f"{_f(sx(x))},{_f(sy(y))}" for x, y, _ in points)
-            ends = f"{_f(sx(points[-1][0]))},{base} {_f(sx(points[0][0]))},{base}"
-            parts.append(
-                f'<polygon class="series area" points="{path} {ends}" fill="{color}"'
-                f' stroke="{color}" stroke-width="0.5"><title>{escape(series.name)}</title>'
-                "</polygon>"
-            )
-        if series.style in ("line", "linepoints", "dashed"):
-            path = " ".join(f"{_f(sx(x))},{_f(sy(y))}" for x, y, _ in points)
-            dash = ' stroke-dasharray="6 4"' if series.style == "dashed" else ""
-            parts.append(
-                f'<polyline class="series" points="{path}" fill="none" stroke="{color}"'
-                f' stroke-width="2"{dash}><title>{escape(series.name)}</title></polyline>'
-            )
-        if series.style in ("points", "linepoints"):
-            parts.append(f'<g class="series" fill="{color}" fill-opacity="0.75">')
-            for x, y, label in points:
-                tip = f"{label}: " if label else ""
-                tip += f"{series.name} ({si_short(x)}{chart.xunit}, {si_short(y)}{chart.yunit})"
-                parts.append(
-                    f'<circle class="pt" cx="{_f(sx(x))}" cy="{_f(sy(y))}" r="4">'
-                    f"<title>{escape(tip)}</title></circle>"
-                )
-            parts.append("</g>")
-            if series.annotate:
-                for x, y, label in points:
-                    px, py = sx(x), sy(y)
-                    anchor = "end" if px > width - right - 120 else "start"
-                    dx = -7 if anchor == "end" else 7
-                    parts.append(
-                        f'<text class="pt-label" x="{_f(px + dx)}" y="{_f(py - 6)}"'
-                        f' text-anchor="{anchor}" font-size="11" fill="#333333">'
-                        f"{escape(label)}</text>"
-                    )
+        if points:
+            color = _color(i, series.color)
+            parts += _series_svg(chart, series, color, points, sx, sy, width - right)
     parts.append("</g>")
     _legend(parts, rows, 12)
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _tick(line: tuple, text_at: tuple, anchor: str, value: float) -> str:
+    """A grid line and its tick label; coordinates are written as given (ints or
+    :func:`_f` strings)."""
+    x1, y1, x2, y2 = line
+    tx, ty = text_at
+    return (
+        f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#eeeeee"/>'
+        f'<text x="{tx}" y="{ty}" text-anchor="{anchor}"'
+        f' fill="#444444">{escape(si_short(value))}</text>'
+    )
+
+
+def _xy_frame(
+    parts: list[str],
+    chart: Chart,
+    sx: _Scale,
+    sy: _Scale,
+    box: tuple[int, int, int, int],
+    height: int,
+) -> None:
+    """Grid, ticks, the plot frame and the axis labels of an x-y chart in ``box``
+    (left, top, right, bottom)."""
+    left, top, right, bottom = box
+    for t in sx.ticks():
+        px = _f(sx(t))
+        parts.append(_tick((px, top, px, bottom), (px, bottom + 16), "middle", t))
+    for t in sy.ticks():
+        py = sy(t)
+        parts.append(_tick((left, _f(py), right, _f(py)), (left - 6, _f(py + 4)), "end", t))
+    parts.append(
+        f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}"'
+        ' fill="none" stroke="#999999"/>'
+    )
+    parts.append(
+        f'<text x="{(left + right) / 2}" y="{height - 10}" text-anchor="middle"'
+        f' fill="#222222">{escape(chart.xlabel)}</text>'
+        f'<text transform="translate(16 {(top + bottom) / 2}) rotate(-90)"'
+        f' text-anchor="middle" fill="#222222">{escape(chart.ylabel)}</text>'
+    )
+
+
+def _series_svg(
+    chart: Chart,
+    series: Series,
+    color: str,
+    points: list[tuple[float, float, str]],
+    sx: _Scale,
+    sy: _Scale,
+    right: int,
+) -> list[str]:
+    """One series of an x-y chart: its area, line and/or points (with their labels)."""
+    parts = []
+    path = " ".join(f"{_f(sx(x))},{_f(sy(y))}" for x, y, _ in points)
+    if series.style == "area":
+        base = _f(sy(max(0.0, sy.lo)))
+        ends = f"{_f(sx(points[-1][0]))},{base} {_f(sx(points[0][0]))},{base}"
+        parts.append(
+            f'<polygon class="series area" points="{path} {ends}" fill="{color}"'
+            f' stroke="{color}" stroke-width="0.5"><title>{escape(series.name)}</title>'
+            "</polygon>"
+        )
+    if series.style in ("line", "linepoints", "dashed"):
+        dash = ' stroke-dasharray="6 4"' if series.style == "dashed" else ""
+        parts.append(
+            f'<polyline class="series" points="{path}" fill="none" stroke="{color}"'
+            f' stroke-width="2"{dash}><title>{escape(series.name)}</title></polyline>'
+        )
+    if series.style in ("points", "linepoints"):
+        parts.append(f'<g class="series" fill="{color}" fill-opacity="0.75">')
+        for x, y, label in points:
+            tip = f"{label}: " if label else ""
+            tip += f"{series.name} ({si_short(x)}{chart.xunit}, {si_short(y)}{chart.yunit})"
+            parts.append(
+                f'<circle class="pt" cx="{_f(sx(x))}" cy="{_f(sy(y))}" r="4">'
+                f"<title>{escape(tip)}</title></circle>"
+            )
+        parts.append("</g>")
+        if series.annotate:
+            parts += _point_labels(points, sx, sy, right)
+    return parts
+
+
+def _point_labels(
+    points: list[tuple[float, float, str]], sx: _Scale, sy: _Scale, right: int
+) -> list[str]:
+    """Each point's label beside it, on the left near the right edge."""
+    out = []
+    for x, y, label in points:
+        px, py = sx(x), sy(y)
+        anchor = "end" if px > right - 120 else "start"
+        dx = -7 if anchor == "end" else 7
+        out.append(
+            f'<text class="pt-label" x="{_f(px + dx)}" y="{_f(py - 6)}"'
+            f' text-anchor="{anchor}" font-size="11" fill="#333333">'
+            f"{escape(label)}</text>"
+        )
+    return out
 
 
 def _bars_svg(chart: Chart, width: int) -> str:

@@ -38,6 +38,41 @@ __all__ = [
 ]
 
 
+def _decoder(
+    architecture: str,
+    model_type: str,
+    shape: tuple[int, ...],
+    rope_theta: float,
+    middle: dict[str, Any],
+    bos_eos: tuple[int, int] = (1, 2),
+) -> dict[str, Any]:
+    """A SiLU-gated decoder config in HF key order. ``shape`` is (hidden, intermediate,
+    layers, heads, kv_heads, vocab, max_positions); ``middle`` holds the family's own keys
+    between the RoPE base and the shared tail."""
+    hidden, intermediate, layers, heads, kv_heads, vocab, max_positions = shape
+    return {
+        "architectures": [architecture],
+        "model_type": model_type,
+        "hidden_size": hidden,
+        "intermediate_size": intermediate,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "head_dim": hidden // heads,
+        "hidden_act": "silu",
+        "vocab_size": vocab,
+        "max_position_embeddings": max_positions,
+        "rope_theta": rope_theta,
+        **middle,
+        "attention_dropout": 0.0,
+        "tie_word_embeddings": False,
+        "initializer_range": 0.02,
+        "bos_token_id": bos_eos[0],
+        "eos_token_id": bos_eos[1],
+        "use_cache": True,
+    }
+
+
 def _llama(
     hidden: int,
     intermediate: int,
@@ -50,75 +85,91 @@ def _llama(
     bos: int,
     eos: int,
 ) -> dict[str, Any]:
-    return {
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "hidden_size": hidden,
-        "intermediate_size": intermediate,
-        "num_hidden_layers": layers,
-        "num_attention_heads": heads,
-        "num_key_value_heads": kv_heads,
-        "head_dim": hidden // heads,
-        "hidden_act": "silu",
-        "vocab_size": vocab,
-        "max_position_embeddings": max_positions,
-        "rope_theta": rope_theta,
+    """A Llama config (no biases, no RoPE scaling)."""
+    middle = {
         "rope_scaling": None,
         "rms_norm_eps": 1e-5,
         "attention_bias": False,
         "mlp_bias": False,
-        "attention_dropout": 0.0,
-        "tie_word_embeddings": False,
-        "initializer_range": 0.02,
-        "bos_token_id": bos,
-        "eos_token_id": eos,
-        "use_cache": True,
     }
+    shape = (hidden, intermediate, layers, heads, kv_heads, vocab, max_positions)
+    return _decoder("LlamaForCausalLM", "llama", shape, rope_theta, middle, (bos, eos))
 
 
-BUILTIN: dict[str, dict[str, Any]] = {
-    # google-bert/bert-base-uncased (Devlin et al. 2018): 12 layers, 768 hidden, 12 heads.
-    "bert-base-uncased": {
+def _mistral(
+    *shape: int, rope_theta: float, sliding_window: int | None, experts: int | None = None
+) -> dict[str, Any]:
+    """A Mistral config, or with ``experts`` a Mixtral one (top-2 routing); ``shape`` as
+    :func:`_decoder` reads it."""
+    middle: dict[str, Any] = {"sliding_window": sliding_window}
+    if experts:
+        middle |= {
+            "num_local_experts": experts,
+            "num_experts_per_tok": 2,
+            "router_aux_loss_coef": 0.02,
+            "output_router_logits": False,
+        }
+    middle["rms_norm_eps"] = 1e-5
+    if experts:
+        return _decoder("MixtralForCausalLM", "mixtral", shape, rope_theta, middle)
+    return _decoder("MistralForCausalLM", "mistral", shape, rope_theta, middle)
+
+
+def _bert(hidden: int, layers: int, heads: int, intermediate: int, vocab: int) -> dict[str, Any]:
+    """A BERT masked-LM config (512 positions)."""
+    return {
         "architectures": ["BertForMaskedLM"],
         "model_type": "bert",
-        "hidden_size": 768,
-        "num_hidden_layers": 12,
-        "num_attention_heads": 12,
-        "intermediate_size": 3072,
+        "hidden_size": hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "intermediate_size": intermediate,
         "hidden_act": "gelu",
         "hidden_dropout_prob": 0.1,
         "attention_probs_dropout_prob": 0.1,
         "max_position_embeddings": 512,
         "type_vocab_size": 2,
-        "vocab_size": 30522,
+        "vocab_size": vocab,
         "layer_norm_eps": 1e-12,
         "initializer_range": 0.02,
         "pad_token_id": 0,
         "position_embedding_type": "absolute",
         "use_cache": True,
-    },
-    # openai-community/gpt2 (124M): 12 layers, 768 hidden, 12 heads, MLP 4x, tied lm_head.
-    "gpt2": {
+    }
+
+
+def _gpt2(
+    hidden: int, layers: int, heads: int, positions: int, vocab: int, eos: int
+) -> dict[str, Any]:
+    """A GPT-2 LM config (MLP 4× hidden, tied lm_head); ``eos`` is the bos token too."""
+    return {
         "architectures": ["GPT2LMHeadModel"],
         "model_type": "gpt2",
-        "n_embd": 768,
-        "n_layer": 12,
-        "n_head": 12,
+        "n_embd": hidden,
+        "n_layer": layers,
+        "n_head": heads,
         "n_inner": None,
-        "n_positions": 1024,
-        "n_ctx": 1024,
-        "vocab_size": 50257,
+        "n_positions": positions,
+        "n_ctx": positions,
+        "vocab_size": vocab,
         "activation_function": "gelu_new",
         "layer_norm_epsilon": 1e-5,
         "resid_pdrop": 0.1,
         "embd_pdrop": 0.1,
         "attn_pdrop": 0.1,
         "initializer_range": 0.02,
-        "bos_token_id": 50256,
-        "eos_token_id": 50256,
+        "bos_token_id": eos,
+        "eos_token_id": eos,
         "tie_word_embeddings": True,
         "use_cache": True,
-    },
+    }
+
+
+BUILTIN: dict[str, dict[str, Any]] = {
+    # google-bert/bert-base-uncased (Devlin et al. 2018): 12 layers, 768 hidden, 12 heads.
+    "bert-base-uncased": _bert(768, 12, 12, 3072, 30522),
+    # openai-community/gpt2 (124M): 12 layers, 768 hidden, 12 heads, MLP 4x, tied lm_head.
+    "gpt2": _gpt2(768, 12, 12, 1024, 50257, 50256),
     # meta-llama/Llama-2-7b-hf: 32 layers, 4096 hidden, 32 heads (MHA), MLP 11008, 4k context.
     "llama-2-7b": _llama(4096, 11008, 32, 32, 32, 32000, 4096, 10000.0, 1, 2),
     # meta-llama/Llama-2-13b-hf: 40 layers, 5120 hidden, 40 heads (MHA), MLP 13824.
@@ -132,56 +183,14 @@ BUILTIN: dict[str, dict[str, Any]] = {
     "llama-3-70b": _llama(8192, 28672, 80, 64, 8, 128256, 8192, 500000.0, 128000, 128001),
     # mistralai/Mistral-7B-v0.1: Llama-like with GQA (8 KV heads) and a 4096-token sliding
     # window over a 32k context.
-    "mistral-7b": {
-        "architectures": ["MistralForCausalLM"],
-        "model_type": "mistral",
-        "hidden_size": 4096,
-        "intermediate_size": 14336,
-        "num_hidden_layers": 32,
-        "num_attention_heads": 32,
-        "num_key_value_heads": 8,
-        "head_dim": 128,
-        "hidden_act": "silu",
-        "vocab_size": 32000,
-        "max_position_embeddings": 32768,
-        "rope_theta": 10000.0,
-        "sliding_window": 4096,
-        "rms_norm_eps": 1e-5,
-        "attention_dropout": 0.0,
-        "tie_word_embeddings": False,
-        "initializer_range": 0.02,
-        "bos_token_id": 1,
-        "eos_token_id": 2,
-        "use_cache": True,
-    },
+    "mistral-7b": _mistral(
+        4096, 14336, 32, 32, 8, 32000, 32768, rope_theta=10000.0, sliding_window=4096
+    ),
     # mistralai/Mixtral-8x7B-v0.1: Mistral-7B layout with 8 experts per layer, top-2 routing,
     # no sliding window, RoPE base 1e6. 46.7B total, ~12.9B active parameters.
-    "mixtral-8x7b": {
-        "architectures": ["MixtralForCausalLM"],
-        "model_type": "mixtral",
-        "hidden_size": 4096,
-        "intermediate_size": 14336,
-        "num_hidden_layers": 32,
-        "num_attention_heads": 32,
-        "num_key_value_heads": 8,
-        "head_dim": 128,
-        "hidden_act": "silu",
-        "vocab_size": 32000,
-        "max_position_embeddings": 32768,
-        "rope_theta": 1000000.0,
-        "sliding_window": None,
-        "num_local_experts": 8,
-        "num_experts_per_tok": 2,
-        "router_aux_loss_coef": 0.02,
-        "output_router_logits": False,
-        "rms_norm_eps": 1e-5,
-        "attention_dropout": 0.0,
-        "tie_word_embeddings": False,
-        "initializer_range": 0.02,
-        "bos_token_id": 1,
-        "eos_token_id": 2,
-        "use_cache": True,
-    },
+    "mixtral-8x7b": _mistral(
+        4096, 14336, 32, 32, 8, 32000, 32768, rope_theta=1e6, sliding_window=None, experts=8
+    ),
     # Qwen/Qwen1.5-MoE-A2.7B: 24 layers, 2048 hidden, 16 heads; every layer has 60 routed
     # experts (MLP 1408, top-4, no renormalisation) plus a gated shared expert (MLP 5632);
     # QKV projections carry biases. 14.3B total, 2.7B active parameters.
@@ -218,97 +227,13 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "use_cache": True,
     },
     # ---- tiny configs for tests: 2 layers, hidden 64, vocabulary 512, 512 positions ----
-    "tiny-llama": {
-        **_llama(64, 128, 2, 4, 2, 512, 512, 10000.0, 1, 2),
-    },
-    "tiny-mistral": {
-        "architectures": ["MistralForCausalLM"],
-        "model_type": "mistral",
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "head_dim": 16,
-        "hidden_act": "silu",
-        "vocab_size": 512,
-        "max_position_embeddings": 512,
-        "rope_theta": 10000.0,
-        "sliding_window": 32,
-        "rms_norm_eps": 1e-5,
-        "attention_dropout": 0.0,
-        "tie_word_embeddings": False,
-        "initializer_range": 0.02,
-        "bos_token_id": 1,
-        "eos_token_id": 2,
-        "use_cache": True,
-    },
-    "tiny-mixtral": {
-        "architectures": ["MixtralForCausalLM"],
-        "model_type": "mixtral",
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "head_dim": 16,
-        "hidden_act": "silu",
-        "vocab_size": 512,
-        "max_position_embeddings": 512,
-        "rope_theta": 1000000.0,
-        "sliding_window": None,
-        "num_local_experts": 4,
-        "num_experts_per_tok": 2,
-        "router_aux_loss_coef": 0.02,
-        "output_router_logits": False,
-        "rms_norm_eps": 1e-5,
-        "attention_dropout": 0.0,
-        "tie_word_embeddings": False,
-        "initializer_range": 0.02,
-        "bos_token_id": 1,
-        "eos_token_id": 2,
-        "use_cache": True,
-    },
-    "tiny-bert": {
-        "architectures": ["BertForMaskedLM"],
-        "model_type": "bert",
-        "hidden_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "intermediate_size": 128,
-        "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1,
-        "max_position_embeddings": 512,
-        "type_vocab_size": 2,
-        "vocab_size": 512,
-        "layer_norm_eps": 1e-12,
-        "initializer_range": 0.02,
-        "pad_token_id": 0,
-        "position_embedding_type": "absolute",
-        "use_cache": True,
-    },
-    "tiny-gpt2": {
-        "architectures": ["GPT2LMHeadModel"],
-        "model_type": "gpt2",
-        "n_embd": 64,
-        "n_layer": 2,
-        "n_head": 4,
-        "n_inner": None,
-        "n_positions": 512,
-        "n_ctx": 512,
-        "vocab_size": 512,
-        "activation_function": "gelu_new",
-        "layer_norm_epsilon": 1e-5,
-        "resid_pdrop": 0.1,
-        "embd_pdrop": 0.1,
-        "attn_pdrop": 0.1,
-        "initializer_range": 0.02,
-        "bos_token_id": 0,
-        "eos_token_id": 0,
-        "tie_word_embeddings": True,
-        "use_cache": True,
-    },
+    "tiny-llama": _llama(64, 128, 2, 4, 2, 512, 512, 10000.0, 1, 2),
+    "tiny-mistral": _mistral(64, 128, 2, 4, 2, 512, 512, rope_theta=10000.0, sliding_window=32),
+    "tiny-mixtral": _mistral(
+        64, 128, 2, 4, 2, 512, 512, rope_theta=1e6, sliding_window=None, experts=4
+    ),
+    "tiny-bert": _bert(64, 2, 4, 128, 512),
+    "tiny-gpt2": _gpt2(64, 2, 4, 512, 512, 0),
 }
 
 # The public model each built-in config describes (for documentation and aliases).
