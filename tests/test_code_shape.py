@@ -39,8 +39,6 @@ TOO_LONG_TODAY: set[tuple[str, str]] = {
     ("report/plots.py", "roofline_chart"),
     ("report/plots.py", "sweep_charts"),
     ("report/plots_svg.py", "_xy_svg"),
-    ("report/table.py", "build_table"),
-    ("report/table.py", "measured_parts"),
 }
 
 

@@ -27,8 +27,8 @@ def layer_of(module: str) -> str:
     parts = module.split(".")
     if module == "flopwise" or parts[1] in ("pipeline", "campaign"):
         return "api"  # a campaign runs the pipeline over many jobs: the same layer
-    if parts[1] == "profile":
-        return "result model"
+    if parts[1] in ("profile", "sections"):
+        return "result model"  # Profile and its typed sections
     if parts[1] in ("cli", "commands"):
         return "commands"
     if parts[1] == "jsonout":  # strict JSON writing: a leaf utility like errors
@@ -180,7 +180,6 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
     ("flopwise.commands.sweep", "flopwise.measure.hardware"): "host α constants lookup",
     ("flopwise.commands.sweep", "flopwise.measure.timing"): _CMD_PIPELINE,
     # measure computes analysis results
-    ("flopwise.measure.attach", "flopwise.analysis.roofline"): "attaches the roofline join",
     ("flopwise.measure.layer_timing", "flopwise.analysis.fit"): "fits α while timing the grid",
     # the result model renders itself
     ("flopwise.profile", "flopwise.report.json"): "Profile.to_json/to_dict delegate to report",

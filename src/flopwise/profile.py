@@ -18,6 +18,7 @@ from torch.utils._pytree import tree_leaves, tree_map
 from flopwise.capture.mode import capture
 from flopwise.capture.records import OpRecord, Traffic, ancestors
 from flopwise.errors import FlopwiseError, ShapeMismatch
+from flopwise.sections import Alpha, Energy, Measured, Source, Stages, TrainingClosedForms
 
 TENSOR_KINDS = ("real", "fake", "meta")
 
@@ -92,11 +93,19 @@ class Profile:
     totals: Totals
     uncounted: list[UncountedOp]
     convention: dict[str, str] = field(default_factory=lambda: dict(CONVENTION))
-    measured: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
     # Why the count may miss work beyond the uncounted ops (e.g. ops run by a thread the
     # capture could not reach); each entry is one sentence for a reader.
     incomplete_reasons: list[str] = field(default_factory=list)
+    # Caveats a reader of this count should know about (one sentence each).
+    notes: list[str] = field(default_factory=list)
+    # Sections filled by the layer that produces each (see flopwise.sections); None when
+    # that step did not run.
+    source: Source | None = None
+    alpha: Alpha | None = None
+    training_closed_forms: TrainingClosedForms | None = None
+    measured: Measured | None = None
+    energy: Energy | None = None
+    stages: Stages | None = None
 
     @property
     def complete(self) -> bool:
@@ -470,7 +479,7 @@ def profile(
                 "profile (a thread pool built outside the model call) is not counted"
             )
     if padded:
-        prof.extra.setdefault("notes", []).append(
+        prof.notes.append(
             f"{', '.join(padded)}: nn.TransformerEncoder got a src_key_padding_mask; its "
             "nested-tensor fast path was switched off while counting, so padded positions are "
             "counted at their dense cost (the count does not depend on the mask's values and "
@@ -573,9 +582,7 @@ def _assemble(
         totals=totals,
         uncounted=uncounted,
     )
-    notes = _notes(prof)
-    if notes:
-        prof.extra["notes"] = notes
+    prof.notes = _notes(prof)
     if cap.missed_threads:
         prof.incomplete_reasons.append(
             f"ops run by thread(s) {', '.join(cap.missed_threads)} are not counted: the "

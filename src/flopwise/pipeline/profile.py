@@ -12,6 +12,7 @@ import torch
 from flopwise.capture.records import ancestors
 from flopwise.measure.devices import resolve_device
 from flopwise.profile import Profile, profile
+from flopwise.sections import Alpha, Source, Stages, TrainingClosedForms
 
 
 def load(
@@ -94,7 +95,7 @@ def run_profile(
 ) -> Profile:
     """Load, count and (with ``measure``) time a model, returning one Profile.
 
-    ``prof.extra["source"]`` records the spec, canonical name, dtype, where the model came
+    ``prof.source`` records the spec, canonical name, dtype, where the model came
     from (``resolved``: local file, built-in config or Hub repository and commit) and, with
     ``trust_remote_code``, that remote code ran. ``factory_kwargs`` are passed to a factory
     source (a campaign's grid point)."""
@@ -113,24 +114,27 @@ def run_profile(
     prof = profile(
         model, *args, kwargs=kwargs, train=train, tensors=tensors, name=model_spec or name
     )
-    prof.extra["source"] = {"spec": model_spec, "name": name, "dtype": dtype}
-    origin = loaded_out[0].origin if loaded_out else None
-    if origin:
-        prof.extra["source"]["resolved"] = origin
-    if trust_remote_code:
-        prof.extra["source"]["trust_remote_code"] = True
-    if not inputs and loaded_out and loaded_out[0].example_inputs is None:
+    loaded = loaded_out[0] if loaded_out else None
+    prof.source = Source(
+        spec=model_spec,
+        name=name,
+        dtype=dtype,
+        resolved=(loaded.origin or None) if loaded else None,
+        trust_remote_code=True if trust_remote_code else None,
         # Default inputs chosen for the model's kind; printed so the count can be read.
-        prof.extra["source"]["default_inputs"] = [str(s) for s in loaded_out[0].default_inputs]
+        default_inputs=(
+            [str(s) for s in loaded.default_inputs]
+            if not inputs and loaded and loaded.example_inputs is None
+            else None
+        ),
+    )
     add_alpha(prof)
     if train:
-        closed = training_closed_forms(model, kwargs)
-        if closed:
-            prof.extra["training_closed_forms"] = closed
+        prof.training_closed_forms = training_closed_forms(model, kwargs)
     if measure:
-        from flopwise.measure.attach import attach_measurements
+        from flopwise.pipeline.measured import measure_profile
 
-        attach_measurements(
+        measure_profile(
             prof,
             model,
             args,
@@ -146,28 +150,47 @@ def run_profile(
             device=device,
         )
         if stages:
-            from flopwise.measure.stages import measure_stages
-            from flopwise.sources import parse_model_spec
-
-            was_training = model.training
-            model.eval()
-            try:
-                prof.extra["stages"] = measure_stages(
-                    model,
-                    args,
-                    kwargs,
-                    source=parse_model_spec(model_spec)[0],
-                    device=device,
-                    repeats=repeats or None,
-                    budget_s=None if repeats else budget,
-                    progress=progress,
-                )
-            finally:
-                model.train(was_training)
+            prof.stages = _measure_stages(
+                model, args, kwargs, model_spec, device, repeats, budget, progress
+            )
     return prof
 
 
-def training_closed_forms(model: Any, kwargs: dict) -> dict[str, Any] | None:
+def _measure_stages(
+    model: Any,
+    args: tuple,
+    kwargs: dict,
+    model_spec: str,
+    device: str,
+    repeats: int,
+    budget: float,
+    progress: bool,
+) -> Stages:
+    """Preprocess, copy, inference and postprocess times of the model's pipeline, timed in
+    eval mode (the model's mode is restored after)."""
+    from flopwise.measure.stages import measure_stages
+    from flopwise.sources import parse_model_spec
+
+    was_training = model.training
+    model.eval()
+    try:
+        return Stages.from_dict(
+            measure_stages(
+                model,
+                args,
+                kwargs,
+                source=parse_model_spec(model_spec)[0],
+                device=device,
+                repeats=repeats or None,
+                budget_s=None if repeats else budget,
+                progress=progress,
+            )
+        )
+    finally:
+        model.train(was_training)
+
+
+def training_closed_forms(model: Any, kwargs: dict) -> TrainingClosedForms | None:
     """The training FLOPs people quote (6·N·tokens, Kaplan's 6·N + attention, Megatron's),
     for a transformer with an HF config and ``input_ids``, to print beside the counted
     forward + backward. None for other models."""
@@ -181,14 +204,14 @@ def training_closed_forms(model: Any, kwargs: dict) -> dict[str, Any] | None:
         cost = training_cost(config.to_dict(), batch=int(ids.shape[0]), seq=int(ids.shape[1]))
     except Exception:  # an architecture the analytic model does not cover
         return None
-    return {
-        "tokens": cost.tokens,
-        "six_n": cost.six_n,
-        "kaplan_6n_plus_attention": cost.kaplan,
-        "megatron": cost.megatron,
-        "analytic_step": cost.step,
-        "note": "closed forms count 2 FLOPs per multiply-add of matmuls only; N = active non-embedding parameters",
-    }
+    return TrainingClosedForms(
+        tokens=cost.tokens,
+        six_n=cost.six_n,
+        kaplan_6n_plus_attention=cost.kaplan,
+        megatron=cost.megatron,
+        analytic_step=cost.step,
+        note="closed forms count 2 FLOPs per multiply-add of matmuls only; N = active non-embedding parameters",
+    )
 
 
 def add_alpha(prof: Profile, constants: Any = None) -> None:
@@ -221,5 +244,5 @@ def add_alpha(prof: Profile, constants: Any = None) -> None:
     totals = alpha_totals(prof, constants)
     totals["constants_source"] = source
     totals["note"] = "α-MACs are the paper's 'α-FLOPs' (a multiply-add counted once)"
-    prof.extra["alpha"] = totals
-    prof.extra["alpha_modules"] = per_module
+    prof.alpha = Alpha.from_dict(totals)
+    prof.alpha.per_module = per_module
