@@ -52,8 +52,23 @@ NEVER = {
 }
 
 
-def rule_broken(importer: str, imported: str) -> str | None:
-    """The rule ``importer`` breaks by importing ``imported``, or None if it may."""
+# The one exception to the rules: ``Profile.to_dict/to_json/to_dataframe/table`` (public
+# API, see README) are thin serialisation helpers over the report layer. The result model
+# may import exactly these report modules, and only inside a function (lazily, when a
+# caller asks for the serialised form), so the report layer is never loaded with the model
+# and no report module can need the result model at import time to build one.
+SERIALISATION_HELPERS: dict[str, frozenset[str]] = {
+    "flopwise.profile": frozenset(
+        {"flopwise.report.json", "flopwise.report.frames", "flopwise.report.table"}
+    ),
+}
+
+
+def rule_broken(importer: str, imported: str, lazy: bool = False) -> str | None:
+    """The rule ``importer`` breaks by importing ``imported`` (``lazy``: inside a
+    function), or None if it may."""
+    if lazy and imported in SERIALISATION_HELPERS.get(importer, ()):
+        return None
     src, dst = layer_of(importer), layer_of(imported)
     if src == dst:
         return None
@@ -72,6 +87,8 @@ class Import:
     importer: str
     imported: str
     line: int
+    #: True when the import statement sits inside a function (runs when it is called).
+    lazy: bool = False
 
 
 def _modules() -> dict[str, Path]:
@@ -94,7 +111,13 @@ def imports_of(module: str, source: str, is_package: bool = False) -> list[Impor
     ``pkg``; relative imports are resolved against ``module``.
     """
     found = []
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    functions = [
+        (n.lineno, n.end_lineno)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    ]
+    for node in ast.walk(tree):
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -120,8 +143,11 @@ def imports_of(module: str, source: str, is_package: bool = False) -> list[Impor
             elif isinstance(arg, ast.JoinedStr) and isinstance(arg.values[0], ast.Constant):
                 # f"flopwise.commands.{name}": the literal prefix names the package
                 names = [str(arg.values[0].value).rstrip(".")]
+        if not names:
+            continue
+        lazy = any(start < node.lineno <= end for start, end in functions)
         found += [
-            Import(module, name, node.lineno)
+            Import(module, name, node.lineno, lazy)
             for name in names
             if name == "flopwise" or name.startswith("flopwise.")
         ]
@@ -134,7 +160,7 @@ def current_violations() -> dict[tuple[str, str], list[str]]:
     for module, path in MODULES.items():
         is_package = path.name == "__init__.py"
         for imp in imports_of(module, path.read_text(), is_package):
-            rule = rule_broken(imp.importer, imp.imported)
+            rule = rule_broken(imp.importer, imp.imported, imp.lazy)
             if rule:
                 out.setdefault((imp.importer, imp.imported), []).append(f"line {imp.line}: {rule}")
     return out
@@ -181,10 +207,6 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
     ("flopwise.commands.sweep", "flopwise.measure.timing"): _CMD_PIPELINE,
     # measure computes analysis results
     ("flopwise.measure.layer_timing", "flopwise.analysis.fit"): "fits α while timing the grid",
-    # the result model renders itself
-    ("flopwise.profile", "flopwise.report.json"): "Profile.to_json/to_dict delegate to report",
-    ("flopwise.profile", "flopwise.report.frames"): "Profile.to_dataframe delegates to report",
-    ("flopwise.profile", "flopwise.report.table"): "Profile.table delegates to report",
     # renderers that compute or read measure's row builders
     ("flopwise.report.plots", "flopwise.analysis.roofline"): "plots compute roofline floors",
     ("flopwise.report.table", "flopwise.measure.stages"): "stage rows built in measure",
@@ -225,11 +247,16 @@ def test_known_violations_still_exist():
         ("flopwise.commands.x", "from flopwise.llm import estimate\n", True),
         ("flopwise.store.x", "import importlib\nimportlib.import_module('flopwise.cli')\n", True),
         ("flopwise.llm.x", "from flopwise.profile import Profile\n", False),
+        # the serialisation helpers' exception: lazily, these report modules, this importer
+        ("flopwise.profile", "def f():\n    from flopwise.report.json import d\n", False),
+        ("flopwise.profile", "from flopwise.report.json import profile_document\n", True),
+        ("flopwise.profile", "def f():\n    from flopwise.report.html import render\n", True),
+        ("flopwise.sections", "def f():\n    from flopwise.report.json import d\n", True),
     ],
 )
 def test_rules_catch_what_they_should(module, source, expected):
     """The parser and the rules, on snippets whose answer is known."""
-    broken = [i for i in imports_of(module, source) if rule_broken(i.importer, i.imported)]
+    broken = [i for i in imports_of(module, source) if rule_broken(i.importer, i.imported, i.lazy)]
     assert bool(broken) is expected, broken
 
 

@@ -12,6 +12,7 @@ from flopwise.measure.devices import (
 )
 from flopwise.measure.hardware import resolve_hardware
 from flopwise.pipeline.diffusion import generation_cost
+from flopwise.pipeline.measured import measure_profile
 from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory, run_memory
 from flopwise.pipeline.profile import add_alpha, load, run_profile, training_closed_forms
 
@@ -24,6 +25,7 @@ __all__ = [
     "hardware_capacity",
     "load",
     "measure_llm",
+    "measure_profile",
     "measure_training",
     "reset_peak_memory",
     "resolve_device",
