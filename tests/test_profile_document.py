@@ -75,3 +75,19 @@ def test_unknown_keys_survive_a_read_and_write():
 def test_a_document_of_another_schema_is_refused():
     with pytest.raises(FlopwiseError, match="flopwise.profile/1"):
         profile_from_document({"schema": "flopwise.sweep/1"})
+
+
+def test_a_stored_run_loads_into_the_same_types(tmp_path):
+    from flopwise.pipeline import stored_profile
+    from flopwise.profile import Profile
+    from flopwise.store import Store
+
+    prof = run_profile("hf:tiny-llama", ["input_ids=1x8:int64"], device="meta", train=True)
+    db = tmp_path / "runs.sqlite"
+    with Store(db) as store:
+        run_id = store.save_profile(prof.to_dict())
+    back = stored_profile(run_id, db=db)
+    assert isinstance(back.training_closed_forms, TrainingClosedForms)
+    assert back.alpha.alpha_macs == prof.alpha.alpha_macs
+    assert stored_profile(db=db).to_dict() == prof.to_dict() == back.to_dict()
+    assert Profile.from_dict(prof.to_dict()).to_dict() == prof.to_dict()

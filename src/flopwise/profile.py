@@ -124,6 +124,14 @@ class Profile:
 
         return profile_document(self)
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Profile:
+        """The Profile a ``flopwise.profile/1`` document describes (no op records), with
+        the same typed sections: ``Profile.from_dict(p.to_dict()).to_dict() == p.to_dict()``."""
+        from flopwise.report.json import profile_from_document
+
+        return profile_from_document(doc)
+
     def to_json(self, indent: int | None = 2) -> str:
         from flopwise.jsonout import dumps
 

@@ -14,7 +14,13 @@ from flopwise.measure.hardware import resolve_hardware
 from flopwise.pipeline.diffusion import generation_cost
 from flopwise.pipeline.measured import measure_profile
 from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory, run_memory
-from flopwise.pipeline.profile import add_alpha, load, run_profile, training_closed_forms
+from flopwise.pipeline.profile import (
+    add_alpha,
+    load,
+    run_profile,
+    stored_profile,
+    training_closed_forms,
+)
 
 __all__ = [
     "DEVICE_CHOICES",
@@ -33,6 +39,7 @@ __all__ = [
     "run_llm_memory",
     "run_memory",
     "run_profile",
+    "stored_profile",
     "training_closed_forms",
     "valid_device_name",
 ]

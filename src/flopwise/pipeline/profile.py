@@ -5,6 +5,7 @@ steps."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -154,6 +155,22 @@ def run_profile(
                 model, args, kwargs, model_spec, device, repeats, budget, progress
             )
     return prof
+
+
+def stored_profile(
+    run_id: int | None = None,
+    *,
+    model: str | None = None,
+    db: str | os.PathLike[str] | None = None,
+) -> Profile:
+    """A saved profile run read back into a Profile, typed sections included, through the
+    one reader of the document (report/json.py). ``run_id`` None: the newest run (of
+    ``model`` when given); ``db`` defaults to the results database ``history`` reads."""
+    from flopwise.report.json import profile_from_document
+    from flopwise.store import Store
+
+    with Store(db, create=False, readonly=True) as store:
+        return profile_from_document(store.get(store.latest(model) if run_id is None else run_id))
 
 
 def _measure_stages(
