@@ -99,6 +99,7 @@ def test_measure_on_cuda_builds_the_roofline_on_the_gpu_profile(monkeypatch, tmp
     """The reported bug: ``profile --device cuda --measure`` priced the model with the CPU
     host profile. The run is timed on the CPU here (no GPU), but asked for as cuda."""
     from flopwise import profile as count
+    from flopwise.measure.options import MeasureOptions
     from flopwise.pipeline.measured import measure_profile
 
     asked = _setup(monkeypatch, tmp_path)
@@ -114,7 +115,7 @@ def test_measure_on_cuda_builds_the_roofline_on_the_gpu_profile(monkeypatch, tmp
     model = nn.Sequential(nn.Linear(64, 64))
     x = torch.randn(4, 64)
     prof = count(model, x)
-    measure_profile(prof, model, (x,), {}, repeats=3, device="cuda:0")
+    measure_profile(prof, model, (x,), {}, MeasureOptions(repeats=3), device="cuda:0")
     assert timed_on == ["cuda:0"] and asked == ["cuda:0"]
     assert prof.measured.hardware.name == "host:cuda:0"
     assert prof.measured.hardware.kind == "gpu"

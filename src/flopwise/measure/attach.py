@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from flopwise.measure.options import MeasureOptions
 from flopwise.sections import Energy, Measured, ModuleTiming
 
 if TYPE_CHECKING:
@@ -32,31 +33,27 @@ def attach_measurements(
     model: Any,
     args: tuple,
     kwargs: dict,
+    options: MeasureOptions | None = None,
     *,
-    repeats: int = 0,
-    budget: float = 10.0,
-    energy: bool = False,
-    grid: str = "world",
-    pue: float = 1.0,
-    hardware: str = "host",
-    progress: bool = False,
     train: bool = False,
     device: str | None = None,
 ) -> TimedRun:
     """Time ``model`` on its real tensors and store the results in ``prof.measured``
-    (latency, coverage, per-module times; no roofline) and, with ``energy``,
+    (latency, coverage, per-module times; no roofline) and, with ``options.energy``,
     ``prof.energy``. Inference is timed in eval mode under no_grad; with ``train`` a whole
-    training step (zero-grad, forward, backward) in train mode.
+    training step (zero-grad, forward, backward) in train mode. ``options.stages`` is not
+    read here (the API times stages after this).
 
-    ``hardware="host"`` means the profile of the device being measured (``device``, by
-    default where the model's parameters live): ``host:cuda:0`` for a GPU run, measured on
-    first use and cached per GPU model."""
+    ``options.hardware="host"`` means the profile of the device being measured
+    (``device``, by default where the model's parameters live): ``host:cuda:0`` for a GPU
+    run, measured on first use and cached per GPU model."""
     from flopwise.measure.hardware import get_profile, resolve_hardware
     from flopwise.measure.layer_times import _infer, measure_model
 
     device = device or _infer(model, args, kwargs)[0]
-    hw_name = resolve_hardware(hardware, device)
-    hw = get_profile(hw_name, progress=progress)
+    options = options or MeasureOptions()
+    hw_name = resolve_hardware(options.hardware, device)
+    hw = get_profile(hw_name, progress=options.progress)
     was_training = model.training
     model.train(train)
     try:
@@ -64,17 +61,18 @@ def attach_measurements(
             model,
             args,
             kwargs,
-            repeats=repeats or None,
-            budget_s=None if repeats else budget,
+            repeats=options.repeats,
+            budget_s=options.sample_budget_s,
             per_layer=True,
-            progress=progress,
+            progress=options.progress,
             train=train,
             device=device,
+            threads=options.threads,
         )
         energy_doc = None
-        if energy:
+        if options.energy:
             model.eval()
-            energy_doc = _energy(prof, model, args, kwargs, run, hw, grid, pue)
+            energy_doc = _energy(prof, model, args, kwargs, run, hw, options.grid, options.pue)
     finally:
         model.train(was_training)
     measured = Measured.from_dict(run.to_dict())

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from flopwise.measure.attach import attach_measurements
+from flopwise.measure.options import MeasureOptions
 from flopwise.profile import Profile
 from flopwise.sections import HardwareRef, Roofline
 
@@ -16,37 +17,19 @@ def measure_profile(
     model: Any,
     args: tuple,
     kwargs: dict,
+    options: MeasureOptions | None = None,
     *,
-    repeats: int = 0,
-    budget: float = 10.0,
-    energy: bool = False,
-    grid: str = "world",
-    pue: float = 1.0,
-    hardware: str = "host",
-    progress: bool = False,
     train: bool = False,
     device: str | None = None,
 ) -> None:
     """Time ``model`` and fill ``prof.measured`` (timing, the hardware profile used and
-    the roofline join) and, with ``energy``, ``prof.energy``. ``hardware="host"`` means the
-    profile of the device being measured (``host:cuda:0`` for a GPU run)."""
-    timed = attach_measurements(
-        prof,
-        model,
-        args,
-        kwargs,
-        repeats=repeats,
-        budget=budget,
-        energy=energy,
-        grid=grid,
-        pue=pue,
-        hardware=hardware,
-        progress=progress,
-        train=train,
-        device=device,
-    )
+    the roofline join) and, with ``options.energy``, ``prof.energy``.
+    ``options.hardware="host"`` means the profile of the device being measured
+    (``host:cuda:0`` for a GPU run)."""
+    options = options or MeasureOptions()
+    timed = attach_measurements(prof, model, args, kwargs, options, train=train, device=device)
     doc = roofline_with_remeasure(
-        prof, timed.run, timed.hw, timed.hw_name, timed.device, progress=progress
+        prof, timed.run, timed.hw, timed.hw_name, timed.device, progress=options.progress
     )
     assert prof.measured is not None  # filled by attach_measurements
     prof.measured.hardware = HardwareRef.from_dict(doc["hardware"])

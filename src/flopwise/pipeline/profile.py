@@ -6,7 +6,7 @@ steps."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -14,6 +14,9 @@ from flopwise.capture.records import ancestors
 from flopwise.measure.devices import resolve_device
 from flopwise.profile import Profile, profile
 from flopwise.sections import Alpha, Source, Stages, TrainingClosedForms
+
+if TYPE_CHECKING:
+    from flopwise.measure.options import MeasureOptions
 
 
 def load(
@@ -133,27 +136,22 @@ def run_profile(
     if train:
         prof.training_closed_forms = training_closed_forms(model, kwargs)
     if measure:
+        from flopwise.measure.options import MeasureOptions
         from flopwise.pipeline.measured import measure_profile
 
-        measure_profile(
-            prof,
-            model,
-            args,
-            kwargs,
-            repeats=repeats,
-            budget=budget,
+        options = MeasureOptions(
+            repeats=repeats or None,
+            budget_s=budget,
+            hardware=hardware,
             energy=energy,
             grid=grid,
             pue=pue,
-            hardware=hardware,
+            stages=stages,
             progress=progress,
-            train=train,
-            device=device,
         )
-        if stages:
-            prof.stages = _measure_stages(
-                model, args, kwargs, model_spec, device, repeats, budget, progress
-            )
+        measure_profile(prof, model, args, kwargs, options, train=train, device=device)
+        if options.stages:
+            prof.stages = _measure_stages(model, args, kwargs, model_spec, device, options)
     return prof
 
 
@@ -179,9 +177,7 @@ def _measure_stages(
     kwargs: dict,
     model_spec: str,
     device: str,
-    repeats: int,
-    budget: float,
-    progress: bool,
+    options: MeasureOptions,
 ) -> Stages:
     """Preprocess, copy, inference and postprocess times of the model's pipeline, timed in
     eval mode (the model's mode is restored after)."""
@@ -198,9 +194,9 @@ def _measure_stages(
                 kwargs,
                 source=parse_model_spec(model_spec)[0],
                 device=device,
-                repeats=repeats or None,
-                budget_s=None if repeats else budget,
-                progress=progress,
+                repeats=options.repeats,
+                budget_s=options.sample_budget_s,
+                progress=options.progress,
             )
         )
     finally:
