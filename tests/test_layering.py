@@ -1,7 +1,11 @@
 """Who may import whom inside flopwise (../shared/DESIGN.md, "Layering and the second wave").
 
-    errors ← cost ← capture ← the result model (flopwise.profile) ← measure, analysis, llm,
-    store ← report ← the API (flopwise, flopwise.pipeline.*, flopwise.campaign) ← commands (and cli)
+    errors ← cost ← capture ← the result model (flopwise.profile, flopwise.sections) ← measure,
+    analysis, llm, store ← report ← the API (flopwise, flopwise.pipeline.*, flopwise.campaign)
+    ← commands (and cli)
+
+One exception, by rule rather than by listing: ``Profile``'s serialisation helpers import
+report.json/.frames/.table inside their methods (``SERIALISATION_HELPERS``).
 
 Every ``import`` and ``from ... import`` in src/flopwise is read with ``ast`` (module level,
 inside functions, under ``TYPE_CHECKING``), plus ``importlib.import_module`` calls with a
