@@ -75,6 +75,8 @@ def test_unknown_keys_survive_a_read_and_write():
 def test_a_document_of_another_schema_is_refused():
     with pytest.raises(FlopwiseError, match="flopwise.profile/1"):
         profile_from_document({"schema": "flopwise.sweep/1"})
+    with pytest.raises(FlopwiseError, match="readable count"):
+        profile_from_document({"schema": SCHEMA, "model": "m"})
 
 
 def test_a_stored_run_loads_into_the_same_types(tmp_path):

@@ -5,6 +5,7 @@ that writes a :class:`~flopwise.profile.Profile` and its sections as that docume
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import flopwise
@@ -103,24 +104,11 @@ def profile_from_document(doc: dict[str, Any]) -> Profile:
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
         raise FlopwiseError(f"not a {SCHEMA} document (schema {got!r})")
-    totals = Totals(**{k: v for k, v in doc["totals"].items() if k != "intensity"})
     rows = doc.get("modules") or []
-    modules = [
-        ModuleStats(**{k: v for k, v in m.items() if k not in ("intensity", "alpha_macs")})
-        for m in rows
-    ]
-    prof = Profile(
-        model=doc["model"],
-        inputs=list(doc.get("inputs") or []),
-        mode=dict(doc.get("mode") or {}),
-        ops=[],
-        modules=modules,
-        totals=totals,
-        uncounted=[UncountedOp(**u) for u in doc.get("uncounted") or []],
-        convention=dict(doc.get("convention") or {}),
-        incomplete_reasons=list(doc.get("incomplete_reasons") or []),
-        notes=list(doc.get("notes") or []),
-    )
+    try:
+        prof = _counted_profile(doc, rows)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise FlopwiseError(f"a {SCHEMA} document without a readable count ({exc})") from exc
     for key, kind in SECTIONS.items():
         if isinstance(doc.get(key), dict):
             setattr(prof, key, kind.from_dict(doc[key]))
@@ -129,6 +117,28 @@ def profile_from_document(doc: dict[str, Any]) -> Profile:
     if isinstance(doc.get("measured"), dict):
         prof.measured = Measured.from_dict(doc["measured"])
     return prof
+
+
+def _counted_profile(doc: dict[str, Any], rows: list[dict[str, Any]]) -> Profile:
+    """The count part of a document (no sections yet)."""
+    # Derived figures (intensity, alpha_macs) and keys of other writers are not fields.
+    return Profile(
+        model=doc["model"],
+        inputs=list(doc.get("inputs") or []),
+        mode=dict(doc.get("mode") or {}),
+        ops=[],
+        modules=[ModuleStats(**_known(ModuleStats, m)) for m in rows],
+        totals=Totals(**_known(Totals, doc["totals"])),
+        uncounted=[UncountedOp(**_known(UncountedOp, u)) for u in doc.get("uncounted") or []],
+        convention=dict(doc.get("convention") or {}),
+        incomplete_reasons=list(doc.get("incomplete_reasons") or []),
+        notes=list(doc.get("notes") or []),
+    )
+
+
+def _known(kind: type, row: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(kind)}
+    return {k: v for k, v in row.items() if k in names}
 
 
 def op_rows(p: Profile) -> list[dict[str, Any]]:
