@@ -21,9 +21,6 @@ TOO_LONG_TODAY: set[tuple[str, str]] = {
     ("llm/estimate.py", "estimate_to_dict"),
     ("llm/measured.py", "measure_llm"),
     ("llm/spec.py", "_llama_like_spec"),
-    ("profile.py", "profile"),
-    ("report/table.py", "build_table"),
-    ("report/table.py", "measured_parts"),
 }
 
 

@@ -44,8 +44,8 @@ def test_encoder_with_padding_mask_counts_dense(kind):
         tokens * E * 3 * E + tokens * E * E + pairs * 2 * (E // HEADS) + 2 * tokens * E * FFN
     )
     assert masked.totals.macs == plain.totals.macs == LAYERS * per_layer
-    assert any("src_key_padding_mask" in n and "dense" in n for n in masked.extra["notes"])
-    assert "notes" not in plain.extra
+    assert any("src_key_padding_mask" in n and "dense" in n for n in masked.notes)
+    assert not plain.notes
     assert enc.use_nested_tensor  # the switch is undone
 
 

@@ -98,7 +98,7 @@ def test_stable_diffusion_unets(name, params, inputs):
     prof = run_profile(f"diffusers:{name}", [], device="meta")
     assert prof.totals.params == params
     assert prof.complete and prof.totals.macs > 0
-    assert "one denoising step" in prof.extra["source"]["resolved"]
+    assert "one denoising step" in prof.source.resolved
 
 
 def test_pixart_alpha_text_states():

@@ -62,7 +62,7 @@ def test_pt2_through_the_profile_pipeline(tmp_path):
     path = _export(tmp_path, model, x)
     prof = run_profile(path, [], device="meta")
     assert _totals(prof) == _totals(profile(model.eval(), x))
-    assert prof.extra["source"]["resolved"] == f"torch.export program {path}"
+    assert prof.source.resolved == f"torch.export program {path}"
     # Inputs of another shape than the example fail the program's own shape guard.
     with pytest.raises(ShapeMismatch, match=r"'program' rejected .*shape\[2\] to be equal to 8"):
         run_profile(path, ["1x3x9x9"], device="meta")

@@ -243,8 +243,8 @@ def test_a_beaten_host_floor_is_remeasured_then_flagged(monkeypatch, tmp_path, f
     """A host profile measured absurdly low (1 FLOP/s: any real time beats its floor) is
     measured again once and merged (best of both); if the new ceilings are still too low
     the errors stay, with no efficiency shown."""
-    from flopwise.measure.attach import roofline_with_remeasure
     from flopwise.measure.per_layer import measure_model
+    from flopwise.pipeline.measured import roofline_with_remeasure
 
     monkeypatch.setenv("FLOPWISE_CACHE_DIR", str(tmp_path))
     low = _cpu_profile(1.0, 1.0)

@@ -99,7 +99,8 @@ def test_measure_on_cuda_builds_the_roofline_on_the_gpu_profile(monkeypatch, tmp
     """The reported bug: ``profile --device cuda --measure`` priced the model with the CPU
     host profile. The run is timed on the CPU here (no GPU), but asked for as cuda."""
     from flopwise import profile as count
-    from flopwise.measure.attach import attach_measurements
+    from flopwise.measure.options import MeasureOptions
+    from flopwise.pipeline.measured import measure_profile
 
     asked = _setup(monkeypatch, tmp_path)
     hw.save_profile(_fake_cpu_profile())  # a cached CPU profile exists and must not be used
@@ -114,10 +115,10 @@ def test_measure_on_cuda_builds_the_roofline_on_the_gpu_profile(monkeypatch, tmp
     model = nn.Sequential(nn.Linear(64, 64))
     x = torch.randn(4, 64)
     prof = count(model, x)
-    attach_measurements(prof, model, (x,), {}, repeats=3, device="cuda:0")
+    measure_profile(prof, model, (x,), {}, MeasureOptions(repeats=3), device="cuda:0")
     assert timed_on == ["cuda:0"] and asked == ["cuda:0"]
-    assert prof.measured["hardware"]["name"] == "host:cuda:0"
-    assert prof.measured["hardware"]["kind"] == "gpu"
+    assert prof.measured.hardware.name == "host:cuda:0"
+    assert prof.measured.hardware.kind == "gpu"
     # the floor of the one Linear: 2*4*64*64 mult-add flops + 4*64 bias adds at the
     # fp32 peak, or its bytes at 4 TB/s, whichever is larger
     rec = [r for r in prof.ops if r.flops]
@@ -125,5 +126,5 @@ def test_measure_on_cuda_builds_the_roofline_on_the_gpu_profile(monkeypatch, tmp
     nbytes = sum(r.bytes_read + r.bytes_written for r in prof.ops)
     assert len(rec) == 1 and flops == 2 * 4 * 64 * 64 + 4 * 64
     expected = max(flops / 50e12, nbytes / 4e12)
-    got = prof.measured["roofline"]["summary"]["waterline_s"]
+    got = prof.measured.roofline.summary.waterline_s
     assert abs(got - expected) <= 1e-9 * expected

@@ -224,6 +224,6 @@ def test_default_inputs_printed(tmp_path):
     from flopwise.pipeline import run_profile
 
     prof = run_profile(_write(tmp_path, TINY["clip"][0]), [], device="meta")
-    assert prof.extra["source"]["default_inputs"] == TINY["clip"][1]
+    assert prof.source.default_inputs == TINY["clip"][1]
     assert "input_ids=1x16:int64, pixel_values=1x3x32x32:float32" in prof.table()
     assert torch.get_default_dtype() == torch.float32

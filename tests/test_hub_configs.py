@@ -126,8 +126,8 @@ def test_profile_builds_from_server_and_prints_source(hub):
     from flopwise.pipeline import run_profile
 
     prof = run_profile("hf:acme/tiny-llama@" + COMMIT, [], device="meta")
-    source = prof.extra["source"]
-    assert "acme/tiny-llama@" in source["resolved"] and "from the Hub http" in source["resolved"]
+    resolved = prof.source.resolved
+    assert "acme/tiny-llama@" in resolved and "from the Hub http" in resolved
     assert "source: acme/tiny-llama@" in prof.table()
     # Same architecture as the built-in tiny-llama with 3 layers: same count as that config.
     assert prof.totals.params == _params_of(TINY)

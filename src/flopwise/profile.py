@@ -18,6 +18,7 @@ from torch.utils._pytree import tree_leaves, tree_map
 from flopwise.capture.mode import capture
 from flopwise.capture.records import OpRecord, Traffic, ancestors
 from flopwise.errors import FlopwiseError, ShapeMismatch
+from flopwise.sections import Alpha, Energy, Measured, Source, Stages, TrainingClosedForms
 
 TENSOR_KINDS = ("real", "fake", "meta")
 
@@ -92,11 +93,19 @@ class Profile:
     totals: Totals
     uncounted: list[UncountedOp]
     convention: dict[str, str] = field(default_factory=lambda: dict(CONVENTION))
-    measured: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
     # Why the count may miss work beyond the uncounted ops (e.g. ops run by a thread the
     # capture could not reach); each entry is one sentence for a reader.
     incomplete_reasons: list[str] = field(default_factory=list)
+    # Caveats a reader of this count should know about (one sentence each).
+    notes: list[str] = field(default_factory=list)
+    # Sections filled by the layer that produces each (see flopwise.sections); None when
+    # that step did not run.
+    source: Source | None = None
+    alpha: Alpha | None = None
+    training_closed_forms: TrainingClosedForms | None = None
+    measured: Measured | None = None
+    energy: Energy | None = None
+    stages: Stages | None = None
 
     @property
     def complete(self) -> bool:
@@ -114,6 +123,14 @@ class Profile:
         from flopwise.report.json import profile_document
 
         return profile_document(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Profile:
+        """The Profile a ``flopwise.profile/1`` document describes (no op records), with
+        the same typed sections: ``Profile.from_dict(p.to_dict()).to_dict() == p.to_dict()``."""
+        from flopwise.report.json import profile_from_document
+
+        return profile_from_document(doc)
 
     def to_json(self, indent: int | None = 2) -> str:
         from flopwise.jsonout import dumps
@@ -406,25 +423,9 @@ def profile(
         model.train(train)
         padded = stack.enter_context(_dense_encoders(model))
         if kind in ("fake", "meta") and not any(_is_fake(t) for t in leaves):
-            from torch._subclasses.fake_tensor import FakeTensorMode
-
-            _refuse_torchscript(model, kind)
-
-            fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-            state = _fake_state(model, kind, fake_mode, device, memo)
-            run_args, run_kwargs = tree_map(
-                lambda v: (
-                    _fake_twin(v, kind, fake_mode, device, memo)
-                    if isinstance(v, torch.Tensor)
-                    else v
-                ),
-                (args, call_kwargs),
+            run_model, run_args, run_kwargs = _on_fake_twins(
+                stack, model, kind, device, (args, call_kwargs), memo
             )
-
-            def run_model(*a: Any, **k: Any) -> Any:
-                return torch.func.functional_call(model, state, a, k, strict=False)
-
-            stack.enter_context(fake_mode)
         if not train:
             stack.enter_context(torch.no_grad())
         cap = stack.enter_context(capture(model))
@@ -435,18 +436,10 @@ def profile(
         except FlopwiseError:
             raise
         except Exception as exc:
-            where = cap.tracker.raised_in(exc) or ""
-            if _data_dependent(exc):
-                raise FlopwiseError(
-                    f"module '{where or type(model).__name__}' runs {exc}, whose "
-                    f"output size depends on tensor values, so it cannot run on {kind} tensors; "
-                    "count it with real tensors (--device cpu / tensors='real')"
-                ) from exc
-            if not isinstance(
-                exc, (RuntimeError, ValueError, TypeError, IndexError, AssertionError)
-            ):
+            error = _run_error(exc, cap, model, kind)
+            if error is None:
                 raise
-            raise ShapeMismatch(_reject_message(where, model, exc)) from exc
+            raise error from exc
     prof = _assemble(
         cap,
         model,
@@ -459,10 +452,69 @@ def profile(
             "grad": train,
         },
     )
+    _note_run(prof, cap, model, [*leaves, *(twin for _, twin in memo.values())], out, padded)
+    return prof
+
+
+def _on_fake_twins(
+    stack: contextlib.ExitStack,
+    model: nn.Module,
+    kind: str,
+    device: torch.device,
+    call: tuple[tuple, dict],
+    memo: dict[int, tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[Any, tuple, dict]:
+    """``(run_model, args, kwargs)`` that run ``model`` on data-free twins of its state and
+    of ``call``'s tensors, under a fake mode entered on ``stack``."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    _refuse_torchscript(model, kind)
+
+    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+    state = _fake_state(model, kind, fake_mode, device, memo)
+    run_args, run_kwargs = tree_map(
+        lambda v: (
+            _fake_twin(v, kind, fake_mode, device, memo) if isinstance(v, torch.Tensor) else v
+        ),
+        call,
+    )
+
+    def run_model(*a: Any, **k: Any) -> Any:
+        return torch.func.functional_call(model, state, a, k, strict=False)
+
+    stack.enter_context(fake_mode)
+    return run_model, run_args, run_kwargs
+
+
+def _run_error(exc: Exception, cap: capture, model: nn.Module, kind: str) -> Exception | None:
+    """The error to raise for ``exc`` raised by the model's run, naming the module that
+    raised it; None to re-raise ``exc`` as it is (not a shape or input problem)."""
+    where = cap.tracker.raised_in(exc) or ""
+    if _data_dependent(exc):
+        return FlopwiseError(
+            f"module '{where or type(model).__name__}' runs {exc}, whose "
+            f"output size depends on tensor values, so it cannot run on {kind} tensors; "
+            "count it with real tensors (--device cpu / tensors='real')"
+        )
+    if not isinstance(exc, (RuntimeError, ValueError, TypeError, IndexError, AssertionError)):
+        return None
+    return ShapeMismatch(_reject_message(where, model, exc))
+
+
+def _note_run(
+    prof: Profile,
+    cap: capture,
+    model: nn.Module,
+    given: list[torch.Tensor],
+    out: Any,
+    padded: list[str],
+) -> None:
+    """Record what the run may have missed (work of threads older than the capture: tensors
+    it used that neither ``given`` (inputs, twins) nor the model's state account for) and
+    the nested-tensor fast paths switched off while counting."""
     busy = cap.threads.busy_earlier_threads()
     if busy and not cap.missed_threads:
-        twins = [twin for _, twin in memo.values()]
-        made_elsewhere = _made_outside(cap, [*leaves, *twins, *_module_tensors(model)], out)
+        made_elsewhere = _made_outside(cap, [*given, *_module_tensors(model)], out)
         if made_elsewhere:
             prof.incomplete_reasons.append(
                 f"{made_elsewhere} tensor(s) the model used were made outside the capture while "
@@ -470,13 +522,12 @@ def profile(
                 "profile (a thread pool built outside the model call) is not counted"
             )
     if padded:
-        prof.extra.setdefault("notes", []).append(
+        prof.notes.append(
             f"{', '.join(padded)}: nn.TransformerEncoder got a src_key_padding_mask; its "
             "nested-tensor fast path was switched off while counting, so padded positions are "
             "counted at their dense cost (the count does not depend on the mask's values and "
             "is the same on real, fake and meta tensors)"
         )
-    return prof
 
 
 def _module_tensors(model: nn.Module) -> list[torch.Tensor]:
@@ -573,9 +624,7 @@ def _assemble(
         totals=totals,
         uncounted=uncounted,
     )
-    notes = _notes(prof)
-    if notes:
-        prof.extra["notes"] = notes
+    prof.notes = _notes(prof)
     if cap.missed_threads:
         prof.incomplete_reasons.append(
             f"ops run by thread(s) {', '.join(cap.missed_threads)} are not counted: the "

@@ -1,12 +1,31 @@
-"""Join measurements onto a counted Profile: end-to-end and per-layer time, the roofline
-against a hardware profile, and (optionally) energy. The CLI's ``--measure`` path."""
+"""Time a counted model and fill the measure layer's sections of its Profile: end-to-end
+and per-layer time (``prof.measured``) and, optionally, energy (``prof.energy``). The
+roofline join against the hardware profile is analysis: the API adds it
+(``flopwise.pipeline.measured``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from flopwise.measure.options import MeasureOptions
+from flopwise.sections import Energy, Measured, ModuleTiming
+
 if TYPE_CHECKING:
+    from flopwise.measure.hardware import HardwareProfile
+    from flopwise.measure.layer_times import MeasuredRun
     from flopwise.profile import Profile
+
+
+@dataclass
+class TimedRun:
+    """What :func:`attach_measurements` timed, for the roofline join: the run, the hardware
+    profile it is judged against (``hw_name`` as resolved) and the device it ran on."""
+
+    run: MeasuredRun
+    hw: HardwareProfile
+    hw_name: str
+    device: str
 
 
 def attach_measurements(
@@ -14,30 +33,28 @@ def attach_measurements(
     model: Any,
     args: tuple,
     kwargs: dict,
+    options: MeasureOptions | None = None,
     *,
-    repeats: int = 0,
-    budget: float = 10.0,
-    energy: bool = False,
-    grid: str = "world",
-    pue: float = 1.0,
-    hardware: str = "host",
-    progress: bool = False,
     train: bool = False,
     device: str | None = None,
-) -> None:
+) -> TimedRun:
     """Time ``model`` on its real tensors and store the results in ``prof.measured``
-    (and ``prof.extra["energy"]``). Inference is timed in eval mode under no_grad; with
-    ``train`` a whole training step (zero-grad, forward, backward) in train mode.
+    (latency, coverage, per-module times; no roofline) and, with ``options.energy``,
+    ``prof.energy``. Inference is timed in eval mode under no_grad; with ``train`` a whole
+    training step (zero-grad, forward, backward) in train mode. ``options.stages`` is not
+    read here (the API times stages after this).
 
-    ``hardware="host"`` means the profile of the device being measured (``device``, by
-    default where the model's parameters live): ``host:cuda:0`` for a GPU run, measured on
-    first use and cached per GPU model."""
+    ``options.hardware="host"`` means the profile of the device being measured
+    (``device``, by default where the model's parameters live): ``host:cuda:0`` for a GPU
+    run, measured on first use and cached per GPU model."""
     from flopwise.measure.hardware import get_profile, resolve_hardware
     from flopwise.measure.per_layer import measure_model
     from flopwise.measure.per_layer.run import _infer
 
     device = device or _infer(model, args, kwargs)[0]
-    hw = get_profile(resolve_hardware(hardware, device), progress=progress)
+    options = options or MeasureOptions()
+    hw_name = resolve_hardware(options.hardware, device)
+    hw = get_profile(hw_name, progress=options.progress)
     was_training = model.training
     model.train(train)
     try:
@@ -45,84 +62,37 @@ def attach_measurements(
             model,
             args,
             kwargs,
-            repeats=repeats or None,
-            budget_s=None if repeats else budget,
+            repeats=options.repeats,
+            budget_s=options.sample_budget_s,
             per_layer=True,
-            progress=progress,
+            progress=options.progress,
             train=train,
             device=device,
+            threads=options.threads,
         )
         energy_doc = None
-        if energy:
+        if options.energy:
             model.eval()
-            energy_doc = _energy(prof, model, args, kwargs, run, hw, grid, pue)
+            energy_doc = _energy(prof, model, args, kwargs, run, hw, options.grid, options.pue)
     finally:
         model.train(was_training)
-    measured: dict[str, Any] = {
-        **run.to_dict(),
-        **roofline_with_remeasure(
-            prof, run, hw, resolve_hardware(hardware, device), device, progress=progress
-        ),
-    }
-    measured["phase"] = "training step (zero-grad, forward, backward)" if train else "forward"
+    measured = Measured.from_dict(run.to_dict())
+    measured.phase = "training step (zero-grad, forward, backward)" if train else "forward"
     gpu = str(run.device).startswith("cuda")
-    measured["modules"] = {
-        path: {
-            "time_s": mt.total_s,
-            "self_s": mt.self_s,
-            "calls": mt.calls,
-            "host_s": mt.host_total_s,
-            "device_s": mt.device_total_s if gpu else None,
-        }
+    measured.modules = {
+        path: ModuleTiming(
+            time_s=mt.total_s,
+            self_s=mt.self_s,
+            calls=mt.calls,
+            host_s=mt.host_total_s,
+            device_s=mt.device_total_s if gpu else None,
+        )
         for path, mt in run.modules.items()
     }
     prof.measured = measured
     if energy_doc is not None:
-        prof.extra["energy"] = energy_doc
-
-
-#: Seconds spent re-measuring a host profile whose floor a measurement beat.
-REMEASURE_BUDGET_S = 30.0
-
-
-def roofline_with_remeasure(
-    prof: Any,
-    run: Any,
-    hw: Any,
-    hw_name: str,
-    device: str,
-    *,
-    progress: bool = False,
-    budget_s: float = REMEASURE_BUDGET_S,
-) -> dict[str, Any]:
-    """The roofline document of ``run`` against ``hw`` under the math modes in force now.
-
-    A time under its floor means the ceilings are too low. When ``hw`` is this machine's
-    measured profile (``hw_name`` ``host...``), the device's ceilings are measured once more
-    and merged into the cached profile (each ceiling the best of all measurements), and the
-    roofline is redone; ``roofline["remeasured"]`` records it. Floors still beaten after
-    that (or on a datasheet profile) stay listed in ``roofline["profile_errors"]``, and
-    their efficiency is None.
-    """
-    from flopwise.analysis.roofline import MathModes, roofline_document
-    from flopwise.measure import hardware as hwmod
-
-    modes = MathModes.from_torch()
-    doc = roofline_document(prof, run, hw, modes=modes)
-    before = doc["roofline"]["profile_errors"]
-    if not before or not hw_name.startswith("host") or not hw.details.get("measured"):
-        return doc
-    fresh = hwmod.measure_host_profile(budget_s, device=device, progress=progress)
-    path = hwmod.save_profile(fresh)  # merged with the cached one: best of each ceiling
-    hw = hwmod.HardwareProfile.load(path)
-    doc = roofline_document(prof, run, hw, modes=modes)
-    doc["roofline"]["remeasured"] = {
-        "reason": f"{len(before)} measured time(s) under their floor",
-        "errors_before": len(before),
-        "errors_after": len(doc["roofline"]["profile_errors"]),
-        "profile": str(path),
-    }
-    return doc
+        prof.energy = Energy.from_dict(energy_doc)
+    return TimedRun(run, hw, hw_name, device)
 
 
 def _energy(prof, model, args, kwargs, run, hw, grid, pue) -> dict[str, Any]:

@@ -42,6 +42,13 @@ from flopwise.pipeline.predict import (
 from flopwise.pipeline.profile import add_alpha, load, run_profile, training_closed_forms
 from flopwise.pipeline.report import html_report, report_chart_list
 from flopwise.pipeline.sweep import parse_dim, plan_sweep, run_sweep
+from flopwise.pipeline.measured import measure_profile
+from flopwise.pipeline.profile import (
+    add_alpha,
+    load,
+    run_profile,
+    stored_profile,
+    training_closed_forms,
 
 __all__ = [
     "AlphaFitResult",
@@ -67,6 +74,7 @@ __all__ = [
     "load_calibration",
     "measure_hardware",
     "measure_llm",
+    "measure_profile",
     "measure_training",
     "parse_dim",
     "plan_sweep",
@@ -85,6 +93,7 @@ __all__ = [
     "save_to_host_profile",
     "show_hardware",
     "split_model_arg",
+    "stored_profile",
     "torch_threads",
     "training_closed_forms",
     "valid_device_name",

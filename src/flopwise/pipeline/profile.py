@@ -5,13 +5,19 @@ steps."""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import os
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from flopwise.capture.records import ancestors
 from flopwise.measure.devices import resolve_device
 from flopwise.profile import Profile, profile
+from flopwise.sections import Alpha, Source, Stages, TrainingClosedForms
+
+if TYPE_CHECKING:
+    from flopwise.measure.options import MeasureOptions
 
 
 def load(
@@ -94,7 +100,7 @@ def run_profile(
 ) -> Profile:
     """Load, count and (with ``measure``) time a model, returning one Profile.
 
-    ``prof.extra["source"]`` records the spec, canonical name, dtype, where the model came
+    ``prof.source`` records the spec, canonical name, dtype, where the model came
     from (``resolved``: local file, built-in config or Hub repository and commit) and, with
     ``trust_remote_code``, that remote code ran. ``factory_kwargs`` are passed to a factory
     source (a campaign's grid point)."""
@@ -113,62 +119,92 @@ def run_profile(
     prof = profile(
         model, *args, kwargs=kwargs, train=train, tensors=tensors, name=model_spec or name
     )
-    prof.extra["source"] = {"spec": model_spec, "name": name, "dtype": dtype}
-    origin = loaded_out[0].origin if loaded_out else None
-    if origin:
-        prof.extra["source"]["resolved"] = origin
-    if trust_remote_code:
-        prof.extra["source"]["trust_remote_code"] = True
-    if not inputs and loaded_out and loaded_out[0].example_inputs is None:
+    loaded = loaded_out[0] if loaded_out else None
+    prof.source = Source(
+        spec=model_spec,
+        name=name,
+        dtype=dtype,
+        resolved=(loaded.origin or None) if loaded else None,
+        trust_remote_code=True if trust_remote_code else None,
         # Default inputs chosen for the model's kind; printed so the count can be read.
-        prof.extra["source"]["default_inputs"] = [str(s) for s in loaded_out[0].default_inputs]
+        default_inputs=(
+            [str(s) for s in loaded.default_inputs]
+            if not inputs and loaded and loaded.example_inputs is None
+            else None
+        ),
+    )
     add_alpha(prof)
     if train:
-        closed = training_closed_forms(model, kwargs)
-        if closed:
-            prof.extra["training_closed_forms"] = closed
+        prof.training_closed_forms = training_closed_forms(model, kwargs)
     if measure:
-        from flopwise.measure.attach import attach_measurements
+        from flopwise.measure.options import MeasureOptions
+        from flopwise.pipeline.measured import measure_profile
 
-        attach_measurements(
-            prof,
-            model,
-            args,
-            kwargs,
-            repeats=repeats,
-            budget=budget,
+        options = MeasureOptions(
+            repeats=repeats or None,
+            budget_s=budget,
+            hardware=hardware,
             energy=energy,
             grid=grid,
             pue=pue,
-            hardware=hardware,
+            stages=stages,
             progress=progress,
-            train=train,
-            device=device,
         )
-        if stages:
-            from flopwise.measure.options import MeasureOptions
-            from flopwise.measure.stages import measure_stages
-            from flopwise.sources import parse_model_spec
-
-            was_training = model.training
-            model.eval()
-            try:
-                prof.extra["stages"] = measure_stages(
-                    model,
-                    args,
-                    kwargs,
-                    source=parse_model_spec(model_spec)[0],
-                    device=device,
-                    measure=MeasureOptions(
-                        repeats=repeats or None, budget_s=budget, warmup=3, progress=progress
-                    ),
-                )
-            finally:
-                model.train(was_training)
+        measure_profile(prof, model, args, kwargs, options, train=train, device=device)
+        if options.stages:
+            prof.stages = _measure_stages(model, args, kwargs, model_spec, device, options)
     return prof
 
 
-def training_closed_forms(model: Any, kwargs: dict) -> dict[str, Any] | None:
+def stored_profile(
+    run_id: int | None = None,
+    *,
+    model: str | None = None,
+    db: str | os.PathLike[str] | None = None,
+) -> Profile:
+    """A saved profile run read back into a Profile, typed sections included, through the
+    one reader of the document (report/json.py). ``run_id`` None: the newest run (of
+    ``model`` when given); ``db`` defaults to the results database ``history`` reads."""
+    from flopwise.report.json import profile_from_document
+    from flopwise.store import Store
+
+    with Store(db, create=False, readonly=True) as store:
+        return profile_from_document(store.get(store.latest(model) if run_id is None else run_id))
+
+
+def _measure_stages(
+    model: Any,
+    args: tuple,
+    kwargs: dict,
+    model_spec: str,
+    device: str,
+    options: MeasureOptions,
+) -> Stages:
+    """Preprocess, copy, inference and postprocess times of the model's pipeline, timed in
+    eval mode (the model's mode is restored after)."""
+    from flopwise.measure.stages import measure_stages
+    from flopwise.sources import parse_model_spec
+
+    was_training = model.training
+    model.eval()
+    try:
+        return Stages.from_dict(
+            measure_stages(
+                model,
+                args,
+                kwargs,
+                source=parse_model_spec(model_spec)[0],
+                device=device,
+                # stages warm up 3 times (as before MeasureOptions): the first preprocess
+                # calls build caches
+                measure=dataclasses.replace(options, warmup=3),
+            )
+        )
+    finally:
+        model.train(was_training)
+
+
+def training_closed_forms(model: Any, kwargs: dict) -> TrainingClosedForms | None:
     """The training FLOPs people quote (6·N·tokens, Kaplan's 6·N + attention, Megatron's),
     for a transformer with an HF config and ``input_ids``, to print beside the counted
     forward + backward. None for other models."""
@@ -182,14 +218,14 @@ def training_closed_forms(model: Any, kwargs: dict) -> dict[str, Any] | None:
         cost = training_cost(config.to_dict(), batch=int(ids.shape[0]), seq=int(ids.shape[1]))
     except Exception:  # an architecture the analytic model does not cover
         return None
-    return {
-        "tokens": cost.tokens,
-        "six_n": cost.six_n,
-        "kaplan_6n_plus_attention": cost.kaplan,
-        "megatron": cost.megatron,
-        "analytic_step": cost.step,
-        "note": "closed forms count 2 FLOPs per multiply-add of matmuls only; N = active non-embedding parameters",
-    }
+    return TrainingClosedForms(
+        tokens=cost.tokens,
+        six_n=cost.six_n,
+        kaplan_6n_plus_attention=cost.kaplan,
+        megatron=cost.megatron,
+        analytic_step=cost.step,
+        note="closed forms count 2 FLOPs per multiply-add of matmuls only; N = active non-embedding parameters",
+    )
 
 
 def add_alpha(prof: Profile, constants: Any = None) -> None:
@@ -213,5 +249,5 @@ def add_alpha(prof: Profile, constants: Any = None) -> None:
     totals = alpha_totals(prof, constants)
     totals["constants_source"] = source
     totals["note"] = "α-MACs are the paper's 'α-FLOPs' (a multiply-add counted once)"
-    prof.extra["alpha"] = totals
-    prof.extra["alpha_modules"] = per_module
+    prof.alpha = Alpha.from_dict(totals)
+    prof.alpha.per_module = per_module

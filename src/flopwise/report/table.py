@@ -10,7 +10,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from flopwise.report.units import count, si
+from flopwise.report.units import count, seconds, si
+from flopwise.sections import HardwareRef, Measured, Roofline, TimeShare, Verdict
 
 if TYPE_CHECKING:
     from flopwise.profile import Profile
@@ -23,22 +24,41 @@ def _inputs_line(p: Profile) -> str:
 
 def build_table(p: Profile, depth: int | None = 3) -> Group:
     """A rich renderable: header lines, the module tree table, and the coverage footer."""
+    parts = [
+        _header(p),
+        module_table(p, depth),
+        _summary(p),
+        Text(
+            "units: FLOPs count a multiply-add as 2; MACs count contraction ops only; bytes are "
+            "the unfused per-op traffic; causal attention uses top-left alignment "
+            "(docs/conventions.md)",
+            style="dim",
+        ),
+        _coverage(p),
+        *closed_form_parts(p),
+        *measured_parts(p),
+    ]
+    if depth is not None and any(m.depth > depth for m in p.modules):
+        parts.insert(2, Text(f"(modules deeper than {depth} hidden; use --depth)", style="dim"))
+    return Group(*parts)
+
+
+def module_table(p: Profile, depth: int | None = 3) -> Table:
+    """The module tree down to ``depth``: counts, α-MACs (when computed), bytes, intensity
+    and the measured time (when measured)."""
     total_flops = p.totals.flops or 1
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    table.add_column("Module")
-    table.add_column("Type", style="dim")
-    table.add_column("Params", justify="right")
-    table.add_column("MACs", justify="right")
-    table.add_column("FLOPs", justify="right")
-    table.add_column("% FLOPs", justify="right")
-    table.add_column("Activations", justify="right")
-    alpha_modules = p.extra.get("alpha_modules")
-    if alpha_modules is not None:
+    for column in ("Module", "Type", "Params", "MACs", "FLOPs", "% FLOPs", "Activations"):
+        table.add_column(column, justify="left" if column in ("Module", "Type") else "right")
+    table.columns[1].style = "dim"
+    alpha = p.alpha
+    if alpha is not None:
         table.add_column("α-MACs", justify="right")
     table.add_column("Bytes (R+W)", justify="right")
     table.add_column("FLOP/B", justify="right")
-    time_col = any(
-        "time_s" in (p.measured or {}).get("modules", {}).get(m.path, {}) for m in p.modules
+    measured = p.measured
+    time_col = measured is not None and any(
+        measured.module_time(m.path) is not None for m in p.modules
     )
     if time_col:
         table.add_column("Time", justify="right")
@@ -56,25 +76,30 @@ def build_table(p: Profile, depth: int | None = 3) -> Group:
             si(m.flops, "FLOPs"),
             f"{100 * m.flops / total_flops:.1f}%",
             count(m.activations, "elem") if m.activations else "-",
-            *([si(alpha_modules.get(m.path, 0.0), "MACs")] if alpha_modules is not None else []),
+            *([si(alpha.per_module.get(m.path, 0.0), "MACs")] if alpha is not None else []),
             si(m.bytes, "B"),
             f"{m.intensity:.1f}",
         ]
         if time_col:
-            from flopwise.report.units import seconds
-
-            t = p.measured["modules"].get(m.path, {}).get("time_s")
+            t = measured.module_time(m.path)
             row.append(seconds(t) if t else "-")
         table.add_row(*row)
+    return table
 
-    t = p.totals
+
+def _header(p: Profile) -> Text:
     header = Text.from_markup(
         f"[bold]{p.model}[/]  inputs: {_inputs_line(p)}\n"
         f"mode: {p.mode['phase']}, {p.mode['tensors']} tensors on {p.mode['device']}"
     )
-    resolved = (p.extra.get("source") or {}).get("resolved")
+    resolved = p.source.resolved if p.source is not None else None
     if resolved:  # which file, built-in config or Hub repository the model came from
         header.append(f"\nsource: {resolved}")
+    return header
+
+
+def _summary(p: Profile) -> Text:
+    t = p.totals
     summary = Text.from_markup(
         f"[bold]total[/]  {si(t.flops, 'FLOPs')} ({t.flops:,} FLOPs)  ·  {si(t.macs, 'MACs')} ({t.macs:,} MACs)"
         f"  ·  {t.params:,} params  ·  {t.activations:,} activations"
@@ -86,46 +111,33 @@ def build_table(p: Profile, depth: int | None = 3) -> Group:
             else ""
         )
     )
-    alpha = p.extra.get("alpha")
-    if alpha:
+    alpha = p.alpha
+    if alpha is not None:
         summary.append(
-            f"\n       α-MACs {si(alpha['alpha_macs'], 'MACs')} over {alpha['layers']} conv/dense layers "
-            f"(effective α {alpha['effective_alpha'] or 0:.3f}; constants {alpha['constants_source']})"
+            f"\n       α-MACs {si(alpha.alpha_macs, 'MACs')} over {alpha.layers} conv/dense layers "
+            f"(effective α {alpha.effective_alpha or 0:.3f}; constants {alpha.constants_source})"
         )
-    conventions = Text(
-        "units: FLOPs count a multiply-add as 2; MACs count contraction ops only; bytes are the "
-        "unfused per-op traffic; causal attention uses top-left alignment (docs/conventions.md)",
-        style="dim",
-    )
+    return summary
+
+
+def _coverage(p: Profile) -> Text:
+    t = p.totals
     if p.complete:
-        coverage = Text(
+        return Text(
             f"coverage: complete ({t.ops:,} ops, every one counted or in the zero set)",
             style="green",
         )
-    else:
-        names = ", ".join(f"{u.op} ×{u.calls}" for u in p.uncounted[:6])
-        more = f" and {len(p.uncounted) - 6} more" if len(p.uncounted) > 6 else ""
-        reasons = [
-            *(
-                [f"{len(p.uncounted)} op types uncounted: {names}{more} (rows marked *)"]
-                if p.uncounted
-                else []
-            ),
-            *p.incomplete_reasons,
-        ]
-        coverage = Text("coverage: INCOMPLETE, " + "; ".join(reasons), style="yellow")
-    parts = [
-        header,
-        table,
-        summary,
-        conventions,
-        coverage,
-        *closed_form_parts(p),
-        *measured_parts(p),
+    names = ", ".join(f"{u.op} ×{u.calls}" for u in p.uncounted[:6])
+    more = f" and {len(p.uncounted) - 6} more" if len(p.uncounted) > 6 else ""
+    reasons = [
+        *(
+            [f"{len(p.uncounted)} op types uncounted: {names}{more} (rows marked *)"]
+            if p.uncounted
+            else []
+        ),
+        *p.incomplete_reasons,
     ]
-    if depth is not None and any(m.depth > depth for m in p.modules):
-        parts.insert(2, Text(f"(modules deeper than {depth} hidden; use --depth)", style="dim"))
-    return Group(*parts)
+    return Text("coverage: INCOMPLETE, " + "; ".join(reasons), style="yellow")
 
 
 def render_text(p: Profile, depth: int | None = 3, width: int = 160) -> str:
@@ -137,56 +149,74 @@ def render_text(p: Profile, depth: int | None = 3, width: int = 160) -> str:
 
 def closed_form_parts(p: Profile) -> list:
     """Training FLOPs in the closed forms people quote, beside the counted figure."""
-    closed = p.extra.get("training_closed_forms")
-    if not closed:
+    closed = p.training_closed_forms
+    if closed is None:
         return []
     counted = p.totals.flops
     return [
         Text(
             f"training step, counted {si(counted, 'FLOPs')} vs closed forms: "
-            f"6·N·tokens {si(closed['six_n'], 'FLOPs')} ({counted / closed['six_n']:.2f}x), "
-            f"6·N + attention {si(closed['kaplan_6n_plus_attention'], 'FLOPs')}, "
-            f"Megatron {si(closed['megatron'], 'FLOPs')}  ({closed['tokens']:,} tokens)"
+            f"6·N·tokens {si(closed.six_n, 'FLOPs')} ({counted / closed.six_n:.2f}x), "
+            f"6·N + attention {si(closed.kaplan_6n_plus_attention, 'FLOPs')}, "
+            f"Megatron {si(closed.megatron, 'FLOPs')}  ({closed.tokens:,} tokens)"
         )
     ]
 
 
 def measured_parts(p: Profile) -> list:
     """Lines and a top-k table for a measured profile: latency and its trust, roofline
-    summary, and where time goes versus where FLOPs go."""
-    from flopwise.report.units import seconds
-
+    summary, and where time goes versus where FLOPs go; then stages and energy."""
     m = p.measured
-    if not m:
+    if m is None:
         return []
-    lat = m["latency"]
-    hw = m.get("hardware", {})
-    peak = (hw.get("peak_flops") or {}).get("float32")
-    bw = hw.get("memory_bandwidth")
-    lines = [
-        Text.from_markup(
-            f"[bold]measured[/] ({m.get('phase', 'forward')}, {m['device']}, {m['threads']} threads): "
-            f"median {seconds(lat['median_s'])}, min {seconds(lat['min_s'])}, "
-            f"IQR {100 * lat['rel_iqr']:.0f}% of median, {lat['repeats']} samples, "
-            f"{lat['throughput_items_per_s']:.3g} items/s"
-        )
-    ]
-    summary = (m.get("roofline") or {}).get("summary") or {}
-    if summary:
-        eff = summary.get("efficiency")
-        modes = summary.get("math_modes") or {}
+    lines: list = [_latency_line(m)]
+    if m.roofline is not None:
+        lines += _roofline_lines(m.roofline, m.hardware)
+    lines += _coverage_lines(m)
+    lines += [Text(f"warning: {warning}", style="yellow") for warning in m.warnings]
+    tops = m.roofline.time_vs_flops if m.roofline is not None else None
+    if tops is not None and tops.by_time:
+        lines.append(_time_vs_flops_table(tops.by_time))
+    if p.stages is not None and p.stages.document:
+        from flopwise.report.stages import stage_summary
+
+        lines.append(Text(f"pipeline stages: {stage_summary(p.stages.document)}"))
+    if p.energy is not None and p.energy.document:
+        lines.append(_energy_table(p.energy.document))
+    return lines
+
+
+def _latency_line(m: Measured) -> Text:
+    lat = m.latency
+    return Text.from_markup(
+        f"[bold]measured[/] ({m.phase}, {m.device}, {m.threads} threads): "
+        f"median {seconds(lat.median_s)}, min {seconds(lat.min_s)}, "
+        f"IQR {100 * lat.rel_iqr:.0f}% of median, {lat.repeats} samples, "
+        f"{lat.throughput_items_per_s:.3g} items/s"
+    )
+
+
+def _roofline_lines(roof: Roofline, hw: HardwareRef | None) -> list[Text]:
+    """The roofline summary line and, when a time beat its floor, the profile error."""
+    hw = hw if hw is not None else HardwareRef(name="?", kind="?")
+    lines = []
+    summary = roof.summary
+    if summary is not None:
+        eff = summary.efficiency
+        modes = summary.math_modes
         tf32 = (
             f"; TF32 convs {'on' if modes.get('cudnn_allow_tf32') else 'off'}, "
             f"matmuls {'on' if modes.get('cuda_matmul_allow_tf32') else 'off'}"
-            if hw.get("kind") == "gpu" and modes
+            if hw.kind == "gpu" and modes
             else ""
         )
         lines.append(
             Text(
-                f"roofline vs {hw.get('name', '?')} ({hw.get('kind', '?')}, "
-                f"{si(peak or 0, 'FLOP/s')} fp32, {si(bw or 0, 'B/s')}{tf32}): "
-                f"waterline {seconds(summary['waterline_s'])}, achieved "
-                f"{si(summary.get('achieved_flops_per_s') or 0, 'FLOP/s')}, "
+                f"roofline vs {hw.name} ({hw.kind}, "
+                f"{si(hw.peak_flops.get('float32') or 0, 'FLOP/s')} fp32, "
+                f"{si(hw.memory_bandwidth or 0, 'B/s')}{tf32}): "
+                f"waterline {seconds(summary.waterline_s)}, achieved "
+                f"{si(summary.achieved_flops_per_s or 0, 'FLOP/s')}, "
                 + (
                     f"efficiency {100 * eff:.1f}% of the floor"
                     if eff is not None
@@ -194,73 +224,72 @@ def measured_parts(p: Profile) -> list:
                 )
             )
         )
-    errors = (m.get("roofline") or {}).get("profile_errors") or []
-    if errors:
-        worst = max(errors, key=lambda e: e["ratio"])
-        where = worst["path"] or "(model)"
+    if roof.profile_errors:
+        worst = max(roof.profile_errors, key=lambda e: e.ratio)
+        where = worst.path or "(model)"
         lines.append(
             Text(
-                f"profile error: {len(errors)} measured time(s) under their roofline floor "
-                f"(worst {where}{' ' + worst['op'] if worst.get('op') else ''}: "
-                f"{worst['ratio']:.2f}x); the hardware profile's ceilings are too low for what "
+                f"profile error: {len(roof.profile_errors)} measured time(s) under their "
+                f"roofline floor (worst {where}{' ' + worst.op if worst.op else ''}: "
+                f"{worst.ratio:.2f}x); the hardware profile's ceilings are too low for what "
                 "ran, so those efficiencies are not shown",
                 style="bold red",
             )
         )
-    verdict = m.get("verdict") or {}
-    if m.get("device_coverage") is not None:
-        lines.append(
+    return lines
+
+
+def _coverage_lines(m: Measured) -> list[Text]:
+    """How much of the end-to-end time the per-module (or kernel) times cover."""
+    if m.device_coverage is not None:
+        verdict = m.verdict if m.verdict is not None else Verdict(bound="?")
+        return [
             Text(
-                f"{verdict.get('bound', '?')}: kernels cover {100 * m['device_coverage']:.0f}% "
-                f"of the end-to-end median, host ops {100 * (m.get('host_coverage') or 0):.0f}% "
-                f"(host wall {100 * (m.get('host_wall_coverage') or 0):.0f}%); "
-                f"{verdict.get('reason', '')}"
+                f"{verdict.bound}: kernels cover {100 * m.device_coverage:.0f}% "
+                f"of the end-to-end median, host ops {100 * (m.host_coverage or 0):.0f}% "
+                f"(host wall {100 * (m.host_wall_coverage or 0):.0f}%); "
+                f"{verdict.reason}"
             )
-        )
-    elif m.get("coverage") is not None:
-        lines.append(
+        ]
+    if m.coverage is not None:
+        return [
             Text(
-                f"per-module times cover {100 * m['coverage']:.0f}% of the end-to-end median; "
-                f"profiler overhead {100 * (m.get('profiler_overhead') or 0):+.0f}%",
+                f"per-module times cover {100 * m.coverage:.0f}% of the end-to-end median; "
+                f"profiler overhead {100 * (m.profiler_overhead or 0):+.0f}%",
                 style="dim",
             )
-        )
-    for warning in m.get("warnings", []):
-        lines.append(Text(f"warning: {warning}", style="yellow"))
-    tops = (m.get("roofline") or {}).get("time_vs_flops") or {}
-    if tops.get("by_time"):
-        top = Table(
-            title="where time goes vs where FLOPs go (top modules by time)",
-            box=None,
-            title_justify="left",
-        )
-        for col in ("Module", "Type", "% time", "% FLOPs", "Bound", "Efficiency"):
-            top.add_column(col, justify="left" if col in ("Module", "Type", "Bound") else "right")
-        for row in tops["by_time"][:8]:
-            top.add_row(
-                row["path"] or "(model)",
-                row["type"],
-                f"{100 * (row['time_share'] or 0):.1f}%",
-                f"{100 * row['flop_share']:.1f}%",
-                row["bound"],
-                f"{100 * row['efficiency']:.1f}%" if row.get("efficiency") is not None else "-",
-            )
-        lines.append(top)
-    stages = p.extra.get("stages")
-    if stages:
-        from flopwise.report.stages import stage_summary
+        ]
+    return []
 
-        lines.append(Text(f"pipeline stages: {stage_summary(stages)}"))
-    energy = p.extra.get("energy")
-    if energy:
-        from flopwise.report.energy import energy_rows
 
-        et = Table(title="energy", box=None, title_justify="left", show_header=False)
-        et.add_column("what")
-        et.add_column("value")
-        for k, v in energy_rows(energy):
-            if "(apportioned)" in k and "." in k.split(" / ")[0]:
-                continue  # per-module energy beyond the first level lives in the JSON
-            et.add_row(k, v)
-        lines.append(et)
-    return lines
+def _time_vs_flops_table(rows: list[TimeShare]) -> Table:
+    top = Table(
+        title="where time goes vs where FLOPs go (top modules by time)",
+        box=None,
+        title_justify="left",
+    )
+    for col in ("Module", "Type", "% time", "% FLOPs", "Bound", "Efficiency"):
+        top.add_column(col, justify="left" if col in ("Module", "Type", "Bound") else "right")
+    for row in rows[:8]:
+        top.add_row(
+            row.path or "(model)",
+            row.type,
+            f"{100 * (row.time_share or 0):.1f}%",
+            f"{100 * row.flop_share:.1f}%",
+            row.bound,
+            f"{100 * row.efficiency:.1f}%" if row.efficiency is not None else "-",
+        )
+    return top
+
+
+def _energy_table(energy: dict) -> Table:
+    from flopwise.report.energy import energy_rows
+
+    et = Table(title="energy", box=None, title_justify="left", show_header=False)
+    et.add_column("what")
+    et.add_column("value")
+    for k, v in energy_rows(energy):
+        if "(apportioned)" in k and "." in k.split(" / ")[0]:
+            continue  # per-module energy beyond the first level lives in the JSON
+        et.add_row(k, v)
+    return et
