@@ -26,6 +26,7 @@ from flopwise.pipeline.hardware import (
     measure_hardware,
     show_hardware,
 )
+from flopwise.pipeline.measured import measure_profile
 from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory, run_memory
 from flopwise.pipeline.predict import (
     CALIBRATION_SCHEMA,
@@ -39,16 +40,15 @@ from flopwise.pipeline.predict import (
     predict_model,
     run_calibration,
 )
-from flopwise.pipeline.profile import add_alpha, load, run_profile, training_closed_forms
-from flopwise.pipeline.report import html_report, report_chart_list
-from flopwise.pipeline.sweep import parse_dim, plan_sweep, run_sweep
-from flopwise.pipeline.measured import measure_profile
 from flopwise.pipeline.profile import (
     add_alpha,
     load,
     run_profile,
     stored_profile,
     training_closed_forms,
+)
+from flopwise.pipeline.report import html_report, report_chart_list
+from flopwise.pipeline.sweep import parse_dim, plan_sweep, run_sweep
 
 __all__ = [
     "AlphaFitResult",
