@@ -30,6 +30,7 @@ from flopwise.llm.ops import (
     decoder_step_ops,
     encoder_ops,
     expected_experts_touched,
+    flops_breakdown,
     forward_ops,
 )
 from flopwise.llm.params import ParamCount, count_params
@@ -124,6 +125,12 @@ class PhaseCost:
     @property
     def intensity(self) -> float:
         return self.flops / self.bytes if self.bytes else math.inf
+
+    @property
+    def breakdown(self) -> dict[str, int]:
+        """Where the flops go (:func:`~flopwise.llm.ops.flops_breakdown`): ``matmul``
+        (2·macs) and the terms the full count adds on top."""
+        return flops_breakdown(self.ops)
 
     def by_group(self) -> dict[str, int]:
         groups: dict[str, int] = {}
@@ -655,142 +662,3 @@ CONVENTION = {
     "bytes": "unfused per op: weights at the weight dtype, KV at the KV dtype, "
     "activations at the compute dtype; attention is one fused kernel",
 }
-
-
-def _op_dict(op: OpEstimate) -> dict[str, Any]:
-    return {
-        "name": op.name,
-        "group": op.group,
-        "category": op.category,
-        "stack": op.stack,
-        "layers": op.layers,
-        "flops": op.flops,
-        "macs": op.macs,
-        "weight_bytes": op.weight_bytes,
-        "act_read": op.act_read,
-        "act_written": op.act_written,
-        "kv_read": op.kv_read,
-        "kv_written": op.kv_written,
-    }
-
-
-def phase_to_dict(phase: PhaseCost, with_ops: bool = True) -> dict[str, Any]:
-    """A phase as plain data (integers stay integers)."""
-    from flopwise.llm.ops import flops_breakdown
-
-    out: dict[str, Any] = {
-        "name": phase.name,
-        "tokens": phase.tokens,
-        "context": phase.context,
-        "flops": phase.flops,
-        "macs": phase.macs,
-        "matmul_flops": phase.matmul_flops,
-        "breakdown": flops_breakdown(phase.ops),
-        "weight_bytes": phase.weight_bytes,
-        "act_bytes": phase.act_bytes,
-        "kv_read": phase.kv_read,
-        "kv_written": phase.kv_written,
-        "bytes": phase.bytes,
-        "fused_bytes": phase.fused_bytes,
-        "intensity": phase.intensity,
-    }
-    if with_ops:
-        out["ops"] = [_op_dict(op) for op in phase.ops]
-    return out
-
-
-def _time_dict(t: PhaseTime | None) -> dict[str, Any] | None:
-    if t is None:
-        return None
-    return {
-        "seconds": t.seconds,
-        "fused_seconds": t.fused_seconds,
-        "compute_seconds": t.compute_seconds,
-        "memory_seconds": t.memory_seconds,
-        "bound": t.bound,
-    }
-
-
-def estimate_to_dict(e: LLMEstimate, with_ops: bool = True) -> dict[str, Any]:
-    """The whole estimate as a JSON-ready dict, schema ``flopwise.llm/1``."""
-    s = e.spec
-    out: dict[str, Any] = {
-        "schema": "flopwise.llm/1",
-        "model": {
-            "name": s.name,
-            "kind": s.kind,
-            "layers": s.layers,
-            "hidden": s.hidden,
-            "heads": s.heads,
-            "kv_heads": s.kv_heads,
-            "head_dim": s.head_dim,
-            "intermediate": s.intermediate,
-            "vocab": s.vocab,
-            "attention": s.attention_style,
-            "sliding_window": s.sliding_window,
-            "moe": None
-            if s.moe is None
-            else {
-                "experts": s.moe.num_experts,
-                "top_k": s.moe.top_k,
-                "expert_intermediate": s.moe.expert_intermediate,
-                "shared_intermediate": s.moe.shared_intermediate,
-            },
-        },
-        "inputs": {"batch": e.batch, "prompt": e.prompt, "gen": e.gen},
-        "precision": {
-            "compute": e.precision.compute,
-            "weights": e.precision.weights,
-            "kv": e.precision.kv,
-        },
-        "convention": {**CONVENTION, "window_mode": e.window_mode},
-        "params": {
-            "total": e.params.total,
-            "active": e.params.active,
-            "embedding": e.params.embedding,
-            "non_embedding": e.params.non_embedding,
-        },
-        "memory": {
-            "weight_bytes": e.weight_bytes,
-            "kv_bytes_per_token": e.kv_bytes_per_token,
-            "kv_cache_bytes": e.kv_cache_bytes,
-            "activation_peak_bytes": e.activation_peak_bytes,
-            "total_bytes": e.memory_bytes,
-        },
-        "prefill": phase_to_dict(e.prefill, with_ops),
-        "decode_first": phase_to_dict(e.decode_first, with_ops) if e.decode_first else None,
-        "decode_last": phase_to_dict(e.decode_last, False) if e.decode_last else None,
-        "decode": None
-        if e.decode is None
-        else {
-            "steps": e.decode.steps,
-            "flops": e.decode.flops,
-            "macs": e.decode.macs,
-            "bytes": e.decode.bytes,
-            "fused_bytes": e.decode.fused_bytes,
-            "seconds": e.decode.seconds,
-        },
-        "total_flops": e.total_flops,
-        "notes": list(e.notes),
-    }
-    r = e.roofline
-    if r is not None:
-        out["roofline"] = {
-            "hardware": r.hardware,
-            "peak_flops": r.peak_flops,
-            "bandwidth": r.bandwidth,
-            "ridge_flops_per_byte": r.ridge,
-            "prefill": _time_dict(r.prefill),
-            "decode_first": _time_dict(r.decode_first),
-            "decode_last": _time_dict(r.decode_last),
-            "ttft_s": r.ttft,
-            "tpot_s": r.tpot,
-            "decode_tokens_per_s": r.decode_tokens_per_s,
-            "end_to_end_s": r.end_to_end_s,
-            "tokens_per_s": r.tokens_per_s,
-            "critical_batch": r.critical_batch,
-            "critical_batch_no_kv": r.critical_batch_no_kv,
-            "device_memory": r.device_memory,
-            "fits": r.fits,
-        }
-    return out

@@ -12,12 +12,17 @@ from flopwise.measure.devices import (
 )
 from flopwise.measure.hardware import resolve_hardware
 from flopwise.pipeline.diffusion import generation_cost
+from flopwise.pipeline.llm import LLMRequest, LLMResult, RerankRequest, TrainingRequest, run_llm
 from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory, run_memory
 from flopwise.pipeline.profile import add_alpha, load, run_profile, training_closed_forms
 
 __all__ = [
     "DEVICE_CHOICES",
+    "LLMRequest",
+    "LLMResult",
     "OPTIMIZERS",
+    "RerankRequest",
+    "TrainingRequest",
     "add_alpha",
     "device_summary",
     "generation_cost",
@@ -28,6 +33,7 @@ __all__ = [
     "reset_peak_memory",
     "resolve_device",
     "resolve_hardware",
+    "run_llm",
     "run_llm_memory",
     "run_memory",
     "run_profile",
