@@ -21,7 +21,6 @@ TOO_LONG_TODAY: set[tuple[str, str]] = {
     ("commands/predict.py", "predict_model"),
     ("commands/sweep.py", "render_table"),
     ("commands/sweep.py", "run_sweep"),
-    ("llm/estimate.py", "estimate"),
     ("llm/measured.py", "measure_llm"),
     ("llm/spec.py", "_llama_like_spec"),
     ("measure/hardware.py", "measure_host_profile"),

@@ -37,8 +37,22 @@ from flopwise.llm.units import elementwise_flops as ew
 WINDOW_MODES = ("skip", "mask")
 
 
+class DerivedCosts:
+    """Figures derived from ``flops``, ``macs`` and ``bytes`` (an op's or a phase's)."""
+
+    @property
+    def matmul_flops(self) -> int:
+        """The contraction part alone, ``2·macs`` (what closed forms such as Megatron's count)."""
+        return 2 * self.macs  # type: ignore[attr-defined]
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity, flops per byte moved."""
+        return self.flops / self.bytes if self.bytes else math.inf  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
-class OpEstimate:
+class OpEstimate(DerivedCosts):
     """Cost of one op in one forward, summed over the ``layers`` it occurs in.
 
     ``group`` is where it lives (embedding, attention, mlp, moe, norm, residual, head,
@@ -65,19 +79,9 @@ class OpEstimate:
         return self.weight_bytes + self.act_read + self.act_written + self.kv_read + self.kv_written
 
     @property
-    def matmul_flops(self) -> int:
-        """The contraction part alone, ``2·macs`` (what closed forms such as Megatron's count)."""
-        return 2 * self.macs
-
-    @property
     def other_flops(self) -> int:
         """Flops outside the multiply-adds: bias, softmax and scale, norms, activations, adds."""
         return self.flops - 2 * self.macs
-
-    @property
-    def intensity(self) -> float:
-        """Arithmetic intensity, flops per byte moved."""
-        return self.flops / self.bytes if self.bytes else math.inf
 
     def bound(self, peak: float, bandwidth: float) -> str:
         """``compute`` or ``memory``: which roofline limits this op at ``peak`` FLOP/s and
