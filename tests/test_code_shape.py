@@ -21,7 +21,6 @@ TOO_LONG_TODAY: set[tuple[str, str]] = {
     ("commands/predict.py", "predict_model"),
     ("commands/sweep.py", "render_table"),
     ("commands/sweep.py", "run_sweep"),
-    ("llm/measured.py", "measure_llm"),
     ("measure/hardware.py", "measure_host_profile"),
     ("measure/layer_times.py", "_attribute"),
     ("measure/layer_times.py", "measure_model"),
