@@ -16,7 +16,7 @@ Counting rules (docs/conventions.md, the same as the capture path):
 * causal attention counts only the pairs a query can see, ``Σ_i min(i+1, window)``;
 * elementwise, norm, softmax and reduction steps follow the HF implementations step by step
   (e.g. HF's RMSNorm is pow, mean, add eps, rsqrt, mul, mul by weight) with the per-element
-  constants of the cost registry (:mod:`flopwise.llm.units`);
+  constants of the cost registry (:mod:`flopwise.llm.unit_costs`);
 * embedding lookups are free (they move the rows they read).
 
 Bytes follow the unfused per-op rule: each op reads its inputs and writes its outputs once;
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from flopwise.llm.dtypes import Precision, nbytes
 from flopwise.llm.spec import ModelSpec
-from flopwise.llm.units import elementwise_flops as ew
+from flopwise.llm.unit_costs import elementwise_flops as ew
 
 WINDOW_MODES = ("skip", "mask")
 
