@@ -4,35 +4,30 @@ transformer from its config alone (no weights, no forward pass)."""
 from __future__ import annotations
 
 import math
-from enum import Enum
 from typing import Any
 
 import typer
 
-from flopwise.commands._options import DeviceOption, FormatOption, HardwareOption, ThreadsOption
+from flopwise.commands._options import (
+    DeviceOption,
+    FormatOption,
+    HardwareOption,
+    ThreadsOption,
+    one_of,
+)
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps
 
 
-class RerankStyle(str, Enum):
-    pointwise = "pointwise"
-    listwise = "listwise"
-    setwise = "setwise"
-
-
-class SetwiseMethod(str, Enum):
-    bubble = "bubble"
-    heap = "heap"
-
-
-class HeapOrder(str, Enum):
-    reversed = "reversed"
-    sorted = "sorted"
-
-
-class Convention(str, Enum):
-    flopwise = "flopwise"
-    paper = "paper"
+def Choice(default: str | None, *allowed: str, help: str, name: str | None = None) -> Any:  # noqa: N802, A002
+    """A string option that takes one of ``allowed`` (a usage error otherwise)."""
+    return typer.Option(
+        default,
+        *([name] if name else []),
+        metavar="[" + "|".join(allowed) + "]",
+        help=help,
+        callback=one_of(*allowed),
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -80,8 +75,13 @@ def llm_command(
     step_time: float | None = typer.Option(
         None, help="With --train and --hardware: measured seconds per step, for MFU"
     ),
-    rerank: RerankStyle | None = typer.Option(
-        None, "--rerank", help="Reranking cost per query (E2R-FLOPs): pointwise/listwise/setwise"
+    rerank: str | None = Choice(
+        None,
+        "pointwise",
+        "listwise",
+        "setwise",
+        name="--rerank",
+        help="Reranking cost per query (E2R-FLOPs): pointwise/listwise/setwise",
     ),
     candidates: int = typer.Option(100, help="--rerank: documents per query"),
     query_tokens: int = typer.Option(32, help="--rerank: query tokens"),
@@ -94,16 +94,20 @@ def llm_command(
     stride: int = typer.Option(10, help="--rerank listwise: window stride"),
     set_size: int = typer.Option(4, help="--rerank setwise: documents compared per call"),
     top_k: int = typer.Option(10, help="--rerank setwise: documents to rank to the top"),
-    setwise_method: SetwiseMethod = typer.Option(
-        SetwiseMethod.bubble, help="--rerank setwise: bubble sort or heapsort"
+    setwise_method: str = Choice(
+        "bubble", "bubble", "heap", help="--rerank setwise: bubble sort or heapsort"
     ),
-    heap_order: HeapOrder = typer.Option(
-        HeapOrder.reversed,
+    heap_order: str = Choice(
+        "reversed",
+        "reversed",
+        "sorted",
         help="--setwise-method heap: relevance order the heapsort is run on (reversed: the "
         "first stage's order is the LLM's reversed; sorted: the same)",
     ),
-    convention: Convention = typer.Option(
-        Convention.flopwise,
+    convention: str = Choice(
+        "flopwise",
+        "flopwise",
+        "paper",
         help="--rerank: flopwise (exact count) or paper (the E2R-FLOPs closed form, shown "
         "beside the exact count)",
     ),
@@ -192,7 +196,7 @@ def llm_command(
         rerank=None
         if rerank is None
         else api.RerankRequest(
-            rerank.value,
+            rerank,
             candidates=candidates,
             query_tokens=query_tokens,
             doc_tokens=doc_tokens,
@@ -202,9 +206,9 @@ def llm_command(
             stride=stride,
             set_size=set_size,
             top_k=top_k,
-            method=setwise_method.value,
-            order=heap_order.value,
-            convention=convention.value,
+            method=setwise_method,
+            order=heap_order,
+            convention=convention,
             metric=metric,
         ),
     )
@@ -292,8 +296,8 @@ def _refuse_unused(
     (checked before the config is read, so the message is about the option)."""
     if window_mode not in ("skip", "mask"):
         raise FlopwiseError(f"--window-mode = {window_mode!r}: must be skip or mask")
-    if rerank is None and convention != Convention.flopwise:
-        raise FlopwiseError(f"--convention = {convention.value!r}: applies to --rerank only")
+    if rerank is None and convention != "flopwise":
+        raise FlopwiseError(f"--convention = {convention!r}: applies to --rerank only")
     if metric is not None and rerank is None:
         raise FlopwiseError(
             "--metric is only used with --rerank (it gives RPP); add --rerank STYLE"

@@ -174,14 +174,21 @@ def phase_to_dict(phase: Any, with_ops: bool = True) -> dict[str, Any]:
     return out
 
 
+# The attributes each LLM result object is written with, in the document's order.
 _LLM_OP_FIELDS = (
     "name", "group", "category", "stack", "layers", "flops", "macs", "weight_bytes",
     "act_read", "act_written", "kv_read", "kv_written",
 )  # fmt: skip
+_LLM_DECODE_FIELDS = ("steps", "flops", "macs", "bytes", "fused_bytes", "seconds")
+_LLM_TIME_FIELDS = ("seconds", "fused_seconds", "compute_seconds", "memory_seconds", "bound")
+
+
+def _fields(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in names}
 
 
 def _llm_op_dict(op: Any) -> dict[str, Any]:
-    return {name: getattr(op, name) for name in _LLM_OP_FIELDS}
+    return _fields(op, _LLM_OP_FIELDS)
 
 
 def _llm_model_dict(s: Any) -> dict[str, Any]:
@@ -210,26 +217,11 @@ def _llm_model_dict(s: Any) -> dict[str, Any]:
 
 
 def _llm_decode_dict(d: Any) -> dict[str, Any]:
-    return {
-        "steps": d.steps,
-        "flops": d.flops,
-        "macs": d.macs,
-        "bytes": d.bytes,
-        "fused_bytes": d.fused_bytes,
-        "seconds": d.seconds,
-    }
+    return _fields(d, _LLM_DECODE_FIELDS)
 
 
 def _llm_time_dict(t: Any) -> dict[str, Any] | None:
-    if t is None:
-        return None
-    return {
-        "seconds": t.seconds,
-        "fused_seconds": t.fused_seconds,
-        "compute_seconds": t.compute_seconds,
-        "memory_seconds": t.memory_seconds,
-        "bound": t.bound,
-    }
+    return None if t is None else _fields(t, _LLM_TIME_FIELDS)
 
 
 def _llm_roofline_dict(r: Any) -> dict[str, Any]:
