@@ -2,7 +2,6 @@
 cost → measure → analysis), returning typed results the report layer renders. Commands
 import only this package, ``flopwise`` itself, report and errors."""
 
-from flopwise.llm.measured import measure_llm, measure_training
 from flopwise.measure.devices import (
     DEVICE_CHOICES,
     device_summary,
@@ -28,8 +27,6 @@ __all__ = [
     "generation_cost",
     "hardware_capacity",
     "load",
-    "measure_llm",
-    "measure_training",
     "reset_peak_memory",
     "resolve_device",
     "resolve_hardware",
