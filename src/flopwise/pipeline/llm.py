@@ -17,12 +17,17 @@ Everything the command does is one call::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flopwise.errors import FlopwiseError
 from flopwise.llm.result import LLMResult
 from flopwise.llm.spec import BadLLMArgument
 from flopwise.measure.options import MeasureOptions, torch_threads
+
+if TYPE_CHECKING:
+    from flopwise.llm.estimate import LLMEstimate
+    from flopwise.llm.spec import ModelSpec
+    from flopwise.llm.training import TrainingCost
 
 __all__ = [
     "BadLLMArgument",
@@ -129,6 +134,12 @@ def run_llm(
     Raises :class:`BadLLMArgument` (naming the field, e.g. ``doc_tokens``) for an argument
     out of range and :class:`FlopwiseError` for anything else that cannot be done.
     """
+    # the whole measured run (the host profile it may measure included) at measure.threads
+    with torch_threads(measure.threads if measure is not None else None):
+        return _run(request, measure, device)
+
+
+def _run(request: LLMRequest, measure: MeasureOptions | None, device: str) -> LLMResult:
     hardware, dev = request.hardware, None
     if measure is not None:
         from flopwise.measure.devices import resolve_device
@@ -145,12 +156,11 @@ def run_llm(
     if request.rerank is not None:
         parts.update(_reranking(request, request.rerank, est.spec))
     if measure is not None and dev is not None:
-        with torch_threads(measure.threads):
-            parts.update(_measured(request, measure, dev, est, parts.get("training")))
+        parts.update(_measured(request, measure, dev, est, parts.get("training")))
     return LLMResult(estimate=est, **parts)
 
 
-def _estimate(request: LLMRequest, hardware: str | None) -> Any:
+def _estimate(request: LLMRequest, hardware: str | None) -> LLMEstimate:
     from flopwise.llm import estimate, load_spec
 
     spec = load_spec(request.model)
@@ -173,7 +183,7 @@ def _estimate(request: LLMRequest, hardware: str | None) -> Any:
         raise FlopwiseError(str(exc)) from exc
 
 
-def _training(request: LLMRequest, train: TrainingRequest, est: Any) -> dict[str, Any]:
+def _training(request: LLMRequest, train: TrainingRequest, est: LLMEstimate) -> dict[str, Any]:
     """Training FLOPs per step, MFU/HFU for a given step time, per-GPU training memory."""
     from flopwise.llm import mfu, training_cost
 
@@ -219,7 +229,7 @@ def _training_memory(request: LLMRequest, train: TrainingRequest) -> dict[str, A
     )
 
 
-def _reranking(request: LLMRequest, rerank: RerankRequest, spec: Any) -> dict[str, Any]:
+def _reranking(request: LLMRequest, rerank: RerankRequest, spec: ModelSpec) -> dict[str, Any]:
     from flopwise.llm import rerank_cost
 
     cost = rerank_cost(
@@ -244,7 +254,11 @@ def _reranking(request: LLMRequest, rerank: RerankRequest, spec: Any) -> dict[st
 
 
 def _measured(
-    request: LLMRequest, measure: MeasureOptions, dev: str, est: Any, training: Any
+    request: LLMRequest,
+    measure: MeasureOptions,
+    dev: str,
+    est: LLMEstimate,
+    training: TrainingCost | None,
 ) -> dict[str, Any]:
     """Time the training step (with a training request: ``training`` is its cost) or the
     generation on ``dev``."""
