@@ -179,9 +179,6 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
     ("flopwise.commands.history", "flopwise.store"): "no store API in flopwise.* yet",
     ("flopwise.commands.history", "flopwise.store.diff"): "no store API in flopwise.* yet",
     ("flopwise.commands.history", "flopwise.store.refs"): "no store API in flopwise.* yet",
-    ("flopwise.commands.llm", "flopwise.llm"): "llm_command calls the llm layer directly",
-    ("flopwise.commands.llm", "flopwise.llm.estimate"): "llm_command calls the llm layer",
-    ("flopwise.commands.llm", "flopwise.llm.ops"): "llm_command calls the llm layer",
     ("flopwise.commands.report", "flopwise.store.refs"): "no store API in flopwise.* yet",
     ("flopwise.commands.saving", "flopwise.store"): "no store API in flopwise.* yet",
 }

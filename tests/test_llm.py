@@ -535,7 +535,7 @@ def test_estimate_rejects_bad_sizes():
 def test_avoids_known_analyzer_bugs():
     """LLM-Viewer-style slips: the MLP activation must be sized by the intermediate size,
     not the hidden size, and lm_head is a matmul at 2 flops per multiply-add."""
-    from flopwise.llm.units import unit_cost
+    from flopwise.llm.unit_costs import unit_cost
 
     small = spec_from_config(llama_config(inter=8192))
     big = spec_from_config(llama_config(inter=16384))

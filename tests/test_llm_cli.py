@@ -110,3 +110,44 @@ def test_builtin_name_and_bad_dtype():
     )
     assert result.exit_code != 0
     assert "float7" in str(result.exception)
+
+
+def test_python_api_gives_the_cli_document(config_path):
+    """``flopwise.pipeline.run_llm`` does what the command does: the same JSON document for
+    training (MFU from a step time), reranking (RPP from a metric) and a roofline."""
+    from flopwise.pipeline import LLMRequest, RerankRequest, TrainingRequest, run_llm
+    from flopwise.report.json import llm_document
+
+    cli = json.loads(
+        run(
+            config_path, "--batch", "2", "--prompt", "64", "--gen", "8", "--hardware", "h100",
+            "--train", "--step-time", "0.01", "--zero", "2", "--rerank", "setwise",
+            "--candidates", "12", "--doc-tokens", "64", "--metric", "0.7", "-f", "json",
+        )
+    )  # fmt: skip
+    result = run_llm(
+        LLMRequest(
+            config_path,
+            batch=2,
+            prompt=64,
+            gen=8,
+            hardware="h100",
+            train=TrainingRequest(step_time=0.01, zero=2),
+            rerank=RerankRequest("setwise", candidates=12, doc_tokens=64, metric=0.7),
+        )
+    )
+    assert json.loads(json.dumps(llm_document(result))) == cli
+    assert result.mfu == cli["training"]["mfu"] and result.mfu > 0
+    assert result.rpp == cli["rerank"]["rpp"] == result.reranking.rpp(0.7)
+    assert result.training_memory["schema"] == "flopwise.memory-llm/1"
+
+
+def test_python_api_names_the_bad_field(config_path):
+    from flopwise.pipeline import LLMRequest, RerankRequest, run_llm
+    from flopwise.pipeline.llm import BadLLMArgument
+
+    with pytest.raises(BadLLMArgument) as info:
+        run_llm(
+            LLMRequest(config_path, prompt=8, gen=2, rerank=RerankRequest("listwise", stride=0))
+        )
+    assert info.value.field == "stride"

@@ -196,6 +196,7 @@ def test_llm_measure_smoke_on_cpu(capsys) -> None:
         (["--measure", "--device", "cuda"], "is_available"),
         (["--measure", "--device", "meta"], "needs real tensors"),
         (["--device", "cpu"], "only used with --measure"),
+        (["--threads", "2"], "only used with --measure"),
         (["--measure", "--rerank", "pointwise"], "--rerank is not measured"),
         (["--measure", "--kv-dtype", "int8"], "--kv-dtype is not measured"),
     ],

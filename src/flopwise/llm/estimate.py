@@ -26,10 +26,12 @@ from typing import Any, Protocol
 from flopwise.errors import FlopwiseError
 from flopwise.llm.dtypes import Precision, canonical_dtype, nbytes
 from flopwise.llm.ops import (
+    DerivedCosts,
     OpEstimate,
     decoder_step_ops,
     encoder_ops,
     expected_experts_touched,
+    flops_breakdown,
     forward_ops,
 )
 from flopwise.llm.params import ParamCount, count_params
@@ -70,51 +72,35 @@ def peak_for(hardware: HardwareLike, dtype: str) -> float:
     return max(peaks.values())
 
 
+def _op_total(*attrs: str, doc: str = "") -> Any:
+    """A property: the sum of ``attrs`` over a phase's ops (integers stay integers)."""
+
+    def total(self: PhaseCost) -> int:
+        return sum(getattr(op, attr) for op in self.ops for attr in attrs)
+
+    total.__doc__ = doc or f"{' + '.join(attrs)} summed over the phase's ops."
+    return property(total)
+
+
 @dataclass(frozen=True)
-class PhaseCost:
-    """Totals of one phase (one forward pass) and its ops."""
+class PhaseCost(DerivedCosts):
+    """Totals of one phase (one forward pass) and its ops; ``matmul_flops`` and
+    ``intensity`` as for one op."""
 
     name: str
     tokens: int  # new tokens processed (all sequences)
     context: int  # keys per sequence at the end of the pass
     ops: tuple[OpEstimate, ...]
 
-    def _sum(self, attr: str) -> int:
-        return sum(getattr(op, attr) for op in self.ops)
-
-    @property
-    def flops(self) -> int:
-        return self._sum("flops")
-
-    @property
-    def macs(self) -> int:
-        return self._sum("macs")
-
-    @property
-    def matmul_flops(self) -> int:
-        """``2·macs``: the count closed forms such as Megatron's use."""
-        return 2 * self.macs
-
-    @property
-    def weight_bytes(self) -> int:
-        return self._sum("weight_bytes")
-
-    @property
-    def act_bytes(self) -> int:
-        return self._sum("act_read") + self._sum("act_written")
-
-    @property
-    def kv_read(self) -> int:
-        return self._sum("kv_read")
-
-    @property
-    def kv_written(self) -> int:
-        return self._sum("kv_written")
-
-    @property
-    def bytes(self) -> int:
-        """Unfused traffic: every op reads its operands and writes its results."""
-        return self._sum("bytes")
+    flops = _op_total("flops")
+    macs = _op_total("macs")
+    weight_bytes = _op_total("weight_bytes")
+    act_bytes = _op_total("act_read", "act_written")
+    kv_read = _op_total("kv_read")
+    kv_written = _op_total("kv_written")
+    bytes = _op_total(
+        "bytes", doc="Unfused traffic: every op reads its operands and writes its results."
+    )
 
     @property
     def fused_bytes(self) -> int:
@@ -122,8 +108,10 @@ class PhaseCost:
         return self.weight_bytes + self.kv_read + self.kv_written
 
     @property
-    def intensity(self) -> float:
-        return self.flops / self.bytes if self.bytes else math.inf
+    def breakdown(self) -> dict[str, int]:
+        """Where the flops go (:func:`~flopwise.llm.ops.flops_breakdown`): ``matmul``
+        (2·macs) and the terms the full count adds on top."""
+        return flops_breakdown(self.ops)
 
     def by_group(self) -> dict[str, int]:
         groups: dict[str, int] = {}
@@ -370,60 +358,94 @@ def estimate(
     w_bytes = nbytes(params.total, prec.weight_bits)
     prefill = prefill_cost(spec, batch, prompt, prec, prefill_logits, window_mode)
     notes: list[str] = [beyond] if beyond else []
-
-    source = prompt if spec.kind == "encoder-decoder" else 0
-    if spec.kind == "encoder":
-        steps, first_past = 0, 0
-        if gen:
-            notes.append("encoder-only model: one forward, no generation")
-    elif spec.kind == "encoder-decoder":
-        steps, first_past = gen, 0
-    else:
-        steps, first_past = max(gen - 1, 0), prompt
-
-    decode_first = decode_last = None
-    totals = None
+    if spec.kind == "encoder" and gen:
+        notes.append("encoder-only model: one forward, no generation")
     hw = _resolve_hardware(hardware)
     peak = bandwidth = 0.0
     if hw is not None:
         peak, bandwidth = peak_for(hw, prec.compute), float(hw.memory_bandwidth)
-    if steps:
-        decode_first = decode_step_cost(spec, batch, first_past, prec, window_mode, source)
-        decode_last = decode_step_cost(
-            spec, batch, first_past + steps - 1, prec, window_mode, source
-        )
-        totals = _decode_totals(
-            spec, batch, first_past, steps, prec, window_mode, source, hw, peak, bandwidth
-        )
-
-    context = prompt + gen if spec.kind == "decoder" else gen
-    kv = kv_cache_bytes(spec, batch, context, prec)
-    if spec.kind == "encoder-decoder":
-        kv += cross_kv_bytes(spec, batch, prompt, prec)
-    per_token = kv_cache_bytes(spec.with_(sliding_window=None), 1, 1, prec)
+    decode = _Decode(spec, batch, prompt, gen, prec, window_mode)
+    totals = decode.totals(hw, peak, bandwidth)
+    kv, per_token = _kv_sizes(spec, batch, prompt, gen, prec)
     act_peak = max((op.act_read + op.act_written) // max(op.layers, 1) for op in prefill.ops)
-
     roof = None
     if hw is not None:
         roof = _roofline(
-            spec,
-            hw.name,
-            batch,
-            prompt,
-            gen,
-            prec,
-            peak,
-            bandwidth,
-            prefill,
-            decode_first,
-            decode_last,
-            totals,
-            source,
+            spec, hw.name, batch, prompt, gen, prec, peak, bandwidth, prefill, decode, totals
         )
         device = getattr(hw, "memory_bytes", None)
         if device:
             footprint = w_bytes + kv + act_peak
             roof = replace(roof, device_memory=int(device), fits=footprint <= device)
+    return LLMEstimate(
+        spec=spec,
+        batch=batch,
+        prompt=prompt,
+        gen=gen,
+        precision=prec,
+        window_mode=window_mode,
+        params=params,
+        weight_bytes=w_bytes,
+        kv_bytes_per_token=per_token,
+        kv_cache_bytes=kv,
+        activation_peak_bytes=act_peak,
+        prefill=prefill,
+        decode_first=decode.first,
+        decode_last=decode.last,
+        decode=totals,
+        roofline=roof,
+        notes=tuple(notes + _model_notes(spec, window_mode)),
+    )
+
+
+class _Decode:
+    """The decode steps of a generation: ``steps`` of them, the first after ``first_past``
+    cached tokens (decoder: the prompt; encoder-decoder: none, with the ``source`` encoder
+    tokens cross-attended; encoder-only: no step). ``first``/``last`` price the first and
+    the last step."""
+
+    def __init__(
+        self, spec: ModelSpec, batch: int, prompt: int, gen: int, prec: Precision, window_mode: str
+    ) -> None:
+        self.spec, self.batch, self.prec, self.window_mode = spec, batch, prec, window_mode
+        self.source = prompt if spec.kind == "encoder-decoder" else 0
+        if spec.kind == "encoder":
+            self.steps, self.first_past = 0, 0
+        elif spec.kind == "encoder-decoder":
+            self.steps, self.first_past = gen, 0
+        else:
+            self.steps, self.first_past = max(gen - 1, 0), prompt
+        self.first = self.last = None
+        if self.steps:
+            self.first = self.step(self.first_past)
+            self.last = self.step(self.first_past + self.steps - 1)
+
+    def step(self, past: int) -> PhaseCost:
+        return decode_step_cost(
+            self.spec, self.batch, past, self.prec, self.window_mode, self.source
+        )
+
+    def totals(self, hw: HardwareLike | None, peak: float, bandwidth: float) -> DecodeTotals | None:
+        if not self.steps:
+            return None
+        return _decode_totals(self, hw, peak, bandwidth)
+
+
+def _kv_sizes(
+    spec: ModelSpec, batch: int, prompt: int, gen: int, prec: Precision
+) -> tuple[int, int]:
+    """KV cache bytes at the end of generation (cross-attention cache included) and per
+    token of one sequence (all layers, as if none had a sliding window)."""
+    context = prompt + gen if spec.kind == "decoder" else gen
+    kv = kv_cache_bytes(spec, batch, context, prec)
+    if spec.kind == "encoder-decoder":
+        kv += cross_kv_bytes(spec, batch, prompt, prec)
+    return kv, kv_cache_bytes(spec.with_(sliding_window=None), 1, 1, prec)
+
+
+def _model_notes(spec: ModelSpec, window_mode: str) -> list[str]:
+    """What the reader should know about how a sliding window or MoE layers are counted."""
+    notes = []
     if spec.sliding_window:
         notes.append(
             f"sliding window {spec.sliding_window}: attention counts "
@@ -438,25 +460,7 @@ def estimate(
             "MoE weights read per pass: expected experts touched E·(1 − (1 − k/E)^tokens), "
             "uniform routing"
         )
-    return LLMEstimate(
-        spec=spec,
-        batch=batch,
-        prompt=prompt,
-        gen=gen,
-        precision=prec,
-        window_mode=window_mode,
-        params=params,
-        weight_bytes=w_bytes,
-        kv_bytes_per_token=per_token,
-        kv_cache_bytes=kv,
-        activation_peak_bytes=act_peak,
-        prefill=prefill,
-        decode_first=decode_first,
-        decode_last=decode_last,
-        decode=totals,
-        roofline=roof,
-        notes=tuple(notes),
-    )
+    return notes
 
 
 def check_context(spec: ModelSpec, tokens: int, allow: bool, what: str = "tokens") -> str:
@@ -490,23 +494,15 @@ def _resolve_hardware(hardware: HardwareLike | str | None) -> HardwareLike | Non
 
 
 def _decode_totals(
-    spec: ModelSpec,
-    batch: int,
-    first_past: int,
-    steps: int,
-    prec: Precision,
-    window_mode: str,
-    source: int,
-    hw: HardwareLike | None,
-    peak: float,
-    bandwidth: float,
+    decode: _Decode, hw: HardwareLike | None, peak: float, bandwidth: float
 ) -> DecodeTotals:
     """Sum every decode step exactly. Between the points where a sliding window starts to
     bind, every op's flops and bytes are affine in the step (only attention and the KV reads
     grow, by a fixed amount per step), so each such segment is summed in closed form from
     two priced steps (checked against a third); the roofline times, a max per op and step,
     are summed with numpy."""
-    last = first_past + steps - 1
+    spec, first_past = decode.spec, decode.first_past
+    last = first_past + decode.steps - 1
     cuts = sorted(
         {w + d for i in range(spec.layers) if (w := spec.window_of(i)) for d in (-1, 0, 1)}
     )
@@ -515,74 +511,67 @@ def _decode_totals(
     seconds = fused_s = 0.0
     for k, a in enumerate(starts):
         b = starts[k + 1] - 1 if k + 1 < len(starts) else last
-        got = _segment(spec, batch, a, b, prec, window_mode, source, hw, peak, bandwidth)
+        got = _segment(decode, a, b, hw, peak, bandwidth)
         for i in range(4):
             totals[i] += got[i]
         seconds += got[4]
         fused_s += got[5]
+    timed = hw is not None
     return DecodeTotals(
-        steps, *totals, seconds if hw is not None else None, fused_s if hw is not None else None
+        decode.steps, *totals, seconds if timed else None, fused_s if timed else None
     )
 
 
+# The sums a decode segment reports, in DecodeTotals' order.
+_SUMMED = ("flops", "macs", "bytes", "fused_bytes")
+
+
 def _segment(
-    spec: ModelSpec,
-    batch: int,
-    a: int,
-    b: int,
-    prec: Precision,
-    window_mode: str,
-    source: int,
-    hw: HardwareLike | None,
-    peak: float,
-    bandwidth: float,
+    decode: _Decode, a: int, b: int, hw: HardwareLike | None, peak: float, bandwidth: float
 ) -> tuple[int, int, int, int, float, float]:
     """Totals of decode steps with ``past`` = a..b (inclusive), assumed affine in the step."""
-    import numpy as np
-
-    def step(past: int) -> PhaseCost:
-        return decode_step_cost(spec, batch, past, prec, window_mode, source)
-
-    n = b - a + 1
-    first = step(a)
-    if n == 1:
-        phases = [first]
-    else:
-        second, final = step(a + 1), step(b)
-        affine = (
-            len(first.ops) == len(second.ops) == len(final.ops)
-            and all(
-                x.flops + (b - a) * (y.flops - x.flops) == z.flops
-                and x.bytes + (b - a) * (y.bytes - x.bytes) == z.bytes
-                and x.macs + (b - a) * (y.macs - x.macs) == z.macs
-                for x, y, z in zip(first.ops, second.ops, final.ops, strict=False)
-            )
-            and first.fused_bytes + (b - a) * (second.fused_bytes - first.fused_bytes)
-            == (final.fused_bytes)
+    first = decode.step(a)
+    if a == b:
+        return _summed([first], hw, peak, bandwidth)
+    second, final = decode.step(a + 1), decode.step(b)
+    affine = (
+        len(first.ops) == len(second.ops) == len(final.ops)
+        and all(
+            x.flops + (b - a) * (y.flops - x.flops) == z.flops
+            and x.bytes + (b - a) * (y.bytes - x.bytes) == z.bytes
+            and x.macs + (b - a) * (y.macs - x.macs) == z.macs
+            for x, y, z in zip(first.ops, second.ops, final.ops, strict=False)
         )
-        if not affine:  # price every step (never expected; kept for safety)
-            phases = [step(p) for p in range(a, b + 1)]
-        else:
-            tri = n * (n - 1) // 2
-            flops = n * first.flops + tri * (second.flops - first.flops)
-            macs = n * first.macs + tri * (second.macs - first.macs)
-            moved = n * first.bytes + tri * (second.bytes - first.bytes)
-            fused = n * first.fused_bytes + tri * (second.fused_bytes - first.fused_bytes)
-            sec = fsec = 0.0
-            if hw is not None:
-                j = np.arange(n, dtype=np.float64)
-                for x, y in zip(first.ops, second.ops, strict=True):
-                    t_c = (x.flops + j * (y.flops - x.flops)) / peak
-                    t_m = (x.bytes + j * (y.bytes - x.bytes)) / bandwidth
-                    sec += float(np.maximum(t_c, t_m).sum())
-                t_c = (first.flops + j * (second.flops - first.flops)) / peak
-                t_m = (first.fused_bytes + j * (second.fused_bytes - first.fused_bytes)) / bandwidth
-                fsec = float(np.maximum(t_c, t_m).sum())
-            return flops, macs, moved, fused, sec, fsec
-    flops = sum(p.flops for p in phases)
-    macs = sum(p.macs for p in phases)
-    moved = sum(p.bytes for p in phases)
-    fused = sum(p.fused_bytes for p in phases)
+        and first.fused_bytes + (b - a) * (second.fused_bytes - first.fused_bytes)
+        == (final.fused_bytes)
+    )
+    if not affine:  # price every step (never expected; kept for safety)
+        return _summed([decode.step(p) for p in range(a, b + 1)], hw, peak, bandwidth)
+    n = b - a + 1
+    tri = n * (n - 1) // 2
+    flops, macs, moved, fused = (
+        n * getattr(first, k) + tri * (getattr(second, k) - getattr(first, k)) for k in _SUMMED
+    )
+    sec = fsec = 0.0
+    if hw is not None:
+        import numpy as np
+
+        j = np.arange(n, dtype=np.float64)
+        for x, y in zip(first.ops, second.ops, strict=True):
+            t_c = (x.flops + j * (y.flops - x.flops)) / peak
+            t_m = (x.bytes + j * (y.bytes - x.bytes)) / bandwidth
+            sec += float(np.maximum(t_c, t_m).sum())
+        t_c = (first.flops + j * (second.flops - first.flops)) / peak
+        t_m = (first.fused_bytes + j * (second.fused_bytes - first.fused_bytes)) / bandwidth
+        fsec = float(np.maximum(t_c, t_m).sum())
+    return flops, macs, moved, fused, sec, fsec
+
+
+def _summed(
+    phases: list[PhaseCost], hw: HardwareLike | None, peak: float, bandwidth: float
+) -> tuple[int, int, int, int, float, float]:
+    """Totals of decode steps priced one by one."""
+    flops, macs, moved, fused = (sum(getattr(p, k) for p in phases) for k in _SUMMED)
     sec = fsec = 0.0
     if hw is not None:
         for p in phases:
@@ -602,11 +591,10 @@ def _roofline(
     peak: float,
     bandwidth: float,
     prefill: PhaseCost,
-    first: PhaseCost | None,
-    last: PhaseCost | None,
+    decode: _Decode,
     totals: DecodeTotals | None,
-    source: int,
 ) -> Roofline:
+    first, last, source = decode.first, decode.last, decode.source
     pre = prefill.roofline(peak, bandwidth)
     t_first = first.roofline(peak, bandwidth) if first else None
     t_last = last.roofline(peak, bandwidth) if last else None
@@ -655,142 +643,3 @@ CONVENTION = {
     "bytes": "unfused per op: weights at the weight dtype, KV at the KV dtype, "
     "activations at the compute dtype; attention is one fused kernel",
 }
-
-
-def _op_dict(op: OpEstimate) -> dict[str, Any]:
-    return {
-        "name": op.name,
-        "group": op.group,
-        "category": op.category,
-        "stack": op.stack,
-        "layers": op.layers,
-        "flops": op.flops,
-        "macs": op.macs,
-        "weight_bytes": op.weight_bytes,
-        "act_read": op.act_read,
-        "act_written": op.act_written,
-        "kv_read": op.kv_read,
-        "kv_written": op.kv_written,
-    }
-
-
-def phase_to_dict(phase: PhaseCost, with_ops: bool = True) -> dict[str, Any]:
-    """A phase as plain data (integers stay integers)."""
-    from flopwise.llm.ops import flops_breakdown
-
-    out: dict[str, Any] = {
-        "name": phase.name,
-        "tokens": phase.tokens,
-        "context": phase.context,
-        "flops": phase.flops,
-        "macs": phase.macs,
-        "matmul_flops": phase.matmul_flops,
-        "breakdown": flops_breakdown(phase.ops),
-        "weight_bytes": phase.weight_bytes,
-        "act_bytes": phase.act_bytes,
-        "kv_read": phase.kv_read,
-        "kv_written": phase.kv_written,
-        "bytes": phase.bytes,
-        "fused_bytes": phase.fused_bytes,
-        "intensity": phase.intensity,
-    }
-    if with_ops:
-        out["ops"] = [_op_dict(op) for op in phase.ops]
-    return out
-
-
-def _time_dict(t: PhaseTime | None) -> dict[str, Any] | None:
-    if t is None:
-        return None
-    return {
-        "seconds": t.seconds,
-        "fused_seconds": t.fused_seconds,
-        "compute_seconds": t.compute_seconds,
-        "memory_seconds": t.memory_seconds,
-        "bound": t.bound,
-    }
-
-
-def estimate_to_dict(e: LLMEstimate, with_ops: bool = True) -> dict[str, Any]:
-    """The whole estimate as a JSON-ready dict, schema ``flopwise.llm/1``."""
-    s = e.spec
-    out: dict[str, Any] = {
-        "schema": "flopwise.llm/1",
-        "model": {
-            "name": s.name,
-            "kind": s.kind,
-            "layers": s.layers,
-            "hidden": s.hidden,
-            "heads": s.heads,
-            "kv_heads": s.kv_heads,
-            "head_dim": s.head_dim,
-            "intermediate": s.intermediate,
-            "vocab": s.vocab,
-            "attention": s.attention_style,
-            "sliding_window": s.sliding_window,
-            "moe": None
-            if s.moe is None
-            else {
-                "experts": s.moe.num_experts,
-                "top_k": s.moe.top_k,
-                "expert_intermediate": s.moe.expert_intermediate,
-                "shared_intermediate": s.moe.shared_intermediate,
-            },
-        },
-        "inputs": {"batch": e.batch, "prompt": e.prompt, "gen": e.gen},
-        "precision": {
-            "compute": e.precision.compute,
-            "weights": e.precision.weights,
-            "kv": e.precision.kv,
-        },
-        "convention": {**CONVENTION, "window_mode": e.window_mode},
-        "params": {
-            "total": e.params.total,
-            "active": e.params.active,
-            "embedding": e.params.embedding,
-            "non_embedding": e.params.non_embedding,
-        },
-        "memory": {
-            "weight_bytes": e.weight_bytes,
-            "kv_bytes_per_token": e.kv_bytes_per_token,
-            "kv_cache_bytes": e.kv_cache_bytes,
-            "activation_peak_bytes": e.activation_peak_bytes,
-            "total_bytes": e.memory_bytes,
-        },
-        "prefill": phase_to_dict(e.prefill, with_ops),
-        "decode_first": phase_to_dict(e.decode_first, with_ops) if e.decode_first else None,
-        "decode_last": phase_to_dict(e.decode_last, False) if e.decode_last else None,
-        "decode": None
-        if e.decode is None
-        else {
-            "steps": e.decode.steps,
-            "flops": e.decode.flops,
-            "macs": e.decode.macs,
-            "bytes": e.decode.bytes,
-            "fused_bytes": e.decode.fused_bytes,
-            "seconds": e.decode.seconds,
-        },
-        "total_flops": e.total_flops,
-        "notes": list(e.notes),
-    }
-    r = e.roofline
-    if r is not None:
-        out["roofline"] = {
-            "hardware": r.hardware,
-            "peak_flops": r.peak_flops,
-            "bandwidth": r.bandwidth,
-            "ridge_flops_per_byte": r.ridge,
-            "prefill": _time_dict(r.prefill),
-            "decode_first": _time_dict(r.decode_first),
-            "decode_last": _time_dict(r.decode_last),
-            "ttft_s": r.ttft,
-            "tpot_s": r.tpot,
-            "decode_tokens_per_s": r.decode_tokens_per_s,
-            "end_to_end_s": r.end_to_end_s,
-            "tokens_per_s": r.tokens_per_s,
-            "critical_batch": r.critical_batch,
-            "critical_batch_no_kv": r.critical_batch_no_kv,
-            "device_memory": r.device_memory,
-            "fits": r.fits,
-        }
-    return out

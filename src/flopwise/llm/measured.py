@@ -471,9 +471,66 @@ def measure_llm(
     the device (NVML on CUDA, RAPL on the CPU, else the labelled power-model estimate).
     ``clock`` is the timer (tests inject a fake one). Raises :class:`FlopwiseError` for a
     device that cannot time and for a config transformers cannot build."""
+    from flopwise.measure.devices import device_summary, reset_peak_memory
+
+    model, ids, dev, sync = _random_model(
+        name, device=device, dtype=dtype, seed=seed, batch=batch, tokens=prompt
+    )
+    model.eval()
+    prefill, decode = _generation(model, ids)
+    steps = max(gen - 1, 0)
+    reset_peak_memory(dev)
+    timing = time_generation(
+        prefill,
+        decode,
+        decode_steps=steps,
+        warmup=warmup,
+        repeats=repeats,
+        sync=sync,
+        device=dev,
+        clock=clock,
+    )
+    notes = []
+    split = None
+    if dev.startswith("cuda"):
+        split = _profile_device_time(prefill, decode, steps, sync)
+    else:
+        notes.append("cpu: no separate device; all measured time is host time")
+    phases = compare_to_roofline(
+        timing,
+        None if roofline is None else roofline.ttft,
+        None if roofline is None else roofline.tpot,
+        split,
+    )
+    gen_energy = None
+    if energy:
+        gen_energy = _measure_energy(
+            prefill, decode, timing, energy_reader, dev, sync, roofline, batch, prompt
+        )
+    return LLMMeasurement(
+        model=name,
+        device=device_summary(dev),
+        dtype=dtype,
+        batch=batch,
+        prompt=prompt,
+        gen=gen,
+        hardware=None if roofline is None else roofline.hardware,
+        timing=timing,
+        phases=phases,
+        notes=notes + _timing_notes(timing, phases),
+        energy=gen_energy,
+    )
+
+
+def _random_model(
+    name: str, *, device: str, dtype: str, seed: int, batch: int, tokens: int
+) -> tuple[Any, Any, str, Callable[[], None]]:
+    """``(model, token ids, device, sync)``: ``name`` built with random weights (seeded) on
+    ``device`` (resolved for timing), random ``batch × tokens`` ids below its vocabulary,
+    and the synchronisation that closes a timed region on that device."""
     import torch
 
-    from flopwise.measure.devices import device_summary, reset_peak_memory, resolve_device
+    from flopwise.measure.devices import resolve_device
     from flopwise.sources.hf_configs import load_config_dict
     from flopwise.sources.models import build_hf_model
     from flopwise.sources.specs import parse_dtype
@@ -486,10 +543,16 @@ def measure_llm(
         raise FlopwiseError(f"{name}: the config has no vocab_size; cannot make token ids")
     torch.manual_seed(seed)
     model = build_hf_model(config, device=dev, dtype=torch_dtype, causal_lm=True, label=name)
-    model.eval()
-    ids = torch.randint(0, vocab, (batch, prompt), device=dev)
+    ids = torch.randint(0, vocab, (batch, tokens), device=dev)
     cuda = dev.startswith("cuda")
     sync = (lambda: torch.cuda.synchronize(torch.device(dev))) if cuda else (lambda: None)
+    return model, ids, dev, sync
+
+
+def _generation(model: Any, ids: Any) -> tuple[Callable[[], Any], Callable[[Any], Any]]:
+    """``(prefill, decode)`` of greedy generation from ``ids``: the prefill returns the KV
+    cache and the first token, each decode step the grown cache and the next token."""
+    import torch
 
     # transformers renamed past_key_values to cache (5.x); speak whichever this one knows
     params = inspect.signature(model.forward).parameters
@@ -512,35 +575,12 @@ def measure_llm(
             out = model(input_ids=token, use_cache=True, **{cache_arg: past}, **extra)
             return cache_of(out), out.logits[:, -1:].argmax(-1)
 
-    steps = max(gen - 1, 0)
-    reset_peak_memory(dev)
-    timing = time_generation(
-        prefill,
-        decode,
-        decode_steps=steps,
-        warmup=warmup,
-        repeats=repeats,
-        sync=sync,
-        device=dev,
-        clock=clock,
-    )
+    return prefill, decode
+
+
+def _timing_notes(timing: GenerationTiming, phases: list[PhaseSplit]) -> list[str]:
+    """Notes on figures below the roofline floor and on untrustworthy timings."""
     notes = []
-    split = None
-    if cuda:
-        split = _profile_device_time(prefill, decode, steps, sync)
-    else:
-        notes.append("cpu: no separate device; all measured time is host time")
-    phases = compare_to_roofline(
-        timing,
-        None if roofline is None else roofline.ttft,
-        None if roofline is None else roofline.tpot,
-        split,
-    )
-    gen_energy = None
-    if energy:
-        gen_energy = _measure_energy(
-            prefill, decode, timing, energy_reader, dev, sync, roofline, batch, prompt
-        )
     beaten = [p.name for p in phases if p.gap is not None and p.gap < 1.0]
     if beaten:
         notes.append(
@@ -550,19 +590,7 @@ def measure_llm(
     for lat in (timing.prefill, timing.tpot):
         if lat is not None and not lat.trustworthy:
             notes.append(f"{lat.label}: {lat.reason}")
-    return LLMMeasurement(
-        model=name,
-        device=device_summary(dev),
-        dtype=dtype,
-        batch=batch,
-        prompt=prompt,
-        gen=gen,
-        hardware=None if roofline is None else roofline.hardware,
-        timing=timing,
-        phases=phases,
-        notes=notes,
-        energy=gen_energy,
-    )
+    return notes
 
 
 def _measure_energy(
@@ -620,24 +648,12 @@ def measure_training(
     PaLM's definition and by flopwise's count (``training``: the
     :class:`~flopwise.llm.training.TrainingCost` of the same batch and sequence) against
     ``peak_flops`` (None: no MFU). JSON-ready."""
-    import torch
+    from flopwise.measure.devices import device_summary, reset_peak_memory
 
-    from flopwise.measure.devices import device_summary, reset_peak_memory, resolve_device
-    from flopwise.sources.hf_configs import load_config_dict
-    from flopwise.sources.models import build_hf_model
-    from flopwise.sources.specs import parse_dtype
-
-    dev = resolve_device(device, timing=True)
-    config = load_config_dict(name.removeprefix("hf:"))
-    vocab = int(config.get("vocab_size") or 0)
-    if vocab < 1:
-        raise FlopwiseError(f"{name}: the config has no vocab_size; cannot make token ids")
-    torch.manual_seed(seed)
-    model = build_hf_model(config, device=dev, dtype=parse_dtype(dtype), causal_lm=True, label=name)
+    model, ids, dev, sync = _random_model(
+        name, device=device, dtype=dtype, seed=seed, batch=batch, tokens=seq
+    )
     model.train()
-    ids = torch.randint(0, vocab, (batch, seq), device=dev)
-    cuda = dev.startswith("cuda")
-    sync = (lambda: torch.cuda.synchronize(torch.device(dev))) if cuda else (lambda: None)
 
     def step() -> None:
         loss = model(input_ids=ids, labels=ids).loss

@@ -16,7 +16,7 @@ Counting rules (docs/conventions.md, the same as the capture path):
 * causal attention counts only the pairs a query can see, ``Σ_i min(i+1, window)``;
 * elementwise, norm, softmax and reduction steps follow the HF implementations step by step
   (e.g. HF's RMSNorm is pow, mean, add eps, rsqrt, mul, mul by weight) with the per-element
-  constants of the cost registry (:mod:`flopwise.llm.units`);
+  constants of the cost registry (:mod:`flopwise.llm.unit_costs`);
 * embedding lookups are free (they move the rows they read).
 
 Bytes follow the unfused per-op rule: each op reads its inputs and writes its outputs once;
@@ -32,13 +32,27 @@ from dataclasses import dataclass
 
 from flopwise.llm.dtypes import Precision, nbytes
 from flopwise.llm.spec import ModelSpec
-from flopwise.llm.units import elementwise_flops as ew
+from flopwise.llm.unit_costs import elementwise_flops as ew
 
 WINDOW_MODES = ("skip", "mask")
 
 
+class DerivedCosts:
+    """Figures derived from ``flops``, ``macs`` and ``bytes`` (an op's or a phase's)."""
+
+    @property
+    def matmul_flops(self) -> int:
+        """The contraction part alone, ``2·macs`` (what closed forms such as Megatron's count)."""
+        return 2 * self.macs  # type: ignore[attr-defined]
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity, flops per byte moved."""
+        return self.flops / self.bytes if self.bytes else math.inf  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
-class OpEstimate:
+class OpEstimate(DerivedCosts):
     """Cost of one op in one forward, summed over the ``layers`` it occurs in.
 
     ``group`` is where it lives (embedding, attention, mlp, moe, norm, residual, head,
@@ -65,19 +79,9 @@ class OpEstimate:
         return self.weight_bytes + self.act_read + self.act_written + self.kv_read + self.kv_written
 
     @property
-    def matmul_flops(self) -> int:
-        """The contraction part alone, ``2·macs`` (what closed forms such as Megatron's count)."""
-        return 2 * self.macs
-
-    @property
     def other_flops(self) -> int:
         """Flops outside the multiply-adds: bias, softmax and scale, norms, activations, adds."""
         return self.flops - 2 * self.macs
-
-    @property
-    def intensity(self) -> float:
-        """Arithmetic intensity, flops per byte moved."""
-        return self.flops / self.bytes if self.bytes else math.inf
 
     def bound(self, peak: float, bandwidth: float) -> str:
         """``compute`` or ``memory``: which roofline limits this op at ``peak`` FLOP/s and
@@ -225,11 +229,9 @@ class _Ops:
 
     def attention(
         self,
+        spec: ModelSpec,
         layers: int,
         batch: int,
-        heads: int,
-        kv_heads: int,
-        head_dim: int,
         new: int,
         pairs_per_seq: int,
         kv_tokens_read: int,
@@ -239,22 +241,27 @@ class _Ops:
     ) -> None:
         """``kv_tokens_read`` keys per sequence, of which ``kv_from_cache`` come from the cache
         (KV dtype) and the rest are this pass's own keys (compute dtype)."""
+        heads, kv_heads, head_dim = spec.heads, spec.kv_heads, spec.head_dim
         pairs = batch * heads * pairs_per_seq
         kv_dim = kv_heads * head_dim
         fresh = kv_tokens_read - kv_from_cache
         k_cache = nbytes(batch * kv_from_cache * kv_dim, self.prec.kv_bits)
         k_fresh = self.act(batch * fresh * kv_dim)
         q_bytes = self.act(batch * new * heads * head_dim)
-        self.add(
-            name=f"{name}_scores",
-            group="attention",
-            category="contraction",
-            layers=layers,
-            flops=layers * 2 * pairs * head_dim,
-            macs=layers * pairs * head_dim,
-            act_read=layers * (q_bytes + k_fresh),
-            kv_read=layers * k_cache,
-        )
+
+        def contraction(part: str, **activations: int) -> None:  # Q·Kᵀ or P·V
+            self.add(
+                name=f"{name}_{part}",
+                group="attention",
+                category="contraction",
+                layers=layers,
+                flops=layers * 2 * pairs * head_dim,
+                macs=layers * pairs * head_dim,
+                kv_read=layers * k_cache,
+                **activations,
+            )
+
+        contraction("scores", act_read=layers * (q_bytes + k_fresh))
         self.add(
             name=f"{name}_softmax",
             group="attention",
@@ -263,17 +270,7 @@ class _Ops:
             flops=layers * (6 + int(float_mask)) * pairs,
             pairs=layers * pairs,
         )
-        self.add(
-            name=f"{name}_values",
-            group="attention",
-            category="contraction",
-            layers=layers,
-            flops=layers * 2 * pairs * head_dim,
-            macs=layers * pairs * head_dim,
-            act_read=layers * k_fresh,
-            act_written=layers * q_bytes,
-            kv_read=layers * k_cache,
-        )
+        contraction("values", act_read=layers * k_fresh, act_written=layers * q_bytes)
 
     def kv_append(
         self, layers: int, tokens: int, kv_dim: int, name: str = "kv_cache_write"
@@ -444,9 +441,7 @@ def _self_attention(
 ) -> None:
     tokens = batch * new
     h, qd, kvd = spec.hidden, spec.q_dim, spec.kv_dim
-    out.linear("q_proj", "attention", n, tokens, h, qd, spec.attention_bias)
-    out.linear("k_proj", "attention", n, tokens, h, kvd, spec.attention_bias)
-    out.linear("v_proj", "attention", n, tokens, h, kvd, spec.attention_bias)
+    _qkv_proj(out, spec, n, tokens)
     if spec.positions == "rope":
         out.rope(n, tokens, qd, kvd)
     if spec.kind == "decoder":
@@ -454,10 +449,16 @@ def _self_attention(
     cached = min(past, window - 1) if window else past
     pairs = attended_keys(past, new, window, window_mode) if causal else new * (cached + new)
     masked = causal and window_masked(past, new, window, window_mode)
-    out.attention(
-        n, batch, spec.heads, spec.kv_heads, spec.head_dim, new, pairs, cached + new, cached, masked
-    )
+    out.attention(spec, n, batch, new, pairs, cached + new, cached, masked)
     out.linear("o_proj", "attention", n, tokens, qd, h, spec.o_bias)
+
+
+def _qkv_proj(out: _Ops, spec: ModelSpec, n: int, tokens: int) -> None:
+    """The q, k and v projections of ``tokens`` tokens in ``n`` layers."""
+    h, bias = spec.hidden, spec.attention_bias
+    out.linear("q_proj", "attention", n, tokens, h, spec.q_dim, bias)
+    out.linear("k_proj", "attention", n, tokens, h, spec.kv_dim, bias)
+    out.linear("v_proj", "attention", n, tokens, h, spec.kv_dim, bias)
 
 
 def _mlp(out: _Ops, spec: ModelSpec, n: int, tokens: int, inter: int, prefix: str = "") -> None:
@@ -557,13 +558,9 @@ def encoder_ops(
     _embeddings(out, spec, tokens, seq)
     n = spec.layers
     out.norm("attention_norm", spec.norm, n, tokens, h)
-    out.linear("q_proj", "attention", n, tokens, h, spec.q_dim, spec.attention_bias)
-    out.linear("k_proj", "attention", n, tokens, h, spec.kv_dim, spec.attention_bias)
-    out.linear("v_proj", "attention", n, tokens, h, spec.kv_dim, spec.attention_bias)
+    _qkv_proj(out, spec, n, tokens)
     float_mask = spec.positions == "relative"
-    out.attention(
-        n, batch, spec.heads, spec.kv_heads, spec.head_dim, seq, seq * seq, seq, 0, float_mask
-    )
+    out.attention(spec, n, batch, seq, seq * seq, seq, 0, float_mask)
     out.linear("o_proj", "attention", n, tokens, spec.q_dim, h, spec.o_bias)
     out.residual("attn_residual", n, tokens * h)
     out.norm("mlp_norm", spec.norm, n, tokens, h)
@@ -597,39 +594,16 @@ def decoder_step_ops(
     float_mask = spec.positions == "relative"
     _embeddings(out, spec, tokens, new_tokens)
     out.norm("self_attention_norm", spec.norm, m, tokens, h)
-    out.linear("q_proj", "attention", m, tokens, h, spec.q_dim, spec.attention_bias)
-    out.linear("k_proj", "attention", m, tokens, h, spec.kv_dim, spec.attention_bias)
-    out.linear("v_proj", "attention", m, tokens, h, spec.kv_dim, spec.attention_bias)
+    _qkv_proj(out, spec, m, tokens)
     out.kv_append(m, tokens, spec.kv_dim)
     pairs = attended_keys(past, new_tokens, None)
-    out.attention(
-        m,
-        batch,
-        spec.heads,
-        spec.kv_heads,
-        spec.head_dim,
-        new_tokens,
-        pairs,
-        past + new_tokens,
-        past,
-        float_mask,
-    )
+    out.attention(spec, m, batch, new_tokens, pairs, past + new_tokens, past, float_mask)
     out.linear("o_proj", "attention", m, tokens, spec.q_dim, h, spec.o_bias)
     out.residual("self_attn_residual", m, tokens * h)
     out.norm("cross_attention_norm", spec.norm, m, tokens, h)
     out.linear("cross_q_proj", "attention", m, tokens, h, spec.q_dim, spec.attention_bias)
-    out.attention(
-        m,
-        batch,
-        spec.heads,
-        spec.kv_heads,
-        spec.head_dim,
-        new_tokens,
-        new_tokens * source_len,
-        source_len,
-        source_len,
-        name="cross_attn",
-    )
+    cross = new_tokens * source_len
+    out.attention(spec, m, batch, new_tokens, cross, source_len, source_len, name="cross_attn")
     out.linear("cross_o_proj", "attention", m, tokens, spec.q_dim, h, spec.o_bias)
     out.residual("cross_attn_residual", m, tokens * h)
     out.norm("mlp_norm", spec.norm, m, tokens, h)

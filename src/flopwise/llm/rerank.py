@@ -227,18 +227,10 @@ def rerank_plan(
     raise BadLLMArgument("style", style, f"must be one of {', '.join(STYLES)}")
 
 
-def rerank_calls(
-    style: str,
-    candidates: int,
-    window: int = 20,
-    stride: int = 10,
-    set_size: int = 4,
-    top_k: int = 10,
-    method: str = "bubble",
-    order: str | Sequence[float] = "reversed",
-) -> int:
-    """LLM calls per query of a reranking style (see the module docstring)."""
-    return len(rerank_plan(style, candidates, window, stride, set_size, top_k, method, order))
+def rerank_calls(style: str, candidates: int, **plan: Any) -> int:
+    """LLM calls per query of a reranking style (see the module docstring); ``plan`` takes
+    :func:`rerank_plan`'s keyword arguments (window, stride, set_size, top_k, method, order)."""
+    return len(rerank_plan(style, candidates, **plan))
 
 
 # ---------------------------------------------------------------------------------------

@@ -211,62 +211,58 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
     return _llama_like_spec(cfg, name, model_type)
 
 
+def _dims(
+    cfg: Mapping[str, Any],
+    hidden_keys: tuple[str, ...],
+    heads_keys: tuple[str, ...],
+    head_dim_key: str | None = None,
+) -> tuple[int, int, int]:
+    """``(hidden, heads, head_dim)`` read under the family's key names; the head size is
+    ``cfg[head_dim_key]`` when given, else hidden / heads (which must divide)."""
+    hidden, heads = _int(cfg, *hidden_keys), _int(cfg, *heads_keys)
+    given = (head_dim_key, cfg.get(head_dim_key)) if head_dim_key else None
+    head_dim = _head_dim(
+        given, hidden, heads, _key_of(cfg, *hidden_keys), _key_of(cfg, *heads_keys)
+    )
+    return hidden, heads, head_dim
+
+
+def _layer_norm_block(cfg: Mapping[str, Any], act: str) -> dict[str, Any]:
+    """The block GPT-2 and BERT share: LayerNorm, an ungated MLP, biases everywhere,
+    learned positions, tied embeddings unless the config says otherwise."""
+    return {
+        "activation": _ACTIVATIONS.get(act, act),
+        "gated_mlp": False,
+        "norm": "layer",
+        "attention_bias": True,
+        "o_bias": True,
+        "mlp_bias": True,
+        "tied_embeddings": bool(_get(cfg, "tie_word_embeddings", default=True)),
+        "positions": "learned",
+    }
+
+
 def _llama_like_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSpec:
-    hidden = _int(cfg, "hidden_size", "d_model")
-    hidden_key = _key_of(cfg, "hidden_size", "d_model")
-    heads = _int(cfg, "num_attention_heads", "n_head")
-    heads_key = _key_of(cfg, "num_attention_heads", "n_head")
+    hidden_keys, heads_keys = ("hidden_size", "d_model"), ("num_attention_heads", "n_head")
+    hidden, heads = _int(cfg, *hidden_keys), _int(cfg, *heads_keys)
     kv_heads = _int(cfg, "num_key_value_heads", default=heads)
     if heads % kv_heads:
         raise BadConfig(
-            f"config field {heads_key} = {heads} is not divisible by "
+            f"config field {_key_of(cfg, *heads_keys)} = {heads} is not divisible by "
             f"num_key_value_heads = {kv_heads} (each key/value head serves a whole group of "
             "query heads)"
         )
-    head_dim = _head_dim(("head_dim", cfg.get("head_dim")), hidden, heads, hidden_key, heads_key)
+    head_dim = _dims(cfg, hidden_keys, heads_keys, "head_dim")[2]  # checked after kv heads
     layers = _int(cfg, "num_hidden_layers", "n_layer")
     act = str(_get(cfg, "hidden_act", "hidden_activation", default="silu"))
-    moe = None
-    n_experts = _int(cfg, "num_local_experts", "num_experts", "n_routed_experts", default=0)
-    if n_experts:
-        sparse: tuple[int, ...] | None = None
-        step = _int(cfg, "decoder_sparse_step", default=1)
-        only_mlp = tuple(cfg.get("mlp_only_layers") or ())
-        if step != 1 or only_mlp:
-            sparse = tuple(i for i in range(layers) if i not in only_mlp and (i + 1) % step == 0)
-        shared = _int(cfg, "shared_expert_intermediate_size", default=0, minimum=0)
-        top_k = _int(cfg, "num_experts_per_tok")
-        if top_k > n_experts:
-            raise BadConfig(
-                f"config field num_experts_per_tok = {top_k} exceeds the {n_experts} experts"
-            )
-        moe = MoESpec(
-            num_experts=n_experts,
-            top_k=top_k,
-            expert_intermediate=_int(cfg, "moe_intermediate_size", "intermediate_size"),
-            shared_intermediate=shared,
-            shared_gate=shared > 0 and model_type.startswith("qwen"),
-            normalize_top_k=bool(_get(cfg, "norm_topk_prob", default=True)),
-            sparse_layers=sparse,
-        )
+    moe = _moe_spec(cfg, layers, model_type)
     # The dense MLP size: a config without intermediate_size is refused (HF fills in a
     # class default that differs per architecture, not 4·hidden); an MoE model whose config
     # names only the expert size uses it.
     intermediate = _int(
         cfg, "intermediate_size", default=moe.expert_intermediate if moe is not None else None
     )
-    window = _int(cfg, "sliding_window", default=0, minimum=0) or None
-    if model_type.startswith("qwen") and not cfg.get("use_sliding_window", False):
-        window = None
-    window_layers = None
-    layer_types = cfg.get("layer_types")
-    if window and layer_types:
-        window_layers = tuple(i for i, t in enumerate(layer_types) if "sliding" in str(t))
-        if not window_layers:
-            window = None
-            window_layers = None
-        elif len(window_layers) == layers:
-            window_layers = None
+    window, window_layers = _sliding_window(cfg, model_type, layers)
     return ModelSpec(
         name=str(name),
         kind="decoder",
@@ -295,9 +291,54 @@ def _llama_like_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSp
     )
 
 
+def _moe_spec(cfg: Mapping[str, Any], layers: int, model_type: str) -> MoESpec | None:
+    """The mixture-of-experts MLP of a llama-like config (mixtral, qwen2-moe ...), or None."""
+    n_experts = _int(cfg, "num_local_experts", "num_experts", "n_routed_experts", default=0)
+    if not n_experts:
+        return None
+    sparse: tuple[int, ...] | None = None
+    step = _int(cfg, "decoder_sparse_step", default=1)
+    only_mlp = tuple(cfg.get("mlp_only_layers") or ())
+    if step != 1 or only_mlp:
+        sparse = tuple(i for i in range(layers) if i not in only_mlp and (i + 1) % step == 0)
+    shared = _int(cfg, "shared_expert_intermediate_size", default=0, minimum=0)
+    top_k = _int(cfg, "num_experts_per_tok")
+    if top_k > n_experts:
+        raise BadConfig(
+            f"config field num_experts_per_tok = {top_k} exceeds the {n_experts} experts"
+        )
+    return MoESpec(
+        num_experts=n_experts,
+        top_k=top_k,
+        expert_intermediate=_int(cfg, "moe_intermediate_size", "intermediate_size"),
+        shared_intermediate=shared,
+        shared_gate=shared > 0 and model_type.startswith("qwen"),
+        normalize_top_k=bool(_get(cfg, "norm_topk_prob", default=True)),
+        sparse_layers=sparse,
+    )
+
+
+def _sliding_window(
+    cfg: Mapping[str, Any], model_type: str, layers: int
+) -> tuple[int | None, tuple[int, ...] | None]:
+    """``(window, window_layers)``: the sliding window and the layers it applies to (None:
+    all); qwen configs state a window they only use with ``use_sliding_window``."""
+    window = _int(cfg, "sliding_window", default=0, minimum=0) or None
+    if model_type.startswith("qwen") and not cfg.get("use_sliding_window", False):
+        window = None
+    layer_types = cfg.get("layer_types")
+    if not (window and layer_types):
+        return window, None
+    window_layers = tuple(i for i, t in enumerate(layer_types) if "sliding" in str(t))
+    if not window_layers:
+        return None, None
+    return window, None if len(window_layers) == layers else window_layers
+
+
 def _gpt2_spec(cfg: dict[str, Any], name: str) -> ModelSpec:
-    hidden = _int(cfg, "n_embd", "hidden_size")
-    heads = _int(cfg, "n_head", "num_attention_heads")
+    hidden, heads, head_dim = _dims(
+        cfg, ("n_embd", "hidden_size"), ("n_head", "num_attention_heads")
+    )
     act = str(_get(cfg, "activation_function", default="gelu_new"))
     positions_key = _key_of(cfg, "n_positions", "max_position_embeddings")
     return ModelSpec(
@@ -307,32 +348,18 @@ def _gpt2_spec(cfg: dict[str, Any], name: str) -> ModelSpec:
         layers=_int(cfg, "n_layer", "num_hidden_layers"),
         heads=heads,
         kv_heads=1 if cfg.get("multi_query") else heads,
-        head_dim=_head_dim(
-            None,
-            hidden,
-            heads,
-            _key_of(cfg, "n_embd", "hidden_size"),
-            _key_of(cfg, "n_head", "num_attention_heads"),
-        ),
+        head_dim=head_dim,
         # n_inner = None means 4·n_embd: that is GPT-2's definition in HF, not a guess.
         intermediate=_int(cfg, "n_inner", default=4 * hidden),
         vocab=_int(cfg, "vocab_size"),
-        activation=_ACTIVATIONS.get(act, act),
-        gated_mlp=False,
-        norm="layer",
-        attention_bias=True,
-        o_bias=True,
-        mlp_bias=True,
-        tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=True)),
-        positions="learned",
+        **_layer_norm_block(cfg, act),
         max_positions=_int(cfg, "n_positions", "max_position_embeddings", default=1024),
         extra={"model_type": "gpt2", "max_positions_key": positions_key},
     )
 
 
 def _bert_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSpec:
-    hidden = _int(cfg, "hidden_size", "dim")
-    heads = _int(cfg, "num_attention_heads", "n_heads")
+    hidden, heads, head_dim = _dims(cfg, ("hidden_size", "dim"), ("num_attention_heads", "n_heads"))
     act = str(_get(cfg, "hidden_act", "activation", default="gelu"))
     return ModelSpec(
         name=str(name),
@@ -341,24 +368,11 @@ def _bert_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSpec:
         layers=_int(cfg, "num_hidden_layers", "n_layers"),
         heads=heads,
         kv_heads=heads,
-        head_dim=_head_dim(
-            None,
-            hidden,
-            heads,
-            _key_of(cfg, "hidden_size", "dim"),
-            _key_of(cfg, "num_attention_heads", "n_heads"),
-        ),
+        head_dim=head_dim,
         # No default: BERT-family configs name their MLP size (distilbert: hidden_dim).
         intermediate=_int(cfg, "intermediate_size", "hidden_dim"),
         vocab=_int(cfg, "vocab_size"),
-        activation=_ACTIVATIONS.get(act, act),
-        gated_mlp=False,
-        norm="layer",
-        attention_bias=True,
-        o_bias=True,
-        mlp_bias=True,
-        tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=True)),
-        positions="learned",
+        **_layer_norm_block(cfg, act),
         max_positions=_int(cfg, "max_position_embeddings", default=512),
         type_vocab=_int(cfg, "type_vocab_size", default=0, minimum=0),
         lm_head=True,
@@ -367,21 +381,15 @@ def _bert_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSpec:
 
 
 def _t5_spec(cfg: dict[str, Any], name: str) -> ModelSpec:
-    hidden = _int(cfg, "d_model", "hidden_size")
-    heads = _int(cfg, "num_heads", "num_attention_heads")
+    # T5's head size d_kv is independent of d_model; a config without it falls back to
+    # d_model / num_heads.
+    hidden, heads, head_dim = _dims(
+        cfg, ("d_model", "hidden_size"), ("num_heads", "num_attention_heads"), "d_kv"
+    )
     proj = str(_get(cfg, "feed_forward_proj", default="relu"))
     gated = proj.startswith("gated-")
     act = proj.removeprefix("gated-")
     layers = _int(cfg, "num_layers", "num_hidden_layers")
-    # T5's head size d_kv is independent of d_model; a config without it falls back to
-    # d_model / num_heads.
-    head_dim = _head_dim(
-        ("d_kv", cfg.get("d_kv")),
-        hidden,
-        heads,
-        _key_of(cfg, "d_model", "hidden_size"),
-        _key_of(cfg, "num_heads", "num_attention_heads"),
-    )
     return ModelSpec(
         name=str(name),
         kind="encoder-decoder",

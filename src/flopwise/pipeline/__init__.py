@@ -2,7 +2,6 @@
 cost → measure → analysis), returning typed results the report layer renders. Commands
 import only this package, ``flopwise`` itself, report and errors."""
 
-from flopwise.llm.measured import measure_llm, measure_training
 from flopwise.measure.devices import (
     DEVICE_CHOICES,
     device_summary,
@@ -26,6 +25,7 @@ from flopwise.pipeline.hardware import (
     measure_hardware,
     show_hardware,
 )
+from flopwise.pipeline.llm import LLMRequest, LLMResult, RerankRequest, TrainingRequest, run_llm
 from flopwise.pipeline.measured import measure_profile
 from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory, run_memory
 from flopwise.pipeline.predict import (
@@ -57,10 +57,14 @@ __all__ = [
     "DEFAULT_GRID_BUDGET",
     "DEVICE_CHOICES",
     "HostMeasurement",
+    "LLMRequest",
+    "LLMResult",
     "LatencyPrediction",
     "MeasureOptions",
     "OPTIMIZERS",
+    "RerankRequest",
     "SavedCalibration",
+    "TrainingRequest",
     "add_alpha",
     "calibrate",
     "calibration_path",
@@ -73,9 +77,7 @@ __all__ = [
     "load",
     "load_calibration",
     "measure_hardware",
-    "measure_llm",
     "measure_profile",
-    "measure_training",
     "parse_dim",
     "plan_sweep",
     "predict_model",
@@ -86,6 +88,7 @@ __all__ = [
     "run_calibration",
     "run_compare",
     "run_fit_alpha",
+    "run_llm",
     "run_llm_memory",
     "run_memory",
     "run_profile",

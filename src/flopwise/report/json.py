@@ -162,3 +162,197 @@ def op_rows(p: Profile) -> list[dict[str, Any]]:
         }
         for r in p.ops
     ]
+
+
+# --- flopwise llm: the document of an LLM estimate (schema ``flopwise.llm/1``) ---------------
+
+LLM_SCHEMA = "flopwise.llm/1"
+
+
+def llm_document(result: Any, with_ops: bool = True) -> dict[str, Any]:
+    """The JSON document of ``flopwise llm`` for an
+    :class:`~flopwise.llm.result.LLMResult`: the estimate (:func:`estimate_to_dict`), then
+    ``training``, ``rerank``, ``measured``, ``measured_training`` and ``training_memory``
+    where the result has them. ``with_ops``: per-op rows of prefill and decode step 1."""
+    doc = estimate_to_dict(result.estimate, with_ops)
+    if result.training is not None:
+        doc["training"] = _llm_training_dict(result)
+    if result.reranking is not None:
+        doc["rerank"] = _llm_rerank_dict(result.reranking, result.rpp)
+    if result.measured is not None:
+        doc["measured"] = result.measured.to_dict()
+    if result.measured_training is not None:
+        doc["measured_training"] = result.measured_training
+    if result.training_memory is not None:
+        doc["training_memory"] = result.training_memory
+    return doc
+
+
+def estimate_to_dict(e: Any, with_ops: bool = True) -> dict[str, Any]:
+    """An :class:`~flopwise.llm.LLMEstimate` as a JSON-ready dict, schema
+    ``flopwise.llm/1`` (integers stay integers)."""
+    from flopwise.llm.estimate import CONVENTION
+
+    prec, params = e.precision, e.params
+    out: dict[str, Any] = {
+        "schema": LLM_SCHEMA,
+        "model": _llm_model_dict(e.spec),
+        "inputs": {"batch": e.batch, "prompt": e.prompt, "gen": e.gen},
+        "precision": {"compute": prec.compute, "weights": prec.weights, "kv": prec.kv},
+        "convention": {**CONVENTION, "window_mode": e.window_mode},
+        "params": {
+            "total": params.total,
+            "active": params.active,
+            "embedding": params.embedding,
+            "non_embedding": params.non_embedding,
+        },
+        "memory": {
+            "weight_bytes": e.weight_bytes,
+            "kv_bytes_per_token": e.kv_bytes_per_token,
+            "kv_cache_bytes": e.kv_cache_bytes,
+            "activation_peak_bytes": e.activation_peak_bytes,
+            "total_bytes": e.memory_bytes,
+        },
+        "prefill": phase_to_dict(e.prefill, with_ops),
+        "decode_first": phase_to_dict(e.decode_first, with_ops) if e.decode_first else None,
+        "decode_last": phase_to_dict(e.decode_last, False) if e.decode_last else None,
+        "decode": None if e.decode is None else _llm_decode_dict(e.decode),
+        "total_flops": e.total_flops,
+        "notes": list(e.notes),
+    }
+    if e.roofline is not None:
+        out["roofline"] = _llm_roofline_dict(e.roofline)
+    return out
+
+
+def phase_to_dict(phase: Any, with_ops: bool = True) -> dict[str, Any]:
+    """A :class:`~flopwise.llm.PhaseCost` as plain data (integers stay integers)."""
+    out: dict[str, Any] = {
+        "name": phase.name,
+        "tokens": phase.tokens,
+        "context": phase.context,
+        "flops": phase.flops,
+        "macs": phase.macs,
+        "matmul_flops": phase.matmul_flops,
+        "breakdown": phase.breakdown,
+        "weight_bytes": phase.weight_bytes,
+        "act_bytes": phase.act_bytes,
+        "kv_read": phase.kv_read,
+        "kv_written": phase.kv_written,
+        "bytes": phase.bytes,
+        "fused_bytes": phase.fused_bytes,
+        "intensity": phase.intensity,
+    }
+    if with_ops:
+        out["ops"] = [_llm_op_dict(op) for op in phase.ops]
+    return out
+
+
+# The attributes each LLM result object is written with, in the document's order.
+_LLM_OP_FIELDS = (
+    "name", "group", "category", "stack", "layers", "flops", "macs", "weight_bytes",
+    "act_read", "act_written", "kv_read", "kv_written",
+)  # fmt: skip
+_LLM_DECODE_FIELDS = ("steps", "flops", "macs", "bytes", "fused_bytes", "seconds")
+_LLM_TIME_FIELDS = ("seconds", "fused_seconds", "compute_seconds", "memory_seconds", "bound")
+
+
+def _fields(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in names}
+
+
+def _llm_op_dict(op: Any) -> dict[str, Any]:
+    return _fields(op, _LLM_OP_FIELDS)
+
+
+def _llm_model_dict(s: Any) -> dict[str, Any]:
+    moe = s.moe
+    return {
+        "name": s.name,
+        "kind": s.kind,
+        "layers": s.layers,
+        "hidden": s.hidden,
+        "heads": s.heads,
+        "kv_heads": s.kv_heads,
+        "head_dim": s.head_dim,
+        "intermediate": s.intermediate,
+        "vocab": s.vocab,
+        "attention": s.attention_style,
+        "sliding_window": s.sliding_window,
+        "moe": None
+        if moe is None
+        else {
+            "experts": moe.num_experts,
+            "top_k": moe.top_k,
+            "expert_intermediate": moe.expert_intermediate,
+            "shared_intermediate": moe.shared_intermediate,
+        },
+    }
+
+
+def _llm_decode_dict(d: Any) -> dict[str, Any]:
+    return _fields(d, _LLM_DECODE_FIELDS)
+
+
+def _llm_time_dict(t: Any) -> dict[str, Any] | None:
+    return None if t is None else _fields(t, _LLM_TIME_FIELDS)
+
+
+def _llm_roofline_dict(r: Any) -> dict[str, Any]:
+    return {
+        "hardware": r.hardware,
+        "peak_flops": r.peak_flops,
+        "bandwidth": r.bandwidth,
+        "ridge_flops_per_byte": r.ridge,
+        "prefill": _llm_time_dict(r.prefill),
+        "decode_first": _llm_time_dict(r.decode_first),
+        "decode_last": _llm_time_dict(r.decode_last),
+        "ttft_s": r.ttft,
+        "tpot_s": r.tpot,
+        "decode_tokens_per_s": r.decode_tokens_per_s,
+        "end_to_end_s": r.end_to_end_s,
+        "tokens_per_s": r.tokens_per_s,
+        "critical_batch": r.critical_batch,
+        "critical_batch_no_kv": r.critical_batch_no_kv,
+        "device_memory": r.device_memory,
+        "fits": r.fits,
+    }
+
+
+def _llm_training_dict(result: Any) -> dict[str, Any]:
+    t = result.training
+    out = {
+        "batch": t.batch,
+        "seq": t.seq,
+        "forward_flops": t.forward,
+        "backward_flops": t.backward,
+        "recompute_flops": t.recompute,
+        "step_flops": t.step,
+        "model_flops": t.model_flops,
+        "flops_per_token": t.per_token,
+        "forward_matmul_flops": t.forward_matmul,
+        "six_n": t.six_n,
+        "kaplan": t.kaplan,
+        "megatron": t.megatron,
+        "palm": t.palm,
+    }
+    if result.mfu is not None:
+        out.update(mfu=result.mfu, hfu=result.hfu)
+    return out
+
+
+def _llm_rerank_dict(r: Any, rpp: float | None) -> dict[str, Any]:
+    return {
+        "style": r.style,
+        "method": r.method or None,
+        "convention": r.convention,
+        "calls": r.calls,
+        "docs_per_call": {str(k): v for k, v in r.docs_per_call},
+        "prompt_tokens": r.prompt_tokens,
+        "output_tokens": r.output_tokens,
+        "flops_per_call": r.flops_per_call,
+        "flops_per_query": r.flops_per_query,
+        "exact_flops_per_query": r.exact_flops_per_query,
+        "qpp": r.qpp,
+        "rpp": rpp,
+    }
