@@ -14,8 +14,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "flopwise"
 MAX_BODY_LINES = 80
 
-TOO_LONG_TODAY: set[tuple[str, str]] = {
-}
+TOO_LONG_TODAY: set[tuple[str, str]] = set()
 
 
 def body_lines(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
