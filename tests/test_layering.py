@@ -33,6 +33,8 @@ def layer_of(module: str) -> str:
         return "commands"
     if parts[1] == "jsonout":  # strict JSON writing: a leaf utility like errors
         return "errors"
+    if parts[1] == "units":  # number formatting: a leaf, so measure, report and commands share it
+        return "errors"
     return parts[1]  # errors, cost, sources, capture, measure, analysis, llm, store, report
 
 

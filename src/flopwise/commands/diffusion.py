@@ -36,7 +36,7 @@ def diffusion_command(
 
 def render(cost: dict) -> str:
     """Per-component and total cost as text lines."""
-    from flopwise.report.units import si
+    from flopwise.units import si
 
     cfg = "with classifier-free guidance (batch 2)" if cost["guidance"] else "without guidance"
     lines = [f"{cost['pipeline']}: one image, {cost['steps']} steps, {cfg}"]

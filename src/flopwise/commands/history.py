@@ -17,6 +17,7 @@ from flopwise.commands._options import non_negative, output_file
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps
 from flopwise.store.metrics import METRICS
+from flopwise.units import seconds, si
 
 _DB_HELP = "Results database (default: $FLOPWISE_DB or ~/.local/share/flopwise/results.sqlite)."
 _UNITS = {"flops": "FLOPs", "macs": "MACs", "bytes": "B", "params": "params", "activations": ""}
@@ -29,15 +30,11 @@ class ThresholdExceeded(FlopwiseError):
 
 
 def _si(value: float | int | None, metric: str, *, unit: bool = True) -> str:
-    if value is None:
-        return "—"
     if metric == "time":
-        from flopwise.report.html import format_seconds
-
-        return format_seconds(value)
-    from flopwise.report.html import format_si
-
-    return format_si(value, _UNITS.get(metric, "") if unit else "", space=unit)
+        return seconds(value)
+    return si(
+        value, _UNITS.get(metric, "") if unit else "", kilo="k", sep=" " if unit else "", tidy=False
+    )
 
 
 def _pct(rel: float | None) -> str:

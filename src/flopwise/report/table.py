@@ -10,7 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from flopwise.report.units import count, si
+from flopwise.units import count, si
 
 if TYPE_CHECKING:
     from flopwise.profile import Profile
@@ -61,7 +61,7 @@ def build_table(p: Profile, depth: int | None = 3) -> Group:
             f"{m.intensity:.1f}",
         ]
         if time_col:
-            from flopwise.report.units import seconds
+            from flopwise.units import seconds
 
             t = p.measured["modules"].get(m.path, {}).get("time_s")
             row.append(seconds(t) if t else "-")
@@ -154,7 +154,7 @@ def closed_form_parts(p: Profile) -> list:
 def measured_parts(p: Profile) -> list:
     """Lines and a top-k table for a measured profile: latency and its trust, roofline
     summary, and where time goes versus where FLOPs go."""
-    from flopwise.report.units import seconds
+    from flopwise.units import seconds
 
     m = p.measured
     if not m:
