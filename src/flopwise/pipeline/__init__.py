@@ -12,17 +12,34 @@ from flopwise.measure.devices import (
 )
 from flopwise.measure.hardware import resolve_hardware
 from flopwise.pipeline.diffusion import generation_cost
+from flopwise.pipeline.history import (
+    DEFAULT_METRICS,
+    METRICS,
+    RUN_KINDS,
+    diff_runs,
+    export_run,
+    list_runs,
+    load_run,
+    save_run,
+)
 from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory, run_memory
 from flopwise.pipeline.profile import add_alpha, load, run_profile, training_closed_forms
 
 __all__ = [
+    "DEFAULT_METRICS",
     "DEVICE_CHOICES",
+    "METRICS",
     "OPTIMIZERS",
+    "RUN_KINDS",
     "add_alpha",
     "device_summary",
+    "diff_runs",
+    "export_run",
     "generation_cost",
     "hardware_capacity",
+    "list_runs",
     "load",
+    "load_run",
     "measure_llm",
     "measure_training",
     "reset_peak_memory",
@@ -31,6 +48,7 @@ __all__ = [
     "run_llm_memory",
     "run_memory",
     "run_profile",
+    "save_run",
     "training_closed_forms",
     "valid_device_name",
 ]
