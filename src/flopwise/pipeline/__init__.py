@@ -11,6 +11,7 @@ from flopwise.measure.devices import (
     valid_device_name,
 )
 from flopwise.measure.hardware import resolve_hardware
+from flopwise.measure.options import MeasureOptions
 from flopwise.pipeline.diffusion import generation_cost
 from flopwise.pipeline.history import (
     DEFAULT_METRICS,
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_METRICS",
     "DEVICE_CHOICES",
     "METRICS",
+    "MeasureOptions",
     "OPTIMIZERS",
     "RUN_KINDS",
     "add_alpha",
