@@ -33,7 +33,6 @@ TOO_LONG_TODAY: set[tuple[str, str]] = {
     ("measure/stages.py", "measure_stages"),
     ("memory/trace.py", "memory_profile"),
     ("memory/trace.py", "prepared"),
-    ("pipeline/memory.py", "run_memory"),
     ("profile.py", "profile"),
     ("report/plots.py", "comparison_charts"),
     ("report/plots.py", "roofline_chart"),

@@ -96,42 +96,11 @@ def run_memory(
         options["checkpoint"] = list(checkpoint)
     mp = memory_profile(model, *args, kwargs=kwargs, name=model_spec or name, **options)
     if checkpoint:
-
-        def saved(p: MemoryProfile) -> int:
-            return sum(b.bytes for b in p.blocks if b.category == "saved")
-
-        mp.extra["checkpoint"] = {
-            "modules": list(checkpoint),
-            "peak_bytes_without": plain.peak_bytes,
-            "peak_bytes_with": mp.peak_bytes,
-            "saved_bytes_without": saved(plain),
-            "saved_bytes_with": saved(mp),
-            "peak_saving_bytes": plain.peak_bytes - mp.peak_bytes,
-            "recompute_flops": mp.extra["step_flops"] - plain.extra["step_flops"],
-        }
+        mp.extra["checkpoint"] = _checkpoint_saving(plain, mp, checkpoint)
     mp.mode["batch"] = _batch_of(args, kwargs)
     mp.mode["dtype"] = dtype
     if measure:
-        from flopwise.memory.measured import measure_cpu_step_peak
-
-        exact = memory_profile(model, *args, kwargs=kwargs, **{**options, "granularity": 1})
-        measured = measure_cpu_step_peak(
-            model,
-            *args,
-            kwargs=kwargs,
-            train=train,
-            optimizer=optimizer,
-            checkpoint=checkpoint or (),
-            accumulate=accumulate,
-            amp=amp,
-        )
-        mp.extra["measured"] = {
-            "method": "torch.profiler allocation events (CPU, requested sizes)",
-            "step_peak_bytes": measured,
-            "predicted_step_peak_bytes": exact.step_peak_bytes,
-            "difference_bytes": exact.step_peak_bytes - measured,
-            "note": "predicted at 1-byte granularity, as the profiler reports sizes",
-        }
+        mp.extra["measured"] = _measured_peak(model, args, kwargs, options, checkpoint)
     if capacity is not None:
         fit: dict[str, Any] = {
             "hardware": hw_name,
@@ -139,21 +108,78 @@ def run_memory(
             "fits": mp.peak_bytes <= capacity,
         }
         if search and mp.mode["batch"] is not None:
-            meta_model, meta_args, meta_kwargs, _ = (
-                (model, args, kwargs, name)
+            loaded = (
+                (model, args, kwargs)
                 if device == "meta"
-                else load(model_spec, inputs, "meta", dtype)
+                else load(model_spec, inputs, "meta", dtype)[:3]
             )
-
-            def fits(b: int) -> bool:
-                a, k = with_batch((meta_args, meta_kwargs), b)
-                return memory_profile(meta_model, *a, kwargs=k, **options).peak_bytes <= capacity
-
-            from flopwise.memory.llm import largest_micro_batch
-
-            fit["largest_batch"] = largest_micro_batch(capacity, fits, limit=1 << 14)
+            fit["largest_batch"] = _largest_batch(loaded, options, capacity)
         mp.extra["fit"] = fit
     return mp
+
+
+def _checkpoint_saving(
+    plain: MemoryProfile, mp: MemoryProfile, checkpoint: list[str]
+) -> dict[str, Any]:
+    """What checkpointing ``checkpoint`` saves: ``mp`` (with it) against ``plain`` (without)."""
+
+    def saved(p: MemoryProfile) -> int:
+        return sum(b.bytes for b in p.blocks if b.category == "saved")
+
+    return {
+        "modules": list(checkpoint),
+        "peak_bytes_without": plain.peak_bytes,
+        "peak_bytes_with": mp.peak_bytes,
+        "saved_bytes_without": saved(plain),
+        "saved_bytes_with": saved(mp),
+        "peak_saving_bytes": plain.peak_bytes - mp.peak_bytes,
+        "recompute_flops": mp.extra["step_flops"] - plain.extra["step_flops"],
+    }
+
+
+def _measured_peak(
+    model: Any,
+    args: tuple,
+    kwargs: dict[str, Any],
+    options: dict[str, Any],
+    checkpoint: list[str] | None,
+) -> dict[str, Any]:
+    """The CPU allocator's measured step peak beside the prediction at 1-byte granularity."""
+    from flopwise.memory.measured import measure_cpu_step_peak
+
+    exact = memory_profile(model, *args, kwargs=kwargs, **{**options, "granularity": 1})
+    measured = measure_cpu_step_peak(
+        model,
+        *args,
+        kwargs=kwargs,
+        train=options["train"],
+        optimizer=options["optimizer"],
+        checkpoint=checkpoint or (),
+        accumulate=options["accumulate"],
+        amp=options["amp"],
+    )
+    return {
+        "method": "torch.profiler allocation events (CPU, requested sizes)",
+        "step_peak_bytes": measured,
+        "predicted_step_peak_bytes": exact.step_peak_bytes,
+        "difference_bytes": exact.step_peak_bytes - measured,
+        "note": "predicted at 1-byte granularity, as the profiler reports sizes",
+    }
+
+
+def _largest_batch(
+    loaded: tuple[Any, tuple, dict[str, Any]], options: dict[str, Any], capacity: int
+) -> int:
+    """The largest batch whose step fits ``capacity`` (a search on meta tensors)."""
+    from flopwise.memory.llm import largest_micro_batch
+
+    meta_model, meta_args, meta_kwargs = loaded
+
+    def fits(b: int) -> bool:
+        a, k = with_batch((meta_args, meta_kwargs), b)
+        return memory_profile(meta_model, *a, kwargs=k, **options).peak_bytes <= capacity
+
+    return largest_micro_batch(capacity, fits, limit=1 << 14)
 
 
 def _batch_of(args: tuple, kwargs: dict) -> int | None:
