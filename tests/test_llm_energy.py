@@ -175,7 +175,7 @@ def test_energy_refusals_are_one_line(capsys, argv, message) -> None:
 
 
 def test_si_fine_prefixes_below_one() -> None:
-    from flopwise.report.units import si_fine
+    from flopwise.units import si_fine
 
     assert si_fine(0.0349, "J") == "34.9 mJ"
     assert si_fine(4.2e-7, "J") == "420 nJ"

@@ -117,7 +117,7 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
 def campaign_tables(rows: list[dict], name: str) -> list[Table]:
     """One rich table per device kind that has timings (model, inputs, FLOPs, MACs, params,
     latency), plus the counts alone when no job measured anything."""
-    from flopwise.report.units import seconds, si
+    from flopwise.units import seconds, si
 
     devices = sorted({d for r in rows for d in r["status"]})
     noisy_seen = False
@@ -279,7 +279,7 @@ def pareto_fronts(rows: list[dict]) -> dict[str, dict[str, Any]]:
 
 def pareto_tables(rows: list[dict], name: str) -> list[Table]:
     """One rich table per device kind: its Pareto front (:func:`pareto_fronts`)."""
-    from flopwise.report.units import seconds, si
+    from flopwise.units import seconds, si
 
     tables = []
     for device, front in pareto_fronts(rows).items():

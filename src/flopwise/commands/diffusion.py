@@ -6,6 +6,8 @@ import json
 
 import typer
 
+from flopwise.commands._options import FormatOption
+
 
 def register(app: typer.Typer) -> None:
     app.command("diffusion")(diffusion_command)
@@ -19,38 +21,15 @@ def diffusion_command(
         "--guidance/--no-guidance",
         help="Classifier-free guidance: the denoiser and text encoder run at batch 2",
     ),
-    fmt: str = typer.Option("table", "--format", "-f", help="table or json"),
+    fmt: str = FormatOption("table", "json"),
 ) -> None:
     """Count a whole generation: text encoder once, denoiser per step, VAE decoder once."""
-    from flopwise.errors import FlopwiseError
     from flopwise.pipeline import generation_cost
 
-    if fmt not in ("table", "json"):
-        raise FlopwiseError(f"--format must be table or json (got {fmt!r})")
     cost = generation_cost(pipeline, steps=steps, guidance=guidance)
     if fmt == "json":
         typer.echo(json.dumps(cost, indent=2))
         return
-    typer.echo(render(cost))
+    from flopwise.report.diffusion import generation_table
 
-
-def render(cost: dict) -> str:
-    """Per-component and total cost as text lines."""
-    from flopwise.report.units import si
-
-    cfg = "with classifier-free guidance (batch 2)" if cost["guidance"] else "without guidance"
-    lines = [f"{cost['pipeline']}: one image, {cost['steps']} steps, {cfg}"]
-    header = f"{'component':<14}{'model':<22}{'calls':>6}{'per call':>16}{'total':>16}  inputs"
-    lines.append(header)
-    for c in cost["components"]:
-        lines.append(
-            f"{c['name']:<14}{c['model']:<22}{c['calls']:>6}"
-            f"{si(c['per_call']['macs'], 'MACs'):>16}{si(c['total']['macs'], 'MACs'):>16}"
-            f"  {', '.join(c['inputs'])}"
-        )
-    t = cost["total"]
-    lines.append(
-        f"total  {si(t['macs'], 'MACs')} ({t['macs']:,} MACs)  ·  {si(t['flops'], 'FLOPs')}"
-        f" ({t['flops']:,} FLOPs)  ·  {si(t['bytes'], 'B')} unfused traffic"
-    )
-    return "\n".join(lines)
+    typer.echo(generation_table(cost))

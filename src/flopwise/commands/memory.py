@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from pathlib import Path
+from typing import Any
 
 import typer
 
+from flopwise.commands._options import FormatOption, HardwareOption, InputOption, OutputOption
 from flopwise.errors import FlopwiseError
-
-
-class MemoryFormat(str, Enum):
-    table = "table"
-    json = "json"
-    html = "html"
 
 
 def register(app: typer.Typer) -> None:
@@ -24,14 +20,14 @@ def memory_command(
     model: str = typer.Argument(
         ..., help="torchvision:NAME, timm:NAME, file.py:factory, ... or hf:NAME (closed forms)"
     ),
-    inputs: list[str] = typer.Option([], "--input", "-i", help="Input spec, repeatable"),
+    inputs: list[str] = InputOption("Input spec, repeatable"),
     batch: int | None = typer.Option(None, "--batch", "-b", help="Batch size (leading dim)"),
     train: bool = typer.Option(False, "--train", help="Forward + backward (+ optimizer step)"),
     optimizer: str | None = typer.Option(
         None, "--optimizer", help="With --train: sgd, sgd-momentum, adam, adamw"
     ),
-    hardware: str | None = typer.Option(
-        None, "--hardware", help="Say whether it fits, and the largest batch (e.g. a100-80gb)"
+    hardware: str | None = HardwareOption(
+        help="Say whether it fits, and the largest batch (e.g. a100-80gb)"
     ),
     device: str = typer.Option("meta", help="meta (no data) or cpu (real tensors)"),
     dtype: str = typer.Option("float32", help="Model dtype"),
@@ -64,81 +60,86 @@ def memory_command(
     recompute: str = typer.Option("none", help="hf: activation recomputation none|selective|full"),
     fp32: bool = typer.Option(False, "--fp32", help="hf: full fp32 instead of mixed precision"),
     depth: int = typer.Option(2, help="Module tree depth shown"),
-    fmt: MemoryFormat = typer.Option(
-        MemoryFormat.table, "--format", "-f", help="table, json, or html (timeline chart)"
-    ),
-    output: str | None = typer.Option(
-        None, "--output", "-o", help="Write to this file instead of stdout (needed for html)"
+    fmt: str = FormatOption("table", "json", "html"),
+    output: Path | None = OutputOption(
+        "Write to this file instead of stdout (needed for html: the timeline chart)"
     ),
 ) -> None:
     """Peak memory of one inference or training step, split into parameters, buffers,
     gradients, optimizer state, tensors kept for backward and temporaries."""
-    from flopwise.pipeline import OPTIMIZERS
-    from flopwise.report.memory import llm_memory_table, memory_table
-
-    if optimizer is not None and optimizer not in OPTIMIZERS:
-        raise FlopwiseError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
-    if fmt is MemoryFormat.html and output is None:
+    if fmt == "html" and output is None:
         raise FlopwiseError("--format html writes a page: give --output FILE.html")
     if model.startswith("hf:") and not capture:
-        from flopwise.pipeline import run_llm_memory
-
-        if fmt is MemoryFormat.html:
+        if fmt == "html":
             raise FlopwiseError(
                 "--format html draws the op-stream timeline; hf: closed forms have none "
                 "(add --capture, or use -f table/json)"
             )
+        llm = dict(seq=seq, zero=zero, gpus=gpus, tp=tp, pp=pp, recompute=recompute)
+        llm.update(sequence_parallel=sequence_parallel, mixed_precision=not fp32)
+        text = _llm_memory(model, train, optimizer, batch, hardware, fmt, llm)
+    else:
+        from flopwise.pipeline import run_memory
 
-        if recompute not in ("none", "selective", "full"):
-            raise FlopwiseError("--recompute must be none, selective or full")
-        doc = run_llm_memory(
+        mp = run_memory(
             model,
+            inputs,
+            device=device,
+            dtype=dtype,
+            batch=batch,
             train=train,
-            optimizer=optimizer or "adamw",
-            micro_batch=batch or 1,
-            seq=seq,
-            zero=zero,
-            gpus=gpus,
-            tp=tp,
-            pp=pp,
-            sequence_parallel=sequence_parallel,
-            recompute=recompute,
-            mixed_precision=not fp32,
+            optimizer=optimizer,
             hardware=hardware,
+            granularity=granularity,
+            measure=measure,
+            checkpoint=[p.strip() for p in checkpoint.split(",") if p.strip()]
+            if checkpoint
+            else None,
+            accumulate=accumulate,
+            amp=amp,
         )
-        text = (
-            json.dumps(doc, indent=2) + "\n" if fmt is MemoryFormat.json else llm_memory_table(doc)
-        )
-        _emit(text, output)
-        return
-    from flopwise.pipeline import run_memory
+        text = _render(mp, fmt, depth)
+    _emit(text, output)
 
-    mp = run_memory(
+
+def _llm_memory(
+    model: str,
+    train: bool,
+    optimizer: str | None,
+    batch: int | None,
+    hardware: str | None,
+    fmt: str,
+    options: dict[str, Any],
+) -> str:
+    """An ``hf:`` model's per-GPU memory by the closed forms, rendered in ``fmt``."""
+    from flopwise.pipeline import run_llm_memory
+    from flopwise.report.memory import llm_memory_table
+
+    doc = run_llm_memory(
         model,
-        inputs,
-        device=device,
-        dtype=dtype,
-        batch=batch,
         train=train,
-        optimizer=optimizer,
+        optimizer=optimizer or "adamw",
+        micro_batch=batch or 1,
         hardware=hardware,
-        granularity=granularity,
-        measure=measure,
-        checkpoint=[p.strip() for p in checkpoint.split(",") if p.strip()] if checkpoint else None,
-        accumulate=accumulate,
-        amp=amp,
+        **options,
     )
-    if fmt is MemoryFormat.json:
-        _emit(json.dumps(mp.to_dict(), indent=2) + "\n", output)
-    elif fmt is MemoryFormat.html:
+    return json.dumps(doc, indent=2) + "\n" if fmt == "json" else llm_memory_table(doc)
+
+
+def _render(mp: Any, fmt: str, depth: int) -> str:
+    """An op-stream memory profile in ``fmt`` (renderers only)."""
+    if fmt == "json":
+        return json.dumps(mp.to_dict(), indent=2) + "\n"
+    if fmt == "html":
         from flopwise.report.html import render_memory_html
 
-        _emit(render_memory_html(mp), output)
-    else:
-        _emit(memory_table(mp, depth=depth), output)
+        return render_memory_html(mp)
+    from flopwise.report.memory import memory_table
+
+    return memory_table(mp, depth=depth)
 
 
-def _emit(text: str, output: str | None) -> None:
+def _emit(text: str, output: Path | None) -> None:
     """Print ``text``, or write it to ``output`` and say where."""
     if output is None:
         typer.echo(text, nl=False)

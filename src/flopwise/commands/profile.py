@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 
 import typer
 
 from flopwise.commands._options import (
+    BudgetOption,
     DeviceOption,
+    FormatOption,
+    HardwareOption,
+    InputOption,
+    OutputOption,
     non_negative,
-    output_file,
     positive,
-    seconds_budget,
 )
 from flopwise.errors import FlopwiseError
 
-
-class OutputFormat(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    html = "html"
+FORMATS = ("table", "json", "csv", "html")
 
 
 def register(app: typer.Typer) -> None:
@@ -34,9 +31,7 @@ def profile_command(
         ...,
         help="torchvision:NAME, timm:NAME, hf:NAME, hf:ORG/NAME[@REVISION], hf:path/config.json, file.py:factory or package.module:factory",
     ),
-    inputs: list[str] = typer.Option(
-        [], "--input", "-i", help="Input spec, repeatable: 1x3x224x224, input_ids=1x128:int64"
-    ),
+    inputs: list[str] = InputOption(),
     device: str = DeviceOption(),
     dtype: str = typer.Option("float32", help="Model dtype: float32, bfloat16, float16 ..."),
     train: bool = typer.Option(
@@ -46,9 +41,7 @@ def profile_command(
     repeats: int | None = typer.Option(
         None, help="Timed repeats with --measure (default: as many as --budget allows)"
     ),
-    budget: float | None = typer.Option(
-        None, help="Seconds of timing with --measure [default: 10]", callback=seconds_budget
-    ),
+    budget: float | None = BudgetOption(10.0, "timing with --measure"),
     energy: bool = typer.Option(
         False, "--energy", help="With --measure: energy per run and per item"
     ),
@@ -60,8 +53,8 @@ def profile_command(
         help="Power usage effectiveness for gCO2e with --energy [default: 1]",
         callback=positive,
     ),
-    hardware: str | None = typer.Option(
-        None, help="Hardware profile for the roofline with --measure [default: host]"
+    hardware: str | None = HardwareOption(
+        help="Hardware profile for the roofline with --measure [default: host]"
     ),
     stages: bool = typer.Option(
         False, "--stages", help="With --measure: also time preprocessing, copies and postprocessing"
@@ -69,13 +62,11 @@ def profile_command(
     depth: int | None = typer.Option(
         None, help="Module tree depth shown in the table [default: 3]", callback=non_negative
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format"),
+    fmt: str = FormatOption(*FORMATS),
     level: str | None = typer.Option(
         None, help="Rows of --format csv: modules or ops [default: modules]"
     ),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write to this file instead of stdout", callback=output_file
-    ),
+    output: Path | None = OutputOption(),
     save: bool = typer.Option(True, "--save/--no-save", help="Keep the run in the results store"),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Progress bars while measuring"
@@ -87,7 +78,7 @@ def profile_command(
     ),
 ) -> None:
     """Count FLOPs, MACs, params, activations and bytes of every op and module."""
-    from flopwise.pipeline import run_profile
+    from flopwise.pipeline import MeasureOptions, run_profile
 
     _refuse_unused(
         measure,
@@ -105,8 +96,20 @@ def profile_command(
     )
     if repeats is not None and repeats < 1:
         raise FlopwiseError(f"--repeats must be >= 1 (got {repeats})")
+    timing = MeasureOptions(
+        repeats=repeats,
+        budget_s=10.0 if budget is None else budget,
+        hardware=hardware or "host",
+        energy=energy,
+        grid=grid or "world",
+        pue=1.0 if pue is None else pue,
+        stages=stages,
+        progress=progress and sys.stderr.isatty(),
+    )
     show_spinner = progress and sys.stderr.isatty() and not measure
     with _spinner(f"counting {model} ({device} tensors)", show_spinner):
+        # TODO(issue 13, at merge): pass ``timing`` whole once run_profile takes one
+        # MeasureOptions (pipeline/profile.py is reshaped on another branch).
         prof = run_profile(
             model,
             inputs,
@@ -114,14 +117,14 @@ def profile_command(
             dtype=dtype,
             train=train,
             measure=measure,
-            repeats=repeats or 0,
-            budget=10.0 if budget is None else budget,
-            energy=energy,
-            grid=grid or "world",
-            pue=1.0 if pue is None else pue,
-            hardware=hardware or "host",
-            stages=stages,
-            progress=progress and sys.stderr.isatty(),
+            repeats=timing.repeats or 0,
+            budget=timing.budget_s,
+            energy=timing.energy,
+            grid=timing.grid,
+            pue=timing.pue,
+            hardware=timing.hardware,
+            stages=timing.stages,
+            progress=timing.progress,
             trust_remote_code=trust_remote_code,
         )
     if save:  # first: a bad --output or a failing renderer must not lose a measured run
@@ -129,12 +132,12 @@ def profile_command(
     text = render(prof, fmt, depth=3 if depth is None else depth, level=level or "modules")
     if output is not None:
         output.write_text(text)
-        typer.echo(f"wrote {output} ({fmt.value})", err=True)
+        typer.echo(f"wrote {output} ({fmt})", err=True)
     else:
         typer.echo(text, nl=not text.endswith("\n"))
 
 
-def _refuse_unused(measure: bool, energy: bool, fmt: OutputFormat, **given: object) -> None:
+def _refuse_unused(measure: bool, energy: bool, fmt: str, **given: object) -> None:
     """Refuse, in one line, an option this run would silently ignore."""
     needs = {
         "stages": ("--stages", "--measure", measure),
@@ -144,8 +147,8 @@ def _refuse_unused(measure: bool, energy: bool, fmt: OutputFormat, **given: obje
         "energy_flag": ("--energy", "--measure", measure),
         "grid": ("--grid", "--energy", energy),
         "pue": ("--pue", "--energy", energy),
-        "level": ("--level", "--format csv", fmt is OutputFormat.csv),
-        "depth": ("--depth", "--format table", fmt is OutputFormat.table),
+        "level": ("--level", "--format csv", fmt == "csv"),
+        "depth": ("--depth", "--format table", fmt == "table"),
     }
     for key, value in given.items():
         option, needed, present = needs[key]
@@ -171,15 +174,15 @@ def _spinner(message: str, enabled: bool):
     return Console(stderr=True).status(message)
 
 
-def render(prof, fmt: OutputFormat, depth: int, level: str) -> str:
+def render(prof, fmt: str, depth: int, level: str) -> str:
     """The profile in the chosen format (renderers only)."""
-    if fmt is OutputFormat.json:
+    if fmt == "json":
         return prof.to_json() + "\n"
-    if fmt is OutputFormat.csv:
+    if fmt == "csv":
         from flopwise.report.frames import to_csv
 
         return to_csv(prof, level)
-    if fmt is OutputFormat.html:
+    if fmt == "html":
         from flopwise.pipeline import html_report
 
         return html_report(prof.to_dict())

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from flopwise.pipeline.history import load_run
+
 _DB_HELP = "Results database for run ids (default: $FLOPWISE_DB or the user data dir)."
 
 
@@ -44,11 +46,10 @@ def report(
         raise typer.BadParameter("give INPUT (a JSON file or a stored run) or --campaign NAME")
     from flopwise.pipeline import html_report, report_chart_list
     from flopwise.report.plots import write_plots
-    from flopwise.store.refs import load_document
 
-    doc, _ = load_document(source, db)
-    sweep_doc = load_document(sweep, db)[0] if sweep else None
-    compare_doc = load_document(compare, db)[0] if compare else None
+    doc, _ = load_run(source, db)
+    sweep_doc = load_run(sweep, db)[0] if sweep else None
+    compare_doc = load_run(compare, db)[0] if compare else None
     html = html_report(doc, sweep=sweep_doc, comparison=compare_doc, title=title)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")

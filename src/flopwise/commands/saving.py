@@ -14,11 +14,10 @@ def save_run(doc: dict[str, Any], kind: str) -> int | None:
     foreign database, full disk) is one warning line on stderr, never a lost result, so
     commands call this *before* writing their output.
     """
-    try:
-        from flopwise.store import Store
+    from flopwise.pipeline.history import save_run as save
 
-        with Store() as store:
-            run_id = store.save_profile(doc, kind=kind)
+    try:
+        run_id = save(doc, kind)
     except Exception as exc:  # the printed result matters more than the archive
         typer.echo(f"warning: could not save the run: {exc}", err=True)
         return None

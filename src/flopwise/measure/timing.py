@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from flopwise.errors import FlopwiseError
+from flopwise.units import seconds as format_time
 
 __all__ = [
     "SPREAD_THRESHOLD",
@@ -212,15 +213,8 @@ def _quantile(values: Sequence[float], q: float) -> float:
 
 
 def format_seconds(seconds: float | None) -> str:
-    """``0.0123`` → ``12.3 ms``; µs/ms/s with three significant digits."""
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
-        return "-"
-    mag = abs(seconds)
-    if mag >= 1:
-        return f"{seconds:.3g} s"
-    if mag >= 1e-3:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds * 1e6:.3g} µs"
+    """``0.0123`` → ``12.3 ms``: timing summaries' style (µs at the finest, ``-`` if missing)."""
+    return format_time(seconds, finest="µs", missing="-")
 
 
 # -- timers -------------------------------------------------------------------------------

@@ -37,6 +37,11 @@ def hardware_capacity(name: str) -> tuple[str, int, str]:
     return hw.name, int(hw.memory_bytes), "cuda" if hw.kind == "gpu" else "cpu"
 
 
+def _check_optimizer(optimizer: str | None) -> None:
+    if optimizer is not None and optimizer not in OPTIMIZERS:
+        raise FlopwiseError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+
+
 def run_memory(
     model_spec: str,
     inputs: list[str],
@@ -98,7 +103,7 @@ def run_memory(
             meta = (
                 (model, args, kwargs, name)
                 if device == "meta"
-                else load(model_spec, inputs, "meta", dtype)
+                else load(model_spec, inputs, "meta", dtype)[:3]
             )
             fit["largest_batch"] = _largest_batch(meta, options, capacity)
         mp.extra["fit"] = fit
@@ -109,6 +114,7 @@ def _check_options(
     device: str, measure: bool, optimizer: str | None, train: bool, accumulate: int
 ) -> None:
     """Refuse option combinations :func:`run_memory` cannot honour, naming the CLI option."""
+    _check_optimizer(optimizer)
     if device not in ("meta", "cpu"):
         raise FlopwiseError(f"--device must be meta or cpu (got {device!r})")
     if measure and device != "cpu":
@@ -211,6 +217,9 @@ def run_llm_memory(
     from flopwise.llm.spec import load_spec
     from flopwise.memory.llm import largest_micro_batch, llm_training_memory
 
+    _check_optimizer(optimizer)
+    if recompute not in ("none", "selective", "full"):
+        raise FlopwiseError("--recompute must be none, selective or full")
     spec = load_spec(model_spec.removeprefix("hf:"))
     params = count_params(spec).total
     doc: dict[str, Any] = {"schema": "flopwise.memory-llm/1", "model": spec.name, "units": "bytes"}

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from flopwise.report.console import table_width
 from flopwise.report.device import describe_device
-from flopwise.report.units import count, seconds, si
+from flopwise.units import count, seconds, si
 
 #: Labels of the proxies the comparison correlates with time (its ``correlations`` keys).
 PROXY_LABELS = {

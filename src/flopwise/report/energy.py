@@ -6,25 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from flopwise.units import si
+
 __all__ = ["energy_rows"]
 
-_PREFIXES = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")]
-_SMALL = [(1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f")]
 
-
-def _si(value: float, unit: str, *, digits: int = 3) -> str:
-    """``0.00123, "J"`` -> ``"1.23 mJ"``; ``2.5e9, "FLOP/J"`` -> ``"2.5 GFLOP/J"``."""
-    v = float(value)
-    if v == 0:
-        return f"0 {unit}".strip()
-    a = abs(v)
-    for scale, prefix in _PREFIXES:
-        if a >= scale:
-            return f"{v / scale:.{digits}g} {prefix}{unit}".strip()
-    for scale, prefix in _SMALL:
-        if a >= scale:
-            return f"{v / scale:.{digits}g} {prefix}{unit}".strip()
-    return f"{v:.{digits}g} {unit}".strip()
+def _si(value: float, unit: str) -> str:
+    """``0.00123, "J"`` -> ``"1.23 mJ"``: the energy table's style (lowercase ``k``, prefixes
+    down to femto, plain ``%.3g``, no trailing space for a bare number)."""
+    return si(value, unit, kilo="k", finest="f", tidy=False).strip()
 
 
 def energy_rows(d: Mapping[str, Any]) -> list[tuple[str, str]]:

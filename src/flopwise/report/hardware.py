@@ -11,7 +11,7 @@ from typing import Any
 from rich.table import Table
 
 from flopwise.jsonout import dumps
-from flopwise.report.units import seconds
+from flopwise.units import seconds
 
 __all__ = [
     "nbytes",
@@ -146,7 +146,7 @@ def profile_table(p: Any) -> Table:
         disp = d.get("dispatch", {})
         table.add_row(
             "dispatch overhead",
-            seconds(p.launch_overhead_s),
+            seconds(p.launch_overhead_s, finest="µs", missing="-"),
             f"median per op of {disp.get('op', 'a tiny op')}",
         )
     if p.memory_bytes:
@@ -166,5 +166,9 @@ def profile_table(p: Any) -> Table:
     if d.get("threads"):
         table.add_row("threads", str(d["threads"]), f"torch {d.get('torch', '?')}")
     if d.get("elapsed_s"):
-        table.add_row("measured in", seconds(d["elapsed_s"]), f"budget {d.get('budget_s')} s")
+        table.add_row(
+            "measured in",
+            seconds(d["elapsed_s"], finest="µs", missing="-"),
+            f"budget {d.get('budget_s')} s",
+        )
     return table

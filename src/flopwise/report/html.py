@@ -17,38 +17,20 @@ from typing import TYPE_CHECKING, Any
 from flopwise.jsonout import dumps
 from flopwise.report.plots import comparison_charts, profile_charts, sweep_charts
 from flopwise.report.plots_svg import Chart, chart_svg
-from flopwise.report.units import seconds
 from flopwise.store.metrics import measured_latency, module_metrics, with_module_times
 from flopwise.store.profile_doc import hardware_ceilings
+from flopwise.units import seconds, si
 
 if TYPE_CHECKING:
     from flopwise.memory.result import MemoryProfile
 
 __all__ = ["render_html", "render_memory_html", "report_charts", "route_documents", "format_si"]
 
-_PREFIX = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
-
 
 def format_si(value: Any, unit: str, *, space: bool = True) -> str:
-    """``8.18 GFLOPs``, ``25.6 Mparams``, ``102 MB``: three significant digits, SI prefix,
-    unit spelled out (never a bare ``G``). Non-numbers render as an em dash."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return "—"
-    sep = " " if space else ""
-    magnitude = abs(value)
-    for scale, prefix in _PREFIX:
-        if magnitude >= scale:
-            return f"{value / scale:.3g}{sep}{prefix}{unit}"
-    if isinstance(value, int):
-        return f"{value}{sep}{unit}"
-    return f"{value:.3g}{sep}{unit}"
-
-
-def format_seconds(value: Any) -> str:
-    """``12.3 ms``, ``850 µs``, ``1.20 s``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return "—"
-    return seconds(value)
+    """``8.18 GFLOPs``, ``25.6 Mparams``, ``102 MB``: the HTML report's SI style (lowercase
+    ``k``, plain ``%.3g``), unit spelled out (never a bare ``G``); non-numbers render as ``—``."""
+    return si(value, unit, kilo="k", sep=" " if space else "", tidy=False)
 
 
 def _doc_kind(doc: dict[str, Any]) -> str:
@@ -108,7 +90,7 @@ def _plain(value: Any, key: str = "") -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={_plain(v, str(k))}" for k, v in value.items())
     if _is_seconds(key) and isinstance(value, int | float) and not isinstance(value, bool):
-        return format_seconds(value)
+        return seconds(value)
     if isinstance(value, list | tuple):
         return ", ".join(_plain(v) for v in value)
     if value is None:
@@ -151,7 +133,7 @@ def _cards(doc: dict[str, Any]) -> str:
             )
         )
     if latency is not None:
-        cards.append(("Measured latency (median)", format_seconds(latency)))
+        cards.append(("Measured latency (median)", seconds(latency)))
         if t["flops"]:
             cards.append(("Achieved", format_si(t["flops"] / latency, "FLOP/s")))
     html = "".join(
@@ -219,11 +201,11 @@ def _scalar(value: Any) -> bool:
 
 
 def _latency_text(lat: dict[str, Any]) -> str:
-    parts = [f"median {format_seconds(lat.get('median_s'))}"]
+    parts = [f"median {seconds(lat.get('median_s'))}"]
     extra = []
     for key, label in (("min_s", "min"), ("iqr_s", "IQR")):
         if isinstance(lat.get(key), int | float):
-            extra.append(f"{label} {format_seconds(lat[key])}")
+            extra.append(f"{label} {seconds(lat[key])}")
     if isinstance(lat.get("cv"), int | float):
         extra.append(f"CV {lat['cv']:.0%}")
     if isinstance(lat.get("repeats"), int):
@@ -245,7 +227,7 @@ _RATIO_KEYS = frozenset(
 def _roofline_text(summary: dict[str, Any]) -> str:
     parts = []
     if isinstance(summary.get("waterline_s"), int | float):
-        parts.append(f"waterline (sum of op floors) {format_seconds(summary['waterline_s'])}")
+        parts.append(f"waterline (sum of op floors) {seconds(summary['waterline_s'])}")
     if isinstance(summary.get("efficiency"), int | float):
         parts.append(f"efficiency {summary['efficiency']:.1%}")
     if isinstance(summary.get("memory_bound_floor_share"), int | float):
@@ -281,7 +263,7 @@ def _measured(doc: dict[str, Any]) -> str:
                 latency_reasons.append(str(value.get("reason") or "spread above the threshold"))
         elif _scalar(value):
             if _is_seconds(key):
-                text = format_seconds(value)
+                text = seconds(value)
             elif key in _RATIO_KEYS and isinstance(value, int | float):
                 text = f"{value:.1%}"
             else:
@@ -373,7 +355,7 @@ def _module_table(doc: dict[str, Any]) -> str:
         if timed:
             t = metrics["time"]
             cells.append(
-                f'<td class=num data-v="{t if t is not None else -1}">{escape(format_seconds(t))}</td>'
+                f'<td class=num data-v="{t if t is not None else -1}">{escape(seconds(t))}</td>'
             )
             tshare = 100 * t / root_time if t is not None and root_time else None
             cells.append(_num_cell(tshare, "%", digits=True))

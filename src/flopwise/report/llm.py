@@ -13,7 +13,7 @@ from rich.table import Table
 
 from flopwise.report.console import stdout_console
 from flopwise.report.device import describe_device
-from flopwise.report.units import seconds, si, si_fine
+from flopwise.units import seconds, si, si_fine
 
 if TYPE_CHECKING:
     from flopwise.llm.estimate import LLMEstimate, PhaseCost, PhaseTime, Roofline

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from flopwise.report.plots_svg import BarGroup, Chart, Series, chart_png, chart_svg
-from flopwise.report.units import seconds
 from flopwise.store.metrics import measured_latency, module_metrics
 from flopwise.store.profile_doc import leaf_modules
 from flopwise.store.profile_doc import positive as _pos
+from flopwise.units import seconds
 
 #: How many layers the bar charts show (the largest by time, else by FLOPs).
 TOP_LAYERS = 15

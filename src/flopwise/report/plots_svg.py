@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
+from flopwise.units import si_short
+
 #: Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 PALETTE = (
     "#0072B2",
@@ -83,34 +85,6 @@ class Chart:
         if self.kind == "bars":
             return bool(self.categories) and any(b.values for b in self.bars)
         return any(s.points for s in self.series)
-
-
-# --------------------------------------------------------------------------------------------
-# number formatting for ticks
-
-_PREFIXES = (
-    (1e15, "P"),
-    (1e12, "T"),
-    (1e9, "G"),
-    (1e6, "M"),
-    (1e3, "k"),
-    (1.0, ""),
-    (1e-3, "m"),
-    (1e-6, "µ"),
-    (1e-9, "n"),
-)
-
-
-def si_short(value: float) -> str:
-    """Compact tick label: ``1.5G``, ``20k``, ``3m`` (milli), ``0``."""
-    if value == 0 or not math.isfinite(value):
-        return "0" if value == 0 else str(value)
-    magnitude = abs(value)
-    for scale, prefix in _PREFIXES:
-        if magnitude >= scale * 0.9995:
-            text = f"{value / scale:.3g}"
-            return f"{text}{prefix}"
-    return f"{value:.2g}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from flopwise.report.console import table_width
 from flopwise.report.device import describe_device
-from flopwise.report.units import seconds, si
+from flopwise.units import seconds, si
 
 __all__ = ["describe_calibration", "prediction_table"]
 

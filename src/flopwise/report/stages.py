@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flopwise.report.units import seconds
+from flopwise.units import seconds
 
 __all__ = ["stage_rows", "stage_summary"]
 
@@ -45,10 +45,10 @@ def stage_summary(result: Mapping[str, Any]) -> str:
         else:
             mark = "" if row["trustworthy"] else "?"
             parts.append(f"{row['stage']} {_percent(row['share'])}{mark}")
-    tail = f"sum {seconds(result['total_s'])}"
+    tail = f"sum {seconds(result['total_s'], finest='µs', missing='-')}"
     e2e = result.get("end_to_end")
     if e2e:
-        tail += f"; end to end {seconds(e2e['median_s'])}"
+        tail += f"; end to end {seconds(e2e['median_s'], finest='µs', missing='-')}"
     return " · ".join(parts) + f" ({tail})"
 
 

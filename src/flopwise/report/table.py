@@ -10,8 +10,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from flopwise.report.units import count, seconds, si
 from flopwise.sections import HardwareRef, Measured, Roofline, TimeShare, Verdict
+from flopwise.units import count, seconds, si
 
 if TYPE_CHECKING:
     from flopwise.profile import Profile

@@ -4,6 +4,7 @@ from flopwise.store.db import (
     RUN_KINDS,
     SCHEMA_VERSION,
     RunInfo,
+    RunList,
     RunNotFound,
     Store,
     StoreError,
@@ -13,6 +14,7 @@ from flopwise.store.db import (
 )
 from flopwise.store.diff import (
     ModuleDiff,
+    RunDiff,
     Threshold,
     Violation,
     check_thresholds,
@@ -27,7 +29,9 @@ __all__ = [
     "RUN_KINDS",
     "SCHEMA_VERSION",
     "ModuleDiff",
+    "RunDiff",
     "RunInfo",
+    "RunList",
     "RunNotFound",
     "Store",
     "StoreError",

@@ -148,6 +148,26 @@ CREATE INDEX IF NOT EXISTS modules_path ON modules (path);
 """
 
 
+@dataclass(frozen=True)
+class RunList:
+    """Stored runs, newest first, and where they were looked for."""
+
+    runs: list[RunInfo]
+    db: Path
+    model: str | None = None
+
+    @property
+    def hint(self) -> str:
+        """Why a model filter may have found nothing: names match exactly, not as a prefix."""
+        if self.runs or not self.model or is_model_pattern(self.model):
+            return ""
+        return f" (model names match exactly; for a pattern use *, e.g. '{self.model}*')"
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """The runs as JSON-ready dicts (``flopwise history -f json``)."""
+        return [r.to_dict() for r in self.runs]
+
+
 def _json(value: Any) -> str | None:
     return None if value is None else dumps(value, indent=None, sort_keys=True)
 

@@ -270,3 +270,44 @@ def check_thresholds(
                 if threshold.exceeded(row):
                     violations.append(Violation(threshold, row))
     return violations
+
+
+@dataclass(frozen=True)
+class RunDiff:
+    """Two runs compared module by module, and the ``--fail-over`` gates they break."""
+
+    label_a: str
+    label_b: str
+    doc_a: dict[str, Any]
+    doc_b: dict[str, Any]
+    total: ModuleDiff
+    rows: list[ModuleDiff]  # every module
+    visible: list[ModuleDiff]  # the modules to show (changed, within the depth)
+    metrics: list[str]  # the metrics to show
+    thresholds: list[Threshold]
+    violations: list[Violation]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Modules per status: changed, added, removed, same."""
+        return {
+            s: sum(r.status == s for r in self.rows)
+            for s in ("changed", "added", "removed", "same")
+        }
+
+    @property
+    def other_machine(self) -> bool:
+        """Whether time is shown for runs from two different machines (not comparable)."""
+        a, b = self.doc_a.get("machine"), self.doc_b.get("machine")
+        return "time" in self.metrics and bool(a and b and a != b)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``flopwise diff -f json``."""
+        return {
+            "a": self.label_a,
+            "b": self.label_b,
+            "total": self.total.to_dict(),
+            "modules": [r.to_dict() for r in self.visible],
+            "thresholds": [str(t) for t in self.thresholds],
+            "violations": [v.describe() for v in self.violations],
+        }
