@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
 
 
 def diffusion_command(
-    pipeline: str = typer.Argument(..., help="Diffusion pipeline: sd15"),
+    pipeline: str = typer.Argument(..., help="Diffusion pipeline: sd15, sdxl or pixart-alpha"),
     steps: int = typer.Option(50, "--steps", help="Denoising steps"),
     guidance: bool = typer.Option(
         True,
@@ -40,11 +40,11 @@ def render(cost: dict) -> str:
 
     cfg = "with classifier-free guidance (batch 2)" if cost["guidance"] else "without guidance"
     lines = [f"{cost['pipeline']}: one image, {cost['steps']} steps, {cfg}"]
-    header = f"{'component':<14}{'model':<22}{'calls':>6}{'per call':>16}{'total':>16}  inputs"
+    header = f"{'component':<16}{'model':<22}{'calls':>6}{'per call':>16}{'total':>16}  inputs"
     lines.append(header)
     for c in cost["components"]:
         lines.append(
-            f"{c['name']:<14}{c['model']:<22}{c['calls']:>6}"
+            f"{c['name']:<16}{c['model']:<22}{c['calls']:>6}"
             f"{si(c['per_call']['macs'], 'MACs'):>16}{si(c['total']['macs'], 'MACs'):>16}"
             f"  {', '.join(c['inputs'])}"
         )
