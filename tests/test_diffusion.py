@@ -321,7 +321,7 @@ def test_sdxl_generation_per_component_and_total():
 
 
 @pytest.mark.slow
-def test_sd15_generation_per_component_and_total(capsys):
+def test_sd15_generation_per_component_and_total(capsys, monkeypatch):
     from flopwise.cli import main
     from flopwise.pipeline import generation_cost
 
@@ -339,7 +339,12 @@ def test_sd15_generation_per_component_and_total(capsys):
     step = profile(unet.model, *args, kwargs=kwargs).totals
     assert parts["denoiser"]["per_call"]["macs"] == 2 * step.macs
     _check_total(guided, 50)
+    # The command renders the API's result for its options (the count is not run again).
+    calls = []
+    fake = lambda *args, **kwargs: calls.append((args, kwargs)) or guided  # noqa: E731
+    monkeypatch.setattr("flopwise.pipeline.generation_cost", fake)
     assert main(["diffusion", "sd15", "--steps", "50"]) == 0
+    assert calls == [(("sd15",), {"steps": 50, "guidance": True})]
     out = capsys.readouterr().out
     assert "50 steps, with classifier-free guidance" in out
     assert f"({guided['total']['macs']:,} MACs)" in out
