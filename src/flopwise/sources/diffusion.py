@@ -8,7 +8,12 @@ selects its denoiser (``transformer`` or ``unet`` subfolder). Weights are random
 downloaded); the count is one denoising step (one forward of the denoiser, batch 1, no
 classifier-free guidance).
 
-Needs the optional extra ``diffusion`` (diffusers).
+Whole generations (``flopwise diffusion``): :data:`PIPELINES` (``sd15``, ``sdxl``,
+``pixart-alpha``) name each pipeline's text encoders (transformers configs written here),
+its built-in denoiser and its VAE, and :func:`generation_parts` builds them on meta with
+the inputs of one call each. docs/diffusion.md states what is counted.
+
+Needs the optional extra ``diffusion`` (diffusers; transformers for the text encoders).
 """
 
 from __future__ import annotations
