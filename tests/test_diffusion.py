@@ -219,10 +219,10 @@ def test_sd3_vae_decoder_parameter_count_cross_checks_ours():
     same decoder class with 16 latent channels: an independent check of the VAE config."""
     import torch
 
-    from flopwise.sources.diffusion import _SD_VAE, build_diffusers_model
+    from flopwise.sources.diffusion import PIPELINES, build_diffusers_model
 
     with torch.device("meta"):
-        vae = build_diffusers_model({**_SD_VAE, "latent_channels": 16})
+        vae = build_diffusers_model({**PIPELINES["sd15"].vae, "latent_channels": 16})
     assert sum(p.numel() for p in vae.decoder.parameters()) == 49_545_475
 
 
