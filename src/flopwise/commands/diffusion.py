@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
 
 
 def diffusion_command(
-    pipeline: str = typer.Argument(..., help="Diffusion pipeline: sd15"),
+    pipeline: str = typer.Argument(..., help="Diffusion pipeline: sd15, sdxl or pixart-alpha"),
     steps: int = typer.Option(50, "--steps", help="Denoising steps"),
     guidance: bool = typer.Option(
         True,

@@ -8,12 +8,14 @@ from flopwise.profile import profile
 
 
 def generation_cost(name: str, steps: int = 50, guidance: bool = True) -> dict[str, Any]:
-    """Cost of generating one image with the diffusion pipeline ``name`` (``sd15``), per
-    component and in total: the text encoder once, the denoiser ``steps`` times, the VAE
-    decoder once (:func:`flopwise.sources.diffusion.generation_parts`).
+    """Cost of generating one image with the diffusion pipeline ``name`` (``sd15``,
+    ``sdxl``, ``pixart-alpha``), per component and in total: each text encoder once, the
+    denoiser ``steps`` times, the VAE decoder once
+    (:func:`flopwise.sources.diffusion.generation_parts`).
 
-    Classifier-free guidance (``guidance``) doubles the batch of the text encoder and of
-    every denoiser step. Each component is counted once on meta tensors at its batch; its
+    Classifier-free guidance (``guidance``) doubles the batch of every denoiser step and,
+    where the pipeline encodes the empty negative prompt (SD 1.5, PixArt-α; not SDXL, whose
+    pipeline zeroes it), of the text encoders. Each component is counted once on meta tensors at its batch; its
     total is the per-call count times its calls. Returns ``{"pipeline", "steps",
     "guidance", "components": [...], "total": {...}}``; each component has ``name``,
     ``model``, ``inputs``, ``calls``, ``params``, ``complete``, ``per_call`` and ``total``
@@ -27,7 +29,7 @@ def generation_cost(name: str, steps: int = 50, guidance: bool = True) -> dict[s
     for part in generation_parts(name, steps=steps, guidance=guidance):
         part.module.eval()
         args, kwargs = make_inputs(part.inputs, "meta")
-        prof = profile(part.module, *args, kwargs=kwargs)
+        prof = profile(part.module, *args, kwargs={**kwargs, **part.kwargs})
         t = prof.totals
         per_call = {"flops": t.flops, "macs": t.macs, "bytes": t.bytes_read + t.bytes_written}
         part_total = {k: v * part.calls for k, v in per_call.items()}
@@ -37,7 +39,7 @@ def generation_cost(name: str, steps: int = 50, guidance: bool = True) -> dict[s
             {
                 "name": part.name,
                 "model": part.model,
-                "inputs": [str(s) for s in part.inputs],
+                "inputs": [str(s) for s in part.inputs] + _describe(part.kwargs),
                 "calls": part.calls,
                 "params": sum(p.numel() for owner in part.owners for p in owner.parameters()),
                 "complete": prof.complete,
@@ -52,3 +54,12 @@ def generation_cost(name: str, steps: int = 50, guidance: bool = True) -> dict[s
         "components": components,
         "total": total,
     }
+
+
+def _describe(kwargs: dict[str, Any]) -> list[str]:
+    """Input-spec-like text for constant keyword tensors, one level of dicts flattened
+    (SDXL's ``added_cond_kwargs`` -> ``text_embeds=2x1280``, ``time_ids=2x6``)."""
+    flat: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        flat.update(value if isinstance(value, dict) else {key: value})
+    return [f"{k}={'x'.join(map(str, v.shape))}" for k, v in flat.items() if hasattr(v, "shape")]

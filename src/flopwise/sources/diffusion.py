@@ -8,7 +8,12 @@ selects its denoiser (``transformer`` or ``unet`` subfolder). Weights are random
 downloaded); the count is one denoising step (one forward of the denoiser, batch 1, no
 classifier-free guidance).
 
-Needs the optional extra ``diffusion`` (diffusers).
+Whole generations (``flopwise diffusion``): :data:`PIPELINES` (``sd15``, ``sdxl``,
+``pixart-alpha``) name each pipeline's text encoders (transformers configs written here),
+its built-in denoiser and its VAE, and :func:`generation_parts` builds them on meta with
+the inputs of one call each. docs/diffusion.md states what is counted.
+
+Needs the optional extra ``diffusion`` (diffusers; transformers for the text encoders).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +39,11 @@ __all__ = [
     "diffusers_default_inputs",
     "GenerationPart",
     "generation_parts",
+    "PIPELINES",
+    "PipelineSpec",
+    "TextEncoderSpec",
+    "build_text_encoder",
+    "pipeline_spec",
 ]
 
 
@@ -207,23 +217,26 @@ def diffusers_default_inputs(config: dict[str, Any], model: nn.Module) -> list[I
     return inputs
 
 
-def added_cond_kwargs(config: dict[str, Any], device: torch.device) -> dict[str, Any] | None:
-    """SDXL-style ``added_cond_kwargs`` (pooled text embeddings and the six size/crop ids)
-    for a UNet with ``addition_embed_type="text_time"``, else None."""
+def added_cond_kwargs(
+    config: dict[str, Any], device: torch.device, batch: int = 1
+) -> dict[str, Any] | None:
+    """SDXL-style ``added_cond_kwargs`` (pooled text embeddings and the six size/crop ids,
+    ``batch`` rows each) for a UNet with ``addition_embed_type="text_time"``, else None."""
     if config.get("addition_embed_type") != "text_time":
         return None
     time_ids = 6 * int(config.get("addition_time_embed_dim") or 256)
     pooled = int(config.get("projection_class_embeddings_input_dim") or 2816) - time_ids
     return {
-        "text_embeds": torch.zeros(1, pooled, device=device),
-        "time_ids": torch.zeros(1, 6, device=device),
+        "text_embeds": torch.zeros(batch, pooled, device=device),
+        "time_ids": torch.zeros(batch, 6, device=device),
     }
 
 
 # ---------------------------------------------------------------------------------------
-# Whole generations: text encoder once, denoiser per step, VAE decoder once
+# Whole generations: text encoders once, denoiser per step, VAE decoder once
 
-# Stable Diffusion 1.5: CLIP ViT-L/14 text encoder, the SD 1.5 UNet, the SD VAE (f=8).
+# The SD VAE (f=8, 4 latent channels), shared by SD 1.5, SDXL (same architecture, refit
+# weights) and PixArt-α (sd-vae-ft-ema). Only its decoder half runs when generating.
 _SD_VAE = {
     "_class_name": "AutoencoderKL",
     "act_fn": "silu",
@@ -237,9 +250,8 @@ _SD_VAE = {
     "sample_size": 512,
     "up_block_types": ["UpDecoderBlock2D"] * 4,
 }
+# CLIP ViT-L/14 text tower (SD 1.5's text encoder, SDXL's first): 12 layers of 768.
 _CLIP_L_TEXT = {
-    "model_type": "clip_text_model",
-    "architectures": ["CLIPTextModel"],
     "hidden_size": 768,
     "intermediate_size": 3072,
     "num_hidden_layers": 12,
@@ -249,9 +261,94 @@ _CLIP_L_TEXT = {
     "hidden_act": "quick_gelu",
     "projection_dim": 768,
 }
-PIPELINES: dict[str, dict[str, Any]] = {
-    "sd15": {"text_encoder": _CLIP_L_TEXT, "denoiser": "sd15-unet", "vae": _SD_VAE},
+# OpenCLIP ViT-bigG/14 text tower with its text projection (SDXL's second text encoder,
+# whose projected pooled output is the UNet's text_embeds): 32 layers of 1280.
+_OPENCLIP_BIGG_TEXT = {
+    "hidden_size": 1280,
+    "intermediate_size": 5120,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 20,
+    "max_position_embeddings": 77,
+    "vocab_size": 49408,
+    "hidden_act": "gelu",
+    "projection_dim": 1280,
 }
+# T5 v1.1 XXL encoder (PixArt-α's text encoder): 24 layers of 4096, 64 heads of 64,
+# gated-GELU feed-forward of 10240.
+_T5_XXL_ENCODER = {
+    "d_model": 4096,
+    "d_kv": 64,
+    "d_ff": 10240,
+    "num_layers": 24,
+    "num_heads": 64,
+    "vocab_size": 32128,
+    "feed_forward_proj": "gated-gelu",
+    "relative_attention_num_buckets": 32,
+    "relative_attention_max_distance": 128,
+    "tie_word_embeddings": False,
+}
+
+
+@dataclass(frozen=True)
+class TextEncoderSpec:
+    """One text encoder of a pipeline: its component ``name`` (diffusers' attribute name),
+    the transformers class ``cls`` built from ``config``, a short ``label`` for tables and
+    the prompt length in ``tokens``."""
+
+    name: str
+    cls: str
+    config: dict[str, Any]
+    label: str
+    tokens: int
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A text-to-image pipeline: its text encoders, the built-in denoiser (a
+    :data:`BUILTIN` name), the VAE config whose decoder runs last, and whether classifier-
+    free guidance runs the empty negative prompt through the text encoders
+    (``encode_negative``; SDXL's ``force_zeros_for_empty_prompt`` uses zeros instead)."""
+
+    text_encoders: tuple[TextEncoderSpec, ...]
+    denoiser: str
+    vae: dict[str, Any]
+    encode_negative: bool = True
+
+
+_CLIP_L = TextEncoderSpec("text_encoder", "CLIPTextModel", _CLIP_L_TEXT, "CLIPTextModel", 77)
+PIPELINES: dict[str, PipelineSpec] = {
+    # Stable Diffusion 1.5: CLIP ViT-L/14 text, the SD 1.5 UNet, the SD VAE; 512x512.
+    "sd15": PipelineSpec((_CLIP_L,), "sd15-unet", _SD_VAE),
+    # SDXL base 1.0: CLIP ViT-L/14 and OpenCLIP bigG text, the SDXL UNet; 1024x1024. The
+    # default pipeline (no negative prompt) zeroes the unconditional embeddings rather
+    # than encoding an empty prompt, so its text encoders run at batch 1.
+    "sdxl": PipelineSpec(
+        (
+            _CLIP_L,
+            TextEncoderSpec(
+                "text_encoder_2",
+                "CLIPTextModelWithProjection",
+                _OPENCLIP_BIGG_TEXT,
+                "CLIPTextModelWithProj",
+                77,
+            ),
+        ),
+        "sdxl-unet",
+        {**_SD_VAE, "sample_size": 1024},
+        encode_negative=False,
+    ),
+    # PixArt-α XL/2 512: T5 v1.1 XXL encoder on 120 tokens, the PixArt transformer.
+    "pixart-alpha": PipelineSpec(
+        (
+            TextEncoderSpec(
+                "text_encoder", "T5EncoderModel", _T5_XXL_ENCODER, "T5EncoderModel", 120
+            ),
+        ),
+        "pixart-alpha-512",
+        _SD_VAE,
+    ),
+}
+_PIPELINE_ALIASES = {"sd-1.5": "sd15", "pixart": "pixart-alpha", "pixart-alpha-512": "pixart-alpha"}
 
 
 class _VAEDecode(nn.Module):
@@ -267,8 +364,9 @@ class _VAEDecode(nn.Module):
 
 @dataclass
 class GenerationPart:
-    """One component of a generation: ``name`` (text_encoder, denoiser, vae_decoder), the
-    ``model`` it is, the ``module`` run (on meta), the ``inputs`` of one call, how many
+    """One component of a generation: ``name`` (text_encoder, text_encoder_2, denoiser,
+    vae_decoder), the ``model`` it is, the ``module`` run (on meta), the ``inputs`` of one
+    call plus constant keyword tensors ``kwargs`` (SDXL's ``added_cond_kwargs``), how many
     ``calls`` one image makes, and the modules whose parameters it uses (``owners``)."""
 
     name: str
@@ -277,58 +375,74 @@ class GenerationPart:
     inputs: list[InputSpec]
     calls: int
     owners: list[nn.Module]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def build_text_encoder(spec: TextEncoderSpec) -> nn.Module:
+    """The transformers class ``spec.cls`` built from ``spec.config`` on meta (no weights).
+    Raises :class:`MissingDependency` (extra ``hf``) without transformers."""
+    transformers = require("transformers", "hf", "hf: models")
+    cls = getattr(transformers, spec.cls)
+    with torch.device("meta"):
+        return cls._from_config(cls.config_class(**spec.config))
+
+
+def pipeline_spec(name: str) -> PipelineSpec:
+    """The :class:`PipelineSpec` of ``name`` (or an alias); :class:`UnknownModel` (with
+    close matches) otherwise."""
+    key = _PIPELINE_ALIASES.get(name.strip().lower(), name.strip().lower())
+    if key in PIPELINES:
+        return PIPELINES[key]
+    close = difflib.get_close_matches(key, [*PIPELINES, *_PIPELINE_ALIASES], n=2, cutoff=0.4)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UnknownModel(f"unknown diffusion pipeline {name!r}{hint} (known: {', '.join(PIPELINES)})")
+
+
+def _denoiser_part(name: str, batch: int, steps: int) -> GenerationPart:
+    """The built-in denoiser ``name`` on meta at ``batch``, called ``steps`` times."""
+    config = copy.deepcopy(BUILTIN[name])
+    with torch.device("meta"):
+        denoiser = build_diffusers_model(config)
+    inputs = [
+        InputSpec(shape=(batch, *s.shape[1:]), name=s.name, dtype=s.dtype)
+        for s in diffusers_default_inputs(config, denoiser)
+    ]
+    extra = added_cond_kwargs(config, torch.device("meta"), batch=batch)
+    kwargs = {"added_cond_kwargs": extra} if extra is not None else {}
+    return GenerationPart("denoiser", name, denoiser, inputs, steps, [denoiser], kwargs)
 
 
 def generation_parts(name: str, steps: int = 50, guidance: bool = True) -> list[GenerationPart]:
-    """The components of generating one image with the pipeline ``name`` (``sd15``), built
-    on meta: the text encoder (one call), the denoiser (``steps`` calls), the VAE decoder
-    (one call), each with the inputs of one call.
+    """The components of generating one image with the pipeline ``name`` (``sd15``,
+    ``sdxl``, ``pixart-alpha``; :data:`PIPELINES`), built on meta: each text encoder (one
+    call), the denoiser (``steps`` calls), the VAE decoder (one call), each with the
+    inputs of one call.
 
-    Classifier-free guidance (``guidance``) doubles the batch of the text encoder (the
-    prompt and the empty prompt) and of every denoiser step. :func:`flopwise.pipeline.diffusion.
-    generation_cost` counts them. Raises :class:`UnknownModel` for an unknown pipeline and
-    :class:`FlopwiseError` for ``steps < 1``.
+    Classifier-free guidance (``guidance``) doubles the batch of every denoiser step (the
+    conditional and unconditional predictions) and, where the pipeline encodes the empty
+    negative prompt (:attr:`PipelineSpec.encode_negative`), of the text encoders.
+    :func:`flopwise.pipeline.diffusion.generation_cost` counts them. Raises
+    :class:`UnknownModel` for an unknown pipeline and :class:`FlopwiseError` for
+    ``steps < 1``.
     """
-    from flopwise.sources.models import build_hf_model
-
-    if name not in PIPELINES:
-        close = difflib.get_close_matches(name, list(PIPELINES), n=2, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UnknownModel(
-            f"unknown diffusion pipeline {name!r}{hint} (known: {', '.join(PIPELINES)})"
-        )
+    spec = pipeline_spec(name)
     if steps < 1:
         raise FlopwiseError(f"--steps must be at least 1 (got {steps})")
-    spec = PIPELINES[name]
     batch = 2 if guidance else 1
-    meta = torch.device("meta")
+    text_batch = batch if spec.encode_negative else 1
     parts: list[GenerationPart] = []
-
-    text = build_hf_model(spec["text_encoder"], device=meta)
-    tokens = int(spec["text_encoder"]["max_position_embeddings"])
-    ids = InputSpec(shape=(batch, tokens), name="input_ids", dtype=torch.int64)
-    parts.append(GenerationPart("text_encoder", "CLIPTextModel", text, [ids], 1, [text]))
-
-    den_config = copy.deepcopy(BUILTIN[spec["denoiser"]])
-    with meta:
-        denoiser = build_diffusers_model(den_config)
-    den_inputs = [
-        InputSpec(shape=(batch, *s.shape[1:]) if s.shape else s.shape, name=s.name, dtype=s.dtype)
-        for s in diffusers_default_inputs(den_config, denoiser)
-    ]
-    parts.append(
-        GenerationPart("denoiser", spec["denoiser"], denoiser, den_inputs, steps, [denoiser])
-    )
-
-    with meta:
-        vae = build_diffusers_model(copy.deepcopy(spec["vae"]))
-    latent = den_inputs[0].shape[1:]
-    decode = _VAEDecode(vae)
+    for enc in spec.text_encoders:
+        text = build_text_encoder(enc)
+        ids = InputSpec(shape=(text_batch, enc.tokens), name="input_ids", dtype=torch.int64)
+        parts.append(GenerationPart(enc.name, enc.label, text, [ids], 1, [text]))
+    parts.append(_denoiser_part(spec.denoiser, batch, steps))
+    with torch.device("meta"):
+        vae = build_diffusers_model(copy.deepcopy(spec.vae))
+    latent = (1, *parts[-1].inputs[0].shape[1:])  # one image, whatever the guidance
     # Only the decoder half runs when generating: post_quant_conv and the decoder.
     used = [vae.post_quant_conv, vae.decoder]
+    decode = _VAEDecode(vae)
     parts.append(
-        GenerationPart(
-            "vae_decoder", "AutoencoderKL.decode", decode, [InputSpec((1, *latent))], 1, used
-        )
+        GenerationPart("vae_decoder", "AutoencoderKL.decode", decode, [InputSpec(latent)], 1, used)
     )
     return parts
