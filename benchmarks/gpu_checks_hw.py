@@ -110,12 +110,10 @@ def llm_checks(measured: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _profile(spec: str, inputs: list[str], budget: float) -> dict[str, Any]:
-    from flopwise.pipeline import run_profile
+    from flopwise.pipeline import MeasureOptions, run_profile
 
     started = time.perf_counter()
-    prof = run_profile(
-        spec, inputs, device="cuda", measure=True, budget=budget, hardware="host", progress=False
-    )
+    prof = run_profile(spec, inputs, device="cuda", measure=MeasureOptions(budget_s=budget))
     m = prof.to_dict()["measured"]  # the document block the checks read
     roof = m["roofline"]
     peaks: dict[str, int] = {}

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from flopwise.errors import FlopwiseError
-from flopwise.pipeline import run_profile
+from flopwise.pipeline import MeasureOptions, run_profile
 from flopwise.report.json import SCHEMA, profile_document, profile_from_document
 from flopwise.report.table import render_text
 from flopwise.sections import Alpha, Measured, ModuleTiming, Source, TrainingClosedForms
@@ -47,7 +47,10 @@ def test_measured_profile_roundtrips_with_typed_sections(tmp_path, monkeypatch):
     path = tmp_path / "tiny.py"
     path.write_text(MODEL)
     prof = run_profile(
-        f"{path}:build", ["2x3x8x8"], device="cpu", measure=True, repeats=3, hardware="a100"
+        f"{path}:build",
+        ["2x3x8x8"],
+        device="cpu",
+        measure=MeasureOptions(repeats=3, hardware="a100"),
     )
     m = prof.measured
     assert isinstance(m, Measured) and m.latency.repeats >= 3

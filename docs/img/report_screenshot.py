@@ -24,11 +24,11 @@ LIMIT_BYTES = 300 * 1024
 
 def profile_document(model: str, inputs: list[str], measure: bool, budget: float) -> dict:
     """The profile document of ``model``; measured when possible."""
-    from flopwise.pipeline import run_profile
+    from flopwise.pipeline import MeasureOptions, run_profile
 
     if measure:
         try:
-            prof = run_profile(model, inputs, device="cpu", measure=True, budget=budget)
+            prof = run_profile(model, inputs, device="cpu", measure=MeasureOptions(budget_s=budget))
             return prof.to_dict()
         except ImportError as exc:  # the measure engine is not installed yet
             print(f"note: measuring is unavailable ({exc}); counting only", file=sys.stderr)

@@ -92,20 +92,19 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(job: dict[str, Any]) -> dict[str, Any]:
-    from flopwise.pipeline import run_profile
+    from flopwise.pipeline import MeasureOptions, run_profile
 
     action = job["action"]
     device = _torch_device(job["device"])
     options = job.get("options", {})
     if action == "count":
-        timing: dict[str, Any] = {}
+        timing = None
     elif action == "measure":
-        timing = {
-            "measure": True,
-            "repeats": int(options.get("repeats", 0)),
-            "budget": float(options.get("budget_s", 2.0)),
-            "hardware": str(options.get("hardware", "host")),
-        }
+        timing = MeasureOptions(
+            repeats=int(options["repeats"]) if options.get("repeats") else None,
+            budget_s=float(options.get("budget_s", 2.0)),
+            hardware=str(options.get("hardware", "host")),
+        )
     else:
         raise ValueError(f"unknown campaign action {action!r}")
     prof = run_profile(
@@ -114,6 +113,6 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
         device=device,
         dtype=job.get("dtype", "float32"),
         factory_kwargs=job.get("params") or None,
-        **timing,
+        measure=timing,
     )
     return prof.to_dict()

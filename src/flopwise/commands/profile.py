@@ -108,23 +108,13 @@ def profile_command(
     )
     show_spinner = progress and sys.stderr.isatty() and not measure
     with _spinner(f"counting {model} ({device} tensors)", show_spinner):
-        # TODO(issue 13, at merge): pass ``timing`` whole once run_profile takes one
-        # MeasureOptions (pipeline/profile.py is reshaped on another branch).
         prof = run_profile(
             model,
             inputs,
             device=device,
             dtype=dtype,
             train=train,
-            measure=measure,
-            repeats=timing.repeats or 0,
-            budget=timing.budget_s,
-            energy=timing.energy,
-            grid=timing.grid,
-            pue=timing.pue,
-            hardware=timing.hardware,
-            stages=timing.stages,
-            progress=timing.progress,
+            measure=timing if measure else None,
             trust_remote_code=trust_remote_code,
         )
     if save:  # first: a bad --output or a failing renderer must not lose a measured run

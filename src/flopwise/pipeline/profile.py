@@ -86,25 +86,20 @@ def run_profile(
     device: str = "auto",
     dtype: str = "float32",
     train: bool = False,
-    measure: bool = False,
-    repeats: int = 0,
-    budget: float = 10.0,
-    energy: bool = False,
-    grid: str = "world",
-    pue: float = 1.0,
-    hardware: str = "host",
-    stages: bool = False,
-    progress: bool = False,
+    measure: MeasureOptions | None = None,
     trust_remote_code: bool = False,
     factory_kwargs: dict[str, Any] | None = None,
 ) -> Profile:
     """Load, count and (with ``measure``) time a model, returning one Profile.
 
+    ``measure`` (one :class:`~flopwise.measure.options.MeasureOptions`) also times it:
+    latency, per-module times and the roofline in ``prof.measured``, plus ``prof.energy``
+    and ``prof.stages`` when the options ask for them.
     ``prof.source`` records the spec, canonical name, dtype, where the model came
     from (``resolved``: local file, built-in config or Hub repository and commit) and, with
     ``trust_remote_code``, that remote code ran. ``factory_kwargs`` are passed to a factory
     source (a campaign's grid point)."""
-    device = resolve_device(device, timing=measure)
+    device = resolve_device(device, timing=measure is not None)
     loaded_out: list[Any] = []
     model, args, kwargs, name = load(
         model_spec,
@@ -136,23 +131,12 @@ def run_profile(
     add_alpha(prof)
     if train:
         prof.training_closed_forms = training_closed_forms(model, kwargs)
-    if measure:
-        from flopwise.measure.options import MeasureOptions
+    if measure is not None:
         from flopwise.pipeline.measured import measure_profile
 
-        options = MeasureOptions(
-            repeats=repeats or None,
-            budget_s=budget,
-            hardware=hardware,
-            energy=energy,
-            grid=grid,
-            pue=pue,
-            stages=stages,
-            progress=progress,
-        )
-        measure_profile(prof, model, args, kwargs, options, train=train, device=device)
-        if options.stages:
-            prof.stages = _measure_stages(model, args, kwargs, model_spec, device, options)
+        measure_profile(prof, model, args, kwargs, measure, train=train, device=device)
+        if measure.stages:
+            prof.stages = _measure_stages(model, args, kwargs, model_spec, device, measure)
     return prof
 
 
