@@ -39,8 +39,20 @@ CODE_NAME = re.compile(r"@?([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?:\(.*\))?")
 FILE_TYPES = frozenset({"py", "md", "toml", "json", "csv"})  # ``pyproject.toml`` is no code
 
 
+# ``measure.devices.resolve_device`` in backticks: a dotted name relative to ``flopwise``
+# (read as one when its second part is a module of the package, not ``store.get(...)``).
+RELATIVE = re.compile(rf"`((?:{'|'.join(SUBPACKAGES)})\.(\w+)(?:\.\w+)*)(?:\(.*?\))?`")
+
+
 def dotted_names(text: str) -> set[str]:
-    return set(DOTTED.findall(text))
+    """``flopwise.a.b`` names, and package-relative ones (``measure.timing``) made whole."""
+    relative = {
+        f"flopwise.{name}"
+        for name, second in RELATIVE.findall(text)
+        if (PACKAGE / name.split(".")[0] / second).is_dir()
+        or (PACKAGE / name.split(".")[0] / f"{second}.py").is_file()
+    }
+    return set(DOTTED.findall(text)) | relative
 
 
 def repo_paths(text: str) -> set[str]:
@@ -162,6 +174,8 @@ def test_not_modules_are_real_names():
         ('schema `"flopwise.sweep/1"`', set()),
         ('record_function("flopwise.module::<path>")', set()),
         ("see flopwise.pipeline.run_profile.", {"flopwise.pipeline.run_profile"}),
+        ("by `measure.devices.resolve_device(...)`", {"flopwise.measure.devices.resolve_device"}),
+        ("a `store.get(run)` call, the store/ folder", set()),
     ],
 )
 def test_dotted_names_are_found(text, expected):
