@@ -59,16 +59,32 @@ def repo_paths(text: str) -> set[str]:
     return {m.rstrip(".,;:") for m in PATH.findall(text)}
 
 
+def module_file(parts: list[str]) -> Path | None:
+    """The source file of module ``flopwise.<parts[1:]>`` (a package's __init__.py)."""
+    base = PACKAGE.joinpath(*parts[1:])
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def resolves(name: str) -> bool:
     """Whether ``flopwise.a.b.c`` is a module, or an attribute of the longest module
-    prefix (``flopwise.profile.Profile``)."""
+    prefix (``flopwise.profile.Profile``). A module whose optional dependency is missing
+    here is read, not imported: the attribute must be a word of its source."""
     parts = name.split(".")
     for i in range(len(parts), 0, -1):
+        path = module_file(parts[:i])
+        if path is None:
+            continue
+        attrs = parts[i:]
         try:
             obj = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
-            continue
-        for attr in parts[i:]:
+        except ImportError as exc:
+            if (exc.name or "").startswith("flopwise"):
+                raise
+            return not attrs or attrs[0] in re.findall(r"\w+", path.read_text())
+        for attr in attrs:
             if not hasattr(obj, attr):
                 return False
             obj = getattr(obj, attr)
@@ -145,8 +161,9 @@ def test_architecture_code_names_exist():
 
 def test_architecture_lists_every_module():
     """Every module of the package is on the page: its path, or a folder above it
-    (``measure/energy/``), or for a top-level module its file name; a new package or
-    top-level module gets a home in the table."""
+    (``measure/energy/``, ``pipeline/``), or for a top-level module its file name. A new
+    module of a package the page names passes; a new package or top-level module needs
+    its place in the table."""
     text = ARCHITECTURE.read_text()
     named = {p.removeprefix("src/flopwise/") for p in repo_paths(text)}
     named |= set(BARE_PY.findall(text))
@@ -200,6 +217,7 @@ def test_paths_are_found(text, expected):
 def test_checks_catch_rot():
     """A missing module, attribute, path or code name fails the checks."""
     assert resolves("flopwise.profile.Profile") and resolves("flopwise.measure.per_layer")
+    assert resolves("flopwise.units") and resolves("flopwise")
     assert not resolves("flopwise.measure.layer_times")
     assert not resolves("flopwise.profile.Profile.extra")
     assert path_exists("cost/rules.py") and not path_exists("measure/layer_timing.py")
@@ -211,3 +229,15 @@ def test_checks_catch_rot():
     # a name that occurs nowhere (built here, so this file does not spell it)
     assert "_".join(["removed", "function", "name"]) not in source_words()
     assert "run_profile" in source_words()
+
+
+def test_missing_optional_dependency_reads_the_source(monkeypatch):
+    """Where a module cannot import for want of an optional package, its source decides."""
+
+    def fail(name):
+        raise ModuleNotFoundError("No module named 'diffusers'", name="diffusers")
+
+    monkeypatch.setattr(importlib, "import_module", fail)
+    assert resolves("flopwise.sources.diffusion.pipeline_spec")
+    assert not resolves("flopwise.sources.diffusion.not_defined_there")
+    assert not resolves("flopwise.sources.no_such_module")
