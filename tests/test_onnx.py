@@ -1,0 +1,242 @@
+"""ONNX graphs counted under the PyTorch conventions (flopwise.sources.onnx*, pipeline.onnx).
+
+Hand-built graphs (onnx.helper) are checked against integers computed here by hand; the
+exported torchvision/transformers models against their PyTorch profiles (slow)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper  # noqa: E402
+
+import flopwise  # noqa: E402
+from flopwise.errors import BadInputSpec, MissingDependency  # noqa: E402
+from flopwise.pipeline.onnx import run_onnx_profile  # noqa: E402
+from flopwise.sources.onnx import load_onnx  # noqa: E402
+from flopwise.sources.onnx_file import require_onnx  # noqa: E402
+
+F32 = TensorProto.FLOAT
+
+
+def _save(tmp_path, nodes, inputs, outputs, inits=(), name="g.onnx", opset=18):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    path = tmp_path / name
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def _weight(name, *shape):
+    return helper.make_tensor(name, F32, shape, [0.5] * int(torch.Size(shape).numel()))
+
+
+def _vi(name, *shape, dtype=F32):
+    return helper.make_tensor_value_info(name, dtype, list(shape))
+
+
+def _count(path, inputs=()):
+    return run_onnx_profile(path, list(inputs))
+
+
+def test_conv_with_bias_counts_the_hand_integer(tmp_path):
+    conv = helper.make_node(
+        "Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1], name="/stem/stem.conv/Conv"
+    )
+    path = _save(
+        tmp_path,
+        [conv],
+        [_vi("x", 1, 3, 8, 8)],
+        [_vi("y", 1, 4, 8, 8)],
+        [_weight("w", 4, 3, 3, 3), _weight("b", 4)],
+    )
+    prof = _count(path)
+    macs = 1 * 4 * 8 * 8 * 3 * 3 * 3  # N·C_out·H·W·C_in·kh·kw
+    assert prof.totals.macs == macs == 6912
+    assert prof.totals.flops == 2 * macs + 4 * 8 * 8  # + one bias add per output
+    assert prof.totals.params == 4 * 3 * 3 * 3 + 4
+    assert prof.module("stem.conv").macs == macs  # the module tree from the node name
+    assert prof.complete
+
+
+def test_strided_asymmetric_same_upper_conv(tmp_path):
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], strides=[2, 2], auto_pad="SAME_UPPER")
+    path = _save(
+        tmp_path,
+        [conv],
+        [_vi("x", 2, 4, 7, 7)],
+        [_vi("y", 2, 6, 4, 4)],
+        [_weight("w", 6, 2, 3, 3)],
+    )
+    conv.attribute.append(helper.make_attribute("group", 2))
+    path = _save(tmp_path, [conv], [_vi("x", 2, 4, 7, 7)], [_vi("y", 2, 6, 4, 4)],
+                 [_weight("w", 6, 2, 3, 3)], name="g2.onnx")  # fmt: skip
+    # groups=2: each output channel sees C_in/groups = 2 channels
+    assert _count(path).totals.macs == 2 * 6 * 4 * 4 * 2 * 3 * 3 == 3456
+
+
+def test_gemm_transposed_with_bias(tmp_path):
+    gemm = helper.make_node("Gemm", ["a", "w", "c"], ["y"], transB=1)
+    path = _save(
+        tmp_path, [gemm], [_vi("a", 2, 5)], [_vi("y", 2, 3)], [_weight("w", 3, 5), _weight("c", 3)]
+    )
+    prof = _count(path)
+    assert prof.totals.macs == 2 * 3 * 5
+    assert prof.totals.flops == 2 * 30 + 2 * 3  # bias: one per output element
+
+
+def test_batched_matmul_softmax_relu(tmp_path):
+    nodes = [
+        helper.make_node("MatMul", ["a", "b"], ["m"]),
+        helper.make_node("Softmax", ["m"], ["s"], axis=-1),
+        helper.make_node("Relu", ["s"], ["y"]),
+    ]
+    path = _save(
+        tmp_path,
+        nodes,
+        [_vi("a", 2, 4, 3, 5), _vi("b", 2, 4, 5, 6)],
+        [_vi("y", 2, 4, 3, 6)],
+    )
+    prof = _count(path)
+    macs = 2 * 4 * 3 * 6 * 5
+    out = 2 * 4 * 3 * 6
+    assert prof.totals.macs == macs == 720
+    # matmul 2/MAC, softmax 5 per element, relu 1 per element (docs/conventions.md)
+    assert prof.totals.flops == 2 * macs + 5 * out + out
+
+
+def test_data_movement_is_free_and_reshape_is_a_view(tmp_path):
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [6, 4])
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0]),
+        helper.make_node("Reshape", ["t", "shape"], ["r"]),
+        helper.make_node("Concat", ["r", "r"], ["y"], axis=0),
+    ]
+    path = _save(tmp_path, nodes, [_vi("x", 4, 6)], [_vi("y", 12, 4)], [shape])
+    prof = _count(path)
+    assert prof.totals.flops == 0 and prof.complete
+    cat = [r for r in prof.ops if r.op.startswith("aten.cat")]
+    assert cat and cat[0].bytes_written == 12 * 4 * 4
+
+
+def test_unmapped_node_is_listed_uncounted(tmp_path):
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="/head/Relu"),
+        helper.make_node("Hardmax", ["r"], ["y"], name="/head/Hardmax"),
+    ]
+    path = _save(tmp_path, nodes, [_vi("x", 2, 7)], [_vi("y", 2, 7)])
+    prof = _count(path)
+    assert not prof.complete
+    (unc,) = prof.uncounted
+    assert "Hardmax" in unc.op and unc.calls == 1 and unc.output_elements == 14
+    assert unc.module_paths == ["head"]
+    assert prof.totals.flops == 14  # the relu alone: never a silent zero, never a guess
+
+
+def test_symbolic_dims_need_an_input_spec(tmp_path):
+    gemm = helper.make_node("MatMul", ["x", "w"], ["y"])
+    path = _save(
+        tmp_path, [gemm], [_vi("x", "batch", 8)], [_vi("y", "batch", 2)], [_weight("w", 8, 2)]
+    )
+    with pytest.raises(BadInputSpec, match=r"symbolic dims \(batch\).*--input x=1x8"):
+        load_onnx(path)
+    assert _count(path, ["x=5x8"]).totals.macs == 5 * 8 * 2
+    assert _count(path, ["5x8"]).totals.macs == 80  # positional spec: graph input order
+
+
+def test_fixed_dims_refuse_other_sizes(tmp_path):
+    relu = helper.make_node("Relu", ["x"], ["y"])
+    path = _save(tmp_path, [relu], [_vi("x", 2, 3)], [_vi("y", 2, 3)])
+    with pytest.raises(BadInputSpec, match="fixed dims"):
+        load_onnx(path, ["x=4x3"])
+
+
+def test_layer_norm_and_attention_op(tmp_path):
+    # opset 23 Attention: one SDPA, priced as PyTorch prices it (conventions: P·(E+Ev) MACs)
+    att = helper.make_node("Attention", ["q", "k", "v"], ["y"], is_causal=1)
+    path = _save(
+        tmp_path,
+        [att],
+        [_vi("q", 1, 2, 4, 8), _vi("k", 1, 2, 4, 8), _vi("v", 1, 2, 4, 8)],
+        [_vi("y", 1, 2, 4, 8)],
+        opset=23,
+    )
+    pairs = 1 * 2 * (1 + 2 + 3 + 4)  # causal, top-left aligned
+    prof = _count(path)
+    assert prof.totals.macs == pairs * (8 + 8)
+    assert prof.totals.flops == 2 * pairs * 16 + 6 * pairs
+
+
+def test_missing_onnx_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(MissingDependency, match=r"flopwise\[onnx\]"):
+        require_onnx()
+
+
+def test_python_api_and_cli_spec_path(tmp_path):
+    relu = helper.make_node("Relu", ["x"], ["y"])
+    path = _save(tmp_path, [relu], [_vi("x", 2, 3)], [_vi("y", 2, 3)])
+    prof = flopwise.pipeline.run_profile(path, [])
+    assert prof.totals.flops == 6
+    assert prof.extra["source"]["default_inputs"] == ["x=2x3:float32"]
+    model, args, kwargs, _ = flopwise.pipeline.load(path, [], "meta", "float32")
+    assert flopwise.profile(model, *args, kwargs=kwargs, tensors="meta").totals.flops == 6
+
+
+# -- exported models: the same MACs as their PyTorch profiles ------------------------------
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """Export a model once per session: ``exported(name, model, args)`` → path."""
+    root = tmp_path_factory.mktemp("onnx_exports")
+    cache: dict[str, str] = {}
+
+    def export(name, model, args, **kwargs):
+        if name not in cache:
+            path = root / f"{name}.onnx"
+            torch.onnx.export(model, args, str(path), dynamo=True, verbose=False, **kwargs)
+            cache[name] = str(path)
+        return cache[name]
+
+    return export
+
+
+@pytest.mark.slow
+def test_resnet50_export_counts_the_pytorch_macs(exported):
+    torchvision = pytest.importorskip("torchvision")
+    model = torchvision.models.resnet50().eval()
+    x = torch.randn(1, 3, 224, 224)
+    prof = run_onnx_profile(exported("resnet50", model, (x,)), [])
+    assert prof.totals.macs == 4_089_184_256
+    assert prof.totals.activations == 11_315_688
+    assert prof.complete
+    assert prof.module("layer1.0.conv1").macs == 1 * 64 * 56 * 56 * 64  # BN folded into it
+
+
+@pytest.mark.slow
+def test_vit_and_llama_exports_match_pytorch_macs(exported):
+    torchvision = pytest.importorskip("torchvision")
+    transformers = pytest.importorskip("transformers")
+    vit = torchvision.models.VisionTransformer(32, 8, 2, 2, 32, 64, num_classes=10).eval()
+    x = torch.randn(1, 3, 32, 32)
+    ref = flopwise.profile(vit, x, tensors="meta")
+    assert run_onnx_profile(exported("vit", vit, (x,)), []).totals.macs == ref.totals.macs
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(
+        vocab_size=100,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        use_cache=False,
+    )
+    llama = transformers.LlamaForCausalLM(cfg).eval()
+    ids = torch.randint(0, 100, (1, 16))
+    ref = flopwise.profile(llama, ids, tensors="meta")
+    prof = run_onnx_profile(exported("llama", llama, (ids,)), [])
+    assert prof.totals.macs == ref.totals.macs
+    assert prof.complete
