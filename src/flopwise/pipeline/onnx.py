@@ -3,7 +3,14 @@ with ``--measure``, timed by onnxruntime with per-node times joined to the count
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from flopwise.capture.mode import records_so_far
 from flopwise.profile import Profile, profile
+
+if TYPE_CHECKING:
+    from flopwise.measure.onnx_runtime import CountedNode
+    from flopwise.sources.onnx import OnnxModel
 
 
 def is_onnx_spec(model_spec: str) -> bool:
@@ -33,7 +40,8 @@ def run_onnx_profile(
     from flopwise.sources.onnx import describe, load_onnx, onnx_origin
 
     loaded = load_onnx(model_spec, inputs)
-    prof = profile(loaded.module, kwargs=loaded.inputs, tensors="meta", name=model_spec)
+    prof, counted = count_onnx(loaded)
+    prof.model = model_spec
     prof.extra["source"] = {
         "spec": model_spec,
         "name": str(loaded.path),
@@ -50,11 +58,46 @@ def run_onnx_profile(
         prof.measured = measure_onnx(
             loaded.path,
             loaded.inputs,
-            loaded.module.nodes,
-            prof,
+            counted,
             repeats=repeats or None,
             budget_s=budget,
             device=device,
             progress=progress,
         )
     return prof
+
+
+def count_onnx(loaded: OnnxModel) -> tuple[Profile, list[CountedNode]]:
+    """Profile a loaded ONNX graph on meta tensors, with each node's share of the records
+    (for joining runtime per-node times)."""
+    marks: list[tuple[Any, int]] = []
+    loaded.module.node_hook = lambda planned: marks.append((planned, records_so_far()))
+    try:
+        prof = profile(loaded.module, kwargs=loaded.inputs, tensors="meta", name=str(loaded.path))
+    finally:
+        loaded.module.node_hook = None
+    return prof, counted_nodes(marks, prof)
+
+
+def counted_nodes(marks: list[tuple[Any, int]], prof: Profile) -> list[CountedNode]:
+    """Per ONNX node, the sums of the records it made: ``marks`` holds each node with the
+    number of records made before it ran, so its records are those up to the next mark."""
+    from flopwise.measure.onnx_runtime import CountedNode
+
+    nodes = []
+    ends = [start for _, start in marks[1:]] + [len(prof.ops)]
+    for (planned, start), end in zip(marks, ends, strict=True):
+        records = prof.ops[start:end]
+        nodes.append(
+            CountedNode(
+                name=planned.call.name or f"#{planned.index}",
+                op_type=planned.call.op_type,
+                path=planned.path,
+                inputs=[i for i in planned.inputs if i],
+                outputs=[o for o in planned.outputs if o],
+                flops=sum(r.flops for r in records),
+                macs=sum(r.macs for r in records),
+                bytes=sum(r.bytes_read + r.bytes_written for r in records),
+            )
+        )
+    return nodes

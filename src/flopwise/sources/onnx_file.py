@@ -102,7 +102,11 @@ def check_inputs(inputs: list[GraphInput], given: dict[str, tuple[int, ...]]) ->
     """Raise one line when an input with symbolic dims has no shape from ``--input``."""
     for gi in inputs:
         if gi.name in given:
-            fixed = [d for d, g in zip(gi.dims, given[gi.name], strict=False) if isinstance(d, int) and d != g]
+            fixed = [
+                d
+                for d, g in zip(gi.dims, given[gi.name], strict=False)
+                if isinstance(d, int) and d != g
+            ]
             if len(given[gi.name]) != len(gi.dims) or fixed:
                 raise BadInputSpec(
                     f"input {gi.name!r} of the ONNX graph is {'x'.join(map(str, gi.dims))} "

@@ -11,6 +11,7 @@ inputs are all constant is folded away, as PyTorch computes shapes in Python.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +113,8 @@ class _Runner:
 
     def node(self, planned: PlannedNode) -> None:
         call = planned.call
+        if self.module.node_hook is not None:
+            self.module.node_hook(planned)
         xs = [self.value(n) for n in planned.inputs]
         fn = OPS.get(call.op_type)
         out = fn(call, *xs) if fn is not None else unmapped(call, *xs)
@@ -145,6 +148,8 @@ class OnnxGraphModule(_Scope):
 
     def __init__(self, model: Any, shapes: ShapeTable, root_type: str = "") -> None:
         super().__init__()
+        #: called with each PlannedNode before it runs (a profile marks node boundaries)
+        self.node_hook: Callable[[PlannedNode], None] | None = None
         self.graph_name = model.graph.name
         self.output_names = [o.name for o in model.graph.output]
         self.state_names: dict[str, tuple[str, str]] = {}

@@ -186,7 +186,9 @@ def _conv_transpose(c: NodeCall, x, w, b=None):
         for i in range(nd)
     ]
     extra = [t - n for t, n in zip(target, natural, strict=True)]
-    ok = pads[:nd] == pads[nd:] and all(0 <= e < max(s, d) for e, s, d in zip(extra, strides, dil, strict=False))
+    ok = pads[:nd] == pads[nd:] and all(
+        0 <= e < max(s, d) for e, s, d in zip(extra, strides, dil, strict=False)
+    )
     groups = c.attr("group", 1)
     if ok:
         return fn(x, w, b, strides, pads[:nd], extra, groups, dil)
@@ -632,7 +634,10 @@ def _reshape(c: NodeCall, x, *_):
 @op("Identity", "Dropout", "com.microsoft.BiasDropout")
 def _identity(c: NodeCall, x, *_):
     # PyTorch's eval-mode dropout and an identity run no op at all
-    return (x, *[x.new_ones(s, dtype=d) for s, d in zip(c.out_shapes[1:], c.out_dtypes[1:], strict=False)])
+    return (
+        x,
+        *[x.new_ones(s, dtype=d) for s, d in zip(c.out_shapes[1:], c.out_dtypes[1:], strict=False)],
+    )
 
 
 @op("Transpose")
