@@ -240,3 +240,22 @@ def test_vit_and_llama_exports_match_pytorch_macs(exported):
     prof = run_onnx_profile(exported("llama", llama, (ids,)), [])
     assert prof.totals.macs == ref.totals.macs
     assert prof.complete
+
+
+def test_cli_json_and_one_line_errors(tmp_path, capsys):
+    import json
+
+    from flopwise.cli import main
+
+    mm = helper.make_node("MatMul", ["x", "w"], ["y"], name="/proj/MatMul")
+    path = _save(
+        tmp_path, [mm], [_vi("x", "batch", 8)], [_vi("y", "batch", 2)], [_weight("w", 8, 2)]
+    )
+    code = main(["profile", path, "--input", "x=3x8", "--format", "json", "--no-save"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["totals"]["macs"] == 3 * 8 * 2 and doc["complete"] is True
+    assert main(["profile", path, "--no-save"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "symbolic dims" in err[0]
+    model, args, kwargs, _ = flopwise.pipeline.load(path, ["x=5x8"], "meta", "float32")
+    assert flopwise.profile(model, *args, kwargs=kwargs).totals.macs == 5 * 8 * 2

@@ -115,3 +115,15 @@ def test_measure_smoke_has_the_pytorch_latency_fields(monkeypatch):
     assert m["provider"] == "CPUExecutionProvider"
     assert m["coverage"] > 0 and m["nodes"] and m["unmatched"] == []
     assert "" in m["modules"]
+
+
+def test_per_run_node_time_and_paired_coverage():
+    from flopwise.measure.onnx_runtime import paired_coverage, per_run_node_s
+
+    sums = per_run_node_s(EVENTS)
+    runtime, runs = parse_profile(EVENTS)
+    assert len(sums) == len(runs) == 3
+    assert sum(sums) == pytest.approx(sum(n.total_us for n in runtime.values()) / 1e6)
+    # the median of per-pair ratios, not a ratio of medians
+    assert paired_coverage([1.0, 2.0, 9.0], [1.0, 1.0, 10.0]) == 1.0
+    assert paired_coverage([], []) is None

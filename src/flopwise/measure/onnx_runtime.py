@@ -283,16 +283,49 @@ def random_feeds(inputs: dict[str, Any]) -> dict[str, Any]:
     return feeds
 
 
-def profiled_runs(path: Path, feeds: dict[str, Any], device: str, runs: int) -> list[dict]:
-    """The onnxruntime profile trace of ``runs`` runs (after one unprofiled-for-us warm-up
-    inside the same session, which the trace also holds)."""
+def profiled_runs(
+    path: Path, feeds: dict[str, Any], device: str, runs: int, plain: Any = None
+) -> tuple[list[dict], list[float]]:
+    """The onnxruntime profile trace of ``runs`` runs (its warm-up run dropped) and, when
+    a plain session ``plain`` is given, the wall time of one unprofiled run of it taken
+    right before each profiled run: pairs measured moments apart, so a busy machine slows
+    both sides of each pair alike."""
+    import time
+
+    plain_s: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         session = _session(path, device, tmp)
-        for _ in range(runs + 1):
+        session.run(None, feeds)
+        for _ in range(runs):
+            if plain is not None:
+                start = time.perf_counter()
+                plain.run(None, feeds)
+                plain_s.append(time.perf_counter() - start)
             session.run(None, feeds)
         trace = session.end_profiling()
         events = json.loads(Path(trace).read_text())
-    return drop_first_run(events)
+    return drop_first_run(events), plain_s
+
+
+def per_run_node_s(events: list[dict]) -> list[float]:
+    """Per ``model_run`` in the trace, the summed kernel time of the nodes inside it (s)."""
+    windows = sorted((e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") == "model_run")
+    sums = [0.0] * len(windows)
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        for i, (lo, hi) in enumerate(windows):
+            if lo <= e.get("ts", 0) <= hi:
+                sums[i] += e["dur"] / 1e6
+                break
+    return sums
+
+
+def paired_coverage(node_s: list[float], plain_s: list[float]) -> float | None:
+    """Median over pairs of (node time of a profiled run) / (wall time of the unprofiled
+    run just before it)."""
+    ratios = sorted(n / p for n, p in zip(node_s, plain_s, strict=False) if p > 0)
+    return ratios[len(ratios) // 2] if ratios else None
 
 
 def drop_first_run(events: list[dict]) -> list[dict]:
@@ -342,13 +375,13 @@ def measure_onnx(
         items=int(first.shape[0]) if first is not None and first.ndim else None,
         label="onnxruntime " + provider,
     )
-    runs = max(3, min(30, int(1.0 / max(latency.median_s, 1e-6))))
-    events = profiled_runs(path, feeds, device, runs)
+    runs = max(5, min(30, int(3.0 / max(latency.median_s, 1e-6))))
+    events, plain_s = profiled_runs(path, feeds, device, runs, plain=session)
     runtime, durations = parse_profile(events)
     join = join_nodes(counted, runtime)
     rows = node_rows(counted, runtime, join, len(durations))
-    node_s = sum(r["time_s"] for r in rows)
     profiled = sorted(durations)[len(durations) // 2] if durations else None
+    plain_median = sorted(plain_s)[len(plain_s) // 2] if plain_s else None
     return {
         "schema": "flopwise.measured/1",
         "runtime": "onnxruntime " + _ort_version(),
@@ -358,10 +391,13 @@ def measure_onnx(
         "phase": "forward",
         "latency": latency.to_dict(),
         "per_layer": True,
-        "coverage": node_s / latency.median_s if latency.median_s else None,
+        # per pair: a profiled run's node time over the unprofiled run just before it
+        "coverage": paired_coverage(per_run_node_s(events), plain_s),
+        "coverage_of_latency_median": sum(r["time_s"] for r in rows) / latency.median_s,
         "profiled_runs": len(durations),
         "profiled_run_median_s": profiled,
-        "profiler_overhead": profiled / latency.median_s - 1 if profiled else None,
+        "paired_plain_median_s": plain_median,
+        "profiler_overhead": profiled / plain_median - 1 if profiled and plain_median else None,
         "trustworthy": latency.trustworthy,
         "warnings": [] if latency.trustworthy else [latency.reason],
         "nodes": rows,

@@ -30,8 +30,12 @@ def load(
     code. ``loaded_out``, when given, receives the :class:`LoadedModel` (for its origin).
     ``factory_kwargs`` go to a ``file.py:factory`` / ``module:factory`` source."""
     from flopwise.sources import load_model
+    from flopwise.sources.onnx import is_onnx_spec, load_onnx
     from flopwise.sources.specs import make_inputs, normalize_example_inputs, parse_dtype
 
+    if is_onnx_spec(model_spec):  # built for the input shapes; runs on meta tensors
+        graph = load_onnx(model_spec, inputs)
+        return graph.module, (), dict(graph.inputs), model_spec
     torch_dtype = parse_dtype(dtype)
     # fake tensors are made from a cpu model; cuda and cuda:N build on that device
     build_device = "cpu" if device == "fake" else resolve_device(device, timing=False)

@@ -225,6 +225,10 @@ def measured_parts(p: Profile) -> list:
                 style="dim",
             )
         )
+    from flopwise.report.onnx import runtime_line
+
+    if runtime_line(m):
+        lines.append(Text(runtime_line(m), style="dim"))
     for warning in m.get("warnings", []):
         lines.append(Text(f"warning: {warning}", style="yellow"))
     tops = (m.get("roofline") or {}).get("time_vs_flops") or {}
