@@ -3,8 +3,9 @@
     PYTHONPATH=src python benchmarks/onnx_peers.py              # all three models, CPU
     PYTHONPATH=src python benchmarks/onnx_peers.py --models resnet50 --repeats 20
 
-For each model (torchvision resnet50 and vit_b_16 at 1×3×224×224, a tiny Llama from
-``transformers.LlamaConfig`` at 1×128 tokens; random weights, nothing downloaded) this
+For each model (torchvision resnet50 and vit_b_16 at 1×3×224×224, a small Llama from
+``transformers.LlamaConfig`` (hidden 512, 4 layers, GQA 8/4 heads, vocab 8000) at
+1×128 tokens; random weights, nothing downloaded) this
 exports the module with ``torch.onnx.export(..., dynamo=True)`` into a temporary folder,
 then records:
 
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MODELS = ("resnet50", "vit_b_16", "llama_tiny")
+MODELS = ("resnet50", "vit_b_16", "llama_small")
 
 
 def build(name: str) -> tuple[Any, tuple]:
@@ -39,20 +40,20 @@ def build(name: str) -> tuple[Any, tuple]:
     import torch
 
     torch.manual_seed(0)
-    if name == "llama_tiny":
+    if name == "llama_small":
         from transformers import LlamaConfig, LlamaForCausalLM
 
         cfg = LlamaConfig(
-            vocab_size=1000,
-            hidden_size=128,
-            intermediate_size=344,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
+            vocab_size=8000,
+            hidden_size=512,
+            intermediate_size=1376,
+            num_hidden_layers=4,
+            num_attention_heads=8,
+            num_key_value_heads=4,
             max_position_embeddings=256,
             use_cache=False,
         )
-        return LlamaForCausalLM(cfg).eval(), (torch.randint(0, 1000, (1, 128)),)
+        return LlamaForCausalLM(cfg).eval(), (torch.randint(0, 8000, (1, 128)),)
     import torchvision
 
     return torchvision.models.get_model(name, weights=None).eval(), (torch.randn(1, 3, 224, 224),)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flopwise.capture.mode import records_so_far
+from flopwise.errors import FlopwiseError
 from flopwise.profile import Profile, profile
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ def run_onnx_profile(
     budget: float = 10.0,
     device: str = "auto",
     progress: bool = False,
+    train: bool = False,
 ) -> Profile:
     """Count the ONNX file ``model_spec`` for ``inputs`` (``--input`` specs; the graph's
     own shapes when empty) on meta tensors, returning a Profile like any model's.
@@ -39,6 +41,8 @@ def run_onnx_profile(
     from flopwise.pipeline.profile import add_alpha
     from flopwise.sources.onnx import describe, load_onnx, onnx_origin
 
+    if train:  # an exported graph holds the forward pass only
+        raise FlopwiseError("ONNX files hold an inference graph: --train needs the PyTorch model")
     loaded = load_onnx(model_spec, inputs)
     prof, counted = count_onnx(loaded)
     prof.model = model_spec

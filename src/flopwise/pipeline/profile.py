@@ -101,11 +101,12 @@ def run_profile(
     ``prof.extra["source"]`` records the spec, canonical name, dtype, where the model came
     from (``resolved``: local file, built-in config or Hub repository and commit) and, with
     ``trust_remote_code``, that remote code ran. ``factory_kwargs`` are passed to a factory
-    source (a campaign's grid point). ONNX files: :func:`flopwise.pipeline.onnx.run_onnx_profile`."""
+    source (a campaign's grid point). ONNX: :func:`~flopwise.pipeline.onnx.run_onnx_profile`."""
     from flopwise.pipeline.onnx import is_onnx_spec, run_onnx_profile
 
     if is_onnx_spec(model_spec):
-        opts = {"measure": measure, "repeats": repeats, "budget": budget, "device": device}
+        opts = {"measure": measure, "repeats": repeats, "budget": budget, "train": train}
+        opts["device"] = device
         return run_onnx_profile(model_spec, inputs, progress=progress, **opts)
     device = resolve_device(device, timing=measure)
     loaded_out: list[Any] = []
