@@ -170,6 +170,36 @@ def test_layer_norm_and_attention_op(tmp_path):
     assert prof.totals.flops == 2 * pairs * 16 + 6 * pairs
 
 
+SDPA_FX = (
+    "%scaled_dot_product_attention : [num_users=1] = call_function[target=torch.ops.aten."
+    "scaled_dot_product_attention.default](args = (%q, %k, %v, None, 0.0, True), kwargs = {})"
+)
+
+
+@pytest.mark.parametrize("tagged", [True, False])
+def test_exported_causal_attention_counts_as_one_sdpa(tmp_path, tagged):
+    nodes = [
+        helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
+        helper.make_node("MatMul", ["q", "kt"], ["s"]),
+        helper.make_node("Add", ["s", "mask"], ["sm"]),
+        helper.make_node("Softmax", ["sm"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "v"], ["att"]),
+    ]
+    for node in nodes if tagged else ():  # what the dynamo exporter writes on each node
+        node.metadata_props.add(key="pkg.torch.onnx.fx_node", value=SDPA_FX)
+    nodes.append(helper.make_node("Relu", ["att"], ["y"]))
+    mask = helper.make_tensor("mask", F32, [4, 4], [0.0] * 16)
+    qkv = [_vi(n, 1, 2, 4, 8) for n in "qkv"]
+    path = _save(tmp_path, nodes, qkv, [_vi("y", 1, 2, 4, 8)], [mask])
+    prof = _count(path)
+    if tagged:  # one causal SDPA call: P = B·H·(1+2+3+4) pairs, MACs P·(E+Ev)
+        pairs = 1 * 2 * (1 + 2 + 3 + 4)
+        assert prof.totals.macs == pairs * 16
+        assert prof.totals.flops == 2 * pairs * 16 + 6 * pairs + 64  # + the relu
+    else:  # the same nodes without the exporter's tag: two dense matmuls
+        assert prof.totals.macs == 2 * (1 * 2 * 4 * 4 * 8)
+
+
 def test_missing_onnx_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(MissingDependency, match=r"flopwise\[onnx\]"):

@@ -63,6 +63,10 @@ class CountedNode:
     flops: int = 0
     macs: int = 0
     bytes: int = 0
+    #: names and outputs of the graph nodes this counted node stands for (an exported
+    #: attention group counted as one SDPA call): onnxruntime runs and names those
+    aliases: list[str] = field(default_factory=list)
+    alias_outputs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -84,7 +88,7 @@ class NodeJoin:
     → the runtime node it was fused into; ``runtime_only``: runtime nodes matching no
     counted node (layout reorders, copies); ``unmatched``: counted nodes with no time."""
 
-    primary: dict[str, str] = field(default_factory=dict)
+    primary: dict[str, str] = field(default_factory=dict)  # several may name one node
     fused: dict[str, str] = field(default_factory=dict)
     runtime_only: list[str] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
@@ -123,8 +127,8 @@ def _candidates(name: str) -> list[str]:
 def join_nodes(counted: list[CountedNode], runtime: dict[str, RuntimeNode]) -> NodeJoin:
     """Map runtime nodes to counted nodes by name (a node's name, else the value it
     writes), then each counted node without a runtime node to the one it was fused into."""
-    by_name = {n.name: n.name for n in counted if n.name}
-    by_output = {o: n.name for n in counted for o in n.outputs if o}
+    by_name = {a: n.name for n in counted for a in [n.name, *n.aliases] if a}
+    by_output = {o: n.name for n in counted for o in [*n.outputs, *n.alias_outputs] if o}
     join = NodeJoin()
     for rname in runtime:
         hit = next(
@@ -135,7 +139,7 @@ def join_nodes(counted: list[CountedNode], runtime: dict[str, RuntimeNode]) -> N
             ),
             None,
         )
-        if hit is None or hit in join.primary.values():
+        if hit is None:
             join.runtime_only.append(rname)
         else:
             join.primary[rname] = hit

@@ -102,6 +102,8 @@ def counted_nodes(marks: list[tuple[Any, int]], prof: Profile) -> list[CountedNo
                 flops=sum(r.flops for r in records),
                 macs=sum(r.macs for r in records),
                 bytes=sum(r.bytes_read + r.bytes_written for r in records),
+                aliases=list(planned.aliases),
+                alias_outputs=list(planned.alias_outputs),
             )
         )
     return nodes

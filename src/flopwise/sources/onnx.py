@@ -104,5 +104,6 @@ def describe(loaded: OnnxModel) -> dict[str, Any]:
         "opsets": loaded.opsets,
         "nodes": len(loaded.module.nodes),
         "folded_shape_nodes": loaded.module.folded,
+        "attention_calls_regrouped": loaded.module.attention_calls,
         "producer": loaded.producer,
     }

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
 from flopwise.errors import ShapeMismatch
+from flopwise.sources.onnx_attention import regroup
 from flopwise.sources.onnx_file import ShapeTable, constant_value
 from flopwise.sources.onnx_ops import OPS, NodeCall, unmapped
 
@@ -37,6 +38,9 @@ class PlannedNode:
     outputs: list[str]
     path: str
     chain: list[str]  # the called scopes, outermost first
+    #: names and outputs of the graph nodes this one stands for (an exported SDPA group)
+    aliases: list[str] = field(default_factory=list)
+    alias_outputs: list[str] = field(default_factory=list)
 
 
 class _Scope(nn.Module):
@@ -159,6 +163,7 @@ class OnnxGraphModule(_Scope):
         consts = self._constants(model)
         static = self._fold(model, weights | set(consts), shapes)
         nodes = self._plan_nodes(model, shapes, consts, static, weights, opset)
+        nodes, self.attention_calls = regroup(model, nodes, shapes)
         self.nodes = nodes
         self.folded = len([n for n in model.graph.node if n.output and n.output[0] in static])
         self._add_state(model, shapes, static, nodes)

@@ -268,6 +268,12 @@ def _attention(c: NodeCall, q, k, v, mask=None, past_k=None, past_v=None, *_):
     return (y, k, v)[: len(c.out_shapes)]
 
 
+@op("flopwise.ScaledDotProductAttention")
+def _exported_sdpa(c: NodeCall, q, k, v, mask=None):
+    """An SDPA call the exporter decomposed (:mod:`flopwise.sources.onnx_attention`)."""
+    return _sdpa(q, k, v, mask, bool(c.attr("is_causal", 0)), None)
+
+
 @op("com.microsoft.MultiHeadAttention")
 def _mha(c: NodeCall, q, k, v, bias=None, pad_mask=None, attn_bias=None, pk=None, pv=None):
     heads = c.attr("num_heads", 1)
