@@ -289,3 +289,87 @@ def test_cli_json_and_one_line_errors(tmp_path, capsys):
     assert len(err) == 1 and "symbolic dims" in err[0]
     model, args, kwargs, _ = flopwise.pipeline.load(path, ["x=5x8"], "meta", "float32")
     assert flopwise.profile(model, *args, kwargs=kwargs).totals.macs == 5 * 8 * 2
+
+
+def test_conv_transpose_hand_integer(tmp_path):
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2, 2], pads=[1, 1, 1, 1])
+    path = _save(
+        tmp_path, [node], [_vi("x", 1, 4, 5, 5)], [_vi("y", 1, 3, 9, 9)], [_weight("w", 4, 3, 3, 3)]
+    )
+    # transposed: N·C_in·∏(input spatial)·(C_out/groups)·∏(kernel)
+    assert _count(path).totals.macs == 1 * 4 * 5 * 5 * 3 * 3 * 3 == 2700
+
+
+def _torch_cost(module, *shapes):
+    from torch import nn
+
+    assert isinstance(module, nn.Module)
+    args = [torch.empty(s, device="meta") for s in shapes]
+    return flopwise.profile(module.eval(), *args, tensors="meta").totals
+
+
+def _norm_params(c):
+    return [_weight("s", c), helper.make_tensor("b", F32, [c], [0.0] * c)]
+
+
+CASES = {
+    "layer_norm": (
+        [helper.make_node("LayerNormalization", ["x", "s", "b"], ["y"], axis=-1)],
+        lambda: _norm_params(6),
+        lambda: torch.nn.LayerNorm(6),
+        (2, 5, 6),
+        (2, 5, 6),
+    ),
+    "batch_norm": (
+        [helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])],
+        lambda: [*_norm_params(3), _weight("m", 3), _weight("v", 3)],
+        lambda: torch.nn.BatchNorm2d(3),
+        (2, 3, 4, 4),
+        (2, 3, 4, 4),
+    ),
+    "max_pool": (
+        [
+            helper.make_node(
+                "MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1] * 4
+            )
+        ],
+        list,
+        lambda: torch.nn.MaxPool2d(3, 2, 1),
+        (1, 2, 8, 8),
+        (1, 2, 4, 4),
+    ),
+    "avg_pool": (
+        [helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+        list,
+        lambda: torch.nn.AvgPool2d(2),
+        (1, 2, 8, 8),
+        (1, 2, 4, 4),
+    ),
+    "gelu": (
+        [helper.make_node("Gelu", ["x"], ["y"])],
+        list,
+        lambda: torch.nn.GELU(),
+        (3, 7),
+        (3, 7),
+    ),
+    "reduce_mean": (
+        [helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=0)],
+        lambda: [helper.make_tensor("axes", TensorProto.INT64, [1], [1])],
+        lambda: _Mean(),
+        (4, 6, 5),
+        (4, 5),
+    ),
+}
+
+
+class _Mean(torch.nn.Module):
+    def forward(self, x):
+        return x.mean(1)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_ops_cost_what_pytorch_costs(tmp_path, case):
+    nodes, inits, module, shape_in, shape_out = CASES[case]
+    path = _save(tmp_path, nodes, [_vi("x", *shape_in)], [_vi("y", *shape_out)], inits(), opset=20)
+    got, want = _count(path).totals, _torch_cost(module(), shape_in)
+    assert (got.flops, got.macs, got.activations) == (want.flops, want.macs, want.activations)

@@ -122,10 +122,10 @@ _DTYPE_LIST = [
 def _conv_pads(c: NodeCall, spatial_in: Sequence[int], kernel: Sequence[int]) -> list[int]:
     """ONNX pads ``[begin..., end...]``, resolving ``auto_pad`` from the output shape."""
     nd = len(kernel)
-    auto = c.attr("auto_pad", "NOTSET")
-    if auto in ("NOTSET", b"NOTSET") or isinstance(auto, bytes) and auto == b"NOTSET":
+    auto = _text(c.attr("auto_pad", "NOTSET"))
+    if auto == "NOTSET":
         return list(c.attr("pads", [0] * (2 * nd)))
-    if auto in ("VALID", b"VALID"):
+    if auto == "VALID":
         return [0] * (2 * nd)
     strides = c.attr("strides", [1] * nd)
     dil = c.attr("dilations", [1] * nd)
@@ -134,7 +134,7 @@ def _conv_pads(c: NodeCall, spatial_in: Sequence[int], kernel: Sequence[int]) ->
         out = c.out[2 + i]
         total = max(0, (out - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - spatial_in[i])
         small, big = total // 2, total - total // 2
-        lower = auto in ("SAME_LOWER", b"SAME_LOWER")
+        lower = auto == "SAME_LOWER"
         begins.append(big if lower else small)
         ends.append(small if lower else big)
     return begins + ends
@@ -517,7 +517,7 @@ def _axes(c: NodeCall, x: torch.Tensor, has_input: bool) -> list[int] | None:
         out = c.out
         if len(out) == x.ndim:
             axes = [i for i in range(x.ndim) if out[i] != x.shape[i] or out[i] == 1]
-    if axes is not None and not axes and c.attr("noop_with_empty_axes", 0):
+    if not axes and c.attr("noop_with_empty_axes", 0):
         return []
     return [a % x.ndim for a in axes] if axes else None
 
@@ -537,9 +537,8 @@ _REDUCE: dict[str, Callable[..., torch.Tensor]] = {
 
 @op(*_REDUCE, "ReduceProd")
 def _reduce(c: NodeCall, x, axes_in=None):
-    dims = _axes(c, x, axes_in is not None or (c.opset >= 18 and c.op_type != "ReduceSum"))
-    if c.op_type == "ReduceSum" and c.opset >= 13:
-        dims = _axes(c, x, axes_in is not None)
+    # axes are an attribute before opset 18 (13 for ReduceSum), an optional input after
+    dims = _axes(c, x, axes_in is not None)
     keep = bool(c.attr("keepdims", 1))
     if dims == []:
         return x
@@ -695,7 +694,7 @@ def _materialize(c: NodeCall, x, *rest):
         n = math.prod(shape)
         flat = x.reshape(-1)
         src = flat[:n] if n <= flat.numel() else flat.repeat(n // max(flat.numel(), 1) + 1)[:n]
-        outs.append(src.to(dtype).clone().reshape(shape))
+        outs.append((src.to(dtype) if src.dtype != dtype else src.clone()).reshape(shape))
     return tuple(outs)
 
 
