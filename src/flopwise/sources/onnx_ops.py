@@ -200,7 +200,7 @@ def _conv_transpose(c: NodeCall, x, w, b=None):
     return y
 
 
-@op("MatMul", "MatMulInteger")
+@op("MatMul")
 def _matmul(c: NodeCall, a, b, *_):
     return torch.matmul(a, b)
 
