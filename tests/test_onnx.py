@@ -373,3 +373,27 @@ def test_ops_cost_what_pytorch_costs(tmp_path, case):
     path = _save(tmp_path, nodes, [_vi("x", *shape_in)], [_vi("y", *shape_out)], inits(), opset=20)
     got, want = _count(path).totals, _torch_cost(module(), shape_in)
     assert (got.flops, got.macs, got.activations) == (want.flops, want.macs, want.activations)
+
+
+class _CausalBlock(torch.nn.Module):
+    """nanoGPT-style attention: is_causal=True and no mask tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = torch.nn.Linear(32, 96)
+        self.out = torch.nn.Linear(32, 32)
+
+    def forward(self, x):
+        b, n, _ = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, 4, 8).permute(2, 0, 3, 1, 4)
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.out(y.transpose(1, 2).reshape(b, n, 32))
+
+
+@pytest.mark.slow
+def test_exported_causal_attention_matches_pytorch(exported):
+    model, x = _CausalBlock().eval(), torch.randn(1, 16, 32)
+    ref = flopwise.profile(model, x, tensors="meta")
+    prof = run_onnx_profile(exported("causal", model, (x,)), [])
+    assert prof.extra["onnx"]["attention_calls_regrouped"] == 1
+    assert (prof.totals.macs, prof.totals.flops) == (ref.totals.macs, ref.totals.flops)

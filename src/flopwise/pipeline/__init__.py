@@ -13,6 +13,7 @@ from flopwise.measure.devices import (
 from flopwise.measure.hardware import resolve_hardware
 from flopwise.pipeline.diffusion import generation_cost
 from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory, run_memory
+from flopwise.pipeline.onnx import run_onnx_profile
 from flopwise.pipeline.profile import add_alpha, load, run_profile, training_closed_forms
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "resolve_hardware",
     "run_llm_memory",
     "run_memory",
+    "run_onnx_profile",
     "run_profile",
     "training_closed_forms",
     "valid_device_name",
