@@ -62,7 +62,15 @@ def _scope_type(name: str) -> type[_Scope]:
     return _SCOPE_TYPES[name]
 
 
-def node_scopes(node: Any, weights: set[str]) -> tuple[list[str], list[str]]:
+def _layer_class(op_type: str, weight_rank: int) -> str:
+    """The PyTorch layer class a fused node's weight belongs to (``Conv`` with a 4-D
+    weight → ``Conv2d``), for a module the exporter's metadata no longer names."""
+    if op_type in ("Conv", "ConvTranspose") and weight_rank >= 3:
+        return f"{op_type}{weight_rank - 2}d"
+    return "Linear" if op_type in ("Gemm", "MatMul") else op_type
+
+
+def node_scopes(node: Any, weights: dict[str, int]) -> tuple[list[str], list[str]]:
     """The module paths of the scopes ``node`` ran in (outermost first) and their class
     names, from the exporter's metadata, else from a ``/a/a.b/Op`` node name.
 
@@ -85,10 +93,12 @@ def node_scopes(node: Any, weights: set[str]) -> tuple[list[str], list[str]]:
             scopes.append(path)
     classes = [c.rsplit(".", 1)[-1] for c in classes[: len(scopes)]]
     if RULE_KEY in meta:
-        owner = next((i.rsplit(".", 1)[0] for i in node.input if i in weights and "." in i), None)
-        if owner and owner not in scopes:
+        weight = next((i for i in node.input if i in weights and "." in i), None)
+        owner = weight.rsplit(".", 1)[0] if weight else None
+        if weight and owner not in scopes:
             parent = [s for s in scopes if owner.startswith(s + ".")]
-            scopes, classes = parent + [owner], classes[: len(parent)] + [node.op_type]
+            cls = _layer_class(node.op_type, weights[weight])
+            scopes, classes = parent + [owner], classes[: len(parent)] + [cls]
     return scopes, classes + [""] * (len(scopes) - len(classes))
 
 
@@ -158,10 +168,10 @@ class OnnxGraphModule(_Scope):
         self.output_names = [o.name for o in model.graph.output]
         self.state_names: dict[str, tuple[str, str]] = {}
         opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 18)
-        weights = {t.name for t in model.graph.initializer}
+        weights = {t.name: len(t.dims) for t in model.graph.initializer}  # name → rank
         self.input_names = [i.name for i in model.graph.input if i.name not in weights]
         consts = self._constants(model)
-        static = self._fold(model, weights | set(consts), shapes)
+        static = self._fold(model, set(weights) | set(consts), shapes)
         nodes = self._plan_nodes(model, shapes, consts, static, weights, opset)
         nodes, self.attention_calls = regroup(model, nodes, shapes)
         self.nodes = nodes
