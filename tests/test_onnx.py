@@ -397,3 +397,28 @@ def test_exported_causal_attention_matches_pytorch(exported):
     prof = run_onnx_profile(exported("causal", model, (x,)), [])
     assert prof.extra["onnx"]["attention_calls_regrouped"] == 1
     assert (prof.totals.macs, prof.totals.flops) == (ref.totals.macs, ref.totals.flops)
+
+
+@pytest.mark.slow
+def test_dynamic_export_counts_at_the_given_length(exported):
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(
+        vocab_size=100,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        use_cache=False,
+    )
+    llama = transformers.LlamaForCausalLM(cfg).eval()
+    seq = torch.export.Dim("seq", max=64)
+    ids = torch.randint(0, 100, (1, 16))
+    path = exported("llama_dynamic", llama, (ids,), dynamic_shapes=({1: seq},))
+    with pytest.raises(BadInputSpec, match="symbolic dims"):
+        run_onnx_profile(path, [])
+    prof = run_onnx_profile(path, ["input_ids=1x24"])  # not the length it was exported at
+    ref = flopwise.profile(llama, torch.randint(0, 100, (1, 24)), tensors="meta")
+    assert prof.totals.macs == ref.totals.macs
+    assert prof.extra["onnx"]["folded_shape_nodes"] > 0  # Shape → Gather → Concat chains
