@@ -122,6 +122,11 @@ def record() -> dict[str, str]:
             import torchvision  # noqa: F401
     results: dict[str, str] = {}
     for key in registered_ops()["formula"]:
+        if key.startswith("transformers."):
+            # transformers defines its MoE custom ops only once its moe integration is
+            # imported, so whether they exist depends on which tests ran before; the MoE
+            # tests check those formulas
+            continue
         for overload in _overloads(key):
             outcomes = [_text(_outcome(overload, call)) for _, call in _calls(overload)]
             results[op_key(overload)] = " | ".join(outcomes)

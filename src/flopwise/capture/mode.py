@@ -174,6 +174,13 @@ def _capture_modes() -> list[CaptureMode]:
     return [m for m in reversed(stack) if isinstance(m, CaptureMode) and not m.paused]
 
 
+def records_so_far() -> int:
+    """How many ops the innermost active capture on this thread has recorded (0 if none):
+    a caller running inside a profile marks where its own steps begin in the records."""
+    modes = _capture_modes()
+    return len(modes[0].records) if modes else 0
+
+
 def _sdpa_kernel(*args: Any, **kwargs: Any) -> Any:
     """Autograd-key kernel of ``aten::scaled_dot_product_attention`` while a capture is
     active: the call is recorded once, then the unchanged composite kernel runs (same

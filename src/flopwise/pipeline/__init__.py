@@ -38,6 +38,7 @@ from flopwise.pipeline.history import (
 from flopwise.pipeline.llm import LLMRequest, LLMResult, RerankRequest, TrainingRequest, run_llm
 from flopwise.pipeline.measured import measure_profile
 from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory, run_memory
+from flopwise.pipeline.onnx import run_onnx_profile
 from flopwise.pipeline.predict import (
     CALIBRATION_SCHEMA,
     DEFAULT_CALIBRATION_BUDGET_S,
@@ -110,6 +111,7 @@ __all__ = [
     "run_llm",
     "run_llm_memory",
     "run_memory",
+    "run_onnx_profile",
     "run_profile",
     "run_sweep",
     "save_run",

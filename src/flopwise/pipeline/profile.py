@@ -36,8 +36,12 @@ def load(
     code. ``loaded_out``, when given, receives the :class:`LoadedModel` (for its origin).
     ``factory_kwargs`` go to a ``file.py:factory`` / ``module:factory`` source."""
     from flopwise.sources import load_model
+    from flopwise.sources.onnx import is_onnx_spec, load_onnx
     from flopwise.sources.specs import make_inputs, normalize_example_inputs, parse_dtype
 
+    if is_onnx_spec(model_spec):  # built for the input shapes; runs on meta tensors
+        graph = load_onnx(model_spec, inputs)
+        return graph.module, (), dict(graph.inputs), model_spec
     torch_dtype = parse_dtype(dtype)
     # fake tensors are made from a cpu model; cuda and cuda:N build on that device
     build_device = "cpu" if device == "fake" else resolve_device(device, timing=False)
@@ -98,7 +102,11 @@ def run_profile(
     ``prof.source`` records the spec, canonical name, dtype, where the model came
     from (``resolved``: local file, built-in config or Hub repository and commit) and, with
     ``trust_remote_code``, that remote code ran. ``factory_kwargs`` are passed to a factory
-    source (a campaign's grid point)."""
+    source (a campaign's grid point). ONNX: :func:`~flopwise.pipeline.onnx.run_onnx_profile`."""
+    from flopwise.pipeline.onnx import is_onnx_spec, run_onnx_profile
+
+    if is_onnx_spec(model_spec):
+        return run_onnx_profile(model_spec, inputs, measure=measure, device=device, train=train)
     device = resolve_device(device, timing=measure is not None)
     loaded_out: list[Any] = []
     model, args, kwargs, name = load(

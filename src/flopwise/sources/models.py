@@ -12,6 +12,7 @@ form                              source       built with
 ``hf:ORG/NAME[@REVISION]``        hf           that Hub repository's ``config.json`` (cache first)
 ``path/to/file.py:factory``       file         ``factory()`` from that file
 ``path/to/model.pt2``             export       ``torch.export.load``: the program's module
+``path/to/model.onnx``            onnx         the graph as torch ops on meta (:mod:`.onnx`)
 ``diffusers:dit-xl-2-256``        diffusers    a diffusers denoiser config (:mod:`.diffusion`)
 ``package.module:factory``        module       ``factory()`` from an importable module
 ``resnet50`` / ``gpt2``           (any)        a bare name: built-in HF config, else
@@ -86,7 +87,7 @@ __all__ = [
     "parse_model_spec",
 ]
 
-SOURCES = ("torchvision", "timm", "hf", "file", "module", "export", "diffusers")
+SOURCES = ("torchvision", "timm", "hf", "file", "module", "export", "diffusers", "onnx")
 
 # Prefixes accepted before the colon, and the source each selects.
 _PREFIXES = {
@@ -98,6 +99,7 @@ _PREFIXES = {
     "transformers": "hf",
     "export": "export",
     "diffusers": "diffusers",
+    "onnx": "onnx",
 }
 
 VISION_INPUT = InputSpec(shape=(1, 3, 224, 224))
@@ -228,11 +230,8 @@ def parse_model_spec(spec: str) -> tuple[str, str, str | None]:
         raise UnknownModel(_unknown_prefix_message(text, left))
     if text.endswith(".py"):
         raise BadModelFile(f"give the factory function too: {text}:FUNCTION")
-    if text.endswith(".onnx"):
-        raise BadModelFile(
-            f"ONNX files are not a model source yet: {text}; profile the PyTorch model it came "
-            "from instead (path/to/file.py:factory or package.module:factory)"
-        )
+    if text.lower().endswith(".onnx"):
+        return "onnx", text, None
     if text.endswith(".json"):
         return "hf", text, None
     if text.endswith(".pt2"):
@@ -299,6 +298,8 @@ def load_model(
             )
         elif source == "export":
             loaded = _load_exported(Path(target).expanduser(), device)
+        elif source == "onnx":
+            loaded = _load_onnx(target)
         elif source == "diffusers":
             loaded = _load_diffusers(target, device)
         elif source == "file":
@@ -800,6 +801,22 @@ def _load_diffusers(target: str, device: torch.device) -> LoadedModel:
 
 
 # ---------------------------------------------------------------------------------------
+# ONNX files
+def _load_onnx(target: str) -> LoadedModel:
+    """An ONNX graph as a module of torch ops on meta tensors (its own input shapes)."""
+    from flopwise.sources.onnx import load_onnx, onnx_origin
+    from flopwise.sources.specs import parse_input_spec
+
+    loaded = load_onnx(target)
+    return LoadedModel(
+        model=loaded.module,
+        name=target,
+        source="onnx",
+        default_inputs=[parse_input_spec(s) for s in loaded.input_specs],
+        origin=onnx_origin(loaded),
+    )
+
+
 # torch.export programs
 
 
