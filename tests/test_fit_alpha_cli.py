@@ -93,7 +93,7 @@ def test_bad_csv_is_one_line_error(tmp_path: Path, capsys) -> None:
 def test_time_layers_small() -> None:
     from flopwise.measure.alpha_grid import build_layer
     from flopwise.pipeline import MeasureOptions
-    from flopwise.pipeline.calibrate import time_layers
+    from flopwise.pipeline.fit_alpha import time_layers
 
     specs = [
         LayerSpec("conv_K_vs_S", 0, 6, 5, 3, 4, 3, 3),

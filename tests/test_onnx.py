@@ -220,6 +220,7 @@ def test_python_api_and_cli_spec_path(tmp_path):
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
     """Export a model once per session: ``exported(name, model, args)`` → path."""
+    pytest.importorskip("onnxscript")  # torch's exporter needs it; flopwise does not
     root = tmp_path_factory.mktemp("onnx_exports")
     cache: dict[str, str] = {}
 

@@ -1,7 +1,7 @@
 """``flopwise predict MODEL``: latency predicted from counts alone, by a cost model
 calibrated on this machine (``flopwise predict --calibrate``).
 
-Parse → :func:`flopwise.pipeline.calibrate` and/or :func:`flopwise.pipeline.predict_model`
+Parse → :func:`flopwise.pipeline.fit_alpha` and/or :func:`flopwise.pipeline.predict_model`
 → render (:mod:`flopwise.report.predict`) → write.
 """
 

@@ -4,7 +4,7 @@ The grid itself (shapes only) comes from :func:`flopwise.analysis.fit.generate_g
 module builds each layer with random weights, times all of them interleaved in the same run
 (so a burst of load from a neighbour hits every layer alike) and returns the per-layer
 seconds as a :class:`GridTimes`. Turning them into a table and fitting α is the API's job
-(:mod:`flopwise.pipeline.calibrate`): measure never imports analysis.
+(:mod:`flopwise.pipeline.fit_alpha`): measure never imports analysis.
 
 Which time: fit-alpha uses the fastest of the repeated samples by default. α constants
 describe the hardware, not the neighbours; on a shared machine with more runnable threads

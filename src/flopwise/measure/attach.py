@@ -13,7 +13,7 @@ from flopwise.sections import Energy, Measured, ModuleTiming
 
 if TYPE_CHECKING:
     from flopwise.measure.hardware import HardwareProfile
-    from flopwise.measure.layer_times import MeasuredRun
+    from flopwise.measure.per_layer.results import MeasuredRun
     from flopwise.profile import Profile
 
 

@@ -11,14 +11,14 @@ from flopwise.measure.devices import (
 )
 from flopwise.measure.hardware import resolve_hardware
 from flopwise.measure.options import MeasureOptions, torch_threads
-from flopwise.pipeline.calibrate import (
+from flopwise.pipeline.compare import run_compare, split_model_arg
+from flopwise.pipeline.diffusion import generation_cost
+from flopwise.pipeline.fit_alpha import (
     DEFAULT_GRID_BUDGET,
     AlphaFitResult,
     run_fit_alpha,
     save_to_host_profile,
 )
-from flopwise.pipeline.compare import run_compare, split_model_arg
-from flopwise.pipeline.diffusion import generation_cost
 from flopwise.pipeline.hardware import (
     HostMeasurement,
     list_hardware,

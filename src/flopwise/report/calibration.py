@@ -1,6 +1,6 @@
 """``flopwise fit-alpha`` as text: the fitted α constants, what constrained them, and how
 well MACs and α-MACs track the measured times (rendering only; the fit is
-:mod:`flopwise.pipeline.calibrate`'s)."""
+:mod:`flopwise.pipeline.fit_alpha`'s)."""
 
 from __future__ import annotations
 
