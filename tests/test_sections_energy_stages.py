@@ -19,6 +19,13 @@ from torch import nn
 def build():
     return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5))"""
 
+MODEL_WITH_INPUTS = """
+import torch
+from torch import nn
+
+def build():
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), (torch.randn(2, 3, 8, 8),)"""
+
 
 @pytest.mark.measure
 def test_measured_profile_with_energy_and_stages_roundtrips(tmp_path, monkeypatch):
@@ -66,3 +73,21 @@ def test_unknown_energy_and_stage_keys_survive_a_read_and_write():
     assert json.dumps(again) == json.dumps(doc)
     assert again["energy"]["from_a_newer_writer"] == 1
     assert again["stages"]["stages"]["inference"]["new_figure"] == 2
+
+
+@pytest.mark.measure
+def test_compare_reads_joules_from_the_energy_section(tmp_path):
+    from flopwise.pipeline.compare import run_compare
+
+    path = tmp_path / "tiny.py"
+    path.write_text(MODEL_WITH_INPUTS)
+    result = run_compare(
+        [(f"{path}:build", [])],
+        measure=MeasureOptions(repeats=2, budget_s=2, energy=True),
+        device="cpu",
+    )
+    row = result.rows[0]
+    # energy is optional in compare: a failure would only become a note
+    assert not [n for n in result.notes if "not measured" in n]
+    assert row.energy_j is not None and row.energy_j > 0
+    assert row.energy_method.endswith(")") and "(" in row.energy_method
