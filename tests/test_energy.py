@@ -27,6 +27,7 @@ from flopwise.measure.energy import (
 )
 from flopwise.measure.energy.backends import MISSING_CODECARBON, MISSING_ZEUS
 from flopwise.report.energy import energy_rows
+from flopwise.sections import Energy
 
 
 class Work:
@@ -195,33 +196,57 @@ def _known_result():
     return measure_energy(work, repeats=4, reader=FakeReader(work), items=2, tokens=50)
 
 
+#: Every key of an energy document with items, tokens, FLOPs and per-module times, in order.
+ENERGY_KEYS = [
+    "schema", "method", "uncertainty", "measured", "reader", "model", "utilisation", "runs",
+    "windows", "repeats_per_window", "window_s", "seconds_per_run", "joules_total",
+    "joules_per_run", "joules_per_run_min", "joules_per_run_max", "joules_per_item",
+    "joules_per_token", "kwh_per_run", "average_power_w", "items_per_run", "tokens_per_run",
+    "flops_per_run", "domains_joules_per_run", "grid_region", "grid_name",
+    "grid_gco2e_per_kwh", "grid_source", "grid_year", "grid_is_default", "pue",
+    "gco2e_per_run", "gco2e_per_item", "gco2e_per_token", "flops_per_joule",
+    "items_per_joule", "items_per_kwh", "items_per_pflop", "items_per_gco2e",
+    "tokens_per_joule", "tokens_per_kwh", "tokens_per_pflop", "tokens_per_gco2e",
+    "per_module_joules_per_run", "per_module_basis", "flags", "notes", "unavailable",
+]  # fmt: skip
+
+
 def test_report_is_json_ready_with_units_in_keys():
     d = report_from_result(
         _known_result(), flops=10**12, grid="FR", pue=1.5, module_times={"a": 1.0, "b": 3.0}
     )
-    assert json.loads(json.dumps(d)) == d
-    assert d["schema"] == SCHEMA
-    assert d["joules_per_run"] == pytest.approx(2.0)
-    assert d["joules_per_item"] == pytest.approx(1.0)
-    assert d["joules_per_token"] == pytest.approx(0.04)
-    assert d["average_power_w"] == pytest.approx(4.0)
-    assert d["flops_per_run"] == 10**12 and isinstance(d["flops_per_run"], int)
-    assert d["items_per_run"] == 2 and isinstance(d["items_per_run"], int)
+    assert isinstance(d, Energy)
+    doc = d.to_dict()
+    assert json.loads(json.dumps(doc)) == doc
+    assert list(doc) == ENERGY_KEYS  # the flopwise.energy/1 contract, in order
+    assert json.dumps(Energy.from_dict(doc).to_dict()) == json.dumps(doc)
+    assert d.schema == SCHEMA
+    assert d.joules_per_run == pytest.approx(2.0)
+    assert d.joules_per_item == pytest.approx(1.0)
+    assert d.joules_per_token == pytest.approx(0.04)
+    assert d.average_power_w == pytest.approx(4.0)
+    assert d.flops_per_run == 10**12 and isinstance(d.flops_per_run, int)
+    assert d.items_per_run == 2 and isinstance(d.items_per_run, int)
     # 2 J = 2/3.6e6 kWh on 56 g/kWh at PUE 1.5
-    assert d["gco2e_per_run"] == pytest.approx(2 / 3.6e6 * 56 * 1.5)
-    assert d["gco2e_per_item"] == pytest.approx(d["gco2e_per_run"] / 2)
-    assert d["flops_per_joule"] == pytest.approx(5e11)
-    assert d["items_per_pflop"] == pytest.approx(2 / 1e-3)
-    assert d["tokens_per_joule"] == pytest.approx(25.0)
-    assert d["per_module_joules_per_run"] == {"a": pytest.approx(0.5), "b": pytest.approx(1.5)}
-    assert d["per_module_basis"] == APPORTIONED
-    assert (d["grid_region"], d["grid_is_default"], d["pue"]) == ("FR", False, 1.5)
+    assert d.gco2e_per_run == pytest.approx(2 / 3.6e6 * 56 * 1.5)
+    assert d.gco2e_per_item == pytest.approx(d.gco2e_per_run / 2)
+    assert d.flops_per_joule == pytest.approx(5e11)
+    assert d.items_per_pflop == pytest.approx(2 / 1e-3)
+    assert d.tokens_per_joule == pytest.approx(25.0)
+    assert d.per_module_joules_per_run == {"a": pytest.approx(0.5), "b": pytest.approx(1.5)}
+    assert d.per_module_basis == APPORTIONED
+    assert (d.grid_region, d.grid_is_default, d.pue) == ("FR", False, 1.5)
 
 
 def test_report_default_grid_and_rows():
     d = report_from_result(_known_result())
-    assert d["grid_region"] == "WORLD" and d["grid_is_default"]
-    assert d["gco2e_per_token"] == pytest.approx(d["gco2e_per_run"] / 50)
+    assert d.grid_region == "WORLD" and d.grid_is_default
+    doc = d.to_dict()  # no FLOPs, no module times: those keys are left out, not null
+    assert not {"flops_per_joule", "items_per_pflop", "per_module_basis"} & set(doc)
+    assert doc["flops_per_run"] is None and "items_per_gco2e" in doc
+    newer = Energy.from_dict({**doc, "from_a_newer_writer": 1}).to_dict()
+    assert list(newer) == [*doc, "from_a_newer_writer"]
+    assert d.gco2e_per_token == pytest.approx(d.gco2e_per_run / 50)
     rows = energy_rows(d)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in rows)
     table = dict(rows)
@@ -237,14 +262,14 @@ def test_unreadable_reader_in_report_gives_estimate_and_reason(tmp_path):
     d = energy_report(
         work, repeats=3, items=1, reader=RaplReader(tmp_path / "missing"), grid=100, pue=1.0
     )
-    assert d["method"] == "estimated" and d["uncertainty"] == "estimated"
-    assert d["measured"] is False
-    assert "P = idle + (peak - idle)" in d["model"]
-    assert d["joules_per_run"] >= 0
-    assert len(d["unavailable"]) == 1 and d["unavailable"][0].startswith("RAPL: ")
+    assert d.method == "estimated" and d.uncertainty == "estimated"
+    assert d.measured is False
+    assert "P = idle + (peak - idle)" in d.model
+    assert d.joules_per_run >= 0
+    assert len(d.unavailable) == 1 and d.unavailable[0].startswith("RAPL: ")
     rows = dict(energy_rows(d))
     assert "not measured" in rows["energy method"]
-    assert rows["power model"] == d["model"]
+    assert rows["power model"] == d.model
     assert rows["not used"].startswith("RAPL: ")
 
 
@@ -254,8 +279,8 @@ def test_this_machine_without_counters_says_estimated():
         pytest.skip("this machine has a readable energy counter")
     work = Work()
     d = energy_report(work, repeats=2)
-    assert d["method"] == "estimated" and d["measured"] is False and d["model"]
-    assert any(r.startswith("RAPL: ") for r in d["unavailable"])
+    assert d.method == "estimated" and d.measured is False and d.model
+    assert any(r.startswith("RAPL: ") for r in d.unavailable)
 
 
 def test_energy_report_end_to_end_with_hardware_profile():
@@ -267,8 +292,8 @@ def test_energy_report_end_to_end_with_hardware_profile():
         hardware={"idle_power_w": 1.0, "peak_power_w": 3.0, "name": "toy"},
         tokens=10,
     )
-    assert d["method"] == "estimated" and "toy" in d["model"]
-    assert d["unavailable"] == []
+    assert d.method == "estimated" and "toy" in d.model
+    assert d.unavailable == []
     assert work.calls == 3
 
 
@@ -288,7 +313,7 @@ def test_estimated_windows_share_one_model_and_weight_utilisation():
     res = EnergyResult(readings=(est(0.2, 1.0), est(0.8, 3.0)), repeats=1)
     assert res.utilisation == pytest.approx((0.2 * 1 + 0.8 * 3) / 4)
     d = report_from_result(res)
-    assert d["utilisation"] == pytest.approx(0.65)
+    assert d.utilisation == pytest.approx(0.65)
     rows = dict(energy_rows(d))
     assert rows["utilisation (u)"] == "0.65"
     assert rows["energy method"] == "estimated (power model) - not measured"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from dataclasses import fields
 from types import SimpleNamespace
 
 import pytest
@@ -31,6 +32,7 @@ from flopwise.measure.stages import (
 from flopwise.measure.stages import preprocess as stage_preprocess
 from flopwise.measure.timing import DeviceUnavailable
 from flopwise.report.stages import stage_rows, stage_summary
+from flopwise.sections import EndToEnd, Stages, StageTiming
 
 PIL_Image = pytest.importorskip("PIL.Image")
 
@@ -225,6 +227,31 @@ def test_cuda_path_fails_with_one_clean_line():
     assert isinstance(info.value, FlopwiseError)
 
 
+def test_stage_rows_and_summary_read_the_typed_section():
+    stages = Stages(
+        order=list(STAGES),
+        stages={
+            "preprocess": StageTiming(
+                status="measured", median_s=0.003, share=0.3, trustworthy=True
+            ),
+            "host_to_device": StageTiming(status="not_applicable", median_s=0.0, share=0.0),
+            "inference": StageTiming(
+                status="measured", median_s=0.0069, share=0.69, trustworthy=False, reason="noisy"
+            ),
+            "postprocess": StageTiming(status="skipped", note="no postprocessing known"),
+        },
+        total_s=0.0099,
+        end_to_end=EndToEnd(median_s=0.012),
+    )
+    assert stage_summary(stages) == (
+        "preprocess 30% · host_to_device n/a · inference 69%? · postprocess skipped "
+        "(sum 9.9 ms; end to end 12 ms)"
+    )
+    rows = stage_rows(stages)
+    assert [r["stage"] for r in rows] == list(STAGES)
+    assert rows[2]["note"] == "noisy" and rows[3]["note"] == "no postprocessing known"
+
+
 @pytest.mark.measure
 def test_tiny_vision_model_end_to_end():
     torch.manual_seed(0)
@@ -238,34 +265,40 @@ def test_tiny_vision_model_end_to_end():
         measure=MeasureOptions(repeats=3, warmup=1),
         image_size=(96, 64),
     )
-    res = json.loads(json.dumps(res))  # JSON-ready
-    assert res["schema"] == SCHEMA and res["device"] == "cpu" and res["kind"] == "image"
-    assert res["order"] == list(STAGES) and list(res["stages"]) == list(STAGES)
-    assert res["input"]["output_shape"] == [2, 3, 32, 32]
-    assert res["input"]["image_size"] == [96, 64] and res["input"]["encoded_bytes"] > 0
+    assert isinstance(res, Stages)
+    doc = json.loads(json.dumps(res.to_dict()))  # JSON-ready, and read back the same
+    assert json.dumps(Stages.from_dict(doc).to_dict()) == json.dumps(doc)
+    assert list(doc) == [f.name for f in fields(Stages) if f.name != "other"]
+    assert doc["stages"]["host_to_device"]["bytes"] == 0
+    assert "bytes" not in doc["stages"]["inference"]
+    assert res.schema == SCHEMA and res.device == "cpu" and res.kind == "image"
+    assert res.order == list(STAGES) and list(res.stages) == list(STAGES)
+    assert list(res.input["output_shape"]) == [2, 3, 32, 32]
+    assert list(res.input["image_size"]) == [96, 64] and res.input["encoded_bytes"] > 0
 
-    s = res["stages"]
-    assert [s[k]["status"] for k in STAGES] == [
+    s = res.stages
+    assert all(isinstance(s[k], StageTiming) for k in STAGES)
+    assert [s[k].status for k in STAGES] == [
         "measured",
         "not_applicable",
         "measured",
         "measured",
     ]
-    assert s["host_to_device"]["median_s"] == 0.0 and s["host_to_device"]["share"] == 0.0
-    assert "not applicable on cpu" in s["host_to_device"]["note"]
-    assert s["postprocess"]["what"].startswith("softmax + top-5")
+    assert s["host_to_device"].median_s == 0.0 and s["host_to_device"].share == 0.0
+    assert s["host_to_device"].latency is None
+    assert "not applicable on cpu" in s["host_to_device"].note
+    assert s["postprocess"].what.startswith("softmax + top-5")
     for name in ("preprocess", "inference", "postprocess"):
-        assert s[name]["repeats"] == 3 and s[name]["median_s"] > 0
-        assert s[name]["latency"]["label"] == name
-        assert isinstance(s[name]["trustworthy"], bool)
-    assert math.fsum(res["shares"].values()) == pytest.approx(1.0)
-    assert res["total_s"] == pytest.approx(math.fsum(s[k]["median_s"] for k in STAGES))
-    assert res["shares"]["preprocess"] == pytest.approx(
-        s["preprocess"]["median_s"] / res["total_s"]
-    )
-    assert res["end_to_end"]["latency"]["repeats"] == 3
-    assert res["end_to_end"]["over_sum"] > 0
-    assert res["trustworthy"] == (not res["reasons"])
+        assert s[name].repeats == 3 and s[name].median_s > 0
+        assert s[name].latency.label == name
+        assert s[name].latency.median_s == s[name].median_s
+        assert isinstance(s[name].trustworthy, bool)
+    assert math.fsum(res.shares.values()) == pytest.approx(1.0)
+    assert res.total_s == pytest.approx(math.fsum(s[k].median_s for k in STAGES))
+    assert res.shares["preprocess"] == pytest.approx(s["preprocess"].median_s / res.total_s)
+    assert res.end_to_end.latency.repeats == 3
+    assert res.end_to_end.over_sum > 0
+    assert res.trustworthy == (not res.reasons)
 
     rows = stage_rows(res)
     assert [r["stage"] for r in rows] == list(STAGES)
@@ -287,13 +320,13 @@ def test_tiny_language_model_end_to_end_with_tokenization(tmp_path):
         measure=MeasureOptions(repeats=3, warmup=1),
         end_to_end=False,
     )
-    assert res["kind"] == "text"
-    assert res["input"]["output_shape"] == [2, 16] and res["input"]["model_vocab"] == 100
-    assert "in-memory byte-level BPE" in res["input"]["tokenizer"]
-    assert res["stages"]["preprocess"]["status"] == "measured"
-    assert "next token" in res["stages"]["postprocess"]["what"]
-    assert res["end_to_end"] is None
-    assert math.fsum(res["shares"].values()) == pytest.approx(1.0)
+    assert res.kind == "text"
+    assert list(res.input["output_shape"]) == [2, 16] and res.input["model_vocab"] == 100
+    assert "in-memory byte-level BPE" in res.input["tokenizer"]
+    assert res.stages["preprocess"].status == "measured"
+    assert "next token" in res.stages["postprocess"].what
+    assert res.end_to_end is None and res.to_dict()["end_to_end"] is None
+    assert math.fsum(res.shares.values()) == pytest.approx(1.0)
 
     # a local tokenizer.json is used when given
     path = tmp_path / "tokenizer.json"
@@ -306,7 +339,7 @@ def test_tiny_language_model_end_to_end_with_tokenization(tmp_path):
         tokenizer=tmp_path,
         end_to_end=False,
     )
-    assert res2["input"]["tokenizer"].startswith("local tokenizer")
+    assert res2.input["tokenizer"].startswith("local tokenizer")
     with pytest.raises(FlopwiseError, match="tokenizer file not found"):
         measure_stages(
             model,
@@ -328,11 +361,11 @@ def test_missing_tokenizer_skips_tokenization(monkeypatch):
         measure=MeasureOptions(repeats=2, warmup=0),
         end_to_end=False,
     )
-    pre = res["stages"]["preprocess"]
-    assert pre["status"] == "skipped" and pre["share"] is None
-    assert pre["note"].startswith("tokenization: no local tokenizer available")
-    assert "preprocess" not in res["shares"]
-    assert math.fsum(res["shares"].values()) == pytest.approx(1.0)
+    pre = res.stages["preprocess"]
+    assert pre.status == "skipped" and pre.share is None
+    assert pre.note.startswith("tokenization: no local tokenizer available")
+    assert "preprocess" not in res.shares
+    assert math.fsum(res.shares.values()) == pytest.approx(1.0)
     assert "preprocess skipped" in stage_summary(res)
 
 
@@ -347,8 +380,8 @@ def test_preprocess_none_and_bad_requests():
         measure=MeasureOptions(repeats=2, warmup=0),
         end_to_end=False,
     )
-    assert res["kind"] is None and res["stages"]["preprocess"]["status"] == "skipped"
-    assert set(res["shares"]) == {"host_to_device", "inference", "postprocess"}
+    assert res.kind is None and res.stages["preprocess"].status == "skipped"
+    assert set(res.shares) == {"host_to_device", "inference", "postprocess"}
     with pytest.raises(FlopwiseError, match="integer"):
         measure_stages(model, (x,), preprocess="text", measure=MeasureOptions(repeats=1))
     with pytest.raises(FlopwiseError, match="preprocess must be"):

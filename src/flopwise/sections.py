@@ -6,8 +6,9 @@ Each section is a plain dataclass filled by the one layer that produces it:
   (``flopwise.pipeline.profile``), from the loaded model and its count;
 - :class:`Measured` (latency, coverage, per-module times): ``flopwise.measure``; its
   ``hardware`` and :class:`Roofline` are the analysis join, added by the API;
-- :class:`Energy`, :class:`Stages`: ``flopwise.measure`` (their documents are rendered by
-  report/energy and report/stages).
+- :class:`Energy` (measure/energy's ``energy_report``), :class:`Stages`
+  (measure/stages' ``measure_stages``): ``flopwise.measure``; drawn by report/energy and
+  report/stages.
 
 Field names are the keys of the versioned JSON document (``flopwise.profile/1``) and field
 order is the order the document lists them in; ``report/json.py`` is the one place that
@@ -347,29 +348,158 @@ class Measured(Section):
 
 @dataclass
 class Energy(Section):
-    """Energy and gCO2e of the measured run: measure/energy's ``energy`` document, rendered
-    by its row builder (``document`` is written as the section itself)."""
+    """Energy and gCO2e of the measured run (schema ``flopwise.energy/1``), filled by
+    measure/energy's :func:`~flopwise.measure.energy.report_from_result`.
 
-    document: dict[str, Any] = field(default_factory=dict)
+    Figures are per run (one model call) unless the name says otherwise; ``None`` where
+    the work per run (items, tokens, FLOPs) is unknown. ``uncertainty`` is ``counter``,
+    ``sampled`` or ``estimated`` (a power model x time, never a measurement)."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.document)
+    #: Efficiency ratios written only when they can be computed (no zero denominator).
+    OPTIONAL = frozenset(
+        {
+            "flops_per_joule",
+            "items_per_joule",
+            "items_per_kwh",
+            "items_per_pflop",
+            "items_per_gco2e",
+            "tokens_per_joule",
+            "tokens_per_kwh",
+            "tokens_per_pflop",
+            "tokens_per_gco2e",
+            "per_module_joules_per_run",
+            "per_module_basis",
+        }
+    )
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Energy:
-        return cls(document=dict(data))
+    schema: str = "flopwise.energy/1"
+    #: The reader's method: ``rapl``, ``nvml``, ``zeus``, ``codecarbon`` or ``estimated``.
+    method: str = "estimated"
+    uncertainty: str = "estimated"
+    measured: bool = False
+    reader: str = ""
+    #: The power model's description, when the figure is an estimate.
+    model: str | None = None
+    #: Time-weighted utilisation the power model used (None when nothing was estimated).
+    utilisation: float | None = None
+    runs: int = 0
+    windows: int = 0
+    repeats_per_window: int = 0
+    #: Mean window length (seconds).
+    window_s: float = 0.0
+    seconds_per_run: float = 0.0
+    joules_total: float = 0.0
+    joules_per_run: float = 0.0
+    #: Spread of joules per run over the windows.
+    joules_per_run_min: float = 0.0
+    joules_per_run_max: float = 0.0
+    joules_per_item: float | None = None
+    joules_per_token: float | None = None
+    kwh_per_run: float = 0.0
+    average_power_w: float = 0.0
+    items_per_run: float | None = None
+    tokens_per_run: float | None = None
+    flops_per_run: int | None = None
+    #: Joules per run of each counter domain (package, dram, gpu ...).
+    domains_joules_per_run: dict[str, float] = field(default_factory=dict)
+    grid_region: str = ""
+    grid_name: str = ""
+    grid_gco2e_per_kwh: float = 0.0
+    grid_source: str = ""
+    grid_year: int | None = None
+    grid_is_default: bool = False
+    pue: float = 1.0
+    gco2e_per_run: float = 0.0
+    gco2e_per_item: float | None = None
+    gco2e_per_token: float | None = None
+    flops_per_joule: float | None = None
+    items_per_joule: float | None = None
+    items_per_kwh: float | None = None
+    items_per_pflop: float | None = None
+    items_per_gco2e: float | None = None
+    tokens_per_joule: float | None = None
+    tokens_per_kwh: float | None = None
+    tokens_per_pflop: float | None = None
+    tokens_per_gco2e: float | None = None
+    #: Joules per run by module path: the run's energy split by time share (an
+    #: apportionment, labelled by ``per_module_basis``; not measured per module).
+    per_module_joules_per_run: dict[str, float] | None = None
+    per_module_basis: str | None = None
+    flags: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    #: One line per better reader that is not available here (what is missing).
+    unavailable: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StageTiming(Section):
+    """One pipeline stage: its status (``measured``, ``not_applicable``, ``skipped``), what
+    it does, its timing (None unless timed) and its ``share`` of the sum of stage medians."""
+
+    OPTIONAL = frozenset({"bytes", "latency"})
+    NESTED = {"latency": (LatencySummary, "one")}
+
+    status: str = ""
+    what: str = ""
+    median_s: float | None = None
+    min_s: float | None = None
+    iqr_s: float | None = None
+    cv: float | None = None
+    spread: float | None = None
+    repeats: int | None = None
+    calls_per_sample: int | None = None
+    trustworthy: bool | None = None
+    reason: str | None = None
+    share: float | None = None
+    note: str | None = None
+    #: Bytes copied (the host-to-device stage only).
+    bytes: int | None = None
+    #: The full latency summary, when the stage was timed.
+    latency: LatencySummary | None = None
+
+
+@dataclass
+class EndToEnd(Section):
+    """The whole chain timed as one callable, beside the sum of the stage medians."""
+
+    NESTED = {"latency": (LatencySummary, "one")}
+
+    median_s: float = 0.0
+    trustworthy: bool = True
+    reason: str | None = None
+    #: End-to-end median / sum of the stage medians (None when the sum is 0).
+    over_sum: float | None = None
+    latency: LatencySummary = field(default_factory=LatencySummary)
 
 
 @dataclass
 class Stages(Section):
-    """Preprocess, host-to-device, inference and postprocess times: measure/stages'
-    document, rendered by its row builder (``document`` is written as the section)."""
+    """Preprocess, host-to-device, inference and postprocess times of one run (schema
+    ``flopwise.stages/1``), filled by measure/stages' ``measure_stages``."""
 
-    document: dict[str, Any] = field(default_factory=dict)
+    NESTED = {"stages": (StageTiming, "dict"), "end_to_end": (EndToEnd, "one")}
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.document)
+    schema: str = "flopwise.stages/1"
+    device: str = "cpu"
+    threads: int = 1
+    #: The model source (torchvision, timm, hf, file, ...), None when unknown.
+    source: str | None = None
+    #: What was preprocessed: ``image``, ``text`` or None.
+    kind: str | None = None
+    #: What the preprocess stage made (its size, format, tokenizer ...; empty when skipped).
+    input: dict[str, Any] = field(default_factory=dict)
+    #: The stage names, in pipeline order.
+    order: list[str] = field(default_factory=list)
+    stages: dict[str, StageTiming] = field(default_factory=dict)
+    #: Each timed stage's share of ``total_s``.
+    shares: dict[str, float] = field(default_factory=dict)
+    #: The sum of the stage medians (seconds).
+    total_s: float = 0.0
+    end_to_end: EndToEnd | None = None
+    trustworthy: bool = True
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Stages:
-        return cls(document=dict(data))
+    def ordered(self) -> list[tuple[str, StageTiming]]:
+        """``(name, stage)`` in pipeline order."""
+        return [(name, self.stages[name]) for name in self.order if name in self.stages]

@@ -70,10 +70,10 @@ def attach_measurements(
             device=device,
             threads=options.threads,
         )
-        energy_doc = None
+        energy = None
         if options.energy:
             model.eval()
-            energy_doc = _energy(prof, model, args, kwargs, run, hw, options.grid, options.pue)
+            energy = _energy(prof, model, args, kwargs, run, hw, options.grid, options.pue)
     finally:
         model.train(was_training)
     measured = Measured.from_dict(run.to_dict())
@@ -90,12 +90,12 @@ def attach_measurements(
         for path, mt in run.modules.items()
     }
     prof.measured = measured
-    if energy_doc is not None:
-        prof.energy = Energy.from_dict(energy_doc)
+    if energy is not None:
+        prof.energy = energy
     return TimedRun(run, hw, hw_name, device)
 
 
-def _energy(prof, model, args, kwargs, run, hw, grid, pue) -> dict[str, Any]:
+def _energy(prof, model, args, kwargs, run, hw, grid, pue) -> Energy:
     import torch
 
     from flopwise.measure.energy import energy_report

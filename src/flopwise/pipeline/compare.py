@@ -183,8 +183,8 @@ def _measure_rows(
         except Exception as exc:  # energy is optional: say why it is missing
             notes.append(f"energy of {lab} not measured: {exc}")
             continue
-        row.energy_j = rep.get("joules_per_run")
-        row.energy_method = f"{rep.get('method')} ({rep.get('uncertainty')})"
+        row.energy_j = rep.joules_per_run
+        row.energy_method = f"{rep.method} ({rep.uncertainty})"
 
 
 def _pareto(rows: list[C.CompareRow], measured: bool) -> dict[str, Any] | None:

@@ -180,17 +180,15 @@ def _measure_stages(
     was_training = model.training
     model.eval()
     try:
-        return Stages.from_dict(
-            measure_stages(
-                model,
-                args,
-                kwargs,
-                source=parse_model_spec(model_spec)[0],
-                device=device,
-                # stages warm up 3 times (as before MeasureOptions): the first preprocess
-                # calls build caches
-                measure=dataclasses.replace(options, warmup=3),
-            )
+        return measure_stages(
+            model,
+            args,
+            kwargs,
+            source=parse_model_spec(model_spec)[0],
+            device=device,
+            # stages warm up 3 times (as before MeasureOptions): the first preprocess
+            # calls build caches
+            measure=dataclasses.replace(options, warmup=3),
         )
     finally:
         model.train(was_training)

@@ -1,39 +1,37 @@
-"""Rows and the one-line summary of the pipeline-stages section (the JSON-ready result of
-:func:`flopwise.measure.stages.measure_stages`). Formatting only."""
+"""Rows and the one-line summary of the pipeline-stages section (the
+:class:`~flopwise.sections.Stages` that :func:`flopwise.measure.stages.measure_stages`
+returns). Formatting only."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
+from flopwise.sections import Stages
 from flopwise.units import seconds
 
 __all__ = ["stage_rows", "stage_summary"]
 
 
-def stage_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+def stage_rows(result: Stages) -> list[dict[str, Any]]:
     """One plain dict per stage of a stages result, in pipeline order, for a renderer to
     print: ``stage``, ``status``, ``what``, ``median_s``, ``spread``,
     ``share``, ``trustworthy``, ``note`` (None where not applicable)."""
-    rows = []
-    for name in result["order"]:
-        entry = result["stages"][name]
-        rows.append(
-            {
-                "stage": name,
-                "status": entry["status"],
-                "what": entry["what"],
-                "median_s": entry["median_s"],
-                "spread": entry["spread"],
-                "share": entry["share"],
-                "trustworthy": entry["trustworthy"],
-                "note": entry["note"] or entry["reason"],
-            }
-        )
-    return rows
+    return [
+        {
+            "stage": name,
+            "status": entry.status,
+            "what": entry.what,
+            "median_s": entry.median_s,
+            "spread": entry.spread,
+            "share": entry.share,
+            "trustworthy": entry.trustworthy,
+            "note": entry.note or entry.reason,
+        }
+        for name, entry in result.ordered()
+    ]
 
 
-def stage_summary(result: Mapping[str, Any]) -> str:
+def stage_summary(result: Stages) -> str:
     """One line: ``preprocess 31% · host_to_device n/a · inference 66% · postprocess 3%
     (sum 12.3 ms; end to end 12.9 ms)``; untrusted stages are marked ``?``."""
     parts = []
@@ -45,10 +43,9 @@ def stage_summary(result: Mapping[str, Any]) -> str:
         else:
             mark = "" if row["trustworthy"] else "?"
             parts.append(f"{row['stage']} {_percent(row['share'])}{mark}")
-    tail = f"sum {seconds(result['total_s'], finest='µs', missing='-')}"
-    e2e = result.get("end_to_end")
-    if e2e:
-        tail += f"; end to end {seconds(e2e['median_s'], finest='µs', missing='-')}"
+    tail = f"sum {seconds(result.total_s, finest='µs', missing='-')}"
+    if result.end_to_end is not None:
+        tail += f"; end to end {seconds(result.end_to_end.median_s, finest='µs', missing='-')}"
     return " · ".join(parts) + f" ({tail})"
 
 

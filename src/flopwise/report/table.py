@@ -10,7 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from flopwise.sections import HardwareRef, Measured, Roofline, TimeShare, Verdict
+from flopwise.sections import Energy, HardwareRef, Measured, Roofline, TimeShare, Verdict
 from flopwise.units import count, seconds, si
 
 if TYPE_CHECKING:
@@ -182,12 +182,12 @@ def measured_parts(p: Profile) -> list:
     tops = m.roofline.time_vs_flops if m.roofline is not None else None
     if tops is not None and tops.by_time:
         lines.append(_time_vs_flops_table(tops.by_time))
-    if p.stages is not None and p.stages.document:
+    if p.stages is not None and p.stages.stages:
         from flopwise.report.stages import stage_summary
 
-        lines.append(Text(f"pipeline stages: {stage_summary(p.stages.document)}"))
-    if p.energy is not None and p.energy.document:
-        lines.append(_energy_table(p.energy.document))
+        lines.append(Text(f"pipeline stages: {stage_summary(p.stages)}"))
+    if p.energy is not None:
+        lines.append(_energy_table(p.energy))
     return lines
 
 
@@ -287,7 +287,7 @@ def _time_vs_flops_table(rows: list[TimeShare]) -> Table:
     return top
 
 
-def _energy_table(energy: dict) -> Table:
+def _energy_table(energy: Energy) -> Table:
     from flopwise.report.energy import energy_rows
 
     et = Table(title="energy", box=None, title_justify="left", show_header=False)

@@ -15,7 +15,7 @@ reader                    method      uncertainty
 :func:`select_reader` picks the best reader that works here and returns one line for
 every better one that does not (what is missing, how to enable it). :func:`measure_energy`
 runs a function inside one or more windows; :func:`energy_report` adds carbon and
-efficiency figures and returns a JSON-ready dict for the ``"energy"`` section of a
+efficiency figures and returns the :class:`~flopwise.sections.Energy` section of a
 profile, which :func:`flopwise.report.energy.energy_rows` turns into table rows.
 
 The package: ``base`` (readings, availability, the reader protocol, energy windows),
@@ -50,6 +50,7 @@ from flopwise.measure.energy.carbon import (
 from flopwise.measure.energy.nvml import NvmlReader
 from flopwise.measure.energy.power_model import EstimatedReader, power_model_energy
 from flopwise.measure.energy.rapl import DEFAULT_POWERCAP_ROOT, RaplReader
+from flopwise.sections import Energy
 
 __all__ = [
     "SCHEMA",
@@ -348,65 +349,64 @@ def report_from_result(
     pue: float = DEFAULT_PUE,
     module_times: Mapping[str, float] | None = None,
     module_total_time: float | None = None,
-) -> dict[str, Any]:
-    """The JSON-ready energy section for an already measured :class:`EnergyResult`.
+) -> Energy:
+    """The energy section of a profile for an already measured :class:`EnergyResult`.
 
-    ``flops`` is per run. Keys carry their units (``joules_per_run``, ``gco2e_per_run``);
-    values are ints, floats, strings, booleans, lists, dicts or null.
+    ``flops`` is per run. Field names carry their units (``joules_per_run``,
+    ``gco2e_per_run``); counts stay ints (see :class:`~flopwise.sections.Energy`).
     """
     g = grid_intensity(grid)
     j_run = result.joules_per_run
     gco2e_run = carbon_g(j_run, g.g_per_kwh, pue)
     items, tokens = result.items, result.tokens
     lo, hi = result.per_run_spread
-    d: dict[str, Any] = {
-        "schema": SCHEMA,
-        "method": result.method,
-        "uncertainty": result.uncertainty,
-        "measured": result.measured,
-        "reader": result.reader,
-        "model": result.model,
-        "utilisation": result.utilisation,
-        "runs": result.runs,
-        "windows": len(result.readings),
-        "repeats_per_window": result.repeats,
-        "window_s": result.window_s,
-        "seconds_per_run": result.seconds / result.runs if result.runs else 0.0,
-        "joules_total": result.joules,
-        "joules_per_run": j_run,
-        "joules_per_run_min": lo,
-        "joules_per_run_max": hi,
-        "joules_per_item": _num(result.joules_per_item),
-        "joules_per_token": _num(result.joules_per_token),
-        "kwh_per_run": j_run / JOULES_PER_KWH,
-        "average_power_w": result.average_power_w,
-        "items_per_run": _num(items),
-        "tokens_per_run": _num(tokens),
-        "flops_per_run": int(flops) if flops is not None else None,
-        "domains_joules_per_run": result.domains_per_run,
-        "grid_region": g.region,
-        "grid_name": g.name,
-        "grid_gco2e_per_kwh": g.g_per_kwh,
-        "grid_source": g.source,
-        "grid_year": g.year,
-        "grid_is_default": g.is_default,
-        "pue": float(pue),
-        "gco2e_per_run": gco2e_run,
-        "gco2e_per_item": gco2e_run / items if items else None,
-        "gco2e_per_token": gco2e_run / tokens if tokens else None,
-    }
-    d.update(
-        efficiency_metrics(joules=j_run, flops=flops, items=items, tokens=tokens, gco2e=gco2e_run)
-    )
+    per_module = None
     if module_times:
-        d["per_module_joules_per_run"] = apportion(
-            j_run, module_times, total_time=module_total_time
-        )
-        d["per_module_basis"] = APPORTIONED
-    d["flags"] = result.flags
-    d["notes"] = result.notes
-    d["unavailable"] = list(result.unavailable)
-    return d
+        per_module = apportion(j_run, module_times, total_time=module_total_time)
+    return Energy(
+        schema=SCHEMA,
+        method=result.method,
+        uncertainty=result.uncertainty,
+        measured=result.measured,
+        reader=result.reader,
+        model=result.model,
+        utilisation=result.utilisation,
+        runs=result.runs,
+        windows=len(result.readings),
+        repeats_per_window=result.repeats,
+        window_s=result.window_s,
+        seconds_per_run=result.seconds / result.runs if result.runs else 0.0,
+        joules_total=result.joules,
+        joules_per_run=j_run,
+        joules_per_run_min=lo,
+        joules_per_run_max=hi,
+        joules_per_item=_num(result.joules_per_item),
+        joules_per_token=_num(result.joules_per_token),
+        kwh_per_run=j_run / JOULES_PER_KWH,
+        average_power_w=result.average_power_w,
+        items_per_run=_num(items),
+        tokens_per_run=_num(tokens),
+        flops_per_run=int(flops) if flops is not None else None,
+        domains_joules_per_run=result.domains_per_run,
+        grid_region=g.region,
+        grid_name=g.name,
+        grid_gco2e_per_kwh=g.g_per_kwh,
+        grid_source=g.source,
+        grid_year=g.year,
+        grid_is_default=g.is_default,
+        pue=float(pue),
+        gco2e_per_run=gco2e_run,
+        gco2e_per_item=gco2e_run / items if items else None,
+        gco2e_per_token=gco2e_run / tokens if tokens else None,
+        **efficiency_metrics(
+            joules=j_run, flops=flops, items=items, tokens=tokens, gco2e=gco2e_run
+        ),
+        per_module_joules_per_run=per_module,
+        per_module_basis=APPORTIONED if per_module is not None else None,
+        flags=result.flags,
+        notes=result.notes,
+        unavailable=list(result.unavailable),
+    )
 
 
 def energy_report(
@@ -427,13 +427,13 @@ def energy_report(
     windows: int = 1,
     module_times: Mapping[str, float] | None = None,
     module_total_time: float | None = None,
-) -> dict[str, Any]:
-    """Measure ``fn`` and return the JSON-ready ``"energy"`` section of a profile.
+) -> Energy:
+    """Measure ``fn`` and return the ``energy`` section of a profile.
 
     ``flops``, ``items`` and ``tokens`` are per run; ``grid`` is a region or a number of
     gCO2e/kWh (default: world average, labelled); ``pue`` >= 1; ``hardware`` feeds the
-    power-model estimate when no counter is readable. See :func:`report_from_result` for
-    the keys.
+    power-model estimate when no counter is readable. See
+    :class:`~flopwise.sections.Energy` for the fields.
     """
     unavailable: list[str] = []
     if reader is None:

@@ -22,6 +22,7 @@ from flopwise.measure.stages.inputs import (
 )
 from flopwise.measure.stages.result import stage_entry
 from flopwise.measure.stages.slots import Slot, find_image_input, find_token_input, get_input
+from flopwise.sections import StageTiming
 
 __all__ = [
     "ImagePreprocess",
@@ -256,7 +257,7 @@ class Preprocess:
 
     kind: str | None
     fn: Produce | None
-    entry: dict[str, Any]
+    entry: StageTiming
     info: dict[str, Any] = field(default_factory=dict)
     tokenizer: Any = None
 

@@ -1,15 +1,15 @@
-"""The pieces of a stages result: each stage's entry, its timing fields, the shares of
-the total."""
+"""The pieces of a stages result: each stage's entry (a
+:class:`~flopwise.sections.StageTiming`), its timing fields, the shares of the total."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 from flopwise.measure.timing import Latency
+from flopwise.sections import LatencySummary, StageTiming
 
-__all__ = ["SCHEMA", "STAGES", "latency_fields", "stage_entry", "stage_shares"]
+__all__ = ["SCHEMA", "STAGES", "stage_entry", "stage_shares", "timed"]
 
 #: JSON schema name of :func:`measure_stages`' result.
 SCHEMA = "flopwise.stages/1"
@@ -32,35 +32,23 @@ def stage_shares(times: Mapping[str, float]) -> dict[str, float]:
     return {name: value / total for name, value in times.items()}
 
 
-def latency_fields(lat: Latency) -> dict[str, Any]:
-    return {
-        "median_s": lat.median_s,
-        "min_s": lat.min_s,
-        "iqr_s": lat.iqr_s,
-        "cv": lat.cv,
-        "spread": lat.spread,
-        "repeats": lat.repeats,
-        "calls_per_sample": lat.number,
-        "trustworthy": lat.trustworthy,
-        "reason": lat.reason,
-    }
+def timed(entry: StageTiming, lat: Latency) -> None:
+    """Fill ``entry``'s timing fields and its full latency summary from ``lat``."""
+    entry.median_s = lat.median_s
+    entry.min_s = lat.min_s
+    entry.iqr_s = lat.iqr_s
+    entry.cv = lat.cv
+    entry.spread = lat.spread
+    entry.repeats = lat.repeats
+    entry.calls_per_sample = lat.number
+    entry.trustworthy = lat.trustworthy
+    entry.reason = lat.reason
+    entry.latency = LatencySummary.from_dict(lat.to_dict())
 
 
-def stage_entry(status: str, what: str, note: str | None = None, **extra: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "status": status,
-        "what": what,
-        "median_s": None,
-        "min_s": None,
-        "iqr_s": None,
-        "cv": None,
-        "spread": None,
-        "repeats": None,
-        "calls_per_sample": None,
-        "trustworthy": None,
-        "reason": None,
-        "share": None,
-        "note": note,
-    }
-    entry.update(extra)
-    return entry
+def stage_entry(
+    status: str, what: str, note: str | None = None, *, bytes: int | None = None
+) -> StageTiming:
+    """A stage not timed yet: its status, what it does, a note, and (for the host copy)
+    the bytes copied."""
+    return StageTiming(status=status, what=what, note=note, bytes=bytes)

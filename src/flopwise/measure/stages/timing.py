@@ -1,7 +1,7 @@
 """Timing the stages of a deployed model: build the host copy, inference and
 postprocessing around the preprocess stage, time them all interleaved in one run (A B C D,
-B C D A, ...) so a burst of load hits every stage alike, and assemble the JSON-ready
-result."""
+B C D A, ...) so a burst of load hits every stage alike, and assemble the result (the
+:class:`~flopwise.sections.Stages` section)."""
 
 from __future__ import annotations
 
@@ -17,15 +17,10 @@ from flopwise.measure.options import MeasureOptions, torch_threads
 from flopwise.measure.stages.inputs import DEFAULT_IMAGE_SIZE
 from flopwise.measure.stages.postprocess import choose_postprocess
 from flopwise.measure.stages.preprocess import Preprocess, StageInputs, preprocess_stage
-from flopwise.measure.stages.result import (
-    SCHEMA,
-    STAGES,
-    latency_fields,
-    stage_entry,
-    stage_shares,
-)
+from flopwise.measure.stages.result import SCHEMA, STAGES, stage_entry, stage_shares, timed
 from flopwise.measure.stages.slots import replace_inputs
 from flopwise.measure.timing import Latency, check_device, measure_interleaved
+from flopwise.sections import EndToEnd, LatencySummary, Stages, StageTiming
 
 __all__ = ["DEFAULT_BUDGET_S", "DEFAULT_MEASURE", "measure_stages"]
 
@@ -52,9 +47,10 @@ def measure_stages(
     tokenizer: Any = None,
     preprocess_threads: int | None = None,
     end_to_end: bool = True,
-) -> dict[str, Any]:
+) -> Stages:
     """Time preprocessing, host-to-device copy, inference and postprocessing of ``model``
-    on inputs shaped like ``args``/``kwargs``, interleaved in one run; JSON-ready result.
+    on inputs shaped like ``args``/``kwargs``, interleaved in one run; the ``stages``
+    section of a profile.
 
     ``source`` is the model source (``LoadedModel.source``: torchvision, timm, hf, file,
     module, or a spec prefix); ``hf`` image models are resized straight to the input size
@@ -72,14 +68,15 @@ def measure_stages(
     DataLoader worker); None keeps the current setting. With ``end_to_end`` the whole
     chain is also timed as one callable in the same interleaving, as a check on the sum.
 
-    Result keys (schema ``flopwise.stages/1``): ``schema``, ``device``, ``threads``,
-    ``source``, ``kind`` (image / text / None), ``input`` (what was preprocessed),
-    ``order`` (the stage names), ``stages`` (name → status measured / not_applicable /
-    skipped, what, median_s, min_s, iqr_s, cv, spread, repeats, trustworthy, reason,
-    share, note, plus ``latency``: the full ``Latency.to_dict()``), ``shares`` (of
-    ``total_s``, the sum of stage medians), ``total_s``, ``end_to_end`` (median_s,
-    trustworthy, reason, latency, ``over_sum``: end-to-end median / sum of medians),
-    ``trustworthy``, ``reasons``, ``notes``.
+    The result (:class:`~flopwise.sections.Stages`, schema ``flopwise.stages/1``):
+    ``device``, ``threads``, ``source``, ``kind`` (image / text / None), ``input`` (what
+    was preprocessed), ``order`` (the stage names), ``stages`` (name →
+    :class:`~flopwise.sections.StageTiming`: status measured / not_applicable / skipped,
+    what, median_s, min_s, iqr_s, cv, spread, repeats, trustworthy, reason, share, note,
+    plus the full ``latency`` summary), ``shares`` (of ``total_s``, the sum of stage
+    medians), ``total_s``, ``end_to_end`` (median_s, trustworthy, reason, latency,
+    ``over_sum``: end-to-end median / sum of medians), ``trustworthy``, ``reasons``,
+    ``notes``.
     """
     dev = check_device(device)  # one line (DeviceUnavailable) for cuda without a GPU
     inputs = StageInputs(
@@ -105,7 +102,7 @@ class _StageRun:
     and the callables to time (stage name → zero-argument callable)."""
 
     pre: Preprocess
-    entries: dict[str, dict[str, Any]]
+    entries: dict[str, StageTiming]
     fns: dict[str, Callable[[], Any]]
     device: str
 
@@ -192,7 +189,7 @@ def _copy_stage(run: _StageRun, host_args: tuple[Any, ...], host_kwargs: dict[st
         "not applicable on cpu: the inputs already live in host memory (0 s)",
         bytes=0,
     )
-    run.entries["host_to_device"]["median_s"] = 0.0
+    run.entries["host_to_device"].median_s = 0.0
 
 
 def _to_device(h_args: tuple[Any, ...], h_kwargs: dict[str, Any], dev: str) -> Inputs:
@@ -243,56 +240,55 @@ def _with_threads(fn: Callable[[], Any], threads: int | None) -> Callable[[], An
 
 def _result(
     run: _StageRun, lats: Mapping[str, Latency], source: str, inputs: StageInputs
-) -> dict[str, Any]:
-    """The JSON-ready result (schema ``flopwise.stages/1``) from the timed stages."""
+) -> Stages:
+    """The stages section (schema ``flopwise.stages/1``) from the timed stages."""
     stages = run.entries
     for name, lat in lats.items():
         if name in stages:
-            stages[name].update(latency_fields(lat))
-            stages[name]["latency"] = lat.to_dict()
+            timed(stages[name], lat)
     ordered_times = {
-        name: float(stages[name]["median_s"])
+        name: float(stages[name].median_s)
         for name in STAGES
-        if name in stages and stages[name]["median_s"] is not None
+        if name in stages and stages[name].median_s is not None
     }
     shares = stage_shares(ordered_times)
     for name, share in shares.items():
-        stages[name]["share"] = share
+        stages[name].share = share
     total = math.fsum(ordered_times.values())
     reasons = [
-        f"{name}: {entry['reason']}"
+        f"{name}: {entry.reason}"
         for name, entry in stages.items()
-        if entry["status"] == "measured" and entry["trustworthy"] is False
+        if entry.status == "measured" and entry.trustworthy is False
     ]
-    return {
-        "schema": SCHEMA,
-        "device": run.device,
-        "threads": torch.get_num_threads(),
-        "source": source or None,
-        "kind": run.pre.kind,
-        "input": run.pre.info,
-        "order": list(STAGES),
-        "stages": {name: stages[name] for name in STAGES},
-        "shares": shares,
-        "total_s": total,
-        "end_to_end": _end_to_end(lats.get("end_to_end"), total),
-        "trustworthy": not reasons,
-        "reasons": reasons,
-        "notes": _notes(run, inputs),
-    }
+    return Stages(
+        schema=SCHEMA,
+        device=run.device,
+        threads=torch.get_num_threads(),
+        source=source or None,
+        kind=run.pre.kind,
+        input=run.pre.info,
+        order=list(STAGES),
+        stages={name: stages[name] for name in STAGES},
+        shares=shares,
+        total_s=total,
+        end_to_end=_end_to_end(lats.get("end_to_end"), total),
+        trustworthy=not reasons,
+        reasons=reasons,
+        notes=_notes(run, inputs),
+    )
 
 
-def _end_to_end(lat: Latency | None, total: float) -> dict[str, Any] | None:
+def _end_to_end(lat: Latency | None, total: float) -> EndToEnd | None:
     """The whole chain timed as one callable, beside the sum of the stage medians."""
     if lat is None:
         return None
-    return {
-        "median_s": lat.median_s,
-        "trustworthy": lat.trustworthy,
-        "reason": lat.reason,
-        "over_sum": lat.median_s / total if total > 0 else None,
-        "latency": lat.to_dict(),
-    }
+    return EndToEnd(
+        median_s=lat.median_s,
+        trustworthy=lat.trustworthy,
+        reason=lat.reason,
+        over_sum=lat.median_s / total if total > 0 else None,
+        latency=LatencySummary.from_dict(lat.to_dict()),
+    )
 
 
 def _notes(run: _StageRun, inputs: StageInputs) -> list[str]:
