@@ -321,8 +321,8 @@ def _measured(console: Console, doc: dict[str, Any]) -> None:
         f"warm-up; floor: {doc['roofline_hardware']})",
         title_justify="left",
     )
-    cols = ("", "measured (median)", "spread", "device time", "roofline floor", "gap", "host")
-    for col in (*cols, "device"):
+    cols = ("", "measured (median)", "spread", "device time", "roofline floor", "gap")
+    for col in (*cols, "outside kernels", "kernels"):
         t.add_column(col, justify="left" if not col else "right", no_wrap=True)
     t.add_column("bound")
     for ph in doc["phases"]:
@@ -344,7 +344,8 @@ def _measured(console: Console, doc: dict[str, Any]) -> None:
         "measured / roofline floor; measured = host wall time between device "
         "synchronisations; device time = "
         + escape(doc["timing"].get("device_timer", "-"))
-        + "; host = wall time outside device kernels, device = kernel busy time (profiler)[/dim]"
+        + "; kernels = kernel busy time (profiler, CUDA), outside kernels = measured - "
+        "kernels[/dim]"
     )
     for note in doc["notes"]:
         console.print(f"[dim]note: {escape(note)}[/dim]")
