@@ -172,3 +172,23 @@ def test_a_failed_section_writes_its_error_not_figures(tmp_path, capsys, monkeyp
     assert "## memory: FAILED" in text and "RuntimeError: no figures from me" in text
     assert "## gpu_roofline: ok" in text and "skipped: needs CUDA" in text
     assert not results.exists()  # the repository's results file is written on CUDA only
+
+
+def test_cuda_step_peak_reads_the_allocator_around_one_step(monkeypatch):
+    """The CUDA measurement's arithmetic with torch.cuda's allocator calls faked: the step
+    runs between reading memory_allocated and max_memory_allocated, after a reset."""
+    import torch
+
+    _sections_path(monkeypatch)
+    import gpu_checks_memory as gm
+
+    log: list[str] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: log.append("sync"))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: log.append("before") or 1000)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda *a: log.append("reset"))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: log.append("peak") or 4096)
+    model = torch.nn.Linear(4, 2)
+    model.register_forward_hook(lambda *a: log.append("forward"))
+    out = gm.cuda_step_peak(model, (torch.ones(3, 4),), {}, train=False)
+    assert out == {"peak_bytes": 4096, "before_bytes": 1000, "step_peak_bytes": 3096}
+    assert log[-6:] == ["sync", "before", "reset", "forward", "sync", "peak"]
