@@ -136,25 +136,31 @@ def check_memory(out_dir: Path, device: str = "cuda") -> dict[str, Any]:
     return doc
 
 
+def _mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:.1f} MiB"
+
+
 def markdown(doc: dict[str, Any]) -> list[str]:
     """The results-file lines of this section (figures from ``doc`` only)."""
     ws = doc["workspace_settings"]
     lines = [
         "- workspace settings: " + ", ".join(f"{k} {v}" for k, v in ws.items()),
         "",
-        "| model | input | step | predicted step peak | measured step peak | predicted / measured |",
-        "|---|---|---|---|---|---|",
+        "| model | input | step | predicted step peak | measured step peak | predicted / measured "
+        "| predicted peak | measured peak |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in doc["cases"]:
         step = "train (fwd+bwd)" if c["train"] else "inference"
         if "error" in c:
-            lines.append(f"| {c['model']} | {c['input']} | {step} | **error** | - | - |")
+            lines.append(f"| {c['model']} | {c['input']} | {step} | **error** | - | - | - | - |")
             continue
         ratio = c["predicted_over_measured"]
         lines.append(
             f"| {c['model']} | {c['input']} | {step} "
             f"| {c['predicted']['step_peak_bytes'] / 2**20:.1f} MiB "
             f"| {c['measured']['step_peak_bytes'] / 2**20:.1f} MiB "
-            f"| {'-' if ratio is None else f'{ratio:.3f}'} |"
+            f"| {'-' if ratio is None else f'{ratio:.3f}'} "
+            f"| {_mib(c['predicted'].get('peak_bytes'))} | {_mib(c['measured'].get('peak_bytes'))} |"
         )
     return lines
