@@ -34,7 +34,7 @@ Sections:
   ``--device cuda``, each output naming the device and its peak memory; on CUDA the measured
   TTFT/TPOT have a device time by CUDA events beside the host wall time (about 1.5 minutes).
 - ``check_predict`` (gpu_checks_predict.py): ``predict --calibrate --device cuda`` and the
-  leave-one-model-out MAPE on issue 11's GPU zoo (float32 half; about 1.5 minutes).
+  leave-one-model-out MAPE on issue 11's GPU zoo (float32 half; about 1.5 minutes, most of it building the models).
 - ``check_memory`` (gpu_checks_memory.py): ``flopwise memory`` predicted against
   ``torch.cuda.max_memory_allocated`` for resnet18/resnet50, inference and training, batch 1
   and 32, with the workspace settings stated (issue 14; under a minute).

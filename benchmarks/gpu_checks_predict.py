@@ -31,8 +31,8 @@ from typing import Any
 #: Acceptance: leave-one-model-out MAPE on the GPU zoo.
 MAX_LOMO_MAPE = 0.15
 #: Seconds of interleaved timing for the zoo (all entries together) and for the CLI run.
-ZOO_BUDGET_S = 45.0
-CLI_BUDGET_S = 20.0
+ZOO_BUDGET_S = 30.0
+CLI_BUDGET_S = 10.0
 
 _VISION = ("resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0", "convnext_tiny")
 _VISION += ("vit_b_16", "swin_t")
