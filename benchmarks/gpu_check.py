@@ -5,8 +5,15 @@
 
 Each section is a function ``check_*(out_dir)`` that writes its own JSON file under
 ``out_dir`` (default ``benchmarks/results/gpu_check``) and returns its result document.
+Sections run independently: one that fails or crashes records its error and the next runs.
 Without CUDA the script says so and exits 0 (nothing to check). It exits 1 when any
-counted figure differs from the independently computed integer.
+section fails (a counted figure differs from the independently computed integer, or an
+acceptance line of issue 11 is missed).
+
+The summary of every section goes into ``gpu_<device>.md`` (``<device>`` the GPU's name,
+e.g. ``gpu_nvidia_h200.md``) in the result folder and, on CUDA, in ``benchmarks/results/``
+(``--results``): figures come only from the sections' documents; a section that failed
+writes its error there instead. The whole run is sized for about 5 minutes on an H200.
 
 On the lent machine, with its results copied back and into the repository:
 
@@ -17,20 +24,28 @@ Sections:
   against meta, every total equal.
 - ``check_gpu_roofline`` (gpu_checks_hw.py): host:cuda:0 ceilings, resnet50 batch 32
   floors never beaten and at least 40% of measured, device-time coverage, hf:tiny-llama
-  verdict (about 3 minutes).
+  verdict (about 2 minutes).
 - ``check_sdpa_backends``: every SDPA backend (flash, memory-efficient, cuDNN, math) in
   bf16 and fp16, causal or not, with and without grouped-query attention, under
   ``no_grad``, ``inference_mode`` and autograd (forward + backward), each counted by
   flopwise and compared with the integer computed here from the definition.
 - ``check_device_commands`` (gpu_checks_devices.py): sweep, compare, llm --measure (tiny-llama
   and llama-3-8b at batch 1, prompt 512, gen 32) and llm --train --measure (gpt2) on
-  ``--device cuda``, each output naming the device and its peak memory (about 3 minutes).
+  ``--device cuda``, each output naming the device and its peak memory; on CUDA the measured
+  TTFT/TPOT have a device time by CUDA events beside the host wall time (about 1.5 minutes).
+- ``check_predict`` (gpu_checks_predict.py): ``predict --calibrate --device cuda`` and the
+  leave-one-model-out MAPE on issue 11's GPU zoo (float32 half; about 1.5 minutes, most of it building the models).
+- ``check_memory`` (gpu_checks_memory.py): ``flopwise memory`` predicted against
+  ``torch.cuda.max_memory_allocated`` for resnet18/resnet50, inference and training, batch 1
+  and 32, with the workspace settings stated (issue 14; under a minute).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
+import re
 import sys
 import time
 import traceback
@@ -43,6 +58,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "gpu_check"
+DEFAULT_RESULTS = HERE / "results"
 
 # ---------------------------------------------------------------------------------------
 # SDPA backends
@@ -234,48 +250,105 @@ def check_sdpa_backends(
 # ---------------------------------------------------------------------------------------
 
 
-def _moe_bf16(out_dir: Path, device: str) -> tuple[bool, str]:
+# Each section returns (ok, one summary line, markdown lines for the results file).
+Section = tuple[bool, str, list[str]]
+
+
+def _moe_bf16(out_dir: Path, device: str) -> Section:
     from gpu_checks_real import check_moe_bf16
 
     doc = check_moe_bf16(out_dir, device=device)
     if "skipped" in doc:
-        return True, f"skipped: {doc['skipped']}"
-    return bool(doc["all_equal"]), f"real {doc['real']} vs meta {doc['meta']}"
+        return True, f"skipped: {doc['skipped']}", []
+    line = f"real {doc['real']} vs meta {doc['meta']}"
+    return bool(doc["all_equal"]), line, [f"- all totals equal: {doc['all_equal']}"]
 
 
-def _gpu_roofline(out_dir: Path, device: str) -> tuple[bool, str]:
+def _gpu_roofline(out_dir: Path, device: str) -> Section:
     if device != "cuda":
-        return True, "skipped: needs CUDA"
-    from gpu_checks_hw import check_gpu_roofline
+        return True, "skipped: needs CUDA", []
+    from gpu_checks_hw import _markdown, check_gpu_roofline
 
     doc = check_gpu_roofline(out_dir)
-    return doc["status"] in ("pass", "skipped"), f"status {doc['status']}"
+    body = _markdown(doc).splitlines()[1:]  # its own title dropped: the section names it
+    return doc["status"] in ("pass", "skipped"), f"status {doc['status']}", body
 
 
-def _sdpa_backends(out_dir: Path, device: str) -> tuple[bool, str]:
+def _sdpa_backends(out_dir: Path, device: str) -> Section:
     doc = check_sdpa_backends(out_dir, device=device)
     bad = [c for c in doc["cases"] if c["status"] not in ("ok", "unsupported")]
     for case in bad:
         print("  ", json.dumps({k: v for k, v in case.items() if k != "shape"}))
-    return not bad, f"{doc['summary']} in {doc['seconds']} s"
+    line = f"{doc['summary']} in {doc['seconds']} s"
+    return not bad, line, [f"- cases by status: {doc['summary']} ({len(bad)} bad)"]
 
 
-def _device_commands(out_dir: Path, device: str) -> tuple[bool, str]:
-    from gpu_checks_devices import check_device_commands
+def _device_commands(out_dir: Path, device: str) -> Section:
+    from gpu_checks_devices import check_device_commands, markdown
 
     doc = check_device_commands(out_dir, device=device)
     for problem in doc["problems"]:
         print("  ", problem)
-    return not doc["problems"], f"{len(doc['runs'])} commands run on {device}"
+    return not doc["problems"], f"{len(doc['runs'])} commands run on {device}", markdown(doc)
 
 
-# Cheapest first, so a run cut short by its time limit still brings back results.
+def _predict(out_dir: Path, device: str) -> Section:
+    from gpu_checks_predict import check_predict, markdown
+
+    doc = check_predict(out_dir, device=device)
+    for problem in doc["problems"]:
+        print("  ", problem)
+    mape = doc.get("lomo_mape")
+    line = "no zoo figure" if mape is None else f"leave-one-model-out MAPE {mape:.1%}"
+    return not doc["problems"], line, markdown(doc)
+
+
+def _memory(out_dir: Path, device: str) -> Section:
+    from gpu_checks_memory import check_memory, markdown
+
+    doc = check_memory(out_dir, device=device)
+    for problem in doc["problems"]:
+        print("  ", problem)
+    return not doc["problems"], f"{len(doc['cases'])} configurations", markdown(doc)
+
+
+# Cheapest first, so a run cut short by its time limit still brings back results. The
+# roofline section measures the GPU's ceilings that predict's calibration then reuses.
 SECTIONS = {
     "moe_bf16": _moe_bf16,
+    "memory": _memory,
     "sdpa_backends": _sdpa_backends,
     "gpu_roofline": _gpu_roofline,
     "device_commands": _device_commands,
+    "predict": _predict,
 }
+
+
+def device_slug(device: str) -> str:
+    """``NVIDIA H200`` → ``nvidia_h200`` (``cpu`` for the dry run): the results file's name."""
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()
+
+
+def results_markdown(device: str, outcomes: list[dict[str, Any]]) -> str:
+    """The results file: one part per section run, its status, time and lines (or error)."""
+    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu (dry run)"
+    lines = [
+        f"# GPU check: {name}",
+        "",
+        f"- when: {when}; torch {torch.__version__}; command: "
+        "`PYTHONPATH=src python3 benchmarks/gpu_check.py --out $OUT`",
+        "- every figure below comes from the run's JSON documents (same folder); a failed "
+        "section shows its error",
+    ]
+    for o in outcomes:
+        status = "ok" if o["ok"] else "FAILED"
+        lines += ["", f"## {o['name']}: {status} ({o['seconds']:.0f} s)", "", f"- {o['line']}"]
+        lines += o["lines"]
+        if o.get("error"):
+            lines += ["", "```", o["error"].rstrip(), "```"]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,21 +356,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="result folder")
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--only", nargs="*", choices=list(SECTIONS), help="sections to run")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        help="also write gpu_<device>.md here (CUDA runs only; default benchmarks/results)",
+    )
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu_check: no CUDA device here; nothing to check (skipped).")
         return 0
     sys.path.insert(0, str(HERE))  # the section modules beside this script
-    failed = False
+    outcomes = []
     for name in args.only or list(SECTIONS):
+        started = time.perf_counter()
+        error = None
         try:
-            ok, line = SECTIONS[name](args.out, args.device)
+            ok, line, lines = SECTIONS[name](args.out, args.device)
         except Exception:  # one broken section must not hide the others' results
-            traceback.print_exc()
-            ok, line = False, "crashed (traceback above)"
-        failed |= not ok
-        print(f"{name}: {'ok' if ok else 'FAILED'}: {line}", flush=True)
-    return 1 if failed else 0
+            error = traceback.format_exc()
+            print(error, file=sys.stderr)
+            ok, line, lines = False, "crashed (error below)", []
+        seconds = time.perf_counter() - started
+        outcomes.append(
+            {
+                "name": name,
+                "ok": ok,
+                "line": line,
+                "lines": lines,
+                "seconds": seconds,
+                "error": error,
+            }
+        )
+        print(f"{name}: {'ok' if ok else 'FAILED'}: {line} ({seconds:.0f} s)", flush=True)
+        # rewritten after every section, so a run cut short keeps what it finished
+        text = results_markdown(args.device, outcomes)
+        stem = f"gpu_{device_slug(args.device)}.md"
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / stem).write_text(text)
+        if args.device == "cuda":
+            args.results.mkdir(parents=True, exist_ok=True)
+            (args.results / stem).write_text(text)
+    return 0 if all(o["ok"] for o in outcomes) else 1
 
 
 if __name__ == "__main__":

@@ -94,7 +94,9 @@ def check_device_commands(out_dir: Path, device: str = "cuda") -> dict[str, Any]
         problems += [f"{name}: {p}" for p in _device_ok(m["device"], device)]
         for ph in m["phases"]:
             if gpu and ph["device_s"] is None:
-                problems.append(f"{name}: {ph['name']} has no device time on CUDA")
+                problems.append(f"{name}: {ph['name']} has no kernel time on CUDA")
+            if gpu and ph.get("device_time_method") != "cuda events":
+                problems.append(f"{name}: {ph['name']} device time is not by CUDA events")
             if (
                 ph["gap"] is not None
                 and abs(ph["gap"] * ph["roofline_floor_s"] - ph["measured_s"]) > 1e-12
@@ -104,6 +106,7 @@ def check_device_commands(out_dir: Path, device: str = "cuda") -> dict[str, Any]
         runs[name]["roofline_hardware"] = m["roofline_hardware"]
         runs[name]["phases"] = m["phases"]
         runs[name]["notes"] = m["notes"]
+        runs[name]["device_timer"] = m["timing"].get("device_timer")
 
     train = run(
         "llm_train", "llm", "gpt2" if gpu else "tiny-gpt2", "--train", "--measure", "--device",
@@ -113,9 +116,62 @@ def check_device_commands(out_dir: Path, device: str = "cuda") -> dict[str, Any]
     if train is not None:
         mt = train["measured_training"]
         problems += [f"llm_train: {p}" for p in _device_ok(mt["device"], device)]
-        runs["llm_train"].update(device=mt["device"], step=mt["step"]["median_s"], mfu=mt["mfu"])
+        step_dev = mt.get("step_device") or {}
+        runs["llm_train"].update(
+            device=mt["device"],
+            step=mt["step"]["median_s"],
+            step_device=step_dev.get("median_s"),
+            mfu=mt["mfu"],
+        )
 
     doc = {"device": device, "problems": problems, "runs": runs}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "device_commands.json").write_text(json.dumps(doc, indent=2) + "\n")
     return doc
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{x * 1e3:.3f} ms"
+
+
+def markdown(doc: dict[str, Any]) -> list[str]:
+    """The results-file lines of this section (figures from ``doc`` only)."""
+    runs = doc["runs"]
+    lines = [f"- problems: {len(doc['problems'])}", *(f"  - {p}" for p in doc["problems"])]
+    for name in ("sweep", "compare"):
+        if name in runs:
+            r = runs[name]
+            lines.append(
+                f"- `{' '.join(r['argv'][:3])} ...` on {r['device'].get('name')} "
+                f"(peak memory {r['device'].get('peak_memory_bytes')} B), {r['seconds']} s"
+            )
+    for r in runs.values():
+        if "phases" not in r:
+            continue
+        lines += [
+            "",
+            f"`flopwise {' '.join(r['argv'])}` on {r['device'].get('name')} (floor: "
+            f"{r['roofline_hardware']}; device time: {r['device_timer']})",
+            "",
+            "| phase | measured (host wall) | device (events) | kernels | roofline floor "
+            "| gap | bound |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for ph in r["phases"]:
+            gap = ph["gap"]
+            lines.append(
+                f"| {ph['name']} | {_ms(ph['measured_s'])} | {_ms(ph.get('device_time_s'))} "
+                f"| {_ms(ph['device_s'])} | {_ms(ph['roofline_floor_s'])} "
+                f"| {'-' if gap is None else f'{gap:.2f}x'} | {ph['bound']} |"
+            )
+    if "llm_train" in runs:
+        r = runs["llm_train"]
+        mfu = r.get("mfu") or {}
+        palm, counted = mfu.get("mfu_palm"), mfu.get("mfu_counted")
+        lines.append(
+            f"- `flopwise {' '.join(r['argv'])}`: step {_ms(r['step'])} (device "
+            f"{_ms(r.get('step_device'))}); MFU PaLM "
+            f"{'-' if palm is None else f'{palm:.1%}'}, flopwise count "
+            f"{'-' if counted is None else f'{counted:.1%}'}"
+        )
+    return lines

@@ -7,6 +7,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,7 +32,6 @@ def test_sdpa_section_dry_run_on_cpu(tmp_path):
 
 
 def test_skips_cleanly_without_cuda(capsys):
-    import pytest
     import torch
 
     if torch.cuda.is_available():
@@ -48,3 +49,146 @@ def test_main_runs_every_section_on_cpu_and_reports_each(tmp_path, capsys):
     assert "moe_bf16: ok: real" in out  # real CPU bf16 = meta, the section's own comparison
     assert "gpu_roofline: ok: skipped" in out
     assert json.loads((tmp_path / "moe_bf16.json").read_text())["all_equal"] is True
+
+
+# -- the sections added for issue 11's acceptance (predict, memory) and the results file ----
+
+
+@pytest.fixture
+def synthetic_host(tmp_path, monkeypatch):
+    """A synthetic host profile in a private cache: nothing measures this machine."""
+    from flopwise.measure.hardware import HardwareProfile, host_profile_path
+
+    monkeypatch.setenv("FLOPWISE_DB", str(tmp_path / "runs.sqlite"))
+    monkeypatch.setenv("FLOPWISE_CACHE_DIR", str(tmp_path / "cache"))
+    HardwareProfile(
+        name="host",
+        kind="cpu",
+        peak_flops={"float32": 100e9, "bfloat16": 100e9},
+        memory_bandwidth=20e9,
+        launch_overhead_s=3e-6,
+        source="synthetic test host",
+        details={"measured": True, "device": "cpu"},
+    ).save(host_profile_path())
+
+
+def _sections_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+
+
+def test_predict_section_dry_run_on_cpu(tmp_path, monkeypatch, synthetic_host):
+    """The CLI part (predict --calibrate) and the zoo part run on the CPU; the CLI's zoo is
+    swapped for the dry zoo so the test stays small (the path is the same)."""
+    _sections_path(monkeypatch)
+    import gpu_checks_predict as gp
+
+    from flopwise.pipeline import predict as predict_api
+
+    real = predict_api.run_calibration
+    monkeypatch.setattr(
+        predict_api, "run_calibration", lambda **kw: real(**{"zoo": gp.DRY_ZOO, **kw})
+    )
+    doc = gp.check_predict(tmp_path, device="cpu")
+    assert doc["problems"] == [], doc["problems"]
+    assert doc["cli"]["calibrated_on"]["name"] == "cpu"
+    assert doc["cli"]["method"] == "calibrated cost model"
+    zoo = doc["gpu_zoo"]
+    assert [s["name"] for s in zoo["samples"]] == [f"{g} {' '.join(i)}" for _, g, i in gp.DRY_ZOO]
+    assert doc["lomo_mape"] == zoo["cross_validation"]["mape"]
+    assert json.loads((tmp_path / "predict.json").read_text())["lomo_mape"] == doc["lomo_mape"]
+    text = "\n".join(gp.markdown(doc))
+    assert f"MAPE {doc['lomo_mape']:.1%}" in text and "resnet18 1x3x64x64" in text
+
+
+def test_gpu_zoo_is_the_issue_s_zoo(monkeypatch):
+    """Issue 11 fixed the GPU zoo before fitting: seven torchvision models at batch 1 and
+    32, bert-base and gpt2 at 128 and 512 tokens; grouped by model for leave-one-out."""
+    _sections_path(monkeypatch)
+    import gpu_checks_predict as gp
+
+    groups = {}
+    for _, group, inputs in gp.GPU_ZOO:
+        groups.setdefault(group, []).append(inputs[0])
+    assert len(gp.GPU_ZOO) == 18 and len(groups) == 9
+    assert groups["vit_b_16"] == ["1x3x224x224", "32x3x224x224"]
+    assert groups["gpt2"] == ["input_ids=1x128:int64", "input_ids=1x512:int64"]
+
+
+def test_memory_section_dry_run_on_cpu(tmp_path, monkeypatch):
+    _sections_path(monkeypatch)
+    import gpu_checks_memory as gm
+
+    doc = gm.check_memory(tmp_path, device="cpu")
+    assert doc["problems"] == [], doc["problems"]
+    assert [(c["train"], c["input"]) for c in doc["cases"]] == [
+        (False, "1x3x64x64"), (False, "2x3x64x64"), (True, "1x3x64x64"), (True, "2x3x64x64"),
+    ]  # fmt: skip
+    for c in doc["cases"]:
+        ratio = c["predicted"]["step_peak_bytes"] / c["measured"]["step_peak_bytes"]
+        assert c["predicted_over_measured"] == ratio
+    assert "cudnn_benchmark" in doc["workspace_settings"]
+    text = "\n".join(gm.markdown(doc))
+    assert "workspace settings: cudnn_benchmark" in text and text.count("| torchvision:") == 4
+
+
+def test_devices_markdown_takes_figures_from_the_document(monkeypatch):
+    _sections_path(monkeypatch)
+    import gpu_checks_devices as gd
+
+    phase = {
+        "name": "TTFT", "measured_s": 0.025, "device_time_s": 0.02, "device_s": 0.015,
+        "roofline_floor_s": 0.005, "gap": 5.0, "bound": "device-bound",
+    }  # fmt: skip
+    doc = {
+        "problems": [],
+        "runs": {
+            "llm_x": {
+                "argv": ["llm", "x"], "device": {"name": "cuda:0"}, "roofline_hardware": "h",
+                "device_timer": "cuda events", "phases": [phase],
+            },
+            "llm_train": {"argv": ["llm", "y"], "step": 0.5, "step_device": 0.25,
+                          "mfu": {"mfu_palm": 0.4, "mfu_counted": 0.5}},
+        },
+    }  # fmt: skip
+    text = "\n".join(gd.markdown(doc))
+    assert "| TTFT | 25.000 ms | 20.000 ms | 15.000 ms | 5.000 ms | 5.00x | device-bound |" in text
+    assert "step 500.000 ms (device 250.000 ms); MFU PaLM 40.0%, flopwise count 50.0%" in text
+
+
+def test_a_failed_section_writes_its_error_not_figures(tmp_path, capsys, monkeypatch):
+    script = _script()
+
+    def broken(out_dir, device):
+        raise RuntimeError("no figures from me")
+
+    monkeypatch.setitem(script.SECTIONS, "memory", broken)
+    results = tmp_path / "results"
+    code = script.main(
+        ["--device", "cpu", "--only", "memory", "gpu_roofline", "--out", str(tmp_path),
+         "--results", str(results)]
+    )  # fmt: skip
+    assert code == 1
+    text = (tmp_path / "gpu_cpu.md").read_text()
+    assert "## memory: FAILED" in text and "RuntimeError: no figures from me" in text
+    assert "## gpu_roofline: ok" in text and "skipped: needs CUDA" in text
+    assert not results.exists()  # the repository's results file is written on CUDA only
+
+
+def test_cuda_step_peak_reads_the_allocator_around_one_step(monkeypatch):
+    """The CUDA measurement's arithmetic with torch.cuda's allocator calls faked: the step
+    runs between reading memory_allocated and max_memory_allocated, after a reset."""
+    import torch
+
+    _sections_path(monkeypatch)
+    import gpu_checks_memory as gm
+
+    log: list[str] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: log.append("sync"))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: log.append("before") or 1000)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda *a: log.append("reset"))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: log.append("peak") or 4096)
+    model = torch.nn.Linear(4, 2)
+    model.register_forward_hook(lambda *a: log.append("forward"))
+    out = gm.cuda_step_peak(model, (torch.ones(3, 4),), {}, train=False)
+    assert out == {"peak_bytes": 4096, "before_bytes": 1000, "step_peak_bytes": 3096}
+    assert log[-6:] == ["sync", "before", "reset", "forward", "sync", "peak"]

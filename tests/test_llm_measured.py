@@ -56,6 +56,39 @@ class FakeClock:
 
 # warm-up: prefill 100, steps 100, 100 (dropped); then three timed repeats
 DURATIONS = [100, 100, 100, 10, 2, 4, 30, 6, 6, 20, 1, 2]
+# the same regions as seen by the device's events (shorter: the host also waits on Python)
+DEVICE_DURATIONS = [50, 50, 50, 8, 1, 3, 24, 5, 5, 16, 0.5, 1.5]
+
+
+class FakeEvents:
+    """A fake ``torch.cuda.Event`` class (the event factory): events are made in pairs
+    (start, end); the n-th start records at 10000·n on a scripted device clock and its end
+    ``durations[n]`` later; ``elapsed_time`` is in milliseconds as CUDA's is. ``log``
+    receives "record" so the order against clock reads and syncs can be checked."""
+
+    def __init__(self, durations: list[float], log: list[str] | None = None) -> None:
+        self.durations = list(durations)
+        self.made = 0
+        self.log = log
+
+    def __call__(self) -> FakeEvents._Event:
+        self.made += 1
+        return FakeEvents._Event(self, is_start=self.made % 2 == 1)
+
+    class _Event:
+        def __init__(self, owner: FakeEvents, is_start: bool) -> None:
+            self.owner, self.is_start, self.t = owner, is_start, None
+
+        def record(self) -> None:
+            o = self.owner
+            if o.log is not None:
+                o.log.append("record")
+            self.t = 10000.0 * o.made if self.is_start else o.last + o.durations.pop(0)
+            o.last = self.t
+
+        def elapsed_time(self, end: FakeEvents._Event) -> float:
+            assert self.is_start and not end.is_start and end.t is not None
+            return (end.t - self.t) * 1000.0
 
 
 def test_fake_clock_gives_exact_ttft_and_tpot() -> None:
@@ -244,9 +277,15 @@ def test_time_steps_with_a_fake_clock() -> None:
     from flopwise.llm.measured import time_steps
 
     syncs: list[int] = []
-    lat = time_steps(lambda: None, warmup=1, repeats=3, clock=FakeClock([9, 1, 3, 2]),
-                     sync=lambda: syncs.append(1))  # fmt: skip
+    lat, dev = time_steps(lambda: None, warmup=1, repeats=3, clock=FakeClock([9, 1, 3, 2]),
+                          sync=lambda: syncs.append(1))  # fmt: skip
     assert lat.samples == [1, 3, 2] and lat.median_s == 2 and len(syncs) == 8
+    assert dev is None  # no event timer: the device time is the wall time
+    events = FakeEvents([7, 0.5, 2.5, 1.5])
+    lat, dev = time_steps(lambda: None, warmup=1, repeats=3, clock=FakeClock([9, 1, 3, 2]),
+                          event=events)  # fmt: skip
+    assert lat.samples == [1, 3, 2] and dev.samples == [0.5, 2.5, 1.5] and dev.median_s == 1.5
+    assert events.durations == [] and dev.label == "step device"
 
 
 @pytest.mark.measure
@@ -320,3 +359,114 @@ def test_device_time_of_phases_with_a_fake_profiler(monkeypatch) -> None:
     )
     assert calls == ["prefill", "sync", "decode", "decode", "decode", "sync"]
     assert pre == pytest.approx(2500e-6) and step == pytest.approx(1000e-6)
+
+
+# -- device time by CUDA events (a fake event class; exact figures) ----------------------
+
+
+def test_fake_cuda_events_give_exact_device_ttft_and_tpot() -> None:
+    log: list[str] = []
+    events = FakeEvents(DEVICE_DURATIONS, log)
+    clock = FakeClock(DURATIONS)
+
+    def logged_clock() -> float:
+        log.append("clock")
+        return clock()
+
+    def work(state: int) -> int:
+        log.append("work")
+        return state + 1
+
+    t = time_generation(
+        lambda: work(0), work, decode_steps=2, warmup=1, repeats=3, clock=logged_clock,
+        sync=lambda: log.append("sync"), event=events,
+    )  # fmt: skip
+    # one region: sync, clock, start.record, work, end.record, sync, clock
+    assert log[:7] == ["sync", "clock", "record", "work", "record", "sync", "clock"]
+    assert events.durations == [] and events.made == 24  # 12 regions, one pair each
+    # host times are the clock's, exactly as without events
+    assert t.prefill.samples == [10, 30, 20] and t.tpot.samples == [3, 6, 1.5]
+    # device times are the events': TTFT 8, 24, 16; TPOT (1+3)/2, (5+5)/2, (0.5+1.5)/2
+    assert t.prefill_device.samples == [8, 24, 16] and t.prefill_device.median_s == 16
+    assert t.tpot_device.samples == [2, 5, 1] and t.tpot_device.median_s == 2
+    assert t.steps_device == [1, 3, 5, 5, 0.5, 1.5]
+    assert t.prefill_device.warmup == 1 and t.timer == "cuda events"
+    d = t.to_dict()
+    assert d["device_timer"] == "cuda events"
+    assert d["ttft_device"]["samples_s"] == [8, 24, 16] and d["tpot_device"]["median_s"] == 2
+    assert (d["step_device_min_s"], d["step_device_max_s"]) == (0.5, 5)
+    # per phase: host = wall median, device = events' median; kernels busy 8 of the 20 s
+    ttft, tpot = compare_to_roofline(t, 4.0, 1.5, (8.0, 1.5))
+    assert (ttft.measured_s, ttft.device_time_s, ttft.host_s) == (20, 16, 12)
+    assert (tpot.measured_s, tpot.device_time_s) == (3, 2)
+    doc = ttft.to_dict()
+    assert (doc["host_time_s"], doc["device_time_s"]) == (20, 16)
+    assert doc["device_time_method"] == "cuda events"
+    assert doc["device_time_spread"] == t.prefill_device.spread  # rel IQR 8/16 = 0.5
+    assert doc["device_time_spread"] == max(0.5, t.prefill_device.cv)
+
+
+def test_without_events_the_device_time_is_the_wall_time() -> None:
+    t = time_generation(lambda: 0, lambda s: s, decode_steps=2, warmup=1, repeats=3,
+                        clock=FakeClock(DURATIONS))  # fmt: skip
+    assert t.prefill_device is None and t.tpot_device is None and t.steps_device == []
+    assert t.to_dict()["ttft_device"] is None and "wall time" in t.to_dict()["device_timer"]
+    ttft, tpot = compare_to_roofline(t, 4.0, 1.5)
+    assert (ttft.device_time_s, tpot.device_time_s) == (20, 3)
+    assert ttft.to_dict()["device_time_method"].startswith("wall clock")
+
+
+def test_make_timer_on_cuda_is_the_shared_event_region(monkeypatch) -> None:
+    """flopwise.measure.timing's CUDA timer and the LLM timing share one region: with a
+    fake event class and a fake synchronize its seconds per call are the events'."""
+    from flopwise.measure import timing
+
+    log: list[str] = []
+    events = FakeEvents([0.25], log)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "Event", lambda enable_timing: events())
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda dev=None: log.append("sync"))
+    timer = timing.make_timer("cuda:0")
+    assert timer(lambda: log.append("work"), 5) == pytest.approx(0.05)  # 0.25 s / 5 calls
+    assert log == ["sync", "record", *["work"] * 5, "record", "sync"]
+
+
+@pytest.mark.measure
+def test_measure_llm_real_path_with_fake_events() -> None:
+    """The real model runs on the CPU; the injected fake clock and event class make every
+    host and device figure exact, and the text report shows the device time."""
+    from flopwise.llm import estimate
+    from flopwise.report.llm import _captured, _measured
+
+    est = estimate("tiny-llama", batch=1, prompt=8, gen=3, dtype="float32", hardware="host")
+    m = measure_llm(
+        "tiny-llama", batch=1, prompt=8, gen=3, device="cpu", dtype="float32",
+        roofline=est.roofline, warmup=1, repeats=1,
+        clock=FakeClock([1.0, 0.5, 0.25, 3.0, 0.5, 1.5]),
+        event=FakeEvents([0.5, 0.25, 0.125, 2.0, 0.25, 0.75]),
+    )  # fmt: skip
+    ttft, tpot = m.phases
+    assert (ttft.measured_s, ttft.device_time_s) == (3.0, 2.0)
+    assert (tpot.measured_s, tpot.device_time_s) == (1.0, 0.5)
+    doc = m.to_dict()
+    assert doc["timing"]["device_timer"] == "cuda events"
+    assert doc["phases"][0]["device_time_s"] == 2.0 and doc["phases"][0]["host_time_s"] == 3.0
+    text = _captured(lambda console: _measured(console, doc))
+    assert "device time" in text and "cuda events" in text
+    assert "2.00 s" in text or "2 s" in text
+
+
+@pytest.mark.measure
+def test_measure_training_step_device_time_with_fake_events() -> None:
+    from flopwise.llm import training_cost
+    from flopwise.llm.measured import measure_training
+
+    tc = training_cost("tiny-llama", 1, 8)
+    doc = measure_training(
+        "tiny-llama", batch=1, seq=8, training=tc, peak_flops=1e9, device="cpu",
+        dtype="float32", warmup=1, repeats=1, clock=FakeClock([5.0, 2.0]),
+        event=FakeEvents([4.0, 1.5]),
+    )  # fmt: skip
+    assert doc["step"]["median_s"] == 2.0 and doc["step_device"]["median_s"] == 1.5
+    assert doc["device_timer"] == "cuda events"
+    assert doc["mfu"]["mfu_palm"] == pytest.approx(tc.palm / 2e9)  # MFU on the host wall

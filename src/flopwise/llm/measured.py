@@ -5,16 +5,24 @@ figures beside the roofline.
 device (as ``hf:`` sources do), runs ``warmup`` untimed generations and then ``repeats``
 timed ones of ``batch`` sequences: a prefill of ``prompt`` tokens (its time, with picking
 the first token, is the TTFT) followed by ``gen - 1`` decode steps of one token each on the
-KV cache (the roofline counts the same steps; TPOT is their mean). Every timed region starts
-and ends with a device synchronisation, so asynchronous CUDA launches are charged to the
-step that issued them; the clock is :func:`time.perf_counter` unless one is injected.
+KV cache (the roofline counts the same steps; TPOT is their mean). Every timed region is
+:func:`~flopwise.measure.timing.timed_region`: it starts and ends with a device
+synchronisation, so asynchronous CUDA launches are charged to the step that issued them.
 
-Host vs device: on the CPU every second is host time. On CUDA one extra profiled generation
-sums the kernels' busy time per phase (``torch.profiler``); the rest of the wall time is the
-device waiting for the host (Python, launches, cache and mask handling).
+Two times per region. Host time: the wall clock (:func:`time.perf_counter` unless one is
+injected) between the two synchronisations, what a caller waits. Device time: on CUDA, a
+pair of ``torch.cuda.Event`` recorded around the work (``elapsed_time``), the span the GPU's
+stream took from the first launch to the last kernel's end; on the CPU there is no separate
+device and the device time is the wall time. Both are summarised per phase (TTFT, TPOT) with
+their warm-up, repeats and spread.
 
-The timing loop (:func:`time_generation`) takes the prefill and decode callables, the clock
-and the synchronisation as arguments, so its arithmetic is tested with a fake clock.
+Where the time goes: on CUDA one extra profiled generation sums the kernels' busy time per
+phase (``torch.profiler``); the rest of the wall time is the device waiting for the host
+(Python, launches, cache and mask handling), and the share decides the bound.
+
+The timing loop (:func:`time_generation`) takes the prefill and decode callables, the
+clock, the event factory and the synchronisation as arguments, so its arithmetic is tested
+with a fake clock and a fake CUDA event class.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flopwise.errors import FlopwiseError
-from flopwise.measure.timing import Latency
+from flopwise.measure.timing import Latency, timed_region
 
 __all__ = [
     "GenerationTiming",
@@ -53,6 +61,9 @@ class GenerationTiming:
     ``tpot``: one sample per repeat, the mean of that repeat's decode steps.
     ``steps``: every decode step of every repeat (their spread shows growth with context).
     ``tpot`` is None when ``gen < 2`` (no decode step).
+    These are host times (wall clock between synchronisations). ``prefill_device``,
+    ``tpot_device`` and ``steps_device`` are the same regions timed by device events (CUDA);
+    None / empty when no event timer ran (the CPU: the device time is the wall time).
     """
 
     prefill: Latency
@@ -60,8 +71,19 @@ class GenerationTiming:
     steps: list[float]
     decode_steps: int
     device: str
+    prefill_device: Latency | None = None
+    tpot_device: Latency | None = None
+    steps_device: list[float] = field(default_factory=list)
+
+    @property
+    def timer(self) -> str:
+        """How the device time was taken, in words."""
+        if self.prefill_device is not None:
+            return "cuda events"
+        return "wall clock (no separate device: the device time is the wall time)"
 
     def to_dict(self) -> dict[str, Any]:
+        pre_dev, tpot_dev, steps_dev = self.prefill_device, self.tpot_device, self.steps_device
         return {
             "device": self.device,
             "decode_steps": self.decode_steps,
@@ -69,6 +91,11 @@ class GenerationTiming:
             "tpot": None if self.tpot is None else self.tpot.to_dict(),
             "step_min_s": min(self.steps) if self.steps else None,
             "step_max_s": max(self.steps) if self.steps else None,
+            "device_timer": self.timer,
+            "ttft_device": None if pre_dev is None else pre_dev.to_dict(),
+            "tpot_device": None if tpot_dev is None else tpot_dev.to_dict(),
+            "step_device_min_s": min(steps_dev) if steps_dev else None,
+            "step_device_max_s": max(steps_dev) if steps_dev else None,
         }
 
 
@@ -82,56 +109,70 @@ def time_generation(
     clock: Callable[[], float] = time.perf_counter,
     sync: Callable[[], None] = lambda: None,
     device: str = "cpu",
+    event: Callable[[], Any] | None = None,
 ) -> GenerationTiming:
     """Run ``warmup`` untimed then ``repeats`` timed generations: ``state = prefill()`` then
     ``decode_steps`` times ``state = decode(state)``.
 
-    Each region is ``sync(); t0 = clock(); work; sync(); t1 = clock()`` (the clock is read
-    twice per region, in that order), so with a fake ``clock`` every figure is exact:
+    Each region is :func:`~flopwise.measure.timing.timed_region` (the clock is read twice
+    per region, in that order; with ``event``, two events per region are recorded around
+    the work), so with a fake ``clock`` and a fake ``event`` class every figure is exact:
     TTFT samples are the prefill regions, each TPOT sample is the mean of one repeat's
-    decode regions. Summaries (median, IQR, CV ...) are :class:`Latency`'s.
+    decode regions, for host (clock) and device (events) time alike. Summaries (median,
+    IQR, CV ...) are :class:`Latency`'s.
     """
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
     if decode_steps < 0 or warmup < 0:
         raise ValueError("decode_steps and warmup must be >= 0")
 
-    def region(work: Callable[[], Any]) -> tuple[Any, float]:
-        return _region(work, clock, sync)
+    def region(work: Callable[[], Any]) -> tuple[Any, float, float | None]:
+        return timed_region(work, sync=sync, clock=clock, event=event)
 
-    ttft: list[float] = []
-    tpot: list[float] = []
-    steps: list[float] = []
+    host = _PhaseSamples()
+    dev = _PhaseSamples()
     for r in range(warmup + repeats):
-        state, t_prefill = region(prefill)
-        these = []
+        state, pre_host, pre_dev = region(prefill)
+        these: list[tuple[float, float | None]] = []
         for _ in range(decode_steps):
-            state, t_step = region(lambda state=state: decode(state))
-            these.append(t_step)
+            state, t_host, t_dev = region(lambda state=state: decode(state))
+            these.append((t_host, t_dev))
         if r < warmup:
             continue
-        ttft.append(t_prefill)
-        steps.extend(these)
-        if these:
-            tpot.append(sum(these) / len(these))
+        host.add(pre_host, [h for h, _ in these])
+        if event is not None:
+            dev.add(pre_dev, [d for _, d in these])
+
+    def lat(samples: list[float], label: str) -> Latency | None:
+        if not samples:
+            return None
+        return Latency(samples=samples, warmup=warmup, device=device, label=label)
+
     return GenerationTiming(
-        prefill=Latency(samples=ttft, warmup=warmup, device=device, label="TTFT"),
-        tpot=Latency(samples=tpot, warmup=warmup, device=device, label="TPOT") if tpot else None,
-        steps=steps,
+        prefill=lat(host.ttft, "TTFT"),
+        tpot=lat(host.tpot, "TPOT"),
+        steps=host.steps,
         decode_steps=decode_steps,
         device=device,
+        prefill_device=lat(dev.ttft, "TTFT device"),
+        tpot_device=lat(dev.tpot, "TPOT device"),
+        steps_device=dev.steps,
     )
 
 
-def _region(
-    work: Callable[[], Any], clock: Callable[[], float], sync: Callable[[], None]
-) -> tuple[Any, float]:
-    """``work()``'s result and its seconds between two synchronisations (two clock reads)."""
-    sync()
-    t0 = clock()
-    out = work()
-    sync()
-    return out, clock() - t0
+@dataclass
+class _PhaseSamples:
+    """One clock's samples: a TTFT per repeat, a TPOT (mean step) per repeat, every step."""
+
+    ttft: list[float] = field(default_factory=list)
+    tpot: list[float] = field(default_factory=list)
+    steps: list[float] = field(default_factory=list)
+
+    def add(self, prefill: float, steps: list[float]) -> None:
+        self.ttft.append(prefill)
+        self.steps.extend(steps)
+        if steps:
+            self.tpot.append(sum(steps) / len(steps))
 
 
 def time_steps(
@@ -143,13 +184,22 @@ def time_steps(
     sync: Callable[[], None] = lambda: None,
     device: str = "cpu",
     label: str = "step",
-) -> Latency:
-    """``warmup`` untimed then ``repeats`` timed calls of ``step``, each between two
-    synchronisations (two clock reads per call, as in :func:`time_generation`)."""
+    event: Callable[[], Any] | None = None,
+) -> tuple[Latency, Latency | None]:
+    """``warmup`` untimed then ``repeats`` timed calls of ``step``, each a
+    :func:`~flopwise.measure.timing.timed_region` (two clock reads per call, as in
+    :func:`time_generation`): the host (wall) latency and, with ``event``, the device
+    latency by events (else None)."""
     if repeats < 1 or warmup < 0:
         raise ValueError("repeats must be >= 1 and warmup >= 0")
-    samples = [_region(step, clock, sync)[1] for _ in range(warmup + repeats)][warmup:]
-    return Latency(samples=samples, warmup=warmup, device=device, label=label)
+    regions = [
+        timed_region(step, sync=sync, clock=clock, event=event) for _ in range(warmup + repeats)
+    ][warmup:]
+    host = Latency(samples=[r[1] for r in regions], warmup=warmup, device=device, label=label)
+    if event is None:
+        return host, None
+    dev = [r[2] for r in regions]
+    return host, Latency(samples=dev, warmup=warmup, device=device, label=f"{label} device")
 
 
 def training_mfu(step_s: float, peak_flops: float, palm_flops: int, counted_flops: int) -> dict:
@@ -210,6 +260,14 @@ class PhaseSplit:
     floor_s: float | None
     device_s: float | None  # kernel busy time (CUDA profiler); None on the CPU
     spread: float
+    # median device time by CUDA events around the same regions; None on the CPU
+    event_s: float | None = None
+    event_spread: float | None = None
+
+    @property
+    def device_time_s(self) -> float:
+        """Device time: CUDA events' median, or on the CPU the wall time (no other device)."""
+        return self.measured_s if self.event_s is None else self.event_s
 
     @property
     def gap(self) -> float | None:
@@ -243,6 +301,13 @@ class PhaseSplit:
             "bound": self.bound,
             "spread": self.spread,
             "floor_beaten": self.gap is not None and self.gap < 1.0,
+            # host = wall between synchronisations (measured_s); device = CUDA events
+            "host_time_s": self.measured_s,
+            "device_time_s": self.device_time_s,
+            "device_time_spread": self.spread if self.event_s is None else self.event_spread,
+            "device_time_method": "wall clock (cpu: the device time is the wall time)"
+            if self.event_s is None
+            else "cuda events",
         }
 
 
@@ -275,7 +340,8 @@ class LLMMeasurement:
             "phases": [p.to_dict() for p in self.phases],
             "method": (
                 "wall clock (time.perf_counter) between device synchronisations; median of "
-                "repeats; device time from torch.profiler kernel times (CUDA only)"
+                "repeats; device time from torch.profiler kernel times (CUDA only); "
+                "device_time_s: CUDA events around the same regions (CPU: the wall time)"
             ),
             "notes": self.notes,
             "energy": None if self.energy is None else self.energy.to_dict(),
@@ -290,14 +356,25 @@ def compare_to_roofline(
 ) -> list[PhaseSplit]:
     """TTFT and TPOT: measured median, roofline floor, gap, host/device split."""
     pre_dev, dec_dev = device_s if device_s is not None else (None, None)
-    phases = [
-        PhaseSplit("TTFT", timing.prefill.median_s, ttft_floor_s, pre_dev, timing.prefill.spread)
-    ]
+    phases = [_split("TTFT", timing.prefill, timing.prefill_device, ttft_floor_s, pre_dev)]
     if timing.tpot is not None:
-        phases.append(
-            PhaseSplit("TPOT", timing.tpot.median_s, tpot_floor_s, dec_dev, timing.tpot.spread)
-        )
+        phases.append(_split("TPOT", timing.tpot, timing.tpot_device, tpot_floor_s, dec_dev))
     return phases
+
+
+def _split(
+    name: str, host: Latency, events: Latency | None, floor_s: float | None, kernel_s: float | None
+) -> PhaseSplit:
+    """One phase's split: host (wall) median and spread, event median and spread if any."""
+    return PhaseSplit(
+        name,
+        host.median_s,
+        floor_s,
+        kernel_s,
+        host.spread,
+        event_s=None if events is None else events.median_s,
+        event_spread=None if events is None else events.spread,
+    )
 
 
 @dataclass
@@ -461,6 +538,7 @@ def measure_llm(
     clock: Callable[[], float] = time.perf_counter,
     energy: bool = False,
     energy_reader: Any = None,
+    event: Callable[[], Any] | None = None,
 ) -> LLMMeasurement:
     """Build ``name`` (a built-in config or config.json) with random weights on ``device``,
     time its generation (:func:`time_generation`) and compare it with ``roofline`` (the
@@ -469,7 +547,8 @@ def measure_llm(
     With ``energy``, also :func:`generation_energy`: read by ``energy_reader`` when given
     (tests inject one), else by the reader ``profile --measure --energy`` would pick for
     the device (NVML on CUDA, RAPL on the CPU, else the labelled power-model estimate).
-    ``clock`` is the timer (tests inject a fake one). Raises :class:`FlopwiseError` for a
+    ``clock`` is the host timer and ``event`` the device event factory (default: CUDA events
+    on CUDA, none on the CPU; tests inject fakes of both). Raises :class:`FlopwiseError` for a
     device that cannot time and for a config transformers cannot build."""
     from flopwise.measure.devices import device_summary, reset_peak_memory
 
@@ -489,13 +568,17 @@ def measure_llm(
         sync=sync,
         device=dev,
         clock=clock,
+        event=_event_factory(event, dev),
     )
     notes = []
     split = None
     if dev.startswith("cuda"):
         split = _profile_device_time(prefill, decode, steps, sync)
     else:
-        notes.append("cpu: no separate device; all measured time is host time")
+        notes.append(
+            "cpu: no separate device; all measured time is host time (the device time is "
+            "the wall time)"
+        )
     phases = compare_to_roofline(
         timing,
         None if roofline is None else roofline.ttft,
@@ -520,6 +603,15 @@ def measure_llm(
         notes=notes + _timing_notes(timing, phases),
         energy=gen_energy,
     )
+
+
+def _event_factory(event: Callable[[], Any] | None, dev: str) -> Callable[[], Any] | None:
+    """The device event factory: ``event`` when given, CUDA events on CUDA, else None."""
+    if event is not None or not dev.startswith("cuda"):
+        return event
+    from flopwise.measure.timing import cuda_events
+
+    return cuda_events()
 
 
 def _random_model(
@@ -642,12 +734,14 @@ def measure_training(
     repeats: int = 5,
     seed: int = 0,
     clock: Callable[[], float] = time.perf_counter,
+    event: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """Time training steps (forward with the LM loss at every position, backward; no
     optimizer step) of ``name`` built with random weights on ``device``, and give MFU by
     PaLM's definition and by flopwise's count (``training``: the
     :class:`~flopwise.llm.training.TrainingCost` of the same batch and sequence) against
-    ``peak_flops`` (None: no MFU). JSON-ready."""
+    ``peak_flops`` (None: no MFU; computed on the host wall time). ``event``: the device
+    event factory (default CUDA events on CUDA; the step's device time). JSON-ready."""
     from flopwise.measure.devices import device_summary, reset_peak_memory
 
     model, ids, dev, sync = _random_model(
@@ -661,8 +755,15 @@ def measure_training(
         model.zero_grad(set_to_none=True)
 
     reset_peak_memory(dev)
-    lat = time_steps(
-        step, warmup=warmup, repeats=repeats, clock=clock, sync=sync, device=dev, label="step"
+    lat, dev_lat = time_steps(
+        step,
+        warmup=warmup,
+        repeats=repeats,
+        clock=clock,
+        sync=sync,
+        device=dev,
+        label="step",
+        event=_event_factory(event, dev),
     )
     out: dict[str, Any] = {
         "model": name,
@@ -671,6 +772,10 @@ def measure_training(
         "batch": batch,
         "seq": seq,
         "step": lat.to_dict(),
+        "step_device": None if dev_lat is None else dev_lat.to_dict(),
+        "device_timer": "wall clock (cpu: the device time is the wall time)"
+        if dev_lat is None
+        else "cuda events",
         "what": "forward with the LM loss at every position + backward; no optimizer step",
         "mfu": None,
         "definitions": {

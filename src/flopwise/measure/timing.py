@@ -36,6 +36,8 @@ __all__ = [
     "measure_pipeline",
     "PipelineTiming",
     "make_timer",
+    "cuda_events",
+    "timed_region",
     "progress_bar",
 ]
 
@@ -241,26 +243,62 @@ def check_device(device: str | torch.device) -> str:
     raise DeviceUnavailable(f"timing on device {name!r} is not supported (use cpu or cuda)")
 
 
+def cuda_events() -> Callable[[], Any]:
+    """The event factory of :func:`timed_region` on CUDA: ``torch.cuda.Event`` with timing."""
+    return lambda: torch.cuda.Event(enable_timing=True)
+
+
+def timed_region(
+    work: Callable[[], Any],
+    *,
+    sync: Callable[[], None],
+    clock: Callable[[], float] = time.perf_counter,
+    event: Callable[[], Any] | None = None,
+) -> tuple[Any, float, float | None]:
+    """``(work(), host seconds, device seconds)`` of one region between synchronisations.
+
+    The region is ``sync(); t0 = clock(); start.record(); work(); end.record(); sync();
+    t1 = clock()``: host seconds are ``t1 - t0`` (the wall time between the two
+    synchronisations, so asynchronous launches are charged to the region that issued them);
+    device seconds are ``start.elapsed_time(end) / 1e3`` of the two events ``event()``
+    makes (CUDA events: :func:`cuda_events`; elapsed in ms), or None without ``event``.
+    Both events are made before the clock starts; with a fake clock and a fake event class
+    every figure is exact."""
+    start, end = (event(), event()) if event is not None else (None, None)
+    sync()
+    t0 = clock()
+    if start is not None:
+        start.record()
+    out = work()
+    if end is not None:
+        end.record()
+    sync()
+    host_s = clock() - t0
+    device_s = start.elapsed_time(end) / 1e3 if start is not None else None
+    return out, host_s, device_s
+
+
 def make_timer(device: str | torch.device = "cpu") -> Callable[[Callable[[], Any], int], float]:
     """Return ``timer(fn, number) -> seconds per call`` for ``device``.
 
-    On CUDA the timer records ``torch.cuda.Event`` pairs around the calls and synchronises,
-    so the time is the device's; on CPU it is :func:`time.perf_counter_ns`.
+    On CUDA the timer is :func:`timed_region` with ``torch.cuda.Event`` pairs around the
+    calls and a synchronisation, so the time is the device's; on CPU it is
+    :func:`time.perf_counter_ns`.
     """
     name = check_device(device)
     if _is_cuda(name):
         dev = torch.device(name)
+        event = cuda_events()
 
         def cuda_timer(fn: Callable[[], Any], number: int = 1) -> float:
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            torch.cuda.synchronize(dev)
-            start.record()
-            for _ in range(number):
-                fn()
-            end.record()
-            end.synchronize()
-            return start.elapsed_time(end) / 1e3 / number
+            def calls() -> None:
+                for _ in range(number):
+                    fn()
+
+            _, _, device_s = timed_region(
+                calls, sync=lambda: torch.cuda.synchronize(dev), event=event
+            )
+            return device_s / number
 
         return cuda_timer
 

@@ -321,7 +321,8 @@ def _measured(console: Console, doc: dict[str, Any]) -> None:
         f"warm-up; floor: {doc['roofline_hardware']})",
         title_justify="left",
     )
-    for col in ("", "measured (median)", "spread", "roofline floor", "gap", "host", "device"):
+    cols = ("", "measured (median)", "spread", "device time", "roofline floor", "gap")
+    for col in (*cols, "outside kernels", "kernels"):
         t.add_column(col, justify="left" if not col else "right", no_wrap=True)
     t.add_column("bound")
     for ph in doc["phases"]:
@@ -330,6 +331,7 @@ def _measured(console: Console, doc: dict[str, Any]) -> None:
             ph["name"],
             _s(ph["measured_s"]),
             f"{ph['spread']:.0%}",
+            _device_time(ph),
             _s(ph["roofline_floor_s"]),
             "-" if gap is None else f"{gap:.3g}x" + (" (floor beaten!)" if gap < 1 else ""),
             _s(ph["host_s"]),
@@ -339,12 +341,24 @@ def _measured(console: Console, doc: dict[str, Any]) -> None:
     console.print(t)
     console.print(
         "[dim]TTFT: prefill + first token; TPOT: mean of the gen - 1 decode steps; gap = "
-        "measured / roofline floor; host = wall time outside device kernels[/dim]"
+        "measured / roofline floor; measured = host wall time between device "
+        "synchronisations; device time = "
+        + escape(doc["timing"].get("device_timer", "-"))
+        + "; kernels = kernel busy time (profiler, CUDA), outside kernels = measured - "
+        "kernels[/dim]"
     )
     for note in doc["notes"]:
         console.print(f"[dim]note: {escape(note)}[/dim]")
     if doc.get("energy"):
         _energy(console, doc["energy"])
+
+
+def _device_time(ph: dict[str, Any]) -> str:
+    """A phase's device time with its spread (absent from documents written before it)."""
+    if ph.get("device_time_s") is None:
+        return "-"
+    spread = ph.get("device_time_spread")
+    return _s(ph["device_time_s"]) + ("" if spread is None else f" ({spread:.0%})")
 
 
 def _energy(console: Console, e: dict[str, Any]) -> None:
@@ -399,8 +413,13 @@ def _measured_training(console: Console, doc: dict[str, Any]) -> None:
     )
     t.add_column("")
     t.add_column("value", justify="right")
-    t.add_row("step time (median)", _s(step["median_s"]))
+    t.add_row("step time (median, host wall)", _s(step["median_s"]))
     t.add_row("spread", f"{max(step['cv'], step['rel_iqr']):.0%} (n={step['repeats']})")
+    dev = doc.get("step_device")
+    if dev is not None:
+        spread = max(dev["cv"], dev["rel_iqr"])
+        t.add_row(f"step device time (median, {doc['device_timer']})", _s(dev["median_s"]))
+        t.add_row("device time spread", f"{spread:.0%} (n={dev['repeats']})")
     mfu = doc["mfu"]
     if mfu is not None:
         t.add_row("peak", si(mfu["peak_flops"], "FLOP/s"))
