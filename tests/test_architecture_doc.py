@@ -56,7 +56,11 @@ def dotted_names(text: str) -> set[str]:
 
 
 def repo_paths(text: str) -> set[str]:
-    return {m.rstrip(".,;:") for m in PATH.findall(text)}
+    """Paths named in ``text``; a template such as ``results/gpu_<device>.md`` (the match
+    stops at ``<``) names no one file and is skipped."""
+    return {
+        m.group(0).rstrip(".,;:") for m in PATH.finditer(text) if not text.startswith("<", m.end())
+    }
 
 
 def module_file(parts: list[str]) -> Path | None:
