@@ -514,11 +514,7 @@ class Store(DatabaseFile):
 
     def get(self, run_id: int) -> dict[str, Any]:
         """The full JSON document of a run, exactly as it was saved."""
-        row = self._conn.execute("SELECT document FROM runs WHERE id = ?", (int(run_id),))
-        found = row.fetchone()
-        if found is None:
-            raise RunNotFound(f"no run {run_id} in {self.path}")
-        return json.loads(found[0])
+        return self._json_column("document", run_id)
 
     def info(self, run_id: int) -> RunInfo:
         """The metadata of one run (without its document)."""
@@ -529,7 +525,12 @@ class Store(DatabaseFile):
 
     def machine(self, run_id: int) -> dict[str, Any]:
         """The full machine fingerprint recorded with a run."""
-        row = self._conn.execute("SELECT machine FROM runs WHERE id = ?", (int(run_id),))
+        return self._json_column("machine", run_id)
+
+    def _json_column(self, column: str, run_id: int) -> dict[str, Any]:
+        """The JSON stored in ``column`` (a fixed name, never user input) of run ``run_id``;
+        :class:`RunNotFound` when there is no such run."""
+        row = self._conn.execute(f"SELECT {column} FROM runs WHERE id = ?", (int(run_id),))
         found = row.fetchone()
         if found is None:
             raise RunNotFound(f"no run {run_id} in {self.path}")
