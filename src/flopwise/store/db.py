@@ -215,6 +215,18 @@ def _create_v2(conn: sqlite3.Connection) -> None:
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
 
 
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a database at schema ``version`` (0: blank) to :data:`SCHEMA_VERSION`: create
+    the tables, or run each migration in turn; then record the version."""
+    if version == 0:
+        _create_v2(conn)
+        version = SCHEMA_VERSION
+    while version < SCHEMA_VERSION:
+        MIGRATIONS[version](conn)
+        version += 1
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
 def _insert_run(
     conn: sqlite3.Connection,
     doc: dict[str, Any],
@@ -434,12 +446,7 @@ class Store(DatabaseFile):
                 ).fetchone()[0]
                 if has_tables:
                     raise StoreError(f"{self.path} is not a flopwise results database")
-                _create_v2(conn)
-                version = SCHEMA_VERSION
-            while version < SCHEMA_VERSION:
-                MIGRATIONS[version](conn)
-                version += 1
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            _migrate(conn, version)
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -455,13 +462,7 @@ class Store(DatabaseFile):
         self.readonly = False  # the copy takes the upgrade...
         try:
             with self._write() as conn:
-                if version == 0:
-                    _create_v2(conn)
-                    version = SCHEMA_VERSION
-                while version < SCHEMA_VERSION:
-                    MIGRATIONS[version](conn)
-                    version += 1
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                _migrate(conn, version)
         finally:
             self.readonly = True  # ...but nothing is ever saved through it
 
