@@ -13,11 +13,11 @@ from flopwise.errors import FlopwiseError
 from flopwise.measure.timing import (
     DeviceUnavailable,
     Latency,
-    format_seconds,
     make_timer,
     measure_interleaved,
     measure_latency,
 )
+from flopwise.units import seconds
 
 
 def test_latency_statistics_exact():
@@ -53,10 +53,12 @@ def test_latency_to_dict_is_json_ready():
     assert set(d) >= {"iqr_s", "cv", "trustworthy", "reason", "min_s", "max_s"}
 
 
-def test_format_seconds():
-    assert format_seconds(0.0123) == "12.3 ms"
-    assert format_seconds(2.5e-6) == "2.5 µs"
-    assert format_seconds(1.5) == "1.5 s"
+def test_timing_summaries_format_seconds():
+    # the style timing summaries use (µs at the finest, "-" when missing)
+    assert seconds(0.0123, finest="µs", missing="-") == "12.3 ms"
+    assert seconds(2.5e-6, finest="µs", missing="-") == "2.5 µs"
+    assert seconds(1.5, finest="µs", missing="-") == "1.5 s"
+    assert seconds(None, finest="µs", missing="-") == "-"
 
 
 @pytest.mark.measure

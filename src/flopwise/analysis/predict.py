@@ -33,7 +33,7 @@ Everything here is a pure function of op records, hardware profiles and numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -812,24 +812,39 @@ class CrossValidation:
         return out
 
 
-def cross_validate(samples: Sequence[Sample], **calibrate_kwargs: Any) -> CrossValidation:
-    """Leave-one-group-out cross-validation of :func:`calibrate` (needs >= 2 groups)."""
+def _leave_one_group_out_cv(
+    samples: Sequence[Sample],
+    fit: Callable[[list[Sample]], Callable[[Sample], float]],
+    method: str,
+) -> CrossValidation:
+    """Leave-one-group-out cross-validation of ``fit``: for each group, fit on the other
+    groups' measured samples and predict the held-out group's (needs >= 2 groups)."""
     samples = [s for s in samples if s.measured_s is not None]
     folds = leave_one_group_out([s.group for s in samples])
     if not folds:
         raise ValueError("cross-validation needs samples from at least two groups")
     predicted = [0.0] * len(samples)
     for _, train, test in folds:
-        cal = calibrate([samples[i] for i in train], **calibrate_kwargs)
+        predict_one = fit([samples[i] for i in train])
         for i in test:
-            predicted[i] = cal.model.predict_s(samples[i].features)
+            predicted[i] = predict_one(samples[i])
     return CrossValidation(
         names=[s.name for s in samples],
         groups=[s.group for s in samples],
         measured=[float(s.measured_s) for s in samples],
         predicted=predicted,
-        method="leave-one-group-out, calibrated cost model",
+        method=method,
     )
+
+
+def cross_validate(samples: Sequence[Sample], **calibrate_kwargs: Any) -> CrossValidation:
+    """Leave-one-group-out cross-validation of :func:`calibrate` (needs >= 2 groups)."""
+
+    def fit(train: list[Sample]) -> Callable[[Sample], float]:
+        model = calibrate(train, **calibrate_kwargs).model
+        return lambda s: model.predict_s(s.features)
+
+    return _leave_one_group_out_cv(samples, fit, "leave-one-group-out, calibrated cost model")
 
 
 def fit_flops_scale(flops: Sequence[float], measured: Sequence[float]) -> float:
@@ -845,21 +860,11 @@ def fit_flops_scale(flops: Sequence[float], measured: Sequence[float]) -> float:
 def cross_validate_flops_baseline(samples: Sequence[Sample]) -> CrossValidation:
     """Leave-one-group-out cross-validation of the FLOPs-only baseline (a run with no
     flops counts as 1 FLOP, so the baseline stays defined)."""
-    samples = [s for s in samples if s.measured_s is not None]
-    folds = leave_one_group_out([s.group for s in samples])
-    if not folds:
-        raise ValueError("cross-validation needs samples from at least two groups")
-    predicted = [0.0] * len(samples)
-    for _, train, test in folds:
-        scale = fit_flops_scale(
-            [max(samples[i].flops, 1) for i in train], [samples[i].measured_s for i in train]
-        )
-        for i in test:
-            predicted[i] = scale * max(samples[i].flops, 1)
-    return CrossValidation(
-        names=[s.name for s in samples],
-        groups=[s.group for s in samples],
-        measured=[float(s.measured_s) for s in samples],
-        predicted=predicted,
-        method="leave-one-group-out, FLOPs-only (one seconds-per-FLOP scale)",
+
+    def fit(train: list[Sample]) -> Callable[[Sample], float]:
+        scale = fit_flops_scale([max(s.flops, 1) for s in train], [s.measured_s for s in train])
+        return lambda s: scale * max(s.flops, 1)
+
+    return _leave_one_group_out_cv(
+        samples, fit, "leave-one-group-out, FLOPs-only (one seconds-per-FLOP scale)"
     )

@@ -13,11 +13,11 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flopwise.campaign.executors import Executor
-from flopwise.campaign.plan import Job, Plan
+from flopwise.campaign.plan import ESTIMATE_COUNT_S, ESTIMATE_MEASURE_OVERHEAD_S, Job, Plan
 from flopwise.store import Store
 
 LABEL_PREFIX = "campaign:"
@@ -246,3 +246,31 @@ def plan_progress(
             return done, known_durations(store, plan.name, {j.key for j in plan.jobs} - done)
     except StoreError:  # no database yet: nothing is done, nothing is known
         return set(), {}
+
+
+@dataclass
+class DryRun:
+    """What ``flopwise campaign PLAN --dry-run`` reports: the jobs of ``plan`` still to run
+    (``todo``), the keys already stored (``done``), the durations earlier runs measured
+    (``known``, by job key), and the estimated seconds for ``todo`` with ``workers``
+    workers; ``count_s`` and ``measure_overhead_s`` are the guesses used for jobs with no
+    known duration."""
+
+    plan: Plan
+    todo: list[Job]
+    done: set[str]
+    known: dict[str, float]
+    workers: int
+    estimate_s: float
+    count_s: float = ESTIMATE_COUNT_S
+    measure_overhead_s: float = ESTIMATE_MEASURE_OVERHEAD_S
+
+
+def dry_run(plan: Plan, db: str | os.PathLike[str] | None, workers: int | None) -> DryRun:
+    """The :class:`DryRun` of ``plan`` against the results database at ``db``; ``workers``
+    None means the CPU count, at most 8."""
+    done, known = plan_progress(plan, db)
+    todo = [j for j in plan.jobs if j.key not in done]
+    n = workers or min(os.cpu_count() or 1, 8)
+    estimate = replace(plan, jobs=todo).estimate_s(n, known)
+    return DryRun(plan=plan, todo=todo, done=done, known=known, workers=n, estimate_s=estimate)

@@ -1,12 +1,13 @@
-"""The table printed at the end of a campaign: jobs per action and device, by status."""
+"""What a campaign's results add up to: jobs per action and device by status, the stored
+results per model × inputs, proxy correlations and Pareto fronts (rendered by
+``flopwise.report.campaign``)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from rich.table import Table
 
 from flopwise.campaign.runner import CampaignResult
 from flopwise.errors import FlopwiseError
@@ -26,30 +27,6 @@ def summary_counts(result: CampaignResult) -> dict[tuple[str, str], dict[str, in
         outcome = result.outcomes.get(job.key)
         row[outcome.status if outcome else "not run"] += 1
     return dict(rows)
-
-
-def summary_table(result: CampaignResult) -> Table:
-    """A rich table: one row per action × device with jobs run now (ok), already stored
-    (skipped), failed and not run (an interruption), and a total row."""
-    plan = result.plan
-    state = " (interrupted)" if result.interrupted else ""
-    table = Table(
-        title=f"campaign {plan.name} · plan {plan.hash} · {result.wall_s:.1f} s{state}",
-        title_justify="left",
-    )
-    table.add_column("action")
-    table.add_column("device")
-    for name in ("jobs", "ok", "skipped", "failed", "not run"):
-        table.add_column(name, justify="right")
-    counts = summary_counts(result)
-    total = dict.fromkeys(("jobs", *_STATUSES, "not run"), 0)
-    for (action, device), row in counts.items():
-        table.add_row(action, device, *(str(row[k]) for k in total))
-        for k in total:
-            total[k] += row[k]
-    table.add_section()
-    table.add_row("all", "", *(str(total[k]) for k in total))
-    return table
 
 
 def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
@@ -114,51 +91,7 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
     return sorted(rows.values(), key=lambda r: (r["model"], r["inputs"]))
 
 
-def campaign_tables(rows: list[dict], name: str) -> list[Table]:
-    """One rich table per device kind that has timings (model, inputs, FLOPs, MACs, params,
-    latency), plus the counts alone when no job measured anything."""
-    from flopwise.units import seconds, si
-
-    devices = sorted({d for r in rows for d in r["status"]})
-    noisy_seen = False
-    tables = []
-    for device in devices or [None]:
-        title = f"campaign {name}" + (f" · {device}" if device else " · counts")
-        table = Table(title=title, title_justify="left")
-        table.add_column("model", no_wrap=True)
-        table.add_column("inputs", no_wrap=True)
-        for col in ("FLOPs", "MACs", "params"):
-            table.add_column(col, justify="right")
-        if device:
-            table.add_column("latency", justify="right", no_wrap=True)
-            table.add_column("GFLOP/s", justify="right")
-        for row in rows:
-            cells = [row["model"], row["inputs"]]
-            cells += [
-                "-" if row[k] is None else si(row[k], "").strip()
-                for k in ("flops", "macs", "params")
-            ]
-            if row["count_status"] == "failed":
-                cells[2] = "failed"
-            if device:
-                status, latency = row["status"].get(device), row["latency"].get(device)
-                if status is None:
-                    continue
-                if status == "failed" or latency is None:
-                    cells += [status or "-", "-"]
-                else:
-                    rate = row["flops"] / latency if row["flops"] else None
-                    mark = "*" if device in row.get("noisy", ()) else ""
-                    noisy_seen = noisy_seen or bool(mark)
-                    cells += [seconds(latency) + mark, "-" if rate is None else f"{rate / 1e9:.3g}"]
-            table.add_row(*cells)
-        if device and noisy_seen:
-            table.caption = "* spread above the trust threshold (busy machine?): re-run to confirm"
-        tables.append(table)
-    return tables
-
-
-#: Proxies correlated with latency in :func:`proxy_table`.
+#: Proxies correlated with latency in :func:`proxy_correlations`.
 PROXIES = ("flops", "macs", "bytes", "params")
 
 
@@ -207,30 +140,6 @@ def device_agreement(rows: list[dict]) -> list[tuple[str, str, float, int]]:
     return out
 
 
-def proxy_table(rows: list[dict], name: str) -> Table | None:
-    """How well each proxy ranks the models' latency per device (Spearman ρ, Kendall τ-b),
-    and how well one device's ranking predicts another's; None without timings."""
-    correlations = proxy_correlations(rows)
-    agreement = device_agreement(rows)
-    if not correlations and not agreement:
-        return None
-    table = Table(title=f"campaign {name} · rank correlation with latency", title_justify="left")
-    for col, justify in (
-        ("device", "left"),
-        ("against", "left"),
-        ("Spearman ρ", "right"),
-        ("Kendall τ-b", "right"),
-        ("n", "right"),
-    ):
-        table.add_column(col, justify=justify)
-    for device, per in correlations.items():
-        for proxy, (rho, tau, n) in per.items():
-            table.add_row(device, proxy, f"{rho:.3f}", f"{tau:.3f}", str(n))
-    for a, b, rho, n in agreement:
-        table.add_row(a, f"latency on {b}", f"{rho:.3f}", "", str(n))
-    return table
-
-
 def pareto_fronts(rows: list[dict]) -> dict[str, dict[str, Any]]:
     """The Pareto front of each device kind's timed rows.
 
@@ -277,34 +186,6 @@ def pareto_fronts(rows: list[dict]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def pareto_tables(rows: list[dict], name: str) -> list[Table]:
-    """One rich table per device kind: its Pareto front (:func:`pareto_fronts`)."""
-    from flopwise.units import seconds, si
-
-    tables = []
-    for device, front in pareto_fronts(rows).items():
-        cost, benefit = front["cost"], front["benefit"]
-        against = "FLOPs" if benefit == "flops" else benefit
-        table = Table(
-            title=f"campaign {name} · {device} · Pareto front, {cost} against {against}",
-            title_justify="left",
-        )
-        table.add_column("model", no_wrap=True)
-        table.add_column("inputs", no_wrap=True)
-        table.add_column("latency" if cost == "latency" else "energy/run", justify="right")
-        table.add_column("accuracy" if benefit == "accuracy" else "FLOPs", justify="right")
-        for p in front["front"]:
-            c = seconds(p["cost"]) if cost == "latency" else f"{p['cost']:.4g} J"
-            b = f"{p['benefit']:.4g}" if benefit == "accuracy" else si(p["benefit"], "").strip()
-            table.add_row(p["model"], p["inputs"], c, b)
-        caption = f"{len(front['front'])} of {front['n']} model × input rows on the front"
-        if front["left_out"]:
-            caption += f"; {front['left_out']} without {cost} or {benefit} left out"
-        table.caption = caption
-        tables.append(table)
-    return tables
-
-
 def load_campaign_rows(name: str, db: Any = None) -> list[dict]:
     """:func:`campaign_rows` of campaign ``name`` in the results database at ``db`` (None:
     the default one), opened read-only."""
@@ -312,6 +193,35 @@ def load_campaign_rows(name: str, db: Any = None) -> list[dict]:
 
     with Store(db, create=False, readonly=True) as store:
         return campaign_rows(store, name)
+
+
+@dataclass
+class CampaignSummary:
+    """What ``flopwise report --campaign NAME`` shows: the stored rows
+    (:func:`campaign_rows`), each proxy's rank correlation with latency per device
+    (:func:`proxy_correlations`), the devices' agreement (:func:`device_agreement`) and
+    the Pareto fronts (:func:`pareto_fronts`)."""
+
+    name: str
+    rows: list[dict]
+    correlations: dict[str, dict[str, tuple[float, float, int]]]
+    agreement: list[tuple[str, str, float, int]]
+    fronts: dict[str, dict[str, Any]]
+
+
+def campaign_summary(name: str, db: Any = None) -> CampaignSummary:
+    """The :class:`CampaignSummary` of campaign ``name`` in the results database at ``db``
+    (None: the default one); raises :class:`FlopwiseError` when nothing of it is stored."""
+    rows = load_campaign_rows(name, db)
+    if not rows:
+        raise FlopwiseError(f"no campaign {name!r} in the results store (flopwise campaign PLAN)")
+    return CampaignSummary(
+        name=name,
+        rows=rows,
+        correlations=proxy_correlations(rows),
+        agreement=device_agreement(rows),
+        fronts=pareto_fronts(rows),
+    )
 
 
 # -- the stored timings a calibration fits on --------------------------------------------

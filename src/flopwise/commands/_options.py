@@ -123,16 +123,26 @@ def one_of(*allowed: str):
     return check
 
 
+def ChoiceOption(default: str | None, *allowed: str, help: str, names: tuple[str, ...] = ()) -> Any:  # noqa: N802, A002
+    """A string option that takes one of ``allowed`` (a usage error otherwise), shown as
+    ``[a|b|c]``; ``names`` are its flags when they differ from the parameter's name."""
+    return typer.Option(
+        default,
+        *names,
+        metavar="[" + "|".join(allowed) + "]",
+        help=help,
+        callback=one_of(*allowed),
+    )
+
+
 def FormatOption(*allowed: str, default: str | None = None) -> Any:  # noqa: N802
     """``--format/-f``: one of the formats this command renders (the first is the
     default unless ``default`` is given); any other value is a usage error."""
-    return typer.Option(
+    return ChoiceOption(
         default or allowed[0],
-        "--format",
-        "-f",
-        metavar="[" + "|".join(allowed) + "]",
+        *allowed,
+        names=("--format", "-f"),
         help="Output format: " + ", ".join(allowed),
-        callback=one_of(*allowed),
     )
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import typer
 
-from flopwise.campaign.plan import ESTIMATE_COUNT_S, ESTIMATE_MEASURE_OVERHEAD_S
 from flopwise.commands._options import non_negative
 
 _DB_HELP = "Results database (default: $FLOPWISE_DB or the user data dir)."
@@ -83,9 +82,10 @@ def campaign_command(
     )
     with _Progress(console, enabled=sys.stderr.isatty()) as progress:
         result = run_plan_file(plan, db, runner, retries=retries, progress=progress)
-    from flopwise.campaign.summary import summary_table
+    from flopwise.campaign.summary import summary_counts
+    from flopwise.report.campaign import summary_table
 
-    out.print(summary_table(result))
+    out.print(summary_table(result, summary_counts(result)))
     failed = [o for o in result.outcomes.values() if o.status == "failed"]
     for outcome in failed[:20]:
         typer.echo(f"failed {outcome.job.describe()}: {outcome.error}")
@@ -101,40 +101,11 @@ def campaign_command(
 
 
 def _dry_run(plan, db: Path | None, workers: int | None, limit: int) -> None:
-    import os
-    from dataclasses import replace
+    from flopwise.campaign.runner import dry_run
+    from flopwise.report.campaign import dry_run_lines
 
-    from flopwise.campaign.runner import plan_progress
-
-    done, known = plan_progress(plan, db)
-    todo = [j for j in plan.jobs if j.key not in done]
-    shown = todo if limit <= 0 else todo[:limit]
-    for job in shown:
-        typer.echo(f"{job.key}  {job.describe()}")
-    if len(shown) < len(todo):
-        typer.echo(f"... {len(todo) - len(shown)} more (--show 0 lists all)")
-    n = workers or min(os.cpu_count() or 1, 8)
-    estimate = replace(plan, jobs=todo).estimate_s(n, known)
-    basis = (
-        f"{len(known)} job(s) timed by earlier runs, the rest guessed: " if known else "guessed: "
-    )
-    typer.echo(
-        f"campaign {plan.name} (plan {plan.hash}): {len(plan.jobs)} jobs, {len(done)} already "
-        f"stored, {len(todo)} to run; estimated {_duration(estimate)} on this machine "
-        f"with {n} worker(s) ({basis}counts ~{ESTIMATE_COUNT_S:g} s each, packed; timings "
-        f"their budget + {ESTIMATE_MEASURE_OVERHEAD_S:g} s, one at a time)"
-    )
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
+    for line in dry_run_lines(dry_run(plan, db, workers), limit):
+        typer.echo(line)
 
 
 class _Progress:

@@ -9,25 +9,14 @@ from typing import Any
 import typer
 
 from flopwise.commands._options import (
+    ChoiceOption,
     DeviceOption,
     FormatOption,
     HardwareOption,
     ThreadsOption,
-    one_of,
 )
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps
-
-
-def Choice(default: str | None, *allowed: str, help: str, name: str | None = None) -> Any:  # noqa: N802, A002
-    """A string option that takes one of ``allowed`` (a usage error otherwise)."""
-    return typer.Option(
-        default,
-        *([name] if name else []),
-        metavar="[" + "|".join(allowed) + "]",
-        help=help,
-        callback=one_of(*allowed),
-    )
 
 
 def register(app: typer.Typer) -> None:
@@ -75,12 +64,12 @@ def llm_command(
     step_time: float | None = typer.Option(
         None, help="With --train and --hardware: measured seconds per step, for MFU"
     ),
-    rerank: str | None = Choice(
+    rerank: str | None = ChoiceOption(
         None,
         "pointwise",
         "listwise",
         "setwise",
-        name="--rerank",
+        names=("--rerank",),
         help="Reranking cost per query (E2R-FLOPs): pointwise/listwise/setwise",
     ),
     candidates: int = typer.Option(100, help="--rerank: documents per query"),
@@ -94,17 +83,17 @@ def llm_command(
     stride: int = typer.Option(10, help="--rerank listwise: window stride"),
     set_size: int = typer.Option(4, help="--rerank setwise: documents compared per call"),
     top_k: int = typer.Option(10, help="--rerank setwise: documents to rank to the top"),
-    setwise_method: str = Choice(
+    setwise_method: str = ChoiceOption(
         "bubble", "bubble", "heap", help="--rerank setwise: bubble sort or heapsort"
     ),
-    heap_order: str = Choice(
+    heap_order: str = ChoiceOption(
         "reversed",
         "reversed",
         "sorted",
         help="--setwise-method heap: relevance order the heapsort is run on (reversed: the "
         "first stage's order is the LLM's reversed; sorted: the same)",
     ),
-    convention: str = Choice(
+    convention: str = ChoiceOption(
         "flopwise",
         "flopwise",
         "paper",

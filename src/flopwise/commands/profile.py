@@ -29,7 +29,8 @@ def register(app: typer.Typer) -> None:
 def profile_command(
     model: str = typer.Argument(
         ...,
-        help="torchvision:NAME, timm:NAME, hf:NAME, hf:ORG/NAME[@REVISION], hf:path/config.json, file.py:factory or package.module:factory",
+        # "\\[" keeps rich markup from taking "[@REVISION]" for a tag and dropping it.
+        help="torchvision:NAME, timm:NAME, hf:NAME, hf:ORG/NAME\\[@REVISION], hf:path/config.json, file.py:factory or package.module:factory",
     ),
     inputs: list[str] = InputOption(),
     device: str = DeviceOption(),
@@ -46,25 +47,25 @@ def profile_command(
         False, "--energy", help="With --measure: energy per run and per item"
     ),
     grid: str | None = typer.Option(
-        None, help="Grid region for gCO2e with --energy [default: world]"
+        None, help="Grid region for gCO2e with --energy (default: world)"
     ),
     pue: float | None = typer.Option(
         None,
-        help="Power usage effectiveness for gCO2e with --energy [default: 1]",
+        help="Power usage effectiveness for gCO2e with --energy (default: 1)",
         callback=positive,
     ),
     hardware: str | None = HardwareOption(
-        help="Hardware profile for the roofline with --measure [default: host]"
+        help="Hardware profile for the roofline with --measure (default: host)"
     ),
     stages: bool = typer.Option(
         False, "--stages", help="With --measure: also time preprocessing, copies and postprocessing"
     ),
     depth: int | None = typer.Option(
-        None, help="Module tree depth shown in the table [default: 3]", callback=non_negative
+        None, help="Module tree depth shown in the table (default: 3)", callback=non_negative
     ),
     fmt: str = FormatOption(*FORMATS),
     level: str | None = typer.Option(
-        None, help="Rows of --format csv: modules or ops [default: modules]"
+        None, help="Rows of --format csv: modules or ops (default: modules)"
     ),
     output: Path | None = OutputOption(),
     save: bool = typer.Option(True, "--save/--no-save", help="Keep the run in the results store"),

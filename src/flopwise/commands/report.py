@@ -63,25 +63,18 @@ def report(
 
 
 def _campaign_report(name: str, db: Path | None) -> None:
-    from flopwise.campaign.summary import (
-        campaign_tables,
-        load_campaign_rows,
-        pareto_tables,
-        proxy_table,
-    )
-    from flopwise.errors import FlopwiseError
+    from flopwise.campaign.summary import campaign_summary
+    from flopwise.report.campaign import campaign_tables, pareto_tables, proxy_table
     from flopwise.report.console import stdout_console
 
-    rows = load_campaign_rows(name, db)
-    if not rows:
-        raise FlopwiseError(f"no campaign {name!r} in the results store (flopwise campaign PLAN)")
+    summary = campaign_summary(name, db)
     console = stdout_console()
-    for table in campaign_tables(rows, name):
+    for table in campaign_tables(summary.rows, name):
         console.print(table)
-    correlations = proxy_table(rows, name)
+    correlations = proxy_table(summary.correlations, summary.agreement, name)
     if correlations is not None:
         console.print(correlations)
-    for table in pareto_tables(rows, name):
+    for table in pareto_tables(summary.fronts, name):
         console.print(table)
 
 

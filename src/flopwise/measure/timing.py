@@ -24,7 +24,6 @@ from typing import Any
 import torch
 
 from flopwise.errors import FlopwiseError
-from flopwise.units import seconds as format_time
 
 __all__ = [
     "SPREAD_THRESHOLD",
@@ -192,16 +191,6 @@ class Latency:
             "samples_truncated": len(self.samples) > MAX_SAMPLES_IN_JSON,
         }
 
-    def describe(self) -> str:
-        """One human line: ``12.3 ms median (min 11.9, IQR 0.4 ms, CV 3%, n=20)``."""
-        text = (
-            f"{format_seconds(self.median_s)} median (min {format_seconds(self.min_s)}, "
-            f"IQR {format_seconds(self.iqr_s)}, CV {self.cv:.0%}, n={self.repeats})"
-        )
-        if not self.trustworthy:
-            text += f" [not trustworthy: {self.reason}]"
-        return text
-
 
 def _quantile(values: Sequence[float], q: float) -> float:
     """Linear-interpolation quantile (numpy's default), without numpy."""
@@ -212,11 +201,6 @@ def _quantile(values: Sequence[float], q: float) -> float:
     lo = math.floor(pos)
     hi = min(lo + 1, len(data) - 1)
     return data[lo] + (data[hi] - data[lo]) * (pos - lo)
-
-
-def format_seconds(seconds: float | None) -> str:
-    """``0.0123`` → ``12.3 ms``: timing summaries' style (µs at the finest, ``-`` if missing)."""
-    return format_time(seconds, finest="µs", missing="-")
 
 
 # -- timers -------------------------------------------------------------------------------

@@ -50,10 +50,8 @@ CSV_COLUMNS = (
 )
 
 
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return si(value, unit)
+def _si(value: float | None, unit: str) -> str:
+    return si(value, unit, missing="-")
 
 
 def _num(x: float | None) -> str:
@@ -89,17 +87,17 @@ def _models_table(doc: dict[str, Any]) -> Table:
             r["label"] + ("" if r["complete"] else " *"),
             _shapes(r["inputs"]),
             count(r["params"], "params"),
-            _fmt(r["flops"], "FLOPs"),
-            _fmt(r["alpha_flops"], "FLOPs"),
-            _fmt(r["activations"], "").strip(),
-            _fmt(r["bytes"], "B"),
+            _si(r["flops"], "FLOPs"),
+            _si(r["alpha_flops"], "FLOPs"),
+            _si(r["activations"], "").strip(),
+            _si(r["bytes"], "B"),
         ]
         if measured:
             cells.append(seconds(r["median_s"]) if r["median_s"] is not None else "-")
             flag = "" if r["trustworthy"] in (True, None) else " !"
             cells.append(f"{r['spread']:.0%}{flag}" if r["spread"] is not None else "-")
         if show_energy:
-            cells.append(_fmt(r["energy_j"], "J"))
+            cells.append(_si(r["energy_j"], "J"))
         if show_acc:
             cells.append(f"{r['accuracy']:g}" if r["accuracy"] is not None else "-")
             cells.append("yes" if r["label"] in front else "")

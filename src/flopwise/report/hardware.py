@@ -11,7 +11,7 @@ from typing import Any
 from rich.table import Table
 
 from flopwise.jsonout import dumps
-from flopwise.units import seconds
+from flopwise.units import seconds, si
 
 __all__ = [
     "nbytes",
@@ -51,12 +51,7 @@ def saved_line(measurement: Any) -> str | None:
 
 def rate(value: float | None, unit: str) -> str:
     """``1.24e11, "FLOP/s"`` → ``124 GFLOP/s``; picks G or T (M for small), 3 digits."""
-    if value is None:
-        return "-"
-    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
+    return si(value, unit, kilo="k", tidy=False, missing="-")
 
 
 def nbytes(value: float | None) -> str:

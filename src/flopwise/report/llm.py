@@ -67,7 +67,7 @@ def _by(x: float) -> str:
 
 
 def _s(x: float | None) -> str:
-    return "-" if x is None else seconds(x)
+    return seconds(x, missing="-")
 
 
 def _count(x: int) -> str:

@@ -215,6 +215,18 @@ def _create_v2(conn: sqlite3.Connection) -> None:
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
 
 
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a database at schema ``version`` (0: blank) to :data:`SCHEMA_VERSION`: create
+    the tables, or run each migration in turn; then record the version."""
+    if version == 0:
+        _create_v2(conn)
+        version = SCHEMA_VERSION
+    while version < SCHEMA_VERSION:
+        MIGRATIONS[version](conn)
+        version += 1
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
 def _insert_run(
     conn: sqlite3.Connection,
     doc: dict[str, Any],
@@ -434,12 +446,7 @@ class Store(DatabaseFile):
                 ).fetchone()[0]
                 if has_tables:
                     raise StoreError(f"{self.path} is not a flopwise results database")
-                _create_v2(conn)
-                version = SCHEMA_VERSION
-            while version < SCHEMA_VERSION:
-                MIGRATIONS[version](conn)
-                version += 1
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            _migrate(conn, version)
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -455,13 +462,7 @@ class Store(DatabaseFile):
         self.readonly = False  # the copy takes the upgrade...
         try:
             with self._write() as conn:
-                if version == 0:
-                    _create_v2(conn)
-                    version = SCHEMA_VERSION
-                while version < SCHEMA_VERSION:
-                    MIGRATIONS[version](conn)
-                    version += 1
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                _migrate(conn, version)
         finally:
             self.readonly = True  # ...but nothing is ever saved through it
 
@@ -514,11 +515,7 @@ class Store(DatabaseFile):
 
     def get(self, run_id: int) -> dict[str, Any]:
         """The full JSON document of a run, exactly as it was saved."""
-        row = self._conn.execute("SELECT document FROM runs WHERE id = ?", (int(run_id),))
-        found = row.fetchone()
-        if found is None:
-            raise RunNotFound(f"no run {run_id} in {self.path}")
-        return json.loads(found[0])
+        return self._json_column("document", run_id)
 
     def info(self, run_id: int) -> RunInfo:
         """The metadata of one run (without its document)."""
@@ -529,7 +526,12 @@ class Store(DatabaseFile):
 
     def machine(self, run_id: int) -> dict[str, Any]:
         """The full machine fingerprint recorded with a run."""
-        row = self._conn.execute("SELECT machine FROM runs WHERE id = ?", (int(run_id),))
+        return self._json_column("machine", run_id)
+
+    def _json_column(self, column: str, run_id: int) -> dict[str, Any]:
+        """The JSON stored in ``column`` (a fixed name, never user input) of run ``run_id``;
+        :class:`RunNotFound` when there is no such run."""
+        row = self._conn.execute(f"SELECT {column} FROM runs WHERE id = ?", (int(run_id),))
         found = row.fetchone()
         if found is None:
             raise RunNotFound(f"no run {run_id} in {self.path}")

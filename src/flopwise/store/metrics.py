@@ -35,16 +35,24 @@ def _bytes_of(row: dict[str, Any]) -> int | None:
     return (read or 0) + (written or 0)
 
 
-def _time_of(row: dict[str, Any]) -> float | None:
-    for key in ("time_s", "time"):
-        value = row.get(key)
+def _seconds_in(
+    mapping: dict[str, Any], keys: tuple[str, ...], subkeys: tuple[str, ...]
+) -> float | None:
+    """The first of ``keys`` in ``mapping`` that holds seconds: a number, or a dict with a
+    number under one of ``subkeys`` (tried in order)."""
+    for key in keys:
+        value = mapping.get(key)
         if _num(value) is not None:
             return float(value)
         if isinstance(value, dict):
-            for sub in ("median_s", "median", "mean_s", "mean"):
+            for sub in subkeys:
                 if _num(value.get(sub)) is not None:
                     return float(value[sub])
     return None
+
+
+def _time_of(row: dict[str, Any]) -> float | None:
+    return _seconds_in(row, ("time_s", "time"), ("median_s", "median", "mean_s", "mean"))
 
 
 def module_metrics(module: dict[str, Any]) -> dict[str, Number | None]:
@@ -68,15 +76,11 @@ def measured_latency(doc: dict[str, Any]) -> float | None:
     measured = doc.get("measured")
     if not isinstance(measured, dict):
         return None
-    for key in ("latency_s", "median_s", "time_s", "latency", "end_to_end", "wall"):
-        value = measured.get(key)
-        if _num(value) is not None:
-            return float(value)
-        if isinstance(value, dict):
-            for sub in ("median_s", "median", "latency_s", "mean_s"):
-                if _num(value.get(sub)) is not None:
-                    return float(value[sub])
-    return None
+    return _seconds_in(
+        measured,
+        ("latency_s", "median_s", "time_s", "latency", "end_to_end", "wall"),
+        ("median_s", "median", "latency_s", "mean_s"),
+    )
 
 
 def root_module(doc: dict[str, Any]) -> dict[str, Any] | None:

@@ -74,6 +74,20 @@ def _attr(hw: Any, name: str) -> Any:
     return getattr(hw, name, None)
 
 
+def _given_or_profile(
+    which: str, given: float | None, hardware: Any, hw_name: str | None, sources: list[str]
+) -> float | None:
+    """``given`` watts, else the hardware profile's ``{which}_power_w``, else None; appends
+    where the figure came from to ``sources``."""
+    if given is not None:
+        sources.append(f"{which} given")
+        return given
+    if hardware is not None and _attr(hardware, f"{which}_power_w") is not None:
+        sources.append(f"{which} from hardware profile {hw_name or ''}".rstrip())
+        return float(_attr(hardware, f"{which}_power_w"))
+    return None
+
+
 def resolve_power_model(
     hardware: Any = None,
     *,
@@ -88,18 +102,8 @@ def resolve_power_model(
     """
     hw_name = _attr(hardware, "name") if hardware is not None else None
     sources: list[str] = []
-    peak = peak_w
-    if peak is not None:
-        sources.append("peak given")
-    elif hardware is not None and _attr(hardware, "peak_power_w") is not None:
-        peak = float(_attr(hardware, "peak_power_w"))
-        sources.append(f"peak from hardware profile {hw_name or ''}".rstrip())
-    idle = idle_w
-    if idle is not None:
-        sources.append("idle given")
-    elif hardware is not None and _attr(hardware, "idle_power_w") is not None:
-        idle = float(_attr(hardware, "idle_power_w"))
-        sources.append(f"idle from hardware profile {hw_name or ''}".rstrip())
+    peak = _given_or_profile("peak", peak_w, hardware, hw_name, sources)
+    idle = _given_or_profile("idle", idle_w, hardware, hw_name, sources)
     if peak is None:
         n = cpus if cpus is not None else available_cpus()
         peak = DEFAULT_CPU_PEAK_W_PER_CPU * n

@@ -209,10 +209,7 @@ class MeasuredRun:
         without pairs, the ratio of the medians."""
         if not self.layers:
             return None
-        paired = self._paired("attributed_s")
-        if paired is not None:
-            return paired
-        return self.coverage_of_medians
+        return self._paired_or_ratio("attributed_s", self.layers.attributed_s)
 
     @property
     def coverage_of_medians(self) -> float | None:
@@ -231,12 +228,7 @@ class MeasuredRun:
         paired like :attr:`coverage`."""
         if not self.layers:
             return None
-        paired = self._paired("host_s")
-        if paired is not None:
-            return paired
-        if self.latency.median_s <= 0:
-            return None
-        return self.layers.attributed_host_s / self.latency.median_s
+        return self._paired_or_ratio("host_s", self.layers.attributed_host_s)
 
     @property
     def host_wall_coverage(self) -> float | None:
@@ -246,12 +238,7 @@ class MeasuredRun:
         :attr:`overhead`), so it reads high by about that much."""
         if not self.layers or "" not in self.layers.modules:
             return None
-        paired = self._paired("host_wall_s")
-        if paired is not None:
-            return paired
-        if self.latency.median_s <= 0:
-            return None
-        return self.layers.modules[""].wall_s / self.latency.median_s
+        return self._paired_or_ratio("host_wall_s", self.layers.modules[""].wall_s)
 
     @property
     def device_coverage(self) -> float | None:
@@ -259,12 +246,17 @@ class MeasuredRun:
         None on CPU), paired like :attr:`coverage`."""
         if not self.layers or not self.is_gpu:
             return None
-        paired = self._paired("device_s")
+        return self._paired_or_ratio("device_s", self.layers.attributed_device_s)
+
+    def _paired_or_ratio(self, key: str, attributed_s: float) -> float | None:
+        """The paired coverage of ``key`` when there is one, else ``attributed_s`` over the
+        median uninstrumented latency (None when that latency is not positive)."""
+        paired = self._paired(key)
         if paired is not None:
             return paired
         if self.latency.median_s <= 0:
             return None
-        return self.layers.attributed_device_s / self.latency.median_s
+        return attributed_s / self.latency.median_s
 
     def verdict(self) -> dict[str, Any]:
         """Device-bound, host/launch-bound or mixed (see :func:`verdict`), judging the host
