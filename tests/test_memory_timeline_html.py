@@ -127,6 +127,7 @@ def test_typed_sections_in_the_document_table_and_page() -> None:
     the order step_flops, checkpoint, measured, fit) and a fit that was not searched has no
     ``largest_batch`` key; the table and the page read the same fields."""
     mp = tiny_profile()
+    mp.mode |= {"tensors": "meta", "allocator_device": "cuda"}  # what the table's header reads
     mp.step_flops = 96
     mp.checkpoint = CheckpointSaving(["fc"], 3584, 3072, 512, 0, 512, 64)
     mp.measured = MeasuredPeak("profiler", 2500, 2560, 60, "exact")
