@@ -13,6 +13,7 @@ from torch import nn
 
 from flopwise.memory import memory_profile, rule_for
 from flopwise.memory.allocator import AllocatorRule
+from flopwise.report.json import memory_document
 
 
 def _linear() -> tuple[nn.Linear, torch.Tensor]:
@@ -141,7 +142,7 @@ def test_model_left_as_found_and_json_integers() -> None:
     for k, v in lin.state_dict().items():
         assert torch.equal(v, before[k])
     assert lin.weight.grad is None
-    doc = json.loads(json.dumps(mp.to_dict()))
+    doc = json.loads(json.dumps(memory_document(mp)))
     assert doc["schema"] == "flopwise.memory/1"
     assert isinstance(doc["peak_bytes"], int) and doc["peak_bytes"] == mp.peak_bytes
     assert all(isinstance(v, int) for v in doc["curve_bytes"])
@@ -188,7 +189,7 @@ def test_activation_checkpointing_saving_and_recompute_flops(tensors: str) -> No
     # Non-reentrant checkpointing recomputes only what backward needs (it stops early):
     # the first Linear, 2·32·64·256 FLOPs, and the ReLU, 1 FLOP per element (32·256);
     # the last Linear's output is not needed, only its input.
-    recompute = ckpt.extra["step_flops"] - plain.extra["step_flops"]
+    recompute = ckpt.step_flops - plain.step_flops
     assert recompute == 2 * 32 * 64 * 256 + 32 * 256
     with pytest.raises(Exception, match="no such module"):
         memory_profile(model, x, train=True, checkpoint=["nope"])

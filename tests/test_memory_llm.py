@@ -105,3 +105,56 @@ def test_cli_llama2_7b_zero3(capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["memory", "hf:llama-2-7b", "--train", "--zero", "3", "--gpus", "8"])
     out = capsys.readouterr().out
     assert "ZeRO stage 3" in out and "optimizer_state" in out and "activations" in out
+
+
+# Llama-3-8B by hand (config: vocab 128256, h = 4096, 32 layers, 32 query heads, 8 KV heads of
+# 128, MLP 14336, untied head). Per layer: q,o 2·4096² + k,v 2·4096·1024 = 41,943,040;
+# MLP 3·4096·14336 = 176,160,768; two norms 8,192 → 218,112,000; ×32 = 6,979,584,000;
+# embedding + head 2·128256·4096 = 1,050,673,152; final norm 4,096.
+LLAMA3_8B_PARAMS = 6_979_584_000 + 1_050_673_152 + 4_096  # 8,030,261,248
+H100_BYTES = 80 * 1024**3  # the h100 profile's 80 GiB
+
+
+def _llama3_largest_batch(prompt: int, gen: int) -> int:
+    """The closed form, bf16 (2 bytes each): weights 2·N; per sequence the KV cache
+    2·L·kv_heads·head_dim·(prompt+gen)·2 and the largest prefill op's activations, SwiGLU's
+    gate·up product (reads the gate and up projections, 2·14336 per token, writes 14336):
+    prompt·3·14336·2. The batch is what is left over the weights, per sequence, rounded down."""
+    weights = 2 * LLAMA3_8B_PARAMS
+    kv = 2 * 32 * 8 * 128 * (prompt + gen) * 2
+    activations = prompt * 3 * 14336 * 2
+    return (H100_BYTES - weights) // (kv + activations)
+
+
+def test_llm_largest_inference_batch_is_the_closed_form(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    expected = _llama3_largest_batch(512, 128)
+    assert expected == 545  # (85,899,345,920 − 16,060,522,496) // (83,886,080 + 44,040,192)
+    args = ["llm", "llama-3-8b", "--prompt", "512", "--gen", "128", "--hardware", "h100"]
+    assert main([*args, "--no-ops", "-f", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["roofline"]["largest_batch"] == expected
+    assert doc["memory"]["weight_bytes"] == 2 * LLAMA3_8B_PARAMS
+    assert main([*args, "--no-ops"]) == 0
+    assert "largest batch that fits (512 + 128 tokens)" in capsys.readouterr().out
+    # the batch itself fits and one more does not, by the estimate the table prints
+    assert main([*args, "--batch", str(expected), "--no-ops", "-f", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["roofline"]["fits"] is True
+    assert main([*args, "--batch", str(expected + 1), "--no-ops", "-f", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["roofline"]["fits"] is False
+
+
+def test_memory_hf_inference_largest_batch_is_the_closed_form(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # flopwise memory hf:NAME (inference) is flopwise llm --prompt SEQ --gen 0
+    expected = _llama3_largest_batch(640, 0)
+    assert expected == 502  # 69,838,823,424 // (83,886,080 + 55,050,240)
+    args = ["memory", "hf:llama-3-8b", "--seq", "640", "--hardware", "h100", "-f", "json"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["fit"]["largest_batch"] == expected
+    inf = doc["inference"]
+    assert inf["activations"] == 640 * 3 * 14336 * 2
+    assert inf["peak_bytes"] == inf["weights"] + inf["kv_cache"] + inf["activations"]

@@ -11,9 +11,18 @@ from pathlib import Path
 import pytest
 
 from flopwise.cli import main
-from flopwise.memory.result import CATEGORIES, Block, MemoryPeak, MemoryProfile
+from flopwise.memory.result import (
+    CATEGORIES,
+    Block,
+    CheckpointSaving,
+    Fit,
+    MeasuredPeak,
+    MemoryPeak,
+    MemoryProfile,
+)
 from flopwise.report.html import render_memory_html
-from flopwise.report.memory import memory_timeline_chart
+from flopwise.report.json import memory_document
+from flopwise.report.memory import memory_table, memory_timeline_chart
 from flopwise.report.plots_svg import chart_svg
 
 POLYGON = re.compile(r'<polygon class="series area" points="([^"]+)"[^>]*><title>([^<]+)<')
@@ -111,6 +120,30 @@ def build():
     torch.manual_seed(0)
     return nn.Linear(64, 64), torch.randn(1, 64)
 """
+
+
+def test_typed_sections_in_the_document_table_and_page() -> None:
+    """The typed sections are written where the untyped bag put them (after the curve, in
+    the order step_flops, checkpoint, measured, fit) and a fit that was not searched has no
+    ``largest_batch`` key; the table and the page read the same fields."""
+    mp = tiny_profile()
+    mp.mode |= {"tensors": "meta", "allocator_device": "cuda"}  # what the table's header reads
+    mp.step_flops = 96
+    mp.checkpoint = CheckpointSaving(["fc"], 3584, 3072, 512, 0, 512, 64)
+    mp.measured = MeasuredPeak("profiler", 2500, 2560, 60, "exact")
+    mp.fit = Fit("tiny-gpu", 3000, False)
+    doc = memory_document(mp)
+    assert list(doc)[-5:] == ["curve_bytes", "step_flops", "checkpoint", "measured", "fit"]
+    assert doc["fit"] == {"hardware": "tiny-gpu", "capacity_bytes": 3000, "fits": False}
+    assert doc["checkpoint"]["recompute_flops"] == 64
+    assert doc["measured"]["difference_bytes"] == 60
+    text = memory_table(mp)
+    assert "does NOT fit on tiny-gpu" in text and "largest batch" not in text
+    assert "difference +60 bytes" in text and "recomputes 64 FLOPs" in text
+    mp.fit = Fit("tiny-gpu", 3000, False, largest_batch=0)
+    assert memory_document(mp)["fit"]["largest_batch"] == 0
+    page = render_memory_html(mp)
+    assert "largest batch that fits" in page and "does not fit" in page
 
 
 def test_memory_command_writes_the_timeline(

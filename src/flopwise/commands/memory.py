@@ -129,7 +129,9 @@ def _llm_memory(
 def _render(mp: Any, fmt: str, depth: int) -> str:
     """An op-stream memory profile in ``fmt`` (renderers only)."""
     if fmt == "json":
-        return json.dumps(mp.to_dict(), indent=2) + "\n"
+        from flopwise.report.json import memory_document
+
+        return json.dumps(memory_document(mp), indent=2) + "\n"
     if fmt == "html":
         from flopwise.report.html import render_memory_html
 

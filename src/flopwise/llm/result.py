@@ -20,6 +20,8 @@ class LLMResult:
     """One ``flopwise llm`` run.
 
     ``estimate``: prefill/decode cost, memory and (with a hardware profile) roofline times.
+    ``largest_batch``: with a hardware profile that states its memory, the largest batch
+    whose inference footprint (weights + KV cache + activations) fits in it.
     ``training`` and ``training_memory`` (the ``flopwise memory --train`` document, per GPU)
     are set with a training request; ``mfu``/``hfu`` when it gave a measured step time and
     the estimate has a roofline. ``reranking`` with a rerank request; ``rpp`` when it gave a
@@ -28,6 +30,7 @@ class LLMResult:
     """
 
     estimate: LLMEstimate
+    largest_batch: int | None = None
     training: TrainingCost | None = None
     training_memory: dict[str, Any] | None = None
     mfu: float | None = None

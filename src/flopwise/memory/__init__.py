@@ -1,7 +1,16 @@
 """Memory: lifetimes, peak and breakdown of a step, predicted from the captured op stream."""
 
 from flopwise.memory.allocator import AllocatorRule, rule_for
-from flopwise.memory.result import CATEGORIES, Block, MemoryModuleRow, MemoryPeak, MemoryProfile
+from flopwise.memory.result import (
+    CATEGORIES,
+    Block,
+    CheckpointSaving,
+    Fit,
+    MeasuredPeak,
+    MemoryModuleRow,
+    MemoryPeak,
+    MemoryProfile,
+)
 from flopwise.memory.trace import OPTIMIZERS, memory_profile
 
 __all__ = [
@@ -9,6 +18,9 @@ __all__ = [
     "OPTIMIZERS",
     "AllocatorRule",
     "Block",
+    "CheckpointSaving",
+    "Fit",
+    "MeasuredPeak",
     "MemoryModuleRow",
     "MemoryPeak",
     "MemoryProfile",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from flopwise.errors import FlopwiseError
 
 if TYPE_CHECKING:
+    from flopwise.llm.estimate import LLMEstimate
     from flopwise.llm.spec import ModelSpec
 
 # Bytes per parameter of optimizer state, (mixed precision, full fp32). Mixed precision
@@ -178,3 +179,30 @@ def largest_micro_batch(capacity: float, fits: Any, limit: int = 1 << 16) -> int
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     return lo
+
+
+def largest_inference_batch(est: LLMEstimate, capacity: int, limit: int = 1 << 20) -> int:
+    """The largest batch whose inference footprint fits in ``capacity`` bytes: weights +
+    KV cache at ``prompt + gen`` tokens + the largest prefill op's activations
+    (:attr:`~flopwise.llm.estimate.LLMEstimate.memory_bytes`, the figure ``flopwise llm``
+    prints), by a search over batch that re-estimates ``est`` (same model, tokens, dtypes
+    and window mode) at each batch. 0 if one sequence does not fit; at most ``limit``."""
+    from flopwise.llm.estimate import estimate
+
+    prec = est.precision
+
+    def fits(batch: int) -> bool:
+        at = estimate(
+            est.spec,
+            batch=batch,
+            prompt=est.prompt,
+            gen=est.gen,
+            dtype=prec.compute,
+            weight_dtype=prec.weights,
+            kv_dtype=prec.kv,
+            window_mode=est.window_mode,
+            beyond_context=True,  # est was made: its context was checked (or allowed)
+        )
+        return at.memory_bytes <= capacity
+
+    return largest_micro_batch(capacity, fits, limit=limit)

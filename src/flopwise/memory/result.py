@@ -3,7 +3,7 @@ and breakdown. Plain dataclasses; all sizes are integers in bytes (allocator-rou
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 # What each live byte is for. Parameters, buffers and inputs exist before the step;
@@ -19,8 +19,6 @@ CATEGORIES = (
     "temporaries",
     "workspace",
 )
-
-SCHEMA = "flopwise.memory/1"
 
 
 @dataclass(slots=True)
@@ -69,12 +67,51 @@ class MemoryModuleRow:
     peak_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class CheckpointSaving:
+    """What activation checkpointing of ``modules`` saves against the same step without
+    it, and the FLOPs it recomputes (filled by :func:`flopwise.pipeline.memory.run_memory`)."""
+
+    modules: list[str]
+    peak_bytes_without: int
+    peak_bytes_with: int
+    saved_bytes_without: int
+    saved_bytes_with: int
+    peak_saving_bytes: int
+    recompute_flops: int
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredPeak:
+    """The allocator's measured step peak beside the prediction of the same step
+    (filled by :func:`flopwise.pipeline.memory.run_memory` with ``measure``)."""
+
+    method: str
+    step_peak_bytes: int
+    predicted_step_peak_bytes: int
+    difference_bytes: int  # predicted minus measured
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """Whether the step fits in a device's memory, and the largest batch that does
+    (``None``: not searched, e.g. inputs without a batch dimension)."""
+
+    hardware: str
+    capacity_bytes: int
+    fits: bool
+    largest_batch: int | None = None
+
+
 @dataclass(slots=True)
 class MemoryProfile:
     """Memory of one inference or training step, predicted from the op stream.
 
     ``curve[i]`` is the highest live total while op record ``i`` ran (its outputs born,
     before anything freed after it); ``baseline_bytes`` is what was live before the step.
+    ``step_flops`` are the FLOPs of the traced step (memory/trace.py); ``checkpoint``,
+    ``measured`` and ``fit`` are set by the pipeline when asked for (pipeline/memory.py).
     """
 
     model: str
@@ -90,7 +127,10 @@ class MemoryProfile:
     phase_peaks: dict[str, int]
     blocks: list[Block]
     modules: list[MemoryModuleRow]
-    extra: dict[str, Any] = field(default_factory=dict)
+    step_flops: int = 0
+    checkpoint: CheckpointSaving | None = None
+    measured: MeasuredPeak | None = None
+    fit: Fit | None = None
 
     @property
     def peak_bytes(self) -> int:
@@ -126,26 +166,3 @@ class MemoryProfile:
                 row.append(live)
             out[cat] = row
         return out
-
-    def to_dict(self, curve: bool = True) -> dict[str, Any]:
-        """JSON-ready document (schema ``flopwise.memory/1``); integers stay integers."""
-        doc: dict[str, Any] = {
-            "schema": SCHEMA,
-            "model": self.model,
-            "mode": self.mode,
-            "units": {"*_bytes": "bytes", "bytes": "bytes", "positions": "op-record index"},
-            "allocator_granularity_bytes": self.granularity,
-            "peak_bytes": self.peak.bytes,
-            "step_peak_bytes": self.step_peak_bytes,
-            "baseline_bytes": self.baseline_bytes,
-            "baseline_by_category": self.baseline_by_category,
-            "final_bytes": self.final_bytes,
-            "peak": asdict(self.peak),
-            "phases": self.phases,
-            "phase_peak_bytes": self.phase_peaks,
-            "modules": [asdict(m) for m in self.modules],
-        }
-        if curve:
-            doc["curve_bytes"] = self.curve
-        doc.update(self.extra)
-        return doc

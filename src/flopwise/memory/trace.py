@@ -468,7 +468,7 @@ def memory_profile(
         }
         label = name or type(model).__name__
         mp = _assemble(lt, records, cap.tracker, model, label, mode, marks.phases)
-        mp.extra["step_flops"] = sum(r.flops for r in records)
+        mp.step_flops = sum(r.flops for r in records)
         return mp
 
 

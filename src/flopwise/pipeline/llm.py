@@ -150,7 +150,7 @@ def _run(request: LLMRequest, measure: MeasureOptions | None, device: str) -> LL
         dev = resolve_device(device, timing=True)
         hardware = resolve_hardware(request.hardware or measure.hardware, dev)
     est = _estimate(request, hardware)
-    parts: dict[str, Any] = {}
+    parts: dict[str, Any] = {"largest_batch": _largest_batch(est)}
     if request.train is not None:
         parts.update(_training(request, request.train, est))
     if request.rerank is not None:
@@ -181,6 +181,17 @@ def _estimate(request: LLMRequest, hardware: str | None) -> LLMEstimate:
         raise
     except ValueError as exc:  # e.g. a hardware profile that lists no peak
         raise FlopwiseError(str(exc)) from exc
+
+
+def _largest_batch(est: LLMEstimate) -> int | None:
+    """The largest batch whose footprint (``est.memory_bytes``'s formulas at the request's
+    prompt, gen and dtypes) fits in the roofline device's memory; None without one."""
+    from flopwise.memory.llm import largest_inference_batch
+
+    roof = est.roofline
+    if roof is None or not roof.device_memory:
+        return None
+    return largest_inference_batch(est, roof.device_memory)
 
 
 def _training(request: LLMRequest, train: TrainingRequest, est: LLMEstimate) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import torch
 from torch.utils._pytree import tree_map
 
 from flopwise.errors import FlopwiseError
-from flopwise.memory.result import MemoryProfile
+from flopwise.memory.result import CheckpointSaving, Fit, MeasuredPeak, MemoryProfile
 from flopwise.memory.trace import OPTIMIZERS, memory_profile
 
 __all__ = ["OPTIMIZERS", "run_llm_memory", "run_memory", "with_batch"]
@@ -67,7 +67,7 @@ def run_memory(
     from flopwise.pipeline.profile import load
 
     _check_options(device, measure, optimizer, train, accumulate)
-    alloc_device, capacity, hw_name = "cpu", None, None
+    alloc_device, capacity, hw_name = "cpu", None, ""
     if hardware:
         hw_name, capacity, alloc_device = hardware_capacity(hardware)
     model, args, kwargs, name = load(model_spec, inputs, device, dtype)
@@ -88,25 +88,21 @@ def run_memory(
         options["checkpoint"] = list(checkpoint)
     mp = memory_profile(model, *args, kwargs=kwargs, name=model_spec or name, **options)
     if checkpoint:
-        mp.extra["checkpoint"] = _checkpoint_saving(plain, mp, checkpoint)
+        mp.checkpoint = _checkpoint_saving(plain, mp, checkpoint)
     mp.mode["batch"] = _batch_of(args, kwargs)
     mp.mode["dtype"] = dtype
     if measure:
-        mp.extra["measured"] = _measured_peak(model, args, kwargs, options)
+        mp.measured = _measured_peak(model, args, kwargs, options)
     if capacity is not None:
-        fit: dict[str, Any] = {
-            "hardware": hw_name,
-            "capacity_bytes": capacity,
-            "fits": mp.peak_bytes <= capacity,
-        }
+        largest = None
         if search and mp.mode["batch"] is not None:
             meta = (
                 (model, args, kwargs, name)
                 if device == "meta"
                 else load(model_spec, inputs, "meta", dtype)[:3]
             )
-            fit["largest_batch"] = _largest_batch(meta, options, capacity)
-        mp.extra["fit"] = fit
+            largest = _largest_batch(meta, options, capacity)
+        mp.fit = Fit(hw_name, capacity, mp.peak_bytes <= capacity, largest)
     return mp
 
 
@@ -131,23 +127,23 @@ def _saved_bytes(p: MemoryProfile) -> int:
 
 def _checkpoint_saving(
     plain: MemoryProfile, mp: MemoryProfile, checkpoint: list[str]
-) -> dict[str, Any]:
+) -> CheckpointSaving:
     """What activation checkpointing of ``checkpoint`` saves (``mp``) against the same
     step without it (``plain``), and the FLOPs it recomputes."""
-    return {
-        "modules": list(checkpoint),
-        "peak_bytes_without": plain.peak_bytes,
-        "peak_bytes_with": mp.peak_bytes,
-        "saved_bytes_without": _saved_bytes(plain),
-        "saved_bytes_with": _saved_bytes(mp),
-        "peak_saving_bytes": plain.peak_bytes - mp.peak_bytes,
-        "recompute_flops": mp.extra["step_flops"] - plain.extra["step_flops"],
-    }
+    return CheckpointSaving(
+        modules=list(checkpoint),
+        peak_bytes_without=plain.peak_bytes,
+        peak_bytes_with=mp.peak_bytes,
+        saved_bytes_without=_saved_bytes(plain),
+        saved_bytes_with=_saved_bytes(mp),
+        peak_saving_bytes=plain.peak_bytes - mp.peak_bytes,
+        recompute_flops=mp.step_flops - plain.step_flops,
+    )
 
 
 def _measured_peak(
     model: torch.nn.Module, args: tuple, kwargs: dict, options: dict[str, Any]
-) -> dict[str, Any]:
+) -> MeasuredPeak:
     """The CPU allocator's measured step peak beside the prediction at 1-byte granularity
     (the profiler reports requested sizes)."""
     from flopwise.memory.measured import measure_cpu_step_peak
@@ -163,13 +159,13 @@ def _measured_peak(
         accumulate=options["accumulate"],
         amp=options["amp"],
     )
-    return {
-        "method": "torch.profiler allocation events (CPU, requested sizes)",
-        "step_peak_bytes": measured,
-        "predicted_step_peak_bytes": exact.step_peak_bytes,
-        "difference_bytes": exact.step_peak_bytes - measured,
-        "note": "predicted at 1-byte granularity, as the profiler reports sizes",
-    }
+    return MeasuredPeak(
+        method="torch.profiler allocation events (CPU, requested sizes)",
+        step_peak_bytes=measured,
+        predicted_step_peak_bytes=exact.step_peak_bytes,
+        difference_bytes=exact.step_peak_bytes - measured,
+        note="predicted at 1-byte granularity, as the profiler reports sizes",
+    )
 
 
 def _largest_batch(meta: tuple, options: dict[str, Any], capacity: int) -> int:
@@ -210,9 +206,9 @@ def run_llm_memory(
     hardware: str | None = None,
 ) -> dict[str, Any]:
     """Per-GPU memory of an LLM from its config by the ZeRO and Korthikanti et al.
-    closed forms (training), or weights + KV cache (inference); JSON-ready, in bytes."""
-    from flopwise.llm.dtypes import Precision
-    from flopwise.llm.estimate import kv_cache_bytes, weight_bytes
+    closed forms (training), or weights + KV cache + the largest prefill op's activations
+    (inference, the footprint of ``flopwise llm``); with ``hardware``, whether it fits and
+    the largest (micro-)batch that does. JSON-ready, in bytes."""
     from flopwise.llm.params import count_params
     from flopwise.llm.spec import load_spec
     from flopwise.memory.llm import largest_micro_batch, llm_training_memory
@@ -257,27 +253,40 @@ def run_llm_memory(
                 ),
             }
     else:
-        prec = Precision("bfloat16" if mixed_precision else "float32")
-        weights = weight_bytes(spec, prec)
-        kv = kv_cache_bytes(spec, micro_batch, seq, prec)
-        doc["inference"] = {
-            "weights": weights,
-            "kv_cache": kv,
-            "batch": micro_batch,
-            "context": seq,
-            "peak_bytes": weights + kv,
-            "note": "weights and KV cache at the end of the context; activations of one "
-            "token step are small beside them and not included",
-        }
-        if capacity is not None:
-            doc["fit"] = {
-                "hardware": hardware,
-                "capacity_bytes": capacity,
-                "fits": weights + kv <= capacity,
-                "largest_batch": largest_micro_batch(
-                    capacity,
-                    lambda b: weights + kv_cache_bytes(spec, b, seq, prec) <= capacity,
-                    limit=1 << 14,
-                ),
-            }
+        doc["inference"], doc_fit = _llm_inference(
+            spec, micro_batch, seq, mixed_precision, capacity
+        )
+        if doc_fit is not None:
+            doc["fit"] = {"hardware": hardware, **doc_fit}
     return doc
+
+
+def _llm_inference(
+    spec: Any, batch: int, seq: int, mixed_precision: bool, capacity: int | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Inference memory of ``batch`` sequences at ``seq`` tokens of context (``flopwise llm
+    --prompt seq --gen 0``'s footprint: weights, KV cache and the largest prefill op's
+    activations), and with ``capacity`` the fit verdict and the largest batch that fits."""
+    from flopwise.llm.estimate import estimate
+    from flopwise.memory.llm import largest_inference_batch
+
+    dtype = "bfloat16" if mixed_precision else "float32"
+    est = estimate(spec, batch=batch, prompt=seq, gen=0, dtype=dtype, beyond_context=True)
+    inference = {
+        "weights": est.weight_bytes,
+        "kv_cache": est.kv_cache_bytes,
+        "activations": est.activation_peak_bytes,
+        "batch": batch,
+        "context": seq,
+        "peak_bytes": est.memory_bytes,
+        "note": "weights, KV cache at the end of the context and the largest prefill op's "
+        "activations (one layer), as flopwise llm --prompt CONTEXT --gen 0 prints them",
+    }
+    if capacity is None:
+        return inference, None
+    fit = {
+        "capacity_bytes": capacity,
+        "fits": est.memory_bytes <= capacity,
+        "largest_batch": largest_inference_batch(est, capacity),
+    }
+    return inference, fit

@@ -15,6 +15,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from flopwise.jsonout import dumps
+from flopwise.report.json import memory_document
 from flopwise.report.plots import comparison_charts, profile_charts, sweep_charts
 from flopwise.report.plots_svg import Chart, chart_svg
 from flopwise.store.metrics import measured_latency, module_metrics, with_module_times
@@ -633,15 +634,15 @@ def render_memory_html(mp: MemoryProfile, *, title: str | None = None) -> str:
     from flopwise.report.memory import memory_timeline_chart, mib, peak_label
 
     title = title or f"flopwise memory: {mp.model}"
-    doc = mp.to_dict()
+    doc = memory_document(mp)
     cards = [("peak", mib(mp.peak_bytes)), ("before the step", mib(mp.baseline_bytes))]
     cards += [(f"peak in {ph}", mib(n)) for ph, n in mp.phase_peaks.items()]
-    fit = mp.extra.get("fit")
+    fit = mp.fit
     if fit:
-        verdict = "fits" if fit["fits"] else "does not fit"
-        cards.append((f"on {fit['hardware']}", verdict))
-        if "largest_batch" in fit:
-            cards.append(("largest batch that fits", str(fit["largest_batch"])))
+        verdict = "fits" if fit.fits else "does not fit"
+        cards.append((f"on {fit.hardware}", verdict))
+        if fit.largest_batch is not None:
+            cards.append(("largest batch that fits", str(fit.largest_batch)))
     card_html = "".join(
         f'<div class="card"><div class="label">{escape(k)}</div>'
         f'<div class="value">{escape(v)}</div></div>'

@@ -5,7 +5,7 @@ that writes a :class:`~flopwise.profile.Profile` and its sections as that docume
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any
 
 import flopwise
@@ -164,6 +164,48 @@ def op_rows(p: Profile) -> list[dict[str, Any]]:
     ]
 
 
+# --- flopwise memory: the document of an op-stream memory profile (``flopwise.memory/1``) ----
+
+MEMORY_SCHEMA = "flopwise.memory/1"
+
+
+def memory_document(mp: Any, curve: bool = True) -> dict[str, Any]:
+    """The JSON document of ``flopwise memory`` for a
+    :class:`~flopwise.memory.result.MemoryProfile` (schema ``flopwise.memory/1``; integers
+    stay integers): peak, breakdown, phases and modules, the live-bytes curve when
+    ``curve``, then ``step_flops`` and the ``checkpoint``, ``measured`` and ``fit``
+    sections where the profile has them (``fit.largest_batch`` only when searched)."""
+    doc: dict[str, Any] = {
+        "schema": MEMORY_SCHEMA,
+        "model": mp.model,
+        "mode": mp.mode,
+        "units": {"*_bytes": "bytes", "bytes": "bytes", "positions": "op-record index"},
+        "allocator_granularity_bytes": mp.granularity,
+        "peak_bytes": mp.peak.bytes,
+        "step_peak_bytes": mp.step_peak_bytes,
+        "baseline_bytes": mp.baseline_bytes,
+        "baseline_by_category": mp.baseline_by_category,
+        "final_bytes": mp.final_bytes,
+        "peak": asdict(mp.peak),
+        "phases": mp.phases,
+        "phase_peak_bytes": mp.phase_peaks,
+        "modules": [asdict(m) for m in mp.modules],
+    }
+    if curve:
+        doc["curve_bytes"] = mp.curve
+    doc["step_flops"] = mp.step_flops
+    for key in ("checkpoint", "measured"):
+        section = getattr(mp, key)
+        if section is not None:
+            doc[key] = asdict(section)
+    if mp.fit is not None:
+        fit = asdict(mp.fit)
+        if fit["largest_batch"] is None:  # not searched: no key, as before the typed fit
+            del fit["largest_batch"]
+        doc["fit"] = fit
+    return doc
+
+
 # --- flopwise llm: the document of an LLM estimate (schema ``flopwise.llm/1``) ---------------
 
 LLM_SCHEMA = "flopwise.llm/1"
@@ -171,10 +213,12 @@ LLM_SCHEMA = "flopwise.llm/1"
 
 def llm_document(result: Any, with_ops: bool = True) -> dict[str, Any]:
     """The JSON document of ``flopwise llm`` for an
-    :class:`~flopwise.llm.result.LLMResult`: the estimate (:func:`estimate_to_dict`), then
-    ``training``, ``rerank``, ``measured``, ``measured_training`` and ``training_memory``
+    :class:`~flopwise.llm.result.LLMResult`: the estimate (:func:`estimate_to_dict`) with
+    ``roofline.largest_batch`` when the device states its memory, then ``training``, ``rerank``, ``measured``, ``measured_training`` and ``training_memory``
     where the result has them. ``with_ops``: per-op rows of prefill and decode step 1."""
     doc = estimate_to_dict(result.estimate, with_ops)
+    if result.largest_batch is not None:  # after roofline.fits: the same device's memory
+        doc["roofline"]["largest_batch"] = result.largest_batch
     if result.training is not None:
         doc["training"] = _llm_training_dict(result)
     if result.reranking is not None:

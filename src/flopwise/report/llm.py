@@ -84,7 +84,7 @@ def _estimate_tables(console: Console, result: LLMResult, with_ops: bool) -> Non
     phases = _phases(est)
     times = _phase_times(est, phases)
     console.print(_phase_table(est, phases, times))
-    console.print(_memory_table(est))
+    console.print(_memory_table(est, result.largest_batch))
     if est.roofline is not None:
         console.print(_roofline_table(est, est.roofline))
     if with_ops:
@@ -191,7 +191,7 @@ def _phase_table(
     return t
 
 
-def _memory_table(est: LLMEstimate) -> Table:
+def _memory_table(est: LLMEstimate, largest_batch: int | None = None) -> Table:
     prec = est.precision
     m = Table(title="Memory", title_justify="left")
     m.add_column("")
@@ -205,6 +205,9 @@ def _memory_table(est: LLMEstimate) -> Table:
     if roof is not None and roof.device_memory:
         fits = "fits" if roof.fits else "does NOT fit"
         m.add_row(f"device memory ({roof.hardware})", f"{_by(roof.device_memory)}, {fits}")
+    if largest_batch is not None:
+        tokens = f"{est.prompt} + {est.gen} tokens"
+        m.add_row(f"largest batch that fits ({tokens})", f"{largest_batch:,}")
     return m
 
 

@@ -64,31 +64,31 @@ def memory_table(mp: MemoryProfile, depth: int = 2) -> str:
             breakdown.add_row(cat, f"{n:,}", mib(n))
     phases = "  ".join(f"{ph}: {mib(n)}" for ph, n in mp.phase_peaks.items())
     lines.append(f"peak per phase: {phases}")
-    fit = mp.extra.get("fit")
+    fit = mp.fit
     if fit:
-        verdict = "fits" if fit["fits"] else "does NOT fit"
+        verdict = "fits" if fit.fits else "does NOT fit"
         lines.append(
-            f"{verdict} on {fit['hardware']} ({fit['capacity_bytes'] / 1e9:.1f} GB)"
+            f"{verdict} on {fit.hardware} ({fit.capacity_bytes / 1e9:.1f} GB)"
             + (
-                f"; largest batch that fits: {fit['largest_batch']}"
-                if "largest_batch" in fit
+                f"; largest batch that fits: {fit.largest_batch}"
+                if fit.largest_batch is not None
                 else ""
             )
         )
-    measured = mp.extra.get("measured")
+    measured = mp.measured
     if measured:
         lines.append(
-            f"measured step peak {mib(measured['step_peak_bytes'])} vs predicted "
-            f"{mib(measured['predicted_step_peak_bytes'])} "
-            f"(difference {measured['difference_bytes']:+,} bytes; {measured['method']})"
+            f"measured step peak {mib(measured.step_peak_bytes)} vs predicted "
+            f"{mib(measured.predicted_step_peak_bytes)} "
+            f"(difference {measured.difference_bytes:+,} bytes; {measured.method})"
         )
-    ck = mp.extra.get("checkpoint")
+    ck = mp.checkpoint
     if ck:
         lines.append(
-            f"checkpointing {', '.join(ck['modules'])}: kept for backward "
-            f"{mib(ck['saved_bytes_without'])} → {mib(ck['saved_bytes_with'])}, peak "
-            f"{mib(ck['peak_bytes_without'])} → {mib(ck['peak_bytes_with'])}, "
-            f"recomputes {ck['recompute_flops']:,} FLOPs"
+            f"checkpointing {', '.join(ck.modules)}: kept for backward "
+            f"{mib(ck.saved_bytes_without)} → {mib(ck.saved_bytes_with)}, peak "
+            f"{mib(ck.peak_bytes_without)} → {mib(ck.peak_bytes_with)}, "
+            f"recomputes {ck.recompute_flops:,} FLOPs"
         )
     modules = Table(box=None, show_header=True, header_style="bold")
     modules.add_column("Module")
@@ -179,7 +179,7 @@ def llm_memory_table(doc: dict[str, Any]) -> str:
     else:
         src = doc["inference"]
         head.append(f"inference, batch {src['batch']}, context {src['context']}")
-        items = ["weights", "kv_cache", "peak_bytes"]
+        items = ["weights", "kv_cache", "activations", "peak_bytes"]
     for k in items:
         rows.add_row(k, f"{src[k]:,.0f}", f"{src[k] / 1e9:.2f}")
     fit = doc.get("fit")
