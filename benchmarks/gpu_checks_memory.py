@@ -83,10 +83,10 @@ def _case(spec: str, shape: str, train: bool, gpu: bool) -> dict[str, Any]:
         method = "torch.cuda.max_memory_allocated (CUDA caching allocator, rounded sizes)"
     else:  # dry run: the CPU path of `memory --device cpu --measure`
         mp = run_memory(spec, [shape], device="cpu", train=train, measure=True)
-        m = mp.extra["measured"]
-        measured = {"step_peak_bytes": m["step_peak_bytes"]}
-        predicted = {"step_peak_bytes": m["predicted_step_peak_bytes"]}
-        method = m["method"]
+        m = mp.measured
+        measured = {"step_peak_bytes": m.step_peak_bytes}
+        predicted = {"step_peak_bytes": m.predicted_step_peak_bytes}
+        method = m.method
     ratio = (
         predicted["step_peak_bytes"] / measured["step_peak_bytes"]
         if measured["step_peak_bytes"]
