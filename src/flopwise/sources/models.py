@@ -953,7 +953,11 @@ def _load_factory(
         except FlopwiseError:
             raise
         except Exception as exc:
-            raise _FactoryFailed(f"factory {label} raised {type(exc).__name__}: {exc}") from exc
+            if torch.get_default_device().type == "meta" and _names_meta(exc):
+                raise  # needs values: _construct builds it once more on CPU
+            raise _FactoryFailed(
+                f"factory {label} raised {type(exc).__name__}: {_first_lines(exc)}"
+            ) from exc
 
     try:
         result = _construct(call, device)
@@ -983,7 +987,22 @@ def _load_factory(
 
 
 class _FactoryFailed(Exception):
-    """A user factory raised; carried through :func:`_construct` without a retry."""
+    """A user factory raised for a reason other than meta tensors; carried through
+    :func:`_construct` without a retry, so the factory runs once."""
+
+
+def _names_meta(exc: BaseException) -> bool:
+    """The error (or one it was raised from) is torch refusing values of a meta tensor:
+    ``.item()``, ``.tolist()``, ``.numpy()``, a copy out of meta or a data-dependent op
+    without a meta kernel; torch's messages all name meta."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if "meta" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _split_factory_result(result: Any, label: str) -> tuple[nn.Module, Any]:
@@ -1089,14 +1108,15 @@ def _construct(fn: Callable[[], Any], device: torch.device) -> Any:
     """Run a constructor so parameters land on ``device``.
 
     On ``meta`` a constructor that needs real values (``.item()``, ``tolist()`` ...) is
-    retried on CPU and the result moved to meta.
+    retried on CPU and the result moved to meta. A user factory's own error
+    (:class:`_FactoryFailed`) is not retried: the factory runs once.
     """
     if device.type == "cpu":
         return fn()
     try:
         with torch.device(device):
             return fn()
-    except FlopwiseError:
+    except (FlopwiseError, _FactoryFailed):
         raise
     except Exception:
         if device.type != "meta":
