@@ -689,10 +689,13 @@ def _hf_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSp
       and no image tokens to place).
 
     Encoder-decoders add ``decoder_input_ids`` 1×L (L within the decoder's position limit).
+    Sizes the config file leaves out are the built model's defaults (a bare
+    ``{"model_type": "clip"}`` gets CLIP's 77 text positions and its vision tower).
     """
     main = getattr(model, "main_input_name", "input_ids")
     params = _forward_params(model)
     hf_config = getattr(model, "config", None)
+    config = _with_defaults(config, hf_config)
     encoder_decoder = bool(getattr(hf_config, "is_encoder_decoder", False))
     if main == "pixel_values" or (
         main == "input_ids" and _hf_vocab_size(config) is None and "image_size" in config
@@ -718,6 +721,21 @@ def _hf_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSp
         length = _text_length(config, ("max_target_positions", "max_position_embeddings"))
         inputs.append(InputSpec(shape=(1, length), name="decoder_input_ids", dtype=torch.int64))
     return inputs
+
+
+def _with_defaults(config: dict[str, Any], hf_config: Any) -> dict[str, Any]:
+    """``config`` with the fields it omits (at top level and in its ``text_config`` and
+    ``vision_config``) taken from the built model's config; fields it states win."""
+    to_dict = getattr(hf_config, "to_dict", None)
+    if not callable(to_dict):
+        return config
+    merged = {**to_dict(), **config}
+    for key in ("text_config", "vision_config"):
+        default = getattr(hf_config, key, None)
+        if default is not None and hasattr(default, "to_dict"):
+            stated = config.get(key)
+            merged[key] = {**default.to_dict(), **(stated if isinstance(stated, dict) else {})}
+    return merged
 
 
 def _forward_params(model: nn.Module) -> set[str]:
