@@ -1,6 +1,7 @@
 """Any transformers architecture from its config: decoders, encoders, encoder-decoders
-(T5, BART, Whisper), vision (ViT, CLIP, DINOv2, SAM), each with default inputs that fit its
-kind, counted on meta with the same result as on real tensors (tiny variants built here)."""
+(T5, BART, Whisper), vision (ViT, CLIP, DINOv2, SAM, BLIP captioning), each with default
+inputs that fit its kind, counted on meta with the same result as on real tensors (tiny
+variants built here)."""
 
 from __future__ import annotations
 
@@ -120,6 +121,29 @@ TINY = {
         },
         ["input_ids=1x16:int64", "pixel_values=1x3x32x32"],
         "CLIPModel",
+    ),
+    "blip": (
+        {
+            "model_type": "blip",
+            "architectures": ["BlipForConditionalGeneration"],
+            "text_config": {
+                **_BLOCK,
+                **_IDS,
+                "num_attention_heads": 4,
+                "vocab_size": 128,
+                "max_position_embeddings": 16,
+                "encoder_hidden_size": 32,
+            },
+            "vision_config": {
+                **_BLOCK,
+                "num_attention_heads": 4,
+                "image_size": 32,
+                "patch_size": 8,
+            },
+            "projection_dim": 16,
+        },
+        ["pixel_values=1x3x32x32", "input_ids=1x16:int64"],
+        "BlipForConditionalGeneration",
     ),
     "sam": (
         {

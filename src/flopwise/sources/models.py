@@ -686,7 +686,8 @@ def _hf_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSp
     - ``input_values`` 1×16000 (one second of 16 kHz audio: wav2vec2-style);
     - else ``input_ids`` 1×L (L = 128, or the model's position limit if smaller), plus
       ``pixel_values`` for dual encoders that take both (CLIP, SigLIP: a ``vision_config``
-      and no image tokens to place).
+      and no image tokens to place); image-first models of that kind that also take
+      ``input_ids`` (BLIP captioning) get both too.
 
     Encoder-decoders add ``decoder_input_ids`` 1×L (L within the decoder's position limit).
     Sizes the config file leaves out are the built model's defaults (a bare
@@ -701,6 +702,10 @@ def _hf_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSp
         main == "input_ids" and _hf_vocab_size(config) is None and "image_size" in config
     ):
         inputs = [_pixel_values(config)]
+        if "input_ids" in params and _reads_text(config):  # captioning: BLIP
+            inputs.append(
+                InputSpec(shape=(1, _text_length(config)), name="input_ids", dtype=torch.int64)
+            )
     elif main == "input_features":
         mels = int(config.get("num_mel_bins") or 80)
         positions = config.get("max_source_positions")
@@ -711,16 +716,20 @@ def _hf_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSp
         inputs = [InputSpec(shape=(1, 16000), name="input_values")]
     else:
         inputs = [InputSpec(shape=(1, _text_length(config)), name="input_ids", dtype=torch.int64)]
-        if (
-            "pixel_values" in params
-            and isinstance(config.get("vision_config"), dict)
-            and not any(k in config for k in ("image_token_id", "image_token_index"))
-        ):
+        if "pixel_values" in params and _reads_text(config):
             inputs.append(_pixel_values(config))
     if encoder_decoder and "decoder_input_ids" in params:
         length = _text_length(config, ("max_target_positions", "max_position_embeddings"))
         inputs.append(InputSpec(shape=(1, length), name="decoder_input_ids", dtype=torch.int64))
     return inputs
+
+
+def _reads_text(config: dict[str, Any]) -> bool:
+    """A vision-and-text model whose forward takes text and image side by side (CLIP,
+    SigLIP, BLIP captioning), not one that places image tokens inside its text."""
+    return isinstance(config.get("vision_config"), dict) and not any(
+        k in config for k in ("image_token_id", "image_token_index")
+    )
 
 
 def _with_defaults(config: dict[str, Any], hf_config: Any) -> dict[str, Any]:
