@@ -1011,9 +1011,9 @@ _REAL_META_NOTES = {
     "detr": "transformers builds the encoder's padding mask (arange, index, where ...) only "
     "for fake tensors (on real ones it reads the mask, finds no padding and passes none): "
     "extra elementwise flops and bytes on meta",
-    "segformer": "each mlp.fc2 input (GELU of a transposed conv output) keeps transposed "
-    "strides on real CPU tensors, so nn.Linear lowers to mm + add, but not on fake ones "
-    "(addmm): equal flops, more bytes on real",
+    "segformer": "nn.Linear at each mlp.fc2 lowers to mm + add on real CPU tensors and to "
+    "addmm on fake ones (its input's strides differ: at::linear folds only a contiguous "
+    "input into addmm): equal flops and MACs, more bytes on real",
 }
 #: BART-style decoders make an all-ones mask themselves; transformers materializes the
 #: causal mask only for fake tensors: MACs differ by exactly the upper triangle of each
