@@ -1,15 +1,19 @@
 """Whole-ecosystem coverage: does flopwise count every model people actually use?
 
 Every torchvision model builder (classification, detection, segmentation, video, optical
-flow, quantizable), every name in ``timm.list_models()`` and a short list of transformers
-architectures (the built-in ``hf:`` configs plus default configs of a few more model types
-in ``benchmarks/configs/ecosystem/``) is built with random weights through flopwise's own
+flow, quantizable), every name in ``timm.list_models()`` and a list of transformers
+architectures (the built-in ``hf:`` configs plus default configs of more model types in
+``benchmarks/configs/ecosystem/``: decoders, encoders, encoder-decoders such as T5, BART,
+mBART, Pegasus and Whisper, vision models such as ViT, DINOv2, SAM, BEiT, SegFormer, DETR,
+dual encoders CLIP and SigLIP, wav2vec2, BLIP) is built with random weights through flopwise's own
 model loader (``flopwise.sources.load_model``, what ``flopwise profile`` runs) and counted
 with ``flopwise.profile`` at its default input, batch 1, on meta tensors. Default input:
 timm's ``pretrained_cfg['input_size']``; torchvision's documented one (the evaluation crop
 of its first weights entry: 224-600 px for classification, 520 for segmentation, 16-frame
 clips for video, see :func:`documented_input`; the loader's 224² for detection and two
-224² frames for optical flow); text models ``input_ids`` 1×128. For torchvision the record
+224² frames for optical flow); transformers models the inputs their kind gets from the
+loader (``input_ids`` 1×128 or the position limit, ``pixel_values`` at the config's image
+size, ``input_features``, ``input_values``, ``decoder_input_ids``). For torchvision the record
 also keeps the GMACs torchvision publishes for that input (``weights.meta['_ops']``), an
 independent figure the report compares with. A model whose forward
 needs data (detection post-processing calls ``nonzero``) falls back to real CPU tensors at
@@ -20,6 +24,7 @@ every 25th) is also counted on real tensors and the totals compared with the met
     python benchmarks/ecosystem_coverage.py run --only torchvision --limit 10 --timeout 120
     python benchmarks/ecosystem_coverage.py run --only timm --retry         # redo crashes/timeouts
     python benchmarks/ecosystem_coverage.py realcheck --every 5             # denser real = meta
+    python benchmarks/ecosystem_coverage.py realcheck --model hf:benchmarks/configs/ecosystem/t5.json
     python benchmarks/ecosystem_coverage.py report                          # JSONL -> .md
 
 Each model runs in a worker process (one torch thread) that the driver kills on timeout or
@@ -676,16 +681,24 @@ def realcheck(
     timeout: float,
     max_rss_gib: float,
     path: Path = JSONL,
+    models: list[str] | None = None,
 ) -> None:
     """A denser real = meta sample after a run: every ``every``-th model that was counted
     on meta, is small enough and has no real check yet gets one; its record is appended
-    again with ``real_check`` filled (the later line wins)."""
+    again with ``real_check`` filled (the later line wins). ``models``: exactly these
+    recorded models instead, whatever their size."""
     records = read_records(path)
-    candidates = [
-        records[s]
-        for s in all_specs(only)
-        if s in records and records[s]["real_check"] is None and small_enough(records[s])
-    ]
+    if models:
+        missing = [m for m in models if m not in records or records[m].get("tensors") != "meta"]
+        if missing:
+            raise SystemExit(f"no meta-counted record for {', '.join(missing)}; run them first")
+        candidates, every = [records[m] for m in models], 1
+    else:
+        candidates = [
+            records[s]
+            for s in all_specs(only)
+            if s in records and records[s]["real_check"] is None and small_enough(records[s])
+        ]
     chosen = candidates[::every][:limit] if limit is not None else candidates[::every]
     print(f"{len(candidates)} models without a real check, checking {len(chosen)}", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -923,6 +936,7 @@ def render_report(records: Iterable[dict[str, Any]], *, meta: dict[str, Any] | N
     else:
         out.append("No torchvision model with a published figure counted yet.")
     out.append("")
+    out += hf_section(recs)
     # ---- real vs meta
     checks = [r for r in recs if r.get("real_check")]
     out += ["## Real = meta (sample)", ""]
@@ -952,6 +966,69 @@ def render_report(records: Iterable[dict[str, Any]], *, meta: dict[str, Any] | N
         out.append("No model sampled yet.")
     out.append("")
     return "\n".join(out)
+
+
+def hf_section(recs: list[dict[str, Any]]) -> list[str]:
+    """One row per transformers model (built-in configs and configs/ecosystem/*.json): the
+    default inputs its kind gets, parameters, GMACs, status, uncounted ops and, where
+    sampled, whether real and meta tensors gave the same totals."""
+    rows = [r for r in recs if r["source"] == "hf"]
+    out = ["## Transformers architectures", ""]
+    if not rows:
+        return [*out, "No transformers model counted yet.", ""]
+    out += [
+        "Each built from its config alone on meta tensors (random weights, nothing "
+        "downloaded); a config file names only `model_type` (and `architectures` where the "
+        "head matters), the other fields are transformers' defaults for that type.",
+        "",
+        "| model | inputs | params | GMACs | status | uncounted ops (calls) | real = meta |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        name = r["spec"].split(":", 1)[1]
+        if name.endswith(".json"):
+            name = f"{Path(name).stem} (configs/ecosystem)"
+        if r["status"] in ("crash", "timeout"):
+            status = f"{r['status']}: {(r.get('error') or {}).get('message', '')[:120]}"
+        else:
+            status = r["status"]
+        ops = ", ".join(f"`{u['op']}` ({u['calls']})" for u in r["uncounted"]) or "—"
+        chk = r.get("real_check")
+        same = "—" if not chk else ("yes" if chk["match"] else "**no**")
+        if chk and not chk["match"] and real_meta_note(r["spec"]):
+            same += f": {real_meta_note(r['spec'])}"
+        params = "—" if r["params"] is None else f"{r['params']:,}"
+        out.append(
+            f"| {name} | {_inputs_text(r['inputs'])} | {params} | {_g(r['macs'])} | "
+            f"{_cell(status)} | {ops} | {same} |"
+        )
+    return [*out, ""]
+
+
+#: Why a transformers model's meta count differs from its real one, found by comparing the
+#: two runs op by op (MACs are equal in both).
+_REAL_META_NOTES = {
+    "detr": "transformers builds the encoder's padding mask (arange, index, where ...) only "
+    "for fake tensors (on real ones it reads the mask, finds no padding and passes none): "
+    "extra elementwise flops and bytes on meta",
+    "segformer": "nn.Linear at each mlp.fc2 lowers to mm + add on real CPU tensors and to "
+    "addmm on fake ones (its input's strides differ: at::linear folds only a contiguous "
+    "input into addmm): equal flops and MACs, more bytes on real",
+}
+#: BART-style decoders make an all-ones mask themselves; transformers materializes the
+#: causal mask only for fake tensors: MACs differ by exactly the upper triangle of each
+#: decoder self-attention (12 layers x 16 heads x 8,128 pairs x 64 x 2 = 199,753,728).
+_CAUSAL_ON_REAL_ONLY = (
+    "transformers builds the decoder's causal mask only for fake tensors (on real ones it "
+    "passes is_causal=True): dense decoder self-attention on meta, MACs higher by exactly "
+    "the upper triangle (docs/conventions.md section 8)"
+)
+_REAL_META_NOTES.update(dict.fromkeys(("bart", "mbart", "pegasus"), _CAUSAL_ON_REAL_ONLY))
+
+
+def real_meta_note(spec: str) -> str:
+    """A known reason for a transformers model's meta count to differ from its real one."""
+    return _REAL_META_NOTES.get(Path(spec.split(":", 1)[-1]).stem, "")
 
 
 #: Why a torchvision model's count differs from its published figure, checked by hand:
@@ -1049,6 +1126,12 @@ def main(argv: list[str] | None = None) -> None:
     p_chk.add_argument("--timeout", type=float, default=120.0, help="seconds per model")
     p_chk.add_argument("--max-rss-gib", type=float, default=6.0, help="memory cap per worker")
     p_chk.add_argument("--results", type=Path, default=JSONL)
+    p_chk.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        help="check this recorded model whatever its size (repeatable; replaces the sample)",
+    )
     p_rep = sub.add_parser("report", help="render the markdown table from the JSONL results")
     p_rep.add_argument("--results", type=Path, default=JSONL)
     p_rep.add_argument("--output", type=Path, default=REPORT)
@@ -1066,7 +1149,13 @@ def main(argv: list[str] | None = None) -> None:
         )
     elif args.command == "realcheck":
         realcheck(
-            args.only, args.every, args.limit, args.timeout, args.max_rss_gib, path=args.results
+            args.only,
+            args.every,
+            args.limit,
+            args.timeout,
+            args.max_rss_gib,
+            path=args.results,
+            models=args.models,
         )
     else:
         report(args.results, args.output)

@@ -177,3 +177,44 @@ def test_published_notes_and_tolerance(eco):
     assert eco.matches_published(rec)
     rec = {"macs": 4_200_000_000, "reference": {"gmacs": 4.089}}  # 2.7% off
     assert not eco.matches_published(rec)
+
+
+def test_transformers_architecture_record_and_table(eco, tmp_path):
+    # A tiny Whisper from its config: the loader gives it audio features and decoder ids.
+    config = {
+        "model_type": "whisper",
+        "architectures": ["WhisperForConditionalGeneration"],
+        "d_model": 16,
+        "encoder_layers": 1,
+        "decoder_layers": 1,
+        "encoder_attention_heads": 2,
+        "decoder_attention_heads": 2,
+        "encoder_ffn_dim": 32,
+        "decoder_ffn_dim": 32,
+        "vocab_size": 64,
+        "num_mel_bins": 8,
+        "max_source_positions": 8,
+        "max_target_positions": 8,
+        "pad_token_id": 0,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "decoder_start_token_id": 1,
+    }
+    path = tmp_path / "whisper.json"
+    path.write_text(json.dumps(config))
+    rec = eco.profile_one(f"hf:{path}", real_check=True)
+    _check_schema(eco, rec)
+    assert rec["status"] == "complete" and rec["tensors"] == "meta"
+    assert [(i["name"], i["shape"]) for i in rec["inputs"]] == [
+        ("input_features", [1, 8, 16]),
+        ("decoder_input_ids", [1, 8]),
+    ]
+    assert rec["real_check"]["match"]
+    # The table names config files by stem and gives a known reason for real != meta.
+    bart = dict(rec, spec="hf:benchmarks/configs/ecosystem/bart.json")
+    bart["real_check"] = dict(rec["real_check"], match=False)
+    text = eco.render_report([rec, bart])
+    assert "## Transformers architectures" in text
+    row = "| whisper (configs/ecosystem) | input_features 1×8×16, decoder_input_ids 1×8 |"
+    assert row in text
+    assert "| **no**: transformers builds the decoder's causal mask only for fake" in text

@@ -1,6 +1,7 @@
 """Any transformers architecture from its config: decoders, encoders, encoder-decoders
-(T5, BART, Whisper), vision (ViT, CLIP, DINOv2, SAM), each with default inputs that fit its
-kind, counted on meta with the same result as on real tensors (tiny variants built here)."""
+(T5, BART, Whisper), vision (ViT, CLIP, DINOv2, SAM, BLIP captioning), each with default
+inputs that fit its kind, counted on meta with the same result as on real tensors (tiny
+variants built here)."""
 
 from __future__ import annotations
 
@@ -121,6 +122,29 @@ TINY = {
         ["input_ids=1x16:int64", "pixel_values=1x3x32x32"],
         "CLIPModel",
     ),
+    "blip": (
+        {
+            "model_type": "blip",
+            "architectures": ["BlipForConditionalGeneration"],
+            "text_config": {
+                **_BLOCK,
+                **_IDS,
+                "num_attention_heads": 4,
+                "vocab_size": 128,
+                "max_position_embeddings": 16,
+                "encoder_hidden_size": 32,
+            },
+            "vision_config": {
+                **_BLOCK,
+                "num_attention_heads": 4,
+                "image_size": 32,
+                "patch_size": 8,
+            },
+            "projection_dim": 16,
+        },
+        ["pixel_values=1x3x32x32", "input_ids=1x16:int64"],
+        "BlipForConditionalGeneration",
+    ),
     "sam": (
         {
             "model_type": "sam",
@@ -190,11 +214,17 @@ def test_bart_decoder_mask_differs_by_the_causal_half(tmp_path):
     # reads it and calls SDPA with is_causal=True (counted top-left causal), on meta it
     # cannot read values and passes a dense mask (counted in full). The only difference is
     # the upper triangle of each decoder self-attention: per layer 4 heads x (64x64 - 64*65/2)
-    # score entries x head dim 8, for QK^T and again for PV.
+    # score entries x head dim 8, for QK^T and again for PV. transformers picks the branch by
+    # the mask's type (a fake tensor is never read), so flopwise cannot make meta count the
+    # real branch (docs/conventions.md section 8); the meta profile says so in a note.
     counts = _counts(_write(tmp_path, TINY["bart"][0]), "bart")
-    upper = 64 * 64 - 64 * 65 // 2
+    upper = sum(1 for q in range(64) for k in range(64) if k > q)  # pairs causal skips
     assert counts["meta"][1] - counts["cpu"][1] == 2 * 4 * upper * 8 * 2
     assert counts["meta"][2] == counts["cpu"][2]  # same parameters
+    loaded = load_model(_write(tmp_path, TINY["bart"][0]), device="meta")
+    args, kwargs = loaded.inputs()
+    notes = profile(loaded.model, *args, kwargs=kwargs).notes
+    assert any("2 attention call(s) got an explicit square mask" in n for n in notes)
 
 
 def test_heads_count_their_projection(tmp_path):
@@ -227,3 +257,13 @@ def test_default_inputs_printed(tmp_path):
     assert prof.source.default_inputs == TINY["clip"][1]
     assert "input_ids=1x16:int64, pixel_values=1x3x32x32:float32" in prof.table()
     assert torch.get_default_dtype() == torch.float32
+
+
+def test_sizes_a_config_leaves_out_come_from_the_built_model(tmp_path):
+    # A bare CLIP config: 77 text positions and a 224 px vision tower are CLIP's defaults,
+    # so 128 tokens (the text default) would not fit and the image input would be missing.
+    loaded = load_model(_write(tmp_path, {"model_type": "clip"}), device="meta")
+    assert [str(s) for s in loaded.default_inputs] == [
+        "input_ids=1x77:int64",
+        "pixel_values=1x3x224x224",
+    ]

@@ -553,6 +553,16 @@ FACTORIES = textwrap.dedent(
     def raises():
         raise RuntimeError("boom")
 
+    CALLS = []
+
+    def counts_and_raises():
+        CALLS.append(torch.get_default_device().type)
+        raise ValueError("bad width\\nsee the docs")
+
+    def counts_and_needs_values():
+        CALLS.append(torch.get_default_device().type)
+        return nn.Linear(int(torch.tensor(2).item()), 2)
+
     conv = lambda: nn.Conv2d(5, 8, 3)
     """
 )
@@ -633,6 +643,32 @@ def test_file_factory_errors(factory_file, tmp_path):
     with pytest.raises(BadModelFile) as exc:
         load_model(f"{failing}:f")
     assert "no_such_package_xyz" in one_line(exc)
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_a_failing_factory_runs_once_and_fails_in_one_line(factory_file, device):
+    with pytest.raises(BadModelFile) as exc:
+        load_model(f"{factory_file}:counts_and_raises", device=device)
+    module = _imported(factory_file)
+    # Its own error is not one a CPU build would avoid: no second run on CPU.
+    assert [device] == module.CALLS
+    assert str(exc.value) == (
+        f"factory {factory_file}:counts_and_raises raised ValueError: bad width see the docs"
+    )
+
+
+def test_a_factory_that_needs_values_on_meta_is_built_again_on_cpu(factory_file):
+    loaded = load_model(f"{factory_file}:counts_and_needs_values", device="meta")
+    module = _imported(factory_file)
+    assert loaded.model.weight.is_meta and loaded.model.weight.shape == (2, 2)
+    # The meta run stopped at .item(); the CPU run is the one that built the model.
+    assert module.CALLS == ["meta", "cpu"]
+
+
+def _imported(path) -> object:
+    """The module flopwise imported from the factory file ``path``."""
+    resolved = str(path.resolve())
+    return next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == resolved)
 
 
 def test_module_factory(tmp_path, monkeypatch):

@@ -687,18 +687,26 @@ def _hf_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSp
     - ``input_values`` 1×16000 (one second of 16 kHz audio: wav2vec2-style);
     - else ``input_ids`` 1×L (L = 128, or the model's position limit if smaller), plus
       ``pixel_values`` for dual encoders that take both (CLIP, SigLIP: a ``vision_config``
-      and no image tokens to place).
+      and no image tokens to place); image-first models of that kind that also take
+      ``input_ids`` (BLIP captioning) get both too.
 
     Encoder-decoders add ``decoder_input_ids`` 1×L (L within the decoder's position limit).
+    Sizes the config file leaves out are the built model's defaults (a bare
+    ``{"model_type": "clip"}`` gets CLIP's 77 text positions and its vision tower).
     """
     main = getattr(model, "main_input_name", "input_ids")
     params = _forward_params(model)
     hf_config = getattr(model, "config", None)
+    config = _with_defaults(config, hf_config)
     encoder_decoder = bool(getattr(hf_config, "is_encoder_decoder", False))
     if main == "pixel_values" or (
         main == "input_ids" and _hf_vocab_size(config) is None and "image_size" in config
     ):
         inputs = [_pixel_values(config)]
+        if "input_ids" in params and _reads_text(config):  # captioning: BLIP
+            inputs.append(
+                InputSpec(shape=(1, _text_length(config)), name="input_ids", dtype=torch.int64)
+            )
     elif main == "input_features":
         mels = int(config.get("num_mel_bins") or 80)
         positions = config.get("max_source_positions")
@@ -709,16 +717,35 @@ def _hf_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSp
         inputs = [InputSpec(shape=(1, 16000), name="input_values")]
     else:
         inputs = [InputSpec(shape=(1, _text_length(config)), name="input_ids", dtype=torch.int64)]
-        if (
-            "pixel_values" in params
-            and isinstance(config.get("vision_config"), dict)
-            and not any(k in config for k in ("image_token_id", "image_token_index"))
-        ):
+        if "pixel_values" in params and _reads_text(config):
             inputs.append(_pixel_values(config))
     if encoder_decoder and "decoder_input_ids" in params:
         length = _text_length(config, ("max_target_positions", "max_position_embeddings"))
         inputs.append(InputSpec(shape=(1, length), name="decoder_input_ids", dtype=torch.int64))
     return inputs
+
+
+def _reads_text(config: dict[str, Any]) -> bool:
+    """A vision-and-text model whose forward takes text and image side by side (CLIP,
+    SigLIP, BLIP captioning), not one that places image tokens inside its text."""
+    return isinstance(config.get("vision_config"), dict) and not any(
+        k in config for k in ("image_token_id", "image_token_index")
+    )
+
+
+def _with_defaults(config: dict[str, Any], hf_config: Any) -> dict[str, Any]:
+    """``config`` with the fields it omits (at top level and in its ``text_config`` and
+    ``vision_config``) taken from the built model's config; fields it states win."""
+    to_dict = getattr(hf_config, "to_dict", None)
+    if not callable(to_dict):
+        return config
+    merged = {**to_dict(), **config}
+    for key in ("text_config", "vision_config"):
+        default = getattr(hf_config, key, None)
+        if default is not None and hasattr(default, "to_dict"):
+            stated = config.get(key)
+            merged[key] = {**default.to_dict(), **(stated if isinstance(stated, dict) else {})}
+    return merged
 
 
 def _forward_params(model: nn.Module) -> set[str]:
@@ -970,7 +997,11 @@ def _load_factory(
         except FlopwiseError:
             raise
         except Exception as exc:
-            raise _FactoryFailed(f"factory {label} raised {type(exc).__name__}: {exc}") from exc
+            if torch.get_default_device().type == "meta" and _names_meta(exc):
+                raise  # needs values: _construct builds it once more on CPU
+            raise _FactoryFailed(
+                f"factory {label} raised {type(exc).__name__}: {_first_lines(exc)}"
+            ) from exc
 
     try:
         result = _construct(call, device)
@@ -1000,7 +1031,22 @@ def _load_factory(
 
 
 class _FactoryFailed(Exception):
-    """A user factory raised; carried through :func:`_construct` without a retry."""
+    """A user factory raised for a reason other than meta tensors; carried through
+    :func:`_construct` without a retry, so the factory runs once."""
+
+
+def _names_meta(exc: BaseException) -> bool:
+    """The error (or one it was raised from) is torch refusing values of a meta tensor:
+    ``.item()``, ``.tolist()``, ``.numpy()``, a copy out of meta or a data-dependent op
+    without a meta kernel; torch's messages all name meta."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if "meta" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _split_factory_result(result: Any, label: str) -> tuple[nn.Module, Any]:
@@ -1106,14 +1152,15 @@ def _construct(fn: Callable[[], Any], device: torch.device) -> Any:
     """Run a constructor so parameters land on ``device``.
 
     On ``meta`` a constructor that needs real values (``.item()``, ``tolist()`` ...) is
-    retried on CPU and the result moved to meta.
+    retried on CPU and the result moved to meta. A user factory's own error
+    (:class:`_FactoryFailed`) is not retried: the factory runs once.
     """
     if device.type == "cpu":
         return fn()
     try:
         with torch.device(device):
             return fn()
-    except FlopwiseError:
+    except (FlopwiseError, _FactoryFailed):
         raise
     except Exception:
         if device.type != "meta":
