@@ -314,7 +314,7 @@ def test_sdxl_generation_per_component_and_total():
         "encoder_hidden_states=1x77x2048",
     ]
     unet = run_profile("diffusers:sdxl-unet", [], device="meta")
-    assert "one denoising step" in unet.extra["source"]["resolved"]
+    assert "one denoising step" in unet.source.resolved
     assert unet.complete and unet.totals.params == 2_567_463_684
     assert parts["denoiser"]["per_call"]["macs"] == 2 * unet.totals.macs
     _check_total(cost, 30)
