@@ -119,3 +119,15 @@ def test_roofline_plot_totals_and_measured_latency():
     assert plot["measured_s"] == 0.004  # no end-to-end latency: the layers' sum
     plot = roofline_plot({"model": "m", "modules": modules, "measured": {"latency_s": 0.01}})
     assert plot["measured_s"] == 0.01
+
+
+def test_roofline_plot_ranks_layers_by_time_else_flops():
+    modules = [{"path": "", "depth": 0}] + [
+        {"path": f"l{i}", "depth": 1, "flops": f} for i, f in enumerate((5, 0, 9, 5))
+    ]
+    plot = roofline_plot({"model": "m", "modules": modules})
+    # untimed: by FLOPs, the tie (l0, l3) in document order, l1 (no FLOPs) left out
+    assert not plot["timed"] and plot["ranked"] == [2, 0, 3]
+    modules[2]["time_s"], modules[4]["time_s"] = 0.002, 0.001
+    plot = roofline_plot({"model": "m", "modules": modules})
+    assert plot["timed"] and plot["ranked"] == [1, 3]  # timed: by time, untimed layers out

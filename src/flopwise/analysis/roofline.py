@@ -828,7 +828,10 @@ def roofline_plot(doc: dict[str, Any]) -> dict[str, Any]:
       document's roofline section gives floors; ``waterline_s``;
     - ``totals``: ``{"flops", "bytes", "time"}`` summed over the layers (the share charts'
       denominators); ``measured_s``: the document's end-to-end latency, else the sum of
-      the layers' times.
+      the layers' times;
+    - ``timed``: whether any layer has a measured time; ``ranked``: indices into
+      ``leaf_modules(doc)`` of the layers by time (by FLOPs when none is timed), largest
+      first, those at zero left out.
     """
     hw = hardware_ceilings(doc)
     measured, at_bound, intensities = _layer_points(doc, hw)
@@ -851,6 +854,13 @@ def _layer_totals(doc: dict[str, Any]) -> dict[str, Any]:
     leaves = leaf_modules(doc)
     metrics = [module_metrics(m) for m in leaves]
     time = sum(positive(m["time"]) or 0.0 for m in metrics)
+    timed = any(positive(m["time"]) is not None for m in metrics)
+
+    def key(i: int) -> float:
+        m = metrics[i]
+        return (positive(m["time"]) or 0.0) if timed else float(m["flops"] or 0)
+
+    ranked = sorted(range(len(metrics)), key=key, reverse=True)
     return {
         "totals": {
             "flops": sum(m["flops"] or 0 for m in metrics),
@@ -858,4 +868,6 @@ def _layer_totals(doc: dict[str, Any]) -> dict[str, Any]:
             "time": time,
         },
         "measured_s": measured_latency(doc) or time,
+        "timed": timed,
+        "ranked": [i for i in ranked if key(i) > 0],
     }

@@ -142,15 +142,10 @@ def _draw_points(chart: Chart, plot: dict[str, Any]) -> None:
         chart.caption += " No measured times: layers are drawn at the bound the roofline allows."
 
 
-def _top_layers(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
-    leaves = leaf_modules(doc)
-    timed = any(_module_time(m) is not None for m in leaves)
-
-    def key(m: dict[str, Any]) -> float:
-        return (_module_time(m) or 0.0) if timed else float(module_metrics(m)["flops"] or 0)
-
-    ranked = sorted(leaves, key=key, reverse=True)
-    return [m for m in ranked if key(m) > 0][:TOP_LAYERS], timed
+def _top_layers(doc: dict[str, Any], plot: dict[str, Any]) -> tuple[list[int], bool]:
+    """Indices into ``leaf_modules(doc)`` of the :data:`TOP_LAYERS` largest layers (by
+    time when timed, else by FLOPs; the analysis ranks them) and whether they are timed."""
+    return plot["ranked"][:TOP_LAYERS], plot["timed"]
 
 
 def efficiency_share_chart(doc: dict[str, Any], plot: dict[str, Any]) -> Chart:
@@ -164,7 +159,9 @@ def efficiency_share_chart(doc: dict[str, Any], plot: dict[str, Any]) -> Chart:
         xlabel="share of the model total (%)",
         xunit="%",
     )
-    layers, timed = _top_layers(doc)
+    leaves = leaf_modules(doc)
+    top, timed = _top_layers(doc, plot)
+    layers = [leaves[i] for i in top]
     if not layers:
         chart.empty = "No layer with FLOPs or time in this document."
         return chart
@@ -217,13 +214,13 @@ def latency_chart(doc: dict[str, Any], plot: dict[str, Any]) -> Chart:
         xlabel="latency (seconds)",
         xunit="s",
     )
-    layers, timed = _top_layers(doc)
+    top, timed = _top_layers(doc, plot)
     if not timed:
         chart.empty = "No measured layer times in this document (profile with --measure)."
         return chart
     leaves = leaf_modules(doc)
-    index = {id(m): i for i, m in enumerate(leaves)}
-    floors = [plot["floors"][index[id(m)]] for m in layers]
+    layers = [leaves[i] for i in top]
+    floors = [plot["floors"][i] for i in top]
     if all(f is None for f in floors):
         chart.empty = "No hardware ceilings in this document to compute the ideal latency."
         return chart
@@ -234,7 +231,7 @@ def latency_chart(doc: dict[str, Any], plot: dict[str, Any]) -> Chart:
     measured = plot["measured_s"]
     derived = (
         ""
-        if plot["given"] or any(plot["own"][index[id(m)]] for m in layers)
+        if plot["given"] or any(plot["own"][i] for i in top)
         else (" Floors from each layer's totals and the document's ceilings.")
     )
     chart.caption = (
