@@ -379,8 +379,6 @@ def test_roofline_rows_from_the_measure_engine_are_used():
 
 
 def test_sweep_and_compare_in_the_shapes_their_commands_write():
-    from flopwise.report.plots import comparison_charts, sweep_charts
-
     # flopwise compare: "rows" with a label and median_s, pareto as {"cost", "front"}
     cmp = compare_document()
     rows = []
@@ -391,7 +389,7 @@ def test_sweep_and_compare_in_the_shapes_their_commands_write():
     cmp["rows"] = rows
     cmp["pareto"] = {"cost": "measured median time (s)", "front": ["mobilenet_v2", "resnet50"]}
     cmp["correlations"]["flops"]["n"] = 5
-    charts = {c.id: c for c in comparison_charts(cmp)}
+    charts = {c.id: c for c in report_chart_list(cmp)}
     assert charts["compare-flops"].has_data and "n = 5" in charts["compare-flops"].caption
     assert "Spearman 0.900" in charts["compare-flops"].caption
     front = next(s for s in charts["compare-pareto"].series if s.name == "Pareto front")
@@ -400,7 +398,7 @@ def test_sweep_and_compare_in_the_shapes_their_commands_write():
     # unmeasured: the front is drawn against FLOPs
     for r in rows:
         del r["median_s"]
-    pareto = {c.id: c for c in comparison_charts(cmp)}["compare-pareto"]
+    pareto = {c.id: c for c in report_chart_list(cmp)}["compare-pareto"]
     assert pareto.has_data and pareto.xlabel == "FLOPs (not measured)"
 
     # flopwise sweep: seconds, a base configuration and fitted exponents
@@ -414,7 +412,7 @@ def test_sweep_and_compare_in_the_shapes_their_commands_write():
             "exponents": {"seconds": {"exponent": 0.62, "ci_low": 0.5, "ci_high": 0.7}},
         }
     ]
-    charts = {c.id: c for c in sweep_charts(sweep)}
+    charts = {c.id: c for c in report_chart_list(sweep)}
     measured = charts["sweep-batch-time"].series[0]
     assert len(measured.points) == 4 and all("resolution=128" in lbl for lbl in measured.labels)
     assert "time ∝ batch^0.62 [0.50, 0.70]" in charts["sweep-batch-time"].caption

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flopwise.analysis.stats import correlation_table
+from flopwise.store.profile_doc import positive
 
 __all__ = [
     "PROXIES",
@@ -25,6 +26,7 @@ __all__ = [
     "best_proxy",
     "parse_accuracies",
     "match_accuracies",
+    "comparison_plot",
 ]
 
 #: The proxies (row attributes) correlated with time, in table order; their labels are the
@@ -198,3 +200,69 @@ def match_accuracies(
         for i in hits:
             matched[i] = value
     return matched, unmatched
+
+
+# --------------------------------------------------------------------------------------------
+# what the report's comparison charts draw (from a comparison document, stored ones included)
+
+
+def _document_rows(comparison: dict[str, Any]) -> list[dict[str, Any]]:
+    """The document's rows (``models`` or ``rows``) with ``model`` (the row's label, model
+    or name), ``time_s`` (``time_s``, else ``median_s``) and ``bytes`` (``bytes``, else
+    read + written) filled in."""
+    out = []
+    for r in comparison.get("models") or comparison.get("rows") or []:
+        if not isinstance(r, dict):
+            continue
+        row = dict(r)
+        if "bytes" not in row and ("bytes_read" in row or "bytes_written" in row):
+            row["bytes"] = (row.get("bytes_read") or 0) + (row.get("bytes_written") or 0)
+        row["model"] = str(row.get("label") or row.get("model") or row.get("name") or "?")
+        if positive(row.get("time_s")) is None and positive(row.get("median_s")) is not None:
+            row["time_s"] = float(row["median_s"])
+        out.append(row)
+    return out
+
+
+def _document_front(comparison: dict[str, Any], rows: list[dict[str, Any]], cost: str) -> list:
+    """The document's own front (``pareto`` as a list or ``{"front": [...]}``, else the rows
+    flagged ``pareto``), else :func:`pareto_front` of ``rows`` against ``cost``."""
+    given = comparison.get("pareto")
+    if isinstance(given, dict):
+        given = given.get("front")
+    if isinstance(given, list):
+        return [str(g) for g in given]
+    flagged = [str(r["model"]) for r in rows if r.get("pareto") is True]
+    if flagged:
+        return flagged
+    return pareto_front([(str(r["model"]), float(r[cost]), float(r["accuracy"])) for r in rows])
+
+
+def comparison_plot(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the report's comparison charts draw; None without a comparison document.
+
+    ``rows``: every row (see :func:`_document_rows`); ``timed``: those with a positive
+    ``time_s``; ``pareto``: ``{"cost", "rows", "front"}``, the rows with an accuracy placed
+    against measured time (``cost`` ``"time_s"``, when two timed rows have accuracies) or
+    else against FLOPs (``"flops"``), and the names on the front (the document's own when
+    it carries one; an empty list with fewer than two rows).
+    """
+    if not comparison:
+        return None
+    rows = _document_rows(comparison)
+    timed = [r for r in rows if positive(r.get("time_s"))]
+    acc_rows = [r for r in timed if isinstance(r.get("accuracy"), int | float)]
+    cost = "time_s"
+    if len(acc_rows) < 2:
+        cost = "flops"
+        acc_rows = [
+            r
+            for r in rows
+            if isinstance(r.get("accuracy"), int | float) and positive(r.get("flops"))
+        ]
+    front = _document_front(comparison, acc_rows, cost) if len(acc_rows) >= 2 else []
+    return {
+        "rows": rows,
+        "timed": timed,
+        "pareto": {"cost": cost, "rows": acc_rows, "front": front},
+    }

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flopwise.capture.records import ancestors
-from flopwise.store.metrics import module_metrics
+from flopwise.store.metrics import measured_latency, module_metrics
 from flopwise.store.profile_doc import (
     document_floors,
     hardware_ceilings,
@@ -825,7 +825,13 @@ def roofline_plot(doc: dict[str, Any]) -> dict[str, Any]:
       FLOP/s their roofline allows; ``placed``: whether any layer or op has FLOPs and bytes;
     - ``floors``: per layer of ``leaf_modules(doc)``, in order, its floor (s) or None;
       ``own``: whether the layer's row carries that floor itself; ``given``: whether the
-      document's roofline section gives floors; ``waterline_s``.
+      document's roofline section gives floors; ``waterline_s``;
+    - ``totals``: ``{"flops", "bytes", "time"}`` summed over the layers (the share charts'
+      denominators); ``measured_s``: the document's end-to-end latency, else the sum of
+      the layers' times;
+    - ``timed``: whether any layer has a measured time; ``ranked``: indices into
+      ``leaf_modules(doc)`` of the layers by time (by FLOPs when none is timed), largest
+      first, those at zero left out.
     """
     hw = hardware_ceilings(doc)
     measured, at_bound, intensities = _layer_points(doc, hw)
@@ -840,4 +846,28 @@ def roofline_plot(doc: dict[str, Any]) -> dict[str, Any]:
         "at_bound": at_bound,
         "placed": bool(intensities),
         **_layer_floors(doc, hw),
+        **_layer_totals(doc),
+    }
+
+
+def _layer_totals(doc: dict[str, Any]) -> dict[str, Any]:
+    leaves = leaf_modules(doc)
+    metrics = [module_metrics(m) for m in leaves]
+    time = sum(positive(m["time"]) or 0.0 for m in metrics)
+    timed = any(positive(m["time"]) is not None for m in metrics)
+
+    def key(i: int) -> float:
+        m = metrics[i]
+        return (positive(m["time"]) or 0.0) if timed else float(m["flops"] or 0)
+
+    ranked = sorted(range(len(metrics)), key=key, reverse=True)
+    return {
+        "totals": {
+            "flops": sum(m["flops"] or 0 for m in metrics),
+            "bytes": sum(m["bytes"] or 0 for m in metrics),
+            "time": time,
+        },
+        "measured_s": measured_latency(doc) or time,
+        "timed": timed,
+        "ranked": [i for i in ranked if key(i) > 0],
     }

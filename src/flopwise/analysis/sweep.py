@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from flopwise.analysis.stats import power_law_fit
+from flopwise.store.profile_doc import positive
 
-__all__ = ["SweepPoint", "fit_dimension", "summarize_sweep"]
+__all__ = ["SweepPoint", "fit_dimension", "summarize_sweep", "sweep_plot"]
 
 
 @dataclass(frozen=True)
@@ -160,3 +161,107 @@ def summarize_sweep(
         if math.isfinite(f["time_per_flop_exponent"])
     ]
     return {"fits": fits, "ranking": ranking}
+
+
+# --------------------------------------------------------------------------------------------
+# what the report's sweep charts draw (from a sweep document, stored ones included)
+
+
+def _point_time(p: dict[str, Any]) -> float | None:
+    for key in ("time_s", "seconds", "median_s"):
+        if positive(p.get(key)) is not None:
+            return float(p[key])
+    return None
+
+
+def _document_points(sweep: dict[str, Any]) -> list[dict[str, Any]]:
+    """The document's points (``points`` or ``rows``) that name their dimensions (``dims``,
+    ``point`` or ``config``), with those under ``dims``."""
+    out = []
+    for p in sweep.get("points") or sweep.get("rows") or []:
+        if not isinstance(p, dict):
+            continue
+        dims = p.get("dims") or p.get("point") or p.get("config")
+        if isinstance(dims, dict) and dims:
+            out.append({**p, "dims": dims})
+    return out
+
+
+def _document_series(
+    points: list[dict[str, Any]], dim: str, base: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Points that vary only ``dim``: the other dims at ``base`` (the sweep's base
+    configuration) when at least two are, else the largest group with the other dims held
+    fixed; sorted by ``dim``."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for p in points:
+        if dim not in p["dims"]:
+            continue
+        others = tuple(sorted((k, str(v)) for k, v in p["dims"].items() if k != dim))
+        groups.setdefault(others, []).append(p)
+    if not groups:
+        return []
+    best = max(groups.values(), key=len)
+    if base:
+        at_base = [
+            p
+            for p in points
+            if dim in p["dims"]
+            and all(str(v) == str(base.get(k, v)) for k, v in p["dims"].items() if k != dim)
+        ]
+        if len(at_base) >= 2:
+            best = at_base
+    return sorted(best, key=lambda p: float(p["dims"][dim]))
+
+
+def _proxy_line(pts: list[dict[str, Any]], key: str, xs: list[float], t0: float) -> list | None:
+    """Time in proportion to the proxy ``key``, anchored at the first measured point; None
+    when a point lacks the proxy."""
+    vals = [positive(p.get(key)) for p in pts]
+    if any(v is None for v in vals):
+        return None
+    return [(x, t0 * v / vals[0]) for x, v in zip(xs, vals, strict=True)]
+
+
+def _dimension_plot(sweep: dict[str, Any], points: list[dict[str, Any]], dim: str) -> dict:
+    base = sweep.get("base_dims") if isinstance(sweep.get("base_dims"), dict) else None
+    pts = [p for p in _document_series(points, dim, base) if positive(_point_time(p)) is not None]
+    xs = [float(p["dims"][dim]) for p in pts]
+    times = [float(_point_time(p)) for p in pts]
+    rates = []
+    for p, x, t in zip(pts, xs, times, strict=True):
+        rate = positive(p.get("flops_per_s"))
+        if rate is None and positive(p.get("flops")):  # documents without the rate
+            rate = float(p["flops"]) / t
+        if rate is not None:
+            rates.append((x, rate))
+    predicted = [positive(p.get("predicted_time_s")) for p in pts]
+    return {
+        "dim": dim,
+        "x": xs,
+        "time": times,
+        "labels": [", ".join(f"{k}={v}" for k, v in p["dims"].items()) for p in pts],
+        "lines": {
+            key: _proxy_line(pts, key, xs, times[0]) if pts else None
+            for key in ("flops", "alpha_flops")
+        },
+        "predicted": predicted if pts and all(v is not None for v in predicted) else None,
+        "rates": rates,
+    }
+
+
+def sweep_plot(sweep: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """What the report's sweep charts draw, per swept dimension (in the order the points
+    name them); None without a sweep document.
+
+    Each entry: ``dim``; ``x``, ``time``, ``labels`` of the measured points along it (see
+    :func:`_document_series`); ``lines`` ``{"flops", "alpha_flops"}``: ``[(x, seconds)]``
+    growing in proportion to the proxy from the first point (None when a point lacks it);
+    ``predicted``: the points' own ``predicted_time_s`` (None unless all carry one);
+    ``rates``: ``[(x, FLOP/s)]``, the point's ``flops_per_s``, else FLOPs / time.
+    """
+    if not sweep:
+        return None
+    points = _document_points(sweep)
+    dims = list(dict.fromkeys(k for p in points for k in p["dims"]))
+    return [_dimension_plot(sweep, points, dim) for dim in dims]

@@ -18,6 +18,7 @@ from flopwise.commands._options import (
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps, finite
 from flopwise.pipeline import MeasureOptions
+from flopwise.pipeline.report import sweep_chart_list
 from flopwise.pipeline.sweep import check_statistic, parse_dim, plan_sweep, run_sweep
 from flopwise.report.sweep import render_table, write_plots
 
@@ -79,7 +80,7 @@ def sweep_command(
         output.write_text(dumps(doc) + "\n")
         typer.echo(f"wrote {output}", err=True)
     if plot is not None:
-        for path in write_plots(doc, plot):
+        for path in write_plots(doc, sweep_chart_list(doc), plot):
             typer.echo(f"wrote {path}", err=True)
     if fmt == "json":
         typer.echo(dumps(doc))

@@ -58,7 +58,7 @@ from flopwise.pipeline.profile import (
     stored_profile,
     training_closed_forms,
 )
-from flopwise.pipeline.report import html_report, report_chart_list
+from flopwise.pipeline.report import html_report, report_chart_list, sweep_chart_list
 from flopwise.pipeline.sweep import parse_dim, plan_sweep, run_sweep
 
 __all__ = [
@@ -119,6 +119,7 @@ __all__ = [
     "show_hardware",
     "split_model_arg",
     "stored_profile",
+    "sweep_chart_list",
     "torch_threads",
     "training_closed_forms",
     "valid_device_name",

@@ -51,15 +51,23 @@ def report_charts(
     roofline: dict[str, Any],
     sweep: dict[str, Any] | None = None,
     comparison: dict[str, Any] | None = None,
+    sweep_plot: list[dict[str, Any]] | None = None,
+    comparison_plot: dict[str, Any] | None = None,
 ) -> list[Chart]:
     """Every chart of the report for these documents, in page order (used for ``--plots``).
 
     ``doc`` may itself be a sweep or comparison document; it is then routed to its charts.
     ``roofline`` is :func:`flopwise.analysis.roofline.roofline_plot` of the routed profile
-    document (:func:`route_documents`).
+    document (:func:`route_documents`); ``sweep_plot`` and ``comparison_plot`` are
+    :func:`flopwise.analysis.sweep.sweep_plot` and
+    :func:`flopwise.analysis.compare.comparison_plot` of the routed sweep and comparison.
     """
     doc, sweep, comparison = route_documents(doc, sweep, comparison)
-    return profile_charts(doc, roofline) + sweep_charts(sweep) + comparison_charts(comparison)
+    return (
+        profile_charts(doc, roofline)
+        + sweep_charts(sweep, sweep_plot)
+        + comparison_charts(comparison, comparison_plot)
+    )
 
 
 def route_documents(
@@ -548,6 +556,8 @@ def render_html(
     comparison: dict[str, Any] | None = None,
     title: str | None = None,
     roofline: dict[str, Any],
+    sweep_plot: list[dict[str, Any]] | None = None,
+    comparison_plot: dict[str, Any] | None = None,
 ) -> str:
     """Render a self-contained HTML report.
 
@@ -556,8 +566,9 @@ def render_html(
     ``flopwise compare`` (see :mod:`flopwise.report.plots` for their shape). A sweep or
     comparison document passed as ``doc`` is routed to its section. ``roofline`` is
     :func:`flopwise.analysis.roofline.roofline_plot` of the routed profile document
-    (:func:`route_documents`). Returns the page as a string; nothing is read from or written
-    to disk or network.
+    (:func:`route_documents`); ``sweep_plot`` and ``comparison_plot`` those of the sweep and
+    the comparison (see :func:`report_charts`). Returns the page as a string; nothing is
+    read from or written to disk or network.
     """
     doc, sweep, comparison = route_documents(doc, sweep, comparison)
     model = str(
@@ -565,8 +576,8 @@ def render_html(
     )
     title = title or f"flopwise report: {model}"
     profile = profile_charts(doc, roofline)
-    sweeps = sweep_charts(sweep)
-    comparisons = comparison_charts(comparison)
+    sweeps = sweep_charts(sweep, sweep_plot)
+    comparisons = comparison_charts(comparison, comparison_plot)
     mode = doc.get("mode") or {}
     sub = " · ".join(
         x

@@ -1,11 +1,13 @@
-"""The report's charts, built from documents: roofline, efficiency gap, sweeps, comparisons.
+"""The report's charts, built from documents and their analysis: roofline, efficiency gap,
+sweeps, comparisons.
 
-Each builder reads a document and returns :class:`~flopwise.report.plots_svg.Chart` objects;
-a chart without data says why in its ``empty`` message. The builders only place the
-document's numbers on axes (ratios such as flops/bytes or flops/time are the coordinates of
-a roofline plot, shares are bar lengths); they count nothing. Where a document already
-carries a derived figure (a module's roofline floor, a sweep point's prediction, a Pareto
-front), that figure is used as is.
+Each builder reads a document and the numbers the analysis computed for it
+(:func:`flopwise.analysis.roofline.roofline_plot`, :func:`flopwise.analysis.sweep.sweep_plot`,
+:func:`flopwise.analysis.compare.comparison_plot`; :mod:`flopwise.pipeline.report` passes
+them) and returns :class:`~flopwise.report.plots_svg.Chart` objects; a chart without data
+says why in its ``empty`` message. The builders only place numbers on axes (ratios such as
+flops/bytes or flops/time are the coordinates of a roofline plot, shares are bar lengths);
+totals, fronts, fitted lines and fallbacks come from the analysis.
 
 Input shapes (all keys optional unless stated):
 
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from flopwise.report.plots_svg import BarGroup, Chart, Series, chart_png, chart_svg
-from flopwise.store.metrics import measured_latency, module_metrics
+from flopwise.store.metrics import module_metrics
 from flopwise.store.profile_doc import leaf_modules
 from flopwise.store.profile_doc import positive as _pos
 from flopwise.units import seconds
@@ -140,20 +142,16 @@ def _draw_points(chart: Chart, plot: dict[str, Any]) -> None:
         chart.caption += " No measured times: layers are drawn at the bound the roofline allows."
 
 
-def _top_layers(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
-    leaves = leaf_modules(doc)
-    timed = any(_module_time(m) is not None for m in leaves)
-
-    def key(m: dict[str, Any]) -> float:
-        return (_module_time(m) or 0.0) if timed else float(module_metrics(m)["flops"] or 0)
-
-    ranked = sorted(leaves, key=key, reverse=True)
-    return [m for m in ranked if key(m) > 0][:TOP_LAYERS], timed
+def _top_layers(doc: dict[str, Any], plot: dict[str, Any]) -> tuple[list[int], bool]:
+    """Indices into ``leaf_modules(doc)`` of the :data:`TOP_LAYERS` largest layers (by
+    time when timed, else by FLOPs; the analysis ranks them) and whether they are timed."""
+    return plot["ranked"][:TOP_LAYERS], plot["timed"]
 
 
-def efficiency_share_chart(doc: dict[str, Any]) -> Chart:
+def efficiency_share_chart(doc: dict[str, Any], plot: dict[str, Any]) -> Chart:
     """Share of FLOPs, bytes and time per layer (the largest :data:`TOP_LAYERS`): where
-    FLOPs go against where time goes."""
+    FLOPs go against where time goes. ``plot`` is
+    :func:`flopwise.analysis.roofline.roofline_plot` of ``doc`` (the totals)."""
     chart = Chart(
         id="efficiency-share",
         title="Where FLOPs go vs where time goes (share per layer)",
@@ -162,13 +160,13 @@ def efficiency_share_chart(doc: dict[str, Any]) -> Chart:
         xunit="%",
     )
     leaves = leaf_modules(doc)
-    layers, timed = _top_layers(doc)
+    top, timed = _top_layers(doc, plot)
+    layers = [leaves[i] for i in top]
     if not layers:
         chart.empty = "No layer with FLOPs or time in this document."
         return chart
-    total_flops = sum(module_metrics(m)["flops"] or 0 for m in leaves)
-    total_bytes = sum(module_metrics(m)["bytes"] or 0 for m in leaves)
-    total_time = sum(_module_time(m) or 0.0 for m in leaves)
+    totals = plot["totals"]
+    total_flops, total_bytes, total_time = totals["flops"], totals["bytes"], totals["time"]
     chart.categories = [m.get("path") or "(root)" for m in layers]
     chart.bars.append(
         BarGroup(
@@ -216,13 +214,13 @@ def latency_chart(doc: dict[str, Any], plot: dict[str, Any]) -> Chart:
         xlabel="latency (seconds)",
         xunit="s",
     )
-    layers, timed = _top_layers(doc)
+    top, timed = _top_layers(doc, plot)
     if not timed:
         chart.empty = "No measured layer times in this document (profile with --measure)."
         return chart
     leaves = leaf_modules(doc)
-    index = {id(m): i for i, m in enumerate(leaves)}
-    floors = [plot["floors"][index[id(m)]] for m in layers]
+    layers = [leaves[i] for i in top]
+    floors = [plot["floors"][i] for i in top]
     if all(f is None for f in floors):
         chart.empty = "No hardware ceilings in this document to compute the ideal latency."
         return chart
@@ -230,10 +228,10 @@ def latency_chart(doc: dict[str, Any], plot: dict[str, Any]) -> Chart:
     chart.bars.append(BarGroup("ideal (roofline floor)", [f or 0.0 for f in floors], "#009E73"))
     chart.bars.append(BarGroup("measured", [_module_time(m) or 0.0 for m in layers], "#D55E00"))
     waterline = plot["waterline_s"]
-    measured = measured_latency(doc) or sum(_module_time(m) or 0.0 for m in leaves)
+    measured = plot["measured_s"]
     derived = (
         ""
-        if plot["given"] or any(plot["own"][index[id(m)]] for m in layers)
+        if plot["given"] or any(plot["own"][i] for i in top)
         else (" Floors from each layer's totals and the document's ceilings.")
     )
     chart.caption = (
@@ -252,56 +250,11 @@ def latency_chart(doc: dict[str, Any], plot: dict[str, Any]) -> Chart:
 def profile_charts(doc: dict[str, Any], plot: dict[str, Any]) -> list[Chart]:
     """The charts of one profile document, in report order; ``plot`` is
     :func:`flopwise.analysis.roofline.roofline_plot` of it."""
-    return [roofline_chart(plot), efficiency_share_chart(doc), latency_chart(doc, plot)]
+    return [roofline_chart(plot), efficiency_share_chart(doc, plot), latency_chart(doc, plot)]
 
 
 # --------------------------------------------------------------------------------------------
 # sweeps
-
-
-def _point_time(p: dict[str, Any]) -> float | None:
-    for key in ("time_s", "seconds", "median_s"):
-        if _pos(p.get(key)) is not None:
-            return float(p[key])
-    return None
-
-
-def _sweep_points(sweep: dict[str, Any]) -> list[dict[str, Any]]:
-    points = sweep.get("points") or sweep.get("rows") or []
-    out = []
-    for p in points:
-        if not isinstance(p, dict):
-            continue
-        dims = p.get("dims") or p.get("point") or p.get("config")
-        if isinstance(dims, dict) and dims:
-            out.append({**p, "dims": dims})
-    return out
-
-
-def _dimension_series(
-    points: list[dict[str, Any]], dim: str, base: dict[str, Any] | None = None
-) -> list[dict[str, Any]]:
-    """Points that vary only ``dim``: the other dims at ``base`` (the sweep's base
-    configuration) when given, else the largest group with the other dims held fixed."""
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    for p in points:
-        if dim not in p["dims"]:
-            continue
-        others = tuple(sorted((k, str(v)) for k, v in p["dims"].items() if k != dim))
-        groups.setdefault(others, []).append(p)
-    if not groups:
-        return []
-    best = max(groups.values(), key=len)
-    if base:
-        at_base = [
-            p
-            for p in points
-            if dim in p["dims"]
-            and all(str(v) == str(base.get(k, v)) for k, v in p["dims"].items() if k != dim)
-        ]
-        if len(at_base) >= 2:
-            best = at_base
-    return sorted(best, key=lambda p: float(p["dims"][dim]))
 
 
 def _fit_text(sweep: dict[str, Any], dim: str) -> str:
@@ -337,30 +290,28 @@ def _time_chart(dim: str, safe: str, xlog: bool) -> Chart:
     )
 
 
-def _add_time_series(
-    chart: Chart, sweep: dict[str, Any], dim: str, pts: list[dict[str, Any]], labels: list[str]
-) -> None:
-    """Measured time along ``dim``, the FLOPs and α-FLOPs predictions anchored at the first
-    point, and the document's own predictions when it carries them."""
-    xs = [float(p["dims"][dim]) for p in pts]
-    times = [float(_point_time(p)) for p in pts]
+def _add_time_series(chart: Chart, sweep: dict[str, Any], line: dict[str, Any]) -> None:
+    """Measured time along the dimension, the FLOPs and α-FLOPs predictions anchored at the
+    first point, and the document's own predictions when it carries them."""
+    xs, dim = line["x"], line["dim"]
     chart.series.append(
-        Series("measured", list(zip(xs, times, strict=True)), "linepoints", "#D55E00", labels)
+        Series(
+            "measured",
+            list(zip(xs, line["time"], strict=True)),
+            "linepoints",
+            "#D55E00",
+            line["labels"],
+        )
     )
-    t0 = times[0]
     for key, name, color in (
         ("flops", "FLOPs prediction", "#0072B2"),
         ("alpha_flops", "α-FLOPs prediction", "#009E73"),
     ):
-        vals = [_pos(p.get(key)) for p in pts]
-        if all(v is not None for v in vals):
-            # proportional to the proxy, anchored at the first measured point
-            scaled = [(x, t0 * v / vals[0]) for x, v in zip(xs, vals, strict=True)]
-            chart.series.append(Series(name, scaled, "dashed", color))
-    predicted = [_pos(p.get("predicted_time_s")) for p in pts]
-    if all(v is not None for v in predicted):
+        if line["lines"][key] is not None:
+            chart.series.append(Series(name, line["lines"][key], "dashed", color))
+    if line["predicted"] is not None:
         chart.series.append(
-            Series("predicted", list(zip(xs, predicted, strict=True)), "dashed", "#CC79A7")
+            Series("predicted", list(zip(xs, line["predicted"], strict=True)), "dashed", "#CC79A7")
         )
     chart.caption = (
         "Dashed lines grow in proportion to FLOPs and α-FLOPs from the first point: where"
@@ -369,29 +320,11 @@ def _add_time_series(
     ).strip()
 
 
-def _add_rate_series(chart: Chart, dim: str, pts: list[dict[str, Any]], labels: list[str]) -> None:
-    """Achieved FLOP/s along ``dim`` (the point's own, else FLOPs / time)."""
-    rates = []
-    for p in pts:
-        rate = _pos(p.get("flops_per_s"))
-        if rate is None and _pos(p.get("flops")):
-            rate = float(p["flops"]) / float(_point_time(p))
-        if rate is not None:
-            rates.append((float(p["dims"][dim]), rate))
-    if rates:
-        chart.series.append(Series("achieved", rates, "linepoints", "#0072B2", labels))
-    else:
-        chart.empty = f"No FLOPs recorded along {dim}."
-
-
-def _dimension_charts(sweep: dict[str, Any], points: list[dict[str, Any]], dim: str) -> list[Chart]:
-    """The time chart and the FLOP/s chart of one dimension."""
-    base = sweep.get("base_dims") if isinstance(sweep.get("base_dims"), dict) else None
-    series_pts = [
-        p for p in _dimension_series(points, dim, base) if _pos(_point_time(p)) is not None
-    ]
+def _dimension_charts(sweep: dict[str, Any], line: dict[str, Any]) -> list[Chart]:
+    """The time chart and the FLOP/s chart of one dimension (``line``: one entry of
+    :func:`flopwise.analysis.sweep.sweep_plot`)."""
+    dim, values = line["dim"], line["x"]
     safe = "".join(c if c.isalnum() else "-" for c in dim)
-    values = [float(p["dims"][dim]) for p in series_pts]
     xlog = bool(values) and min(values) > 0 and max(values) / min(values) >= 8
     time_chart = _time_chart(dim, safe, xlog)
     rate_chart = Chart(
@@ -402,18 +335,23 @@ def _dimension_charts(sweep: dict[str, Any], points: list[dict[str, Any]], dim: 
         xlog=xlog,
         yunit="FLOP/s",
     )
-    if len(series_pts) < 2:
+    if len(values) < 2:
         time_chart.empty = rate_chart.empty = f"Fewer than two measured points along {dim}."
         return [time_chart, rate_chart]
-    labels = [", ".join(f"{k}={v}" for k, v in p["dims"].items()) for p in series_pts]
-    _add_time_series(time_chart, sweep, dim, series_pts, labels)
-    _add_rate_series(rate_chart, dim, series_pts, labels)
+    _add_time_series(time_chart, sweep, line)
+    if line["rates"]:
+        rate_chart.series.append(
+            Series("achieved", line["rates"], "linepoints", "#0072B2", line["labels"])
+        )
+    else:
+        rate_chart.empty = f"No FLOPs recorded along {dim}."
     return [time_chart, rate_chart]
 
 
-def sweep_charts(sweep: dict[str, Any] | None) -> list[Chart]:
+def sweep_charts(sweep: dict[str, Any] | None, plot: list[dict[str, Any]] | None) -> list[Chart]:
     """Per input dimension: measured time (with the FLOPs and α-FLOPs predictions) and
-    achieved FLOP/s against the dimension's value."""
+    achieved FLOP/s against the dimension's value. ``plot`` is
+    :func:`flopwise.analysis.sweep.sweep_plot` of ``sweep``."""
     if not sweep:
         return [
             Chart(
@@ -422,13 +360,7 @@ def sweep_charts(sweep: dict[str, Any] | None) -> list[Chart]:
                 empty="No sweep in this report (run flopwise sweep MODEL --dim ...).",
             )
         ]
-    points = _sweep_points(sweep)
-    dims: list[str] = []
-    for p in points:
-        for k in p["dims"]:
-            if k not in dims:
-                dims.append(k)
-    charts = [chart for dim in dims for chart in _dimension_charts(sweep, points, dim)]
+    charts = [chart for line in plot or () for chart in _dimension_charts(sweep, line)]
     if not charts:
         charts.append(
             Chart(
@@ -442,47 +374,6 @@ def sweep_charts(sweep: dict[str, Any] | None) -> list[Chart]:
 
 # --------------------------------------------------------------------------------------------
 # comparisons
-
-
-def _compare_rows(comparison: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows with ``model`` (the row's label, model or name), ``time_s`` (``time_s`` or
-    ``median_s``) and ``bytes`` filled in."""
-    rows = comparison.get("models") or comparison.get("rows") or []
-    out = []
-    for r in rows:
-        if not isinstance(r, dict):
-            continue
-        row = dict(r)
-        if "bytes" not in row and ("bytes_read" in row or "bytes_written" in row):
-            row["bytes"] = (row.get("bytes_read") or 0) + (row.get("bytes_written") or 0)
-        row["model"] = str(row.get("label") or row.get("model") or row.get("name") or "?")
-        if _pos(row.get("time_s")) is None and _pos(row.get("median_s")) is not None:
-            row["time_s"] = float(row["median_s"])
-        out.append(row)
-    return out
-
-
-def _pareto_names(comparison: dict[str, Any], rows: list[dict[str, Any]], cost: str) -> list[str]:
-    given = comparison.get("pareto")
-    if isinstance(given, dict):
-        given = given.get("front")
-    if isinstance(given, list):
-        return [str(g) for g in given]
-    flagged = [str(r["model"]) for r in rows if r.get("pareto") is True]
-    if flagged:
-        return flagged
-    # non-dominated set: no other model is both cheaper and at least as accurate
-    pts = [
-        (float(r[cost]), float(r["accuracy"]), str(r["model"]))
-        for r in rows
-        if _pos(r.get(cost)) and isinstance(r.get("accuracy"), int | float)
-    ]
-    front, best = [], -math.inf
-    for _c, acc, name in sorted(pts, key=lambda p: (p[0], -p[1])):
-        if acc > best:
-            front.append(name)
-            best = acc
-    return front
 
 
 def _correlation_text(corr: dict[str, Any]) -> str:
@@ -543,11 +434,9 @@ def _proxy_charts(rows: list[dict[str, Any]], correlations: Any) -> list[Chart]:
     return charts
 
 
-def _pareto_series(
-    chart: Chart, comparison: dict[str, Any], acc_rows: list[dict[str, Any]], cost: str
-) -> None:
+def _pareto_series(chart: Chart, pareto: dict[str, Any]) -> None:
     """The dominated models as points and the front as a line."""
-    front = set(_pareto_names(comparison, acc_rows, cost))
+    acc_rows, cost, front = pareto["rows"], pareto["cost"], set(pareto["front"])
     others = [r for r in acc_rows if str(r["model"]) not in front]
     on = sorted((r for r in acc_rows if str(r["model"]) in front), key=lambda r: r[cost])
     annotate = len(acc_rows) <= 12
@@ -572,22 +461,13 @@ def _pareto_series(
     )
 
 
-def _pareto_chart(
-    comparison: dict[str, Any], rows: list[dict[str, Any]], all_rows: list[dict[str, Any]]
-) -> Chart:
-    """Accuracy against measured time (two timed models with accuracies at least), else
-    against FLOPs."""
-    timed_acc = [r for r in rows if isinstance(r.get("accuracy"), int | float)]
-    if len(timed_acc) >= 2:
-        acc_rows, cost, cost_name, unit = timed_acc, "time_s", "measured time (s)", "s"
+def _pareto_chart(pareto: dict[str, Any]) -> Chart:
+    """Accuracy against measured time (``cost`` ``time_s``), else against FLOPs."""
+    if pareto["cost"] == "time_s":
+        cost_name, unit = "measured time (s)", "s"
     else:
-        acc_rows = [
-            r
-            for r in all_rows
-            if isinstance(r.get("accuracy"), int | float) and _pos(r.get("flops"))
-        ]
-        cost, cost_name, unit = "flops", "FLOPs (not measured)", " FLOPs"
-    pareto = Chart(
+        cost_name, unit = "FLOPs (not measured)", " FLOPs"
+    chart = Chart(
         id="compare-pareto",
         title=f"Accuracy vs {cost_name.split(' (')[0]} (Pareto front)",
         xlabel=cost_name,
@@ -595,17 +475,20 @@ def _pareto_chart(
         xlog=True,
         xunit=unit,
     )
-    if len(acc_rows) < 2:
-        pareto.empty = "No accuracies given (flopwise compare ... --accuracy NAME=VALUE)."
+    if len(pareto["rows"]) < 2:
+        chart.empty = "No accuracies given (flopwise compare ... --accuracy NAME=VALUE)."
     else:
-        _pareto_series(pareto, comparison, acc_rows, cost)
-    return pareto
+        _pareto_series(chart, pareto)
+    return chart
 
 
-def comparison_charts(comparison: dict[str, Any] | None) -> list[Chart]:
+def comparison_charts(
+    comparison: dict[str, Any] | None, plot: dict[str, Any] | None
+) -> list[Chart]:
     """One scatter per proxy (proxy vs measured time, log-log) and the accuracy Pareto front
-    (against measured time, or against FLOPs when the models were not timed)."""
-    if not comparison:
+    (against measured time, or against FLOPs when the models were not timed). ``plot`` is
+    :func:`flopwise.analysis.compare.comparison_plot` of ``comparison``."""
+    if not comparison or plot is None:
         return [
             Chart(
                 id="compare",
@@ -613,10 +496,8 @@ def comparison_charts(comparison: dict[str, Any] | None) -> list[Chart]:
                 empty="No comparison in this report (run flopwise compare MODEL ...).",
             )
         ]
-    all_rows = _compare_rows(comparison)
-    rows = [r for r in all_rows if _pos(r.get("time_s"))]
-    charts = _proxy_charts(rows, comparison.get("correlations") or {})
-    charts.append(_pareto_chart(comparison, rows, all_rows))
+    charts = _proxy_charts(plot["timed"], comparison.get("correlations") or {})
+    charts.append(_pareto_chart(plot["pareto"]))
     return charts
 
 

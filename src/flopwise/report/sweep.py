@@ -18,6 +18,7 @@ from rich.table import Table
 from flopwise.errors import FlopwiseError
 from flopwise.report.console import stdout_is_terminal, table_width
 from flopwise.report.device import describe_device
+from flopwise.report.plots_svg import Chart
 
 
 def _points_table(doc: dict[str, Any]) -> tuple[Table, list[dict[str, Any]]]:
@@ -131,13 +132,12 @@ def render_table(doc: dict[str, Any]) -> str:
     return console.export_text(styles=terminal)
 
 
-def write_plots(doc: dict[str, Any], path: Path) -> list[Path]:
-    """Draw the sweep's charts (the report's sweep charts) into ``path``: one HTML page
+def write_plots(doc: dict[str, Any], charts: list[Chart], path: Path) -> list[Path]:
+    """Draw the sweep's ``charts`` (the report's sweep charts,
+    :func:`flopwise.pipeline.report.sweep_chart_list`) into ``path``: one HTML page
     (``.html``), or one file per chart (``FILE-<chart>.svg``/``.png``); returns the files."""
-    from flopwise.report.plots import sweep_charts
     from flopwise.report.plots_svg import chart_png, chart_svg
 
-    charts = sweep_charts(doc)
     suffix = path.suffix.lower()
     if suffix not in (".html", ".htm", ".svg", ".png"):
         raise FlopwiseError(f"--plot {path}: use a .html, .svg or .png file name")
