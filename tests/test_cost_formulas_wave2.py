@@ -566,3 +566,40 @@ def test_linalg_counts_the_same_under_inference_mode(name):
         fn(*args)
     assert c.profile.complete, [u.op for u in c.profile.uncounted]
     assert c.profile.totals.flops == expected
+
+
+@pytest.mark.parametrize(
+    ("v_shape", "dim"), [((8, 3, 5), 0), ((8, 3, 5), 2), ((16, 4), 1), ((6, 4, 7), 2)]
+)
+def test_weight_norm_equals_its_decomposition(v_shape, dim):
+    """_weight_norm_interface (wav2vec2's weight-normalised conv) counts what PyTorch's own
+    decomposition into linalg_vector_norm, div and mul counts: 2 + 1 per element of v
+    (square and accumulate, then ·g/‖v‖) and 1 per element of g (the divide)."""
+    from torch._decomp import decomposition_table
+
+    torch.manual_seed(0)
+    v = torch.randn(v_shape)
+    g_shape = [1] * v.dim()
+    g_shape[dim] = v.shape[dim]
+    g = torch.randn(g_shape)
+    fused = counted(aten._weight_norm_interface, v, g, dim)
+    assert [r.op for r in fused.ops] == ["aten._weight_norm_interface"]
+    decomposed = counted(decomposition_table[aten._weight_norm_interface.default], v, g, dim)
+    assert {r.op for r in decomposed.ops} >= {"aten.linalg_vector_norm", "aten.mul.Tensor"}
+    assert fused.totals.flops == decomposed.totals.flops == 3 * v.numel() + g.numel()
+    meta = cost(aten._weight_norm_interface.default, T(*v_shape), T(*g_shape), dim)
+    assert meta.flops == fused.totals.flops
+    assert meta.category == "norm"
+
+
+def test_weight_norm_of_a_wav2vec2_style_conv_is_counted():
+    """nn.utils.parametrizations.weight_norm over the kernel dim (wav2vec2's positional
+    conv, dim=2): v is the 64×16×16 weight (out × in/groups × kernel), g one per kernel
+    position (16); nothing left uncounted."""
+    conv = torch.nn.utils.parametrizations.weight_norm(
+        torch.nn.Conv1d(64, 64, 16, padding=8, groups=4), name="weight", dim=2
+    )
+    p = flopwise.profile(conv, torch.randn(1, 64, 50))
+    assert not p.uncounted
+    (wn,) = [r for r in p.ops if r.op == "aten._weight_norm_interface"]
+    assert wn.flops == 3 * 64 * 16 * 16 + 16

@@ -271,6 +271,15 @@ def _batch_norm(call: OpCall, r: Rule) -> OpCost:
     return _per_element(call, r, x.numel, constant)
 
 
+@counter("weight_norm")
+def _weight_norm(call: OpCall, r: Rule) -> OpCost:
+    """_weight_norm_interface(v, g, dim): ``rule.flops`` per element of v for the norm and
+    the rescale, plus the divide g/‖v‖ once per element of g."""
+    v, g = call.args[0], call.args[1]
+    cost = _per_element(call, r, v.numel, r.flops)
+    return _cost(cost.flops + (g.numel if cost.flops else 0), r.category)
+
+
 def _norm_backward_args(call: OpCall) -> tuple[TensorMeta, object, list[bool], bool]:
     """(input, weight, output_mask, batch statistics?) of a normalisation backward."""
     name = call.op.split(".")[1]

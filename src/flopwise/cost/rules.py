@@ -238,6 +238,13 @@ RULES: tuple[Rule, ...] = (
         extras=(("weight", 1),),
         count="norm",
     ),
+    Rule("weight_norm", 3, "element of v, + 1 per element of g", "norm",
+        ("_weight_norm_interface",),
+        "w = g·v/‖v‖, the norm over every dim but `dim`: square, accumulate (the per-row sqrt "
+        "is amortised, as in vector_norm), ·(g/‖v‖); the divide g/‖v‖ is 1 per element of g. "
+        "The same as PyTorch's decomposition (linalg_vector_norm, div, mul) counts",
+        count="weight_norm",
+    ),
     Rule("norm_backward", 0, IN, "norm",
         ("native_layer_norm_backward", "native_group_norm_backward", "native_batch_norm_backward",
          "batch_norm_backward", "cudnn_batch_norm_backward", "miopen_batch_norm_backward"),
