@@ -92,12 +92,19 @@ def test_predict_section_dry_run_on_cpu(tmp_path, monkeypatch, synthetic_host):
     assert doc["problems"] == [], doc["problems"]
     assert doc["cli"]["calibrated_on"]["name"] == "cpu"
     assert doc["cli"]["method"] == "calibrated cost model"
-    zoo = doc["gpu_zoo"]
-    assert [s["name"] for s in zoo["samples"]] == [f"{g} {' '.join(i)}" for _, g, i in gp.DRY_ZOO]
-    assert doc["lomo_mape"] == zoo["cross_validation"]["mape"]
-    assert json.loads((tmp_path / "predict.json").read_text())["lomo_mape"] == doc["lomo_mape"]
+    # the zoo is calibrated once per dtype of the issue, each saying what it timed
+    assert list(doc["gpu_zoo"]) == ["float32", "bfloat16"] == list(gp.ZOO_DTYPES)
     text = "\n".join(gp.markdown(doc))
-    assert f"MAPE {doc['lomo_mape']:.1%}" in text and "resnet18 1x3x64x64" in text
+    for dtype, zoo in doc["gpu_zoo"].items():
+        assert (
+            zoo["dtype"] == dtype and zoo["budget_s"] == 1.0 and "cudnn_allow_tf32" in zoo["tf32"]
+        )
+        names = [s["name"] for s in zoo["samples"]]
+        assert names == [f"{g} {' '.join(i)}" for _, g, i in gp.DRY_ZOO]
+        assert doc["lomo_mape"][dtype] == zoo["cross_validation"]["mape"]
+        assert f"GPU zoo in {dtype}" in text and f"MAPE {doc['lomo_mape'][dtype]:.1%}" in text
+    assert json.loads((tmp_path / "predict.json").read_text())["lomo_mape"] == doc["lomo_mape"]
+    assert "resnet18 1x3x64x64" in text
 
 
 def test_gpu_zoo_is_the_issue_s_zoo(monkeypatch):
