@@ -37,8 +37,12 @@ Sections:
   leave-one-model-out MAPE on issue 11's whole GPU zoo, in float32 (default TF32) and in
   bfloat16, 20 s of timing per dtype (about 2.5 minutes, most of it building the models).
 - ``check_memory`` (gpu_checks_memory.py): ``flopwise memory`` predicted against
-  ``torch.cuda.max_memory_allocated`` for resnet18/resnet50, inference and training, batch 1
-  and 32, with the workspace settings stated (issue 14; under a minute).
+  ``torch.cuda.max_memory_allocated`` and PyTorch's MemTracker on the same step for
+  resnet18, resnet50, mobilenet_v2, vit_b_16, bert-base and gpt2, inference and training,
+  batch 1 and 32, with the workspace settings pinned (``CUBLAS_WORKSPACE_CONFIG`` set here
+  before CUDA starts, cuDNN benchmark off) and stated; also writes
+  ``memory_<device>.md`` (issue 14; at most 5 minutes: cases past that are skipped, and
+  the file says so).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 import re
 import sys
 import time
@@ -60,6 +65,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "gpu_check"
 DEFAULT_RESULTS = HERE / "results"
+#: Where ``main`` copies results files on CUDA (``--results``).
+RESULTS_DIR = DEFAULT_RESULTS
 
 # ---------------------------------------------------------------------------------------
 # SDPA backends
@@ -307,11 +314,14 @@ def _predict(out_dir: Path, device: str) -> Section:
 
 
 def _memory(out_dir: Path, device: str) -> Section:
-    from gpu_checks_memory import check_memory, markdown
+    from gpu_checks_memory import check_memory, markdown, results_file, results_name
 
     doc = check_memory(out_dir, device=device)
     for problem in doc["problems"]:
         print("  ", problem)
+    if device == "cuda":  # memory_<device>.md beside gpu_<device>.md in the repository
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        (RESULTS_DIR / results_name(doc)).write_text(results_file(doc))
     return not doc["problems"], f"{len(doc['cases'])} configurations", markdown(doc)
 
 
@@ -369,7 +379,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu_check: no CUDA device here; nothing to check (skipped).")
         return 0
+    global RESULTS_DIR
+    RESULTS_DIR = args.results
     sys.path.insert(0, str(HERE))  # the section modules beside this script
+    if args.device == "cuda":
+        # Pinned before any cuBLAS handle exists (read once, at the first one): the
+        # memory section's workspace is then the same on every run, and stated.
+        from gpu_checks_memory import PINNED_CUBLAS_WORKSPACE
+
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = PINNED_CUBLAS_WORKSPACE
     outcomes = []
     for name in args.only or list(SECTIONS):
         started = time.perf_counter()
