@@ -13,7 +13,11 @@ acceptance line of issue 11 is missed).
 The summary of every section goes into ``gpu_<device>.md`` (``<device>`` the GPU's name,
 e.g. ``gpu_nvidia_h200.md``) in the result folder and, on CUDA, in ``benchmarks/results/``
 (``--results``): figures come only from the sections' documents; a section that failed
-writes its error there instead. The whole run is sized for about 5 minutes on an H200.
+writes its error there instead. The whole run is estimated at about 9-10 minutes on an
+H200 (the memory section about 2, capped at 5; predict about 3-4: untimed on a GPU so
+far); each results file is rewritten after every section, so a run cut short keeps what
+it finished. ``--only`` runs a subset, and its gpu_<device>.md then holds that subset
+only.
 
 On the lent machine, with its results copied back and into the repository:
 
@@ -35,14 +39,15 @@ Sections:
   TTFT/TPOT have a device time by CUDA events beside the host wall time (about 1.5 minutes).
 - ``check_predict`` (gpu_checks_predict.py): ``predict --calibrate --device cuda`` and the
   leave-one-model-out MAPE on issue 11's whole GPU zoo, in float32 (default TF32) and in
-  bfloat16, 20 s of timing per dtype (about 2.5 minutes, most of it building the models).
+  bfloat16, 20 s of timing per dtype (about 3-4 minutes, most of it building the models
+  and counting them on meta tensors).
 - ``check_memory`` (gpu_checks_memory.py): ``flopwise memory`` predicted against
   ``torch.cuda.max_memory_allocated`` and PyTorch's MemTracker on the same step for
   resnet18, resnet50, mobilenet_v2, vit_b_16, bert-base and gpt2, inference and training,
   batch 1 and 32, with the workspace settings pinned (``CUBLAS_WORKSPACE_CONFIG`` set here
   before CUDA starts, cuDNN benchmark off) and stated; also writes
-  ``memory_<device>.md`` (issue 14; at most 5 minutes: cases past that are skipped, and
-  the file says so).
+  ``memory_<device>.md`` (issue 14; about 2 minutes, at most 5: cases not started by
+  then are skipped, and the file says so).
 """
 
 from __future__ import annotations
