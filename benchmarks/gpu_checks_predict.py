@@ -39,8 +39,8 @@ CLI_BUDGET_S = 10.0
 
 _VISION = ("resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0", "convnext_tiny")
 _VISION += ("vit_b_16", "swin_t")
-#: Issue 11's GPU zoo, float32 half: (spec, group, inputs); the group is the model, so the
-#: cross-validation leaves each model out whole (both sizes).
+#: Issue 11's GPU zoo, timed once per dtype of ZOO_DTYPES: (spec, group, inputs); the
+#: group is the model, so the cross-validation leaves each model out whole (both sizes).
 GPU_ZOO: tuple[tuple[str, str, list[str]], ...] = (
     *(
         (f"torchvision:{name}", name, [f"{batch}x3x224x224"])
