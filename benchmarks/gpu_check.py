@@ -13,7 +13,11 @@ acceptance line of issue 11 is missed).
 The summary of every section goes into ``gpu_<device>.md`` (``<device>`` the GPU's name,
 e.g. ``gpu_nvidia_h200.md``) in the result folder and, on CUDA, in ``benchmarks/results/``
 (``--results``): figures come only from the sections' documents; a section that failed
-writes its error there instead. The whole run is sized for about 5 minutes on an H200.
+writes its error there instead. The whole run is estimated at about 9-10 minutes on an
+H200 (the memory section about 2, capped at 5; predict about 3-4: untimed on a GPU so
+far); each results file is rewritten after every section, so a run cut short keeps what
+it finished. ``--only`` runs a subset, and its gpu_<device>.md then holds that subset
+only.
 
 On the lent machine, with its results copied back and into the repository:
 
@@ -34,10 +38,16 @@ Sections:
   ``--device cuda``, each output naming the device and its peak memory; on CUDA the measured
   TTFT/TPOT have a device time by CUDA events beside the host wall time (about 1.5 minutes).
 - ``check_predict`` (gpu_checks_predict.py): ``predict --calibrate --device cuda`` and the
-  leave-one-model-out MAPE on issue 11's GPU zoo (float32 half; about 1.5 minutes, most of it building the models).
+  leave-one-model-out MAPE on issue 11's whole GPU zoo, in float32 (default TF32) and in
+  bfloat16, 20 s of timing per dtype (about 3-4 minutes, most of it building the models
+  and counting them on meta tensors).
 - ``check_memory`` (gpu_checks_memory.py): ``flopwise memory`` predicted against
-  ``torch.cuda.max_memory_allocated`` for resnet18/resnet50, inference and training, batch 1
-  and 32, with the workspace settings stated (issue 14; under a minute).
+  ``torch.cuda.max_memory_allocated`` and PyTorch's MemTracker on the same step for
+  resnet18, resnet50, mobilenet_v2, vit_b_16, bert-base and gpt2, inference and training,
+  batch 1 and 32, with the workspace settings pinned (``CUBLAS_WORKSPACE_CONFIG`` set here
+  before CUDA starts, cuDNN benchmark off) and stated; also writes
+  ``memory_<device>.md`` (issue 14; about 2 minutes, at most 5: cases not started by
+  then are skipped, and the file says so).
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 import re
 import sys
 import time
@@ -59,6 +70,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "gpu_check"
 DEFAULT_RESULTS = HERE / "results"
+#: Where ``main`` copies results files on CUDA (``--results``).
+RESULTS_DIR = DEFAULT_RESULTS
 
 # ---------------------------------------------------------------------------------------
 # SDPA backends
@@ -298,17 +311,22 @@ def _predict(out_dir: Path, device: str) -> Section:
     doc = check_predict(out_dir, device=device)
     for problem in doc["problems"]:
         print("  ", problem)
-    mape = doc.get("lomo_mape")
-    line = "no zoo figure" if mape is None else f"leave-one-model-out MAPE {mape:.1%}"
+    mape = doc.get("lomo_mape") or {}
+    line = "leave-one-model-out MAPE " + (
+        ", ".join(f"{m:.1%} ({dtype})" for dtype, m in mape.items()) or "none (no zoo figure)"
+    )
     return not doc["problems"], line, markdown(doc)
 
 
 def _memory(out_dir: Path, device: str) -> Section:
-    from gpu_checks_memory import check_memory, markdown
+    from gpu_checks_memory import check_memory, markdown, results_file, results_name
 
     doc = check_memory(out_dir, device=device)
     for problem in doc["problems"]:
         print("  ", problem)
+    if device == "cuda":  # memory_<device>.md beside gpu_<device>.md in the repository
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        (RESULTS_DIR / results_name(doc)).write_text(results_file(doc))
     return not doc["problems"], f"{len(doc['cases'])} configurations", markdown(doc)
 
 
@@ -366,7 +384,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu_check: no CUDA device here; nothing to check (skipped).")
         return 0
+    global RESULTS_DIR
+    RESULTS_DIR = args.results
     sys.path.insert(0, str(HERE))  # the section modules beside this script
+    if args.device == "cuda":
+        # Pinned before any cuBLAS handle exists (read once, at the first one): the
+        # memory section's workspace is then the same on every run, and stated.
+        from gpu_checks_memory import PINNED_CUBLAS_WORKSPACE
+
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = PINNED_CUBLAS_WORKSPACE
     outcomes = []
     for name in args.only or list(SECTIONS):
         started = time.perf_counter()

@@ -201,3 +201,50 @@ def test_threads_pick_the_calibration_of_that_count(capsys):
     assert code == 0 and json.loads(out)["method"] == "calibrated cost model"
     code, _, err = run(capsys, "predict", "tiny.py:attn", "--threads", "0")
     assert code == 2 and "--threads" in err
+
+
+@pytest.mark.measure
+def test_bf16_calibration_is_timed_in_bf16_and_kept_in_its_own_file(capsys, monkeypatch):
+    """`predict --calibrate --dtype bfloat16` times the zoo in bfloat16 (models and inputs)
+    and writes the bfloat16 file, which bfloat16 predictions use and float32 ones do not."""
+    zoo = (
+        ("tiny.py:attn", "attn", ["1x16x32"]),
+        ("tiny.py:cnn", "cnn", ["1x3x32x32"]),
+        ("tiny.py:mlp", "mlp", ["16x64"]),
+    )
+    real = cmd.run_calibration
+    monkeypatch.setattr(cmd, "run_calibration", lambda **kw: real(**{**kw, "zoo": zoo}))
+    timed_dtypes: set[torch.dtype] = set()
+    real_timing = cmd.measure_interleaved
+
+    def timing(fns, **kw):
+        timed_dtypes.update(fn().dtype for fn in fns.values())
+        return real_timing(fns, **kw)
+
+    monkeypatch.setattr(cmd, "measure_interleaved", timing)
+    code, out, err = run(
+        capsys, "predict", "--calibrate", "--dtype", "bf16", "--budget", "0.5", "--no-progress"
+    )
+    assert code == 0, err
+    assert timed_dtypes == {torch.bfloat16}
+    path = cmd.calibration_path(dtype="bfloat16")
+    assert path.name.endswith("t-bfloat16.json") and str(path) in out
+    assert "bfloat16" in out.split("saved to")[0]  # the summary names the dtype
+    assert not cmd.calibration_path().exists()  # float32's file is another one
+    doc = json.loads(path.read_text())
+    assert doc["dtype"] == "bfloat16" and len(doc["samples"]) == 3
+    code, out, _ = run(capsys, "predict", "tiny.py:mlp", "--dtype", "bfloat16", "-f", "json")
+    assert code == 0 and json.loads(out)["method"] == "calibrated cost model"
+    code, out, _ = run(capsys, "predict", "tiny.py:mlp", "-f", "json")
+    assert code == 0 and json.loads(out)["method"] == "roofline floor"
+
+
+def test_a_calibration_of_another_dtype_is_noted(capsys):
+    """A named float32 calibration used for a bfloat16 model says so."""
+    _write_calibration()
+    code, out, _ = run(
+        capsys, "predict", "tiny.py:mlp", "--dtype", "bfloat16",
+        "--calibration", str(cmd.calibration_path()), "-f", "json",
+    )  # fmt: skip
+    notes = json.loads(out)["notes"]
+    assert code == 0 and any("timed in float32, the model is bfloat16" in n for n in notes)

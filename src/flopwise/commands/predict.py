@@ -39,7 +39,11 @@ def predict_command(
     hardware: str = HardwareOption(
         "host", "host (this machine, calibrated), or a profile: h100, a100 ..."
     ),
-    dtype: str = typer.Option("float32", help="Model dtype: float32, bfloat16, float16 ..."),
+    dtype: str = typer.Option(
+        "float32",
+        help="Model dtype: float32, bfloat16, float16 ...; with --calibrate the zoo is timed "
+        "in it, and a prediction uses the calibration of its dtype (one file per dtype)",
+    ),
     calibrate_: bool = typer.Option(
         False, "--calibrate", help="Time a small zoo on this machine and fit the cost model"
     ),
@@ -92,6 +96,7 @@ def predict_command(
             calibration=calibration,
             from_campaign=from_campaign,
             db=db,
+            dtype=dtype,
         )
         typer.echo(describe_calibration(saved.document, saved.path), err=model is not None)
         if model is None:

@@ -4,8 +4,8 @@ model calibrated on this machine.
 Calibrating (:func:`calibrate`) times a small zoo of models (interleaved, within a budget),
 or reads a stored campaign's timings, fits the cost model of
 :mod:`flopwise.analysis.predict` to the measured medians, cross-validates it
-leave-one-model-out and stores it as JSON in the cache directory (one file per device, and
-on the CPU per thread count). Predicting (:func:`predict_model`) never runs the model: it
+leave-one-model-out and stores it as JSON in the cache directory (one file per device and
+dtype, and on the CPU per thread count). Predicting (:func:`predict_model`) never runs the model: it
 counts on meta tensors and prices each op::
 
     from flopwise.pipeline import MeasureOptions, calibrate, predict_model
@@ -43,6 +43,7 @@ from flopwise.measure.options import MeasureOptions, torch_threads
 from flopwise.measure.timing import measure_interleaved
 from flopwise.pipeline.profile import load
 from flopwise.profile import profile
+from flopwise.sources.specs import parse_dtype
 
 __all__ = [
     "CALIBRATION_SCHEMA",
@@ -157,17 +158,27 @@ class LatencyPrediction:
 # -- where calibrations live ---------------------------------------------------------------
 
 
-def calibration_path(device: str = "cpu", threads: int | None = None) -> Path:
-    """Where this host's calibration for ``device`` lives:
+def calibration_path(
+    device: str = "cpu", threads: int | None = None, dtype: str = "float32"
+) -> Path:
+    """Where this host's calibration for ``device`` and model ``dtype`` lives:
     ``<cache dir>/predict/calibration-<host>-<N>t.json`` on the CPU (one file per thread
     count ``threads``; None: torch's current count), ``calibration-<host>-cuda_0-<GPU
-    name>.json`` on a GPU (``FLOPWISE_CACHE_DIR`` or ``~/.cache/flopwise``)."""
+    name>.json`` on a GPU (``FLOPWISE_CACHE_DIR`` or ``~/.cache/flopwise``); a dtype other
+    than float32 adds ``-<dtype>`` before ``.json`` (float32 keeps the name it always had)."""
     dev = normalize_device(device)
+    suffix = "" if _dtype_name(dtype) == "float32" else f"-{_dtype_name(dtype)}"
     if dev.startswith("cuda"):
         tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{dev}-{device_name(dev)}")
-        return cache_dir() / "predict" / f"calibration-{_host_tag()}-{tag}.json"
+        return cache_dir() / "predict" / f"calibration-{_host_tag()}-{tag}{suffix}.json"
     n = threads or torch.get_num_threads()
-    return cache_dir() / "predict" / f"calibration-{_host_tag()}-{n}t.json"
+    return cache_dir() / "predict" / f"calibration-{_host_tag()}-{n}t{suffix}.json"
+
+
+def _dtype_name(dtype: str) -> str:
+    """The canonical torch name of a model dtype (``bf16`` → ``bfloat16``), so that one
+    dtype has one calibration file; an unknown name is a usage error."""
+    return str(parse_dtype(dtype)).removeprefix("torch.")
 
 
 def load_calibration(path: Path | None = None) -> dict[str, Any] | None:
@@ -204,11 +215,12 @@ def _campaign_calibration_path(doc: dict[str, Any], threads: int | None = None) 
 
     kind = doc["campaign"]["device"]
     here = doc["host"] == socket.gethostname()
+    dtype = doc.get("dtype") or "float32"
     if here and kind == "cpu" and doc.get("threads") == (threads or torch.get_num_threads()):
-        return calibration_path("cpu", threads)
+        return calibration_path("cpu", threads, dtype)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     if here and kind != "cpu" and gpu is not None and kind_matches(kind, gpu):
-        return calibration_path("cuda:0")
+        return calibration_path("cuda:0", dtype=dtype)
     raise FlopwiseError(
         f"the campaign's timings ({kind} on {doc['host']}, {doc.get('threads')} threads) are "
         "not this machine's default calibration; name the file with --calibration FILE"
@@ -225,14 +237,15 @@ def calibrate(
     calibration: Path | None = None,
     from_campaign: str | None = None,
     db: Path | None = None,
+    dtype: str = "float32",
 ) -> SavedCalibration:
     """What ``flopwise predict --calibrate`` does: time :data:`CALIBRATION_ZOO` on
     ``device`` under ``measure`` (None: :data:`DEFAULT_CALIBRATION_BUDGET_S` seconds in
     total; its ``threads`` set torch's CPU threads while timing, and the calibration is
-    stored for that thread count), or fit on the stored campaign ``from_campaign``'s
-    timings (results database ``db``; nothing is timed), then save the document to
-    ``calibration`` (default: this host's cache file of that device,
-    :func:`calibration_path`)."""
+    stored for that thread count) with models and float inputs in ``dtype``, or fit on the
+    stored campaign ``from_campaign``'s timings (results database ``db``; nothing is
+    timed), then save the document to ``calibration`` (default: this host's cache file of
+    that device and dtype, :func:`calibration_path`)."""
     measure = measure or MeasureOptions(budget_s=DEFAULT_CALIBRATION_BUDGET_S)
     if from_campaign is not None:
         doc = campaign_calibration(from_campaign, db, device)
@@ -241,35 +254,37 @@ def calibrate(
         dev = resolve_device(device, timing=True)
         if calibration is not None and not calibration.expanduser().parent.is_dir():
             raise FlopwiseError(f"--calibration {calibration}: the folder does not exist")
-        path = calibration or calibration_path(dev, measure.threads)
-        doc = run_calibration(measure=measure, device=dev)
+        path = calibration or calibration_path(dev, measure.threads, dtype)
+        doc = run_calibration(measure=measure, device=dev, dtype=dtype)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dumps(doc) + "\n")
     return SavedCalibration(doc, path)
 
 
-def _zoo_inputs(spec: str, spec_inputs: list[str], device: str) -> tuple[tuple, dict]:
-    """The inputs of one zoo entry on ``device`` (token ids within the model's vocabulary,
-    read from its meta-tensor build)."""
+def _zoo_inputs(spec: str, spec_inputs: list[str], device: str, dtype: str) -> tuple[tuple, dict]:
+    """The inputs of one zoo entry on ``device``, float ones in ``dtype`` (token ids within
+    the model's vocabulary, read from its meta-tensor build)."""
     from flopwise.sources import load_model
     from flopwise.sources.specs import make_inputs
 
     loaded = load_model(spec, device="meta")
-    return make_inputs(spec_inputs, device, float_dtype=torch.float32, vocab_size=loaded.vocab_size)
+    return make_inputs(
+        spec_inputs, device, float_dtype=parse_dtype(dtype), vocab_size=loaded.vocab_size
+    )
 
 
 def _zoo_callables(
-    zoo: tuple[tuple[str, str, list[str]], ...], dev: str
+    zoo: tuple[tuple[str, str, list[str]], ...], dev: str, dtype: str
 ) -> tuple[dict[str, Any], list[tuple[str, str, str, list[str]]]]:
-    """One no-argument callable per zoo entry (each model built once, on ``dev``) and the
-    entries as ``(label, spec, group, inputs)``."""
+    """One no-argument callable per zoo entry (each model built once, on ``dev`` in
+    ``dtype``) and the entries as ``(label, spec, group, inputs)``."""
     fns: dict[str, Any] = {}
     entries = []
     models: dict[str, Any] = {}
     for spec, group, spec_inputs in zoo:
         if spec not in models:
-            models[spec] = load(spec, spec_inputs, dev, "float32")[0]
-        args, kwargs = _zoo_inputs(spec, spec_inputs, dev)
+            models[spec] = load(spec, spec_inputs, dev, dtype)[0]
+        args, kwargs = _zoo_inputs(spec, spec_inputs, dev, dtype)
         label = f"{group} {' '.join(spec_inputs)}"
 
         def call(net=models[spec], args=args, kwargs=kwargs) -> Any:
@@ -286,17 +301,20 @@ def run_calibration(
     measure: MeasureOptions | None = None,
     zoo: tuple[tuple[str, str, list[str]], ...] = CALIBRATION_ZOO,
     device: str = "auto",
+    dtype: str = "float32",
 ) -> dict[str, Any]:
     """Time ``zoo`` interleaved on ``device`` (``auto``: cpu) within ``measure.budget_s``
     seconds in total (None: :data:`DEFAULT_CALIBRATION_BUDGET_S`) at ``measure.threads``
-    torch threads, fit and cross-validate the cost model against that device's host
-    profile, and return the calibration document (not saved); its ``device`` names the
-    device and, on CUDA, the peak memory while timing."""
+    torch threads, models and float inputs in ``dtype`` (float32 runs under the backend's
+    default TF32 settings), fit and cross-validate the cost model against that device's
+    host profile, and return the calibration document (not saved); its ``device`` names
+    the device and, on CUDA, the peak memory while timing, its ``dtype`` the dtype timed."""
+    dtype = _dtype_name(dtype)
     measure = measure or MeasureOptions(budget_s=DEFAULT_CALIBRATION_BUDGET_S)
     dev = resolve_device(device, timing=True)
     with torch_threads(measure.threads) as threads:
         hw = get_profile(resolve_hardware("host", dev), progress=measure.progress)
-        fns, entries = _zoo_callables(zoo, dev)
+        fns, entries = _zoo_callables(zoo, dev, dtype)
         reset_peak_memory(dev)
         lat = measure_interleaved(
             fns,
@@ -308,7 +326,7 @@ def run_calibration(
     timed_on = device_summary(dev)
     samples, records = [], []
     for label, spec, group, spec_inputs in entries:
-        meta_model, args, kwargs, _ = load(spec, spec_inputs, "meta", "float32")
+        meta_model, args, kwargs, _ = load(spec, spec_inputs, "meta", dtype)
         prof = profile(meta_model, *args, kwargs=kwargs, tensors="meta")
         median = lat[label].median_s
         samples.append(P.Sample.from_ops(prof.ops, hw, measured_s=median, group=group, name=label))
@@ -332,7 +350,7 @@ def run_calibration(
         host=socket.gethostname(),
         threads=threads,
         device=timed_on,
-        extra={"budget_s": measure.budget_s},
+        extra={"dtype": dtype, "budget_s": measure.budget_s},
     )
 
 
@@ -429,6 +447,9 @@ def campaign_calibration(name: str, db: Path | None = None, device: str = "auto"
     if not isinstance(hw_doc, dict):
         raise FlopwiseError(f"campaign {name!r}: its timings name no hardware profile")
     hw = HardwareProfile.from_dict(hw_doc, origin=f"campaign {name}")
+    from flopwise.campaign.plan import Job
+
+    dtypes = {_dtype_name(Job.from_dict(d["campaign"]["job"]).dtype) for d in docs}
     samples, records, hosts, threads = [], [], set(), set()
     for run_id, doc in zip(ids, docs, strict=True):
         sample, record, host, n_threads = _campaign_record(run_id, doc, hw)
@@ -448,7 +469,10 @@ def campaign_calibration(name: str, db: Path | None = None, device: str = "auto"
         host=", ".join(sorted(hosts)),
         threads=threads.pop() if len(threads) == 1 else None,
         device={"name": kind, "model": hw.name, "peak_memory_bytes": None},
-        extra={"campaign": {"name": name, "device": kind, "jobs": len(docs)}},
+        extra={
+            "dtype": dtypes.pop() if len(dtypes) == 1 else None,  # None: mixed dtypes
+            "campaign": {"name": name, "device": kind, "jobs": len(docs)},
+        },
     )
 
 
@@ -549,7 +573,7 @@ def predict_model(
             f"--calibration {calibration_file}: no such file; give an existing calibration, "
             "or add --calibrate to write one there"
         )
-    doc = load_calibration(calibration_file or calibration_path(dev, threads))
+    doc = load_calibration(calibration_file or calibration_path(dev, threads, dtype))
     is_host = hardware == "host"
     if is_host and doc is not None:
         hw = HardwareProfile.from_dict(doc["hardware"], origin="calibration")
@@ -559,6 +583,12 @@ def predict_model(
     prof = profile(net, *args, kwargs=kwargs, tensors="meta", name=model)
     feats = P.features(prof.ops, hw)
     cost_model, method, notes = _cost_model_for(doc, hw, is_host)
+    timed_in = None if doc is None else doc.get("dtype", "float32")  # None: mixed
+    if timed_in is not None and timed_in != _dtype_name(dtype):
+        notes.append(
+            f"the calibration was timed in {timed_in}, the model is "
+            f"{dtype}: its efficiencies may not hold (calibrate with --dtype {dtype})"
+        )
     if not prof.complete:
         notes.append(
             f"{len(prof.uncounted)} op(s) uncounted (priced by their bytes only): "

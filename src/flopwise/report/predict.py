@@ -27,6 +27,8 @@ def describe_calibration(doc: dict[str, Any], path: Path) -> str:
     where = describe_device(doc["device"]) if "device" in doc else "cpu"
     if doc.get("threads") is not None:
         where += f", {doc['threads']} threads"
+    if doc.get("dtype", "float32") != "float32":  # float32 keeps the line it always had
+        where += f", {doc['dtype'] or 'mixed dtypes'}"
     if doc.get("campaign"):
         where += f", timings of campaign {doc['campaign']['name']}"
     return (
