@@ -16,12 +16,17 @@ e.g. ``gpu_nvidia_h200.md``) in the result folder and, on CUDA, in ``benchmarks/
 writes its error there instead. The whole run is estimated at about 9-10 minutes on an
 H200 (the memory section about 2, capped at 5; predict about 3-4: untimed on a GPU so
 far); each results file is rewritten after every section, so a run cut short keeps what
-it finished. ``--only`` runs a subset, and its gpu_<device>.md then holds that subset
-only.
+it finished. ``--only`` runs a subset; the results folder keeps ``gpu_<device>.json``
+beside the markdown, so a later call adds its sections to those an earlier call recorded
+(each section shows when it ran).
 
-On the lent machine, with its results copied back and into the repository:
+On the lent machine (10 minutes per command at most), in two calls that each fit:
 
-    PYTHONPATH=src python3 benchmarks/gpu_check.py --out "$OUT"
+    PYTHONPATH=src python3 benchmarks/gpu_check.py --out "$OUT" --only moe_bf16 memory sdpa_backends gpu_roofline
+    PYTHONPATH=src python3 benchmarks/gpu_check.py --out "$OUT" --only device_commands predict
+
+then copy ``gpu_<device>.md``, ``gpu_<device>.json`` and ``memory_<device>.md`` from
+``$OUT`` into benchmarks/results/ (the machine's checkout does not come back).
 
 Sections:
 - ``check_moe_bf16`` (gpu_checks_real.py): hf:tiny-mixtral in bf16, real CUDA tensors
@@ -362,11 +367,39 @@ def results_markdown(device: str, outcomes: list[dict[str, Any]]) -> str:
     ]
     for o in outcomes:
         status = "ok" if o["ok"] else "FAILED"
-        lines += ["", f"## {o['name']}: {status} ({o['seconds']:.0f} s)", "", f"- {o['line']}"]
+        run = f", run {o['when']}" if o.get("when") else ""
+        head = f"## {o['name']}: {status} ({o['seconds']:.0f} s{run})"
+        lines += ["", head, "", f"- {o['line']}"]
         lines += o["lines"]
         if o.get("error"):
             lines += ["", "```", o["error"].rstrip(), "```"]
     return "\n".join(lines) + "\n"
+
+
+def merged_outcomes(previous: list[dict[str, Any]], current: list[dict[str, Any]]):
+    """This run's sections, plus those an earlier run of the same device recorded and this
+    one did not run (``--only`` splits the check over several calls, each under the
+    device's per-call limit), in the order of ``SECTIONS``."""
+    by_name = {o["name"]: o for o in previous} | {o["name"]: o for o in current}
+    return [by_name[name] for name in SECTIONS if name in by_name]
+
+
+def _record(args: argparse.Namespace, outcomes: list[dict[str, Any]]) -> None:
+    """Write the results file (and its JSON) after a section: a run cut short by its time
+    limit keeps what it finished; on CUDA also into the repository's results folder,
+    merged with the sections an earlier run recorded."""
+    stem = f"gpu_{device_slug(args.device)}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    folders = [args.out]
+    if args.device == "cuda":
+        args.results.mkdir(parents=True, exist_ok=True)
+        folders.append(args.results)
+    for folder in folders:
+        earlier = folder / f"{stem}.json"
+        previous = json.loads(earlier.read_text()) if earlier.is_file() else []
+        merged = merged_outcomes(previous, outcomes)
+        earlier.write_text(json.dumps(merged, indent=1) + "\n")
+        (folder / f"{stem}.md").write_text(results_markdown(args.device, merged))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -412,17 +445,11 @@ def main(argv: list[str] | None = None) -> int:
                 "lines": lines,
                 "seconds": seconds,
                 "error": error,
+                "when": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             }
         )
         print(f"{name}: {'ok' if ok else 'FAILED'}: {line} ({seconds:.0f} s)", flush=True)
-        # rewritten after every section, so a run cut short keeps what it finished
-        text = results_markdown(args.device, outcomes)
-        stem = f"gpu_{device_slug(args.device)}.md"
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / stem).write_text(text)
-        if args.device == "cuda":
-            args.results.mkdir(parents=True, exist_ok=True)
-            (args.results / stem).write_text(text)
+        _record(args, outcomes)
     return 0 if all(o["ok"] for o in outcomes) else 1
 
 

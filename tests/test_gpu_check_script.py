@@ -242,3 +242,15 @@ def test_cuda_step_peak_reads_the_allocator_around_one_step(monkeypatch):
     # a warm-up step first; then the measured step, with MemTracker around it
     assert log == ["forward", "sync", "before", "reset", "forward", "sync", "peak"]
     assert tracked == {"error": "MemTracker saw no cuda memory"}  # CPU tensors here
+
+
+def test_a_split_run_keeps_the_sections_an_earlier_call_recorded():
+    """``--only`` over two calls: the second file holds both calls' sections, the newer
+    outcome of a section run twice, in the order of SECTIONS."""
+    gpu_check = _script()
+    names = list(gpu_check.SECTIONS)
+    first = [{"name": names[0], "ok": True, "when": "t1"}, {"name": names[1], "ok": False}]
+    second = [{"name": names[1], "ok": True, "when": "t2"}, {"name": names[2], "ok": True}]
+    merged = gpu_check.merged_outcomes(first, second)
+    assert [o["name"] for o in merged] == names[:3]
+    assert merged[1] == second[0] and merged[0] == first[0]
