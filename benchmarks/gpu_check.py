@@ -25,8 +25,10 @@ On the lent machine (10 minutes per command at most), in two calls that each fit
     PYTHONPATH=src python3 benchmarks/gpu_check.py --out "$OUT" --only moe_bf16 memory sdpa_backends gpu_roofline
     PYTHONPATH=src python3 benchmarks/gpu_check.py --out "$OUT" --only device_commands predict
 
-then copy ``gpu_<device>.md``, ``gpu_<device>.json`` and ``memory_<device>.md`` from
-``$OUT`` into benchmarks/results/ (the machine's checkout does not come back).
+copying the first call's ``gpu_<device>.json`` from ``$OUT`` into benchmarks/results/
+of the checkout before the second call (``$OUT`` starts empty on every call; the results
+folder travels with the checkout), then the second call's ``gpu_<device>.md``/``.json``
+and ``memory_<device>.md`` likewise.
 
 Sections:
 - ``check_moe_bf16`` (gpu_checks_real.py): hf:tiny-mixtral in bf16, real CUDA tensors
