@@ -33,6 +33,29 @@ OPTIMIZER_BYTES = {
 }
 
 
+RECOMPUTE = ("none", "selective", "full")
+
+
+def check_training_options(
+    *, optimizer: str = "adamw", zero: int = 0, gpus: int = 1, tp: int = 1, pp: int = 1
+) -> int:
+    """The one check of the training-memory options (``flopwise memory hf:NAME --train``,
+    ``flopwise llm --train`` and the Python API alike): ``optimizer`` known, ``zero`` a
+    ZeRO stage 0-3, ``gpus``, ``tp`` and ``pp`` >= 1 and ``gpus`` a multiple of ``tp·pp``.
+    Returns the data-parallel degree ``gpus / (tp·pp)``; raises a one-line
+    :class:`FlopwiseError` naming the option otherwise."""
+    if optimizer not in OPTIMIZER_BYTES:
+        raise FlopwiseError(f"--optimizer must be one of {', '.join(OPTIMIZER_BYTES)}")
+    if zero not in (0, 1, 2, 3):
+        raise FlopwiseError(f"--zero = {zero}: the ZeRO stage must be 0, 1, 2 or 3")
+    for option, value in (("--gpus", gpus), ("--tp", tp), ("--pp", pp)):
+        if value < 1:
+            raise FlopwiseError(f"{option} = {value}: must be >= 1")
+    if gpus % (tp * pp):
+        raise FlopwiseError(f"--gpus {gpus} is not a multiple of tp·pp = {tp * pp}")
+    return gpus // (tp * pp)
+
+
 def model_state_bytes(
     params: int,
     *,
@@ -44,14 +67,7 @@ def model_state_bytes(
     """Per-GPU bytes of weights, gradients and optimizer state for ``params`` parameters
     (already divided by tensor/pipeline degrees if any), ZeRO ``zero`` stage 0-3 over ``dp``
     data-parallel ranks. Fractions stay exact (floats) where sharding divides unevenly."""
-    if optimizer not in OPTIMIZER_BYTES:
-        raise FlopwiseError(
-            f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZER_BYTES)}"
-        )
-    if zero not in (0, 1, 2, 3):
-        raise FlopwiseError(f"ZeRO stage must be 0, 1, 2 or 3 (got {zero})")
-    if dp < 1:
-        raise FlopwiseError(f"data-parallel degree must be >= 1 (got {dp})")
+    check_training_options(optimizer=optimizer, zero=zero, gpus=dp)  # dp ranks of 1 GPU
     weight = 2 if mixed_precision else 4
     k = OPTIMIZER_BYTES[optimizer][0 if mixed_precision else 1]
     return {
@@ -132,9 +148,7 @@ def llm_training_memory(
     """Per-GPU memory of one training step: model states (ZeRO over dp = gpus/(tp·pp)) and
     the activations of the first pipeline stage, which holds ``pp`` micro-batches of its
     L/pp layers in flight under 1F1B (Korthikanti et al. §4.2: L layers' worth)."""
-    if gpus % (tp * pp):
-        raise FlopwiseError(f"--gpus {gpus} is not a multiple of tp·pp = {tp * pp}")
-    dp = gpus // (tp * pp)
+    dp = check_training_options(optimizer=optimizer, zero=zero, gpus=gpus, tp=tp, pp=pp)
     states = model_state_bytes(
         params / (tp * pp), optimizer=optimizer, mixed_precision=mixed_precision, zero=zero, dp=dp
     )

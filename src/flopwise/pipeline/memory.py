@@ -211,10 +211,16 @@ def run_llm_memory(
     the largest (micro-)batch that does. JSON-ready, in bytes."""
     from flopwise.llm.params import count_params
     from flopwise.llm.spec import load_spec
-    from flopwise.memory.llm import largest_micro_batch, llm_training_memory
+    from flopwise.memory.llm import (
+        RECOMPUTE,
+        check_training_options,
+        largest_micro_batch,
+        llm_training_memory,
+    )
 
-    _check_optimizer(optimizer)
-    if recompute not in ("none", "selective", "full"):
+    # checked before the config is read, so a bad value is named whatever the model
+    check_training_options(optimizer=optimizer, zero=zero, gpus=gpus, tp=tp, pp=pp)
+    if recompute not in RECOMPUTE:
         raise FlopwiseError("--recompute must be none, selective or full")
     spec = load_spec(model_spec.removeprefix("hf:"))
     params = count_params(spec).total
