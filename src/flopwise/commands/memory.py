@@ -122,9 +122,10 @@ def _llm_memory(
 ) -> str:
     """An ``hf:`` model's per-GPU memory by the closed forms, rendered in ``fmt``."""
     from flopwise.pipeline import run_llm_memory
+    from flopwise.report.json import llm_memory_document
     from flopwise.report.memory import llm_memory_table
 
-    doc = run_llm_memory(
+    mem = run_llm_memory(
         model,
         train=train,
         optimizer=optimizer or "adamw",
@@ -132,7 +133,9 @@ def _llm_memory(
         hardware=hardware,
         **options,
     )
-    return json.dumps(doc, indent=2) + "\n" if fmt == "json" else llm_memory_table(doc)
+    if fmt == "json":
+        return json.dumps(llm_memory_document(mem), indent=2) + "\n"
+    return llm_memory_table(mem)
 
 
 def _render(mp: Any, fmt: str, depth: int) -> str:

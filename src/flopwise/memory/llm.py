@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flopwise.errors import FlopwiseError
@@ -126,8 +126,54 @@ class LLMTrainingMemory:
     def peak_bytes(self) -> float:
         return self.weights + self.gradients + self.optimizer_state + self.activations
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "peak_bytes": self.peak_bytes, "units": "bytes"}
+
+# What the training closed forms follow (written beside them in the document and the table).
+TRAINING_SOURCES = (
+    "Rajbhandari et al. 2020, ZeRO (model states 2Ψ+2Ψ+KΨ, K=12 for mixed-precision Adam)",
+    "Korthikanti et al. 2022, Reducing Activation Recomputation (s·b·h·(34+5as/h) per layer)",
+)
+
+INFERENCE_NOTE = (
+    "weights, KV cache at the end of the context and the largest prefill op's "
+    "activations (one layer), as flopwise llm --prompt CONTEXT --gen 0 prints them"
+)
+
+
+@dataclass(frozen=True)
+class LLMInferenceMemory:
+    """Inference memory of ``batch`` sequences at ``context`` tokens (``flopwise llm
+    --prompt CONTEXT --gen 0``'s footprint); bytes, ``peak_bytes`` their sum."""
+
+    weights: int
+    kv_cache: int
+    activations: int
+    batch: int
+    context: int
+    peak_bytes: int
+
+
+@dataclass(frozen=True)
+class LLMMemoryFit:
+    """Whether the step fits in ``hardware``'s memory (the profile as named), and the
+    largest batch that does (micro-batch when training; 0: not even one)."""
+
+    hardware: str
+    capacity_bytes: int
+    fits: bool
+    largest_batch: int
+
+
+@dataclass(frozen=True)
+class LLMMemory:
+    """Per-GPU memory of an LLM config by the closed forms: ``training`` or ``inference``
+    (one of them), and ``fit`` with a hardware profile that states its memory. Filled by
+    :func:`flopwise.pipeline.memory.run_llm_memory`; its JSON document
+    (``flopwise.memory-llm/1``) is written by ``flopwise.report.json``."""
+
+    model: str
+    training: LLMTrainingMemory | None = None
+    inference: LLMInferenceMemory | None = None
+    fit: LLMMemoryFit | None = None
 
 
 def llm_training_memory(
