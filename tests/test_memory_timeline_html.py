@@ -17,6 +17,7 @@ from flopwise.memory.result import (
     CheckpointSaving,
     Fit,
     MeasuredPeak,
+    MemoryMode,
     MemoryPeak,
     MemoryProfile,
 )
@@ -48,7 +49,7 @@ def tiny_profile() -> MemoryProfile:
     by_peak = dict.fromkeys(CATEGORIES, 0) | {"parameters": 1024, "saved": 512, "temporaries": 2048}
     return MemoryProfile(
         model="tiny",
-        mode={"phase": "training"},
+        mode=MemoryMode("training", None, "fake", "cpu", "cpu", [], 1, None),
         granularity=512,
         baseline_bytes=1024,
         baseline_by_category=dict.fromkeys(CATEGORIES, 0) | {"parameters": 1024},
@@ -127,7 +128,7 @@ def test_typed_sections_in_the_document_table_and_page() -> None:
     the order step_flops, checkpoint, measured, fit) and a fit that was not searched has no
     ``largest_batch`` key; the table and the page read the same fields."""
     mp = tiny_profile()
-    mp.mode |= {"tensors": "meta", "allocator_device": "cuda"}  # what the table's header reads
+    mp.mode.tensors, mp.mode.allocator_device = "meta", "cuda"  # what the table's header reads
     mp.step_flops = 96
     mp.checkpoint = CheckpointSaving(["fc"], 3584, 3072, 512, 0, 512, 64)
     mp.measured = MeasuredPeak("profiler", 2500, 2560, 60, "exact")

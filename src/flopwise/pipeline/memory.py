@@ -95,13 +95,13 @@ def run_memory(
     mp = memory_profile(model, *args, kwargs=kwargs, name=model_spec or name, **options)
     if checkpoint:
         mp.checkpoint = _checkpoint_saving(plain, mp, checkpoint)
-    mp.mode["batch"] = _batch_of(args, kwargs)
-    mp.mode["dtype"] = dtype
+    mp.mode.batch = _batch_of(args, kwargs)
+    mp.mode.dtype = dtype
     if measure:
         mp.measured = _measured_peak(model, args, kwargs, options)
     if capacity is not None:
         largest = None
-        if search and mp.mode["batch"] is not None:
+        if search and mp.mode.batch is not None:
             meta = (
                 (model, args, kwargs, name)
                 if device == "meta"

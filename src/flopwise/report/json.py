@@ -178,7 +178,7 @@ def memory_document(mp: Any, curve: bool = True) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "schema": MEMORY_SCHEMA,
         "model": mp.model,
-        "mode": mp.mode,
+        "mode": _memory_mode_dict(mp.mode),
         "units": {"*_bytes": "bytes", "bytes": "bytes", "positions": "op-record index"},
         "allocator_granularity_bytes": mp.granularity,
         "peak_bytes": mp.peak.bytes,
@@ -204,6 +204,15 @@ def memory_document(mp: Any, curve: bool = True) -> dict[str, Any]:
             del fit["largest_batch"]
         doc["fit"] = fit
     return doc
+
+
+def _memory_mode_dict(mode: Any) -> dict[str, Any]:
+    """``mode`` of the memory document: the traced step's fields, then ``batch`` and
+    ``dtype`` when the pipeline filled them (``dtype`` set)."""
+    out = asdict(mode)
+    if mode.dtype is None:
+        del out["batch"], out["dtype"]
+    return out
 
 
 # --- flopwise memory hf:NAME: the closed-form LLM memory document (``flopwise.memory-llm/1``) --

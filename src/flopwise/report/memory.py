@@ -41,17 +41,13 @@ def memory_table(mp: MemoryProfile, depth: int = 2) -> str:
     verdict, and per-module columns."""
     mode = mp.mode
     lines = [
-        f"{mp.model}: {mode['phase']}"
-        + (f" with {mode['optimizer']}" if mode.get("optimizer") else "")
-        + (f", autocast {mode['amp']}" if mode.get("amp") else "")
-        + (
-            f", accumulating {mode['accumulate']} micro-batches"
-            if mode.get("accumulate", 1) > 1
-            else ""
-        )
-        + (f", batch {mode['batch']}" if mode.get("batch") is not None else "")
-        + f", {mode['tensors']} tensors, allocator rounding {mp.granularity} B "
-        f"({mode['allocator_device']})",
+        f"{mp.model}: {mode.phase}"
+        + (f" with {mode.optimizer}" if mode.optimizer else "")
+        + (f", autocast {mode.amp}" if mode.amp else "")
+        + (f", accumulating {mode.accumulate} micro-batches" if mode.accumulate > 1 else "")
+        + (f", batch {mode.batch}" if mode.batch is not None else "")
+        + f", {mode.tensors} tensors, allocator rounding {mp.granularity} B "
+        f"({mode.allocator_device})",
         f"peak {mib(mp.peak_bytes)} ({mp.peak_bytes:,} bytes) at op #{mp.peak.position} "
         f"{mp.peak.op} in '{mp.peak.module_path or '(root)'}' ({mp.peak.phase}); "
         f"before the step {mib(mp.baseline_bytes)}",
@@ -147,7 +143,7 @@ def memory_timeline_chart(mp: MemoryProfile) -> Chart:
     )
     return Chart(
         "memory-timeline",
-        f"Memory timeline: {mp.model} ({mp.mode.get('phase', '')})",
+        f"Memory timeline: {mp.model} ({mp.mode.phase})",
         xlabel="op (record index)",
         ylabel="live bytes",
         yunit="B",
