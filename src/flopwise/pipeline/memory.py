@@ -10,10 +10,14 @@ from torch.utils._pytree import tree_map
 
 from flopwise.errors import FlopwiseError
 from flopwise.memory.llm import (
+    RECOMPUTE,
     LLMInferenceMemory,
     LLMMemory,
     LLMMemoryFit,
     LLMTrainingMemory,
+    check_training_options,
+    largest_micro_batch,
+    llm_training_memory,
 )
 from flopwise.memory.result import CheckpointSaving, Fit, MeasuredPeak, MemoryProfile
 from flopwise.memory.trace import OPTIMIZERS, memory_profile
@@ -41,11 +45,6 @@ def hardware_capacity(name: str) -> tuple[str, int, str]:
     if not hw.memory_bytes:
         raise FlopwiseError(f"hardware profile {hw.name} states no memory capacity")
     return hw.name, int(hw.memory_bytes), "cuda" if hw.kind == "gpu" else "cpu"
-
-
-def _check_optimizer(optimizer: str | None) -> None:
-    if optimizer is not None and optimizer not in OPTIMIZERS:
-        raise FlopwiseError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
 
 
 def run_memory(
@@ -116,7 +115,8 @@ def _check_options(
     device: str, measure: bool, optimizer: str | None, train: bool, accumulate: int
 ) -> None:
     """Refuse option combinations :func:`run_memory` cannot honour, naming the CLI option."""
-    _check_optimizer(optimizer)
+    if optimizer is not None:  # None: a step without an optimizer
+        check_training_options(optimizer=optimizer)
     if device not in ("meta", "cpu"):
         raise FlopwiseError(f"--device must be meta or cpu (got {device!r})")
     if measure and device != "cpu":
@@ -177,8 +177,6 @@ def _measured_peak(
 def _largest_batch(meta: tuple, options: dict[str, Any], capacity: int) -> int:
     """The largest batch whose step fits in ``capacity`` bytes, searched on the meta model
     and inputs ``meta`` (model, args, kwargs, name)."""
-    from flopwise.memory.llm import largest_micro_batch
-
     meta_model, meta_args, meta_kwargs, _ = meta
 
     def fits(b: int) -> bool:
@@ -218,12 +216,6 @@ def run_llm_memory(
     :func:`flopwise.report.json.llm_memory_document`."""
     from flopwise.llm.params import count_params
     from flopwise.llm.spec import load_spec
-    from flopwise.memory.llm import (
-        RECOMPUTE,
-        check_training_options,
-        largest_micro_batch,
-        llm_training_memory,
-    )
 
     # checked before the config is read, so a bad value is named whatever the model
     check_training_options(optimizer=optimizer, zero=zero, gpus=gpus, tp=tp, pp=pp)
