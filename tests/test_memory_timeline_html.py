@@ -147,6 +147,19 @@ def test_typed_sections_in_the_document_table_and_page() -> None:
     assert "largest batch that fits" in page and "does not fit" in page
 
 
+def test_mode_is_written_in_its_order_with_batch_and_dtype_when_the_pipeline_set_them() -> None:
+    """The typed mode keeps the document's keys and order; ``batch`` and ``dtype`` appear
+    only once the pipeline filled them (a profile made directly has neither)."""
+    mp = tiny_profile()
+    keys = ["phase", "optimizer", "tensors", "device", "allocator_device", "checkpoint"]
+    keys += ["accumulate", "amp"]
+    assert list(memory_document(mp)["mode"]) == keys
+    mp.mode.batch, mp.mode.dtype = None, "float32"  # inputs without a batch dimension
+    mode = memory_document(mp)["mode"]
+    assert list(mode) == [*keys, "batch", "dtype"] and mode["batch"] is None
+    assert memory_table(mp).startswith("tiny: training, fake tensors")
+
+
 def test_memory_command_writes_the_timeline(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
