@@ -139,7 +139,8 @@ def test_python_api_gives_the_cli_document(config_path):
     assert json.loads(json.dumps(llm_document(result))) == cli
     assert result.mfu == cli["training"]["mfu"] and result.mfu > 0
     assert result.rpp == cli["rerank"]["rpp"] == result.reranking.rpp(0.7)
-    assert result.training_memory["schema"] == "flopwise.memory-llm/1"
+    assert cli["training_memory"]["schema"] == "flopwise.memory-llm/1"
+    assert result.training_memory.training.zero == cli["training_memory"]["training"]["zero"] == 2
 
 
 def test_python_api_names_the_bad_field(config_path):

@@ -18,8 +18,10 @@ import json
 import pytest
 
 from flopwise.cli import main
+from flopwise.errors import FlopwiseError
 from flopwise.memory.llm import (
     activation_bytes_per_layer,
+    check_training_options,
     largest_micro_batch,
     model_state_bytes,
 )
@@ -105,6 +107,33 @@ def test_cli_llama2_7b_zero3(capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["memory", "hf:llama-2-7b", "--train", "--zero", "3", "--gpus", "8"])
     out = capsys.readouterr().out
     assert "ZeRO stage 3" in out and "optimizer_state" in out and "activations" in out
+
+
+BAD_TRAINING_OPTIONS = [
+    (["--zero", "4"], "--zero = 4: the ZeRO stage must be 0, 1, 2 or 3"),
+    (["--gpus", "0"], "--gpus = 0: must be >= 1"),
+    (["--tp", "0"], "--tp = 0: must be >= 1"),
+    (["--pp", "-2"], "--pp = -2: must be >= 1"),
+    (["--gpus", "6", "--tp", "4"], "--gpus 6 is not a multiple of tp·pp = 4"),
+    (["--optimizer", "lion"], "--optimizer must be one of sgd, sgd-momentum, adam, adamw"),
+]
+
+
+@pytest.mark.parametrize("command", [["memory", "hf:llama-2-7b"], ["llm", "llama-2-7b"]])
+@pytest.mark.parametrize(("options", "message"), BAD_TRAINING_OPTIONS)
+def test_training_options_are_checked_in_one_place(
+    command: list[str], options: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both commands share the training-memory options and the API's one check: a bad value
+    is a usage error (exit 2) with the same one line."""
+    assert main([*command, "--train", *options]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}"
+
+
+def test_check_training_options_returns_dp() -> None:
+    assert check_training_options(zero=3, gpus=64, tp=4, pp=2) == 8
+    with pytest.raises(FlopwiseError, match="not a multiple"):
+        check_training_options(gpus=8, tp=3)
 
 
 # Llama-3-8B by hand (config: vocab 128256, h = 4096, 32 layers, 32 query heads, 8 KV heads of

@@ -17,6 +17,7 @@ from flopwise.memory.result import (
     CheckpointSaving,
     Fit,
     MeasuredPeak,
+    MemoryMode,
     MemoryPeak,
     MemoryProfile,
 )
@@ -48,7 +49,7 @@ def tiny_profile() -> MemoryProfile:
     by_peak = dict.fromkeys(CATEGORIES, 0) | {"parameters": 1024, "saved": 512, "temporaries": 2048}
     return MemoryProfile(
         model="tiny",
-        mode={"phase": "training"},
+        mode=MemoryMode("training", None, "fake", "cpu", "cpu", [], 1, None),
         granularity=512,
         baseline_bytes=1024,
         baseline_by_category=dict.fromkeys(CATEGORIES, 0) | {"parameters": 1024},
@@ -127,7 +128,7 @@ def test_typed_sections_in_the_document_table_and_page() -> None:
     the order step_flops, checkpoint, measured, fit) and a fit that was not searched has no
     ``largest_batch`` key; the table and the page read the same fields."""
     mp = tiny_profile()
-    mp.mode |= {"tensors": "meta", "allocator_device": "cuda"}  # what the table's header reads
+    mp.mode.tensors, mp.mode.allocator_device = "meta", "cuda"  # what the table's header reads
     mp.step_flops = 96
     mp.checkpoint = CheckpointSaving(["fc"], 3584, 3072, 512, 0, 512, 64)
     mp.measured = MeasuredPeak("profiler", 2500, 2560, 60, "exact")
@@ -144,6 +145,19 @@ def test_typed_sections_in_the_document_table_and_page() -> None:
     assert memory_document(mp)["fit"]["largest_batch"] == 0
     page = render_memory_html(mp)
     assert "largest batch that fits" in page and "does not fit" in page
+
+
+def test_mode_is_written_in_its_order_with_batch_and_dtype_when_the_pipeline_set_them() -> None:
+    """The typed mode keeps the document's keys and order; ``batch`` and ``dtype`` appear
+    only once the pipeline filled them (a profile made directly has neither)."""
+    mp = tiny_profile()
+    keys = ["phase", "optimizer", "tensors", "device", "allocator_device", "checkpoint"]
+    keys += ["accumulate", "amp"]
+    assert list(memory_document(mp)["mode"]) == keys
+    mp.mode.batch, mp.mode.dtype = None, "float32"  # inputs without a batch dimension
+    mode = memory_document(mp)["mode"]
+    assert list(mode) == [*keys, "batch", "dtype"] and mode["batch"] is None
+    assert memory_table(mp).startswith("tiny: training, fake tensors")
 
 
 def test_memory_command_writes_the_timeline(

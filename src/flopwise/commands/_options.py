@@ -169,3 +169,51 @@ def HardwareOption(default: str | None = None, help: str | None = None) -> Any: 
         or "Hardware profile: host (this machine, measured) or a name from "
         "`flopwise hardware --list` (h100, a100-80gb, ...)",
     )
+
+
+# The training-memory options of ``flopwise memory hf:NAME --train`` and ``flopwise llm
+# --train`` (the ZeRO and Korthikanti et al. closed forms). Their values are checked in one
+# place, by the API (flopwise.memory.llm.check_parallelism), so the Python API refuses the
+# same values with the same one-line message.
+
+_TRAINING = "LLM training memory per GPU (with --train): "
+
+
+def OptimizerOption() -> Any:  # noqa: N802
+    """``--optimizer NAME``: the optimizer whose state the training memory counts."""
+    return typer.Option(
+        None,
+        "--optimizer",
+        metavar="[sgd|sgd-momentum|adam|adamw]",
+        help="With --train: the optimizer whose state the memory counts (default: adamw for "
+        "an LLM config; none for a captured model's step)",
+    )
+
+
+def ZeroOption() -> Any:  # noqa: N802
+    """``--zero STAGE``: ZeRO stage 0-3 (0: no sharding)."""
+    return typer.Option(0, "--zero", help=_TRAINING + "ZeRO stage 0-3 (0: no sharding)")
+
+
+def GpusOption() -> Any:  # noqa: N802
+    """``--gpus N``: GPUs in total; data parallel = gpus / (tp·pp)."""
+    return typer.Option(
+        1, "--gpus", help=_TRAINING + "GPUs in total, a multiple of tp·pp (dp = gpus / (tp·pp))"
+    )
+
+
+def TensorParallelOption() -> Any:  # noqa: N802
+    """``--tp N``: tensor-parallel degree."""
+    return typer.Option(1, "--tp", help=_TRAINING + "tensor-parallel degree")
+
+
+def PipelineParallelOption() -> Any:  # noqa: N802
+    """``--pp N``: pipeline-parallel degree."""
+    return typer.Option(1, "--pp", help=_TRAINING + "pipeline-parallel degree")
+
+
+def SequenceParallelOption() -> Any:  # noqa: N802
+    """``--sequence-parallel``: sequence parallelism beside tensor parallelism."""
+    return typer.Option(
+        False, "--sequence-parallel", help=_TRAINING + "sequence parallelism (with --tp)"
+    )

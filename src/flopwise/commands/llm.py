@@ -12,8 +12,14 @@ from flopwise.commands._options import (
     ChoiceOption,
     DeviceOption,
     FormatOption,
+    GpusOption,
     HardwareOption,
+    OptimizerOption,
+    PipelineParallelOption,
+    SequenceParallelOption,
+    TensorParallelOption,
     ThreadsOption,
+    ZeroOption,
 )
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps
@@ -51,16 +57,12 @@ def llm_command(
         False, "--train", help="Training flops per step (batch × prompt tokens)"
     ),
     recompute: bool = typer.Option(False, help="With --train: full activation recomputation"),
-    optimizer: str = typer.Option(
-        "adamw", "--optimizer", help="With --train: sgd, sgd-momentum, adam, adamw (memory)"
-    ),
-    zero: int = typer.Option(0, "--zero", help="With --train: ZeRO stage 0-3 (memory)"),
-    gpus: int = typer.Option(1, "--gpus", help="With --train: GPUs in total, dp = gpus/(tp·pp)"),
-    tp: int = typer.Option(1, "--tp", help="With --train: tensor-parallel degree (memory)"),
-    pp: int = typer.Option(1, "--pp", help="With --train: pipeline-parallel degree (memory)"),
-    sequence_parallel: bool = typer.Option(
-        False, "--sequence-parallel", help="With --train and --tp: sequence parallelism (memory)"
-    ),
+    optimizer: str | None = OptimizerOption(),
+    zero: int = ZeroOption(),
+    gpus: int = GpusOption(),
+    tp: int = TensorParallelOption(),
+    pp: int = PipelineParallelOption(),
+    sequence_parallel: bool = SequenceParallelOption(),
     step_time: float | None = typer.Option(
         None, help="With --train and --hardware: measured seconds per step, for MFU"
     ),
@@ -144,7 +146,7 @@ def llm_command(
     )
     training = api.TrainingRequest(
         recompute=recompute,
-        optimizer=optimizer,
+        optimizer=optimizer or "adamw",  # the default: unset and adamw alike
         zero=zero,
         gpus=gpus,
         tp=tp,

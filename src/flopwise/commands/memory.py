@@ -8,7 +8,18 @@ from typing import Any
 
 import typer
 
-from flopwise.commands._options import FormatOption, HardwareOption, InputOption, OutputOption
+from flopwise.commands._options import (
+    FormatOption,
+    GpusOption,
+    HardwareOption,
+    InputOption,
+    OptimizerOption,
+    OutputOption,
+    PipelineParallelOption,
+    SequenceParallelOption,
+    TensorParallelOption,
+    ZeroOption,
+)
 from flopwise.errors import FlopwiseError
 
 
@@ -23,9 +34,7 @@ def memory_command(
     inputs: list[str] = InputOption("Input spec, repeatable"),
     batch: int | None = typer.Option(None, "--batch", "-b", help="Batch size (leading dim)"),
     train: bool = typer.Option(False, "--train", help="Forward + backward (+ optimizer step)"),
-    optimizer: str | None = typer.Option(
-        None, "--optimizer", help="With --train: sgd, sgd-momentum, adam, adamw"
-    ),
+    optimizer: str | None = OptimizerOption(),
     hardware: str | None = HardwareOption(
         help="Say whether it fits, and the largest batch (e.g. a100-80gb)"
     ),
@@ -52,11 +61,11 @@ def memory_command(
         False, "--capture", help="hf: models: run the op stream instead of the closed forms"
     ),
     seq: int = typer.Option(2048, help="hf: sequence length (tokens per sample)"),
-    zero: int = typer.Option(0, "--zero", help="hf: ZeRO stage 0-3"),
-    gpus: int = typer.Option(1, "--gpus", help="hf: GPUs in total (dp = gpus / (tp·pp))"),
-    tp: int = typer.Option(1, "--tp", help="hf: tensor-parallel degree"),
-    pp: int = typer.Option(1, "--pp", help="hf: pipeline-parallel degree"),
-    sequence_parallel: bool = typer.Option(False, "--sequence-parallel", help="hf: with --tp"),
+    zero: int = ZeroOption(),
+    gpus: int = GpusOption(),
+    tp: int = TensorParallelOption(),
+    pp: int = PipelineParallelOption(),
+    sequence_parallel: bool = SequenceParallelOption(),
     recompute: str = typer.Option("none", help="hf: activation recomputation none|selective|full"),
     fp32: bool = typer.Option(False, "--fp32", help="hf: full fp32 instead of mixed precision"),
     depth: int = typer.Option(2, help="Module tree depth shown"),
@@ -113,9 +122,10 @@ def _llm_memory(
 ) -> str:
     """An ``hf:`` model's per-GPU memory by the closed forms, rendered in ``fmt``."""
     from flopwise.pipeline import run_llm_memory
+    from flopwise.report.json import llm_memory_document
     from flopwise.report.memory import llm_memory_table
 
-    doc = run_llm_memory(
+    mem = run_llm_memory(
         model,
         train=train,
         optimizer=optimizer or "adamw",
@@ -123,7 +133,9 @@ def _llm_memory(
         hardware=hardware,
         **options,
     )
-    return json.dumps(doc, indent=2) + "\n" if fmt == "json" else llm_memory_table(doc)
+    if fmt == "json":
+        return json.dumps(llm_memory_document(mem), indent=2) + "\n"
+    return llm_memory_table(mem)
 
 
 def _render(mp: Any, fmt: str, depth: int) -> str:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from flopwise.llm.measured import LLMMeasurement
     from flopwise.llm.rerank import RerankCost
     from flopwise.llm.training import TrainingCost
+    from flopwise.memory.llm import LLMMemory
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class LLMResult:
     ``estimate``: prefill/decode cost, memory and (with a hardware profile) roofline times.
     ``largest_batch``: with a hardware profile that states its memory, the largest batch
     whose inference footprint (weights + KV cache + activations) fits in it.
-    ``training`` and ``training_memory`` (the ``flopwise memory --train`` document, per GPU)
+    ``training`` and ``training_memory`` (what ``flopwise memory hf:NAME --train`` gives, per GPU)
     are set with a training request; ``mfu``/``hfu`` when it gave a measured step time and
     the estimate has a roofline. ``reranking`` with a rerank request; ``rpp`` when it gave a
     ranking metric. ``measured`` (timed prefill/decode) or ``measured_training`` (timed
@@ -32,7 +33,7 @@ class LLMResult:
     estimate: LLMEstimate
     largest_batch: int | None = None
     training: TrainingCost | None = None
-    training_memory: dict[str, Any] | None = None
+    training_memory: LLMMemory | None = None
     mfu: float | None = None
     hfu: float | None = None
     reranking: RerankCost | None = None

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flopwise.errors import FlopwiseError
@@ -33,6 +33,29 @@ OPTIMIZER_BYTES = {
 }
 
 
+RECOMPUTE = ("none", "selective", "full")
+
+
+def check_training_options(
+    *, optimizer: str = "adamw", zero: int = 0, gpus: int = 1, tp: int = 1, pp: int = 1
+) -> int:
+    """The one check of the training-memory options (``flopwise memory hf:NAME --train``,
+    ``flopwise llm --train`` and the Python API alike): ``optimizer`` known, ``zero`` a
+    ZeRO stage 0-3, ``gpus``, ``tp`` and ``pp`` >= 1 and ``gpus`` a multiple of ``tp·pp``.
+    Returns the data-parallel degree ``gpus / (tp·pp)``; raises a one-line
+    :class:`FlopwiseError` naming the option otherwise."""
+    if optimizer not in OPTIMIZER_BYTES:
+        raise FlopwiseError(f"--optimizer must be one of {', '.join(OPTIMIZER_BYTES)}")
+    if zero not in (0, 1, 2, 3):
+        raise FlopwiseError(f"--zero = {zero}: the ZeRO stage must be 0, 1, 2 or 3")
+    for option, value in (("--gpus", gpus), ("--tp", tp), ("--pp", pp)):
+        if value < 1:
+            raise FlopwiseError(f"{option} = {value}: must be >= 1")
+    if gpus % (tp * pp):
+        raise FlopwiseError(f"--gpus {gpus} is not a multiple of tp·pp = {tp * pp}")
+    return gpus // (tp * pp)
+
+
 def model_state_bytes(
     params: int,
     *,
@@ -44,14 +67,7 @@ def model_state_bytes(
     """Per-GPU bytes of weights, gradients and optimizer state for ``params`` parameters
     (already divided by tensor/pipeline degrees if any), ZeRO ``zero`` stage 0-3 over ``dp``
     data-parallel ranks. Fractions stay exact (floats) where sharding divides unevenly."""
-    if optimizer not in OPTIMIZER_BYTES:
-        raise FlopwiseError(
-            f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZER_BYTES)}"
-        )
-    if zero not in (0, 1, 2, 3):
-        raise FlopwiseError(f"ZeRO stage must be 0, 1, 2 or 3 (got {zero})")
-    if dp < 1:
-        raise FlopwiseError(f"data-parallel degree must be >= 1 (got {dp})")
+    check_training_options(optimizer=optimizer, zero=zero, gpus=dp)  # dp ranks of 1 GPU
     weight = 2 if mixed_precision else 4
     k = OPTIMIZER_BYTES[optimizer][0 if mixed_precision else 1]
     return {
@@ -110,8 +126,54 @@ class LLMTrainingMemory:
     def peak_bytes(self) -> float:
         return self.weights + self.gradients + self.optimizer_state + self.activations
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "peak_bytes": self.peak_bytes, "units": "bytes"}
+
+# What the training closed forms follow (written beside them in the document and the table).
+TRAINING_SOURCES = (
+    "Rajbhandari et al. 2020, ZeRO (model states 2Ψ+2Ψ+KΨ, K=12 for mixed-precision Adam)",
+    "Korthikanti et al. 2022, Reducing Activation Recomputation (s·b·h·(34+5as/h) per layer)",
+)
+
+INFERENCE_NOTE = (
+    "weights, KV cache at the end of the context and the largest prefill op's "
+    "activations (one layer), as flopwise llm --prompt CONTEXT --gen 0 prints them"
+)
+
+
+@dataclass(frozen=True)
+class LLMInferenceMemory:
+    """Inference memory of ``batch`` sequences at ``context`` tokens (``flopwise llm
+    --prompt CONTEXT --gen 0``'s footprint); bytes, ``peak_bytes`` their sum."""
+
+    weights: int
+    kv_cache: int
+    activations: int
+    batch: int
+    context: int
+    peak_bytes: int
+
+
+@dataclass(frozen=True)
+class LLMMemoryFit:
+    """Whether the step fits in ``hardware``'s memory (the profile as named), and the
+    largest batch that does (micro-batch when training; 0: not even one)."""
+
+    hardware: str
+    capacity_bytes: int
+    fits: bool
+    largest_batch: int
+
+
+@dataclass(frozen=True)
+class LLMMemory:
+    """Per-GPU memory of an LLM config by the closed forms: ``training`` or ``inference``
+    (one of them), and ``fit`` with a hardware profile that states its memory. Filled by
+    :func:`flopwise.pipeline.memory.run_llm_memory`; its JSON document
+    (``flopwise.memory-llm/1``) is written by ``flopwise.report.json``."""
+
+    model: str
+    training: LLMTrainingMemory | None = None
+    inference: LLMInferenceMemory | None = None
+    fit: LLMMemoryFit | None = None
 
 
 def llm_training_memory(
@@ -132,9 +194,7 @@ def llm_training_memory(
     """Per-GPU memory of one training step: model states (ZeRO over dp = gpus/(tp·pp)) and
     the activations of the first pipeline stage, which holds ``pp`` micro-batches of its
     L/pp layers in flight under 1F1B (Korthikanti et al. §4.2: L layers' worth)."""
-    if gpus % (tp * pp):
-        raise FlopwiseError(f"--gpus {gpus} is not a multiple of tp·pp = {tp * pp}")
-    dp = gpus // (tp * pp)
+    dp = check_training_options(optimizer=optimizer, zero=zero, gpus=gpus, tp=tp, pp=pp)
     states = model_state_bytes(
         params / (tp * pp), optimizer=optimizer, mixed_precision=mixed_precision, zero=zero, dp=dp
     )

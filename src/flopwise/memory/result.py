@@ -4,7 +4,6 @@ and breakdown. Plain dataclasses; all sizes are integers in bytes (allocator-rou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 # What each live byte is for. Parameters, buffers and inputs exist before the step;
 # optimizer state too in the steady state (after a first step created it). Workspace is
@@ -105,6 +104,29 @@ class Fit:
 
 
 @dataclass(slots=True)
+class MemoryMode:
+    """What step was traced and how: ``phase`` (training or inference), the ``optimizer``
+    whose step is part of it (None: no optimizer step), the ``tensors`` it ran on (meta,
+    fake or real) and their ``device``, the ``allocator_device`` whose rounding applies,
+    the ``checkpoint``-ed module paths, the micro-batches it ``accumulate``-s and the
+    ``amp`` autocast dtype (filled by :func:`flopwise.memory.trace.memory_profile`).
+    ``batch`` (the inputs' leading dimension, None: none) and ``dtype`` (the model's) are
+    filled by :func:`flopwise.pipeline.memory.run_memory`; ``dtype`` None means the profile
+    was made without it, and the document then has neither key."""
+
+    phase: str
+    optimizer: str | None
+    tensors: str
+    device: str
+    allocator_device: str
+    checkpoint: list[str]
+    accumulate: int
+    amp: str | None
+    batch: int | None = None
+    dtype: str | None = None
+
+
+@dataclass(slots=True)
 class MemoryProfile:
     """Memory of one inference or training step, predicted from the op stream.
 
@@ -115,7 +137,7 @@ class MemoryProfile:
     """
 
     model: str
-    mode: dict[str, Any]
+    mode: MemoryMode
     granularity: int
     baseline_bytes: int
     baseline_by_category: dict[str, int]

@@ -26,7 +26,14 @@ from flopwise.capture.records import ancestors
 from flopwise.capture.threads import ThreadRelay
 from flopwise.errors import FlopwiseError
 from flopwise.memory.allocator import AllocatorRule, rule_for
-from flopwise.memory.result import CATEGORIES, Block, MemoryModuleRow, MemoryPeak, MemoryProfile
+from flopwise.memory.result import (
+    CATEGORIES,
+    Block,
+    MemoryMode,
+    MemoryModuleRow,
+    MemoryPeak,
+    MemoryProfile,
+)
 from flopwise.memory.workspace import workspace_bytes
 
 OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw")
@@ -456,16 +463,16 @@ def memory_profile(
             )
         _classify(lt, run, marks, train)
         records = cap.records
-        mode = {
-            "phase": "training" if train else "inference",
-            "optimizer": optimizer,
-            "tensors": run["kind"],
-            "device": run["device"],
-            "allocator_device": lt.rule.device,
-            "checkpoint": list(checkpoint),
-            "accumulate": accumulate,
-            "amp": amp,
-        }
+        mode = MemoryMode(
+            phase="training" if train else "inference",
+            optimizer=optimizer,
+            tensors=run["kind"],
+            device=run["device"],
+            allocator_device=lt.rule.device,
+            checkpoint=list(checkpoint),
+            accumulate=accumulate,
+            amp=amp,
+        )
         label = name or type(model).__name__
         mp = _assemble(lt, records, cap.tracker, model, label, mode, marks.phases)
         mp.step_flops = sum(r.flops for r in records)
@@ -552,7 +559,7 @@ def _assemble(
     tracker: Any,
     model: nn.Module,
     name: str,
-    mode: dict[str, Any],
+    mode: MemoryMode,
     phases: dict[str, list[int]],
 ) -> MemoryProfile:
     """Events → curve, peak and its breakdown, per-module rows."""

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from flopwise.llm.estimate import LLMEstimate
     from flopwise.llm.spec import ModelSpec
     from flopwise.llm.training import TrainingCost
+    from flopwise.memory.llm import LLMMemory
 
 __all__ = [
     "BadLLMArgument",
@@ -208,14 +209,12 @@ def _training(request: LLMRequest, train: TrainingRequest, est: LLMEstimate) -> 
     return out
 
 
-def _training_memory(request: LLMRequest, train: TrainingRequest) -> dict[str, Any]:
+def _training_memory(request: LLMRequest, train: TrainingRequest) -> LLMMemory:
     """Per-GPU training memory of a micro-batch of ``batch`` × ``prompt`` tokens: the same
-    document as ``flopwise memory hf:NAME --train`` (memory/llm.py's closed forms), with
+    result as ``flopwise memory hf:NAME --train`` (memory/llm.py's closed forms), with
     the largest micro-batch that fits when the hardware profile states its memory."""
-    from flopwise.pipeline.memory import OPTIMIZERS, hardware_capacity, run_llm_memory
+    from flopwise.pipeline.memory import hardware_capacity, run_llm_memory
 
-    if train.optimizer not in OPTIMIZERS:
-        raise FlopwiseError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
     hardware = request.hardware  # the profile as named, not the one --measure resolves
     if hardware is not None:
         try:

@@ -9,6 +9,16 @@ import torch
 from torch.utils._pytree import tree_map
 
 from flopwise.errors import FlopwiseError
+from flopwise.memory.llm import (
+    RECOMPUTE,
+    LLMInferenceMemory,
+    LLMMemory,
+    LLMMemoryFit,
+    LLMTrainingMemory,
+    check_training_options,
+    largest_micro_batch,
+    llm_training_memory,
+)
 from flopwise.memory.result import CheckpointSaving, Fit, MeasuredPeak, MemoryProfile
 from flopwise.memory.trace import OPTIMIZERS, memory_profile
 
@@ -35,11 +45,6 @@ def hardware_capacity(name: str) -> tuple[str, int, str]:
     if not hw.memory_bytes:
         raise FlopwiseError(f"hardware profile {hw.name} states no memory capacity")
     return hw.name, int(hw.memory_bytes), "cuda" if hw.kind == "gpu" else "cpu"
-
-
-def _check_optimizer(optimizer: str | None) -> None:
-    if optimizer is not None and optimizer not in OPTIMIZERS:
-        raise FlopwiseError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
 
 
 def run_memory(
@@ -89,13 +94,13 @@ def run_memory(
     mp = memory_profile(model, *args, kwargs=kwargs, name=model_spec or name, **options)
     if checkpoint:
         mp.checkpoint = _checkpoint_saving(plain, mp, checkpoint)
-    mp.mode["batch"] = _batch_of(args, kwargs)
-    mp.mode["dtype"] = dtype
+    mp.mode.batch = _batch_of(args, kwargs)
+    mp.mode.dtype = dtype
     if measure:
         mp.measured = _measured_peak(model, args, kwargs, options)
     if capacity is not None:
         largest = None
-        if search and mp.mode["batch"] is not None:
+        if search and mp.mode.batch is not None:
             meta = (
                 (model, args, kwargs, name)
                 if device == "meta"
@@ -110,7 +115,8 @@ def _check_options(
     device: str, measure: bool, optimizer: str | None, train: bool, accumulate: int
 ) -> None:
     """Refuse option combinations :func:`run_memory` cannot honour, naming the CLI option."""
-    _check_optimizer(optimizer)
+    if optimizer is not None:  # None: a step without an optimizer
+        check_training_options(optimizer=optimizer)
     if device not in ("meta", "cpu"):
         raise FlopwiseError(f"--device must be meta or cpu (got {device!r})")
     if measure and device != "cpu":
@@ -171,8 +177,6 @@ def _measured_peak(
 def _largest_batch(meta: tuple, options: dict[str, Any], capacity: int) -> int:
     """The largest batch whose step fits in ``capacity`` bytes, searched on the meta model
     and inputs ``meta`` (model, args, kwargs, name)."""
-    from flopwise.memory.llm import largest_micro_batch
-
     meta_model, meta_args, meta_kwargs, _ = meta
 
     def fits(b: int) -> bool:
@@ -204,24 +208,27 @@ def run_llm_memory(
     recompute: str = "none",
     mixed_precision: bool = True,
     hardware: str | None = None,
-) -> dict[str, Any]:
+) -> LLMMemory:
     """Per-GPU memory of an LLM from its config by the ZeRO and Korthikanti et al.
     closed forms (training), or weights + KV cache + the largest prefill op's activations
     (inference, the footprint of ``flopwise llm``); with ``hardware``, whether it fits and
-    the largest (micro-)batch that does. JSON-ready, in bytes."""
+    the largest (micro-)batch that does. Bytes; the JSON document is
+    :func:`flopwise.report.json.llm_memory_document`."""
     from flopwise.llm.params import count_params
     from flopwise.llm.spec import load_spec
-    from flopwise.memory.llm import largest_micro_batch, llm_training_memory
 
-    _check_optimizer(optimizer)
-    if recompute not in ("none", "selective", "full"):
+    # checked before the config is read, so a bad value is named whatever the model
+    check_training_options(optimizer=optimizer, zero=zero, gpus=gpus, tp=tp, pp=pp)
+    if recompute not in RECOMPUTE:
         raise FlopwiseError("--recompute must be none, selective or full")
     spec = load_spec(model_spec.removeprefix("hf:"))
+    fit_on = (hardware, hardware_capacity(hardware)[1]) if hardware else None
+    if not train:
+        inference, fit = _llm_inference(spec, micro_batch, seq, mixed_precision, fit_on)
+        return LLMMemory(spec.name, inference=inference, fit=fit)
     params = count_params(spec).total
-    doc: dict[str, Any] = {"schema": "flopwise.memory-llm/1", "model": spec.name, "units": "bytes"}
-    capacity = hardware_capacity(hardware)[1] if hardware else None
 
-    def training(b: int):
+    def training(b: int) -> LLMTrainingMemory:
         return llm_training_memory(
             spec,
             params,
@@ -237,56 +244,39 @@ def run_llm_memory(
             recompute=recompute,
         )
 
-    if train:
-        doc["training"] = training(micro_batch).to_dict()
-        doc["training"]["sources"] = [
-            "Rajbhandari et al. 2020, ZeRO (model states 2Ψ+2Ψ+KΨ, K=12 for mixed-precision Adam)",
-            "Korthikanti et al. 2022, Reducing Activation Recomputation (s·b·h·(34+5as/h) per layer)",
-        ]
-        if capacity is not None:
-            doc["fit"] = {
-                "hardware": hardware,
-                "capacity_bytes": capacity,
-                "fits": doc["training"]["peak_bytes"] <= capacity,
-                "largest_micro_batch": largest_micro_batch(
-                    capacity, lambda b: training(b).peak_bytes <= capacity, limit=1 << 14
-                ),
-            }
-    else:
-        doc["inference"], doc_fit = _llm_inference(
-            spec, micro_batch, seq, mixed_precision, capacity
+    step = training(micro_batch)
+    fit = None
+    if fit_on is not None:
+        hardware, capacity = fit_on
+        largest = largest_micro_batch(
+            capacity, lambda b: training(b).peak_bytes <= capacity, limit=1 << 14
         )
-        if doc_fit is not None:
-            doc["fit"] = {"hardware": hardware, **doc_fit}
-    return doc
+        fit = LLMMemoryFit(hardware, capacity, step.peak_bytes <= capacity, largest)
+    return LLMMemory(spec.name, training=step, fit=fit)
 
 
 def _llm_inference(
-    spec: Any, batch: int, seq: int, mixed_precision: bool, capacity: int | None
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    spec: Any, batch: int, seq: int, mixed_precision: bool, fit_on: tuple[str, int] | None
+) -> tuple[LLMInferenceMemory, LLMMemoryFit | None]:
     """Inference memory of ``batch`` sequences at ``seq`` tokens of context (``flopwise llm
     --prompt seq --gen 0``'s footprint: weights, KV cache and the largest prefill op's
-    activations), and with ``capacity`` the fit verdict and the largest batch that fits."""
+    activations), and with ``fit_on`` (hardware name, capacity in bytes) the fit verdict
+    and the largest batch that fits."""
     from flopwise.llm.estimate import estimate
     from flopwise.memory.llm import largest_inference_batch
 
     dtype = "bfloat16" if mixed_precision else "float32"
     est = estimate(spec, batch=batch, prompt=seq, gen=0, dtype=dtype, beyond_context=True)
-    inference = {
-        "weights": est.weight_bytes,
-        "kv_cache": est.kv_cache_bytes,
-        "activations": est.activation_peak_bytes,
-        "batch": batch,
-        "context": seq,
-        "peak_bytes": est.memory_bytes,
-        "note": "weights, KV cache at the end of the context and the largest prefill op's "
-        "activations (one layer), as flopwise llm --prompt CONTEXT --gen 0 prints them",
-    }
-    if capacity is None:
+    inference = LLMInferenceMemory(
+        weights=est.weight_bytes,
+        kv_cache=est.kv_cache_bytes,
+        activations=est.activation_peak_bytes,
+        batch=batch,
+        context=seq,
+        peak_bytes=est.memory_bytes,
+    )
+    if fit_on is None:
         return inference, None
-    fit = {
-        "capacity_bytes": capacity,
-        "fits": est.memory_bytes <= capacity,
-        "largest_batch": largest_inference_batch(est, capacity),
-    }
-    return inference, fit
+    hardware, capacity = fit_on
+    fits = est.memory_bytes <= capacity
+    return inference, LLMMemoryFit(hardware, capacity, fits, largest_inference_batch(est, capacity))

@@ -679,8 +679,8 @@ def render_memory_html(mp: MemoryProfile, *, title: str | None = None) -> str:
     )
     mode = mp.mode
     sub = (
-        f"{mode.get('phase', '')}"
-        + (f", batch {mode['batch']}" if mode.get("batch") is not None else "")
+        mode.phase
+        + (f", batch {mode.batch}" if mode.batch is not None else "")
         + f", allocator rounding {mp.granularity} B · {peak_label(mp)}"
     )
     embedded = dumps({"document": doc}, indent=None, default=str).translate(

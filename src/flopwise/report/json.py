@@ -178,7 +178,7 @@ def memory_document(mp: Any, curve: bool = True) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "schema": MEMORY_SCHEMA,
         "model": mp.model,
-        "mode": mp.mode,
+        "mode": _memory_mode_dict(mp.mode),
         "units": {"*_bytes": "bytes", "bytes": "bytes", "positions": "op-record index"},
         "allocator_granularity_bytes": mp.granularity,
         "peak_bytes": mp.peak.bytes,
@@ -206,6 +206,43 @@ def memory_document(mp: Any, curve: bool = True) -> dict[str, Any]:
     return doc
 
 
+def _memory_mode_dict(mode: Any) -> dict[str, Any]:
+    """``mode`` of the memory document: the traced step's fields, then ``batch`` and
+    ``dtype`` when the pipeline filled them (``dtype`` set)."""
+    out = asdict(mode)
+    if mode.dtype is None:
+        del out["batch"], out["dtype"]
+    return out
+
+
+# --- flopwise memory hf:NAME: the closed-form LLM memory document (``flopwise.memory-llm/1``) --
+
+LLM_MEMORY_SCHEMA = "flopwise.memory-llm/1"
+
+
+def llm_memory_document(mem: Any) -> dict[str, Any]:
+    """The JSON document of ``flopwise memory hf:NAME`` (and ``flopwise llm --train``'s
+    ``training_memory``) for a :class:`~flopwise.memory.llm.LLMMemory`: ``training`` (the
+    closed forms' fields, ``peak_bytes``, ``units`` and their sources) or ``inference``,
+    then ``fit`` with a hardware profile (its largest batch named ``largest_micro_batch``
+    when training, ``largest_batch`` at inference). Bytes; fractions stay floats."""
+    from flopwise.memory.llm import INFERENCE_NOTE, TRAINING_SOURCES
+
+    doc: dict[str, Any] = {"schema": LLM_MEMORY_SCHEMA, "model": mem.model, "units": "bytes"}
+    if mem.training is not None:
+        t = mem.training
+        doc["training"] = {**asdict(t), "peak_bytes": t.peak_bytes, "units": "bytes"}
+        doc["training"]["sources"] = list(TRAINING_SOURCES)
+    if mem.inference is not None:
+        doc["inference"] = {**asdict(mem.inference), "note": INFERENCE_NOTE}
+    if mem.fit is not None:
+        fit = asdict(mem.fit)
+        if mem.training is not None:
+            fit["largest_micro_batch"] = fit.pop("largest_batch")
+        doc["fit"] = fit
+    return doc
+
+
 # --- flopwise llm: the document of an LLM estimate (schema ``flopwise.llm/1``) ---------------
 
 LLM_SCHEMA = "flopwise.llm/1"
@@ -228,7 +265,7 @@ def llm_document(result: Any, with_ops: bool = True) -> dict[str, Any]:
     if result.measured_training is not None:
         doc["measured_training"] = result.measured_training
     if result.training_memory is not None:
-        doc["training_memory"] = result.training_memory
+        doc["training_memory"] = llm_memory_document(result.training_memory)
     return doc
 
 

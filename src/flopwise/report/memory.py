@@ -13,6 +13,7 @@ from flopwise.memory.result import CATEGORIES
 from flopwise.report.plots_svg import PALETTE, Chart, Series
 
 if TYPE_CHECKING:
+    from flopwise.memory.llm import LLMMemory
     from flopwise.memory.result import MemoryProfile
 
 GIB = 1024**3
@@ -40,17 +41,13 @@ def memory_table(mp: MemoryProfile, depth: int = 2) -> str:
     verdict, and per-module columns."""
     mode = mp.mode
     lines = [
-        f"{mp.model}: {mode['phase']}"
-        + (f" with {mode['optimizer']}" if mode.get("optimizer") else "")
-        + (f", autocast {mode['amp']}" if mode.get("amp") else "")
-        + (
-            f", accumulating {mode['accumulate']} micro-batches"
-            if mode.get("accumulate", 1) > 1
-            else ""
-        )
-        + (f", batch {mode['batch']}" if mode.get("batch") is not None else "")
-        + f", {mode['tensors']} tensors, allocator rounding {mp.granularity} B "
-        f"({mode['allocator_device']})",
+        f"{mp.model}: {mode.phase}"
+        + (f" with {mode.optimizer}" if mode.optimizer else "")
+        + (f", autocast {mode.amp}" if mode.amp else "")
+        + (f", accumulating {mode.accumulate} micro-batches" if mode.accumulate > 1 else "")
+        + (f", batch {mode.batch}" if mode.batch is not None else "")
+        + f", {mode.tensors} tensors, allocator rounding {mp.granularity} B "
+        f"({mode.allocator_device})",
         f"peak {mib(mp.peak_bytes)} ({mp.peak_bytes:,} bytes) at op #{mp.peak.position} "
         f"{mp.peak.op} in '{mp.peak.module_path or '(root)'}' ({mp.peak.phase}); "
         f"before the step {mib(mp.baseline_bytes)}",
@@ -146,7 +143,7 @@ def memory_timeline_chart(mp: MemoryProfile) -> Chart:
     )
     return Chart(
         "memory-timeline",
-        f"Memory timeline: {mp.model} ({mp.mode.get('phase', '')})",
+        f"Memory timeline: {mp.model} ({mp.mode.phase})",
         xlabel="op (record index)",
         ylabel="live bytes",
         yunit="B",
@@ -158,37 +155,41 @@ def memory_timeline_chart(mp: MemoryProfile) -> Chart:
     )
 
 
-def llm_memory_table(doc: dict[str, Any]) -> str:
+def llm_memory_table(mem: LLMMemory) -> str:
     """The LLM closed-form breakdown, per GPU."""
+    from flopwise.memory.llm import TRAINING_SOURCES
+
     rows = Table(box=None, show_header=True, header_style="bold")
     rows.add_column("Per GPU")
     rows.add_column("Bytes", justify="right")
     rows.add_column("GB (1e9)", justify="right")
-    head = [f"{doc['model']}"]
-    if "training" in doc:
-        t = doc["training"]
+    head = [mem.model]
+    sources: tuple[str, ...] = ()
+    if mem.training is not None:
+        t = mem.training
         head.append(
-            f"training, {t['optimizer']}{' mixed precision' if t['mixed_precision'] else ' fp32'}, "
-            f"ZeRO stage {t['zero']}, dp={t['dp']} tp={t['tp']} pp={t['pp']}, micro-batch "
-            f"{t['micro_batch']} × {t['seq']} tokens, recompute={t['recompute']}, "
-            f"{t['params']:,} params"
+            f"training, {t.optimizer}{' mixed precision' if t.mixed_precision else ' fp32'}, "
+            f"ZeRO stage {t.zero}, dp={t.dp} tp={t.tp} pp={t.pp}, micro-batch "
+            f"{t.micro_batch} × {t.seq} tokens, recompute={t.recompute}, "
+            f"{t.params:,} params"
         )
         items = ["weights", "gradients", "optimizer_state", "activations", "peak_bytes"]
-        src = t
-        head.append(f"activations per layer: {src['activations_per_layer']:,.0f} bytes")
+        src: Any = t
+        head.append(f"activations per layer: {t.activations_per_layer:,.0f} bytes")
+        sources = TRAINING_SOURCES
     else:
-        src = doc["inference"]
-        head.append(f"inference, batch {src['batch']}, context {src['context']}")
+        src = mem.inference
+        head.append(f"inference, batch {src.batch}, context {src.context}")
         items = ["weights", "kv_cache", "activations", "peak_bytes"]
     for k in items:
-        rows.add_row(k, f"{src[k]:,.0f}", f"{src[k] / 1e9:.2f}")
-    fit = doc.get("fit")
+        n = getattr(src, k)
+        rows.add_row(k, f"{n:,.0f}", f"{n / 1e9:.2f}")
+    fit = mem.fit
     if fit:
-        largest = fit.get("largest_micro_batch", fit.get("largest_batch"))
         head.append(
-            f"{'fits' if fit['fits'] else 'does NOT fit'} on {fit['hardware']} "
-            f"({fit['capacity_bytes'] / 1e9:.1f} GB); largest (micro-)batch that fits: {largest}"
+            f"{'fits' if fit.fits else 'does NOT fit'} on {fit.hardware} "
+            f"({fit.capacity_bytes / 1e9:.1f} GB); largest (micro-)batch that fits: "
+            f"{fit.largest_batch}"
         )
-    for s in src.get("sources", []):
-        head.append(f"source: {s}")
+    head.extend(f"source: {s}" for s in sources)
     return _render("\n".join(head), rows)
