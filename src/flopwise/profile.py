@@ -17,7 +17,7 @@ from torch.utils._pytree import tree_leaves, tree_map
 
 from flopwise.capture.mode import capture
 from flopwise.capture.records import OpRecord, Traffic, ancestors
-from flopwise.errors import FlopwiseError, ShapeMismatch
+from flopwise.errors import DataDependentOp, FlopwiseError, ShapeMismatch
 
 TENSOR_KINDS = ("real", "fake", "meta")
 
@@ -437,7 +437,7 @@ def profile(
         except Exception as exc:
             where = cap.tracker.raised_in(exc) or ""
             if _data_dependent(exc):
-                raise FlopwiseError(
+                raise DataDependentOp(
                     f"module '{where or type(model).__name__}' runs {exc}, whose "
                     f"output size depends on tensor values, so it cannot run on {kind} tensors; "
                     "count it with real tensors (--device cpu / tensors='real')"

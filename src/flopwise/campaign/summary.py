@@ -52,13 +52,85 @@ def summary_table(result: CampaignResult) -> Table:
     return table
 
 
+def _blank_row(model: str, inputs: list[str]) -> dict[str, Any]:
+    return {
+        "model": model,
+        "inputs": " ".join(inputs) or "(default)",
+        "flops": None,
+        "macs": None,
+        "params": None,
+        "count_status": None,
+        "peak_memory": None,
+        "memory_status": None,
+        "latency": {},
+        "energy": {},
+        "energy_estimated": set(),
+        "predicted": {},
+        "status": {},
+        "jobs": {},
+        "accuracy": None,
+    }
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _absorb(row: dict[str, Any], section: dict[str, Any], doc: dict[str, Any]) -> None:
+    """Add one stored job (its ``campaign`` section and document) to its row."""
+    action, device, status = section["action"], section["device"], section["status"]
+    totals = doc.get("totals") or {}
+    if action == "count":
+        row["count_status"] = status
+        row["fallback"] = doc.get("fallback")
+        row.update(
+            flops=totals.get("flops"),
+            macs=totals.get("macs"),
+            params=totals.get("params"),
+            bytes=(totals.get("bytes_read") or 0) + (totals.get("bytes_written") or 0)
+            if totals
+            else None,
+        )
+        return
+    if action == "memory":
+        row["memory_status"] = status
+        peak = doc.get("peak_bytes")
+        row["peak_memory"] = int(peak) if _number(peak) is not None else None
+        return
+    row["jobs"].setdefault(device, {})[action] = status
+    if action == "predict":
+        row["predicted"][device] = _number(doc.get("predicted_s"))
+        return
+    # A timing job (measure, energy): one failure marks the device's status failed.
+    if row["status"].get(device) != "failed":
+        row["status"][device] = status
+    latency = measured_latency(doc)
+    if latency is not None and (action == "measure" or device not in row["latency"]):
+        row["latency"][device] = latency  # measure's own timing beats energy's
+    energy = doc.get("energy") or {}
+    joules = _number(energy.get("joules_per_run"))
+    if joules is not None:
+        row["energy"][device] = joules
+        if not energy.get("measured"):
+            row["energy_estimated"].add(device)
+    measured = (doc.get("measured") or {}).get("latency")
+    if isinstance(measured, dict) and measured.get("trustworthy") is False:
+        row.setdefault("noisy", set()).add(device)
+
+
 def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
     """The newest stored result of every job of campaign ``name`` (of ``plan_hash`` if
     given, else of the newest plan that ran under that name), one dict per model × inputs:
-    ``model``, ``inputs``, ``flops``, ``macs``, ``params``, ``count_status``, and per device
-    kind ``latency[device]`` (median seconds) and ``status[device]``."""
+    ``model``, ``inputs``, ``flops``, ``macs``, ``params``, ``count_status``,
+    ``peak_memory`` (bytes, the memory action's predicted peak) and ``memory_status``; per
+    device kind ``latency[device]`` (median seconds, of the measure job, else of the energy
+    job), ``energy[device]`` (joules per run; the device is in ``energy_estimated`` when no
+    reader measured it), ``predicted[device]`` (the predict action's seconds),
+    ``status[device]`` (of the timing jobs: failed if one failed) and
+    ``jobs[device][action]`` (each job's status)."""
     from flopwise.campaign.runner import parse_label, stored_jobs
-    from flopwise.store.metrics import measured_latency
 
     runs = stored_jobs(store, name, plan_hash)
     if not runs:
@@ -72,90 +144,116 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
         info = infos[0]  # newest first
         doc = store.get(info.id)
         section = doc["campaign"]
-        job = section["job"]
-        key = (info.model, tuple(job["inputs"]))
-        row = rows.setdefault(
-            key,
-            {
-                "model": info.model,
-                "inputs": " ".join(job["inputs"]) or "(default)",
-                "flops": None,
-                "macs": None,
-                "params": None,
-                "count_status": None,
-                "latency": {},
-                "energy": {},
-                "status": {},
-                "accuracy": None,
-            },
-        )
+        inputs = section["job"]["inputs"]
+        row = rows.setdefault((info.model, tuple(inputs)), _blank_row(info.model, inputs))
         if isinstance(section.get("accuracy"), int | float):
             row["accuracy"] = float(section["accuracy"])
-        totals = doc.get("totals") or {}
-        if section["action"] == "count":
-            row["count_status"] = section["status"]
-            row.update(
-                flops=totals.get("flops"),
-                macs=totals.get("macs"),
-                params=totals.get("params"),
-                bytes=(totals.get("bytes_read") or 0) + (totals.get("bytes_written") or 0)
-                if totals
-                else None,
-            )
-        else:
-            row["status"][section["device"]] = section["status"]
-            row["latency"][section["device"]] = measured_latency(doc)
-            joules = (doc.get("energy") or {}).get("joules_per_run")
-            if isinstance(joules, int | float) and not isinstance(joules, bool):
-                row["energy"][section["device"]] = float(joules)
-            latency = (doc.get("measured") or {}).get("latency")
-            if isinstance(latency, dict) and latency.get("trustworthy") is False:
-                row.setdefault("noisy", set()).add(section["device"])
+        _absorb(row, section, doc)
     return sorted(rows.values(), key=lambda r: (r["model"], r["inputs"]))
 
 
-def campaign_tables(rows: list[dict], name: str) -> list[Table]:
-    """One rich table per device kind that has timings (model, inputs, FLOPs, MACs, params,
-    latency), plus the counts alone when no job measured anything."""
-    from flopwise.report.units import seconds, si
+def _device_cells(row: dict, device: str, columns: dict[str, bool]) -> list[str] | None:
+    """The cells of ``row`` on ``device`` (latency, GFLOP/s, then predicted and energy
+    where ``columns`` has them), or None when no job of the row ran there."""
+    from flopwise.report.units import seconds
 
-    devices = sorted({d for r in rows for d in r["status"]})
-    noisy_seen = False
+    jobs = row["jobs"].get(device)
+    if not jobs:
+        return None
+    timed = {a: s for a, s in jobs.items() if a != "predict"}
+    latency = row["latency"].get(device)
+    if not timed:
+        cells = ["-", "-"]
+    elif latency is None:
+        cells = [row["status"].get(device) or "-", "-"]
+    else:
+        rate = row["flops"] / latency if row["flops"] else None
+        mark = "*" if device in row.get("noisy", ()) else ""
+        cells = [seconds(latency) + mark, "-" if rate is None else f"{rate / 1e9:.3g}"]
+    if columns["predicted"]:
+        predicted = row["predicted"].get(device)
+        failed = jobs.get("predict") == "failed"
+        cells.append("failed" if failed else "-" if predicted is None else seconds(predicted))
+    if columns["energy"]:
+        joules = row["energy"].get(device)
+        mark = "~" if device in row["energy_estimated"] else ""
+        failed = jobs.get("energy") == "failed"
+        cells.append("failed" if failed else "-" if joules is None else f"{joules:.3g} J{mark}")
+    return cells
+
+
+def _count_cells(row: dict, memory: bool) -> list[str]:
+    from flopwise.report.units import si
+
+    cells = [row["model"], row["inputs"]]
+    cells += [
+        "-" if row[k] is None else si(row[k], "").strip() for k in ("flops", "macs", "params")
+    ]
+    if row["count_status"] == "failed":
+        cells[2] = "failed"
+    elif row.get("fallback"):
+        cells[2] += "†"
+    if memory:
+        peak = row["peak_memory"]
+        cells.append(
+            "failed"
+            if row["memory_status"] == "failed"
+            else "-"
+            if peak is None
+            else si(peak, "B").strip()
+        )
+    return cells
+
+
+def campaign_tables(rows: list[dict], name: str) -> list[Table]:
+    """One rich table per device kind that has timed or predicted jobs (model, inputs,
+    FLOPs, MACs, params, the predicted peak memory where the plan asked for it, latency,
+    GFLOP/s, and the predicted latency and energy per run where there are some), plus the
+    counts alone when no job ran on a device."""
+    devices = sorted({d for r in rows for d in r["jobs"]})
+    memory = any(r["memory_status"] is not None for r in rows)
     tables = []
     for device in devices or [None]:
         title = f"campaign {name}" + (f" · {device}" if device else " · counts")
         table = Table(title=title, title_justify="left")
         table.add_column("model", no_wrap=True)
         table.add_column("inputs", no_wrap=True)
-        for col in ("FLOPs", "MACs", "params"):
+        for col in ("FLOPs", "MACs", "params") + (("peak mem",) if memory else ()):
             table.add_column(col, justify="right")
+        columns = {
+            "predicted": any(device in r["predicted"] for r in rows),
+            "energy": any("energy" in r["jobs"].get(device, {}) for r in rows),
+        }
         if device:
             table.add_column("latency", justify="right", no_wrap=True)
             table.add_column("GFLOP/s", justify="right")
+            if columns["predicted"]:
+                table.add_column("predicted", justify="right", no_wrap=True)
+            if columns["energy"]:
+                table.add_column("energy/run", justify="right", no_wrap=True)
         for row in rows:
-            cells = [row["model"], row["inputs"]]
-            cells += [
-                "-" if row[k] is None else si(row[k], "").strip()
-                for k in ("flops", "macs", "params")
-            ]
-            if row["count_status"] == "failed":
-                cells[2] = "failed"
+            cells = _count_cells(row, memory)
             if device:
-                status, latency = row["status"].get(device), row["latency"].get(device)
-                if status is None:
+                more = _device_cells(row, device, columns)
+                if more is None:
                     continue
-                if status == "failed" or latency is None:
-                    cells += [status or "-", "-"]
-                else:
-                    rate = row["flops"] / latency if row["flops"] else None
-                    mark = "*" if device in row.get("noisy", ()) else ""
-                    noisy_seen = noisy_seen or bool(mark)
-                    cells += [seconds(latency) + mark, "-" if rate is None else f"{rate / 1e9:.3g}"]
+                cells += more
             table.add_row(*cells)
-        if device and noisy_seen:
-            table.caption = "* spread above the trust threshold (busy machine?): re-run to confirm"
+        table.caption = _caption(rows, device)
         tables.append(table)
     return tables
+
+
+def _caption(rows: list[dict], device: str | None) -> str | None:
+    """The footnotes a table's marks need."""
+    notes = []
+    if device and any(device in r.get("noisy", ()) for r in rows):
+        notes.append("* spread above the trust threshold (busy machine?): re-run to confirm")
+    if device and any(device in r["energy_estimated"] for r in rows):
+        notes.append("~ energy estimated (no power reader: a CPU-time power model)")
+    if any(r.get("fallback") for r in rows):
+        notes.append("† counted on real CPU tensors (a data-dependent op fails on meta)")
+    return "\n".join(notes) or None
 
 
 #: Proxies correlated with latency in :func:`proxy_table`.
