@@ -66,6 +66,7 @@ def _blank_row(model: str, inputs: list[str]) -> dict[str, Any]:
         "energy": {},
         "energy_estimated": set(),
         "predicted": {},
+        "predict_method": {},
         "status": {},
         "jobs": {},
         "accuracy": None,
@@ -102,6 +103,8 @@ def _absorb(row: dict[str, Any], section: dict[str, Any], doc: dict[str, Any]) -
     row["jobs"].setdefault(device, {})[action] = status
     if action == "predict":
         row["predicted"][device] = _number(doc.get("predicted_s"))
+        if isinstance(doc.get("method"), str):
+            row["predict_method"][device] = doc["method"]
         return
     # A timing job (measure, energy): one failure marks the device's status failed.
     if row["status"].get(device) != "failed":
@@ -127,7 +130,8 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
     ``peak_memory`` (bytes, the memory action's predicted peak) and ``memory_status``; per
     device kind ``latency[device]`` (median seconds, of the measure job, else of the energy
     job), ``energy[device]`` (joules per run; the device is in ``energy_estimated`` when no
-    reader measured it), ``predicted[device]`` (the predict action's seconds),
+    reader measured it), ``predicted[device]`` (the predict action's seconds) and
+    ``predict_method[device]`` (how they were predicted),
     ``status[device]`` (of the timing jobs: failed if one failed) and
     ``jobs[device][action]`` (each job's status)."""
     from flopwise.campaign.runner import parse_label, stored_jobs
@@ -249,6 +253,9 @@ def _caption(rows: list[dict], device: str | None) -> str | None:
     notes = []
     if device and any(device in r.get("noisy", ()) for r in rows):
         notes.append("* spread above the trust threshold (busy machine?): re-run to confirm")
+    methods = sorted({r["predict_method"][device] for r in rows if device in r["predict_method"]})
+    if methods:
+        notes.append(f"predicted by: {', '.join(methods)} (flopwise predict)")
     if device and any(device in r["energy_estimated"] for r in rows):
         notes.append("~ energy estimated (no power reader: a CPU-time power model)")
     if any(r.get("fallback") for r in rows):
