@@ -189,3 +189,24 @@ path = "picky.py:picky"
     assert doc["mode"]["tensors"] != "meta"
     assert doc["totals"]["macs"] == 2 * 4 * 4
     assert row["fallback"]["tensors"] == "real"
+
+
+def test_rows_not_yet_timed_still_show_their_counts(actions_run):
+    """A campaign stopped before its timing jobs: the device table lists every counted
+    row, with ``-`` where nothing ran on the device yet."""
+    import copy
+
+    from rich.console import Console
+
+    (done,) = actions_run["rows"]
+    waiting = copy.deepcopy(done)
+    waiting.update(model="later", jobs={}, latency={}, energy={}, predicted={}, status={})
+    (table,) = campaign_tables([done, waiting], "actions")
+    assert table.row_count == 2
+    console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(table)
+    (line,) = [t for t in console.export_text().splitlines() if "later" in t]
+    cells = [c.strip() for c in line.split("│")[1:-1]]
+    # model, inputs, FLOPs, MACs, params, peak mem; then latency, GFLOP/s, predicted, energy
+    assert cells[2:6] == ["80", "32", "20", "320 B"]
+    assert cells[6:] == ["-", "-", "-", "-"]

@@ -156,14 +156,13 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
     return sorted(rows.values(), key=lambda r: (r["model"], r["inputs"]))
 
 
-def _device_cells(row: dict, device: str, columns: dict[str, bool]) -> list[str] | None:
+def _device_cells(row: dict, device: str, columns: dict[str, bool]) -> list[str]:
     """The cells of ``row`` on ``device`` (latency, GFLOP/s, then predicted and energy
-    where ``columns`` has them), or None when no job of the row ran there."""
+    where ``columns`` has them); ``-`` where no job of the row is stored there (not run
+    yet: the counts still show)."""
     from flopwise.report.units import seconds
 
-    jobs = row["jobs"].get(device)
-    if not jobs:
-        return None
+    jobs = row["jobs"].get(device, {})
     timed = {a: s for a, s in jobs.items() if a != "predict"}
     latency = row["latency"].get(device)
     if not timed:
@@ -212,8 +211,9 @@ def _count_cells(row: dict, memory: bool) -> list[str]:
 def campaign_tables(rows: list[dict], name: str) -> list[Table]:
     """One rich table per device kind that has timed or predicted jobs (model, inputs,
     FLOPs, MACs, params, the predicted peak memory where the plan asked for it, latency,
-    GFLOP/s, and the predicted latency and energy per run where there are some), plus the
-    counts alone when no job ran on a device."""
+    GFLOP/s, and the predicted latency and energy per run where there are some; every row
+    of the campaign, ``-`` where nothing ran on the device), or the counts alone when no
+    job ran on a device."""
     devices = sorted({d for r in rows for d in r["jobs"]})
     memory = any(r["memory_status"] is not None for r in rows)
     tables = []
@@ -238,10 +238,7 @@ def campaign_tables(rows: list[dict], name: str) -> list[Table]:
         for row in rows:
             cells = _count_cells(row, memory)
             if device:
-                more = _device_cells(row, device, columns)
-                if more is None:
-                    continue
-                cells += more
+                cells += _device_cells(row, device, columns)
             table.add_row(*cells)
         table.caption = _caption(rows, device)
         tables.append(table)
