@@ -279,10 +279,6 @@ def test_globs_expand_over_builtin_lists():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (
-            {"models": ["torchvision:alexnet"], "actions": ["energy"]},
-            "not supported by campaigns yet",
-        ),
         ({"models": ["torchvision:alexnet"], "actions": ["fly"]}, "unknown action"),
         ({"models": ["torchvision:nothing_like_this*"]}, "matches no model"),
         ({"models": ["zoo:*"]}, "cannot expand"),

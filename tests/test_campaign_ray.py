@@ -146,3 +146,36 @@ def test_task_resources_follow_the_job():
     }
     refused = executor.options_for(job("measure", "nvidia-a100"))
     assert isinstance(refused, str) and "device:nvidia-a100" in refused
+    # energy times like measure; memory is counted on meta tensors; predict prices on the
+    # device kind's calibration, so it needs that node, though not the whole of it.
+    assert executor.options_for(job("energy", "cpu")) == {"num_cpus": 4}
+    assert executor.options_for(job("memory", "meta")) == {"num_cpus": 1}
+    assert executor.options_for(job("predict", "cpu")) == {"num_cpus": 1}
+    assert executor.options_for(job("predict", "nvidia-l4")) == {
+        "num_cpus": 1,
+        "num_gpus": 1,
+        "resources": {"device:nvidia-l4": 1},
+    }
+
+
+def test_energy_memory_and_predict_run_on_ray(cluster, tmp_path):
+    """The three actions beyond count and measure run as Ray tasks and store the same
+    documents as the local executor: the same peak, the same prediction, energy read or
+    estimated (and saying which)."""
+    from test_campaign_actions import ACTIONS_PLAN
+
+    plan = load_plan(write_plan(tmp_path, ACTIONS_PLAN))
+    with Store(tmp_path / "ray.sqlite") as store:
+        result = run_campaign(plan, store, RayExecutor(address=None, timeout_s=300))
+        errors = {o.job.action: o.error for o in result.outcomes.values() if o.status != "ok"}
+        assert errors == {} and result.count("ok") == 4
+        ray_docs = {o.job.action: store.get(o.run_id) for o in result.outcomes.values()}
+    with Store(tmp_path / "local.sqlite") as store:
+        result = run_campaign(plan, store, LocalExecutor(workers=2, timeout_s=300))
+        local_docs = {o.job.action: store.get(o.run_id) for o in result.outcomes.values()}
+    assert ray_docs["memory"]["peak_bytes"] == local_docs["memory"]["peak_bytes"] == 320
+    assert ray_docs["predict"]["predicted_s"] == local_docs["predict"]["predicted_s"] > 0
+    energy = ray_docs["energy"]["energy"]
+    assert energy["joules_per_run"] > 0
+    assert energy["measured"] or energy["method"] == "estimated"
+    assert ray_docs["count"]["totals"] == local_docs["count"]["totals"]

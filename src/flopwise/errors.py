@@ -31,6 +31,12 @@ class ShapeMismatch(FlopwiseError):
     """The model rejected the inputs; the message names the module that did."""
 
 
+class DataDependentOp(FlopwiseError):
+    """The model runs an op whose output size depends on tensor values (``nonzero`` in a
+    detection model's post-processing): it cannot run on meta or fake tensors, only on real
+    ones; the message names the module."""
+
+
 class MissingDependency(FlopwiseError):
     """An optional dependency is not installed; the message names the extra."""
 

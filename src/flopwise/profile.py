@@ -17,7 +17,7 @@ from torch.utils._pytree import tree_leaves, tree_map
 
 from flopwise.capture.mode import capture
 from flopwise.capture.records import OpRecord, Traffic, ancestors
-from flopwise.errors import FlopwiseError, ShapeMismatch
+from flopwise.errors import DataDependentOp, FlopwiseError, ShapeMismatch
 from flopwise.sections import Alpha, Energy, Measured, Source, Stages, TrainingClosedForms
 
 TENSOR_KINDS = ("real", "fake", "meta")
@@ -491,7 +491,7 @@ def _run_error(exc: Exception, cap: capture, model: nn.Module, kind: str) -> Exc
     raised it; None to re-raise ``exc`` as it is (not a shape or input problem)."""
     where = cap.tracker.raised_in(exc) or ""
     if _data_dependent(exc):
-        return FlopwiseError(
+        return DataDependentOp(
             f"module '{where or type(model).__name__}' runs {exc}, whose "
             f"output size depends on tensor values, so it cannot run on {kind} tensors; "
             "count it with real tensors (--device cpu / tensors='real')"

@@ -6,8 +6,8 @@
   outlives its timeout has its worker killed; a worker that dies (segfault, OOM killer)
   fails exactly the job it was running. Workers are replaced as needed.
 - :class:`RayExecutor`: one Ray task per job with its resource needs (``num_gpus``, a
-  custom resource ``device:<kind>``); timing jobs ask for every CPU of their node so that
-  nothing else is scheduled beside them. Ray is an optional extra (``flopwise[ray]``).
+  custom resource ``device:<kind>``); timing jobs (measure, energy) ask for every CPU of
+  their node so that nothing else is scheduled beside them. Ray is an optional extra (``flopwise[ray]``).
 
 Both return the worker's result dict (:func:`flopwise.campaign.worker.run_job`) or, when
 the worker could not return one (crash, timeout), a dict with ``ok: False`` and the reason.
@@ -301,8 +301,10 @@ class RayExecutor(Executor):
         return f"ray: {len(self._nodes)} node(s), {cpus} CPU(s), {gpus} GPU(s){extra}"
 
     def options_for(self, job: Job) -> dict[str, Any] | str:
-        """Ray task options for ``job``, or the reason no node can run it."""
-        if not job.timing:
+        """Ray task options for ``job``, or the reason no node can run it. A job that does
+        not time (count, memory, predict) takes one CPU; one on a GPU kind (predict with
+        that GPU's calibration) also its GPU resources, as a timing job does."""
+        if job.device in ("meta", "cpu") and not job.timing:
             return {"num_cpus": 1}
         if job.device == "cpu":
             needs: dict[str, float] = {}
@@ -314,7 +316,8 @@ class RayExecutor(Executor):
         if not able:
             wanted = ", ".join(needs) or "CPU"
             return f"no node in the Ray cluster offers {wanted} (device {job.device!r})"
-        options: dict[str, Any] = {"num_cpus": min(int(r.get("CPU", 1)) for r in able)}
+        cpus = min(int(r.get("CPU", 1)) for r in able) if job.timing else 1
+        options: dict[str, Any] = {"num_cpus": cpus}
         if "GPU" in needs:
             options["num_gpus"] = 1
         custom = {k: v for k, v in needs.items() if k != "GPU"}

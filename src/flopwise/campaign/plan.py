@@ -26,13 +26,38 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-#: What a campaign job can do today.
-SUPPORTED_ACTIONS = ("count", "measure")
+#: What a campaign job can do: ``count`` (FLOPs/MACs/bytes on meta tensors), ``measure``
+#: (a timed run), ``energy`` (a timed run with energy), ``memory`` (the predicted peak and
+#: its breakdown) and ``predict`` (latency predicted from counts, nothing timed).
+SUPPORTED_ACTIONS = ("count", "measure", "energy", "memory", "predict")
 #: Actions the issue names that campaigns do not run yet (refused with a clear message).
-PLANNED_ACTIONS = ("energy", "memory", "predict")
+PLANNED_ACTIONS: tuple[str, ...] = ()
 
 #: Timing actions run alone (one at a time locally, alone on their node on Ray).
-TIMING_ACTIONS = frozenset({"measure"})
+TIMING_ACTIONS = frozenset({"measure", "energy"})
+#: Actions whose result does not depend on the device: one job each, on meta tensors.
+DEVICE_FREE_ACTIONS = frozenset({"count", "memory"})
+#: The ``[measure]`` keys each action's jobs carry (and so their key depends on).
+ACTION_OPTIONS: dict[str, tuple[str, ...]] = {
+    "measure": ("budget_s", "hardware", "repeats"),
+    "energy": ("budget_s", "hardware", "repeats"),
+    "predict": ("hardware",),
+}
+
+
+def job_devices(action: str, devices: list[str]) -> list[str]:
+    """The device kinds ``action`` runs on: :data:`COUNT_DEVICE` alone for a device-free
+    action, else every device of the plan."""
+    return [COUNT_DEVICE] if action in DEVICE_FREE_ACTIONS else devices
+
+
+def action_options(
+    action: str, measure_options: tuple[tuple[str, Any], ...]
+) -> tuple[tuple[str, Any], ...]:
+    """The plan's ``[measure]`` options that ``action`` uses (:data:`ACTION_OPTIONS`)."""
+    wanted = ACTION_OPTIONS.get(action, ())
+    return tuple((k, v) for k, v in measure_options if k in wanted)
+
 
 #: Rough seconds per job for ``--dry-run`` when nothing better is known: building a model
 #: and counting it on meta tensors, and building + warm-up + the timing budget.
@@ -234,8 +259,7 @@ def expand_plan(
     jobs: list[Job] = []
     seen: set[str] = set()
     for (model, params), inputs, action in itertools.product(model_points, input_sets, actions):
-        targets = [COUNT_DEVICE] if action == "count" else devices
-        for device in targets:
+        for device in job_devices(action, devices):
             job = Job(
                 model=model,
                 params=params,
@@ -243,7 +267,7 @@ def expand_plan(
                 action=action,
                 device=device,
                 dtype=dtype,
-                options=measure_options if action == "measure" else (),
+                options=action_options(action, measure_options),
             )
             if job.key not in seen:  # a model named twice (a name and a glob) runs once
                 seen.add(job.key)

@@ -1,8 +1,9 @@
 """The campaign driver: skip what is stored, run the rest through an executor, retry
 failures, and write every result to the store as it arrives (the driver is the one writer).
 
-Each job becomes one run in the store, of kind ``profile`` (count) or ``measure``, whose
-document carries a ``campaign`` section (name, plan hash, job key, action, device, host,
+Each job becomes one run in the store, of kind ``measure`` (the timing actions: measure,
+energy) or ``profile`` (count, memory, predict), whose document (a profile, a
+``flopwise.memory/1`` or a ``flopwise.predict/1`` document) carries a ``campaign`` section (name, plan hash, job key, action, device, host,
 status, attempts, error) and whose label is ``campaign:NAME:PLAN_HASH:JOB_KEY:STATUS``
 (:func:`run_label`), so a re-run finds what is done without loading documents.
 """
@@ -207,7 +208,7 @@ def _record(store: Store, plan: Plan, job: Job, res: dict[str, Any], attempts: i
         machine = {**machine, "host": res.get("host")}
     run_id = store.save_profile(
         doc,
-        kind="measure" if job.action == "measure" else "profile",
+        kind="measure" if job.timing else "profile",
         machine=machine,
         label=run_label(plan.name, plan.hash, job.key, status),
     )

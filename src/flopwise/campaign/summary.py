@@ -29,13 +29,89 @@ def summary_counts(result: CampaignResult) -> dict[tuple[str, str], dict[str, in
     return dict(rows)
 
 
+def _blank_row(model: str, inputs: list[str]) -> dict[str, Any]:
+    return {
+        "model": model,
+        "inputs": " ".join(inputs) or "(default)",
+        "flops": None,
+        "macs": None,
+        "params": None,
+        "count_status": None,
+        "peak_memory": None,
+        "memory_status": None,
+        "latency": {},
+        "energy": {},
+        "energy_estimated": set(),
+        "predicted": {},
+        "predict_method": {},
+        "status": {},
+        "jobs": {},
+        "accuracy": None,
+    }
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _absorb(row: dict[str, Any], section: dict[str, Any], doc: dict[str, Any]) -> None:
+    """Add one stored job (its ``campaign`` section and document) to its row."""
+    action, device, status = section["action"], section["device"], section["status"]
+    totals = doc.get("totals") or {}
+    if action == "count":
+        row["count_status"] = status
+        row["fallback"] = doc.get("fallback")
+        row.update(
+            flops=totals.get("flops"),
+            macs=totals.get("macs"),
+            params=totals.get("params"),
+            bytes=(totals.get("bytes_read") or 0) + (totals.get("bytes_written") or 0)
+            if totals
+            else None,
+        )
+        return
+    if action == "memory":
+        row["memory_status"] = status
+        peak = doc.get("peak_bytes")
+        row["peak_memory"] = int(peak) if _number(peak) is not None else None
+        return
+    row["jobs"].setdefault(device, {})[action] = status
+    if action == "predict":
+        row["predicted"][device] = _number(doc.get("predicted_s"))
+        if isinstance(doc.get("method"), str):
+            row["predict_method"][device] = doc["method"]
+        return
+    # A timing job (measure, energy): one failure marks the device's status failed.
+    if row["status"].get(device) != "failed":
+        row["status"][device] = status
+    latency = measured_latency(doc)
+    if latency is not None and (action == "measure" or device not in row["latency"]):
+        row["latency"][device] = latency  # measure's own timing beats energy's
+    energy = doc.get("energy") or {}
+    joules = _number(energy.get("joules_per_run"))
+    if joules is not None:
+        row["energy"][device] = joules
+        if not energy.get("measured"):
+            row["energy_estimated"].add(device)
+    measured = (doc.get("measured") or {}).get("latency")
+    if isinstance(measured, dict) and measured.get("trustworthy") is False:
+        row.setdefault("noisy", set()).add(device)
+
+
 def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
     """The newest stored result of every job of campaign ``name`` (of ``plan_hash`` if
     given, else of the newest plan that ran under that name), one dict per model × inputs:
-    ``model``, ``inputs``, ``flops``, ``macs``, ``params``, ``count_status``, and per device
-    kind ``latency[device]`` (median seconds) and ``status[device]``."""
+    ``model``, ``inputs``, ``flops``, ``macs``, ``params``, ``count_status``,
+    ``peak_memory`` (bytes, the memory action's predicted peak) and ``memory_status``; per
+    device kind ``latency[device]`` (median seconds, of the measure job, else of the energy
+    job), ``energy[device]`` (joules per run; the device is in ``energy_estimated`` when no
+    reader measured it), ``predicted[device]`` (the predict action's seconds) and
+    ``predict_method[device]`` (how they were predicted),
+    ``status[device]`` (of the timing jobs: failed if one failed) and
+    ``jobs[device][action]`` (each job's status)."""
     from flopwise.campaign.runner import parse_label, stored_jobs
-    from flopwise.store.metrics import measured_latency
 
     runs = stored_jobs(store, name, plan_hash)
     if not runs:
@@ -49,45 +125,11 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
         info = infos[0]  # newest first
         doc = store.get(info.id)
         section = doc["campaign"]
-        job = section["job"]
-        key = (info.model, tuple(job["inputs"]))
-        row = rows.setdefault(
-            key,
-            {
-                "model": info.model,
-                "inputs": " ".join(job["inputs"]) or "(default)",
-                "flops": None,
-                "macs": None,
-                "params": None,
-                "count_status": None,
-                "latency": {},
-                "energy": {},
-                "status": {},
-                "accuracy": None,
-            },
-        )
+        inputs = section["job"]["inputs"]
+        row = rows.setdefault((info.model, tuple(inputs)), _blank_row(info.model, inputs))
         if isinstance(section.get("accuracy"), int | float):
             row["accuracy"] = float(section["accuracy"])
-        totals = doc.get("totals") or {}
-        if section["action"] == "count":
-            row["count_status"] = section["status"]
-            row.update(
-                flops=totals.get("flops"),
-                macs=totals.get("macs"),
-                params=totals.get("params"),
-                bytes=(totals.get("bytes_read") or 0) + (totals.get("bytes_written") or 0)
-                if totals
-                else None,
-            )
-        else:
-            row["status"][section["device"]] = section["status"]
-            row["latency"][section["device"]] = measured_latency(doc)
-            joules = (doc.get("energy") or {}).get("joules_per_run")
-            if isinstance(joules, int | float) and not isinstance(joules, bool):
-                row["energy"][section["device"]] = float(joules)
-            latency = (doc.get("measured") or {}).get("latency")
-            if isinstance(latency, dict) and latency.get("trustworthy") is False:
-                row.setdefault("noisy", set()).add(section["device"])
+        _absorb(row, section, doc)
     return sorted(rows.values(), key=lambda r: (r["model"], r["inputs"]))
 
 

@@ -12,6 +12,9 @@ import time
 import traceback
 from typing import Any
 
+from flopwise.errors import DataDependentOp
+from flopwise.measure.options import MeasureOptions
+
 #: Version of the dict :func:`run_job` returns.
 RESULT_SCHEMA = "flopwise.campaign-result/1"
 
@@ -91,28 +94,81 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _run(job: dict[str, Any]) -> dict[str, Any]:
-    from flopwise.pipeline import MeasureOptions, run_profile
+def measure_options(options: dict[str, Any], *, energy: bool = False) -> MeasureOptions:
+    """The :class:`MeasureOptions` of a timing job's ``options`` (the plan's ``[measure]``):
+    ``repeats`` 0 means the budget decides; ``energy`` adds the energy reading."""
+    repeats = int(options.get("repeats", 0))
+    return MeasureOptions(
+        repeats=repeats or None,
+        budget_s=float(options.get("budget_s", 2.0)),
+        hardware=str(options.get("hardware", "host")),
+        energy=energy,
+    )
 
+
+def _run(job: dict[str, Any]) -> dict[str, Any]:
+    """The document of one job: a profile (count, measure, energy), a memory profile or a
+    latency prediction."""
     action = job["action"]
     device = _torch_device(job["device"])
     options = job.get("options", {})
     if action == "count":
-        timing = None
-    elif action == "measure":
-        timing = MeasureOptions(
-            repeats=int(options["repeats"]) if options.get("repeats") else None,
-            budget_s=float(options.get("budget_s", 2.0)),
-            hardware=str(options.get("hardware", "host")),
+        return _count(job, device)
+    if action in ("measure", "energy"):
+        return _profile(job, device, measure_options(options, energy=action == "energy"))
+    if action == "memory":
+        from flopwise.pipeline import run_memory
+        from flopwise.report.json import memory_document
+
+        return memory_document(
+            run_memory(
+                job["model"],
+                list(job["inputs"]),
+                device="meta",
+                dtype=job.get("dtype", "float32"),
+                factory_kwargs=job.get("params") or None,
+            ),
+            curve=False,
         )
-    else:
-        raise ValueError(f"unknown campaign action {action!r}")
+    if action == "predict":
+        from flopwise.pipeline import predict_model
+
+        return predict_model(
+            job["model"],
+            list(job["inputs"]),
+            hardware=str(options.get("hardware", "host")),
+            dtype=job.get("dtype", "float32"),
+            device=device,
+            factory_kwargs=job.get("params") or None,
+        ).to_dict()
+    raise ValueError(f"unknown campaign action {action!r}")
+
+
+def _count(job: dict[str, Any], device: str) -> dict[str, Any]:
+    """A count on ``device`` (meta tensors). A model with a data-dependent op (a detection
+    model's ``nonzero``) cannot run there; as ``flopwise profile`` advises for it, it is
+    counted again on real CPU tensors, and the document's ``fallback`` says so and why."""
+    try:
+        return _profile(job, device, None)
+    except DataDependentOp as exc:
+        if device == "cpu":
+            raise
+        document = _profile(job, "cpu", None)
+        document["fallback"] = {"tensors": "real", "device": "cpu", "reason": str(exc)}
+        return document
+
+
+def _profile(job: dict[str, Any], device: str, measure: MeasureOptions | None) -> dict[str, Any]:
+    """``run_profile``'s document for a count (``measure`` None) or a timed run: the one
+    place a campaign calls it."""
+    from flopwise.pipeline import run_profile
+
     prof = run_profile(
         job["model"],
         list(job["inputs"]),
         device=device,
         dtype=job.get("dtype", "float32"),
         factory_kwargs=job.get("params") or None,
-        measure=timing,
+        measure=measure,
     )
     return prof.to_dict()

@@ -63,19 +63,23 @@ def run_memory(
     checkpoint: list[str] | None = None,
     accumulate: int = 1,
     amp: str | None = None,
+    factory_kwargs: dict[str, Any] | None = None,
 ) -> MemoryProfile:
     """Memory profile of one step of ``model_spec``; with ``hardware``, whether it fits
     and the largest batch that does (a search over batch on meta tensors); with
     ``measure`` (``device="cpu"``), the CPU allocator's measured step peak beside it;
     with ``checkpoint`` (module paths), the step under activation checkpointing and what
-    it saves against the same step without, and the FLOPs it recomputes."""
+    it saves against the same step without, and the FLOPs it recomputes.
+    ``factory_kwargs`` are passed to a factory source (a campaign's grid point)."""
     from flopwise.pipeline.profile import load
 
     _check_options(device, measure, optimizer, train, accumulate)
     alloc_device, capacity, hw_name = "cpu", None, ""
     if hardware:
         hw_name, capacity, alloc_device = hardware_capacity(hardware)
-    model, args, kwargs, name = load(model_spec, inputs, device, dtype)
+    model, args, kwargs, name = load(
+        model_spec, inputs, device, dtype, factory_kwargs=factory_kwargs
+    )
     if batch is not None:
         args, kwargs = with_batch((args, kwargs), batch)
     options: dict[str, Any] = dict(
@@ -104,7 +108,7 @@ def run_memory(
             meta = (
                 (model, args, kwargs, name)
                 if device == "meta"
-                else load(model_spec, inputs, "meta", dtype)[:3]
+                else load(model_spec, inputs, "meta", dtype, factory_kwargs=factory_kwargs)[:3]
             )
             largest = _largest_batch(meta, options, capacity)
         mp.fit = Fit(hw_name, capacity, mp.peak_bytes <= capacity, largest)

@@ -561,12 +561,14 @@ def predict_model(
     device: str = "auto",
     threads: int | None = None,
     progress: bool = False,
+    factory_kwargs: dict[str, Any] | None = None,
 ) -> LatencyPrediction:
     """Count ``model`` on meta tensors and predict its latency on ``hardware`` (``host``:
     this machine, priced by its calibration for ``device`` at ``threads`` torch threads,
     None: torch's current count; or a profile name). ``calibration_file`` names the
     calibration instead of this host's cache file; it must exist. ``progress`` draws a bar
-    if a host profile has to be measured first."""
+    if a host profile has to be measured first. ``factory_kwargs`` are passed to a factory
+    source (a campaign's grid point)."""
     dev = resolve_device(device, timing=True)
     if calibration_file is not None and not calibration_file.is_file():
         raise FlopwiseError(
@@ -579,7 +581,7 @@ def predict_model(
         hw = HardwareProfile.from_dict(doc["hardware"], origin="calibration")
     else:
         hw = get_profile(hardware, progress=progress)
-    net, args, kwargs, _ = load(model, inputs, "meta", dtype)
+    net, args, kwargs, _ = load(model, inputs, "meta", dtype, factory_kwargs=factory_kwargs)
     prof = profile(net, *args, kwargs=kwargs, tensors="meta", name=model)
     feats = P.features(prof.ops, hw)
     cost_model, method, notes = _cost_model_for(doc, hw, is_host)

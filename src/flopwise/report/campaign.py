@@ -48,46 +48,104 @@ def summary_table(result: Any, counts: Mapping[tuple[str, str], Mapping[str, int
     return table
 
 
+def _device_cells(row: dict, device: str, columns: dict[str, bool]) -> list[str]:
+    """The cells of ``row`` on ``device`` (latency, GFLOP/s, then predicted and energy
+    where ``columns`` has them); ``-`` where no job of the row is stored there (not run
+    yet: the counts still show)."""
+    jobs = row["jobs"].get(device, {})
+    timed = {a: s for a, s in jobs.items() if a != "predict"}
+    latency = row["latency"].get(device)
+    if not timed:
+        cells = ["-", "-"]
+    elif latency is None:
+        cells = [row["status"].get(device) or "-", "-"]
+    else:
+        rate = row["flops"] / latency if row["flops"] else None
+        mark = "*" if device in row.get("noisy", ()) else ""
+        cells = [seconds(latency) + mark, "-" if rate is None else f"{rate / 1e9:.3g}"]
+    if columns["predicted"]:
+        predicted = row["predicted"].get(device)
+        failed = jobs.get("predict") == "failed"
+        cells.append("failed" if failed else "-" if predicted is None else seconds(predicted))
+    if columns["energy"]:
+        joules = row["energy"].get(device)
+        mark = "~" if device in row["energy_estimated"] else ""
+        failed = jobs.get("energy") == "failed"
+        cells.append("failed" if failed else "-" if joules is None else f"{joules:.3g} J{mark}")
+    return cells
+
+
+def _count_cells(row: dict, memory: bool) -> list[str]:
+    cells = [row["model"], row["inputs"]]
+    cells += [
+        "-" if row[k] is None else si(row[k], "").strip() for k in ("flops", "macs", "params")
+    ]
+    if row["count_status"] == "failed":
+        cells[2] = "failed"
+    elif row.get("fallback"):
+        cells[2] += "†"
+    if memory:
+        peak = row["peak_memory"]
+        cells.append(
+            "failed"
+            if row["memory_status"] == "failed"
+            else "-"
+            if peak is None
+            else si(peak, "B").strip()
+        )
+    return cells
+
+
 def campaign_tables(rows: list[dict], name: str) -> list[Table]:
-    """One rich table per device kind that has timings (model, inputs, FLOPs, MACs, params,
-    latency), plus the counts alone when no job measured anything."""
-    devices = sorted({d for r in rows for d in r["status"]})
-    noisy_seen = False
+    """One rich table per device kind that has timed or predicted jobs (model, inputs,
+    FLOPs, MACs, params, the predicted peak memory where the plan asked for it, latency,
+    GFLOP/s, and the predicted latency and energy per run where there are some; every row
+    of the campaign, ``-`` where nothing ran on the device), or the counts alone when no
+    job ran on a device."""
+    devices = sorted({d for r in rows for d in r["jobs"]})
+    memory = any(r["memory_status"] is not None for r in rows)
     tables = []
     for device in devices or [None]:
         title = f"campaign {name}" + (f" · {device}" if device else " · counts")
         table = Table(title=title, title_justify="left")
         table.add_column("model", no_wrap=True)
         table.add_column("inputs", no_wrap=True)
-        for col in ("FLOPs", "MACs", "params"):
+        for col in ("FLOPs", "MACs", "params") + (("peak mem",) if memory else ()):
             table.add_column(col, justify="right")
+        columns = {
+            "predicted": any(device in r["predicted"] for r in rows),
+            "energy": any("energy" in r["jobs"].get(device, {}) for r in rows),
+        }
         if device:
             table.add_column("latency", justify="right", no_wrap=True)
             table.add_column("GFLOP/s", justify="right")
+            if columns["predicted"]:
+                table.add_column("predicted", justify="right", no_wrap=True)
+            if columns["energy"]:
+                table.add_column("energy/run", justify="right", no_wrap=True)
         for row in rows:
-            cells = [row["model"], row["inputs"]]
-            cells += [
-                "-" if row[k] is None else si(row[k], "").strip()
-                for k in ("flops", "macs", "params")
-            ]
-            if row["count_status"] == "failed":
-                cells[2] = "failed"
+            cells = _count_cells(row, memory)
             if device:
-                status, latency = row["status"].get(device), row["latency"].get(device)
-                if status is None:
-                    continue
-                if status == "failed" or latency is None:
-                    cells += [status or "-", "-"]
-                else:
-                    rate = row["flops"] / latency if row["flops"] else None
-                    mark = "*" if device in row.get("noisy", ()) else ""
-                    noisy_seen = noisy_seen or bool(mark)
-                    cells += [seconds(latency) + mark, "-" if rate is None else f"{rate / 1e9:.3g}"]
+                cells += _device_cells(row, device, columns)
             table.add_row(*cells)
-        if device and noisy_seen:
-            table.caption = "* spread above the trust threshold (busy machine?): re-run to confirm"
+        table.caption = _caption(rows, device)
         tables.append(table)
     return tables
+
+
+def _caption(rows: list[dict], device: str | None) -> str | None:
+    """The footnotes a table's marks need."""
+    notes = []
+    if device and any(device in r.get("noisy", ()) for r in rows):
+        notes.append("* spread above the trust threshold (busy machine?): re-run to confirm")
+    methods = sorted({r["predict_method"][device] for r in rows if device in r["predict_method"]})
+    if methods:
+        notes.append(f"predicted by: {', '.join(methods)} (flopwise predict)")
+    if device and any(device in r["energy_estimated"] for r in rows):
+        notes.append("~ energy estimated (no power reader: a CPU-time power model)")
+    if any(r.get("fallback") for r in rows):
+        notes.append("† counted on real CPU tensors (a data-dependent op fails on meta)")
+    return "\n".join(notes) or None
 
 
 def proxy_table(
