@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from flopwise.campaign import LocalExecutor, expand_plan, load_plan, run_campaign
-from flopwise.campaign.summary import campaign_rows, campaign_tables
+from flopwise.campaign.summary import campaign_rows
+from flopwise.report.campaign import campaign_tables
 from flopwise.store import Store
 from test_campaign import write_plan
 
