@@ -26,6 +26,8 @@ devices = ["cpu"]
 [measure]
 repeats = 3
 hardware = "{HARDWARE}"
+grid = "FR"
+pue = 1.5
 [[factories]]
 path = "models.py:mlp"
 grid = {{ width = [4] }}
@@ -84,6 +86,34 @@ def test_actions_expand_by_kind():
         }
     )
     assert options["predict"] == {"hardware": HARDWARE} and options["memory"] == {}
+
+
+def test_grid_and_pue_reach_energy_jobs_only():
+    measure = {"repeats": 3, "hardware": HARDWARE, "grid": "FR", "pue": 1.5}
+    plan = expand_plan(
+        {"models": ["torchvision:alexnet"], "actions": ["measure", "energy"], "measure": measure}
+    )
+    options = {j.action: dict(j.options) for j in plan.jobs}
+    assert options["energy"] == {"budget_s": 2.0, **measure}
+    # A measure job's key does not move when only the energy settings change.
+    assert options["measure"] == {"budget_s": 2.0, "hardware": HARDWARE, "repeats": 3}
+
+
+@pytest.mark.parametrize(
+    ("measure", "message"),
+    [
+        ({"grid": "Atlantis"}, "[measure] grid"),
+        ({"pue": 0}, "[measure] pue must be a number > 0"),
+        ({"pue": "high"}, "[measure] pue must be a number > 0"),
+        ({"carbon": 1}, "unknown key(s) carbon"),
+    ],
+)
+def test_bad_energy_settings_are_refused_before_anything_runs(measure, message):
+    from flopwise.campaign import PlanError
+
+    with pytest.raises(PlanError) as info:
+        expand_plan({"models": ["torchvision:alexnet"], "actions": ["energy"], "measure": measure})
+    assert message in str(info.value)
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +183,16 @@ def test_energy_says_how_it_was_had(actions_run):
     assert row["energy"] == {"cpu": energy["joules_per_run"]}
     assert row["latency"] == {"cpu": doc["measured"]["latency"]["median_s"]}
     assert ("cpu" in row["energy_estimated"]) == (not energy["measured"])
+
+
+def test_energy_job_uses_the_plans_grid_and_pue(actions_run):
+    energy = actions_run["docs"]["energy"]["energy"]
+    # France's 56 gCO2e/kWh from the bundled table (2023), times the plan's PUE of 1.5, on
+    # the run's joules (3.6e6 J per kWh).
+    assert energy["grid_region"] == "FR" and energy["grid_gco2e_per_kwh"] == 56
+    assert energy["pue"] == 1.5
+    expected = energy["joules_per_run"] / 3.6e6 * 56 * 1.5
+    assert energy["gco2e_per_run"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_report_table_shows_peak_predicted_and_energy(actions_run):

@@ -40,7 +40,7 @@ DEVICE_FREE_ACTIONS = frozenset({"count", "memory"})
 #: The ``[measure]`` keys each action's jobs carry (and so their key depends on).
 ACTION_OPTIONS: dict[str, tuple[str, ...]] = {
     "measure": ("budget_s", "hardware", "repeats"),
-    "energy": ("budget_s", "hardware", "repeats"),
+    "energy": ("budget_s", "grid", "hardware", "pue", "repeats"),
     "predict": ("hardware",),
 }
 
@@ -333,21 +333,46 @@ def _devices(data: dict[str, Any]) -> list[str]:
 
 
 def _measure_options(data: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    """The ``[measure]`` table as the sorted (key, value) options of measure jobs."""
+    """The ``[measure]`` table as the sorted (key, value) options of measure jobs. ``grid``
+    and ``pue`` (energy jobs' gCO2e) are kept only when the plan sets them, so that a plan
+    without them keeps its job keys."""
     measure = data.get("measure", {})
     if not isinstance(measure, dict):
-        raise PlanError("[measure] must be a table (budget_s, repeats, hardware)")
-    unknown = set(measure) - {"budget_s", "repeats", "hardware"}
+        raise PlanError("[measure] must be a table (budget_s, repeats, hardware, grid, pue)")
+    unknown = set(measure) - {"budget_s", "repeats", "hardware", "grid", "pue"}
     if unknown:
         raise PlanError(f"[measure]: unknown key(s) {', '.join(sorted(unknown))}")
-    options = {
+    options: dict[str, Any] = {
         "budget_s": float(measure.get("budget_s", 2.0)),
         "repeats": int(measure.get("repeats", 0)),
         # The hardware profile of the roofline: "host" measures (once, cached) the
         # ceilings of the machine each job runs on.
         "hardware": str(measure.get("hardware", "host")),
     }
+    if "grid" in measure:
+        options["grid"] = _grid_option(measure["grid"])
+    if "pue" in measure:
+        options["pue"] = _pue_option(measure["pue"])
     return tuple(sorted(options.items()))
+
+
+def _grid_option(value: Any) -> str:
+    """``[measure] grid``: a region of the bundled table or g/kWh, checked now (as text)."""
+    from flopwise.measure.energy.carbon import UnknownRegion, grid_intensity
+
+    text = str(value).strip()
+    try:
+        grid_intensity(text)
+    except UnknownRegion as exc:
+        raise PlanError(f"[measure] grid: {exc}") from None
+    return text
+
+
+def _pue_option(value: Any) -> float:
+    """``[measure] pue``: the data centre's power usage effectiveness, a number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise PlanError(f"[measure] pue must be a number > 0 (got {value!r})")
+    return float(value)
 
 
 def _accuracy(data: dict[str, Any]) -> dict[str, float]:

@@ -96,13 +96,16 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 def measure_options(options: dict[str, Any], *, energy: bool = False) -> MeasureOptions:
     """The :class:`MeasureOptions` of a timing job's ``options`` (the plan's ``[measure]``):
-    ``repeats`` 0 means the budget decides; ``energy`` adds the energy reading."""
+    ``repeats`` 0 means the budget decides; ``energy`` adds the energy reading, its gCO2e
+    on ``grid`` (default the world average) times ``pue`` (default 1)."""
     repeats = int(options.get("repeats", 0))
     return MeasureOptions(
         repeats=repeats or None,
         budget_s=float(options.get("budget_s", 2.0)),
         hardware=str(options.get("hardware", "host")),
         energy=energy,
+        grid=str(options.get("grid", "world")),
+        pue=float(options.get("pue", 1.0)),
     )
 
 
