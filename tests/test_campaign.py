@@ -450,3 +450,26 @@ def test_proxy_correlations_and_device_agreement_by_hand():
     ((a, b, agreement, n),) = device_agreement(rows)
     assert (a, b, n) == ("cpu", "nvidia-l4", 3) and agreement == pytest.approx(0.5)
     assert proxy_correlations(rows[:2]) == {}  # two points always correlate: left out
+
+
+def test_progress_eta_is_the_runs_mean_rate_even_for_minute_long_jobs():
+    # Timing jobs take minutes; rich's default 30-second rate window would leave the ETA
+    # blank all campaign. Two jobs in 240 s with 8 left: 8 x 120 s = 16 min.
+    import io
+
+    from rich.console import Console
+
+    from flopwise.commands.campaign import _Progress
+
+    now = [0.0]
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120)
+    with _Progress(console, enabled=True, clock=lambda: now[0]) as progress:
+        progress(0, 0, 10)
+        for done in (1, 2):
+            now[0] += 120.0
+            progress(done, 0, 10 - done)
+        progress._bar.refresh()
+    text = out.getvalue()
+    assert "2 done · 0 failed · 8 left" in text
+    assert "0:16:00" in text

@@ -4,6 +4,7 @@ this machine (a process pool) or a Ray cluster, resumably, into the results stor
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 
@@ -110,11 +111,19 @@ def _dry_run(plan, db: Path | None, workers: int | None, limit: int) -> None:
 
 class _Progress:
     """A rich progress line on stderr (jobs done/failed/remaining and ETA); silent when
-    stderr is not a terminal, where one line per finished job would flood a log."""
+    stderr is not a terminal, where one line per finished job would flood a log.
 
-    def __init__(self, console, enabled: bool) -> None:
+    The ETA is the jobs left at the mean rate of the whole run so far: timing jobs take
+    minutes each, longer than rich's default 30-second rate window, which would leave the
+    ETA blank for the whole campaign. ``clock`` (seconds) is for tests."""
+
+    #: Seconds of history the rate is taken over: in effect the whole run.
+    RATE_WINDOW_S = 7 * 24 * 3600.0
+
+    def __init__(self, console, enabled: bool, clock: Callable[[], float] | None = None) -> None:
         self.enabled = enabled
         self.console = console
+        self.clock = clock
         self._bar = None
         self._task = None
 
@@ -138,6 +147,8 @@ class _Progress:
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
                 console=self.console,
+                speed_estimate_period=self.RATE_WINDOW_S,
+                get_time=self.clock,
             )
             self._bar.__enter__()
         return self
