@@ -18,12 +18,19 @@ def runtime_line(section: Measured) -> str | None:
     only = collapse(measured.get("runtime_only") or [])
     unmatched = measured.get("unmatched") or []
     shown = ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else "")
+    split = measured.get("split_modules") or []
+    roofline = (
+        f"; roofline: per-module times from runtime nodes, {len(split)} module(s) sharing a "
+        "fused node with others have floors only; per-op rows floors only"
+        if section.roofline is not None
+        else ""
+    )
     return (
         f"{measured['runtime']} {measured.get('provider', '')}: "
         f"{len(measured.get('nodes') or [])} runtime nodes; "
         f"{len(measured.get('fused') or {})} counted nodes fused into them; "
         f"runtime-only: {only or 'none'}; "
-        f"counted nodes without time: {shown or 'none'}"
+        f"counted nodes without time: {shown or 'none'}{roofline}"
     )
 
 

@@ -279,7 +279,7 @@ def _time_vs_flops_table(rows: list[TimeShare]) -> Table:
         top.add_row(
             row.path or "(model)",
             row.type,
-            f"{100 * (row.time_share or 0):.1f}%",
+            f"{100 * row.time_share:.1f}%" if row.time_share is not None else "-",
             f"{100 * row.flop_share:.1f}%",
             row.bound,
             f"{100 * row.efficiency:.1f}%" if row.efficiency is not None else "-",
