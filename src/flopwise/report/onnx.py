@@ -18,19 +18,29 @@ def runtime_line(section: Measured) -> str | None:
     only = collapse(measured.get("runtime_only") or [])
     unmatched = measured.get("unmatched") or []
     shown = ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else "")
-    split = measured.get("split_modules") or []
-    roofline = (
-        f"; roofline: per-module times from runtime nodes, {len(split)} module(s) sharing a "
-        "fused node with others have floors only; per-op rows floors only"
-        if section.roofline is not None
-        else ""
-    )
     return (
         f"{measured['runtime']} {measured.get('provider', '')}: "
         f"{len(measured.get('nodes') or [])} runtime nodes; "
         f"{len(measured.get('fused') or {})} counted nodes fused into them; "
         f"runtime-only: {only or 'none'}; "
-        f"counted nodes without time: {shown or 'none'}{roofline}"
+        f"counted nodes without time: {shown or 'none'}"
+    )
+
+
+def roofline_line(section: Measured) -> str | None:
+    """What the roofline of an ONNX run joins, in one line: module times are whole runtime
+    nodes, the modules sharing a fused node have floors only, op rows have floors only.
+    None for a PyTorch measurement or a run without a roofline."""
+    measured = section.other
+    if section.roofline is None or not str(measured.get("runtime", "")).startswith("onnxruntime"):
+        return None
+    split = measured.get("split_modules") or []
+    shown = ", ".join(split[:5]) + (" ..." if len(split) > 5 else "")
+    return (
+        "roofline times: whole onnxruntime nodes; "
+        f"{len(split)} module(s) sharing a fused node with other modules have floors only"
+        f"{f' ({shown})' if shown else ''}; op rows have floors only (onnxruntime times "
+        "nodes, not torch ops)"
     )
 
 
