@@ -108,7 +108,9 @@ def test_measure_smoke_has_the_pytorch_latency_fields(monkeypatch):
     from flopwise.measure.options import MeasureOptions
     from flopwise.pipeline.onnx import run_onnx_profile
 
-    prof = run_onnx_profile(str(DATA / "small_cnn.onnx"), [], measure=MeasureOptions(repeats=3))
+    # a named profile: the default (host) would benchmark this machine on first use
+    options = MeasureOptions(repeats=3, hardware="xeon-8480")
+    prof = run_onnx_profile(str(DATA / "small_cnn.onnx"), [], measure=options)
     m = prof.measured.to_dict()
     assert m["latency"]["repeats"] == 3 and {"median_s", "rel_iqr", "trustworthy"} <= set(
         m["latency"]
@@ -116,6 +118,8 @@ def test_measure_smoke_has_the_pytorch_latency_fields(monkeypatch):
     assert m["provider"] == "CPUExecutionProvider"
     assert m["coverage"] > 0 and m["nodes"] and m["unmatched"] == []
     assert "" in m["modules"]
+    assert m["hardware"]["name"] == "intel-xeon-platinum-8480plus"
+    assert m["roofline"]["summary"]["flops"] == prof.totals.flops
 
 
 def test_per_run_node_time_and_paired_coverage():

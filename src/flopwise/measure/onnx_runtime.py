@@ -25,6 +25,8 @@ from flopwise.errors import MissingDependency
 
 #: Suffixes onnxruntime appends to a node's name when it rewrites it.
 _SUFFIXES = re.compile(r"(_nchwc|_token_\d+|_fused|_kernel_time|/\w+Fusion/?)$")
+#: Prefixes it puts in front (Gemm+Relu becomes ``FusedGemm`` named ``fused <Gemm's name>``).
+_PREFIXES = re.compile(r"^fused ")
 
 
 #: Data-movement op types: onnxruntime folds them into the node that reads them.
@@ -115,10 +117,12 @@ def parse_profile(events: list[dict[str, Any]]) -> tuple[dict[str, RuntimeNode],
 
 
 def _candidates(name: str) -> list[str]:
-    """``name`` and the names left by stripping onnxruntime's suffixes one at a time."""
+    """``name`` and the names left by stripping onnxruntime's prefixes and suffixes one at a
+    time."""
     out = [name]
     while True:
-        stripped = _SUFFIXES.sub("", out[-1])
+        stripped = _PREFIXES.sub("", out[-1])
+        stripped = stripped if stripped != out[-1] else _SUFFIXES.sub("", out[-1])
         if stripped == out[-1] or not stripped:
             return out
         out.append(stripped)
@@ -252,17 +256,48 @@ def module_times(
     return out
 
 
-def _session(path: Path, device: str, profile_dir: str | None) -> Any:
+def split_modules(counted: list[CountedNode], rows: list[dict[str, Any]]) -> list[str]:
+    """Module paths whose time is a share of a runtime node that also ran counted nodes
+    outside them (a Conv in ``conv1`` fused with the Relu in ``relu``: both get a FLOPs
+    share of the one kernel's time). Their time is an attribution, not a measurement; the
+    smallest module holding every node of the runtime node, and its ancestors, are whole."""
+    path_of = {n.name: n.path for n in counted}
+    out: set[str] = set()
+    for row in rows:
+        paths = {path_of[name] for name in row["counted_nodes"]}
+        if len(paths) < 2:
+            continue
+        split = [p.split(".") if p else [] for p in paths]
+        common = 0
+        while all(len(s) > common and s[common] == split[0][common] for s in split):
+            common += 1
+        for parts in split:
+            out.update(".".join(parts[:i]) for i in range(common + 1, len(parts) + 1))
+    return sorted(out)
+
+
+def runs_on(device: str) -> str:
+    """Where onnxruntime will run for ``--device device``: ``"cuda"`` when it is not
+    ``cpu`` and onnxruntime has the CUDA provider, else ``"cpu"``."""
     try:
         import onnxruntime as ort
     except ImportError as exc:
         raise MissingDependency("onnxruntime", "onnx", "timing ONNX files") from exc
+    if device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
+        return "cuda"
+    return "cpu"
+
+
+def _session(path: Path, device: str, profile_dir: str | None) -> Any:
+    on = runs_on(device)  # raises MissingDependency without onnxruntime
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     if profile_dir is not None:
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(profile_dir) / "ort")
     providers = ["CPUExecutionProvider"]
-    if device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
+    if on == "cuda":
         providers.insert(0, "CUDAExecutionProvider")
     return ort.InferenceSession(str(path), options, providers=providers)
 
@@ -362,7 +397,8 @@ def measure_onnx(
 
     Returns the ``measured`` section: latency statistics of unprofiled runs (as for
     PyTorch), per-runtime-node rows, per-module times, the join (fused and unmatched
-    nodes), and ``coverage``: per-node time over the unprofiled median."""
+    nodes), ``split_modules`` (:func:`split_modules`), and ``coverage``: per-node time
+    over the unprofiled median."""
     import torch
 
     from flopwise.measure.timing import measure_latency
@@ -409,6 +445,8 @@ def measure_onnx(
         "runtime_only": join.runtime_only,
         "unmatched": join.unmatched,
         "modules": module_times(counted, rows),
+        # modules sharing a fused runtime node with others: their time is a FLOPs share
+        "split_modules": split_modules(counted, rows),
     }
 
 

@@ -4,12 +4,14 @@ re-measuring this host's ceilings once when a measured time beats its floor."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from flopwise.measure.attach import attach_measurements
 from flopwise.measure.options import MeasureOptions
 from flopwise.profile import Profile
-from flopwise.sections import HardwareRef, Roofline
+from flopwise.sections import HardwareRef, LatencySummary, Measured, Roofline
 
 
 def measure_profile(
@@ -28,12 +30,61 @@ def measure_profile(
     (``host:cuda:0`` for a GPU run)."""
     options = options or MeasureOptions()
     timed = attach_measurements(prof, model, args, kwargs, options, train=train, device=device)
-    doc = roofline_with_remeasure(
+    attach_roofline(
         prof, timed.run, timed.hw, timed.hw_name, timed.device, progress=options.progress
     )
-    assert prof.measured is not None  # filled by attach_measurements
+
+
+def attach_roofline(
+    prof: Profile,
+    run: Any,
+    hw: Any,
+    hw_name: str,
+    device: str,
+    *,
+    progress: bool = False,
+    modes: Any = None,
+) -> None:
+    """Fill ``prof.measured.hardware`` and ``prof.measured.roofline``: the roofline join of
+    ``prof``'s counts and ``run``'s times (a MeasuredRun, or a :class:`SectionRun`) against
+    ``hw`` (see :func:`roofline_with_remeasure`). ``prof.measured`` must be filled already.
+    The one join every measured run uses (PyTorch and ONNX files alike)."""
+    if prof.measured is None:
+        raise ValueError("attach_roofline needs prof.measured (time the model first)")
+    doc = roofline_with_remeasure(prof, run, hw, hw_name, device, progress=progress, modes=modes)
     prof.measured.hardware = HardwareRef.from_dict(doc["hardware"])
     prof.measured.roofline = Roofline.from_dict(doc["roofline"])
+
+
+@dataclass
+class ModuleTime:
+    """One module's inclusive time per model call (seconds), as the roofline join reads it."""
+
+    total_s: float
+
+
+@dataclass
+class SectionRun:
+    """A ``Measured`` section's times in the shape the roofline join reads from a
+    MeasuredRun: the end-to-end latency (its median is the model's measured time), the
+    inclusive time of each module, and per-op times (none: a runtime that times its own
+    nodes, not torch ops, leaves op rows with floors only)."""
+
+    latency: LatencySummary
+    modules: dict[str, ModuleTime]
+    ops: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def from_section(cls, measured: Measured, *, without: Iterable[str] = ()) -> SectionRun:
+        """The times of ``measured``; the modules in ``without`` get no time (their time in
+        the section is an attribution, not a measurement, and is left out of the join)."""
+        skip = set(without)
+        modules = {
+            path: ModuleTime(mt.time_s)
+            for path, mt in (measured.modules or {}).items()
+            if path not in skip and mt.time_s is not None
+        }
+        return cls(latency=measured.latency, modules=modules)
 
 
 #: Seconds spent re-measuring a host profile whose floor a measurement beat.
@@ -49,8 +100,10 @@ def roofline_with_remeasure(
     *,
     progress: bool = False,
     budget_s: float = REMEASURE_BUDGET_S,
+    modes: Any = None,
 ) -> dict[str, Any]:
-    """The roofline document of ``run`` against ``hw`` under the math modes in force now.
+    """The roofline document of ``run`` against ``hw`` under ``modes`` (a
+    :class:`~flopwise.analysis.roofline.MathModes`; default: torch's, in force now).
 
     A time under its floor means the ceilings are too low. When ``hw`` is this machine's
     measured profile (``hw_name`` ``host...``), the device's ceilings are measured once more
@@ -62,7 +115,7 @@ def roofline_with_remeasure(
     from flopwise.analysis.roofline import MathModes, roofline_document
     from flopwise.measure import hardware as hwmod
 
-    modes = MathModes.from_torch()
+    modes = modes if modes is not None else MathModes.from_torch()
     doc = roofline_document(prof, run, hw, modes=modes)
     before = doc["roofline"]["profile_errors"]
     if not before or not hw_name.startswith("host") or not hw.details.get("measured"):

@@ -1,5 +1,6 @@
 """``flopwise profile model.onnx``: an ONNX graph counted under the PyTorch conventions and,
-with ``--measure``, timed by onnxruntime with per-node times joined to the counted nodes."""
+with ``--measure``, timed by onnxruntime with per-node times joined to the counted nodes,
+then joined with the counts against a hardware profile (the roofline, as for PyTorch)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ def run_onnx_profile(
 
     ``prof.source`` names the file (its ``onnx`` entry: the graph's opsets and node count).
     With ``measure``, onnxruntime times the file (``prof.measured``: latency statistics,
-    per-node times joined to counted nodes; onnxruntime's own keys in its ``other``)."""
+    per-node times joined to counted nodes; onnxruntime's own keys in its ``other``), and
+    ``prof.measured.hardware``/``.roofline`` hold the roofline join against
+    ``measure.hardware`` (``host``: the measured profile of the device onnxruntime ran on)."""
     from flopwise.pipeline.profile import add_alpha
     from flopwise.sources.onnx import describe, load_onnx, onnx_origin
 
@@ -55,20 +58,54 @@ def run_onnx_profile(
     )
     add_alpha(prof)
     if measure is not None:
-        from flopwise.measure.onnx_runtime import measure_onnx
-
-        prof.measured = Measured.from_dict(
-            measure_onnx(
-                loaded.path,
-                loaded.inputs,
-                counted,
-                repeats=measure.repeats,
-                budget_s=measure.budget_s,
-                device=device,
-                progress=measure.progress,
-            )
-        )
+        _measure(prof, loaded, counted, measure, device)
     return prof
+
+
+def _measure(
+    prof: Profile,
+    loaded: OnnxModel,
+    counted: list[CountedNode],
+    measure: MeasureOptions,
+    device: str,
+) -> None:
+    """Time the file with onnxruntime into ``prof.measured``, then add the roofline join
+    (pipeline/measured.py's, the one every measured run uses)."""
+    from flopwise.measure.hardware import get_profile, resolve_hardware
+    from flopwise.measure.onnx_runtime import measure_onnx, runs_on
+    from flopwise.pipeline.measured import SectionRun, attach_roofline
+
+    on = runs_on(device)
+    # Resolved before timing, as for PyTorch: an unknown name fails before minutes of
+    # timing, and a first host benchmark does not run between timed runs.
+    hw_name = resolve_hardware(measure.hardware, on)
+    hw = get_profile(hw_name, progress=measure.progress)
+    prof.measured = Measured.from_dict(
+        measure_onnx(
+            loaded.path,
+            loaded.inputs,
+            counted,
+            repeats=measure.repeats,
+            budget_s=measure.budget_s,
+            device=device,
+            progress=measure.progress,
+        )
+    )
+    # Module times that are FLOPs shares of a fused runtime node are no measurement: the
+    # join leaves those modules with floors only.
+    run = SectionRun.from_section(
+        prof.measured, without=prof.measured.other.get("split_modules", ())
+    )
+    attach_roofline(prof, run, hw, hw_name, on, progress=measure.progress, modes=_ort_math_modes())
+
+
+def _ort_math_modes() -> Any:
+    from flopwise.analysis.roofline import MathModes
+
+    # onnxruntime's CUDA provider lets cuBLAS and cuDNN run float32 contractions in TF32
+    # (its use_tf32 option, on by default); allowing it keeps the floor a lower bound.
+    # Read only on GPU profiles (CPU profiles have no TF32 peak).
+    return MathModes(conv_tf32=True, matmul_tf32=True, matmul_precision="high")
 
 
 def count_onnx(loaded: OnnxModel) -> tuple[Profile, list[CountedNode]]:

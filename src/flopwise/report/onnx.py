@@ -27,6 +27,23 @@ def runtime_line(section: Measured) -> str | None:
     )
 
 
+def roofline_line(section: Measured) -> str | None:
+    """What the roofline of an ONNX run joins, in one line: module times are whole runtime
+    nodes, the modules sharing a fused node have floors only, op rows have floors only.
+    None for a PyTorch measurement or a run without a roofline."""
+    measured = section.other
+    if section.roofline is None or not str(measured.get("runtime", "")).startswith("onnxruntime"):
+        return None
+    split = measured.get("split_modules") or []
+    shown = ", ".join(split[:5]) + (" ..." if len(split) > 5 else "")
+    return (
+        "roofline times: whole onnxruntime nodes; "
+        f"{len(split)} module(s) sharing a fused node with other modules have floors only"
+        f"{f' ({shown})' if shown else ''}; op rows have floors only (onnxruntime times "
+        "nodes, not torch ops)"
+    )
+
+
 def collapse(names: list[str]) -> str:
     """Runtime node names with onnxruntime's ``_token_N`` copies counted once:
     ``gemm_input_reshape ×37, ReorderOutput``."""

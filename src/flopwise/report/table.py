@@ -173,11 +173,11 @@ def measured_parts(p: Profile) -> list:
     if m.roofline is not None:
         lines += _roofline_lines(m.roofline, m.hardware)
     lines += _coverage_lines(m)
-    from flopwise.report.onnx import runtime_line
+    from flopwise.report.onnx import roofline_line, runtime_line
 
-    onnx_line = runtime_line(m)
-    if onnx_line:
-        lines.append(Text(onnx_line, style="dim"))
+    for onnx_line in (runtime_line(m), roofline_line(m)):
+        if onnx_line:
+            lines.append(Text(onnx_line, style="dim"))
     lines += [Text(f"warning: {warning}", style="yellow") for warning in m.warnings]
     tops = m.roofline.time_vs_flops if m.roofline is not None else None
     if tops is not None and tops.by_time:
@@ -279,7 +279,7 @@ def _time_vs_flops_table(rows: list[TimeShare]) -> Table:
         top.add_row(
             row.path or "(model)",
             row.type,
-            f"{100 * (row.time_share or 0):.1f}%",
+            f"{100 * row.time_share:.1f}%" if row.time_share is not None else "-",
             f"{100 * row.flop_share:.1f}%",
             row.bound,
             f"{100 * row.efficiency:.1f}%" if row.efficiency is not None else "-",
