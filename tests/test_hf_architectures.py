@@ -358,3 +358,39 @@ def test_llava_wrong_image_token_count_is_refused_on_real_tensors(tmp_path):
     args, kwargs = loaded.inputs(["input_ids=1x40@127*15", "pixel_values=1x3x32x32"])
     with pytest.raises(Exception, match="Image features and image tokens do not match"):
         profile(loaded.model, *args, kwargs=kwargs)
+
+
+def test_llava_1_5_7b_macs_match_the_closed_form():
+    # The benchmark's Llava (benchmarks/configs/ecosystem/llava.json: transformers' defaults,
+    # llava-1.5-7b's shape, vocabulary 32,064) on meta: CLIP ViT-L/14-336 (24 layers, width
+    # 1024, MLP 4096, 577 tokens), 576 image tokens + 128 text through a 32-layer Llama
+    # (width 4096, MLP 11008, 32 heads), the same formula by hand.
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks/configs/ecosystem/llava.json"
+    loaded = load_model(f"hf:{path}", device="meta")
+    assert [str(s) for s in loaded.default_inputs] == [
+        "input_ids=1x704:int64@32000*576",
+        "pixel_values=1x3x336x336",
+    ]
+    args, kwargs = loaded.inputs()
+    prof = profile(loaded.model, *args, kwargs=kwargs)
+    cfg = {
+        "vision_config": {
+            "hidden_size": 1024,
+            "intermediate_size": 4096,
+            "num_hidden_layers": 24,
+            "image_size": 336,
+            "patch_size": 14,
+        },
+        "text_config": {
+            "hidden_size": 4096,
+            "intermediate_size": 11008,
+            "num_hidden_layers": 32,
+            "num_attention_heads": 32,
+            "num_key_value_heads": 32,
+            "vocab_size": 32064,
+        },
+    }
+    assert prof.complete
+    assert prof.totals.macs == _llava_macs(cfg, text_tokens=128) == 4_919_659_380_736
