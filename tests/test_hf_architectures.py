@@ -287,7 +287,11 @@ def test_default_inputs_printed(tmp_path):
     prof = run_profile(_write(tmp_path, TINY["clip"][0]), [], device="meta")
     assert prof.source.default_inputs == TINY["clip"][1]
     assert "input_ids=1x16:int64, pixel_values=1x3x32x32:float32" in prof.table()
+    assert "default inputs:" not in prof.table()  # only where a spec places tokens
     assert torch.get_default_dtype() == torch.float32
+    (tmp_path / "llava").mkdir()
+    prof = run_profile(_write(tmp_path / "llava", TINY["llava"][0]), [], device="meta")
+    assert "default inputs: input_ids=1x64:int64@127*16, pixel_values=1x3x32x32 (" in prof.table()
 
 
 def test_sizes_a_config_leaves_out_come_from_the_built_model(tmp_path):
