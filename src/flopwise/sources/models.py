@@ -43,9 +43,10 @@ part of the cost; a generation head of an encoder-decoder or multimodal model
 workloads run. Without ``architectures``, decoder-only model types go to
 ``AutoModelForCausalLM`` and others to ``AutoModel``. Default inputs fit the model's kind (``input_ids``,
 ``pixel_values``, ``input_features``, ``decoder_input_ids``; CLIP gets text and image, Llava
-``input_ids`` holding its image tokens and ``pixel_values``); see :func:`_hf_default_inputs`. Attention uses ``attn_implementation="sdpa"`` (so it
-runs through ``scaled_dot_product_attention``), falling back to ``"eager"`` for the few
-architectures without SDPA support.
+``input_ids`` holding its image tokens and ``pixel_values``); see :func:`_hf_default_inputs`.
+Attention uses ``attn_implementation="sdpa"`` (so it runs through
+``scaled_dot_product_attention``), falling back to ``"eager"`` for the few architectures
+without SDPA support.
 """
 
 from __future__ import annotations
@@ -741,6 +742,8 @@ def _llava_image_tokens(config: dict[str, Any]) -> int | None:
     vision = config.get("vision_config")
     if config.get("model_type") != "llava" or not isinstance(vision, dict):
         return None
+    if not isinstance(_image_token_id(config), int):
+        return None
     size, patch = vision.get("image_size"), vision.get("patch_size")
     if not isinstance(size, int) or not isinstance(patch, int) or patch <= 0:
         return None
@@ -750,11 +753,17 @@ def _llava_image_tokens(config: dict[str, Any]) -> int | None:
     return tokens if tokens > 0 else None
 
 
+def _image_token_id(config: dict[str, Any]) -> Any:
+    """The image token id (``image_token_id``, or ``image_token_index`` as Llava names it)."""
+    token = config.get("image_token_id")
+    return token if token is not None else config.get("image_token_index")
+
+
 def _image_token_inputs(config: dict[str, Any]) -> list[InputSpec]:
     """Llava's ``input_ids`` (its N image tokens first, then up to 128 text tokens within
     the language model's position limit) and ``pixel_values``."""
     count = _llava_image_tokens(config) or 0
-    token = config.get("image_token_id", config.get("image_token_index"))
+    token = _image_token_id(config)
     text_config = config.get("text_config")
     limit = text_config.get("max_position_embeddings") if isinstance(text_config, dict) else None
     text = TEXT_SEQUENCE_LENGTH
