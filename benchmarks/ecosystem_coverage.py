@@ -5,7 +5,8 @@ flow, quantizable), every name in ``timm.list_models()`` and a list of transform
 architectures (the built-in ``hf:`` configs plus default configs of more model types in
 ``benchmarks/configs/ecosystem/``: decoders, encoders, encoder-decoders such as T5, BART,
 mBART, Pegasus and Whisper, vision models such as ViT, DINOv2, SAM, BEiT, SegFormer, DETR,
-dual encoders CLIP and SigLIP, wav2vec2, BLIP) is built with random weights through flopwise's own
+dual encoders CLIP and SigLIP, wav2vec2, BLIP, the vision-language Llava) is built with random
+weights through flopwise's own
 model loader (``flopwise.sources.load_model``, what ``flopwise profile`` runs) and counted
 with ``flopwise.profile`` at its default input, batch 1, on meta tensors. Default input:
 timm's ``pretrained_cfg['input_size']``; torchvision's documented one (the evaluation crop
@@ -13,7 +14,8 @@ of its first weights entry: 224-600 px for classification, 520 for segmentation,
 clips for video, see :func:`documented_input`; the loader's 224² for detection and two
 224² frames for optical flow); transformers models the inputs their kind gets from the
 loader (``input_ids`` 1×128 or the position limit, ``pixel_values`` at the config's image
-size, ``input_features``, ``input_values``, ``decoder_input_ids``). For torchvision the record
+size, ``input_features``, ``input_values``, ``decoder_input_ids``; Llava's ``input_ids`` hold
+the image tokens its processor inserts, recorded as ``placeholder``). For torchvision the record
 also keeps the GMACs torchvision publishes for that input (``weights.meta['_ops']``), an
 independent figure the report compares with. A model whose forward
 needs data (detection post-processing calls ``nonzero``) falls back to real CPU tensors at
@@ -243,7 +245,7 @@ def _count(
     except Exception as exc:
         raise StageFailed("build", exc) from exc
     build_s = time.perf_counter() - t0
-    inputs = _input_shapes(args, kwargs)
+    inputs = _input_shapes(args, kwargs, specs if specs is not None else loaded.default_inputs)
     t1 = time.perf_counter()
     try:
         prof = flopwise.profile(
@@ -306,9 +308,16 @@ def _weight_bytes(model: Any) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
-def _input_shapes(args: tuple, kwargs: dict) -> list[dict[str, Any]]:
+def _input_shapes(args: tuple, kwargs: dict, specs: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    """Shape and dtype of each tensor input; a named input whose spec places a token
+    (Llava's image tokens in ``input_ids``) also keeps ``placeholder`` (token, count)."""
     import torch
 
+    placed = {
+        getattr(s, "name", None): {"token": s.placeholder[0], "count": s.placeholder[1]}
+        for s in specs
+        if getattr(s, "placeholder", None) is not None
+    }
     out = [
         {"shape": list(a.shape), "dtype": str(a.dtype).replace("torch.", "")}
         for a in args
@@ -316,6 +325,7 @@ def _input_shapes(args: tuple, kwargs: dict) -> list[dict[str, Any]]:
     ]
     out += [
         {"name": k, "shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
+        | ({"placeholder": placed[k]} if k in placed else {})
         for k, v in kwargs.items()
         if isinstance(v, torch.Tensor)
     ]
@@ -979,7 +989,15 @@ def hf_section(recs: list[dict[str, Any]]) -> list[str]:
     out += [
         "Each built from its config alone on meta tensors (random weights, nothing "
         "downloaded); a config file names only `model_type` (and `architectures` where the "
-        "head matters), the other fields are transformers' defaults for that type.",
+        "head matters), the other fields are transformers' defaults for that type. Llava "
+        "(transformers' defaults: CLIP ViT-L/14 at 336 px and a Llama-2-7B-sized decoder, "
+        "llava-1.5-7b's shape) also states its text vocabulary, 32,064 as llava-1.5 ships "
+        "it: the default 32,000 ids do not include the image token id 32000, whose "
+        "embedding lookup then fails on real tensors. Its `input_ids` start with the 576 image tokens "
+        "its processor inserts ((336/14)² patches; the class token's feature is dropped), "
+        "then 128 text tokens; its MACs equal the closed form by hand, and real = meta is "
+        "checked on a tiny Llava (tests/test_hf_architectures.py; this one's fp32 weights, "
+        "28 GB, do not fit the benchmark host).",
         "",
         "| model | inputs | params | GMACs | status | uncounted ops (calls) | real = meta |",
         "|---|---|---|---|---|---|---|",
@@ -1066,7 +1084,11 @@ def _inputs_text(inputs: list[dict[str, Any]]) -> str:
     parts = []
     for i in inputs:
         shape = "×".join(str(d) for d in i["shape"])
-        parts.append(f"{i['name']} {shape}" if i.get("name") else shape)
+        text = f"{i['name']} {shape}" if i.get("name") else shape
+        if i.get("placeholder"):  # image tokens a vision-language processor inserts
+            place = i["placeholder"]
+            text += f" (first {place['count']}: image token {place['token']})"
+        parts.append(text)
     return ", ".join(parts) or "—"
 
 

@@ -218,3 +218,47 @@ def test_transformers_architecture_record_and_table(eco, tmp_path):
     row = "| whisper (configs/ecosystem) | input_features 1×8×16, decoder_input_ids 1×8 |"
     assert row in text
     assert "| **no**: transformers builds the decoder's causal mask only for fake" in text
+
+
+def test_hf_llava_records_its_image_tokens(eco, tmp_path):
+    # A tiny Llava (CLIP tower 16 px at patch 8: 4 patches, the class token's feature
+    # dropped, so 4 image tokens): counted on meta, equal on real tensors, and the record
+    # and the table say which input_ids are image tokens.
+    config = {
+        "model_type": "llava",
+        "architectures": ["LlavaForConditionalGeneration"],
+        "image_token_index": 63,
+        "vision_config": {
+            "model_type": "clip_vision_model",
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": 16,
+            "patch_size": 8,
+        },
+        "text_config": {
+            "model_type": "llama",
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "vocab_size": 64,
+            "max_position_embeddings": 12,
+        },
+    }
+    path = tmp_path / "llava.json"
+    path.write_text(json.dumps(config))
+    rec = eco.profile_one(f"hf:{path}", real_check=True)
+    _check_schema(eco, rec)
+    assert rec["status"] == "complete" and rec["tensors"] == "meta"
+    assert rec["inputs"][0] == {
+        "name": "input_ids",
+        "shape": [1, 12],
+        "dtype": "int64",
+        "placeholder": {"token": 63, "count": 4},
+    }
+    assert rec["inputs"][1]["shape"] == [1, 3, 16, 16]
+    assert rec["real_check"]["match"], rec["real_check"]
+    text = eco.render_report([rec])
+    assert "| input_ids 1×12 (first 4: image token 63), pixel_values 1×3×16×16 |" in text

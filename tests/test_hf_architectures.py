@@ -1,7 +1,7 @@
 """Any transformers architecture from its config: decoders, encoders, encoder-decoders
-(T5, BART, Whisper), vision (ViT, CLIP, DINOv2, SAM, BLIP captioning), each with default
-inputs that fit its kind, counted on meta with the same result as on real tensors (tiny
-variants built here)."""
+(T5, BART, Whisper), vision (ViT, CLIP, DINOv2, SAM, BLIP captioning), vision-language
+(Llava: image tokens inside input_ids), each with default inputs that fit its kind, counted
+on meta with the same result as on real tensors (tiny variants built here)."""
 
 from __future__ import annotations
 
@@ -178,6 +178,37 @@ TINY = {
         ["pixel_values=1x3x64x64"],
         "SamModel",
     ),
+    # A CLIP vision tower (3 layers, 32 px at patch 8: 16 patches + the class token), the
+    # projector, a Llama with grouped-query attention (4 heads, 2 KV heads); the image
+    # token is the last id of the 128-token vocabulary.
+    "llava": (
+        {
+            "model_type": "llava",
+            "architectures": ["LlavaForConditionalGeneration"],
+            "image_token_index": 127,
+            "vision_config": {
+                "model_type": "clip_vision_model",
+                **_BLOCK,
+                "num_hidden_layers": 3,
+                "num_attention_heads": 4,
+                "image_size": 32,
+                "patch_size": 8,
+            },
+            "text_config": {
+                "model_type": "llama",
+                **_BLOCK,
+                **_IDS,
+                "num_attention_heads": 4,
+                "num_key_value_heads": 2,
+                "vocab_size": 128,
+                "max_position_embeddings": 64,
+            },
+        },
+        # 16 image tokens (the class token's feature is dropped), 48 text tokens to fill
+        # the 64 positions
+        ["input_ids=1x64:int64@127*16", "pixel_values=1x3x32x32"],
+        "LlavaForConditionalGeneration",
+    ),
 }
 
 
@@ -256,7 +287,11 @@ def test_default_inputs_printed(tmp_path):
     prof = run_profile(_write(tmp_path, TINY["clip"][0]), [], device="meta")
     assert prof.source.default_inputs == TINY["clip"][1]
     assert "input_ids=1x16:int64, pixel_values=1x3x32x32:float32" in prof.table()
+    assert "default inputs:" not in prof.table()  # only where a spec places tokens
     assert torch.get_default_dtype() == torch.float32
+    (tmp_path / "llava").mkdir()
+    prof = run_profile(_write(tmp_path / "llava", TINY["llava"][0]), [], device="meta")
+    assert "default inputs: input_ids=1x64:int64@127*16, pixel_values=1x3x32x32 (" in prof.table()
 
 
 def test_sizes_a_config_leaves_out_come_from_the_built_model(tmp_path):
@@ -267,3 +302,99 @@ def test_sizes_a_config_leaves_out_come_from_the_built_model(tmp_path):
         "input_ids=1x77:int64",
         "pixel_values=1x3x224x224",
     ]
+
+
+def _llava_macs(cfg: dict, text_tokens: int) -> int:
+    """Llava's forward MACs by hand: CLIP vision tower, projector, Llama over the merged
+    sequence (image tokens + text), lm_head. Attention is QK^T plus PV over the scored
+    query-key pairs: all of them in the vision tower, the causal half in the Llama."""
+    v, t = cfg["vision_config"], cfg["text_config"]
+    dv, fv, side = v["hidden_size"], v["intermediate_size"], v["image_size"] // v["patch_size"]
+    patches = side * side
+    tv = patches + 1  # + the class token
+    vision = patches * 3 * v["patch_size"] ** 2 * dv  # the patch convolution
+    per_layer = 4 * tv * dv * dv + 2 * tv * tv * dv + 2 * tv * dv * fv
+    vision += v["num_hidden_layers"] * per_layer  # all layers run; features from the last but one
+    n_img = patches  # "default" strategy: the class token's feature is dropped
+    d, f = t["hidden_size"], t["intermediate_size"]
+    kv = d // t["num_attention_heads"] * t["num_key_value_heads"]
+    projector = n_img * dv * d + n_img * d * d
+    seq = n_img + text_tokens
+    causal_pairs = seq * (seq + 1) // 2
+    per_layer = seq * d * (2 * d + 2 * kv) + 2 * causal_pairs * d + 3 * seq * d * f
+    return vision + projector + t["num_hidden_layers"] * per_layer + seq * d * t["vocab_size"]
+
+
+def test_llava_macs_match_the_closed_form(tmp_path):
+    # Independent of flopwise: 16 image + 48 text tokens, the formula above by hand gives
+    # vision 98,304 + 3 x 157,760, projector 32,768, Llama 2 x 722,944, lm_head 262,144.
+    cfg = TINY["llava"][0]
+    expected = _llava_macs(cfg, text_tokens=48)
+    assert expected == 571_584 + 32_768 + 1_445_888 + 262_144
+    for device in ("meta", "cpu"):
+        loaded = load_model(_write(tmp_path, cfg), device=device)
+        args, kwargs = loaded.inputs()
+        prof = profile(loaded.model, *args, kwargs=kwargs)
+        assert prof.complete, prof.uncounted
+        assert prof.totals.macs == expected
+        assert prof.module("model.vision_tower").macs == 571_584
+        assert prof.module("model.multi_modal_projector").macs == 32_768
+
+
+def test_llava_image_tokens_follow_the_vision_config(tmp_path):
+    # transformers' defaults are Llava-1.5's CLIP ViT-L/14 at 336 px: 24 x 24 = 576 image
+    # tokens, the figure its config records as image_seq_length; "full" keeps the class
+    # token's feature (577). The text fills 128 tokens after them (Llama: 2,048 positions).
+    loaded = load_model(_write(tmp_path, {"model_type": "llava"}), device="meta")
+    assert loaded.model.config.image_seq_length == 576
+    assert [str(s) for s in loaded.default_inputs] == [
+        "input_ids=1x704:int64@32000*576",
+        "pixel_values=1x3x336x336",
+    ]
+    full = {"model_type": "llava", "vision_feature_select_strategy": "full"}
+    loaded = load_model(_write(tmp_path, full), device="meta")
+    assert str(loaded.default_inputs[0]) == "input_ids=1x705:int64@32000*577"
+
+
+def test_llava_wrong_image_token_count_is_refused_on_real_tensors(tmp_path):
+    # The check that fake/meta tensors take as passed still runs on real ones.
+    loaded = load_model(_write(tmp_path, TINY["llava"][0]), device="cpu")
+    args, kwargs = loaded.inputs(["input_ids=1x40@127*15", "pixel_values=1x3x32x32"])
+    with pytest.raises(Exception, match="Image features and image tokens do not match"):
+        profile(loaded.model, *args, kwargs=kwargs)
+
+
+def test_llava_1_5_7b_macs_match_the_closed_form():
+    # The benchmark's Llava (benchmarks/configs/ecosystem/llava.json: transformers' defaults,
+    # llava-1.5-7b's shape, vocabulary 32,064) on meta: CLIP ViT-L/14-336 (24 layers, width
+    # 1024, MLP 4096, 577 tokens), 576 image tokens + 128 text through a 32-layer Llama
+    # (width 4096, MLP 11008, 32 heads), the same formula by hand.
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks/configs/ecosystem/llava.json"
+    loaded = load_model(f"hf:{path}", device="meta")
+    assert [str(s) for s in loaded.default_inputs] == [
+        "input_ids=1x704:int64@32000*576",
+        "pixel_values=1x3x336x336",
+    ]
+    args, kwargs = loaded.inputs()
+    prof = profile(loaded.model, *args, kwargs=kwargs)
+    cfg = {
+        "vision_config": {
+            "hidden_size": 1024,
+            "intermediate_size": 4096,
+            "num_hidden_layers": 24,
+            "image_size": 336,
+            "patch_size": 14,
+        },
+        "text_config": {
+            "hidden_size": 4096,
+            "intermediate_size": 11008,
+            "num_hidden_layers": 32,
+            "num_attention_heads": 32,
+            "num_key_value_heads": 32,
+            "vocab_size": 32064,
+        },
+    }
+    assert prof.complete
+    assert prof.totals.macs == _llava_macs(cfg, text_tokens=128) == 4_919_659_380_736

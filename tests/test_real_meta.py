@@ -191,3 +191,49 @@ def test_gpu_check_moe_logic_on_cpu(tmp_path):
     assert doc["all_equal"] and doc["only_real"] == [] and doc["only_meta"] == []
     assert doc["real"]["tensors"] == "real" and doc["meta"]["tensors"] == "meta"
     assert sum(r["flops"] for r in doc["real_trace"]) == doc["real"]["flops"]
+
+
+class CheckedScale(nn.Module):
+    """Asserts on its input's values before computing, the way transformers'
+    ``torch_compilable_check`` does (Llava: image tokens vs image features), with the
+    message formatted eagerly from a 0-dim tensor (``item()`` on real tensors only)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        count = (x == x).sum()
+        torch._check_tensor_all_with(ValueError, count == x.numel(), f"got {count}")
+        return x * 2
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_value_check_is_taken_as_passed_without_data(kind):
+    # A fake/meta tensor has no value for the check to read: it is taken as passed (the
+    # real run checks). The check's _is_all_true has a formula (like `all`; on bool data it
+    # is 0 flops, as the integer sum is), and reading a scalar back moves no bytes, so real
+    # and meta agree to the byte: flops are the mul's 4; bytes eq 16+4, sum 4+8, eq 8+1,
+    # _is_all_true 1+1, mul 16+16 (the real run's extra item() for the message: 0).
+    prof = flopwise.profile(CheckedScale(), torch.randn(2, 2), tensors=kind)
+    assert prof.complete, prof.uncounted
+    assert "aten._is_all_true" in [r.op for r in prof.ops]
+    assert prof.totals.flops == 4
+    assert (prof.totals.bytes_read, prof.totals.bytes_written) == (
+        16 + 4 + 8 + 1 + 16,
+        4 + 8 + 1 + 1 + 16,
+    )
+
+
+def test_value_check_still_fails_on_real_tensors():
+    class Failing(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            torch._check_tensor_all_with(ValueError, x > 1e9, "too small")
+            return x
+
+    with pytest.raises(Exception, match="too small"):
+        flopwise.profile(Failing(), torch.zeros(3), tensors="real")
+    # Only an assertion's read-back is assumed true: other value reads stay refused.
+
+    class Branches(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * 2 if bool((x > 0).any()) else x
+
+    with pytest.raises(flopwise.errors.DataDependentOp):
+        flopwise.profile(Branches(), torch.zeros(3), tensors="meta")

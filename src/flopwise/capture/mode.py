@@ -21,7 +21,9 @@ Two things keep one count per call, whichever grad mode or kernel runs:
 from __future__ import annotations
 
 import math
+import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +50,11 @@ _NO_TRAFFIC = {
     "aten.new_empty",
     "aten.new_empty_strided",
 }
+# Reading one scalar back to the host (``item()``, ``bool(t)``, formatting a 0-dim tensor)
+# moves no tensor traffic: libraries do it on real tensors only (a fake tensor has no value
+# to read; transformers formats tensors into error messages it never raises), so counting
+# it would make a real count differ from a meta one by a few bytes.
+_NO_TRAFFIC |= {"aten._local_scalar_dense", "aten.item"}
 
 
 def tensor_meta(t: torch.Tensor) -> TensorMeta:
@@ -263,6 +270,7 @@ class CaptureMode(TorchDispatchMode):
         # sequence number of an autograd node → the attention call that created it
         self._attention_nodes: dict[int, tuple[str, _AttentionRegion]] = {}
         self._node_hooks: list[Any] = []
+        self._last_check: Any = None  # weak reference to the last fake _is_all_true result
 
     # -- dispatch -----------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -277,7 +285,11 @@ class CaptureMode(TorchDispatchMode):
             return self._decomposed(func, args, kwargs)
         out = _shape_only_result(func, args)
         if out is None:
+            out = self._passed_check(func, args)
+        if out is None:
             out = func(*args, **kwargs)
+        if func is _IS_ALL_TRUE and _is_fake_tensor(out):
+            self._last_check = weakref.ref(out)
         # prim ops (prim.device, ...) are metadata queries fake tensors make; not work.
         if self.paused or func.namespace == "prim":
             return out
@@ -285,6 +297,18 @@ class CaptureMode(TorchDispatchMode):
             return out
         self._record(op_key(func), args, kwargs, out, is_view=bool(getattr(func, "is_view", False)))
         return out
+
+    def _passed_check(self, func: Any, args: tuple) -> bool | None:
+        """True for reading back a fake ``_is_all_true`` result, else None.
+
+        ``torch._check_tensor_all`` (transformers' ``torch_compilable_check``: Llava checks
+        that ``input_ids`` holds as many image tokens as the vision tower gives features)
+        reads ``cond._is_all_true().item()``, a value a fake tensor does not have. The
+        check asserts and computes nothing, so on fake/meta tensors it is taken as passed,
+        as it passes on real tensors for a valid input (the real run still checks)."""
+        if func is not _LOCAL_SCALAR_DENSE or self._last_check is None:
+            return None
+        return True if args and args[0] is self._last_check() else None
 
     def _as_under_no_grad(self, func: Any, args: tuple, kwargs: dict) -> Any:
         """Run a composite op that reached the mode whole under inference_mode the way
@@ -458,6 +482,15 @@ def _shape_only_result(func, args: tuple) -> torch.Tensor | None:
     groups = int(offs.shape[0]) if isinstance(offs, torch.Tensor) else 1
     shape = grouped_mm_output_shape(tuple(a.shape), tuple(b.shape), groups)
     return torch.empty(shape, dtype=a.dtype, device=a.device)
+
+
+_IS_ALL_TRUE = torch.ops.aten._is_all_true.default
+_LOCAL_SCALAR_DENSE = torch.ops.aten._local_scalar_dense.default
+
+
+def _is_fake_tensor(t: Any) -> bool:
+    module = sys.modules.get("torch._subclasses.fake_tensor")  # not imported: nothing is fake
+    return module is not None and isinstance(t, module.FakeTensor)
 
 
 def _describe(call: OpCall) -> str:

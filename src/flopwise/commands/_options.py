@@ -151,7 +151,10 @@ def OutputOption(help: str = "Write to this file instead of stdout") -> Any:  # 
     return typer.Option(None, "--output", "-o", help=help, callback=output_file)
 
 
-INPUT_HELP = "Input spec, repeatable: 1x3x224x224, input_ids=1x128:int64"
+INPUT_HELP = (
+    "Input spec, repeatable: 1x3x224x224, input_ids=1x128:int64; "
+    "input_ids=1x704@32000*576 puts token 32000 at the first 576 positions (image tokens)"
+)
 
 
 def InputOption(help: str = INPUT_HELP) -> Any:  # noqa: N802, A002

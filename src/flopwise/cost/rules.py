@@ -344,7 +344,7 @@ RULES: tuple[Rule, ...] = (
         "one comparison per input element (topk/median/kthvalue: a selection scan)",
     ),
     Rule("logical_reduction", 1, IN, "reduction",
-        ("any", "all", "count_nonzero"),
+        ("any", "all", "count_nonzero", "_is_all_true", "_is_any_true"),
         "one test-and-accumulate per input element",
     ),
     Rule("var", 4, IN, "reduction",

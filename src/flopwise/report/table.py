@@ -95,6 +95,12 @@ def _header(p: Profile) -> Text:
     resolved = p.source.resolved if p.source is not None else None
     if resolved:  # which file, built-in config or Hub repository the model came from
         header.append(f"\nsource: {resolved}")
+    specs = (p.source.default_inputs if p.source is not None else None) or []
+    if any("@" in spec for spec in specs):  # token ids placed in the input (image tokens)
+        header.append(
+            f"\ndefault inputs: {', '.join(specs)} (@TOKEN*COUNT: that token id at the first "
+            "COUNT positions of each row)"
+        )
     return header
 
 

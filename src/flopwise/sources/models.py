@@ -42,10 +42,11 @@ part of the cost; a generation head of an encoder-decoder or multimodal model
 ``AutoModel``, the bare encoder with its pooler, which is what embedding and reranking
 workloads run. Without ``architectures``, decoder-only model types go to
 ``AutoModelForCausalLM`` and others to ``AutoModel``. Default inputs fit the model's kind (``input_ids``,
-``pixel_values``, ``input_features``, ``decoder_input_ids``; CLIP gets text and image);
-see :func:`_hf_default_inputs`. Attention uses ``attn_implementation="sdpa"`` (so it
-runs through ``scaled_dot_product_attention``), falling back to ``"eager"`` for the few
-architectures without SDPA support.
+``pixel_values``, ``input_features``, ``decoder_input_ids``; CLIP gets text and image, Llava
+``input_ids`` holding its image tokens and ``pixel_values``); see :func:`_hf_default_inputs`.
+Attention uses ``attn_implementation="sdpa"`` (so it runs through
+``scaled_dot_product_attention``), falling back to ``"eager"`` for the few architectures
+without SDPA support.
 """
 
 from __future__ import annotations
@@ -688,7 +689,9 @@ def _hf_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSp
     - else ``input_ids`` 1×L (L = 128, or the model's position limit if smaller), plus
       ``pixel_values`` for dual encoders that take both (CLIP, SigLIP: a ``vision_config``
       and no image tokens to place); image-first models of that kind that also take
-      ``input_ids`` (BLIP captioning) get both too.
+      ``input_ids`` (BLIP captioning) get both too;
+    - Llava: ``input_ids`` 1×(N + L) whose first N ids are the image token (N: what its
+      processor inserts for one image, :func:`_llava_image_tokens`) and ``pixel_values``.
 
     Encoder-decoders add ``decoder_input_ids`` 1×L (L within the decoder's position limit).
     Sizes the config file leaves out are the built model's defaults (a bare
@@ -715,6 +718,8 @@ def _hf_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSp
         inputs = [InputSpec(shape=(1, mels, frames), name="input_features")]
     elif main == "input_values":
         inputs = [InputSpec(shape=(1, 16000), name="input_values")]
+    elif "pixel_values" in params and _llava_image_tokens(config) is not None:
+        inputs = _image_token_inputs(config)
     else:
         inputs = [InputSpec(shape=(1, _text_length(config)), name="input_ids", dtype=torch.int64)]
         if "pixel_values" in params and _reads_text(config):
@@ -723,6 +728,54 @@ def _hf_default_inputs(config: dict[str, Any], model: nn.Module) -> list[InputSp
         length = _text_length(config, ("max_target_positions", "max_position_embeddings"))
         inputs.append(InputSpec(shape=(1, length), name="decoder_input_ids", dtype=torch.int64))
     return inputs
+
+
+def _llava_image_tokens(config: dict[str, Any]) -> int | None:
+    """Image tokens a Llava processor puts in ``input_ids`` for one image at the vision
+    tower's ``image_size`` (None: not a Llava config).
+
+    transformers' ``LlavaProcessor`` inserts (S // P)² patch tokens, plus the vision
+    tower's extra tokens (CLIP's class token: 1), minus one with the ``"default"`` feature
+    strategy, which drops that class token from the features (``"full"`` keeps it); the
+    model checks that ``input_ids`` holds exactly as many as the tower gives features
+    (Llava-1.5: CLIP ViT-L/14 at 336 px, 24² = 576)."""
+    vision = config.get("vision_config")
+    if config.get("model_type") != "llava" or not isinstance(vision, dict):
+        return None
+    if not isinstance(_image_token_id(config), int):
+        return None
+    size, patch = vision.get("image_size"), vision.get("patch_size")
+    if not isinstance(size, int) or not isinstance(patch, int) or patch <= 0:
+        return None
+    tokens = (size // patch) ** 2 + (1 if vision.get("model_type") == "clip_vision_model" else 0)
+    if config.get("vision_feature_select_strategy", "default") == "default":
+        tokens -= 1
+    return tokens if tokens > 0 else None
+
+
+def _image_token_id(config: dict[str, Any]) -> Any:
+    """The image token id (``image_token_id``, or ``image_token_index`` as Llava names it)."""
+    token = config.get("image_token_id")
+    return token if token is not None else config.get("image_token_index")
+
+
+def _image_token_inputs(config: dict[str, Any]) -> list[InputSpec]:
+    """Llava's ``input_ids`` (its N image tokens first, then up to 128 text tokens within
+    the language model's position limit) and ``pixel_values``."""
+    count = _llava_image_tokens(config) or 0
+    token = _image_token_id(config)
+    text_config = config.get("text_config")
+    limit = text_config.get("max_position_embeddings") if isinstance(text_config, dict) else None
+    text = TEXT_SEQUENCE_LENGTH
+    if isinstance(limit, int) and limit > 0:
+        text = max(1, min(text, limit - count))
+    ids = InputSpec(
+        shape=(1, count + text),
+        name="input_ids",
+        dtype=torch.int64,
+        placeholder=(int(token), count),
+    )
+    return [ids, _pixel_values(config)]
 
 
 def _reads_text(config: dict[str, Any]) -> bool:

@@ -3,15 +3,18 @@ and the tensors made from it.
 
 Grammar (whitespace around the parts is ignored)::
 
-    SPEC  := [NAME "="] DIMS [":" DTYPE]
+    SPEC  := [NAME "="] DIMS [":" DTYPE] ["@" TOKEN "*" COUNT]
     DIMS  := INT ("x" INT)*          # "x", "X" or "×" between dimensions; each INT >= 1
     NAME  := a Python identifier     # the keyword the model's forward receives
     DTYPE := a torch dtype name or alias (fp32, fp16, bf16, int64, long, bool, ...)
+    TOKEN := INT >= 0; COUNT := INT >= 1
 
 An unnamed spec is passed positionally, a named one as a keyword. A spec without a dtype
 takes the model's floating dtype, except for names that are integer by nature
 (``input_ids``, ``attention_mask``, ``token_type_ids``, ``position_ids``, ...), which take
-``int64``.
+``int64``. ``@TOKEN*COUNT`` (integer inputs only) puts token id TOKEN at the first COUNT
+positions of each row: the image placeholders a vision-language processor inserts
+(``input_ids=1x704:int64@32000*576`` is Llava-1.5's 576 image tokens and 128 text tokens).
 """
 
 from __future__ import annotations
@@ -112,6 +115,10 @@ class InputSpec:
     shape: tuple[int, ...]
     name: str | None = None
     dtype: torch.dtype | None = None
+    #: ``(token id, count)``: the first ``count`` positions of each row hold that token id
+    #: (a vision-language model's image placeholders); the others are random ids that
+    #: avoid it. None: every position random.
+    placeholder: tuple[int, int] | None = None
 
     def resolve_dtype(self, float_dtype: torch.dtype | None = None) -> torch.dtype:
         """The dtype the tensor is made with: the spec's own, ``int64`` for integer-natured
@@ -129,12 +136,16 @@ class InputSpec:
         return math.prod(self.shape)
 
     def to_dict(self, float_dtype: torch.dtype | None = None) -> dict[str, Any]:
-        """``{"name", "shape", "dtype"}`` with plain JSON types (dtype as ``"float32"``)."""
-        return {
+        """``{"name", "shape", "dtype"}`` with plain JSON types (dtype as ``"float32"``),
+        plus ``"placeholder": {"token", "count"}`` when the spec has one."""
+        out: dict[str, Any] = {
             "name": self.name,
             "shape": list(self.shape),
             "dtype": dtype_name(self.resolve_dtype(float_dtype)),
         }
+        if self.placeholder is not None:
+            out["placeholder"] = {"token": self.placeholder[0], "count": self.placeholder[1]}
+        return out
 
     def __str__(self) -> str:
         text = "x".join(str(d) for d in self.shape)
@@ -142,6 +153,8 @@ class InputSpec:
             text = f"{self.name}={text}"
         if self.dtype is not None:
             text = f"{text}:{dtype_name(self.dtype)}"
+        if self.placeholder is not None:
+            text = f"{text}@{self.placeholder[0]}*{self.placeholder[1]}"
         return text
 
 
@@ -185,6 +198,10 @@ def parse_input_spec(text: str) -> InputSpec:
 
     name: str | None = None
     body = raw
+    placeholder = None
+    if "@" in body:
+        body, _, token_text = body.partition("@")
+        placeholder = _parse_placeholder(token_text, where)
     if "=" in body:
         name, _, body = body.partition("=")
         name = name.strip()
@@ -217,7 +234,46 @@ def parse_input_spec(text: str) -> InputSpec:
         if value <= 0:
             raise BadInputSpec(f"{where}: dimension {value} must be a positive integer")
         dims.append(value)
-    return InputSpec(shape=tuple(dims), name=name, dtype=dtype)
+    spec = InputSpec(shape=tuple(dims), name=name, dtype=dtype, placeholder=placeholder)
+    _check_placeholder(spec)
+    return spec
+
+
+def _parse_placeholder(text: str, where: str) -> tuple[int, int]:
+    """``TOKEN*COUNT`` after the ``@`` of a spec."""
+    token_text, star, count_text = text.partition("*")
+    try:
+        token, count = int(token_text.strip()), int(count_text.strip())
+    except ValueError:
+        raise BadInputSpec(
+            f"{where}: expected '@TOKEN*COUNT' after the shape (e.g. @32000*576: token id "
+            "32000 at the first 576 positions)"
+        ) from None
+    if not star or token < 0 or count < 1:
+        raise BadInputSpec(
+            f"{where}: '@TOKEN*COUNT' needs a token id >= 0 and a count >= 1, got {text.strip()!r}"
+        )
+    return token, count
+
+
+def _check_placeholder(spec: InputSpec, vocab_size: int | None = None) -> None:
+    """A placeholder needs integer ids, room for its count in each row and (when the
+    vocabulary is known) a token id inside it."""
+    if spec.placeholder is None:
+        return
+    where = f"input spec {str(spec)!r}"
+    token, count = spec.placeholder
+    dtype = spec.resolve_dtype()
+    if dtype.is_floating_point or dtype.is_complex or dtype == torch.bool:
+        raise BadInputSpec(f"{where}: '@TOKEN*COUNT' needs integer token ids (e.g. :int64)")
+    if count > spec.shape[-1]:
+        raise BadInputSpec(
+            f"{where}: {count} placeholder tokens do not fit in rows of {spec.shape[-1]}"
+        )
+    if vocab_size and token >= vocab_size:
+        raise BadInputSpec(
+            f"{where}: placeholder token {token} is outside the vocabulary ({vocab_size} ids)"
+        )
 
 
 def parse_input_specs(texts: Iterable[str | InputSpec]) -> list[InputSpec]:
@@ -253,13 +309,19 @@ def make_inputs(
     - ``attention_mask`` (and ``*_attention_mask``) and ``bool`` inputs: all ones / True;
     - ``token_type_ids``: zeros; ``position_ids``/``cache_position``: ``0..n-1`` along the last dim;
     - other integer inputs (token ids): uniform in ``[0, vocab_size)`` when ``vocab_size`` is
-      known, else in ``[0, 2)`` (valid for any embedding table).
+      known, else in ``[0, 2)`` (valid for any embedding table); with a ``placeholder``
+      the first ``count`` positions of each row are its token and the others avoid it.
+
+    Raises :class:`BadInputSpec` for a placeholder on a non-integer input, longer than a
+    row, or with a token outside ``[0, vocab_size)``.
 
     ``device="meta"`` makes meta tensors (shape and dtype only, nothing allocated).
     Specs without a dtype use ``float_dtype`` (default: torch's default dtype), see
     :meth:`InputSpec.resolve_dtype`.
     """
     parsed = parse_input_specs(specs)
+    for spec in parsed:  # specs built in code (sweeps, loaders) skip the parser's check
+        _check_placeholder(spec, vocab_size)
     device = torch.device(device)
     if device.type != "meta":
         _check_inputs_fit(parsed, device, float_dtype)
@@ -341,7 +403,16 @@ def _fill(
     if dtype != torch.int64:
         info = torch.iinfo(dtype)
         high = min(high, int(info.max) + 1)
-    return torch.randint(0, high, shape, generator=generator, dtype=torch.int64).to(dtype)
+    if spec.placeholder is None:
+        return torch.randint(0, high, shape, generator=generator, dtype=torch.int64).to(dtype)
+    token, count = spec.placeholder
+    # Text ids avoid the placeholder (drawn from one id fewer, shifted past it), so the row
+    # holds exactly ``count`` of them, as the model checks against its image features.
+    avoid = 1 if token < high else 0
+    ids = torch.randint(0, max(high - avoid, 1), shape, generator=generator, dtype=torch.int64)
+    ids = ids + (ids >= token).to(torch.int64) * avoid
+    ids[..., :count] = token
+    return ids.to(dtype)
 
 
 def normalize_example_inputs(example: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
