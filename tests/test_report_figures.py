@@ -1,0 +1,254 @@
+"""Renderers only render: every derived figure a report prints (shares, intensities,
+achieved FLOP/s, efficiencies, per-token figures) is a named field of the result that
+produced it, checked here against numbers worked out by hand; and each renderer prints the
+field it is given (a deliberately different value shows up), so a renderer that went back
+to computing the figure itself, or a result that lost the field, fails here."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from rich.console import Console
+from torch import nn
+
+import flopwise
+from flopwise.analysis.predict import shares
+from flopwise.analysis.roofline import module_figures, roofline_plot
+from flopwise.campaign.summary import flops_per_second
+from flopwise.pipeline.predict import LatencyPrediction
+from flopwise.report.campaign import campaign_tables
+from flopwise.report.html import render_html
+from flopwise.report.plots import efficiency_share_chart, latency_chart
+from flopwise.report.predict import prediction_table
+
+
+def _text(renderable, width: int = 200) -> str:
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+# -- predict: each class's and module's share of the predicted time ------------------------
+
+
+def test_shares_are_fractions_of_the_sum():
+    assert shares({"conv": 3.0, "norm": 1.0}) == {"conv": 0.75, "norm": 0.25}
+    assert shares({"a": 0.5, "b": 1.5, "c": 2.0}) == {"a": 0.125, "b": 0.375, "c": 0.5}
+    assert shares({"a": 0.0}) == {"a": 0.0}  # nothing predicted: no share, no division by 0
+    assert shares({}) == {}
+
+
+def _prediction(**overrides) -> LatencyPrediction:
+    fields = dict(
+        model="m",
+        inputs=[{"name": "x", "shape": [1, 4], "dtype": "float32"}],
+        dtype="float32",
+        hardware={"name": "hw", "kind": "cpu", "source": "by hand"},
+        method="roofline floor",
+        predicted_s=4e-3,
+        roofline_floor_s=4e-3,
+        flops=100,
+        bytes=400,
+        ops=3,
+        by_class={
+            "conv": {"seconds": 3e-3, "ops": 2, "memory_bound_ops": 1},
+            "norm": {"seconds": 1e-3, "ops": 1, "memory_bound_ops": 1},
+        },
+        by_module={"body": 3.5e-3, "head": 0.5e-3},
+        class_share={"conv": 0.75, "norm": 0.25},  # 3 ms and 1 ms of 4 ms
+        module_share={"body": 0.875, "head": 0.125},  # 3.5 ms and 0.5 ms of 4 ms
+        cost_model=None,
+        notes=[],
+        complete=True,
+    )
+    return LatencyPrediction(**{**fields, **overrides})
+
+
+def _row(text: str, first: str) -> list[str]:
+    """The cells of the table row whose first cell is ``first``."""
+    rows = [[c.strip() for c in ln.split("│")[1:-1]] for ln in text.splitlines() if "│" in ln]
+    (row,) = [r for r in rows if r and r[0] == first]
+    return row
+
+
+def test_prediction_table_prints_the_predictions_shares():
+    text = prediction_table(_prediction())
+    assert _row(text, "conv")[-1] == "75.0%" and _row(text, "norm")[-1] == "25.0%"
+    assert _row(text, "body")[-1] == "87.5%" and _row(text, "head")[-1] == "12.5%"
+    # the renderer formats the fields; it does not recompute them from the seconds
+    odd = prediction_table(
+        _prediction(class_share={"conv": 0.5, "norm": 0.5}, module_share={"body": 0.3, "head": 0.7})
+    )
+    assert _row(odd, "conv")[-1] == "50.0%" and _row(odd, "head")[-1] == "70.0%"
+
+
+def test_predict_model_carries_shares_of_its_own_seconds():
+    from flopwise.pipeline import predict_model
+
+    pred = predict_model("torchvision:resnet18", ["1x3x32x32"], hardware="h100")
+    assert set(pred.class_share) == set(pred.by_class)
+    assert set(pred.module_share) == set(pred.by_module)
+    assert sum(pred.class_share.values()) == pytest.approx(1.0, rel=1e-12)
+    assert sum(pred.module_share.values()) == pytest.approx(1.0, rel=1e-12)
+    module_total = sum(pred.by_module.values())
+    for path, seconds in pred.by_module.items():
+        assert pred.module_share[path] == pytest.approx(seconds / module_total, rel=1e-12)
+    # the JSON document keeps its keys: the seconds give the shares
+    assert "class_share" not in pred.to_dict() and "module_share" not in pred.to_dict()
+
+
+# -- campaign: achieved FLOP/s per device ---------------------------------------------------
+
+
+def test_campaign_flops_per_second_per_device():
+    # 200 FLOPs in 2 s on the CPU, in 0.05 s on the GPU
+    row = {"flops": 200, "latency": {"cpu": 2.0, "nvidia-l4": 0.05}}
+    assert flops_per_second(row) == {"cpu": 100.0, "nvidia-l4": 4000.0}
+    assert flops_per_second({"flops": 0, "latency": {"cpu": 1.0}}) == {}  # nothing counted
+    assert flops_per_second({"flops": None, "latency": {"cpu": 1.0}}) == {}
+
+
+def test_campaign_rows_carry_flops_per_second(tmp_path):
+    from flopwise.campaign import run_campaign
+    from flopwise.campaign.summary import campaign_rows
+    from flopwise.store import Store
+    from test_campaign_analysis import FakeExecutor, _documents, _plan
+
+    with Store(tmp_path / "r.sqlite") as store:
+        run_campaign(_plan(accuracy=False), store, FakeExecutor(_documents()))
+        rows = {r["model"]: r for r in campaign_rows(store, "pareto")}
+    # torchvision:b: 200 FLOPs, 2.0 s on the CPU, 0.05 s on the L4 (test_campaign_analysis)
+    assert rows["torchvision:b"]["flops_per_second"] == {"cpu": 100.0, "nvidia-l4": 4000.0}
+    assert rows["torchvision:d"]["flops_per_second"] == {"cpu": 100.0, "nvidia-l4": 1000.0}
+
+
+def test_campaign_table_prints_the_rows_flops_per_second():
+    row = {
+        "model": "m",
+        "inputs": "1x4",
+        "flops": 100,
+        "macs": 50,
+        "params": 1,
+        "count_status": "ok",
+        "peak_memory": None,
+        "memory_status": None,
+        "latency": {"cpu": 1e-3},
+        "flops_per_second": {"cpu": 2.5e9},  # not 100 / 1 ms: the field is what is printed
+        "energy": {},
+        "energy_estimated": set(),
+        "predicted": {},
+        "predict_method": {},
+        "status": {"cpu": "ok"},
+        "jobs": {"cpu": {"measure": "ok"}},
+    }
+    (table,) = campaign_tables([row], "c")
+    (line,) = [ln for ln in _text(table).splitlines() if "│ m " in ln]
+    assert line.split("│")[-2].strip() == "2.5"  # GFLOP/s
+
+
+# -- HTML report: intensity, % FLOPs, % time, achieved FLOP/s -------------------------------
+
+
+def _tiny_document() -> dict:
+    """Linear(4, 3) + ReLU on a 2×4 input: Linear 2·2·4·3 + 2·3 = 54 FLOPs moving
+    4·(8 + 12 + 3) + 4·6 = 116 bytes; ReLU 6 FLOPs moving 24 + 24 bytes; 60 FLOPs in all."""
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    doc = flopwise.profile(net, torch.randn(2, 4)).to_dict()
+    assert [m["flops"] for m in doc["modules"]] == [60, 54, 6]
+    return doc
+
+
+def test_module_figures_of_a_tiny_linear():
+    doc = _tiny_document()
+    for m in doc["modules"]:
+        del m["intensity"]  # an older document without it: FLOPs / bytes
+    doc["measured"] = {"latency_s": 1e-5}
+    doc["modules"][1]["time_s"] = 6e-6
+    figures = module_figures(doc)
+    root, linear, relu = figures["modules"]
+    assert linear["intensity"] == pytest.approx(54 / 116, rel=1e-12)
+    assert relu["intensity"] == pytest.approx(6 / 48, rel=1e-12)
+    assert root["flops_percent"] == 100.0
+    assert linear["flops_percent"] == pytest.approx(90.0) and relu["flops_percent"] == 10.0
+    assert linear["time_percent"] == pytest.approx(60.0)  # 6 µs of the 10 µs latency
+    assert linear["achieved_flops_per_s"] == pytest.approx(9e6)  # 54 FLOPs in 6 µs
+    assert relu["time_percent"] is None and relu["achieved_flops_per_s"] is None
+    assert figures["achieved_flops_per_s"] == pytest.approx(6e6)  # 60 FLOPs in 10 µs
+    # the document's own intensity wins (it is what profile_document wrote)
+    assert module_figures(_tiny_document())["modules"][1]["intensity"] == round(54 / 116, 6)
+    # no latency: times are shares of the root's own time, and no achieved card
+    doc.pop("measured")
+    doc["modules"][0]["time_s"] = 2e-5
+    figures = module_figures(doc)
+    assert figures["modules"][1]["time_percent"] == pytest.approx(30.0)
+    assert figures["achieved_flops_per_s"] is None
+
+
+def test_html_prints_the_figures_it_is_given():
+    doc = _tiny_document()
+    doc["measured"] = {"latency_s": 1e-5}
+    doc["modules"][1]["time_s"] = 6e-6
+    figures = module_figures(doc)
+    figures["achieved_flops_per_s"] = 7.5e9
+    figures["modules"][1] = {
+        "intensity": 12.5,
+        "flops_percent": 33.3,
+        "time_percent": 44.4,
+        "achieved_flops_per_s": 8.5e9,
+    }
+    html = render_html(doc, roofline=roofline_plot(doc), figures=figures)
+    assert 'Achieved</div><div class="value">7.5 GFLOP/s' in html
+    (row,) = [r for r in html.split("<tr") if 'data-path="0"' in r]
+    for cell in ('data-v="12.5"', 'data-v="33.3"', 'data-v="44.4"', "8.5 GFLOP/s"):
+        assert cell in row
+
+
+# -- charts: shares per layer and the efficiency in the caption -----------------------------
+
+
+def _layers_document(latency: float) -> dict:
+    """Two layers: 30 and 10 FLOPs, 100 and 300 bytes, 1 s and 3 s, floors 0.5 s each."""
+    return {
+        "model": "m",
+        "measured": {"latency_s": latency},
+        "modules": [
+            {"path": "", "depth": 0, "flops": 40, "bytes_read": 400, "bytes_written": 0},
+            {"path": "a", "depth": 1, "flops": 30, "bytes_read": 100, "bytes_written": 0,
+             "time_s": 1.0, "floor_s": 0.5},
+            {"path": "b", "depth": 1, "flops": 10, "bytes_read": 200, "bytes_written": 100,
+             "time_s": 3.0, "floor_s": 0.5},
+        ],
+    }  # fmt: skip
+
+
+def test_layer_shares_and_efficiency():
+    plot = roofline_plot(_layers_document(latency=4.0))
+    assert plot["shares"] == {"flops": [75.0, 25.0], "bytes": [25.0, 75.0], "time": [25.0, 75.0]}
+    assert plot["efficiency"] == 0.25  # waterline 0.5 + 0.5 s of 4 s measured
+    assert roofline_plot(_layers_document(latency=0.8))["efficiency"] is None  # under it
+    untimed = _layers_document(latency=4.0)
+    untimed.pop("measured")
+    for m in untimed["modules"]:
+        m.pop("time_s", None)
+    assert roofline_plot(untimed)["shares"]["time"] is None
+
+
+def test_charts_draw_the_analysis_shares_and_efficiency():
+    doc = _layers_document(latency=4.0)
+    plot = roofline_plot(doc)
+    assert "(efficiency 25.0%)" in latency_chart(doc, plot).caption
+    plot["efficiency"] = 0.125
+    assert "(efficiency 12.5%)" in latency_chart(doc, plot).caption
+    plot["shares"] = {"flops": [60.0, 40.0], "bytes": None, "time": [10.0, 90.0]}
+    chart = efficiency_share_chart(doc, plot)
+    # ranked by time: b (3 s) first
+    assert [(g.name, g.values) for g in chart.bars] == [
+        ("FLOPs share", [40.0, 60.0]),
+        ("time share", [90.0, 10.0]),
+    ]
+    under = _layers_document(latency=0.8)
+    assert (
+        "(under the floor: a profile error)." in latency_chart(under, roofline_plot(under)).caption
+    )
