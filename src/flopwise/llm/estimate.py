@@ -154,8 +154,9 @@ class PhaseTime:
 
 
 @dataclass(frozen=True)
-class DecodeTotals:
-    """Sums over all decode steps (``steps`` of them)."""
+class DecodeTotals(DerivedCosts):
+    """Sums over all decode steps (``steps`` of them); ``matmul_flops`` (2·macs) and
+    ``intensity`` as for one op."""
 
     steps: int
     flops: int
@@ -218,6 +219,12 @@ class LLMEstimate:
     @property
     def total_flops(self) -> int:
         return self.prefill.flops + (self.decode.flops if self.decode else 0)
+
+    @property
+    def decode_tokens(self) -> int:
+        """New tokens of all decode steps over every sequence (batch · steps; 0 without
+        decode steps)."""
+        return self.batch * self.decode.steps if self.decode else 0
 
 
 def weight_bytes(spec: ModelSpec, precision: Precision) -> int:
