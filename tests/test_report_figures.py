@@ -22,6 +22,7 @@ from flopwise.report.campaign import campaign_tables
 from flopwise.report.html import render_html
 from flopwise.report.plots import efficiency_share_chart, latency_chart
 from flopwise.report.predict import prediction_table
+from test_fit_alpha_cli import isolated_cache, synthetic_csv  # noqa: F401  (fixtures)
 
 
 def _text(renderable, width: int = 200) -> str:
@@ -252,3 +253,183 @@ def test_charts_draw_the_analysis_shares_and_efficiency():
     assert (
         "(under the floor: a profile error)." in latency_chart(under, roofline_plot(under)).caption
     )
+
+
+# -- profile table: % FLOPs per module and the count against 6·N --------------------------
+
+
+def _tiny_profile():
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    return flopwise.profile(net, torch.randn(2, 4))
+
+
+def _table_row(text: str, name: str) -> list[str]:
+    (line,) = [ln for ln in text.splitlines() if ln.split() and ln.split()[0] == name]
+    return line.split()
+
+
+def test_profile_flops_percent_of_a_tiny_linear():
+    p = _tiny_profile()
+    # 54 of 60 FLOPs in the Linear, 6 in the ReLU
+    assert p.module_flops_percent == {"": 100.0, "0": 90.0, "1": 10.0}
+    text = p.table()
+    assert "90.0%" in _table_row(text, "0") and "10.0%" in _table_row(text, "1")
+
+
+def test_profile_table_prints_the_profiles_percent(monkeypatch):
+    from flopwise.profile import Profile
+
+    monkeypatch.setattr(
+        Profile, "module_flops_percent", property(lambda self: {"": 100.0, "0": 12.3, "1": 4.5})
+    )
+    text = _tiny_profile().table()
+    assert "12.3%" in _table_row(text, "0") and "4.5%" in _table_row(text, "1")
+
+
+def test_flops_over_six_n():
+    from flopwise.report.table import closed_form_parts
+    from flopwise.sections import TrainingClosedForms
+
+    p = _tiny_profile()  # 60 FLOPs counted
+    assert p.flops_over_six_n is None  # no closed forms
+    p.training_closed_forms = TrainingClosedForms(tokens=2, six_n=48, megatron=50)
+    assert p.flops_over_six_n == 1.25  # 60 / 48
+    (line,) = closed_form_parts(p)
+    assert "6·N·tokens 48 FLOPs (1.25x)," in line.plain
+    p.training_closed_forms.six_n = 0  # no ratio to show, and no division by zero
+    assert p.flops_over_six_n is None
+    assert "x)" not in closed_form_parts(p)[0].plain
+
+
+# -- llm: decode tokens and matmul FLOPs, per-token training FLOPs, op bytes, spreads ------
+
+
+def test_llm_decode_tokens_and_matmul_flops():
+    from flopwise.llm.estimate import estimate
+
+    est = estimate("hf:gpt2", batch=3, prompt=16, gen=5, hardware="h100")
+    assert est.decode.steps == 4 and est.decode_tokens == 12  # 3 sequences × 4 steps
+    assert est.decode.matmul_flops == 2 * est.decode.macs
+    one = estimate("hf:gpt2", batch=3, prompt=16, gen=2)  # one decode step: step 1's own sum
+    assert one.decode.matmul_flops == one.decode_first.matmul_flops
+    assert estimate("hf:gpt2", batch=3, prompt=16, gen=1).decode_tokens == 0
+
+
+def test_llm_phase_table_prints_the_decode_fields(monkeypatch):
+    from flopwise.llm.estimate import DecodeTotals, LLMEstimate, estimate
+    from flopwise.report.llm import _phase_table
+
+    est = estimate("hf:gpt2", batch=3, prompt=16, gen=5)
+    monkeypatch.setattr(LLMEstimate, "decode_tokens", property(lambda self: 777))
+    monkeypatch.setattr(DecodeTotals, "matmul_flops", property(lambda self: 4.2e12))
+    text = _text(_phase_table(est, [("prefill", est.prefill)], {}))
+    assert _row(text, "new tokens")[-1] == "777"
+    assert _row(text, "matmul FLOPs (2·MACs)")[-1] == "4.2 TFLOPs"
+
+
+def test_training_per_token_flops(monkeypatch):
+    from flopwise.llm.training import TrainingCost
+    from flopwise.report.llm import _training_table
+
+    cost = TrainingCost(
+        batch=2, seq=4, forward=80, backward=160, recompute=8, forward_matmul=70,
+        six_n=48, kaplan=56, megatron=64, palm=72,
+    )  # fmt: skip
+    assert cost.per_token_flops == {
+        "forward": 10.0,
+        "backward": 20.0,
+        "recompute": 1.0,
+        "step": 31.0,
+        "six_n": 6.0,
+        "kaplan": 7.0,
+        "megatron": 8.0,
+        "palm": 9.0,
+    }  # fmt: skip  (8 tokens)
+    text = _text(_training_table(cost, None, None))
+    assert _row(text, "total (counted)") == ["total (counted)", "248 FLOPs", "31 FLOPs"]
+    assert _row(text, "6·N")[-1] == "6 FLOPs"
+    odd = {name: 1000.0 for name in cost.per_token_flops}
+    monkeypatch.setattr(TrainingCost, "per_token_flops", property(lambda self: odd))
+    assert _row(_text(_training_table(cost, None, None)), "6·N")[-1] == "1 KFLOPs"
+
+
+def test_llm_op_activation_and_kv_bytes():
+    from flopwise.llm.ops import OpEstimate
+
+    op = OpEstimate("attn", "attention", "contraction", 2, 100, act_read=3, act_written=4,
+                    kv_read=5, kv_written=6)  # fmt: skip
+    assert (op.act_bytes, op.kv_bytes) == (7, 11)
+
+
+def test_llm_op_table_prints_the_ops_bytes(monkeypatch):
+    from flopwise.llm.estimate import estimate
+    from flopwise.llm.ops import OpEstimate
+    from flopwise.report.llm import _op_table
+
+    monkeypatch.setattr(OpEstimate, "act_bytes", property(lambda self: 3_000_000))
+    monkeypatch.setattr(OpEstimate, "kv_bytes", property(lambda self: 5_000_000))
+    text = _text(_op_table("ops", estimate("hf:gpt2", prompt=16, gen=2).prefill, None), 300)
+    rows = [r for r in text.splitlines() if "│" in r and "lm_head" in r]
+    assert rows and all("3 MB" in r and "5 MB" in r for r in rows)
+
+
+def test_measured_training_spread():
+    from flopwise.llm.measured import _with_spread
+    from flopwise.measure.timing import Latency
+    from flopwise.report.llm import _measured_training
+
+    # samples 1, 2, 3, 4, 10 s: IQR 4 - 2 = 2 of median 3 (0.667); CV √12.5 / 4 (0.884)
+    step = _with_spread(Latency([1.0, 2.0, 3.0, 4.0, 10.0]))
+    assert step["spread"] == pytest.approx(12.5**0.5 / 4, rel=1e-12)
+    doc = {
+        "device": {"name": "cpu"}, "dtype": "float32", "batch": 1, "seq": 8, "what": "x",
+        "device_timer": "wall clock", "mfu": None, "step_device": None,
+        "step": {**step, "spread": 0.25},  # the field is printed, not the max recomputed
+    }  # fmt: skip
+    console = Console(width=200, record=True, file=io.StringIO())
+    _measured_training(console, doc)
+    assert _row(console.export_text(), "spread")[-1] == "25% (n=5)"
+
+
+# -- hardware: the cache-sized copies of a bandwidth curve ---------------------------------
+
+
+def test_hardware_cache_copies(monkeypatch):
+    from flopwise.measure.hardware.profiles import CacheCopy, HardwareProfile
+    from flopwise.report.hardware import profile_table
+
+    curve = [[2**16, 1e11], [2**20, 5e10], [2**22, 6e10], [2**26, 2.1e10]]  # bytes moved, B/s
+    hw = HardwareProfile("h", "cpu", {"float32": 1e11}, 2e10, details={"bandwidth_curve": curve})
+    copies = hw.cache_copies()
+    # every point but the main-memory one; buffers are half the bytes a copy moves; the
+    # 512 KiB copy measured 50 GB/s under the 60 GB/s of the larger 2 MiB one: disturbed
+    assert [c.buffer_bytes for c in copies] == [2**15, 2**19, 2**21]
+    assert [c.bytes_per_s for c in copies] == [1e11, 6e10, 6e10]
+    assert [c.disturbed for c in copies] == [False, True, False]
+    assert HardwareProfile("h", "cpu", {"float32": 1e11}, 2e10).cache_copies() == []
+    text = _text(profile_table(hw), width=300)
+    assert "512 KiB buffers" in text and "(measured 50 GB/s, disturbed;" in text
+    # the table prints the copies it is given
+    odd = CacheCopy(3 * 2**20, 6 * 2**20, 7e9, 8e9, disturbed=True)
+    monkeypatch.setattr(HardwareProfile, "cache_copies", lambda self: [odd])
+    text = _text(profile_table(hw), width=300)
+    assert "3 MiB buffers" in text and "8 GB/s" in text and "(measured 7 GB/s, disturbed;" in text
+
+
+# -- fit-alpha: the time scale as a rate ----------------------------------------------------
+
+
+@pytest.mark.usefixtures("isolated_cache")
+def test_alpha_macs_per_second(request):
+    from flopwise.analysis.alpha import AlphaConstants
+    from flopwise.pipeline import run_fit_alpha
+    from flopwise.report.calibration import alpha_fit_table
+
+    assert AlphaConstants(seconds_per_mac=2e-11).macs_per_second == pytest.approx(5e10)
+    assert AlphaConstants().macs_per_second is None  # the authors' constants: no time scale
+    # layers timed at 20 ps per α-MAC (test_fit_alpha_cli.TRUE): 50 α-GMAC/s
+    doc = run_fit_alpha(request.getfixturevalue("synthetic_csv")).to_dict()
+    assert doc["alpha_macs_per_second"] == pytest.approx(5e10, rel=1e-3)
+    assert "(50 α-GMAC/s)" in alpha_fit_table(doc)
+    doc["alpha_macs_per_second"] = 4e10  # the field is printed, not 1 / seconds_per_mac
+    assert "(40 α-GMAC/s)" in alpha_fit_table(doc)
