@@ -433,3 +433,22 @@ def test_alpha_macs_per_second(request):
     assert "(50 α-GMAC/s)" in alpha_fit_table(doc)
     doc["alpha_macs_per_second"] = 4e10  # the field is printed, not 1 / seconds_per_mac
     assert "(40 α-GMAC/s)" in alpha_fit_table(doc)
+
+
+# -- measured profile: the worst profile error ---------------------------------------------
+
+
+def test_worst_profile_error():
+    from flopwise.report.table import _roofline_lines
+    from flopwise.sections import ProfileError, Roofline
+
+    errors = [
+        ProfileError(path="a", ratio=1.2),
+        ProfileError(path="b", op="aten.mm", ratio=3.0),
+        ProfileError(path="c", ratio=3.0),  # a tie: the first stays the worst
+    ]
+    roof = Roofline(profile_errors=errors)
+    assert roof.worst_error is errors[1]
+    assert Roofline().worst_error is None
+    (line,) = _roofline_lines(roof, None)
+    assert "3 measured time(s) under their roofline floor (worst b aten.mm: 3.00x)" in line.plain

@@ -231,8 +231,8 @@ def _roofline_lines(roof: Roofline, hw: HardwareRef | None) -> list[Text]:
                 )
             )
         )
-    if roof.profile_errors:
-        worst = max(roof.profile_errors, key=lambda e: e.ratio)
+    worst = roof.worst_error
+    if worst is not None:
         where = worst.path or "(model)"
         lines.append(
             Text(
