@@ -452,3 +452,28 @@ def test_worst_profile_error():
     assert Roofline().worst_error is None
     (line,) = _roofline_lines(roof, None)
     assert "3 measured time(s) under their roofline floor (worst b aten.mm: 3.00x)" in line.plain
+
+
+# -- memory timeline: the stacked bands ----------------------------------------------------
+
+
+def test_memory_curve_stacked(monkeypatch):
+    from flopwise.memory.result import MemoryProfile
+    from flopwise.report.memory import memory_timeline_chart
+    from test_memory_timeline_html import tiny_profile
+
+    mp = tiny_profile()
+    # parameters 1024 at every op; + gradients 1024 from op 2; + saved 512; + a 2048-byte
+    # temporary at op 1; optimizer state (never live) has no band
+    assert mp.curve_stacked() == {
+        "parameters": [1024, 1024, 1024, 1024],
+        "gradients": [1024, 1024, 2048, 2048],
+        "saved": [1536, 1536, 2560, 2560],
+        "temporaries": [1536, 3584, 2560, 2560],
+    }
+    areas = {s.name: s.points for s in memory_timeline_chart(mp).series if s.style == "area"}
+    assert areas["temporaries"] == [(0, 1536), (1, 3584), (2, 2560), (3, 2560)]
+    odd = {"saved": [7, 7, 7, 7]}  # the chart draws the bands it is given
+    monkeypatch.setattr(MemoryProfile, "curve_stacked", lambda self: odd)
+    areas = {s.name: s.points for s in memory_timeline_chart(mp).series if s.style == "area"}
+    assert areas == {"saved": [(0, 7), (1, 7), (2, 7), (3, 7)]}
