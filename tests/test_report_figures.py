@@ -477,3 +477,28 @@ def test_memory_curve_stacked(monkeypatch):
     monkeypatch.setattr(MemoryProfile, "curve_stacked", lambda self: odd)
     areas = {s.name: s.points for s in memory_timeline_chart(mp).series if s.style == "area"}
     assert areas == {"saved": [(0, 7), (1, 7), (2, 7), (3, 7)]}
+
+
+def test_llm_op_bounds():
+    from dataclasses import replace
+
+    from flopwise.llm.estimate import PhaseCost
+    from flopwise.llm.ops import OpEstimate
+    from flopwise.report.llm import _op_table
+
+    ops = (
+        OpEstimate("mm", "mlp", "contraction", 1, 100, act_read=10),  # 100/10 s vs 10/10 s
+        OpEstimate("add", "residual", "elementwise", 1, 10, act_read=100),  # 1 s vs 10 s
+        OpEstimate("copy", "residual", "memory", 1, 0),  # no flops: memory-bound
+    )
+    phase = PhaseCost("prefill", tokens=1, context=1, ops=ops)
+    time = phase.roofline(peak=10.0, bandwidth=10.0)
+    assert time.op_bounds == ("compute", "memory", "memory")
+    assert time.op_bounds == tuple(op.bound(10.0, 10.0) for op in ops)
+
+    def bounds(text: str) -> list[str]:
+        return [_row(text, name)[-1] for name in ("mm", "add", "copy")]
+
+    assert bounds(_text(_op_table("ops", phase, time))) == ["compute", "memory", "memory"]
+    odd = replace(time, op_bounds=("memory", "compute", "compute"))  # printed as given
+    assert bounds(_text(_op_table("ops", phase, odd))) == ["memory", "compute", "compute"]

@@ -89,8 +89,7 @@ def _estimate_tables(console: Console, result: LLMResult, with_ops: bool) -> Non
         console.print(_roofline_table(est, est.roofline))
     if with_ops:
         for name, ph in phases[:2]:
-            roof = times.get(name) and est.roofline
-            console.print(_op_table(f"Per op: {name} (summed over layers)", ph, roof))
+            console.print(_op_table(f"Per op: {name} (summed over layers)", ph, times.get(name)))
     b = est.prefill.breakdown
     extra = ", ".join(
         f"{k.replace('_', ' ')} {_fl(v)}" for k, v in b.items() if k != "matmul" and v
@@ -292,13 +291,14 @@ def _rerank_table(reranking: RerankCost, rpp: float | None) -> Table:
     return rr
 
 
-def _op_table(title: str, phase: PhaseCost, roof: Roofline | None) -> Table:
+def _op_table(title: str, phase: PhaseCost, time: PhaseTime | None) -> Table:
+    """One row per op of ``phase``; with the phase's roofline ``time``, each op's bound."""
     t = Table(title=title, title_justify="left")
     for col in ("op", "layers", "FLOPs", "weights", "activations", "KV cache", "FLOPs/B"):
         t.add_column(col, justify="left" if col == "op" else "right", no_wrap=True)
-    if roof:
+    if time:
         t.add_column("bound", justify="right", no_wrap=True)
-    for op in phase.ops:
+    for i, op in enumerate(phase.ops):
         name = f"{op.stack}.{op.name}" if op.stack else op.name
         cells = [
             name,
@@ -309,8 +309,8 @@ def _op_table(title: str, phase: PhaseCost, roof: Roofline | None) -> Table:
             _by(op.kv_bytes),
             "-" if not op.bytes else f"{op.intensity:.1f}",
         ]
-        if roof:
-            cells.append(op.bound(roof.peak_flops, roof.bandwidth))
+        if time:
+            cells.append(time.op_bounds[i])
         t.add_row(*cells)
     return t
 
