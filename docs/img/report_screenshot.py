@@ -102,14 +102,14 @@ def main() -> None:
     parser.add_argument("--html", type=Path, help="Also keep the rendered HTML here.")
     args = parser.parse_args()
 
-    from flopwise.report.html import render_html
+    from flopwise.pipeline import html_report
 
     doc = profile_document(
         args.model, args.input or ["1x3x224x224"], not args.no_measure, args.budget
     )
     sweep = json.loads(args.sweep.read_text()) if args.sweep else None
     comparison = json.loads(args.compare.read_text()) if args.compare else None
-    html = render_html(doc, sweep=sweep, comparison=comparison)
+    html = html_report(doc, sweep=sweep, comparison=comparison)
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(args.html) if args.html else Path(tmp) / "report.html"
         page.write_text(html, encoding="utf-8")

@@ -112,6 +112,23 @@ class Profile:
         """True when every op run was seen and had a formula or was in the zero set."""
         return not self.uncounted and not self.incomplete_reasons
 
+    @property
+    def module_flops_percent(self) -> dict[str, float]:
+        """Each module's FLOPs as a percent (0..100) of the model's total, by module path
+        (all 0 when the model counted no FLOPs)."""
+        total = self.totals.flops or 1
+        return {m.path: 100 * m.flops / total for m in self.modules}
+
+    @property
+    def flops_over_six_n(self) -> float | None:
+        """The counted FLOPs over the 6·N·tokens closed form of :attr:`training_closed_forms`
+        (a unitless ratio: 1.17 means the count is 17% above 6·N), None without closed forms
+        or when 6·N is 0."""
+        closed = self.training_closed_forms
+        if closed is None or not closed.six_n:
+            return None
+        return self.totals.flops / closed.six_n
+
     def module(self, path: str) -> ModuleStats:
         for m in self.modules:
             if m.path == path:

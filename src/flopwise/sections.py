@@ -296,6 +296,12 @@ class Roofline(Section):
     #: Set when the host profile was re-measured because a time beat its floor.
     remeasured: dict[str, Any] | None = None
 
+    @property
+    def worst_error(self) -> ProfileError | None:
+        """The profile error whose floor exceeds its measured time the most (largest
+        ``ratio``, the first of equals), None without profile errors."""
+        return max(self.profile_errors, key=lambda e: e.ratio, default=None)
+
 
 @dataclass
 class Measured(Section):

@@ -112,6 +112,12 @@ class AlphaConstants:
             return self.beta_k1, self.gamma_k1
         return self.beta_kn, self.gamma_kn
 
+    @property
+    def macs_per_second(self) -> float | None:
+        """The time scale as a rate: α-MACs per second (1 / ``seconds_per_mac``), None
+        without a time scale."""
+        return None if not self.seconds_per_mac else 1 / self.seconds_per_mac
+
     def with_time_scale(self, seconds_per_mac: float | None) -> AlphaConstants:
         """A copy with another time scale."""
         return replace(self, seconds_per_mac=seconds_per_mac)

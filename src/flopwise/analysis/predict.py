@@ -62,6 +62,7 @@ __all__ = [
     "fit_flops_scale",
     "leave_one_group_out",
     "predict",
+    "shares",
     "summarize_errors",
 ]
 
@@ -763,6 +764,13 @@ def predict(feats: OpFeatures, model: CostModel, *, module_depth: int = 1) -> Pr
         by_module[key] = by_module.get(key, 0.0) + float(t)
     total = float(per_op.sum() + feats.free_ops * model.free_overhead_s)
     return Prediction(total, feats.floor_s, by_class, by_module, model)
+
+
+def shares(seconds: Mapping[str, float]) -> dict[str, float]:
+    """Each entry's fraction (0..1, unitless) of the sum of ``seconds``, in the same order;
+    all 0 when the sum is 0. ``shares({"a": 3.0, "b": 1.0}) == {"a": 0.75, "b": 0.25}``."""
+    total = sum(seconds.values()) or 1.0
+    return {key: value / total for key, value in seconds.items()}
 
 
 def summarize_errors(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, float]:

@@ -71,6 +71,7 @@ __all__ = [
     "summary",
     "roofline_document",
     "roofline_plot",
+    "module_figures",
 ]
 
 
@@ -831,12 +832,19 @@ def roofline_plot(doc: dict[str, Any]) -> dict[str, Any]:
       the layers' times;
     - ``timed``: whether any layer has a measured time; ``ranked``: indices into
       ``leaf_modules(doc)`` of the layers by time (by FLOPs when none is timed), largest
-      first, those at zero left out.
+      first, those at zero left out;
+    - ``shares``: per layer of ``leaf_modules(doc)``, its percent (0..100) of ``totals``:
+      ``{"flops": [...], "bytes": [...] | None, "time": [...] | None}`` (``flops`` all 0
+      when the layers have no FLOPs; ``bytes`` None without bytes; ``time`` None when no
+      layer is timed);
+    - ``efficiency``: :func:`efficiency` of ``waterline_s`` against ``measured_s``
+      (fraction, 0..1), None without a measurement or when it beats the waterline.
     """
     hw = hardware_ceilings(doc)
     measured, at_bound, intensities = _layer_points(doc, hw)
     ops = _op_points(doc)
     intensities += [x for x, _, _ in ops]
+    floors, totals = _layer_floors(doc, hw), _layer_totals(doc)
     return {
         "ceilings": hw,
         "ridge": hw["peak_flops"] / hw["memory_bandwidth"] if hw else None,
@@ -845,8 +853,73 @@ def roofline_plot(doc: dict[str, Any]) -> dict[str, Any]:
         "ops": ops,
         "at_bound": at_bound,
         "placed": bool(intensities),
-        **_layer_floors(doc, hw),
-        **_layer_totals(doc),
+        **floors,
+        **totals,
+        "shares": _layer_shares(doc, totals["totals"], totals["timed"]),
+        "efficiency": efficiency(floors["waterline_s"], totals["measured_s"]),
+    }
+
+
+def _layer_shares(
+    doc: dict[str, Any], totals: Mapping[str, float], timed: bool
+) -> dict[str, list[float] | None]:
+    """Each layer's percent of the layers' FLOPs, bytes and time (``roofline_plot``)."""
+    metrics = [module_metrics(m) for m in leaf_modules(doc)]
+    flops, nbytes, time = totals["flops"], totals["bytes"], totals["time"]
+    return {
+        "flops": [100 * (m["flops"] or 0) / flops if flops else 0 for m in metrics],
+        "bytes": [100 * (m["bytes"] or 0) / nbytes for m in metrics] if nbytes else None,
+        "time": (
+            [100 * (positive(m["time"]) or 0) / time for m in metrics] if timed and time else None
+        ),
+    }
+
+
+def module_figures(doc: dict[str, Any]) -> dict[str, Any]:
+    """The derived figures of a profile document's cards and module table (the HTML
+    report draws them as they are):
+
+    - ``achieved_flops_per_s``: the totals' FLOPs over the measured end-to-end latency
+      (FLOP/s), None without a latency or FLOPs;
+    - ``modules``: one dict per ``modules[i]`` row that is a dict, in order:
+      ``intensity`` (FLOP per byte moved: the row's own, else FLOPs / bytes),
+      ``flops_percent`` (percent of the totals' FLOPs), ``time_percent`` (percent of the
+      measured latency, else of the root row's time) and ``achieved_flops_per_s`` (the
+      row's FLOPs over its time); each None where the row lacks what it needs.
+    """
+    modules = [m for m in doc.get("modules") or () if isinstance(m, dict)]
+    total_flops = module_metrics(doc.get("totals") or {})["flops"]
+    latency = measured_latency(doc)
+    root_time = _root_time(doc, modules)
+    return {
+        "achieved_flops_per_s": total_flops / latency if total_flops and latency else None,
+        "modules": [_module_row(m, total_flops or 0, root_time) for m in modules],
+    }
+
+
+def _root_time(doc: dict[str, Any], modules: list[dict[str, Any]]) -> float | None:
+    """The time module shares are taken of: the measured latency, else the root row's."""
+    if not any(module_metrics(m)["time"] is not None for m in modules):
+        return None
+    latency = measured_latency(doc)
+    if latency is not None:
+        return latency
+    return module_metrics(modules[0])["time"] if modules[0].get("depth", 0) == 0 else None
+
+
+def _module_row(
+    module: dict[str, Any], total_flops: float, root_time: float | None
+) -> dict[str, float | None]:
+    metrics = module_metrics(module)
+    flops, nbytes, t = metrics["flops"], metrics["bytes"], metrics["time"]
+    intensity = module.get("intensity")
+    if intensity is None and flops is not None and nbytes:
+        intensity = flops / nbytes
+    return {
+        "intensity": intensity,
+        "flops_percent": 100 * flops / total_flops if flops is not None and total_flops else None,
+        "time_percent": 100 * t / root_time if t is not None and root_time else None,
+        "achieved_flops_per_s": flops / t if t and flops is not None else None,
     }
 
 

@@ -109,8 +109,9 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
     job), ``energy[device]`` (joules per run; the device is in ``energy_estimated`` when no
     reader measured it), ``predicted[device]`` (the predict action's seconds) and
     ``predict_method[device]`` (how they were predicted),
-    ``status[device]`` (of the timing jobs: failed if one failed) and
-    ``jobs[device][action]`` (each job's status)."""
+    ``status[device]`` (of the timing jobs: failed if one failed),
+    ``jobs[device][action]`` (each job's status) and ``flops_per_second[device]``
+    (achieved FLOP/s: :func:`flops_per_second`)."""
     from flopwise.campaign.runner import parse_label, stored_jobs
 
     runs = stored_jobs(store, name, plan_hash)
@@ -130,7 +131,19 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
         if isinstance(section.get("accuracy"), int | float):
             row["accuracy"] = float(section["accuracy"])
         _absorb(row, section, doc)
+    for row in rows.values():
+        row["flops_per_second"] = flops_per_second(row)
     return sorted(rows.values(), key=lambda r: (r["model"], r["inputs"]))
+
+
+def flops_per_second(row: dict[str, Any]) -> dict[str, float]:
+    """Achieved FLOP/s per device kind of a campaign row: its counted FLOPs over each
+    device's median latency (seconds); no entry where the row has no FLOPs (none counted,
+    or zero) or no latency on that device."""
+    flops = row.get("flops")
+    if not flops:
+        return {}
+    return {device: flops / latency for device, latency in row["latency"].items()}
 
 
 #: Proxies correlated with latency in :func:`proxy_correlations`.

@@ -113,8 +113,8 @@ def predict_command(
         device=device,
         threads=threads,
         progress=show_progress,
-    ).to_dict()
+    )
     if fmt == "json":
-        typer.echo(dumps(result))
+        typer.echo(dumps(result.to_dict()))
     else:
         typer.echo(prediction_table(result), nl=False)

@@ -123,11 +123,14 @@ class PhaseCost(DerivedCosts):
         """Roofline time of this phase at ``peak`` FLOP/s and ``bandwidth`` bytes/s."""
         per_op = 0.0
         compute_bound_flops = 0
+        bounds = []
         for op in self.ops:
             t_c, t_m = op.flops / peak, op.bytes / bandwidth
             per_op += max(t_c, t_m)
             if t_c >= t_m:
                 compute_bound_flops += op.flops
+            # OpEstimate.bound: an op without flops is memory-bound
+            bounds.append("compute" if op.flops and t_c >= t_m else "memory")
         t_c, t_m = self.flops / peak, self.fused_bytes / bandwidth
         return PhaseTime(
             seconds=per_op,
@@ -136,6 +139,7 @@ class PhaseCost(DerivedCosts):
             memory_seconds=t_m,
             bound="compute" if t_c >= t_m else "memory",
             compute_bound_share=compute_bound_flops / self.flops if self.flops else 0.0,
+            op_bounds=tuple(bounds),
         )
 
 
@@ -143,7 +147,8 @@ class PhaseCost(DerivedCosts):
 class PhaseTime:
     """Roofline time of a phase. ``seconds``: Σ per-op max(compute, memory) (unfused);
     ``fused_seconds``: max(all flops / peak, weights + KV bytes / bandwidth); ``bound`` is
-    the fused bound's limiter."""
+    the fused bound's limiter; ``op_bounds`` each op's own limiter (``compute`` or
+    ``memory``, :meth:`~flopwise.llm.ops.OpEstimate.bound`), in the phase's op order."""
 
     seconds: float
     fused_seconds: float
@@ -151,11 +156,13 @@ class PhaseTime:
     memory_seconds: float
     bound: str
     compute_bound_share: float
+    op_bounds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class DecodeTotals:
-    """Sums over all decode steps (``steps`` of them)."""
+class DecodeTotals(DerivedCosts):
+    """Sums over all decode steps (``steps`` of them); ``matmul_flops`` (2·macs) and
+    ``intensity`` as for one op."""
 
     steps: int
     flops: int
@@ -218,6 +225,12 @@ class LLMEstimate:
     @property
     def total_flops(self) -> int:
         return self.prefill.flops + (self.decode.flops if self.decode else 0)
+
+    @property
+    def decode_tokens(self) -> int:
+        """New tokens of all decode steps over every sequence (batch · steps; 0 without
+        decode steps)."""
+        return self.batch * self.decode.steps if self.decode else 0
 
 
 def weight_bytes(spec: ModelSpec, precision: Precision) -> int:

@@ -721,6 +721,12 @@ def _measure_energy(
     )
 
 
+def _with_spread(latency: Latency) -> dict[str, Any]:
+    """A latency's JSON summary plus ``spread``: the larger of its CV and IQR/median (a
+    fraction), the figure its trust flag is judged on."""
+    return {**latency.to_dict(), "spread": latency.spread}
+
+
 def measure_training(
     name: str,
     *,
@@ -771,8 +777,8 @@ def measure_training(
         "dtype": dtype,
         "batch": batch,
         "seq": seq,
-        "step": lat.to_dict(),
-        "step_device": None if dev_lat is None else dev_lat.to_dict(),
+        "step": _with_spread(lat),
+        "step_device": None if dev_lat is None else _with_spread(dev_lat),
         "device_timer": "wall clock (cpu: the device time is the wall time)"
         if dev_lat is None
         else "cuda events",

@@ -79,6 +79,16 @@ class OpEstimate(DerivedCosts):
         return self.weight_bytes + self.act_read + self.act_written + self.kv_read + self.kv_written
 
     @property
+    def act_bytes(self) -> int:
+        """Activation bytes moved: read + written."""
+        return self.act_read + self.act_written
+
+    @property
+    def kv_bytes(self) -> int:
+        """KV cache bytes moved: read + written."""
+        return self.kv_read + self.kv_written
+
+    @property
     def other_flops(self) -> int:
         """Flops outside the multiply-adds: bias, softmax and scale, norms, activations, adds."""
         return self.flops - 2 * self.macs

@@ -81,6 +81,14 @@ class TrainingCost:
     def per_token(self) -> float:
         return self.step / self.tokens
 
+    @property
+    def per_token_flops(self) -> dict[str, float]:
+        """Each figure of the step in FLOPs per token (over ``batch · seq`` tokens), keyed
+        by its field name: ``forward``, ``backward``, ``recompute``, ``step``, ``six_n``,
+        ``kaplan``, ``megatron``, ``palm``."""
+        names = ("forward", "backward", "recompute", "step", "six_n", "kaplan", "megatron", "palm")
+        return {name: getattr(self, name) / self.tokens for name in names}
+
 
 def megatron_forward_flops(batch: int, seq: int, layers: int, hidden: int, vocab: int) -> int:
     """``24·B·s·L·h²·(1 + s/(6h) + V/(12·L·h))`` = 24BsLh² + 4Bs²Lh + 2BshV, exactly: the

@@ -188,3 +188,15 @@ class MemoryProfile:
                 row.append(live)
             out[cat] = row
         return out
+
+    def curve_stacked(self) -> dict[str, list[int]]:
+        """The bands of the stacked memory timeline: for each category with live bytes at
+        some op, in :data:`CATEGORIES` order, the bytes alive at each op record of it and of
+        every such category before it (the top edge of its band, bytes)."""
+        running = [0] * len(self.curve)
+        out: dict[str, list[int]] = {}
+        for cat, row in self.curve_by_category().items():
+            if any(row):
+                running = [r + v for r, v in zip(running, row, strict=True)]
+                out[cat] = running
+        return out

@@ -60,6 +60,8 @@ class AlphaFitResult:
     α-MACs against time with the fitted constants), ``default_quality`` (the authors'
     constants on the same layers), ``classes`` (what constrained each kernel class) and
     ``held_out`` (plot-wise cross-validation, None when there are too few plots).
+    ``alpha_macs_per_second`` is the fitted time scale as a rate (1 / the constants'
+    ``seconds_per_mac``; None without a time scale).
 
     ``saved_to`` is the host profile the constants were stored in (None: no host profile
     yet) when a save was tried (``save_tried``); ``messages`` say what was written where
@@ -74,6 +76,7 @@ class AlphaFitResult:
     default_quality: dict[str, Any]
     classes: dict[str, Any]
     held_out: dict[str, Any] | None
+    alpha_macs_per_second: float | None = None
     saved_to: str | None = None
     save_tried: bool = False
     messages: list[str] = field(default_factory=list)
@@ -88,6 +91,7 @@ class AlphaFitResult:
             "device": self.device,
             "layers": self.layers,
             "constants": self.constants,
+            "alpha_macs_per_second": self.alpha_macs_per_second,
             "quality": self.quality,
             "default_quality": self.default_quality,
             "classes": self.classes,
@@ -194,6 +198,7 @@ def run_fit_alpha(
         device=timed_on,
         layers=len(table),
         constants=fit.constants.to_dict(),
+        alpha_macs_per_second=fit.constants.macs_per_second,
         quality=fit.quality,
         default_quality=evaluate(DEFAULT_CONSTANTS, table),
         classes=fit.classes,

@@ -114,7 +114,9 @@ class LatencyPrediction:
 
     ``method`` says how (a calibrated cost model, host efficiencies on datasheet ceilings,
     default efficiencies, or the plain roofline floor); ``by_class`` and ``by_module``
-    split ``predicted_s``; ``cross_validation`` is the calibration's error when it applies
+    split ``predicted_s``; ``class_share`` and ``module_share`` are each class's and each
+    module's fraction (0..1) of the sum of ``by_class`` and of ``by_module`` seconds (the
+    text table's share columns; not written to the JSON document, whose seconds give them); ``cross_validation`` is the calibration's error when it applies
     to this prediction (``flops_baseline`` beside it), ``cross_validation_host`` when it
     was measured on another device; ``notes`` state every assumption."""
 
@@ -130,6 +132,8 @@ class LatencyPrediction:
     ops: int
     by_class: dict[str, Any]
     by_module: dict[str, float]
+    class_share: dict[str, float]
+    module_share: dict[str, float]
     cost_model: dict[str, Any] | None
     notes: list[str]
     complete: bool
@@ -610,6 +614,8 @@ def predict_model(
         ops=feats.n_ops + feats.free_ops,
         by_class=by_class,
         by_module=by_module,
+        class_share=P.shares({cls: v["seconds"] for cls, v in by_class.items()}),
+        module_share=P.shares(by_module),
         cost_model=cost_model.to_dict() if cost_model is not None else None,
         notes=notes,
         complete=prof.complete,

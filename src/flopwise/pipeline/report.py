@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from flopwise.analysis.compare import comparison_plot
-from flopwise.analysis.roofline import roofline_plot
+from flopwise.analysis.roofline import module_figures, roofline_plot
 from flopwise.analysis.sweep import sweep_plot
 from flopwise.report.html import render_html, report_charts, route_documents
 from flopwise.report.plots import sweep_charts
@@ -40,9 +40,11 @@ def html_report(
 ) -> str:
     """The self-contained HTML report of a profile document (and optionally a sweep and a
     comparison document; either may be passed as ``doc``), as :func:`render_html` draws it
-    with the analysis of each document."""
+    with the analysis of each document and the profile's derived figures
+    (:func:`~flopwise.analysis.roofline.module_figures`)."""
     documents, analysis = _analysed(doc, sweep, comparison)
-    return render_html(**documents, title=title, **analysis)
+    figures = module_figures(documents["doc"])
+    return render_html(**documents, title=title, figures=figures, **analysis)
 
 
 def report_chart_list(

@@ -77,7 +77,8 @@ def alpha_fit_table(result: dict[str, Any]) -> str:
     spm = result["constants"].get("seconds_per_mac")
     if spm:
         console.print(
-            f"time scale: {spm * 1e12:.4g} ps per α-MAC ({1 / spm / 1e9:.4g} α-GMAC/s); "
+            f"time scale: {spm * 1e12:.4g} ps per α-MAC "
+            f"({result['alpha_macs_per_second'] / 1e9:.4g} α-GMAC/s); "
             "predicted time = scale · α · MACs"
         )
     console.print(_proxies_table(result))

@@ -60,7 +60,7 @@ def _device_cells(row: dict, device: str, columns: dict[str, bool]) -> list[str]
     elif latency is None:
         cells = [row["status"].get(device) or "-", "-"]
     else:
-        rate = row["flops"] / latency if row["flops"] else None
+        rate = row["flops_per_second"].get(device)
         mark = "*" if device in row.get("noisy", ()) else ""
         cells = [seconds(latency) + mark, "-" if rate is None else f"{rate / 1e9:.3g}"]
     if columns["predicted"]:

@@ -131,12 +131,16 @@ def profile_table(p: Any) -> Table:
             f"; median {rate(copy['median_bytes_per_s'], 'B/s')}"
         )
     table.add_row("memory bandwidth", rate(p.memory_bandwidth, "B/s"), note)
-    for moved, bw in d.get("bandwidth_curve", [])[:-1]:
-        used = p.bandwidth_for(moved)
-        note = f"{nbytes(moved / 2)} buffers: the roofline bandwidth for ops moving this much"
-        if used > bw * 1.01:
-            note += f" (measured {rate(bw, 'B/s')}, disturbed; a larger copy's figure is used)"
-        table.add_row("  cache-sized copy", rate(used, "B/s"), note)
+    for level in p.cache_copies():
+        note = (
+            f"{nbytes(level.buffer_bytes)} buffers: the roofline bandwidth for ops moving this much"
+        )
+        if level.disturbed:
+            note += (
+                f" (measured {rate(level.measured_bytes_per_s, 'B/s')}, disturbed; "
+                "a larger copy's figure is used)"
+            )
+        table.add_row("  cache-sized copy", rate(level.bytes_per_s, "B/s"), note)
     if p.launch_overhead_s is not None:
         disp = d.get("dispatch", {})
         table.add_row(

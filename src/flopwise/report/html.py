@@ -122,7 +122,7 @@ def _inputs_text(doc: dict[str, Any]) -> str:
     return ", ".join(parts) or "—"
 
 
-def _cards(doc: dict[str, Any]) -> str:
+def _cards(doc: dict[str, Any], figures: dict[str, Any]) -> str:
     totals = doc.get("totals") or {}
     t = module_metrics(totals)
     latency = measured_latency(doc)
@@ -143,8 +143,8 @@ def _cards(doc: dict[str, Any]) -> str:
         )
     if latency is not None:
         cards.append(("Measured latency (median)", seconds(latency)))
-        if t["flops"]:
-            cards.append(("Achieved", format_si(t["flops"] / latency, "FLOP/s")))
+        if figures["achieved_flops_per_s"] is not None:
+            cards.append(("Achieved", format_si(figures["achieved_flops_per_s"], "FLOP/s")))
     html = "".join(
         f'<div class="card"><div class="label">{escape(k)}</div>'
         f'<div class="value">{escape(v)}</div></div>'
@@ -314,21 +314,15 @@ _MODULE_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _module_table(doc: dict[str, Any]) -> str:
+def _module_table(doc: dict[str, Any], figures: list[dict[str, Any]]) -> str:
+    """The module tree as a sortable table; ``figures`` are
+    :func:`flopwise.analysis.roofline.module_figures`' rows, one per module row."""
     modules = [m for m in doc.get("modules") or () if isinstance(m, dict)]
     if not modules:
         return '<p class="muted">This document lists no modules.</p>'
     timed = any(module_metrics(m)["time"] is not None for m in modules)
     has_alpha = any("alpha_macs" in m for m in modules)
     has_bound = any("bound" in m for m in modules)
-    total_flops = module_metrics(doc.get("totals") or {})["flops"] or 0
-    root_time = None
-    if timed:
-        root_time = measured_latency(doc)
-        if root_time is None:
-            root_time = (
-                module_metrics(modules[0])["time"] if modules[0].get("depth", 0) == 0 else None
-            )
     headers = ["#", "module", "type", "calls"] + [h for _, h, _ in _MODULE_COLUMNS]
     headers += ["FLOP/byte", "% FLOPs"]
     if has_alpha:
@@ -339,9 +333,8 @@ def _module_table(doc: dict[str, Any]) -> str:
         headers.append("bound")
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = []
-    for i, m in enumerate(modules):
+    for i, (m, fig) in enumerate(zip(modules, figures, strict=True)):
         depth = int(m.get("depth", 0) or 0)
-        metrics = module_metrics(m)
         path = str(m.get("path", ""))
         name = path.rsplit(".", 1)[-1] if path else "(model)"
         cells = [
@@ -352,24 +345,17 @@ def _module_table(doc: dict[str, Any]) -> str:
             _num_cell(m.get("calls"), ""),
         ]
         cells += [_num_cell(m.get(k), unit) for k, _, unit in _MODULE_COLUMNS]
-        flops, nbytes = metrics["flops"], metrics["bytes"]
-        intensity = m.get("intensity")
-        if intensity is None and flops is not None and nbytes:
-            intensity = flops / nbytes
-        cells.append(_num_cell(intensity, "", digits=True))
-        share = 100 * flops / total_flops if flops is not None and total_flops else None
-        cells.append(_num_cell(share, "%", digits=True))
+        cells.append(_num_cell(fig["intensity"], "", digits=True))
+        cells.append(_num_cell(fig["flops_percent"], "%", digits=True))
         if has_alpha:
             cells.append(_num_cell(m.get("alpha_macs"), "MACs"))
         if timed:
-            t = metrics["time"]
+            t = module_metrics(m)["time"]
             cells.append(
                 f'<td class=num data-v="{t if t is not None else -1}">{escape(seconds(t))}</td>'
             )
-            tshare = 100 * t / root_time if t is not None and root_time else None
-            cells.append(_num_cell(tshare, "%", digits=True))
-            rate = flops / t if t and flops is not None else None
-            cells.append(_num_cell(rate, "FLOP/s"))
+            cells.append(_num_cell(fig["time_percent"], "%", digits=True))
+            cells.append(_num_cell(fig["achieved_flops_per_s"], "FLOP/s"))
         if has_bound:
             cells.append(f"<td>{escape(str(m.get('bound') or ''))}</td>")
         body.append(f'<tr data-depth="{depth}">{"".join(cells)}</tr>')
@@ -556,6 +542,7 @@ def render_html(
     comparison: dict[str, Any] | None = None,
     title: str | None = None,
     roofline: dict[str, Any],
+    figures: dict[str, Any],
     sweep_plot: list[dict[str, Any]] | None = None,
     comparison_plot: dict[str, Any] | None = None,
 ) -> str:
@@ -566,7 +553,9 @@ def render_html(
     ``flopwise compare`` (see :mod:`flopwise.report.plots` for their shape). A sweep or
     comparison document passed as ``doc`` is routed to its section. ``roofline`` is
     :func:`flopwise.analysis.roofline.roofline_plot` of the routed profile document
-    (:func:`route_documents`); ``sweep_plot`` and ``comparison_plot`` those of the sweep and
+    (:func:`route_documents`) and ``figures`` its
+    :func:`flopwise.analysis.roofline.module_figures` (the cards' and module table's
+    derived figures); ``sweep_plot`` and ``comparison_plot`` those of the sweep and
     the comparison (see :func:`report_charts`). Returns the page as a string; nothing is
     read from or written to disk or network.
     """
@@ -599,7 +588,7 @@ def render_html(
     except ImportError:  # pragma: no cover
         version = "?"
     sections = [
-        _cards(doc),
+        _cards(doc, figures),
         '<div class="cols"><section><h2 id="coverage">Coverage</h2>',
         _coverage(doc),
         '<h2 id="conventions">Conventions and mode</h2>',
@@ -614,7 +603,7 @@ def render_html(
         '</div><h2 id="compare">Model comparison</h2><div class="charts">',
         "".join(_figure(c) for c in comparisons),
         '</div><h2 id="modules-h">Modules</h2>',
-        _module_table(doc),
+        _module_table(doc, figures["modules"]),
     ]
     return (
         "<!DOCTYPE html>\n"

@@ -89,8 +89,7 @@ def _estimate_tables(console: Console, result: LLMResult, with_ops: bool) -> Non
         console.print(_roofline_table(est, est.roofline))
     if with_ops:
         for name, ph in phases[:2]:
-            roof = times.get(name) and est.roofline
-            console.print(_op_table(f"Per op: {name} (summed over layers)", ph, roof))
+            console.print(_op_table(f"Per op: {name} (summed over layers)", ph, times.get(name)))
     b = est.prefill.breakdown
     extra = ", ".join(
         f"{k.replace('_', ' ')} {_fl(v)}" for k, v in b.items() if k != "matmul" and v
@@ -165,13 +164,13 @@ def _phase_table(
         t.add_row(label, *values, *([total or ""] if d is not None else []))
 
     shown = [ph for _, ph in phases]
-    row("new tokens", [str(ph.tokens) for ph in shown], str(est.batch * d.steps) if d else None)
+    row("new tokens", [str(ph.tokens) for ph in shown], str(est.decode_tokens) if d else None)
     row("FLOPs", [_fl(ph.flops) for ph in shown], _fl(d.flops) if d else None)
     row("MACs", [si(ph.macs, "MACs") for ph in shown], si(d.macs, "MACs") if d else None)
     row(
         "matmul FLOPs (2·MACs)",
         [_fl(ph.matmul_flops) for ph in shown],
-        _fl(2 * d.macs) if d else None,
+        _fl(d.matmul_flops) if d else None,
     )
     row("weights read", [_by(ph.weight_bytes) for ph in shown])
     row("KV cache read", [_by(ph.kv_read) for ph in shown])
@@ -249,18 +248,18 @@ def _training_table(training: TrainingCost, mfu: float | None, hfu: float | None
     tr.add_column("")
     tr.add_column("per step", justify="right")
     tr.add_column("per token", justify="right")
-    n = training.tokens
-    for label, v in (
-        ("forward", training.forward),
-        ("backward", training.backward),
-        ("recomputation", training.recompute),
-        ("total (counted)", training.step),
-        ("6·N", training.six_n),
-        ("6·N + attention (Kaplan)", training.kaplan),
-        ("Megatron closed form", training.megatron),
-        ("PaLM MFU numerator 6·N + 12·L·H·Q·T", training.palm),
+    per_token = training.per_token_flops
+    for label, name in (
+        ("forward", "forward"),
+        ("backward", "backward"),
+        ("recomputation", "recompute"),
+        ("total (counted)", "step"),
+        ("6·N", "six_n"),
+        ("6·N + attention (Kaplan)", "kaplan"),
+        ("Megatron closed form", "megatron"),
+        ("PaLM MFU numerator 6·N + 12·L·H·Q·T", "palm"),
     ):
-        tr.add_row(label, _fl(v), _fl(v / n))
+        tr.add_row(label, _fl(getattr(training, name)), _fl(per_token[name]))
     if mfu is not None:
         tr.add_row("MFU", f"{mfu:.1%}", "")
         tr.add_row("HFU (with recomputation)", f"{hfu:.1%}", "")
@@ -292,25 +291,26 @@ def _rerank_table(reranking: RerankCost, rpp: float | None) -> Table:
     return rr
 
 
-def _op_table(title: str, phase: PhaseCost, roof: Roofline | None) -> Table:
+def _op_table(title: str, phase: PhaseCost, time: PhaseTime | None) -> Table:
+    """One row per op of ``phase``; with the phase's roofline ``time``, each op's bound."""
     t = Table(title=title, title_justify="left")
     for col in ("op", "layers", "FLOPs", "weights", "activations", "KV cache", "FLOPs/B"):
         t.add_column(col, justify="left" if col == "op" else "right", no_wrap=True)
-    if roof:
+    if time:
         t.add_column("bound", justify="right", no_wrap=True)
-    for op in phase.ops:
+    for i, op in enumerate(phase.ops):
         name = f"{op.stack}.{op.name}" if op.stack else op.name
         cells = [
             name,
             str(op.layers),
             _fl(op.flops),
             _by(op.weight_bytes),
-            _by(op.act_read + op.act_written),
-            _by(op.kv_read + op.kv_written),
+            _by(op.act_bytes),
+            _by(op.kv_bytes),
             "-" if not op.bytes else f"{op.intensity:.1f}",
         ]
-        if roof:
-            cells.append(op.bound(roof.peak_flops, roof.bandwidth))
+        if time:
+            cells.append(time.op_bounds[i])
         t.add_row(*cells)
     return t
 
@@ -417,12 +417,11 @@ def _measured_training(console: Console, doc: dict[str, Any]) -> None:
     t.add_column("")
     t.add_column("value", justify="right")
     t.add_row("step time (median, host wall)", _s(step["median_s"]))
-    t.add_row("spread", f"{max(step['cv'], step['rel_iqr']):.0%} (n={step['repeats']})")
+    t.add_row("spread", f"{step['spread']:.0%} (n={step['repeats']})")
     dev = doc.get("step_device")
     if dev is not None:
-        spread = max(dev["cv"], dev["rel_iqr"])
         t.add_row(f"step device time (median, {doc['device_timer']})", _s(dev["median_s"]))
-        t.add_row("device time spread", f"{spread:.0%} (n={dev['repeats']})")
+        t.add_row("device time spread", f"{dev['spread']:.0%} (n={dev['repeats']})")
     mfu = doc["mfu"]
     if mfu is not None:
         t.add_row("peak", si(mfu["peak_flops"], "FLOP/s"))

@@ -119,17 +119,14 @@ def memory_timeline_chart(mp: MemoryProfile) -> Chart:
     """The live-bytes curve over the op sequence: one stacked area per category (blocks
     alive at each op, parameters at the bottom), the highest live total per op as a line,
     and the peak marked and labelled with its op and module. x is the op-record index."""
-    by = mp.curve_by_category()
-    n = len(mp.curve)
-    if not n:
+    if not mp.curve:
         return Chart("memory-timeline", "Memory timeline", empty="No ops were recorded.")
-    running = [0] * n
-    stacked: list[Series] = []
-    for i, cat in enumerate(CATEGORIES):
-        if not any(by[cat]):
-            continue
-        running = [r + v for r, v in zip(running, by[cat], strict=True)]
-        stacked.append(Series(cat, list(enumerate(running)), "area", PALETTE[i % len(PALETTE)]))
+    bands = mp.curve_stacked()
+    stacked = [
+        Series(cat, list(enumerate(bands[cat])), "area", PALETTE[i % len(PALETTE)])
+        for i, cat in enumerate(CATEGORIES)
+        if cat in bands
+    ]
     total = Series(
         "live total (highest while the op ran)", list(enumerate(mp.curve)), "line", "#000000"
     )

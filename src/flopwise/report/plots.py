@@ -5,9 +5,9 @@ Each builder reads a document and the numbers the analysis computed for it
 (:func:`flopwise.analysis.roofline.roofline_plot`, :func:`flopwise.analysis.sweep.sweep_plot`,
 :func:`flopwise.analysis.compare.comparison_plot`; :mod:`flopwise.pipeline.report` passes
 them) and returns :class:`~flopwise.report.plots_svg.Chart` objects; a chart without data
-says why in its ``empty`` message. The builders only place numbers on axes (ratios such as
-flops/bytes or flops/time are the coordinates of a roofline plot, shares are bar lengths);
-totals, fronts, fitted lines and fallbacks come from the analysis.
+says why in its ``empty`` message. The builders only place numbers on axes: roofline
+coordinates, shares, efficiencies, totals, fronts, fitted lines and fallbacks all come from
+the analysis.
 
 Input shapes (all keys optional unless stated):
 
@@ -151,7 +151,7 @@ def _top_layers(doc: dict[str, Any], plot: dict[str, Any]) -> tuple[list[int], b
 def efficiency_share_chart(doc: dict[str, Any], plot: dict[str, Any]) -> Chart:
     """Share of FLOPs, bytes and time per layer (the largest :data:`TOP_LAYERS`): where
     FLOPs go against where time goes. ``plot`` is
-    :func:`flopwise.analysis.roofline.roofline_plot` of ``doc`` (the totals)."""
+    :func:`flopwise.analysis.roofline.roofline_plot` of ``doc`` (the shares)."""
     chart = Chart(
         id="efficiency-share",
         title="Where FLOPs go vs where time goes (share per layer)",
@@ -165,33 +165,13 @@ def efficiency_share_chart(doc: dict[str, Any], plot: dict[str, Any]) -> Chart:
     if not layers:
         chart.empty = "No layer with FLOPs or time in this document."
         return chart
-    totals = plot["totals"]
-    total_flops, total_bytes, total_time = totals["flops"], totals["bytes"], totals["time"]
+    shares = plot["shares"]
     chart.categories = [m.get("path") or "(root)" for m in layers]
-    chart.bars.append(
-        BarGroup(
-            "FLOPs share",
-            [
-                100 * (module_metrics(m)["flops"] or 0) / total_flops if total_flops else 0
-                for m in layers
-            ],
-            "#0072B2",
-        )
-    )
-    if total_bytes:
-        chart.bars.append(
-            BarGroup(
-                "bytes share",
-                [100 * (module_metrics(m)["bytes"] or 0) / total_bytes for m in layers],
-                "#E69F00",
-            )
-        )
-    if timed and total_time:
-        chart.bars.append(
-            BarGroup(
-                "time share", [100 * (_module_time(m) or 0) / total_time for m in layers], "#D55E00"
-            )
-        )
+    chart.bars.append(BarGroup("FLOPs share", [shares["flops"][i] for i in top], "#0072B2"))
+    if shares["bytes"] is not None:
+        chart.bars.append(BarGroup("bytes share", [shares["bytes"][i] for i in top], "#E69F00"))
+    if shares["time"] is not None:
+        chart.bars.append(BarGroup("time share", [shares["time"][i] for i in top], "#D55E00"))
         chart.caption = (
             f"The {len(layers)} slowest layers. A layer whose time share exceeds its FLOPs"
             " share runs below the model's average FLOP/s (usually memory-bound)."
@@ -227,8 +207,7 @@ def latency_chart(doc: dict[str, Any], plot: dict[str, Any]) -> Chart:
     chart.categories = [m.get("path") or "(root)" for m in layers]
     chart.bars.append(BarGroup("ideal (roofline floor)", [f or 0.0 for f in floors], "#009E73"))
     chart.bars.append(BarGroup("measured", [_module_time(m) or 0.0 for m in layers], "#D55E00"))
-    waterline = plot["waterline_s"]
-    measured = plot["measured_s"]
+    waterline, measured, eff = plot["waterline_s"], plot["measured_s"], plot["efficiency"]
     derived = (
         ""
         if plot["given"] or any(plot["own"][i] for i in top)
@@ -238,8 +217,8 @@ def latency_chart(doc: dict[str, Any], plot: dict[str, Any]) -> Chart:
         f"The {len(layers)} slowest layers. Sum of the floors of all layers (waterline):"
         f" {seconds(waterline)}; measured end to end: {seconds(measured)}"
         + (
-            f" (efficiency {waterline / measured:.1%})."
-            if measured and waterline <= measured
+            f" (efficiency {eff:.1%})."
+            if eff is not None
             else (" (under the floor: a profile error)." if measured else ".")
         )
         + derived

@@ -40,26 +40,25 @@ def describe_calibration(doc: dict[str, Any], path: Path) -> str:
     )
 
 
-def _head(result: dict[str, Any]) -> Table:
+def _head(result: Any) -> Table:
     ins = ", ".join(
         f"{d.get('name')}={'x'.join(str(s) for s in d.get('shape', []))}:{d.get('dtype')}"
-        for d in result["inputs"]
+        for d in result.inputs
     )
     head = Table(show_header=False, box=None, pad_edge=False)
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("model", result["model"])
+    head.add_row("model", result.model)
     head.add_row("inputs", ins)
-    head.add_row("hardware", f"{result['hardware']['name']} ({result['hardware']['source']})")
-    head.add_row("method", result["method"])
-    head.add_row("predicted latency", f"[bold]{seconds(result['predicted_s'])}[/bold]")
-    head.add_row("roofline floor", seconds(result["roofline_floor_s"]))
+    head.add_row("hardware", f"{result.hardware['name']} ({result.hardware['source']})")
+    head.add_row("method", result.method)
+    head.add_row("predicted latency", f"[bold]{seconds(result.predicted_s)}[/bold]")
+    head.add_row("roofline floor", seconds(result.roofline_floor_s))
     head.add_row(
         "work",
-        f"{si(result['flops'], 'FLOPs')}, {si(result['bytes'], 'B')} moved (unfused), "
-        f"{result['ops']} ops",
+        f"{si(result.flops, 'FLOPs')}, {si(result.bytes, 'B')} moved (unfused), {result.ops} ops",
     )
-    cv = result.get("cross_validation") or result.get("cross_validation_host")
+    cv = result.cross_validation or result.cross_validation_host
     if cv:
         head.add_row(
             "cross-validated error",
@@ -69,38 +68,37 @@ def _head(result: dict[str, Any]) -> Table:
     return head
 
 
-def _by_class(result: dict[str, Any]) -> Table:
+def _by_class(result: Any) -> Table:
     table = Table(title="predicted time by op class", title_justify="left")
     for col in ("class", "ops", "memory-bound ops", "time", "share"):
         table.add_column(col, justify="left" if col == "class" else "right")
-    total = sum(v["seconds"] for v in result["by_class"].values()) or 1.0
-    for cls, v in sorted(result["by_class"].items(), key=lambda kv: -kv[1]["seconds"]):
+    for cls, v in sorted(result.by_class.items(), key=lambda kv: -kv[1]["seconds"]):
         table.add_row(
             cls,
             str(v["ops"]),
             str(v["memory_bound_ops"]),
             seconds(v["seconds"]),
-            f"{v['seconds'] / total:.1%}",
+            f"{result.class_share[cls]:.1%}",
         )
     return table
 
 
-def prediction_table(result: dict[str, Any]) -> str:
-    """A prediction document (schema ``flopwise.predict/1``) as rich tables: the summary,
-    time by op class, the top modules and the notes."""
+def prediction_table(result: Any) -> str:
+    """A :class:`~flopwise.pipeline.predict.LatencyPrediction` as rich tables: the summary,
+    time by op class, the top modules and the notes. Every figure, the shares included
+    (``class_share``, ``module_share``), is the prediction's own."""
     console = Console(record=True, width=table_width(110), file=io.StringIO())
     console.print(_head(result))
     console.print(_by_class(result))
-    mods = sorted(result["by_module"].items(), key=lambda kv: -kv[1])[:8]
+    mods = sorted(result.by_module.items(), key=lambda kv: -kv[1])[:8]
     if mods:
         mt = Table(title="top modules (depth 1)", title_justify="left")
         mt.add_column("module")
         mt.add_column("time", justify="right")
         mt.add_column("share", justify="right")
-        mtotal = sum(result["by_module"].values()) or 1.0
         for path, t in mods:
-            mt.add_row(path, seconds(t), f"{t / mtotal:.1%}")
+            mt.add_row(path, seconds(t), f"{result.module_share[path]:.1%}")
         console.print(mt)
-    for note in result["notes"]:
+    for note in result.notes:
         console.print(f"note: {note}", highlight=False)
     return console.export_text()

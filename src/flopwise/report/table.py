@@ -46,7 +46,7 @@ def build_table(p: Profile, depth: int | None = 3) -> Group:
 def module_table(p: Profile, depth: int | None = 3) -> Table:
     """The module tree down to ``depth``: counts, α-MACs (when computed), bytes, intensity
     and the measured time (when measured)."""
-    total_flops = p.totals.flops or 1
+    flops_percent = p.module_flops_percent
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for column in ("Module", "Type", "Params", "MACs", "FLOPs", "% FLOPs", "Activations"):
         table.add_column(column, justify="left" if column in ("Module", "Type") else "right")
@@ -74,7 +74,7 @@ def module_table(p: Profile, depth: int | None = 3) -> Table:
             count(m.params, "params") if m.params else "-",
             si(m.macs, "MACs"),
             si(m.flops, "FLOPs"),
-            f"{100 * m.flops / total_flops:.1f}%",
+            f"{flops_percent[m.path]:.1f}%",
             count(m.activations, "elem") if m.activations else "-",
             *([si(alpha.per_module.get(m.path, 0.0), "MACs")] if alpha is not None else []),
             si(m.bytes, "B"),
@@ -158,11 +158,13 @@ def closed_form_parts(p: Profile) -> list:
     closed = p.training_closed_forms
     if closed is None:
         return []
-    counted = p.totals.flops
+    ratio = p.flops_over_six_n
     return [
         Text(
-            f"training step, counted {si(counted, 'FLOPs')} vs closed forms: "
-            f"6·N·tokens {si(closed.six_n, 'FLOPs')} ({counted / closed.six_n:.2f}x), "
+            f"training step, counted {si(p.totals.flops, 'FLOPs')} vs closed forms: "
+            f"6·N·tokens {si(closed.six_n, 'FLOPs')}"
+            + ("" if ratio is None else f" ({ratio:.2f}x)")
+            + ", "
             f"6·N + attention {si(closed.kaplan_6n_plus_attention, 'FLOPs')}, "
             f"Megatron {si(closed.megatron, 'FLOPs')}  ({closed.tokens:,} tokens)"
         )
@@ -235,8 +237,8 @@ def _roofline_lines(roof: Roofline, hw: HardwareRef | None) -> list[Text]:
                 )
             )
         )
-    if roof.profile_errors:
-        worst = max(roof.profile_errors, key=lambda e: e.ratio)
+    worst = roof.worst_error
+    if worst is not None:
         where = worst.path or "(model)"
         lines.append(
             Text(

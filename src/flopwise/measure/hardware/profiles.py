@@ -34,6 +34,7 @@ import torch
 from flopwise.errors import FlopwiseError
 
 __all__ = [
+    "CacheCopy",
     "HardwareProfile",
     "UnknownHardware",
     "BadHardwareProfile",
@@ -94,6 +95,24 @@ def dtype_key(dtype: str | torch.dtype) -> str:
     if name.startswith("float8"):
         return "float8"
     return _DTYPE_ALIASES.get(name, name)
+
+
+@dataclass(frozen=True)
+class CacheCopy:
+    """One cache-sized copy of a measured bandwidth curve, as the roofline uses it."""
+
+    #: Bytes of one buffer (the copy reads and writes one: it moves twice this).
+    buffer_bytes: float
+    #: Bytes moved by the copy (read + write), the curve's own figure.
+    bytes_moved: float
+    #: The bandwidth (bytes/s) the copy measured.
+    measured_bytes_per_s: float
+    #: The bandwidth (bytes/s) the roofline uses for ops moving ``bytes_moved``
+    #: (:meth:`HardwareProfile.bandwidth_for`).
+    bytes_per_s: float
+    #: True when the measurement is more than 1% under ``bytes_per_s``: it was disturbed,
+    #: and a larger copy's figure is used instead.
+    disturbed: bool
 
 
 @dataclass
@@ -171,6 +190,17 @@ class HardwareProfile:
             if moved <= nbytes:
                 best = rate
         return best
+
+    def cache_copies(self) -> list[CacheCopy]:
+        """The cache-sized copies of a measured ``details["bandwidth_curve"]`` (every point
+        but the last, the main-memory copy that gives :attr:`memory_bandwidth`), in the
+        curve's order; empty without a curve."""
+        curve = (self.details or {}).get("bandwidth_curve", [])
+        copies = []
+        for moved, measured in curve[:-1]:
+            used = self.bandwidth_for(moved)
+            copies.append(CacheCopy(moved / 2, moved, measured, used, used > measured * 1.01))
+        return copies
 
     def ridge_point(self, dtype: str | torch.dtype = "float32") -> float:
         """Arithmetic intensity (FLOPs/byte) where compute and memory time are equal."""
