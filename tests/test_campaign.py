@@ -473,3 +473,76 @@ def test_progress_eta_is_the_runs_mean_rate_even_for_minute_long_jobs():
     text = out.getvalue()
     assert "2 done · 0 failed · 8 left" in text
     assert "0:16:00" in text
+
+
+def test_flops_line_is_the_least_squares_line():
+    from flopwise.campaign.runner import _flops_line
+
+    # Points on seconds = 10 + 0.01·FLOPs, then one off the line on each side.
+    assert _flops_line([(80, 10.8), (288, 12.88), (1088, 20.88)]) == pytest.approx((10, 0.01))
+    a, b = _flops_line([(0, 1.0), (10, 2.0), (20, 5.0)])
+    # By hand: mean x 10, mean y 8/3; Sxy = (-10)(-5/3) + 0 + 10(7/3) = 40, Sxx = 200.
+    assert (a, b) == pytest.approx((8 / 3 - 0.2 * 10, 0.2))
+    assert _flops_line([(80, 1.0), (288, 2.0)]) is None  # too few points
+    assert _flops_line([(80, 3.0), (288, 2.0), (1088, 1.0)]) is None  # no upward trend
+
+
+class _ElapsedByHand(Executor):
+    """Delegates to ``inner``; each measure job's stored ``elapsed_s`` becomes
+    10 s + 0.01 s per FLOP of its MLP, and the widest one fails (so it is still to do)."""
+
+    def __init__(self, inner: Executor, widest: int) -> None:
+        self.inner, self.widest = inner, widest
+
+    def submit(self, job):
+        self.inner.submit(job)
+
+    def poll(self, timeout):
+        out = []
+        for job, res in self.inner.poll(timeout):
+            width = dict(job.params)["width"]
+            if job.action == "measure" and width == self.widest:
+                res = {**res, "ok": False, "error": "RuntimeError: held back"}
+                res.pop("document", None)
+            elif job.action == "measure":
+                res = {**res, "elapsed_s": 10 + 0.01 * (4 * width * width + 4 * width)}
+            out.append((job, res))
+        return out
+
+    def outstanding(self):
+        return self.inner.outstanding()
+
+    def close(self):
+        self.inner.close()
+
+
+def test_dry_run_scales_timings_left_by_their_counted_flops(tmp_path):
+    from flopwise.campaign.runner import dry_run
+    from flopwise.report.campaign import dry_run_lines
+
+    body = """
+name = "scaled"
+retries = 0
+timeout_s = 120
+actions = ["count", "measure"]
+[measure]
+repeats = 1
+hardware = "amd-epyc-9654"
+[[factories]]
+path = "models.py:mlp"
+grid = { width = [4, 8, 16, 32] }
+"""
+    plan = load_plan(write_plan(tmp_path, body))
+    db = tmp_path / "r.sqlite"
+    with Store(db) as store:
+        executor = _ElapsedByHand(LocalExecutor(workers=1, timeout_s=120), widest=32)
+        result = run_campaign(plan, store, executor)
+    assert result.count("ok") == 7 and result.count("failed") == 1
+    dry = dry_run(plan, db, workers=1)
+    (left,) = dry.todo
+    assert left.action == "measure" and dict(left.params) == {"width": 32}
+    # Width 32 at batch 2: Linear 2·(2·32·32) + bias 2·32 + ReLU 2·32 = 4224 FLOPs, on the
+    # line through the three stored timings: 10 + 0.01 · 4224 s.
+    assert dry.scaled == {left.key: pytest.approx(52.24)}
+    assert dry.estimate_s == pytest.approx(52.24)
+    assert "1 job(s) scaled by their counted FLOPs" in dry_run_lines(dry, 10)[-1]

@@ -236,31 +236,91 @@ def run_plan_file(
 
 def plan_progress(
     plan: Plan, db: str | os.PathLike[str] | None
-) -> tuple[set[str], dict[str, float]]:
-    """For a dry run: the job keys of ``plan`` already done, and the known durations of the
-    others (:func:`known_durations`); both empty when there is no database yet."""
+) -> tuple[set[str], dict[str, float], dict[str, float]]:
+    """For a dry run: the job keys of ``plan`` already done, the known durations of the
+    others (:func:`known_durations`) and the FLOPs-scaled ones (:func:`scaled_durations`);
+    all empty when there is no database yet."""
     from flopwise.store import StoreError
 
     try:
         with Store(db, create=False, readonly=True) as store:
             done = done_keys(store, plan)
-            return done, known_durations(store, plan.name, {j.key for j in plan.jobs} - done)
+            known = known_durations(store, plan.name, {j.key for j in plan.jobs} - done)
+            todo = [j for j in plan.jobs if j.key not in done and j.key not in known]
+            return done, known, scaled_durations(store, plan, todo)
     except StoreError:  # no database yet: nothing is done, nothing is known
-        return set(), {}
+        return set(), {}, {}
+
+
+#: Stored timings of a device needed before its FLOPs line is trusted for an estimate.
+MIN_TIMINGS_TO_SCALE = 3
+
+
+def scaled_durations(store: Store, plan: Plan, todo: list[Job]) -> dict[str, float]:
+    """Seconds for the timing jobs of ``todo`` whose count is stored: the least-squares
+    line seconds = a + b·FLOPs through this campaign's stored timing jobs on the same
+    device (at least :data:`MIN_TIMINGS_TO_SCALE`), at the job's counted FLOPs. A resumed
+    campaign's timings left are its largest models; a flat guess would miss by hours."""
+    by_key = {j.key: j for j in plan.jobs}
+    flops_of: dict[tuple, int] = {}  # (model, params, inputs, dtype) -> counted FLOPs
+    points: dict[str, list[tuple[float, float]]] = {}  # device -> [(flops, seconds)]
+    for key, runs in stored_jobs(store, plan.name).items():
+        job = by_key.get(key)
+        ok = [r for r in runs if parse_label(r.label)["status"] == "ok"]
+        if job is None or not ok or not (job.timing or job.action == "count"):
+            continue
+        doc = store.get(ok[0].id)
+        flops = (doc.get("totals") or {}).get("flops")
+        if not isinstance(flops, int):
+            continue
+        flops_of[_sibling(job)] = flops
+        elapsed = (doc.get("campaign") or {}).get("elapsed_s")
+        if job.timing and isinstance(elapsed, int | float):
+            points.setdefault(job.device, []).append((float(flops), float(elapsed)))
+    out: dict[str, float] = {}
+    for job in todo:
+        flops = flops_of.get(_sibling(job))
+        line = _flops_line(points.get(job.device, []))
+        if job.timing and flops is not None and line is not None:
+            out[job.key] = line[0] + line[1] * flops
+    return out
+
+
+def _sibling(job: Job) -> tuple:
+    """What a count and a timing job of the same model and inputs share."""
+    return (job.model, job.params, job.inputs, job.dtype)
+
+
+def _flops_line(points: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """(a, b) of the least-squares line seconds = a + b·FLOPs, or None with too few
+    points, no spread in FLOPs, or a slope that is not positive (no trend to follow)."""
+    n = len(points)
+    if n < MIN_TIMINGS_TO_SCALE:
+        return None
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    sxx = sum((x - mean_x) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
+    if slope <= 0:
+        return None
+    return mean_y - slope * mean_x, slope
 
 
 @dataclass
 class DryRun:
     """What ``flopwise campaign PLAN --dry-run`` reports: the jobs of ``plan`` still to run
     (``todo``), the keys already stored (``done``), the durations earlier runs measured
-    (``known``, by job key), and the estimated seconds for ``todo`` with ``workers``
-    workers; ``count_s`` and ``measure_overhead_s`` are the guesses used for jobs with no
-    known duration."""
+    (``known``, by job key), those scaled by FLOPs from the stored timings (``scaled``),
+    and the estimated seconds for ``todo`` with ``workers`` workers; ``count_s`` and
+    ``measure_overhead_s`` are the guesses used for the other jobs."""
 
     plan: Plan
     todo: list[Job]
     done: set[str]
     known: dict[str, float]
+    scaled: dict[str, float]
     workers: int
     estimate_s: float
     count_s: float = ESTIMATE_COUNT_S
@@ -270,8 +330,16 @@ class DryRun:
 def dry_run(plan: Plan, db: str | os.PathLike[str] | None, workers: int | None) -> DryRun:
     """The :class:`DryRun` of ``plan`` against the results database at ``db``; ``workers``
     None means the CPU count, at most 8."""
-    done, known = plan_progress(plan, db)
+    done, known, scaled = plan_progress(plan, db)
     todo = [j for j in plan.jobs if j.key not in done]
     n = workers or min(os.cpu_count() or 1, 8)
-    estimate = replace(plan, jobs=todo).estimate_s(n, known)
-    return DryRun(plan=plan, todo=todo, done=done, known=known, workers=n, estimate_s=estimate)
+    estimate = replace(plan, jobs=todo).estimate_s(n, {**scaled, **known})
+    return DryRun(
+        plan=plan,
+        todo=todo,
+        done=done,
+        known=known,
+        scaled=scaled,
+        workers=n,
+        estimate_s=estimate,
+    )

@@ -210,15 +210,24 @@ def dry_run_lines(dry: Any, limit: int) -> list[str]:
     lines = [f"{job.key}  {job.describe()}" for job in shown]
     if len(shown) < len(todo):
         lines.append(f"... {len(todo) - len(shown)} more (--show 0 lists all)")
-    known = dry.known
-    basis = (
-        f"{len(known)} job(s) timed by earlier runs, the rest guessed: " if known else "guessed: "
+    parts = [
+        f"{n} job(s) {how}"
+        for n, how in (
+            (len(dry.known), "timed by earlier runs"),
+            (len(dry.scaled), "scaled by their counted FLOPs from the stored timings"),
+        )
+        if n
+    ]
+    guesses = (
+        f"counts ~{dry.count_s:g} s each, packed; timings their budget + "
+        f"{dry.measure_overhead_s:g} s, one at a time"
     )
+    if len(dry.known) + len(dry.scaled) < len(todo):
+        parts.append(f"the rest guessed: {guesses}" if parts else f"guessed: {guesses}")
     lines.append(
         f"campaign {plan.name} (plan {plan.hash}): {len(plan.jobs)} jobs, {len(dry.done)} already "
         f"stored, {len(todo)} to run; estimated {duration(dry.estimate_s)} on this machine "
-        f"with {dry.workers} worker(s) ({basis}counts ~{dry.count_s:g} s each, packed; timings "
-        f"their budget + {dry.measure_overhead_s:g} s, one at a time)"
+        f"with {dry.workers} worker(s) ({', '.join(parts)})"
     )
     return lines
 
