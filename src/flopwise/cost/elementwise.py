@@ -273,11 +273,13 @@ def _batch_norm(call: OpCall, r: Rule) -> OpCost:
 
 @counter("weight_norm")
 def _weight_norm(call: OpCall, r: Rule) -> OpCost:
-    """_weight_norm_interface(v, g, dim): ``rule.flops`` per element of v for the norm and
-    the rescale, plus the divide g/‖v‖ once per element of g."""
-    v, g = call.args[0], call.args[1]
+    """_weight_norm_interface(v, g, dim) and _weight_norm_interface_backward(grad_w, v, g,
+    norms, dim): ``rule.flops`` per element of v plus the row's own work, the ``element of
+    g`` term, once per element of g (g holds one value per row)."""
+    first = 1 if call.op.startswith("aten._weight_norm_interface_backward") else 0
+    v, g = call.args[first], call.args[first + 1]
     cost = _per_element(call, r, v.numel, r.flops)
-    return _cost(cost.flops + (g.numel if cost.flops else 0), r.category)
+    return _cost(cost.flops + (g.numel * r.extra("element of g") if cost.flops else 0), r.category)
 
 
 def _norm_backward_args(call: OpCall) -> tuple[TensorMeta, object, list[bool], bool]:

@@ -238,11 +238,23 @@ RULES: tuple[Rule, ...] = (
         extras=(("weight", 1),),
         count="norm",
     ),
-    Rule("weight_norm", 3, "element of v, + 1 per element of g", "norm",
+    Rule("weight_norm", 3, "element of v", "norm",
         ("_weight_norm_interface",),
         "w = g·v/‖v‖, the norm over every dim but `dim`: square, accumulate (the per-row sqrt "
         "is amortised, as in vector_norm), ·(g/‖v‖); the divide g/‖v‖ is 1 per element of g. "
         "The same as PyTorch's decomposition (linalg_vector_norm, div, mul) counts",
+        extras=(("element of g", 1),),
+        count="weight_norm",
+    ),
+    Rule("weight_norm_backward", 5, "element of v", "norm",
+        ("_weight_norm_interface_backward",),
+        "w = g·v/‖v‖ per row (every dim but `dim`), given grad_w: s = Σ grad_w·v over the row, "
+        "grad_g = s/‖v‖, grad_v = (g/‖v‖)·(grad_w − v·s/‖v‖²) (∂w_j/∂v_i = (g/‖v‖)(δ_ij − "
+        "v_i·v_j/‖v‖²)). Per element of v: grad_w·v, accumulate (2); v·(s/‖v‖²), grad_w − that, "
+        "·(g/‖v‖) (3). Per element of g (one per row): ‖v‖², s/‖v‖², g/‖v‖, s/‖v‖ (4). Both "
+        "gradients always. The same as PyTorch's differentiable form "
+        "(_weight_norm_differentiable_backward: mul, sum, div, mul, sub) and its CPU kernel count",
+        extras=(("element of g", 4),),
         count="weight_norm",
     ),
     Rule("norm_backward", 0, IN, "norm",
