@@ -486,6 +486,10 @@ def _scatter_accumulate(call: OpCall, r: Rule) -> OpCost:
             return OpCost(category="memory")
         updates = index_put_updates(call.args[0], call.arg(1, "indices"), call.arg(2, "values"))
         return _per_element(call, r, updates, r.flops)
+    elif name in ("put", "put_"):  # (self, index, source, accumulate): flat positions
+        if not call.arg(3, "accumulate", False):
+            return OpCost(category="memory")
+        source = call.arg(2, "source")
     elif name in ("scatter", "scatter_"):
         source = call.arg(3, "src")
         if not _tensor(source):  # value_reduce: one update per index element
@@ -542,6 +546,58 @@ def _smooth_l1(call: OpCall, r: Rule) -> OpCost:
     return _per_element(call, r, call.args[0].numel, constant)
 
 
+@counter("margin_loss")
+def _margin_loss(call: OpCall, r: Rule) -> OpCost:
+    """multi_margin_loss(self [N, C] or [C], target, p, margin, weight, reduction) and its
+    backward (grad_output, self, target, p, ...): N·(C−1) terms, one per class off the
+    target; multilabel_margin_loss_forward(self, target, reduction) and its backward
+    (grad_output, self, ...): ⌊C²/4⌋ label/non-label pairs per row, the most any labelling
+    of C classes gives."""
+    backward = "backward" in call.op
+    x = call.args[1] if backward else call.args[0]
+    classes = x.shape[-1] if x.shape else 1
+    rows = x.numel // classes if classes else 0
+    if r.key.startswith("multilabel"):
+        terms, constant = rows * (classes * classes // 4), r.flops
+    else:
+        terms = rows * max(classes - 1, 0)
+        constant = r.flops + (r.extra("p=2") if call.arg(3 if backward else 2, "p", 1) == 2 else 0)
+    return _per_element(call, r, terms, constant)
+
+
+@counter("ctc_loss")
+def _ctc_loss(call: OpCall, r: Rule) -> OpCost:
+    """_ctc_loss(log_probs [T, N, C], targets, input_lengths, target_lengths, blank, ...) and
+    _ctc_loss_backward(grad, log_probs, targets, ...). The lengths are data, so every
+    sequence is taken at the full T steps and its padded target length: the extended
+    targets hold 2·(target elements) + N states in all (exact for 1-D targets, which are
+    the concatenated labels)."""
+    backward = "backward" in call.op
+    log_probs, targets = call.args[1:3] if backward else call.args[0:2]
+    steps = log_probs.shape[0] if log_probs.shape else 1
+    batch = log_probs.shape[1] if log_probs.ndim == 3 else 1
+    states = 2 * targets.numel + batch
+    flops = r.flops * states * max(steps - 1, 0)
+    if backward:
+        flops += r.extra("state at every time step (α·β)") * states * steps
+        flops += r.extra("log_probs element") * log_probs.numel
+    return _per_element(call, r, 1, flops)
+
+
+@counter("logit_backward")
+def _logit_backward(call: OpCall, r: Rule) -> OpCost:
+    """logit_backward(grad_output, self, eps=None)."""
+    constant = r.flops + (r.extra("eps") if call.arg(2, "eps") is not None else 0)
+    return _per_element(call, r, output_elements(call), constant)
+
+
+@counter("trace")
+def _trace(call: OpCall, r: Rule) -> OpCost:
+    """trace(self [m, n]): min(m, n) diagonal elements."""
+    x = call.args[0]
+    return _per_element(call, r, min(x.shape[-2:]) if x.shape else 1, r.flops)
+
+
 @counter("per_second_input")
 def _per_second_input(call: OpCall, r: Rule) -> OpCost:
     """(grad_output, self, ...): ``rule.flops`` per element of ``self``."""
@@ -565,6 +621,8 @@ def _embedding_bag(call: OpCall, r: Rule) -> OpCost:
     (grad, indices, offset2bag, bag_size, max_indices, num_weights, scale, mode, sparse,
     per_sample_weights, ...); embedding_renorm_(self, indices, max_norm, norm_type)."""
     first, indices = call.args[0], call.args[1]
+    if r.key == "embedding_bag_per_sample_weights_backward":  # (grad, weight, indices, ...)
+        indices = call.args[2]
     gathered = indices.numel * first.shape[-1]
     constant = r.flops
     if r.extras:

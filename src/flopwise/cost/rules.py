@@ -124,7 +124,7 @@ RULES: tuple[Rule, ...] = (
         ("sqrt", "rsqrt", "reciprocal", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p",
          "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
          "atanh", "sigmoid", "erf", "erfc", "erfinv", "logit", "digamma", "lgamma", "i0", "sinc",
-         "deg2rad", "rad2deg", "square"),
+         "deg2rad", "rad2deg", "square", "special_i0e", "special_i1", "special_i1e"),
         "one elementary function evaluation (transcendentals count 1, like a multiply)",
         foreach=True,
     ),
@@ -345,6 +345,13 @@ RULES: tuple[Rule, ...] = (
         ("native_dropout_backward",),
         "·mask, ·scale",
     ),
+    Rule("logit_backward", 3, OUT, "elementwise",
+        ("logit_backward",),
+        "g/(x·(1−x)): 1−x, ·x, divide; with eps the range test that zeroes the gradient "
+        "outside [eps, 1−eps]",
+        extras=(("eps", 1),),
+        count="logit_backward",
+    ),
     # -- reductions ----------------------------------------------------------------------
     Rule("sum", 1, IN, "reduction",
         ("sum", "nansum", "mean", "nanmean", "prod"),
@@ -358,6 +365,11 @@ RULES: tuple[Rule, ...] = (
     Rule("logical_reduction", 1, IN, "reduction",
         ("any", "all", "count_nonzero"),
         "one test-and-accumulate per input element",
+    ),
+    Rule("trace", 1, "diagonal element, min(m, n) of an m×n matrix", "reduction",
+        ("trace",),
+        "one accumulate per diagonal element",
+        count="trace",
     ),
     Rule("var", 4, IN, "reduction",
         ("var", "std", "var_mean", "std_mean"),
@@ -422,11 +434,11 @@ RULES: tuple[Rule, ...] = (
         ("index_add", "scatter_add", "scatter_reduce", "scatter.reduce", "scatter.value_reduce",
          "scatter.reduce_out", "scatter.value_reduce_out", "scatter_.reduce",
          "scatter_.value_reduce", "index_reduce", "index_put", "_unsafe_index_put",
-         "_index_put_impl"),
+         "_index_put_impl", "put"),
         "one accumulate per source element; index_put with accumulate=True: one per updated "
         "element, index positions × the slice each selects (a broadcast value counts every "
-        "element it is added to); index_put/_unsafe_index_put without accumulate=True are "
-        "copies (0, category memory)",
+        "element it is added to); index_put/_unsafe_index_put and put without accumulate=True "
+        "are copies (0, category memory)",
         count="scatter_accumulate",
     ),
     Rule("embedding_backward", 1, GRAD_OUT, "reduction",
@@ -493,6 +505,75 @@ RULES: tuple[Rule, ...] = (
         ("glu_backward",),
         "σ(b), g·σ for a; (1−σ), ·σ, ·a, ·g for b",
     ),
+    Rule("soft_margin_loss", 4, IN, "reduction",
+        ("soft_margin_loss",),
+        "log(1 + exp(−y·x)): negate, ·y, exp, log1p; accumulate when reduced",
+        extras=(("reduction ≠ 'none'", 1),),
+        count="mse_loss",
+    ),
+    Rule("soft_margin_loss_backward", 7, IN, "elementwise",
+        ("soft_margin_loss_backward",),
+        "−y·σ(−y·x)·g: z = exp(−y·x) (negate, ·x, exp: 3), (−y)·z, /(1+z) (3), ·g (1/N folded "
+        "into g)",
+        count="per_second_input",
+    ),
+    Rule("multi_margin_loss", 3, "term: input element off its row's target class, N·(C−1)",
+        "reduction",
+        ("multi_margin_loss",),
+        "Σ over i ≠ y of max(0, margin − x[y] + x[i])^p: + x[i] (margin − x[y] is per row), "
+        "max(0, ·), accumulate; p=2: square. The ·weight[y], the 1/C and the batch reduction are"
+        " per row, not counted",
+        extras=(("p=2", 1),),
+        count="margin_loss",
+    ),
+    Rule("multi_margin_loss_backward", 3, "term: input element off its row's target class, "
+        "N·(C−1)", "elementwise",
+        ("multi_margin_loss_backward",),
+        "per term z again (1), test z > 0 (1), subtract it from grad[y] (1); grad[i] = "
+        "g·weight[y]/C is per row; p=2: ·2z (1)",
+        extras=(("p=2", 1),),
+        count="margin_loss",
+    ),
+    Rule("multilabel_margin_loss", 3,
+        "(label, non-label) pair, ⌊C²/4⌋ of each row of C classes (the worst case)", "reduction",
+        ("multilabel_margin_loss_forward",),
+        "Σ over labels j and non-labels i of max(0, 1 − x[y_j] + x[i]): + x[i] (1 − x[y_j] is "
+        "per label), max(0, ·), accumulate; the 1/C and the batch reduction are per row. Which "
+        "classes are labels is data (the target): counted for the labelling with the most "
+        "pairs, ⌊C/2⌋ labels, as nms counts every pair",
+        count="margin_loss",
+    ),
+    Rule("multilabel_margin_loss_backward", 4,
+        "(label, non-label) pair, ⌊C²/4⌋ of each row of C classes (the worst case)",
+        "elementwise",
+        ("multilabel_margin_loss_backward",),
+        "per pair z again (1), test z > 0 (1), + g/C into grad[i] (1), − g/C into grad[y_j] "
+        "(1); g/C is per row",
+        count="margin_loss",
+    ),
+    Rule("ctc_loss", 13,
+        "state of the extended target (2S+1 per sequence) at each time step after the first",
+        "reduction",
+        ("_ctc_loss",),
+        "the α recursion (Graves et al. 2006, eq. 6–7) as ATen's kernel runs it: α[t, s] = "
+        "logsumexp(α[t−1, s], α[t−1, s−1], α[t−1, s−2]) + log_probs[t, l'_s], all three "
+        "predecessors evaluated (a missing one enters as −inf): 2 max, 3 subtracts, 3 exps, "
+        "2 adds, log, +max, +log_prob = 13; the final two-term logsumexp is per sequence. The "
+        "lengths are data: counted at the full padded lengths, T time steps and Σ(2S_n+1) = "
+        "2·(target elements) + N states (exact for concatenated 1-D targets)",
+        count="ctc_loss",
+    ),
+    Rule("ctc_loss_backward", 13,
+        "state of the extended target (2S+1 per sequence) at each time step after the first",
+        "reduction",
+        ("_ctc_loss_backward",),
+        "the β recursion as the α one (13); then at every time step each state adds α + β to "
+        "its label's log-gradient by log-add-exp (α+β, max, 2 subtracts, 2 exps, add, log, +max"
+        " = 9); then per element of log_probs grad = (exp(lp) − exp(lg + nll − lp))·g (2 adds, "
+        "2 exps, subtract, multiply = 6). Lengths counted as the forward",
+        extras=(("state at every time step (α·β)", 9), ("log_probs element", 6)),
+        count="ctc_loss",
+    ),
     Rule("embedding_bag", 1, "gathered element (indices × embedding dim)", "reduction",
         ("_embedding_bag", "_embedding_bag_forward_only", "embedding_bag"),
         "sum/mean: one add per gathered element (the mean's divide is per bag); max: one "
@@ -505,6 +586,13 @@ RULES: tuple[Rule, ...] = (
         "scatter-add of the bag gradient into every gathered row; per_sample_weights: one "
         "multiply more",
         extras=(("per_sample_weights", 1),),
+        count="embedding_bag",
+    ),
+    Rule("embedding_bag_per_sample_weights_backward", 2,
+        "gathered element (indices × embedding dim)", "reduction",
+        ("_embedding_bag_per_sample_weights_backward",),
+        "the gradient of an index's weight is the dot of its bag's gradient row with the "
+        "embedding row it gathered: multiply, accumulate",
         count="embedding_bag",
     ),
     Rule("embedding_renorm", 3, "gathered element (indices × embedding dim)", "reduction",
@@ -779,6 +867,15 @@ RULES: tuple[Rule, ...] = (
         "4·(m²k − mk² + k³/3); mode='r' none",
         extras=(("P(m, k), mode='reduced'", 4), ("(m²k − mk² + k³/3), mode='complete'", 4)),
         count="qr",
+    ),
+    Rule("householder_product", 4,
+        "m·n·k − (m+n)·k²/2 + k³/3 of each m×n matrix, k = the reflectors (tau's length)",
+        "linalg",
+        ("linalg_householder_product",),
+        "Q = H_1⋯H_k, the first n columns, accumulated backward from k Householder vectors "
+        "(LAPACK orgqr; LAWN 41: 4mnk − 2(m+n)k² + 4k³/3); n = m is the qr rule's complete Q, "
+        "n = k its reduced Q",
+        count="householder_product",
     ),
     Rule("lstsq", 4, "P(m, n) of each m×n matrix", "linalg",
         ("linalg_lstsq",),
