@@ -420,6 +420,15 @@ TRAINING_CASES = {
     "special": lambda x: (
         torch.special.i0(x) + torch.special.i0e(x) + torch.special.i1(x) + x.sigmoid().logit(1e-3)
     ),
+    "special_more": lambda x: (
+        torch.mvlgamma(x.abs() + 2, 3)
+        + torch.special.entr(x.abs())
+        + torch.polygamma(2, x.abs())
+        + torch.special.xlog1py(x, x.abs())
+        + torch.special.erfcx(x)
+        + torch.special.ndtri(x.sigmoid())
+        + torch.special.log_ndtr(x)
+    ),
     "trace_put": lambda x: x.trace() + torch.zeros(30).put(torch.tensor([1, 1]), x[0, :2], True),
     "unpool": lambda x: torch.nn.functional.max_unpool2d(
         *torch.nn.functional.max_pool2d(x[None, None, :, :4], 2, return_indices=True), 2
@@ -464,3 +473,21 @@ def test_audited_modules_train_fully_counted(name, module, inputs):
     torch.manual_seed(0)
     p = flopwise.profile(module(), *inputs(), train=True)
     assert p.complete, [u.op for u in p.uncounted]
+
+
+def test_special_functions_by_hand_and_mvlgamma_against_its_reference():
+    """Per output element: the elementary functions 1, entr (−x·ln x) 3, xlog1py 1; 4×5
+    elements. mvlgamma(x, p=3): 3 terms of shift, lgamma, accumulate + the constant = 10 per
+    element, 200; PyTorch's reference decomposition (torch._refs) counts the same plus the
+    3 halvings of its offsets, which are per call."""
+    for op in (aten.special_ndtri, aten.special_log_ndtr, aten.special_erfcx):
+        assert cost(op.default, T(4, 5), outputs=[T(4, 5)]).flops == 20
+    assert cost(aten.polygamma.default, 2, T(4, 5), outputs=[T(4, 5)]).flops == 20
+    assert cost(aten.special_entr.default, T(4, 5), outputs=[T(4, 5)]).flops == 60
+    assert cost(aten.special_xlog1py.default, T(4, 5), T(4, 5), outputs=[T(4, 5)]).flops == 20
+    assert cost(aten.mvlgamma.default, T(4, 5), 3, outputs=[T(4, 5)]).flops == 200
+    import torch._refs.special as refs_special
+
+    x = torch.rand(4, 5) + 2
+    reference = counted(refs_special.multigammaln, x, 3)
+    assert reference.totals.flops - 3 == counted(torch.mvlgamma, x, 3).totals.flops == 200

@@ -591,6 +591,14 @@ def _logit_backward(call: OpCall, r: Rule) -> OpCost:
     return _per_element(call, r, output_elements(call), constant)
 
 
+@counter("mvlgamma")
+def _mvlgamma(call: OpCall, r: Rule) -> OpCost:
+    """mvlgamma(self, p): p terms per output element, then the constant."""
+    terms = int(call.arg(1, "p", 1))
+    constant = r.flops * terms + r.extra("output element (the constant)")
+    return _per_element(call, r, output_elements(call), constant)
+
+
 @counter("trace")
 def _trace(call: OpCall, r: Rule) -> OpCost:
     """trace(self [m, n]): min(m, n) diagonal elements."""
