@@ -404,7 +404,7 @@ def test_householder_product_matches_the_qr_rule():
     [
         "max_unpool2d", "max_unpool3d", "hann_window", "hamming_window", "blackman_window",
         "bartlett_window", "kaiser_window", "_indices", "_values",
-        "_sparse_coo_tensor_with_dims_and_tensors", "_pack_padded_sequence",
+        "_sparse_coo_tensor_with_dims_and_tensors", "_pack_padded_sequence", "_chunk_cat",
     ],
 )  # fmt: skip
 def test_data_movement_and_factories_are_zero(op):
@@ -491,3 +491,61 @@ def test_special_functions_by_hand_and_mvlgamma_against_its_reference():
     x = torch.rand(4, 5) + 2
     reference = counted(refs_special.multigammaln, x, 3)
     assert reference.totals.flops - 3 == counted(torch.mvlgamma, x, 3).totals.flops == 200
+
+
+# -- GPU kernels of training (formulas checked on shapes; the kernels need CUDA) -----------
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_cell_backwards_equal_pytorchs_differentiable_forms(bias):
+    """The GPU cells' backward kernels count what PyTorch's differentiable forms of the same
+    gradients (which run on CPU) count once their recomputation of the gates is taken out:
+    LSTM recomputes the gate sum (4), each bias (4) and the 4 activations; GRU each bias
+    (3), r and z (2 adds, 2 sigmoids) and n (r·h_n, +, tanh). B=3 rows × H=4 units."""
+    torch.manual_seed(0)
+    rows, hidden = 3, 4
+    units = rows * hidden
+    n_bias = 2 if bias else 0
+    grads = torch.randn(rows, hidden), torch.randn(rows, hidden)
+
+    ig, hg, cx, cy = (torch.randn(rows, k * hidden) for k in (4, 4, 1, 1))
+    ib, hb = (torch.randn(4 * hidden), torch.randn(4 * hidden)) if bias else (None, None)
+    composite = counted(
+        aten._thnn_differentiable_lstm_cell_backward, *grads, ig, hg, ib, hb, cx, cy
+    )
+    recompute = (4 + 4 * n_bias + 4) * units
+    lstm = cost(aten._thnn_fused_lstm_cell_backward_impl.default, *(T(rows, hidden),) * 4,
+                T(rows, 4 * hidden), bias)  # fmt: skip
+    assert lstm.flops == composite.totals.flops - recompute == (23 + 4 * bias) * units
+
+    ig, hg, hx = torch.randn(rows, 3 * hidden), torch.randn(rows, 3 * hidden), grads[1]
+    ib, hb = (torch.randn(3 * hidden), torch.randn(3 * hidden)) if bias else (None, None)
+    composite = counted(aten._thnn_differentiable_gru_cell_backward, grads[0], ig, hg, hx, ib, hb)
+    recompute = (7 + 3 * n_bias) * units
+    gru = cost(aten._thnn_fused_gru_cell_backward.default, T(rows, hidden), T(rows, 5 * hidden),
+               bias)  # fmt: skip
+    assert gru.flops == composite.totals.flops - recompute == (16 + 6 * bias) * units
+
+
+def test_cudnn_grid_sampler_counts_as_bilinear_grid_sample():
+    """cuDNN's sampler is the 2-D bilinear case: input 2×3×8×8 sampled at a 2×5×6 grid, so
+    2·3·5·6 = 180 outputs, 7 flops each; the backward 16 per grad_output element."""
+    x, grid, out = T(2, 3, 8, 8), T(2, 5, 6, 2), T(2, 3, 5, 6)
+    native = cost(aten.grid_sampler_2d.default, x, grid, 0, 0, True, outputs=[out])
+    assert cost(aten.cudnn_grid_sampler.default, x, grid, outputs=[out]).flops == native.flops
+    assert native.flops == 7 * 180
+    back = cost(aten.cudnn_grid_sampler_backward.default, x, grid, out)
+    native_back = cost(aten.grid_sampler_2d_backward.default, out, x, grid, 0, 0, True,
+                       [True, True])  # fmt: skip
+    assert back.flops == native_back.flops == 16 * 180
+
+
+def test_cudnn_ctc_loss_is_the_forward_and_the_gradient():
+    """_cudnn_ctc_loss returns the loss and its gradient: T=10, N=2, 1-D targets of 7
+    labels (16 states): α and β 13·16·9 each, α·β 9·16·10, the gradient 6·100."""
+    args = (T(10, 2, 5), T(7, dtype=torch.int64), [10, 10], [4, 3], 0, False, False)
+    c = cost(aten._cudnn_ctc_loss.default, *args)
+    forward = cost(aten._ctc_loss.default, *args[:5], False).flops
+    backward = cost(aten._ctc_loss_backward.default, T(2), *args[:4], T(2), T(2, 10, 9), 0,
+                    False).flops  # fmt: skip
+    assert c.flops == forward + backward == 2 * 13 * 16 * 9 + 9 * 16 * 10 + 6 * 100

@@ -568,17 +568,17 @@ def _margin_loss(call: OpCall, r: Rule) -> OpCost:
 @counter("ctc_loss")
 def _ctc_loss(call: OpCall, r: Rule) -> OpCost:
     """_ctc_loss(log_probs [T, N, C], targets, input_lengths, target_lengths, blank, ...) and
-    _ctc_loss_backward(grad, log_probs, targets, ...). The lengths are data, so every
+    _ctc_loss_backward(grad, log_probs, targets, ...); _cudnn_ctc_loss(log_probs, targets,
+    ...) returns both the loss and the gradient. The lengths are data, so every
     sequence is taken at the full T steps and its padded target length: the extended
     targets hold 2·(target elements) + N states in all (exact for 1-D targets, which are
     the concatenated labels)."""
-    backward = "backward" in call.op
-    log_probs, targets = call.args[1:3] if backward else call.args[0:2]
+    log_probs, targets = call.args[1:3] if "backward" in call.op else call.args[0:2]
     steps = log_probs.shape[0] if log_probs.shape else 1
     batch = log_probs.shape[1] if log_probs.ndim == 3 else 1
     states = 2 * targets.numel + batch
     flops = r.flops * states * max(steps - 1, 0)
-    if backward:
+    if r.extras:  # the gradient: _ctc_loss_backward, or _cudnn_ctc_loss's second output
         flops += r.extra("state at every time step (α·β)") * states * steps
         flops += r.extra("log_probs element") * log_probs.numel
     return _per_element(call, r, 1, flops)
@@ -670,7 +670,8 @@ def _pairwise_distance(call: OpCall, r: Rule) -> OpCost:
 @counter("grid_sample")
 def _grid_sample(call: OpCall, r: Rule) -> OpCost:
     """grid_sampler_{2,3}d(input, grid, interpolation_mode, padding_mode, align_corners);
-    mode 0 bilinear, 1 nearest (a gather), 2 bicubic."""
+    mode 0 bilinear, 1 nearest (a gather), 2 bicubic; cudnn_grid_sampler(input, grid) is
+    2-D bilinear."""
     mode = call.arg(2, "interpolation_mode", 0)
     if mode == 1:
         return _cost(0, r.category)
@@ -681,7 +682,10 @@ def _grid_sample(call: OpCall, r: Rule) -> OpCost:
 
 @counter("grid_sample_backward")
 def _grid_sample_backward(call: OpCall, r: Rule) -> OpCost:
-    """(grad_output, input, grid, interpolation_mode, padding_mode, align_corners, mask)."""
+    """(grad_output, input, grid, interpolation_mode, padding_mode, align_corners, mask);
+    cudnn_grid_sampler_backward(input, grid, grad_output): bilinear, both gradients."""
+    if call.op.startswith("aten.cudnn_grid_sampler_backward"):
+        return _per_element(call, r, call.args[2].numel, r.flops)
     mode = call.arg(3, "interpolation_mode", 0)
     grad_input, grad_grid = (bool(m) for m in call.arg(6, "output_mask", [True, True]))
     if mode == 1:  # nearest: the gradient is routed to one pixel; no grid gradient

@@ -1,7 +1,7 @@
 """Fused layer kernels and composite layers that reach the dispatcher whole: recurrent
 layers (the CPU LSTM kernel ``mkldnn_rnn_layer`` and its backward; ``lstm``, ``gru``,
 ``rnn_*`` and their cells, seen whole under ``inference_mode``; the GPU fused LSTM/GRU
-cells) and the bilinear form behind ``nn.Bilinear`` (``_trilinear``, ``bilinear``).
+cells and their backward) and the bilinear form behind ``nn.Bilinear`` (``_trilinear``, ``bilinear``).
 
 Each costs exactly what its unfused equivalent costs (the matmuls as contractions with
 MACs, the gate arithmetic by the elementwise constants), so a model counts the same
@@ -176,6 +176,18 @@ def _fused_cell(call: OpCall, r: Rule) -> OpCost:
     per_unit = r.flops + biases * r.extra("each bias tensor")
     if r.key == "fused_lstm_cell":
         per_unit += r.extra("gate sum")
+    return OpCost(flops=units * per_unit, category=r.category)
+
+
+@counter("fused_cell_backward")
+def _fused_cell_backward(call: OpCall, r: Rule) -> OpCost:
+    """_thnn_fused_lstm_cell_backward_impl(grad_hy, grad_cy, cx, cy, workspace, has_bias)
+    and _thnn_fused_gru_cell_backward(grad_hy, workspace, has_bias): per hidden unit of
+    each batch row (the elements of cx, or of grad_hy)."""
+    lstm = r.key == "fused_lstm_cell_backward"
+    units = call.args[2].numel if lstm else call.args[0].numel
+    has_bias = bool(call.arg(5 if lstm else 2, "has_bias", False))
+    per_unit = r.flops + (r.extra("has_bias") if has_bias else 0)
     return OpCost(flops=units * per_unit, category=r.category)
 
 

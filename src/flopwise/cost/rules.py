@@ -576,6 +576,16 @@ RULES: tuple[Rule, ...] = (
         "2·(target elements) + N states (exact for concatenated 1-D targets)",
         count="ctc_loss",
     ),
+    Rule("cudnn_ctc_loss", 26,
+        "state of the extended target (2S+1 per sequence) at each time step after the first",
+        "reduction",
+        ("_cudnn_ctc_loss",),
+        "cuDNN returns the loss and its gradient from one call: counted as the α and β "
+        "recursions (13 each), the α·β accumulation (9 per state of every step) and the "
+        "gradient (6 per log_probs element) of the two rows above; lengths as there",
+        extras=(("state at every time step (α·β)", 9), ("log_probs element", 6)),
+        count="ctc_loss",
+    ),
     Rule("ctc_loss_backward", 13,
         "state of the extended target (2S+1 per sequence) at each time step after the first",
         "reduction",
@@ -634,18 +644,19 @@ RULES: tuple[Rule, ...] = (
         count="pairwise_distance",
     ),
     Rule("grid_sample", 7, OUT, "elementwise",
-        ("grid_sampler_2d", "grid_sampler_3d"),
+        ("grid_sampler_2d", "grid_sampler_3d", "cudnn_grid_sampler"),
         "bilinear: 4 taps weighted and summed, 4 multiplies + 3 adds; trilinear (3-D) 8 taps, 15; "
         "bicubic 16 taps, 31; nearest is a gather, 0; coordinate unnormalisation is per grid "
-        "point and amortised over channels",
+        "point and amortised over channels; cudnn_grid_sampler is the 2-D bilinear case",
         extras=(("3-D", 8), ("interpolation_mode='bicubic'", 24)),
         count="grid_sample",
     ),
     Rule("grid_sample_backward", 16, GRAD_OUT, "elementwise",
-        ("grid_sampler_2d_backward", "grid_sampler_3d_backward"),
+        ("grid_sampler_2d_backward", "grid_sampler_3d_backward", "cudnn_grid_sampler_backward"),
         "per tap, grad_input: ·weight, accumulate (2); grad_grid: value × weight derivative, "
         "accumulate (2): bilinear 4 taps = 16, trilinear 8 taps = 32, bicubic 16 taps = 64 (half "
-        "without grad_grid); nearest routes grad_input only, 1 (the nearest-backward rule)",
+        "without grad_grid); nearest routes grad_input only, 1 (the nearest-backward rule); "
+        "cudnn_grid_sampler_backward is the 2-D bilinear case with both gradients",
         extras=(("3-D", 16), ("interpolation_mode='bicubic'", 48)),
         count="grid_sample_backward",
     ),
@@ -818,6 +829,27 @@ RULES: tuple[Rule, ...] = (
         "n = tanh(i_n + r·h_n) (3), h' = n + z·(h − n) (3); each bias tensor adds 3 per unit",
         extras=(("each bias tensor", 3),),
         count="fused_cell",
+    ),
+    Rule("fused_lstm_cell_backward", 23, "hidden unit of each batch row", "elementwise",
+        ("_thnn_fused_lstm_cell_backward_impl",),
+        "the GPU cell's backward from its saved activated gates i, f, g, o: t = tanh(c') (1); "
+        "do = σ'(o)·dh·t (4); dc = tanh'(t)·dh·o + dc' (5); di, df, dg: dc times c, g or i "
+        "and the activation's derivative (4 each, 12); dc_prev = dc·f (1): the CPU layer "
+        "backward's 23, and what PyTorch's differentiable form of it "
+        "(_thnn_differentiable_lstm_cell_backward) counts after recomputing the gates; "
+        "has_bias: the 4 gate gradients summed over the batch (4)",
+        extras=(("has_bias", 4),),
+        count="fused_cell_backward",
+    ),
+    Rule("fused_gru_cell_backward", 16, "hidden unit of each batch row", "elementwise",
+        ("_thnn_fused_gru_cell_backward",),
+        "from the saved r, z, n, h and h_n (h·W_hn + b_hn): dh_prev = dh·z (1); dz = σ'(z)·"
+        "dh·(h−n) (5); dn = tanh'(n)·dh·(1−z) (5); d(h_n) = dn·r (1); dr = σ'(r)·dn·h_n (4); "
+        "σ' and tanh' of a saved value are 3 each with the product, as the sigmoid and tanh "
+        "backward rows; what _thnn_differentiable_gru_cell_backward counts after recomputing "
+        "the gates; has_bias: the input and hidden gate gradients summed over the batch (3 + 3)",
+        extras=(("has_bias", 6),),
+        count="fused_cell_backward",
     ),
     Rule("trilinear", 3, "point of the joint index space of the three expanded operands",
         "contraction",

@@ -74,7 +74,7 @@ ZERO_GROUPS: dict[str, tuple[str, ...]] = {
         "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
         "im2col", "lu_unpack", "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d",
         "_upsample_nearest_exact1d", "_upsample_nearest_exact2d", "_upsample_nearest_exact3d",
-        "_pack_padded_sequence",
+        "_pack_padded_sequence", "_chunk_cat",
     ),
     "selects by a mask": (
         "where", "masked_fill", "masked_fill_", "masked_scatter", "masked_scatter_",
