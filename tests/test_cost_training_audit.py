@@ -549,3 +549,102 @@ def test_cudnn_ctc_loss_is_the_forward_and_the_gradient():
     backward = cost(aten._ctc_loss_backward.default, T(2), *args[:4], T(2), T(2, 10, 9), 0,
                     False).flops  # fmt: skip
     assert c.flops == forward + backward == 2 * 13 * 16 * 9 + 9 * 16 * 10 + 6 * 100
+
+
+# -- quantization-aware training -------------------------------------------------------------
+
+
+def c_round(x: Counted) -> Counted:
+    return Counted._step(float(round(x.v)))  # round half to even, as nearbyint
+
+
+def c_clamp(x: Counted, low: int, high: int) -> Counted:  # one comparison producing the value
+    return Counted._step(min(max(x.v, low), high))
+
+
+def fake_quant_reference(x: float, scale: float, zero: int, qmin: int, qmax: int) -> Counted:
+    q = c_clamp(c_round(Counted(x) * (1.0 / scale)) + zero, qmin, qmax)
+    return (q - zero) * scale
+
+
+def test_fake_quantize_brute_force():
+    """Fake quantization of 4×5 elements (scale 0.1, zero point 3, range [0, 255]): the
+    scalar reference gives torch's values and counts 6 per element, 120."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 5) * 5
+    Counted.tally = 0
+    ref = [fake_quant_reference(v, 0.1, 3, 0, 255).v for v in x.flatten().tolist()]
+    fq = torch.fake_quantize_per_tensor_affine(x, 0.1, 3, 0, 255)
+    assert torch.allclose(fq.flatten(), torch.tensor(ref), atol=1e-6)
+    c = cost(aten.fake_quantize_per_tensor_affine_cachemask.default, T(4, 5), 0.1, 3, 0, 255)
+    assert c.flops == Counted.tally == 120
+    per_channel = cost(aten.fake_quantize_per_channel_affine_cachemask.default, T(4, 5), T(5),
+                       T(5, dtype=torch.int32), 1, 0, 255)  # fmt: skip
+    assert per_channel.flops == 120
+
+
+def test_learnable_fake_quantize_backward_brute_force():
+    """The learnable fake quantizer's backward on 4×5 elements, all inside the range: the
+    reference recomputes x̂ (6), passes dy (1), forms dy·(x̂ − x)·(grad_factor/s) (3) and
+    accumulates it and the zero-point gradient (2): 12 per element, 240; its scale gradient
+    is torch's."""
+    torch.manual_seed(0)
+    x = torch.rand(4, 5) * 20  # inside [0, 25.5] at scale 0.1
+    dy = torch.randn(4, 5)
+    scale, zero, factor = 0.1, 0.0, 0.5
+    dx, dscale, dzero = aten._fake_quantize_learnable_per_tensor_affine_backward(
+        dy, x, torch.tensor([scale]), torch.tensor([zero]), 0, 255, factor
+    )
+    Counted.tally = 0
+    acc_scale, acc_zero = Counted(0.0), Counted(0.0)
+    folded = factor / scale  # per tensor
+    for v, g in zip(x.flatten().tolist(), dy.flatten().tolist(), strict=True):
+        xq = fake_quant_reference(v, scale, int(zero), 0, 255)
+        _ = Counted(g) * 1.0  # dy·mask
+        acc_scale = acc_scale + (xq - v) * g * folded
+        acc_zero = acc_zero + 0.0  # in range the zero-point gradient is 0
+    assert dscale.item() == pytest.approx(acc_scale.v, rel=1e-4, abs=1e-6)
+    assert torch.equal(dx, dy) and dzero.item() == 0.0
+    c = cost(aten._fake_quantize_learnable_per_tensor_affine_backward.default, T(4, 5),
+             T(4, 5), T(1), T(1), 0, 255, factor)  # fmt: skip
+    assert c.flops == Counted.tally == 240
+
+
+def test_fused_observer_fake_quantize_is_aminmax_then_fake_quantize():
+    """QAT's fused observer + fake quantizer costs the observer's aminmax pass and the
+    per-channel fake quantization, as those two ops count: a 4×3×3×3 conv weight, 108
+    elements × (1 + 6)."""
+    w = T(4, 3, 3, 3)
+    helper = cost(aten._fused_moving_avg_obs_fq_helper.default, w, T(1), T(1), T(4), T(4),
+                  T(4), T(4, dtype=torch.int32), 0.01, -128, 127, 0, True, True)  # fmt: skip
+    observer = cost(aten.aminmax.default, w, outputs=[T(), T()])
+    quant = cost(aten.fake_quantize_per_channel_affine_cachemask.default, w, T(4),
+                 T(4, dtype=torch.int32), 0, -128, 127)  # fmt: skip
+    assert helper.flops == observer.flops + quant.flops == 108 * 7
+
+
+class QATNet(torch.nn.Module):
+    """A conv + BN + linear net prepared for quantization-aware training (fused observers
+    and fake quantizers on weights and activations), run once to size its observers."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+            torch.nn.Flatten(), torch.nn.Linear(4 * 36, 3),
+        )  # fmt: skip
+        self.net.qconfig = torch.ao.quantization.get_default_qat_qconfig("fbgemm")
+        torch.ao.quantization.prepare_qat(self.net, inplace=True)
+        self.net(torch.randn(2, 3, 8, 8))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+def test_quantization_aware_training_fully_counted():
+    torch.manual_seed(0)
+    p = flopwise.profile(QATNet(), torch.randn(2, 3, 8, 8), train=True)
+    assert p.complete, [u.op for u in p.uncounted]
+    fq = [r for r in p.ops if r.op == "aten._fused_moving_avg_obs_fq_helper"]
+    assert fq and all(r.flops > 0 for r in fq)

@@ -777,6 +777,35 @@ RULES: tuple[Rule, ...] = (
         extras=(("weight_decay", 2), ("grad_scale", 1)),
         count="fused_optimizer",
     ),
+    # -- quantization-aware training (fake quantization) ------------------------------------
+    Rule("fake_quantize", 6, IN, "elementwise",
+        ("fake_quantize_per_tensor_affine_cachemask",
+         "_fake_quantize_per_tensor_affine_cachemask_tensor_qparams",
+         "fake_quantize_per_channel_affine_cachemask", "_fake_quantize_learnable_per_tensor_affine",
+         "_fake_quantize_learnable_per_channel_affine"),
+        "x̂ = (clamp(round(x/s) + z, qmin, qmax) − z)·s: ·(1/s), round, +z, clamp (one "
+        "comparison that produces the value, as the clamp rule), −z, ·s; the in-range mask is a "
+        "comparison (free); the learnable forms round and clamp z once per tensor or channel; "
+        "an enable flag held in a tensor (data) counts as on",
+        count="per_first_input",
+    ),
+    Rule("fake_quantize_learnable_backward", 12, IN, "elementwise",
+        ("_fake_quantize_learnable_per_tensor_affine_backward",
+         "_fake_quantize_learnable_per_channel_affine_backward"),
+        "x̂ recomputed (6, as the forward); dx = dy·mask (1); the scale gradient dy·(x̂ − x)/s, "
+        "grad_factor folded into 1/s per tensor or channel (3), and the zero-point gradient (0 "
+        "in range, −dy·s outside), each accumulated over the tensor or channel (2). Counted for "
+        "an element in range (outside it the scale gradient is dy·(qmin or qmax − z), 2)",
+        count="per_second_input",
+    ),
+    Rule("fused_observer_fake_quantize", 7, IN, "elementwise",
+        ("_fused_moving_avg_obs_fq_helper",),
+        "the observer's running min and max: one comparison per element (as aminmax); the "
+        "moving averages and the new scale and zero point are per tensor or channel; then "
+        "fake quantization (6). observer_on and fake_quant_on are tensors (data): counted as "
+        "on, the training state",
+        count="per_first_input",
+    ),
     # -- recurrent layers and bilinear forms ------------------------------------------------
     Rule("lstm_layer", 9, "hidden unit of each (time step, batch) row", "contraction",
         ("mkldnn_rnn_layer", "lstm", "lstm_cell", "_cudnn_rnn", "miopen_rnn"),
