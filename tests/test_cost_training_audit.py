@@ -648,3 +648,21 @@ def test_quantization_aware_training_fully_counted():
     assert p.complete, [u.op for u in p.uncounted]
     fq = [r for r in p.ops if r.op == "aten._fused_moving_avg_obs_fq_helper"]
     assert fq and all(r.flops > 0 for r in fq)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+def test_a_fresh_qat_model_trains_and_is_left_as_found():
+    """A QAT model never run has empty observer buffers, which its first forward resizes;
+    the profile runs it and gives the buffers back as they were (empty)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 36, 3))  # fmt: skip
+    net.qconfig = torch.ao.quantization.get_default_qat_qconfig("fbgemm")
+    torch.ao.quantization.prepare_qat(net, inplace=True)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    p = flopwise.profile(net, torch.randn(2, 3, 8, 8), train=True)
+    assert p.complete, [u.op for u in p.uncounted]
+    after = net.state_dict()
+    assert any(v.numel() == 0 for v in before.values())  # the case under test
+    for key, value in before.items():
+        assert after[key].shape == value.shape and torch.equal(after[key], value), key
