@@ -666,3 +666,44 @@ def test_a_fresh_qat_model_trains_and_is_left_as_found():
     assert any(v.numel() == 0 for v in before.values())  # the case under test
     for key, value in before.items():
         assert after[key].shape == value.shape and torch.equal(after[key], value), key
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"num_layers": 1},
+        {"num_layers": 2, "bidirectional": True, "dropout": 0.1},
+        {"num_layers": 3, "bias": False, "dropout": 0.2},
+    ],
+)
+@pytest.mark.parametrize("input_grad", [False, True])
+def test_cudnn_lstm_backward_counts_what_the_cpu_stack_backward_counts(options, input_grad):
+    """cuDNN's whole-stack LSTM backward, priced from its arguments, equals what the same
+    LSTM's backward counts on CPU, op by op (mkldnn_rnn_layer_backward per layer and
+    direction, the inter-layer dropout's mask multiply, the sum of the two directions' input
+    gradients): flops and macs, with and without the input's gradient."""
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(8, 16, **options)
+    x = torch.randn(5, 3, 8, requires_grad=input_grad)
+    with flopwise.count() as c:
+        out = lstm(x)[0]
+        out.sum().backward()
+    ops = c.profile.ops
+    first = next(i for i, r in enumerate(ops) if r.op.startswith("aten.mkldnn_rnn_layer_backward"))
+    cpu = ops[first:]
+    meta = lambda t: T(*t.shape)  # noqa: E731
+    weights = [meta(w) for w in lstm._flat_weights]
+    directions = 2 if lstm.bidirectional else 1
+    stride = len(weights) // (lstm.num_layers * directions)
+    one = T(1)
+    cudnn = cost(aten._cudnn_rnn_backward.default, meta(x), weights, stride, one, one, one,
+                 meta(out), meta(out), None, None, 2, 16, 0, lstm.num_layers, False,
+                 lstm.dropout, True, lstm.bidirectional, [], None, one, [input_grad, True, True, True])  # fmt: skip
+    assert cudnn.flops == sum(r.flops for r in cpu)
+    assert cudnn.macs == sum(r.macs for r in cpu) > 0
+    # without the weight gradient only the data half of the matmuls runs
+    data_only = cost(aten._cudnn_rnn_backward.default, meta(x), weights, stride, one, one, one,
+                     meta(out), meta(out), None, None, 2, 16, 0, lstm.num_layers, False,
+                     lstm.dropout, True, lstm.bidirectional, [], None, one,
+                     [input_grad, True, True, False])  # fmt: skip
+    assert data_only.macs * 2 == cudnn.macs

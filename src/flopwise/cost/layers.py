@@ -167,6 +167,34 @@ def _mkldnn_rnn_layer_backward(call: OpCall, r: Rule) -> OpCost:
     return OpCost(flops=2 * macs + rows * hidden * per_unit, macs=macs, category="contraction")
 
 
+@counter("cudnn_rnn_backward")
+def _cudnn_rnn_backward(call: OpCall, r: Rule) -> OpCost:
+    """_cudnn_rnn_backward(input, weight[], weight_stride0, weight_buf, hx, cx, output,
+    grad_output, grad_hy, grad_cy, mode, hidden_size, proj_size, num_layers, batch_first,
+    dropout, train, bidirectional, batch_sizes, dropout_state, reserve, output_mask)."""
+    x, params, stride = call.args[0], list(call.args[1]), int(call.args[2])
+    if int(call.args[10]) != LSTM_MODE:
+        raise Uncountable("_cudnn_rnn_backward in a mode other than LSTM")
+    layers, directions = int(call.args[13]), 2 if call.args[17] else 1
+    mask = [bool(m) for m in call.arg(21, "output_mask", [True] * 4)]
+    biases = 2 if stride in (4, 5) else 0
+    rows = _rows(x)
+    macs, units, summed = 0, 0, 0
+    for k in range(layers * directions):
+        group = params[k * stride : (k + 1) * stride]
+        w_hr = group[2 + biases] if len(group) > 2 + biases else None
+        macs += rows * (group[0].numel + group[1].numel + (w_hr.numel if w_hr else 0))
+        units += rows * (group[0].shape[0] // GATES["lstm_layer"])
+        if directions == 2 and k % 2 == 0 and (k > 0 or mask[0]):
+            summed += rows * group[0].shape[1]  # this layer's input gradient, two summed
+    macs *= 2 if mask[3] else 1
+    per_unit = r.flops + (r.extra("biases") if biases else 0)
+    drop = _dropout_elements(bool(call.args[16]), float(call.args[15]), layers, x, call.args[6])
+    flops = 2 * macs + units * per_unit + r.extra("inter-layer dropout element, training") * drop
+    flops += r.extra("input-gradient element, bidirectional") * summed
+    return OpCost(flops=flops, macs=macs, category="contraction")
+
+
 @counter("fused_cell")
 def _fused_cell(call: OpCall, r: Rule) -> OpCost:
     """_thnn_fused_{lstm,gru}_cell(input_gates, hidden_gates, cx|hx, input_bias,

@@ -845,6 +845,24 @@ RULES: tuple[Rule, ...] = (
         extras=(("biases", 4),),
         count="mkldnn_rnn_layer_backward",
     ),
+    Rule("cudnn_lstm_backward", 23, "hidden unit of each (time step, batch) row", "contraction",
+        ("_cudnn_rnn_backward",),
+        "cuDNN's backward of a whole stack, LSTM mode (GRU and RNN modes are not counted yet "
+        "and show as uncounted); per layer and direction as mkldnn_rnn_layer_backward: the "
+        "data gradient (W_ihᵀ, W_hhᵀ and the projection's transpose applied to the gate "
+        "gradients: the forward's macs) and, when the weight gradient is asked for "
+        "(output_mask[3]), the weight gradient (the forward's macs again); per hidden unit 23 "
+        "for the gate and cell gradients, 4 for the bias gradient; in training the inter-layer"
+        " dropout's backward, the gradient times the scaled mask (1 per element, as the CPU "
+        "stack's multiply); bidirectional: a layer's input gradient is the sum of its two "
+        "directions' (1 per element; the first layer's only when the input needs a gradient, "
+        "output_mask[0]): the same as the CPU stack's backward counts",
+        extras=(
+            ("biases", 4), ("inter-layer dropout element, training", 1),
+            ("input-gradient element, bidirectional", 1),
+        ),
+        count="cudnn_rnn_backward",
+    ),
     Rule("fused_lstm_cell", 9, "hidden unit of each batch row", "elementwise",
         ("_thnn_fused_lstm_cell",),
         "the GPU cell after its two matmuls: gate sum (4), each bias (4 per bias tensor), cell "
