@@ -1,7 +1,8 @@
 """Fused layer kernels and composite layers that reach the dispatcher whole: recurrent
 layers (the CPU LSTM kernel ``mkldnn_rnn_layer`` and its backward; ``lstm``, ``gru``,
 ``rnn_*`` and their cells, seen whole under ``inference_mode``; the GPU fused LSTM/GRU
-cells and their backward) and the bilinear form behind ``nn.Bilinear`` (``_trilinear``, ``bilinear``).
+cells and their backward; cuDNN's LSTM stack backward) and the bilinear form behind
+``nn.Bilinear`` (``_trilinear``, ``bilinear``).
 
 Each costs exactly what its unfused equivalent costs (the matmuls as contractions with
 MACs, the gate arithmetic by the elementwise constants), so a model counts the same
