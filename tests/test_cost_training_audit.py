@@ -434,6 +434,12 @@ TRAINING_CASES = {
         *torch.nn.functional.max_pool2d(x[None, None, :, :4], 2, return_indices=True), 2
     ),
     "window": lambda x: x * torch.hann_window(5),
+    "cross_renorm_mode_ldexp": lambda x: (
+        torch.linalg.cross(x[:, :3], x[:, 1:4]).sum()
+        + x.renorm(2, 0, 1.0).sum()
+        + x.mode(1).values.sum()
+        + torch.ldexp(x, torch.ones(5)).sum()
+    ),
     "householder": lambda x: torch.linalg.householder_product(x.mT, x[0, :3]),
 }
 
@@ -707,3 +713,26 @@ def test_cudnn_lstm_backward_counts_what_the_cpu_stack_backward_counts(options, 
                      lstm.dropout, True, lstm.bidirectional, [], None, one,
                      [input_grad, True, True, False])  # fmt: skip
     assert data_only.macs * 2 == cudnn.macs
+
+
+def test_cross_renorm_mode_ldexp():
+    """cross of 4 pairs of 3-vectors: each of the 12 components a_j·b_k − a_k·b_j, 3 flops,
+    as a scalar reference that reproduces torch.linalg.cross counts (36). renorm of 4×5: 3
+    per element (square, accumulate, ·factor), 4 for p=3; mode of 4 rows of 5: the sort's
+    ⌈log2 5⌉ = 3 comparisons per element + the run scan 1 = 80; ldexp 2 per element."""
+    torch.manual_seed(0)
+    a, b = torch.randn(4, 3), torch.randn(4, 3)
+    Counted.tally = 0
+    ref = []
+    for u, v in zip(a.tolist(), b.tolist(), strict=True):
+        u, v = [Counted(t) for t in u], [Counted(t) for t in v]
+        ref.append([(u[(i + 1) % 3] * v[(i + 2) % 3] - u[(i + 2) % 3] * v[(i + 1) % 3]).v
+                    for i in range(3)])  # fmt: skip
+    assert torch.allclose(torch.linalg.cross(a, b), torch.tensor(ref), atol=1e-6)
+    out = [T(4, 3)]
+    assert cost(aten.linalg_cross.default, T(4, 3), T(4, 3), outputs=out).flops == Counted.tally
+    assert Counted.tally == 36
+    assert cost(aten.renorm.default, T(4, 5), 2, 0, 1.0).flops == 60
+    assert cost(aten.renorm.default, T(4, 5), 3, 0, 1.0).flops == 80
+    assert cost(aten.mode.default, T(4, 5), 1).flops == 80
+    assert cost(aten.ldexp.Tensor, T(4, 5), T(5), outputs=[T(4, 5)]).flops == 40

@@ -382,6 +382,24 @@ def _sort(call: OpCall, r: Rule) -> OpCost:
     return _cost(r.flops * sort_comparisons(x.shape, dim), r.category)
 
 
+@counter("mode")
+def _mode(call: OpCall, r: Rule) -> OpCost:
+    """mode(self, dim=-1, keepdim): a sort of every slice, then a scan of its runs."""
+    x = call.args[0]
+    if not is_floating(call):
+        return _cost(0, r.category)
+    comparisons = r.flops * sort_comparisons(x.shape, call.arg(1, "dim", -1))
+    return _cost(comparisons + r.extra("input element (the run scan)") * x.numel, r.category)
+
+
+@counter("renorm")
+def _renorm(call: OpCall, r: Rule) -> OpCost:
+    """renorm(self, p, dim, maxnorm)."""
+    p = float(call.arg(1, "p", 2))
+    constant = r.flops + (r.extra("p ∉ {0, 1, 2, ±inf}") if p not in (0, 1, 2, math.inf) else 0)
+    return _per_element(call, r, call.args[0].numel, constant)
+
+
 def search_comparisons(queries: int, boundaries: int) -> int:
     """Binary search of ``queries`` values among ``boundaries`` sorted values:
     ⌈log2(M+1)⌉ comparisons each (M+1 insertion slots)."""
