@@ -334,6 +334,8 @@ def _preserved(model: nn.Module | None) -> Iterator[None]:
                 m._buffers[name] = b
                 # Write back only what moved (an inference tensor refuses the write).
                 if saved is not None and not torch.equal(b, saved):
+                    if b.shape != saved.shape:  # resized by the run (a QAT observer's first min)
+                        b.resize_(saved.shape)
                     b.copy_(saved)
 
 

@@ -273,11 +273,13 @@ def _batch_norm(call: OpCall, r: Rule) -> OpCost:
 
 @counter("weight_norm")
 def _weight_norm(call: OpCall, r: Rule) -> OpCost:
-    """_weight_norm_interface(v, g, dim): ``rule.flops`` per element of v for the norm and
-    the rescale, plus the divide g/‖v‖ once per element of g."""
-    v, g = call.args[0], call.args[1]
+    """_weight_norm_interface(v, g, dim) and _weight_norm_interface_backward(grad_w, v, g,
+    norms, dim): ``rule.flops`` per element of v plus the row's own work, the ``element of
+    g`` term, once per element of g (g holds one value per row)."""
+    first = 1 if call.op.startswith("aten._weight_norm_interface_backward") else 0
+    v, g = call.args[first], call.args[first + 1]
     cost = _per_element(call, r, v.numel, r.flops)
-    return _cost(cost.flops + (g.numel if cost.flops else 0), r.category)
+    return _cost(cost.flops + (g.numel * r.extra("element of g") if cost.flops else 0), r.category)
 
 
 def _norm_backward_args(call: OpCall) -> tuple[TensorMeta, object, list[bool], bool]:
@@ -378,6 +380,24 @@ def _sort(call: OpCall, r: Rule) -> OpCost:
     if not is_floating(call):
         return _cost(0, r.category)
     return _cost(r.flops * sort_comparisons(x.shape, dim), r.category)
+
+
+@counter("mode")
+def _mode(call: OpCall, r: Rule) -> OpCost:
+    """mode(self, dim=-1, keepdim): a sort of every slice, then a scan of its runs."""
+    x = call.args[0]
+    if not is_floating(call):
+        return _cost(0, r.category)
+    comparisons = r.flops * sort_comparisons(x.shape, call.arg(1, "dim", -1))
+    return _cost(comparisons + r.extra("input element (the run scan)") * x.numel, r.category)
+
+
+@counter("renorm")
+def _renorm(call: OpCall, r: Rule) -> OpCost:
+    """renorm(self, p, dim, maxnorm)."""
+    p = float(call.arg(1, "p", 2))
+    constant = r.flops + (r.extra("p ∉ {0, 1, 2, ±inf}") if p not in (0, 1, 2, math.inf) else 0)
+    return _per_element(call, r, call.args[0].numel, constant)
 
 
 def search_comparisons(queries: int, boundaries: int) -> int:
@@ -484,6 +504,10 @@ def _scatter_accumulate(call: OpCall, r: Rule) -> OpCost:
             return OpCost(category="memory")
         updates = index_put_updates(call.args[0], call.arg(1, "indices"), call.arg(2, "values"))
         return _per_element(call, r, updates, r.flops)
+    elif name in ("put", "put_"):  # (self, index, source, accumulate): flat positions
+        if not call.arg(3, "accumulate", False):
+            return OpCost(category="memory")
+        source = call.arg(2, "source")
     elif name in ("scatter", "scatter_"):
         source = call.arg(3, "src")
         if not _tensor(source):  # value_reduce: one update per index element
@@ -540,6 +564,66 @@ def _smooth_l1(call: OpCall, r: Rule) -> OpCost:
     return _per_element(call, r, call.args[0].numel, constant)
 
 
+@counter("margin_loss")
+def _margin_loss(call: OpCall, r: Rule) -> OpCost:
+    """multi_margin_loss(self [N, C] or [C], target, p, margin, weight, reduction) and its
+    backward (grad_output, self, target, p, ...): N·(C−1) terms, one per class off the
+    target; multilabel_margin_loss_forward(self, target, reduction) and its backward
+    (grad_output, self, ...): ⌊C²/4⌋ label/non-label pairs per row, the most any labelling
+    of C classes gives."""
+    backward = "backward" in call.op
+    x = call.args[1] if backward else call.args[0]
+    classes = x.shape[-1] if x.shape else 1
+    rows = x.numel // classes if classes else 0
+    if r.key.startswith("multilabel"):
+        terms, constant = rows * (classes * classes // 4), r.flops
+    else:
+        terms = rows * max(classes - 1, 0)
+        constant = r.flops + (r.extra("p=2") if call.arg(3 if backward else 2, "p", 1) == 2 else 0)
+    return _per_element(call, r, terms, constant)
+
+
+@counter("ctc_loss")
+def _ctc_loss(call: OpCall, r: Rule) -> OpCost:
+    """_ctc_loss(log_probs [T, N, C], targets, input_lengths, target_lengths, blank, ...) and
+    _ctc_loss_backward(grad, log_probs, targets, ...); _cudnn_ctc_loss(log_probs, targets,
+    ...) returns both the loss and the gradient. The lengths are data, so every
+    sequence is taken at the full T steps and its padded target length: the extended
+    targets hold 2·(target elements) + N states in all (exact for 1-D targets, which are
+    the concatenated labels)."""
+    log_probs, targets = call.args[1:3] if "backward" in call.op else call.args[0:2]
+    steps = log_probs.shape[0] if log_probs.shape else 1
+    batch = log_probs.shape[1] if log_probs.ndim == 3 else 1
+    states = 2 * targets.numel + batch
+    flops = r.flops * states * max(steps - 1, 0)
+    if r.extras:  # the gradient: _ctc_loss_backward, or _cudnn_ctc_loss's second output
+        flops += r.extra("state at every time step (α·β)") * states * steps
+        flops += r.extra("log_probs element") * log_probs.numel
+    return _per_element(call, r, 1, flops)
+
+
+@counter("logit_backward")
+def _logit_backward(call: OpCall, r: Rule) -> OpCost:
+    """logit_backward(grad_output, self, eps=None)."""
+    constant = r.flops + (r.extra("eps") if call.arg(2, "eps") is not None else 0)
+    return _per_element(call, r, output_elements(call), constant)
+
+
+@counter("mvlgamma")
+def _mvlgamma(call: OpCall, r: Rule) -> OpCost:
+    """mvlgamma(self, p): p terms per output element, then the constant."""
+    terms = int(call.arg(1, "p", 1))
+    constant = r.flops * terms + r.extra("output element (the constant)")
+    return _per_element(call, r, output_elements(call), constant)
+
+
+@counter("trace")
+def _trace(call: OpCall, r: Rule) -> OpCost:
+    """trace(self [m, n]): min(m, n) diagonal elements."""
+    x = call.args[0]
+    return _per_element(call, r, min(x.shape[-2:]) if x.shape else 1, r.flops)
+
+
 @counter("per_second_input")
 def _per_second_input(call: OpCall, r: Rule) -> OpCost:
     """(grad_output, self, ...): ``rule.flops`` per element of ``self``."""
@@ -563,6 +647,8 @@ def _embedding_bag(call: OpCall, r: Rule) -> OpCost:
     (grad, indices, offset2bag, bag_size, max_indices, num_weights, scale, mode, sparse,
     per_sample_weights, ...); embedding_renorm_(self, indices, max_norm, norm_type)."""
     first, indices = call.args[0], call.args[1]
+    if r.key == "embedding_bag_per_sample_weights_backward":  # (grad, weight, indices, ...)
+        indices = call.args[2]
     gathered = indices.numel * first.shape[-1]
     constant = r.flops
     if r.extras:
@@ -602,7 +688,8 @@ def _pairwise_distance(call: OpCall, r: Rule) -> OpCost:
 @counter("grid_sample")
 def _grid_sample(call: OpCall, r: Rule) -> OpCost:
     """grid_sampler_{2,3}d(input, grid, interpolation_mode, padding_mode, align_corners);
-    mode 0 bilinear, 1 nearest (a gather), 2 bicubic."""
+    mode 0 bilinear, 1 nearest (a gather), 2 bicubic; cudnn_grid_sampler(input, grid) is
+    2-D bilinear."""
     mode = call.arg(2, "interpolation_mode", 0)
     if mode == 1:
         return _cost(0, r.category)
@@ -613,7 +700,10 @@ def _grid_sample(call: OpCall, r: Rule) -> OpCost:
 
 @counter("grid_sample_backward")
 def _grid_sample_backward(call: OpCall, r: Rule) -> OpCost:
-    """(grad_output, input, grid, interpolation_mode, padding_mode, align_corners, mask)."""
+    """(grad_output, input, grid, interpolation_mode, padding_mode, align_corners, mask);
+    cudnn_grid_sampler_backward(input, grid, grad_output): bilinear, both gradients."""
+    if call.op.startswith("aten.cudnn_grid_sampler_backward"):
+        return _per_element(call, r, call.args[2].numel, r.flops)
     mode = call.arg(3, "interpolation_mode", 0)
     grad_input, grad_grid = (bool(m) for m in call.arg(6, "output_mask", [True, True]))
     if mode == 1:  # nearest: the gradient is routed to one pixel; no grid gradient

@@ -1,7 +1,8 @@
 """Fused layer kernels and composite layers that reach the dispatcher whole: recurrent
 layers (the CPU LSTM kernel ``mkldnn_rnn_layer`` and its backward; ``lstm``, ``gru``,
 ``rnn_*`` and their cells, seen whole under ``inference_mode``; the GPU fused LSTM/GRU
-cells) and the bilinear form behind ``nn.Bilinear`` (``_trilinear``, ``bilinear``).
+cells and their backward; cuDNN's LSTM stack backward) and the bilinear form behind
+``nn.Bilinear`` (``_trilinear``, ``bilinear``).
 
 Each costs exactly what its unfused equivalent costs (the matmuls as contractions with
 MACs, the gate arithmetic by the elementwise constants), so a model counts the same
@@ -167,6 +168,34 @@ def _mkldnn_rnn_layer_backward(call: OpCall, r: Rule) -> OpCost:
     return OpCost(flops=2 * macs + rows * hidden * per_unit, macs=macs, category="contraction")
 
 
+@counter("cudnn_rnn_backward")
+def _cudnn_rnn_backward(call: OpCall, r: Rule) -> OpCost:
+    """_cudnn_rnn_backward(input, weight[], weight_stride0, weight_buf, hx, cx, output,
+    grad_output, grad_hy, grad_cy, mode, hidden_size, proj_size, num_layers, batch_first,
+    dropout, train, bidirectional, batch_sizes, dropout_state, reserve, output_mask)."""
+    x, params, stride = call.args[0], list(call.args[1]), int(call.args[2])
+    if int(call.args[10]) != LSTM_MODE:
+        raise Uncountable("_cudnn_rnn_backward in a mode other than LSTM")
+    layers, directions = int(call.args[13]), 2 if call.args[17] else 1
+    mask = [bool(m) for m in call.arg(21, "output_mask", [True] * 4)]
+    biases = 2 if stride in (4, 5) else 0
+    rows = _rows(x)
+    macs, units, summed = 0, 0, 0
+    for k in range(layers * directions):
+        group = params[k * stride : (k + 1) * stride]
+        w_hr = group[2 + biases] if len(group) > 2 + biases else None
+        macs += rows * (group[0].numel + group[1].numel + (w_hr.numel if w_hr else 0))
+        units += rows * (group[0].shape[0] // GATES["lstm_layer"])
+        if directions == 2 and k % 2 == 0 and (k > 0 or mask[0]):
+            summed += rows * group[0].shape[1]  # this layer's input gradient, two summed
+    macs *= 2 if mask[3] else 1
+    per_unit = r.flops + (r.extra("biases") if biases else 0)
+    drop = _dropout_elements(bool(call.args[16]), float(call.args[15]), layers, x, call.args[6])
+    flops = 2 * macs + units * per_unit + r.extra("inter-layer dropout element, training") * drop
+    flops += r.extra("input-gradient element, bidirectional") * summed
+    return OpCost(flops=flops, macs=macs, category="contraction")
+
+
 @counter("fused_cell")
 def _fused_cell(call: OpCall, r: Rule) -> OpCost:
     """_thnn_fused_{lstm,gru}_cell(input_gates, hidden_gates, cx|hx, input_bias,
@@ -176,6 +205,18 @@ def _fused_cell(call: OpCall, r: Rule) -> OpCost:
     per_unit = r.flops + biases * r.extra("each bias tensor")
     if r.key == "fused_lstm_cell":
         per_unit += r.extra("gate sum")
+    return OpCost(flops=units * per_unit, category=r.category)
+
+
+@counter("fused_cell_backward")
+def _fused_cell_backward(call: OpCall, r: Rule) -> OpCost:
+    """_thnn_fused_lstm_cell_backward_impl(grad_hy, grad_cy, cx, cy, workspace, has_bias)
+    and _thnn_fused_gru_cell_backward(grad_hy, workspace, has_bias): per hidden unit of
+    each batch row (the elements of cx, or of grad_hy)."""
+    lstm = r.key == "fused_lstm_cell_backward"
+    units = call.args[2].numel if lstm else call.args[0].numel
+    has_bias = bool(call.arg(5 if lstm else 2, "has_bias", False))
+    per_unit = r.flops + (r.extra("has_bias") if has_bias else 0)
     return OpCost(flops=units * per_unit, category=r.category)
 
 

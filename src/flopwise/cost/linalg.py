@@ -129,6 +129,16 @@ def _qr(call: OpCall, r: Rule) -> OpCost:
     return _linalg(call, qr_flops(a.shape[-2], a.shape[-1], mode, r), _matrices(a))
 
 
+@counter("householder_product")
+def _householder_product(call: OpCall, r: Rule) -> OpCost:
+    """linalg_householder_product(A [.., m, n], tau [.., k])."""
+    a, tau = call.args[0], call.args[1]
+    m, n = a.shape[-2], a.shape[-1]
+    k = tau.shape[-1] if tau.shape else 1
+    work = Fraction(m * n * k) - Fraction((m + n) * k * k, 2) + Fraction(k**3, 3)
+    return _linalg(call, r.flops * work, _matrices(a))
+
+
 @counter("lstsq")
 def _lstsq(call: OpCall, r: Rule) -> OpCost:
     """linalg_lstsq(A [.., m, n], B [.., m, nrhs] or [.., m])."""

@@ -124,7 +124,8 @@ RULES: tuple[Rule, ...] = (
         ("sqrt", "rsqrt", "reciprocal", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p",
          "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
          "atanh", "sigmoid", "erf", "erfc", "erfinv", "logit", "digamma", "lgamma", "i0", "sinc",
-         "deg2rad", "rad2deg", "square"),
+         "deg2rad", "rad2deg", "square", "special_i0e", "special_i1", "special_i1e", "special_ndtri",
+         "special_log_ndtr", "special_erfcx", "polygamma"),
         "one elementary function evaluation (transcendentals count 1, like a multiply)",
         foreach=True,
     ),
@@ -134,9 +135,29 @@ RULES: tuple[Rule, ...] = (
         foreach=True,
     ),
     Rule("binary", 1, OUT, "elementwise",
-        ("pow", "float_power", "atan2", "hypot", "copysign", "xlogy", "logaddexp", "logaddexp2"),
+        ("pow", "float_power", "atan2", "hypot", "copysign", "xlogy", "logaddexp", "logaddexp2",
+         "special_xlog1py"),
         "one binary function evaluation",
         foreach=True,
+    ),
+    Rule("cross", 3, OUT, "elementwise",
+        ("linalg_cross",),
+        "each component a_j·b_k − a_k·b_j: 2 multiplies, 1 subtract",
+    ),
+    Rule("ldexp", 2, OUT, "elementwise",
+        ("ldexp",),
+        "x·2^e: exp2 of the exponent, multiply",
+    ),
+    Rule("entr", 3, OUT, "elementwise",
+        ("special_entr",),
+        "−x·ln x: log, ·x, negate (the x = 0 and x < 0 cases are range tests, fused)",
+    ),
+    Rule("mvlgamma", 3, "term of each output element, p terms", "elementwise",
+        ("mvlgamma",),
+        "log Γ_p(x) = p(p−1)/4·log π + Σ_{i<p} lgamma(x − i/2), as ATen evaluates it: per term "
+        "the shift, lgamma, accumulate (3); then + the constant",
+        extras=(("output element (the constant)", 1),),
+        count="mvlgamma",
     ),
     Rule("compare_value", 1, OUT, "elementwise",
         ("relu", "clamp", "clamp_min", "clamp_max", "clip", "hardtanh", "threshold", "maximum",
@@ -238,11 +259,23 @@ RULES: tuple[Rule, ...] = (
         extras=(("weight", 1),),
         count="norm",
     ),
-    Rule("weight_norm", 3, "element of v, + 1 per element of g", "norm",
+    Rule("weight_norm", 3, "element of v", "norm",
         ("_weight_norm_interface",),
         "w = g·v/‖v‖, the norm over every dim but `dim`: square, accumulate (the per-row sqrt "
         "is amortised, as in vector_norm), ·(g/‖v‖); the divide g/‖v‖ is 1 per element of g. "
         "The same as PyTorch's decomposition (linalg_vector_norm, div, mul) counts",
+        extras=(("element of g", 1),),
+        count="weight_norm",
+    ),
+    Rule("weight_norm_backward", 5, "element of v", "norm",
+        ("_weight_norm_interface_backward",),
+        "w = g·v/‖v‖ per row (every dim but `dim`), given grad_w: s = Σ grad_w·v over the row, "
+        "grad_g = s/‖v‖, grad_v = (g/‖v‖)·(grad_w − v·s/‖v‖²) (∂w_j/∂v_i = (g/‖v‖)(δ_ij − "
+        "v_i·v_j/‖v‖²)). Per element of v: grad_w·v, accumulate (2); v·(s/‖v‖²), grad_w − that, "
+        "·(g/‖v‖) (3). Per element of g (one per row): ‖v‖², s/‖v‖², g/‖v‖, s/‖v‖ (4). Both "
+        "gradients always. The same as PyTorch's differentiable form "
+        "(_weight_norm_differentiable_backward: mul, sum, div, mul, sub) and its CPU kernel count",
+        extras=(("element of g", 4),),
         count="weight_norm",
     ),
     Rule("norm_backward", 0, IN, "norm",
@@ -333,6 +366,13 @@ RULES: tuple[Rule, ...] = (
         ("native_dropout_backward",),
         "·mask, ·scale",
     ),
+    Rule("logit_backward", 3, OUT, "elementwise",
+        ("logit_backward",),
+        "g/(x·(1−x)): 1−x, ·x, divide; with eps the range test that zeroes the gradient "
+        "outside [eps, 1−eps]",
+        extras=(("eps", 1),),
+        count="logit_backward",
+    ),
     # -- reductions ----------------------------------------------------------------------
     Rule("sum", 1, IN, "reduction",
         ("sum", "nansum", "mean", "nanmean", "prod"),
@@ -346,6 +386,11 @@ RULES: tuple[Rule, ...] = (
     Rule("logical_reduction", 1, IN, "reduction",
         ("any", "all", "count_nonzero", "_is_all_true", "_is_any_true"),
         "one test-and-accumulate per input element",
+    ),
+    Rule("trace", 1, "diagonal element, min(m, n) of an m×n matrix", "reduction",
+        ("trace",),
+        "one accumulate per diagonal element",
+        count="trace",
     ),
     Rule("var", 4, IN, "reduction",
         ("var", "std", "var_mean", "std_mean"),
@@ -367,6 +412,20 @@ RULES: tuple[Rule, ...] = (
         ("sort",),
         "comparison sort: ⌈log2 N⌉ comparisons per element",
         count="sort",
+    ),
+    Rule("mode", 1, SORT, "reduction",
+        ("mode",),
+        "the most frequent value along dim: each slice sorted (⌈log2 N⌉ comparisons per "
+        "element, the sort rule), then one scan comparing neighbours to count the runs",
+        extras=(("input element (the run scan)", 1),),
+        count="mode",
+    ),
+    Rule("renorm", 3, IN, "reduction",
+        ("renorm",),
+        "every slice along dim rescaled to norm ≤ maxnorm: |x|^p (as vector_norm), accumulate, "
+        "·factor; the slice's root, its comparison with maxnorm and the factor are per slice",
+        extras=(("p ∉ {0, 1, 2, ±inf}", 1),),
+        count="renorm",
     ),
     Rule("search", 1, "query × ⌈log2(M+1)⌉ (M = boundaries per search)", "reduction",
         ("searchsorted", "bucketize"),
@@ -410,11 +469,11 @@ RULES: tuple[Rule, ...] = (
         ("index_add", "scatter_add", "scatter_reduce", "scatter.reduce", "scatter.value_reduce",
          "scatter.reduce_out", "scatter.value_reduce_out", "scatter_.reduce",
          "scatter_.value_reduce", "index_reduce", "index_put", "_unsafe_index_put",
-         "_index_put_impl"),
+         "_index_put_impl", "put"),
         "one accumulate per source element; index_put with accumulate=True: one per updated "
         "element, index positions × the slice each selects (a broadcast value counts every "
-        "element it is added to); index_put/_unsafe_index_put without accumulate=True are "
-        "copies (0, category memory)",
+        "element it is added to); index_put/_unsafe_index_put and put without accumulate=True "
+        "are copies (0, category memory)",
         count="scatter_accumulate",
     ),
     Rule("embedding_backward", 1, GRAD_OUT, "reduction",
@@ -481,6 +540,85 @@ RULES: tuple[Rule, ...] = (
         ("glu_backward",),
         "σ(b), g·σ for a; (1−σ), ·σ, ·a, ·g for b",
     ),
+    Rule("soft_margin_loss", 4, IN, "reduction",
+        ("soft_margin_loss",),
+        "log(1 + exp(−y·x)): negate, ·y, exp, log1p; accumulate when reduced",
+        extras=(("reduction ≠ 'none'", 1),),
+        count="mse_loss",
+    ),
+    Rule("soft_margin_loss_backward", 7, IN, "elementwise",
+        ("soft_margin_loss_backward",),
+        "−y·σ(−y·x)·g: z = exp(−y·x) (negate, ·x, exp: 3), (−y)·z, /(1+z) (3), ·g (1/N folded "
+        "into g)",
+        count="per_second_input",
+    ),
+    Rule("multi_margin_loss", 3, "term: input element off its row's target class, N·(C−1)",
+        "reduction",
+        ("multi_margin_loss",),
+        "Σ over i ≠ y of max(0, margin − x[y] + x[i])^p: + x[i] (margin − x[y] is per row), "
+        "max(0, ·), accumulate; p=2: square. The ·weight[y], the 1/C and the batch reduction are"
+        " per row, not counted",
+        extras=(("p=2", 1),),
+        count="margin_loss",
+    ),
+    Rule("multi_margin_loss_backward", 3, "term: input element off its row's target class, "
+        "N·(C−1)", "elementwise",
+        ("multi_margin_loss_backward",),
+        "per term z again (1), test z > 0 (1), subtract it from grad[y] (1); grad[i] = "
+        "g·weight[y]/C is per row; p=2: ·2z (1)",
+        extras=(("p=2", 1),),
+        count="margin_loss",
+    ),
+    Rule("multilabel_margin_loss", 3,
+        "(label, non-label) pair, ⌊C²/4⌋ of each row of C classes (the worst case)", "reduction",
+        ("multilabel_margin_loss_forward",),
+        "Σ over labels j and non-labels i of max(0, 1 − x[y_j] + x[i]): + x[i] (1 − x[y_j] is "
+        "per label), max(0, ·), accumulate; the 1/C and the batch reduction are per row. Which "
+        "classes are labels is data (the target): counted for the labelling with the most "
+        "pairs, ⌊C/2⌋ labels, as nms counts every pair",
+        count="margin_loss",
+    ),
+    Rule("multilabel_margin_loss_backward", 4,
+        "(label, non-label) pair, ⌊C²/4⌋ of each row of C classes (the worst case)",
+        "elementwise",
+        ("multilabel_margin_loss_backward",),
+        "per pair z again (1), test z > 0 (1), + g/C into grad[i] (1), − g/C into grad[y_j] "
+        "(1); g/C is per row",
+        count="margin_loss",
+    ),
+    Rule("ctc_loss", 13,
+        "state of the extended target (2S+1 per sequence) at each time step after the first",
+        "reduction",
+        ("_ctc_loss",),
+        "the α recursion (Graves et al. 2006, eq. 6–7) as ATen's kernel runs it: α[t, s] = "
+        "logsumexp(α[t−1, s], α[t−1, s−1], α[t−1, s−2]) + log_probs[t, l'_s], all three "
+        "predecessors evaluated (a missing one enters as −inf): 2 max, 3 subtracts, 3 exps, "
+        "2 adds, log, +max, +log_prob = 13; the final two-term logsumexp is per sequence. The "
+        "lengths are data: counted at the full padded lengths, T time steps and Σ(2S_n+1) = "
+        "2·(target elements) + N states (exact for concatenated 1-D targets)",
+        count="ctc_loss",
+    ),
+    Rule("cudnn_ctc_loss", 26,
+        "state of the extended target (2S+1 per sequence) at each time step after the first",
+        "reduction",
+        ("_cudnn_ctc_loss",),
+        "cuDNN returns the loss and its gradient from one call: counted as the α and β "
+        "recursions (13 each), the α·β accumulation (9 per state of every step) and the "
+        "gradient (6 per log_probs element) of the two rows above; lengths as there",
+        extras=(("state at every time step (α·β)", 9), ("log_probs element", 6)),
+        count="ctc_loss",
+    ),
+    Rule("ctc_loss_backward", 13,
+        "state of the extended target (2S+1 per sequence) at each time step after the first",
+        "reduction",
+        ("_ctc_loss_backward",),
+        "the β recursion as the α one (13); then at every time step each state adds α + β to "
+        "its label's log-gradient by log-add-exp (α+β, max, 2 subtracts, 2 exps, add, log, +max"
+        " = 9); then per element of log_probs grad = (exp(lp) − exp(lg + nll − lp))·g (2 adds, "
+        "2 exps, subtract, multiply = 6). Lengths counted as the forward",
+        extras=(("state at every time step (α·β)", 9), ("log_probs element", 6)),
+        count="ctc_loss",
+    ),
     Rule("embedding_bag", 1, "gathered element (indices × embedding dim)", "reduction",
         ("_embedding_bag", "_embedding_bag_forward_only", "embedding_bag"),
         "sum/mean: one add per gathered element (the mean's divide is per bag); max: one "
@@ -493,6 +631,13 @@ RULES: tuple[Rule, ...] = (
         "scatter-add of the bag gradient into every gathered row; per_sample_weights: one "
         "multiply more",
         extras=(("per_sample_weights", 1),),
+        count="embedding_bag",
+    ),
+    Rule("embedding_bag_per_sample_weights_backward", 2,
+        "gathered element (indices × embedding dim)", "reduction",
+        ("_embedding_bag_per_sample_weights_backward",),
+        "the gradient of an index's weight is the dot of its bag's gradient row with the "
+        "embedding row it gathered: multiply, accumulate",
         count="embedding_bag",
     ),
     Rule("embedding_renorm", 3, "gathered element (indices × embedding dim)", "reduction",
@@ -521,18 +666,19 @@ RULES: tuple[Rule, ...] = (
         count="pairwise_distance",
     ),
     Rule("grid_sample", 7, OUT, "elementwise",
-        ("grid_sampler_2d", "grid_sampler_3d"),
+        ("grid_sampler_2d", "grid_sampler_3d", "cudnn_grid_sampler"),
         "bilinear: 4 taps weighted and summed, 4 multiplies + 3 adds; trilinear (3-D) 8 taps, 15; "
         "bicubic 16 taps, 31; nearest is a gather, 0; coordinate unnormalisation is per grid "
-        "point and amortised over channels",
+        "point and amortised over channels; cudnn_grid_sampler is the 2-D bilinear case",
         extras=(("3-D", 8), ("interpolation_mode='bicubic'", 24)),
         count="grid_sample",
     ),
     Rule("grid_sample_backward", 16, GRAD_OUT, "elementwise",
-        ("grid_sampler_2d_backward", "grid_sampler_3d_backward"),
+        ("grid_sampler_2d_backward", "grid_sampler_3d_backward", "cudnn_grid_sampler_backward"),
         "per tap, grad_input: ·weight, accumulate (2); grad_grid: value × weight derivative, "
         "accumulate (2): bilinear 4 taps = 16, trilinear 8 taps = 32, bicubic 16 taps = 64 (half "
-        "without grad_grid); nearest routes grad_input only, 1 (the nearest-backward rule)",
+        "without grad_grid); nearest routes grad_input only, 1 (the nearest-backward rule); "
+        "cudnn_grid_sampler_backward is the 2-D bilinear case with both gradients",
         extras=(("3-D", 16), ("interpolation_mode='bicubic'", 48)),
         count="grid_sample_backward",
     ),
@@ -653,6 +799,35 @@ RULES: tuple[Rule, ...] = (
         extras=(("weight_decay", 2), ("grad_scale", 1)),
         count="fused_optimizer",
     ),
+    # -- quantization-aware training (fake quantization) ------------------------------------
+    Rule("fake_quantize", 6, IN, "elementwise",
+        ("fake_quantize_per_tensor_affine_cachemask",
+         "_fake_quantize_per_tensor_affine_cachemask_tensor_qparams",
+         "fake_quantize_per_channel_affine_cachemask", "_fake_quantize_learnable_per_tensor_affine",
+         "_fake_quantize_learnable_per_channel_affine"),
+        "x̂ = (clamp(round(x/s) + z, qmin, qmax) − z)·s: ·(1/s), round, +z, clamp (one "
+        "comparison that produces the value, as the clamp rule), −z, ·s; the in-range mask is a "
+        "comparison (free); the learnable forms round and clamp z once per tensor or channel; "
+        "an enable flag held in a tensor (data) counts as on",
+        count="per_first_input",
+    ),
+    Rule("fake_quantize_learnable_backward", 12, IN, "elementwise",
+        ("_fake_quantize_learnable_per_tensor_affine_backward",
+         "_fake_quantize_learnable_per_channel_affine_backward"),
+        "x̂ recomputed (6, as the forward); dx = dy·mask (1); the scale gradient dy·(x̂ − x)/s, "
+        "grad_factor folded into 1/s per tensor or channel (3), and the zero-point gradient (0 "
+        "in range, −dy·s outside), each accumulated over the tensor or channel (2). Counted for "
+        "an element in range (outside it the scale gradient is dy·(qmin or qmax − z), 2)",
+        count="per_second_input",
+    ),
+    Rule("fused_observer_fake_quantize", 7, IN, "elementwise",
+        ("_fused_moving_avg_obs_fq_helper",),
+        "the observer's running min and max: one comparison per element (as aminmax); the "
+        "moving averages and the new scale and zero point are per tensor or channel; then "
+        "fake quantization (6). observer_on and fake_quant_on are tensors (data): counted as "
+        "on, the training state",
+        count="per_first_input",
+    ),
     # -- recurrent layers and bilinear forms ------------------------------------------------
     Rule("lstm_layer", 9, "hidden unit of each (time step, batch) row", "contraction",
         ("mkldnn_rnn_layer", "lstm", "lstm_cell", "_cudnn_rnn", "miopen_rnn"),
@@ -692,6 +867,24 @@ RULES: tuple[Rule, ...] = (
         extras=(("biases", 4),),
         count="mkldnn_rnn_layer_backward",
     ),
+    Rule("cudnn_lstm_backward", 23, "hidden unit of each (time step, batch) row", "contraction",
+        ("_cudnn_rnn_backward",),
+        "cuDNN's backward of a whole stack, LSTM mode (GRU and RNN modes are not counted yet "
+        "and show as uncounted); per layer and direction as mkldnn_rnn_layer_backward: the "
+        "data gradient (W_ihᵀ, W_hhᵀ and the projection's transpose applied to the gate "
+        "gradients: the forward's macs) and, when the weight gradient is asked for "
+        "(output_mask[3]), the weight gradient (the forward's macs again); per hidden unit 23 "
+        "for the gate and cell gradients, 4 for the bias gradient; in training the inter-layer"
+        " dropout's backward, the gradient times the scaled mask (1 per element, as the CPU "
+        "stack's multiply); bidirectional: a layer's input gradient is the sum of its two "
+        "directions' (1 per element; the first layer's only when the input needs a gradient, "
+        "output_mask[0]): the same as the CPU stack's backward counts",
+        extras=(
+            ("biases", 4), ("inter-layer dropout element, training", 1),
+            ("input-gradient element, bidirectional", 1),
+        ),
+        count="cudnn_rnn_backward",
+    ),
     Rule("fused_lstm_cell", 9, "hidden unit of each batch row", "elementwise",
         ("_thnn_fused_lstm_cell",),
         "the GPU cell after its two matmuls: gate sum (4), each bias (4 per bias tensor), cell "
@@ -705,6 +898,27 @@ RULES: tuple[Rule, ...] = (
         "n = tanh(i_n + r·h_n) (3), h' = n + z·(h − n) (3); each bias tensor adds 3 per unit",
         extras=(("each bias tensor", 3),),
         count="fused_cell",
+    ),
+    Rule("fused_lstm_cell_backward", 23, "hidden unit of each batch row", "elementwise",
+        ("_thnn_fused_lstm_cell_backward_impl",),
+        "the GPU cell's backward from its saved activated gates i, f, g, o: t = tanh(c') (1); "
+        "do = σ'(o)·dh·t (4); dc = tanh'(t)·dh·o + dc' (5); di, df, dg: dc times c, g or i "
+        "and the activation's derivative (4 each, 12); dc_prev = dc·f (1): the CPU layer "
+        "backward's 23, and what PyTorch's differentiable form of it "
+        "(_thnn_differentiable_lstm_cell_backward) counts after recomputing the gates; "
+        "has_bias: the 4 gate gradients summed over the batch (4)",
+        extras=(("has_bias", 4),),
+        count="fused_cell_backward",
+    ),
+    Rule("fused_gru_cell_backward", 16, "hidden unit of each batch row", "elementwise",
+        ("_thnn_fused_gru_cell_backward",),
+        "from the saved r, z, n, h and h_n (h·W_hn + b_hn): dh_prev = dh·z (1); dz = σ'(z)·"
+        "dh·(h−n) (5); dn = tanh'(n)·dh·(1−z) (5); d(h_n) = dn·r (1); dr = σ'(r)·dn·h_n (4); "
+        "σ' and tanh' of a saved value are 3 each with the product, as the sigmoid and tanh "
+        "backward rows; what _thnn_differentiable_gru_cell_backward counts after recomputing "
+        "the gates; has_bias: the input and hidden gate gradients summed over the batch (3 + 3)",
+        extras=(("has_bias", 6),),
+        count="fused_cell_backward",
     ),
     Rule("trilinear", 3, "point of the joint index space of the three expanded operands",
         "contraction",
@@ -767,6 +981,15 @@ RULES: tuple[Rule, ...] = (
         "4·(m²k − mk² + k³/3); mode='r' none",
         extras=(("P(m, k), mode='reduced'", 4), ("(m²k − mk² + k³/3), mode='complete'", 4)),
         count="qr",
+    ),
+    Rule("householder_product", 4,
+        "m·n·k − (m+n)·k²/2 + k³/3 of each m×n matrix, k = the reflectors (tau's length)",
+        "linalg",
+        ("linalg_householder_product",),
+        "Q = H_1⋯H_k, the first n columns, accumulated backward from k Householder vectors "
+        "(LAPACK orgqr; LAWN 41: 4mnk − 2(m+n)k² + 4k³/3); n = m is the qr rule's complete Q, "
+        "n = k its reduced Q",
+        count="householder_product",
     ),
     Rule("lstsq", 4, "P(m, n) of each m×n matrix", "linalg",
         ("linalg_lstsq",),

@@ -20,8 +20,12 @@ Decisions recorded here and in docs/conventions.md:
 * **Nearest-neighbour upsampling** is a gather (no interpolation arithmetic); its backward
   accumulates and is counted.
 * **Non-accumulating scatters** (``scatter`` with ``src``/``value``, ``index_copy``,
-  ``*_scatter``) are copies; ``index_put`` decides per call in elementwise.py
-  (accumulate=True adds).
+  ``*_scatter``, ``max_unpool2d``/``3d``) are copies; ``index_put`` and ``put`` decide per
+  call in elementwise.py (accumulate=True adds).
+* **Window factories** (``hann_window`` ...) are factories like ``linspace``/``logspace``:
+  their values are fixed by the length, no tensor data is read.
+* **Sparse COO parts** (``_indices``, ``_values``, and the constructor that wraps given
+  index and value tensors) are views.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ ZERO_GROUPS: dict[str, tuple[str, ...]] = {
         "split_copy", "split_with_sizes_copy", "unbind_copy", "diagonal_copy", "alias_copy",
         "detach_copy", "as_strided_copy", "view_as_real_copy", "view_as_complex_copy",
         "unfold_copy", "_reshape_alias_copy", "lift_fresh_copy", "_unsafe_view_copy",
+        "_indices", "_values", "indices", "values", "_sparse_coo_tensor_with_dims_and_tensors",
     ),
     "copies and casts": (
         "clone", "copy", "copy_", "_copy_from", "_copy_from_and_resize", "_to_copy", "to",
@@ -58,6 +63,7 @@ ZERO_GROUPS: dict[str, tuple[str, ...]] = {
         "index_copy_", "index_fill", "index_fill_", "scatter", "scatter_", "slice_scatter",
         "select_scatter", "diagonal_scatter", "as_strided_scatter", "select_backward",
         "slice_backward", "index_select_backward", "diagonal_backward", "one_hot",
+        "max_unpool2d", "max_unpool3d",
     ),
     "joins, padding and rearrangement": (
         "cat", "_cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack",
@@ -68,6 +74,7 @@ ZERO_GROUPS: dict[str, tuple[str, ...]] = {
         "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
         "im2col", "lu_unpack", "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d",
         "_upsample_nearest_exact1d", "_upsample_nearest_exact2d", "_upsample_nearest_exact3d",
+        "_pack_padded_sequence", "_chunk_cat",
     ),
     "selects by a mask": (
         "where", "masked_fill", "masked_fill_", "masked_scatter", "masked_scatter_",
@@ -78,7 +85,8 @@ ZERO_GROUPS: dict[str, tuple[str, ...]] = {
         "new_empty_strided", "zeros", "zeros_like", "new_zeros", "ones", "ones_like",
         "new_ones", "full", "full_like", "new_full", "fill", "fill_", "zero", "zero_",
         "arange", "linspace", "logspace", "range", "scalar_tensor", "eye", "tril_indices",
-        "triu_indices", "_efficientzerotensor",
+        "triu_indices", "_efficientzerotensor", "hann_window", "hamming_window",
+        "blackman_window", "bartlett_window", "kaiser_window",
     ),
     "random factories": (
         "rand", "rand_like", "randn", "randn_like", "randint", "randint_like", "randperm",
