@@ -62,7 +62,8 @@ def peak_for(hardware: HardwareLike, dtype: str) -> float:
         "float8": ["float8", "int8", "bfloat16", "float16", "float32"],
         "bfloat16": ["bfloat16", "float16", "float32"],
         "float16": ["float16", "bfloat16", "float32"],
-        "float32": ["float32", "tf32"],
+        "float32": ["float32", "tfloat32"],
+        "tfloat32": ["tfloat32", "float32"],
     }.get(canonical_dtype(dtype), [canonical_dtype(dtype), "float32"])
     for key in order:
         if key in peaks:

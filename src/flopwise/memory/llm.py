@@ -86,17 +86,27 @@ def activation_bytes_per_layer(
     tp: int = 1,
     sequence_parallel: bool = False,
     recompute: str = "none",
+    bytes_per_value: int = 2,
 ) -> float:
-    """Korthikanti et al.'s activation bytes of one transformer layer (16-bit activations,
-    dropout masks 1 byte), per tensor-parallel rank. ``recompute``: "none", "selective"
-    (attention's s² terms recomputed) or "full" (only the layer input kept)."""
-    s, b, h, a, t = seq, batch, hidden, heads, tp
+    """Korthikanti et al.'s activation bytes of one transformer layer, per tensor-parallel
+    rank. ``recompute``: "none", "selective" (attention's s² terms recomputed) or "full"
+    (only the layer input kept).
+
+    The paper's figures are for 16-bit activations and 1-byte dropout masks
+    (``bytes_per_value=2``): s·b·h·(34 + 5·a·s/h). Split into values and masks, a layer
+    keeps 16 values of s·b·h (4 of them replicated under tensor parallelism: both norms'
+    inputs, the QKV and first MLP inputs; 12 sharded) plus 2 masks, and per head 2 values
+    of s² plus 1 mask; so at w bytes a value (4 in full fp32 training) it is
+    s·b·h·((4w + 2) + 12w/t + (2w + 1)·a·s/(h·t)), and full recomputation keeps w·s·b·h.
+    """
+    s, b, h, a, t, w = seq, batch, hidden, heads, tp, bytes_per_value
     if recompute == "full":
-        return 2 * s * b * h / (t if sequence_parallel else 1)
-    attn = 0 if recompute == "selective" else 5 * a * s / h
+        return w * s * b * h / (t if sequence_parallel else 1)
+    attn = 0 if recompute == "selective" else (2 * w + 1) * a * s / h
+    replicated, sharded = 4 * w + 2, 12 * w  # 10 and 24 at 16 bits
     if sequence_parallel:
-        return s * b * h * (34 + attn) / t
-    return s * b * h * (10 + 24 / t + attn / t)
+        return s * b * h * (replicated + sharded + attn) / t
+    return s * b * h * (replicated + sharded / t + attn / t)
 
 
 @dataclass(frozen=True)
@@ -174,6 +184,7 @@ class LLMMemory:
     training: LLMTrainingMemory | None = None
     inference: LLMInferenceMemory | None = None
     fit: LLMMemoryFit | None = None
+    notes: tuple[str, ...] = ()  # e.g. a sequence counted beyond the model's context
 
 
 def llm_training_memory(
@@ -206,6 +217,7 @@ def llm_training_memory(
         tp=tp,
         sequence_parallel=sequence_parallel,
         recompute=recompute,
+        bytes_per_value=2 if mixed_precision else 4,  # full fp32 keeps fp32 activations
     )
     layers_per_stage = -(-spec.layers // pp)
     return LLMTrainingMemory(

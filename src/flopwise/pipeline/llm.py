@@ -205,11 +205,11 @@ def _training(request: LLMRequest, train: TrainingRequest, est: LLMEstimate) -> 
     if train.step_time and roof is not None:
         out["mfu"] = mfu(training.model_flops, train.step_time, roof.peak_flops)
         out["hfu"] = mfu(training.step, train.step_time, roof.peak_flops)
-    out["training_memory"] = _training_memory(request, train)
+    out["training_memory"] = _training_memory(request, train, est.precision.compute)
     return out
 
 
-def _training_memory(request: LLMRequest, train: TrainingRequest) -> LLMMemory:
+def _training_memory(request: LLMRequest, train: TrainingRequest, compute: str) -> LLMMemory:
     """Per-GPU training memory of a micro-batch of ``batch`` × ``prompt`` tokens: the same
     result as ``flopwise memory hf:NAME --train`` (memory/llm.py's closed forms), with
     the largest micro-batch that fits when the hardware profile states its memory."""
@@ -233,9 +233,11 @@ def _training_memory(request: LLMRequest, train: TrainingRequest) -> LLMMemory:
         pp=train.pp,
         sequence_parallel=train.sequence_parallel,
         recompute="full" if train.recompute else "none",
-        # float32 compute trains in full precision; any 16-bit dtype in mixed precision
-        mixed_precision=request.dtype not in ("float32", "fp32"),
+        # float32 compute (any spelling, tf32 too) trains in full precision; a 16-bit
+        # dtype in mixed precision
+        mixed_precision=compute not in ("float32", "tfloat32"),
         hardware=hardware,
+        beyond_context=request.beyond_context,  # the estimate held prompt + gen to it
     )
 
 

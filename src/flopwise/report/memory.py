@@ -192,4 +192,5 @@ def llm_memory_table(mem: LLMMemory) -> str:
             f"{fit.largest_batch}"
         )
     head.extend(f"source: {s}" for s in sources)
+    head.extend(f"note: {n}" for n in mem.notes)
     return _render("\n".join(head), rows)

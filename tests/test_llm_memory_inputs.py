@@ -1,0 +1,204 @@
+"""``flopwise memory hf:NAME`` (the LLM closed forms) and ``flopwise llm`` held to a user's
+expectations: a bad value is one line on stderr and exit code 2, never a silently changed or
+negative figure; an option the run would ignore is refused; fp32 training prices 4-byte
+activations; every spelling of a dtype picks the same peak.
+
+Independent figures are computed by hand in the comments (Llama-3-8B: 32 layers, h = 4096,
+32 heads of 128, 8 KV heads, MLP 14336, vocabulary 128256, context 8192, untied head;
+GPT-2: 12 layers, h = 768, 12 heads, context 1024).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flopwise.cli import main
+from flopwise.llm import estimate
+from flopwise.llm.dtypes import Precision
+from flopwise.memory.llm import activation_bytes_per_layer
+
+LLAMA3_8B_PARAMS = 8_030_261_248
+
+
+def _error(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
+    """Run the CLI, expect exit code 2 and return its one stderr line (no traceback)."""
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    assert captured.out == ""
+    return err
+
+
+def _json(capsys: pytest.CaptureFixture[str], args: list[str]) -> dict:
+    assert main([*args, "-f", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+# --- out-of-range batch and sequence: never silently 1, never negative bytes ---------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--batch", "0"], "error: --batch = 0: must be ≥ 1"),
+        (["--batch", "-3", "--train"], "error: --batch = -3: must be ≥ 1"),
+        (["--batch", "0", "--train"], "error: --batch = 0: must be ≥ 1"),
+        (["--seq", "0"], "error: --seq = 0: must be ≥ 1"),
+        (["--seq", "-5", "--train"], "error: --seq = -5: must be ≥ 1"),
+    ],
+)
+def test_memory_hf_refuses_out_of_range_batch_and_seq(
+    capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    # before: --batch 0 was priced as batch 1; --batch -3 --train printed -91.8 GB of
+    # activations; --seq 0 was named "prompt", an option memory does not have
+    assert _error(capsys, ["memory", "hf:llama-3-8b", *options]) == message
+
+
+# --- the model's context: refused as flopwise llm refuses it, or counted with a note -------
+
+
+@pytest.mark.parametrize("train", [[], ["--train"]])
+def test_memory_hf_holds_seq_to_the_context(
+    capsys: pytest.CaptureFixture[str], train: list[str]
+) -> None:
+    err = _error(capsys, ["memory", "hf:llama-3-8b", "--seq", "100000", *train])
+    assert err == (
+        "error: --seq = 100000: exceeds max_position_embeddings = 8192 of llama-3-8b "
+        "(--beyond-context counts it anyway)"
+    )
+    args = ["memory", "hf:llama-3-8b", "--seq", "100000", "--beyond-context", *train]
+    doc = _json(capsys, args)
+    assert doc["notes"] == [
+        "--seq = 100000 tokens exceed max_position_embeddings = 8192: counted as if the "
+        "model took them"
+    ]
+    if not train:
+        # KV cache 2·L·kv_heads·head_dim·s·2 bytes = 2·32·8·128·100000·2
+        assert doc["inference"]["kv_cache"] == 2 * 32 * 8 * 128 * 100_000 * 2
+    assert main(args) == 0
+    assert "note: --seq = 100000 tokens exceed" in capsys.readouterr().out
+    # at the limit nothing is said
+    assert _json(capsys, ["memory", "hf:llama-3-8b", "--seq", "8192", *train])["notes"] == []
+
+
+# --- options the path taken would ignore ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--optimizer", "adam"], "--optimizer"),  # inference: no optimizer state
+        (["--zero", "3"], "--zero"),
+        (["--gpus", "8"], "--gpus"),
+        (["--tp", "2"], "--tp"),
+        (["--sequence-parallel"], "--sequence-parallel"),
+        (["--recompute", "full"], "--recompute"),
+        (["--dtype", "int8"], "--dtype"),
+        (["--device", "cpu"], "--device"),
+        (["--measure"], "--measure"),
+        (["--granularity", "512"], "--granularity"),
+        (["--amp", "bfloat16"], "--amp"),
+        (["--accumulate", "2", "--train"], "--accumulate"),
+        (["--checkpoint", "model.layers", "--train"], "--checkpoint"),
+        (["--input", "2x8:int64"], "--input"),
+    ],
+)
+def test_memory_hf_closed_forms_refuse_options_they_ignore(
+    capsys: pytest.CaptureFixture[str], options: list[str], named: str
+) -> None:
+    # before: each of these printed the same figures as without it, exit 0
+    err = _error(capsys, ["memory", "hf:llama-3-8b", *options])
+    assert named in err
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "named"),
+    [
+        ("torchvision:resnet18", ["--zero", "3"], "--zero"),
+        ("torchvision:resnet18", ["--seq", "64"], "--seq"),
+        ("torchvision:resnet18", ["--tp", "2"], "--tp"),
+        ("torchvision:resnet18", ["--fp32"], "--fp32"),
+        ("torchvision:resnet18", ["--beyond-context"], "--beyond-context"),
+        ("hf:tiny-llama", ["--capture", "--train", "--zero", "3"], "--zero"),
+    ],
+)
+def test_memory_op_stream_refuses_closed_form_options(
+    capsys: pytest.CaptureFixture[str], model: str, options: list[str], named: str
+) -> None:
+    err = _error(capsys, ["memory", model, *options])
+    assert named in err
+
+
+def test_memory_hf_dtype_picks_the_precision(capsys: pytest.CaptureFixture[str]) -> None:
+    # --dtype float32 is --fp32: 4-byte weights (before: silently 2-byte bf16 weights)
+    doc = _json(capsys, ["memory", "hf:llama-3-8b", "--dtype", "float32", "--seq", "640"])
+    assert doc["inference"]["weights"] == 4 * LLAMA3_8B_PARAMS
+    assert doc == _json(capsys, ["memory", "hf:llama-3-8b", "--fp32", "--seq", "640"])
+    doc = _json(capsys, ["memory", "hf:llama-3-8b", "--dtype", "bfloat16", "--seq", "640"])
+    assert doc["inference"]["weights"] == 2 * LLAMA3_8B_PARAMS
+    err = _error(capsys, ["memory", "hf:llama-3-8b", "--dtype", "bfloat16", "--fp32"])
+    assert "--fp32" in err and "--dtype" in err
+
+
+# --- full-fp32 training keeps 4-byte activations -----------------------------------------
+
+
+def test_fp32_activation_bytes_per_layer_by_hand() -> None:
+    # Korthikanti et al. §4.1 split into 16-bit values and 1-byte dropout masks: per layer
+    # 16 values of s·b·h (32 bytes) + 2 masks, and per attention head 2 values of s² (4 bytes)
+    # + 1 mask. At 4 bytes a value: 66·s·b·h + 9·a·s²·b. GPT-3 layer (s = 2048, h = 12288,
+    # a = 96): 9·a·s/h = 144, so 2048·12288·(66 + 144) = 5,284,823,040.
+    gpt3 = dict(seq=2048, batch=1, hidden=12288, heads=96)
+    assert activation_bytes_per_layer(**gpt3, bytes_per_value=4) == 5_284_823_040
+    assert activation_bytes_per_layer(**gpt3) == 2_868_903_936  # the paper's 16-bit figure
+    # tensor parallel t = 8: replicated 4 values + 2 masks, 12 values sharded, heads sharded:
+    # 2048·12288·(18 + 48/8 + 144/8) = 2048·12288·42
+    assert activation_bytes_per_layer(**gpt3, tp=8, bytes_per_value=4) == 2048 * 12288 * 42
+    # full recomputation keeps each layer's input: 4·s·b·h
+    assert activation_bytes_per_layer(**gpt3, recompute="full", bytes_per_value=4) == (
+        4 * 2048 * 12288
+    )
+
+
+def test_memory_fp32_training_activations_are_four_bytes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GPT-2, s = 1024, b = 1: 1024·768·(66 + 9·12·1024/768) = 786,432·210 = 165,150,720 per
+    # layer (before: 89,653,248, the 16-bit figure, under a header saying "fp32")
+    doc = _json(capsys, ["memory", "hf:gpt2", "--seq", "1024", "--train", "--fp32"])
+    t = doc["training"]
+    assert t["activations_per_layer"] == 165_150_720
+    assert t["activations"] == 12 * 165_150_720
+    # and flopwise llm --train --dtype float32 says the same
+    args = ["llm", "gpt2", "--prompt", "1024", "--gen", "0", "--train", "--dtype", "float32"]
+    llm = _json(capsys, [*args, "--no-ops"])
+    assert llm["training_memory"]["training"]["activations_per_layer"] == 165_150_720
+
+
+# --- dtype spellings ------------------------------------------------------------------------
+
+
+def test_tf32_and_tfloat32_pick_the_same_peak() -> None:
+    # H100 PCIe datasheet: TF32 tensor core 378 TFLOP/s dense (the profile's "tfloat32");
+    # before: "tf32" fell back to the 51 TFLOP/s float32 figure
+    tf32 = estimate("tiny-llama", prompt=8, gen=2, dtype="tf32", hardware="h100-pcie")
+    long = estimate("tiny-llama", prompt=8, gen=2, dtype="tfloat32", hardware="h100-pcie")
+    assert tf32.roofline.peak_flops == long.roofline.peak_flops == 378e12
+    assert Precision("tf32").compute == Precision("tfloat32").compute
+
+
+@pytest.mark.parametrize("dtype", ["nf4", "uint8"])
+def test_storage_only_dtype_is_not_a_compute_dtype(
+    capsys: pytest.CaptureFixture[str], dtype: str
+) -> None:
+    # nf4 is a weight storage format (dequantized to 16 bits to compute); before it was
+    # priced at the float32 peak with 4-bit activations
+    err = _error(capsys, ["llm", "tiny-llama", "--prompt", "8", "--gen", "2", "--dtype", dtype])
+    assert "--dtype" in err and "--weight-dtype" in err
+    # as weight storage it is fine: half a byte per parameter
+    e = estimate("tiny-llama", prompt=8, gen=2, weight_dtype="nf4")
+    assert e.weight_bytes == -(-e.params.total // 2)
