@@ -202,3 +202,84 @@ def test_storage_only_dtype_is_not_a_compute_dtype(
     # as weight storage it is fine: half a byte per parameter
     e = estimate("tiny-llama", prompt=8, gen=2, weight_dtype="nf4")
     assert e.weight_bytes == -(-e.params.total // 2)
+
+
+# --- parallel degrees the model cannot be split by ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # before: 5,353,507,498.67 bytes of weights per GPU, 374,691,157 of activations
+        (
+            ["--tp", "3", "--gpus", "3"],
+            "error: --tp 3 does not divide the 32 attention heads of llama-3-8b "
+            "(each tensor-parallel rank holds whole heads)",
+        ),
+        # before: 64 layers' worth of activations for a 32-layer model
+        (
+            ["--pp", "64", "--gpus", "64"],
+            "error: --pp 64 exceeds the 32 layers of llama-3-8b (each pipeline stage holds "
+            "at least one layer)",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", [["memory", "hf:llama-3-8b"], ["llm", "llama-3-8b"]])
+def test_parallel_degrees_must_split_the_model(
+    capsys: pytest.CaptureFixture[str], command: list[str], options: list[str], message: str
+) -> None:
+    assert _error(capsys, [*command, "--train", *options]) == message
+
+
+T5_SMALL = {
+    "model_type": "t5",
+    "d_model": 512,
+    "d_kv": 64,
+    "d_ff": 2048,
+    "num_layers": 6,
+    "num_heads": 8,
+    "vocab_size": 32128,
+    "feed_forward_proj": "relu",
+    "tie_word_embeddings": True,
+}
+
+
+def test_encoder_decoder_training_activations_count_both_stacks(
+    capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    # t5-small: 60,506,624 parameters; 6 encoder + 6 decoder layers. Per layer at s = 512,
+    # b = 1, h = 512, a = 8: 512·512·(34 + 5·8·512/512) = 19,398,656 bytes; both stacks:
+    # 12 × 19,398,656 = 232,783,872 (before: the 6 encoder layers only)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(T5_SMALL))
+    doc = _json(capsys, ["memory", f"hf:{path}", "--train", "--seq", "512"])
+    t = doc["training"]
+    assert t["params"] == 60_506_624
+    assert t["activations_per_layer"] == 19_398_656
+    assert t["activations"] == 12 * 19_398_656
+
+
+# --- labels that name the context the figure was computed at -------------------------------
+
+
+def test_encoder_decoder_critical_batch_label_names_its_context(
+    capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    # an encoder-decoder decode step attends its own gen tokens and cross-attends the prompt;
+    # the critical batch is computed there (before: labelled "ctx 56", prompt + gen)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(T5_SMALL))
+    args = ["llm", str(path), "--prompt", "50", "--gen", "6", "--hardware", "h100", "--no-ops"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "decode compute-bound from batch (ctx 6, source 50)" in out
+    assert "ctx 56" not in out
+
+
+def test_encoder_largest_batch_label_has_no_generated_tokens(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["llm", "tiny-bert", "--prompt", "100", "--gen", "5", "--hardware", "h100"]
+    assert main([*args, "--no-ops"]) == 0
+    out = capsys.readouterr().out
+    assert "largest batch that fits (100 tokens)" in out  # before: "(100 + 5 tokens)"

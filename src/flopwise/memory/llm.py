@@ -204,8 +204,22 @@ def llm_training_memory(
 ) -> LLMTrainingMemory:
     """Per-GPU memory of one training step: model states (ZeRO over dp = gpus/(tp·pp)) and
     the activations of the first pipeline stage, which holds ``pp`` micro-batches of its
-    L/pp layers in flight under 1F1B (Korthikanti et al. §4.2: L layers' worth)."""
+    L/pp layers in flight under 1F1B (Korthikanti et al. §4.2: L layers' worth). An
+    encoder-decoder's L is both stacks (each layer priced by the same per-layer figure at
+    ``seq`` tokens). ``tp`` must divide the attention heads and ``pp`` may not exceed L
+    (a one-line :class:`FlopwiseError` otherwise)."""
     dp = check_training_options(optimizer=optimizer, zero=zero, gpus=gpus, tp=tp, pp=pp)
+    layers = spec.layers + (spec.decoder_layers if spec.kind == "encoder-decoder" else 0)
+    if spec.heads % tp:
+        raise FlopwiseError(
+            f"--tp {tp} does not divide the {spec.heads} attention heads of {spec.name} "
+            "(each tensor-parallel rank holds whole heads)"
+        )
+    if pp > layers:
+        raise FlopwiseError(
+            f"--pp {pp} exceeds the {layers} layers of {spec.name} (each pipeline stage "
+            "holds at least one layer)"
+        )
     states = model_state_bytes(
         params / (tp * pp), optimizer=optimizer, mixed_precision=mixed_precision, zero=zero, dp=dp
     )
@@ -219,7 +233,7 @@ def llm_training_memory(
         recompute=recompute,
         bytes_per_value=2 if mixed_precision else 4,  # full fp32 keeps fp32 activations
     )
-    layers_per_stage = -(-spec.layers // pp)
+    layers_per_stage = -(-layers // pp)
     return LLMTrainingMemory(
         model=spec.name,
         params=params,

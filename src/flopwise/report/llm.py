@@ -206,7 +206,8 @@ def _memory_table(est: LLMEstimate, largest_batch: int | None = None) -> Table:
         fits = "fits" if roof.fits else "does NOT fit"
         m.add_row(f"device memory ({roof.hardware})", f"{_by(roof.device_memory)}, {fits}")
     if largest_batch is not None:
-        tokens = f"{est.prompt} + {est.gen} tokens"
+        encoder = est.spec.kind == "encoder"  # one forward: the prompt only
+        tokens = f"{est.prompt} tokens" if encoder else f"{est.prompt} + {est.gen} tokens"
         m.add_row(f"largest batch that fits ({tokens})", f"{largest_batch:,}")
     return m
 
@@ -232,7 +233,14 @@ def _roofline_table(est: LLMEstimate, roof: Roofline) -> Table:
             if roof.critical_batch is None
             else str(roof.critical_batch)
         )
-        r.add_row(f"decode compute-bound from batch (ctx {est.prompt + est.gen})", crit)
+        # where Roofline.critical_batch is priced: a decoder's step at prompt + gen keys; an
+        # encoder-decoder's at its gen decoder tokens, cross-attending the prompt
+        ctx = (
+            f"ctx {est.gen}, source {est.prompt}"
+            if est.spec.kind == "encoder-decoder"
+            else f"ctx {est.prompt + est.gen}"
+        )
+        r.add_row(f"decode compute-bound from batch ({ctx})", crit)
         r.add_row(
             "decode compute-bound from batch (ctx → 0)",
             "never" if roof.critical_batch_no_kv is None else str(roof.critical_batch_no_kv),
