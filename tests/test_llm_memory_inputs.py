@@ -283,3 +283,82 @@ def test_encoder_largest_batch_label_has_no_generated_tokens(
     assert main([*args, "--no-ops"]) == 0
     out = capsys.readouterr().out
     assert "largest batch that fits (100 tokens)" in out  # before: "(100 + 5 tokens)"
+
+
+# --- architectures the llama-style model would price wrong --------------------------------
+
+PYTHIA_160M = {  # EleutherAI/pythia-160m: 162,322,944 parameters (ungated GELU MLP)
+    "model_type": "gpt_neox",
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "vocab_size": 50304,
+    "max_position_embeddings": 2048,
+    "hidden_act": "gelu",
+    "rotary_pct": 0.25,
+    "use_parallel_residual": True,
+    "tie_word_embeddings": False,
+}
+PHI_2 = {  # microsoft/phi-2: 2.78 billion parameters (ungated GELU MLP, LayerNorm)
+    "model_type": "phi",
+    "hidden_size": 2560,
+    "intermediate_size": 10240,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 32,
+    "vocab_size": 51200,
+    "max_position_embeddings": 2048,
+    "hidden_act": "gelu_new",
+    "partial_rotary_factor": 0.4,
+    "tie_word_embeddings": False,
+}
+DEEPSEEK_V3 = {  # 671 billion parameters, 37 billion active; MLA caches 576 values a layer
+    "model_type": "deepseek_v3",
+    "hidden_size": 7168,
+    "intermediate_size": 18432,
+    "moe_intermediate_size": 2048,
+    "num_hidden_layers": 61,
+    "num_attention_heads": 128,
+    "num_key_value_heads": 128,
+    "n_routed_experts": 256,
+    "n_shared_experts": 1,
+    "num_experts_per_tok": 8,
+    "first_k_dense_replace": 3,
+    "q_lora_rank": 1536,
+    "kv_lora_rank": 512,
+    "qk_rope_head_dim": 64,
+    "qk_nope_head_dim": 128,
+    "v_head_dim": 128,
+    "vocab_size": 129280,
+    "max_position_embeddings": 163840,
+    "hidden_act": "silu",
+    "tie_word_embeddings": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        # before: 191 million parameters (a gated 3-matrix MLP), not 162,322,944
+        (PYTHIA_160M, "model_type gpt_neox"),
+        # before: 3.62 billion parameters, not 2.78 billion
+        (PHI_2, "model_type phi"),
+        # before: 702 billion parameters, 36 billion active, and a 32,768-value-per-layer KV
+        # cache per token where MLA keeps 576
+        (DEEPSEEK_V3, "kv_lora_rank"),
+        (
+            {**DEEPSEEK_V3, "model_type": "custom", "kv_lora_rank": None, "q_lora_rank": None},
+            "n_shared_experts",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", [["llm"], ["memory"]])
+def test_architectures_the_model_cannot_price_are_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path, command: list[str], config: dict, named: str
+) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    model = str(path) if command == ["llm"] else f"hf:{path}"
+    err = _error(capsys, [*command, model])
+    assert named in err and "not modelled" in err

@@ -190,13 +190,57 @@ def _head_dim(
     return hidden // heads
 
 
+# Families whose layers the llama-, GPT-2- and BERT-style specs would price wrong, with
+# what differs: they would otherwise fall through to a llama-style (gated MLP, RMSNorm)
+# or GPT-2-style (learned positions, biases everywhere) reading of the same keys.
+_UNMODELLED_TYPES = {
+    "gpt_neox": "an ungated MLP, LayerNorm with biases and parallel residuals",
+    "phi": "an ungated MLP, LayerNorm and a parallel attention/MLP block",
+    "starcoder2": "an ungated MLP with biases and LayerNorm",
+    "falcon": "a parallel attention/MLP block with an ungated MLP",
+    "opt": "an ungated MLP with biases, LayerNorm and learned positions",
+    "bloom": "ALiBi attention, an ungated MLP and LayerNorm",
+    "mpt": "ALiBi attention and an ungated MLP",
+    "gptj": "rotary positions and a parallel attention/MLP block without attention biases",
+    "codegen": "rotary positions and a parallel attention/MLP block",
+    "deepseek_v2": "multi-head latent attention and DeepSeek's MoE layout",
+    "deepseek_v3": "multi-head latent attention and DeepSeek's MoE layout",
+}
+# Config keys of features no spec models, whatever the model_type says.
+_UNMODELLED_KEYS = {
+    "kv_lora_rank": "multi-head latent attention (a compressed KV cache)",
+    "q_lora_rank": "multi-head latent attention (low-rank queries)",
+    "n_shared_experts": "DeepSeek-style shared experts",
+    "first_k_dense_replace": "dense first layers in an MoE stack",
+}
+
+
+def _check_modelled(cfg: Mapping[str, Any], model_type: str) -> None:
+    """Refuse a config whose architecture the specs would silently price wrong (the
+    parameter count, FLOPs and KV cache of another layout) with :class:`BadConfig`."""
+    for key, feature in _UNMODELLED_KEYS.items():
+        if cfg.get(key) is not None:
+            raise BadConfig(
+                f"config field {key} = {cfg[key]!r}: {feature} is not modelled "
+                "(its parameters, FLOPs and KV cache would be priced as another layout)"
+            )
+    why = _UNMODELLED_TYPES.get(model_type)
+    if why:
+        raise BadConfig(
+            f"model_type {model_type}: {why} is not modelled (flopwise llm prices "
+            "llama-, mistral-, mixtral-, qwen2-, GPT-2-, BERT- and T5-style layers)"
+        )
+
+
 def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> ModelSpec:
     """Build a :class:`ModelSpec` from an HF ``config.json`` dict.
 
-    Raises :class:`BadConfig` when a needed number is missing.
+    Raises :class:`BadConfig` when a needed number is missing, or when the config describes
+    an architecture the specs do not model (``_UNMODELLED_TYPES``, ``_UNMODELLED_KEYS``).
     """
     cfg = dict(config)
     model_type = str(cfg.get("model_type", "")).lower()
+    _check_modelled(cfg, model_type)
     name = name or cfg.get("_name_or_path") or model_type or "model"
     archs = " ".join(cfg.get("architectures") or []).lower()
 
