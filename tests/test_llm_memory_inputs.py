@@ -362,3 +362,38 @@ def test_architectures_the_model_cannot_price_are_refused(
     model = str(path) if command == ["llm"] else f"hf:{path}"
     err = _error(capsys, [*command, model])
     assert named in err and "not modelled" in err
+
+
+# --- the largest batch that fits: the answer, not the search's cap ------------------------
+
+H100_BYTES = 80 * 1024**3  # the h100 profile's 80 GiB
+# tiny-llama (h = 64, 2 layers, 4 heads of 16, 2 KV heads, MLP 128, vocabulary 512, untied):
+# per layer q,o 2·64² + k,v 2·64·32 = 12,288, MLP 3·64·128 = 24,576, norms 128 → 36,992;
+# × 2 + final norm 64 + embedding and head 2·512·64 = 139,584 parameters.
+TINY_LLAMA_PARAMS = 2 * 36_992 + 64 + 2 * 512 * 64
+
+
+def test_llm_largest_batch_is_not_capped(capsys: pytest.CaptureFixture[str]) -> None:
+    # bf16: weights 2·Ψ; per sequence the KV cache 2·L·kv_heads·head_dim·(8 + 2)·2 = 2,560 B
+    # and SwiGLU's gate·up product 8·3·128·2 = 6,144 B: (80 GiB − 279,168) // 8,704
+    expected = (H100_BYTES - 2 * TINY_LLAMA_PARAMS) // (2 * 2 * 2 * 16 * 10 * 2 + 8 * 3 * 128 * 2)
+    assert expected == 9_868_918  # before: 1,048,576, the search's limit
+    args = ["llm", "tiny-llama", "--prompt", "8", "--gen", "2", "--hardware", "h100", "--no-ops"]
+    doc = _json(capsys, args)
+    assert doc["roofline"]["largest_batch"] == expected
+    for batch, fits in ((expected, True), (expected + 1, False)):
+        doc = _json(capsys, [*args, "--batch", str(batch)])
+        assert doc["roofline"]["fits"] is fits
+
+
+def test_memory_hf_largest_training_micro_batch_is_not_capped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # mixed-precision AdamW: 16·Ψ of model states; activations per micro-batch of s = 128:
+    # 2 layers × 128·64·(34 + 5·4·128/64) = 2 × 606,208 = 1,212,416 B
+    states = 16 * TINY_LLAMA_PARAMS
+    per_micro_batch = 2 * 128 * 64 * (34 + 5 * 4 * 128 // 64)
+    expected = (H100_BYTES - states) // per_micro_batch
+    assert expected == 70_847  # before: 16,384, the search's limit
+    args = ["memory", "hf:tiny-llama", "--train", "--seq", "128", "--hardware", "h100"]
+    assert _json(capsys, args)["fit"]["largest_micro_batch"] == expected

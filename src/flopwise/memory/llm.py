@@ -254,7 +254,9 @@ def llm_training_memory(
 
 
 def largest_micro_batch(capacity: float, fits: Any, limit: int = 1 << 16) -> int:
-    """Largest b ≥ 1 with ``fits(b)`` true (monotone), 0 if even 1 does not fit."""
+    """Largest b ≥ 1 with ``fits(b)`` true (monotone), 0 if even 1 does not fit; at most
+    ``limit`` (a search: callers whose answer may exceed it solve first, see
+    :func:`largest_linear_batch`)."""
     if not fits(1):
         return 0
     lo, hi = 1, 2
@@ -267,12 +269,35 @@ def largest_micro_batch(capacity: float, fits: Any, limit: int = 1 << 16) -> int
     return lo
 
 
-def largest_inference_batch(est: LLMEstimate, capacity: int, limit: int = 1 << 20) -> int:
+# The search's bound where a footprint is not linear in the batch (never expected for the
+# closed forms): far beyond any device, so it is never the answer by accident.
+SEARCH_LIMIT = 1 << 48
+
+
+def largest_linear_batch(capacity: float, footprint: Any, limit: int = SEARCH_LIMIT) -> int:
+    """The largest batch b ≥ 1 with ``footprint(b) <= capacity``, 0 if even 1 does not fit.
+
+    The closed-form footprints are fixed bytes (weights, model states) plus bytes per batch
+    element (KV cache, activations), so two evaluations give the answer; it is checked at
+    the boundary, and a search (up to ``limit``) runs only where that check fails."""
+    one = footprint(1)
+    if one > capacity:
+        return 0
+    per = footprint(2) - one
+    if per > 0:
+        solved = min(limit, 1 + int((capacity - one) // per))
+        for b in (solved, solved - 1, solved + 1):  # float rounding of fractional bytes
+            if b >= 1 and footprint(b) <= capacity and (b == limit or footprint(b + 1) > capacity):
+                return b
+    return largest_micro_batch(capacity, lambda b: footprint(b) <= capacity, limit=limit)
+
+
+def largest_inference_batch(est: LLMEstimate, capacity: int, limit: int = SEARCH_LIMIT) -> int:
     """The largest batch whose inference footprint fits in ``capacity`` bytes: weights +
     KV cache at ``prompt + gen`` tokens + the largest prefill op's activations
     (:attr:`~flopwise.llm.estimate.LLMEstimate.memory_bytes`, the figure ``flopwise llm``
-    prints), by a search over batch that re-estimates ``est`` (same model, tokens, dtypes
-    and window mode) at each batch. 0 if one sequence does not fit; at most ``limit``."""
+    prints), solved by :func:`largest_linear_batch` from re-estimates of ``est`` (same
+    model, tokens, dtypes and window mode). 0 if one sequence does not fit."""
     from flopwise.llm.estimate import estimate
 
     prec = est.precision
@@ -290,18 +315,6 @@ def largest_inference_batch(est: LLMEstimate, capacity: int, limit: int = 1 << 2
             beyond_context=True,  # est was made: its context was checked (or allowed)
         ).memory_bytes
 
-    def fits(batch: int) -> bool:
-        return footprint(batch) <= capacity
-
-    # Weights are fixed and the KV cache and activations grow linearly with batch, so two
-    # estimates give the answer; it is checked at the boundary, and the search below runs
-    # only where the footprint is not linear (four estimates instead of about twenty).
-    one = footprint(1)
-    if one > capacity:
-        return 0
-    per_sequence = footprint(2) - one
-    if per_sequence > 0:
-        solved = min(limit, 1 + (capacity - one) // per_sequence)
-        if fits(solved) and (solved == limit or not fits(solved + 1)):
-            return solved
-    return largest_micro_batch(capacity, fits, limit=limit)
+    # Weights are fixed and the KV cache and activations grow linearly with batch: solved
+    # from two estimates and checked at the boundary (four estimates, not a search).
+    return largest_linear_batch(capacity, footprint, limit)

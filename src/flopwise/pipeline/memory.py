@@ -16,6 +16,7 @@ from flopwise.memory.llm import (
     LLMMemoryFit,
     LLMTrainingMemory,
     check_training_options,
+    largest_linear_batch,
     largest_micro_batch,
     llm_training_memory,
 )
@@ -286,9 +287,9 @@ def run_llm_memory(
     fit = None
     if fit_on is not None:
         hardware, capacity = fit_on
-        largest = largest_micro_batch(
-            capacity, lambda b: training(b).peak_bytes <= capacity, limit=1 << 14
-        )
+        # model states are fixed and activations linear in the micro-batch: solved, not
+        # searched up to a cap (a search bounded at 16,384 reported the bound)
+        largest = largest_linear_batch(capacity, lambda b: training(b).peak_bytes)
         fit = LLMMemoryFit(hardware, capacity, step.peak_bytes <= capacity, largest)
     return LLMMemory(spec.name, training=step, fit=fit, notes=notes)
 
