@@ -397,3 +397,24 @@ def test_memory_hf_largest_training_micro_batch_is_not_capped(
     assert expected == 70_847  # before: 16,384, the search's limit
     args = ["memory", "hf:tiny-llama", "--train", "--seq", "128", "--hardware", "h100"]
     assert _json(capsys, args)["fit"]["largest_micro_batch"] == expected
+
+
+def test_memory_op_stream_largest_batch_is_not_capped(
+    capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    # Linear(16, 32) → ReLU → Linear(32, 4), fp32, CUDA rounding (512 B): the peak is at the
+    # ReLU with the input (64·b B), the first output and the ReLU's (128·b B each) live,
+    # beside the four parameter tensors (2048 + 3 × 512 = 3,584 B). At b = 268,435,444:
+    # 64·b = 17,179,868,416 → 17,179,868,672 rounded, 128·b = 34,359,736,832 (a multiple of
+    # 512), total 85,899,345,920 = 80 GiB exactly; one more does not fit.
+    path = tmp_path / "mlp.py"
+    path.write_text(
+        "import torch\n\n\ndef build():\n"
+        "    return torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), "
+        "torch.nn.Linear(32, 4))\n"
+    )
+    b = 268_435_444
+    assert -(-64 * b // 512) * 512 + 2 * 128 * b + 3_584 == H100_BYTES
+    args = ["memory", f"{path}:build", "--input", "2x16", "--hardware", "h100"]
+    doc = _json(capsys, args)
+    assert doc["fit"]["largest_batch"] == b  # before: 16,384, the search's limit

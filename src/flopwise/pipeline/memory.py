@@ -188,7 +188,9 @@ def _largest_batch(meta: tuple, options: dict[str, Any], capacity: int) -> int:
         a, k = with_batch((meta_args, meta_kwargs), b)
         return memory_profile(meta_model, *a, kwargs=k, **options).peak_bytes <= capacity
 
-    return largest_micro_batch(capacity, fits, limit=1 << 14)
+    # doubling then bisecting costs 2·log2(answer) traces; the bound is far above any
+    # answer a device allows (a bound of 16,384 was reported as the answer for small models)
+    return largest_micro_batch(capacity, fits, limit=1 << 30)
 
 
 def _batch_of(args: tuple, kwargs: dict) -> int | None:
