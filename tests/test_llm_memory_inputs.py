@@ -418,3 +418,25 @@ def test_memory_op_stream_largest_batch_is_not_capped(
     args = ["memory", f"{path}:build", "--input", "2x16", "--hardware", "h100"]
     doc = _json(capsys, args)
     assert doc["fit"]["largest_batch"] == b  # before: 16,384, the search's limit
+
+
+# --- MFU of a step a model-parallel group shares ------------------------------------------
+
+H100_BF16_PEAK = 989.5e12  # NVIDIA H100 SXM datasheet, dense bf16
+
+
+def test_mfu_divides_the_step_among_the_model_parallel_gpus(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # one micro-batch of 2048 tokens is computed by the tp·pp = 8 GPUs of its model-parallel
+    # group, so each GPU's share is model_flops / 8 (before: the whole step on one GPU's
+    # peak, MFU 193.1%)
+    base = ["llm", "llama-3-8b", "--prompt", "2048", "--gen", "0", "--train"]
+    base += ["--hardware", "h100", "--no-ops"]
+    doc = _json(capsys, [*base, "--tp", "4", "--pp", "2", "--gpus", "8", "--step-time", "0.05"])
+    t = doc["training"]
+    assert t["mfu"] == pytest.approx(t["model_flops"] / (0.05 * 8 * H100_BF16_PEAK))
+    assert 0.24 < t["mfu"] < 0.25  # 95.6 TFLOPs / (0.05 s · 8 · 989.5 TFLOP/s)
+    # the same step time on one GPU cannot be: the step would beat the peak
+    err = _error(capsys, [*base, "--step-time", "0.05"])
+    assert "--step-time" in err and "193.1%" in err

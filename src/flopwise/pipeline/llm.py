@@ -53,7 +53,8 @@ class TrainingRequest:
     adamw), ``zero`` (ZeRO stage 0-3), ``gpus`` (in total; data parallel = gpus/(tp·pp)),
     ``tp``, ``pp`` and ``sequence_parallel`` shape the per-GPU training memory.
     ``step_time``: a measured seconds per step; with a hardware profile it gives MFU and
-    HFU (with recomputation).
+    HFU (with recomputation) per GPU of the micro-batch's tp·pp model-parallel group (a
+    step time under the compute floor raises :class:`BadLLMArgument`).
     """
 
     recompute: bool = False
@@ -203,8 +204,20 @@ def _training(request: LLMRequest, train: TrainingRequest, est: LLMEstimate) -> 
     out: dict[str, Any] = {"training": training}
     roof = est.roofline
     if train.step_time and roof is not None:
-        out["mfu"] = mfu(training.model_flops, train.step_time, roof.peak_flops)
-        out["hfu"] = mfu(training.step, train.step_time, roof.peak_flops)
+        # a micro-batch is computed by its model-parallel group of tp·pp GPUs (each data-
+        # parallel rank runs its own): utilisation is per GPU of that group
+        peak = roof.peak_flops * train.tp * train.pp
+        out["mfu"] = mfu(training.model_flops, train.step_time, peak)
+        out["hfu"] = mfu(training.step, train.step_time, peak)
+        if out["hfu"] > 1:
+            floor = training.step / peak
+            raise BadLLMArgument(
+                "step_time",
+                train.step_time,
+                f"faster than the step's compute floor {floor:.4g} s at "
+                f"{roof.peak_flops / 1e12:.4g} TFLOP/s × {train.tp * train.pp} GPU(s) "
+                f"(tp·pp; utilisation would be {out['hfu']:.1%})",
+            )
     out["training_memory"] = _training_memory(request, train, est.precision.compute)
     return out
 
