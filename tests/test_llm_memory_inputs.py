@@ -440,3 +440,22 @@ def test_mfu_divides_the_step_among_the_model_parallel_gpus(
     # the same step time on one GPU cannot be: the step would beat the peak
     err = _error(capsys, [*base, "--step-time", "0.05"])
     assert "--step-time" in err and "193.1%" in err
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--candidates", "7"], "--candidates"),
+        (["--doc-tokens", "64"], "--doc-tokens"),
+        (["--window", "5"], "--window"),
+        (["--set-size", "3"], "--set-size"),
+        (["--setwise-method", "heap"], "--setwise-method"),
+        (["--heap-order", "sorted"], "--heap-order"),
+    ],
+)
+def test_llm_refuses_rerank_options_without_rerank(
+    capsys: pytest.CaptureFixture[str], options: list[str], named: str
+) -> None:
+    # before: exit 0 with the same figures as without the option
+    err = _error(capsys, ["llm", "tiny-llama", "--prompt", "8", "--gen", "2", *options])
+    assert named in err and "--rerank" in err
