@@ -459,3 +459,12 @@ def test_llm_refuses_rerank_options_without_rerank(
     # before: exit 0 with the same figures as without the option
     err = _error(capsys, ["llm", "tiny-llama", "--prompt", "8", "--gen", "2", *options])
     assert named in err and "--rerank" in err
+
+
+def test_memory_hf_inference_states_its_dtype(capsys: pytest.CaptureFixture[str]) -> None:
+    # the same model at 2 and 4 bytes a weight: the output says which (before: neither did)
+    for options, dtype in (([], "bfloat16"), (["--fp32"], "float32")):
+        args = ["memory", "hf:tiny-llama", "--seq", "64", *options]
+        assert _json(capsys, args)["inference"]["dtype"] == dtype
+        assert main(args) == 0
+        assert f"inference ({dtype}), batch 1, context 64" in capsys.readouterr().out

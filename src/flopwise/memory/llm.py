@@ -160,6 +160,7 @@ class LLMInferenceMemory:
     batch: int
     context: int
     peak_bytes: int
+    dtype: str = "bfloat16"  # of the weights, KV cache and activations
 
 
 @dataclass(frozen=True)

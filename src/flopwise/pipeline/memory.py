@@ -316,6 +316,7 @@ def _llm_inference(
         batch=batch,
         context=seq,
         peak_bytes=est.memory_bytes,
+        dtype=dtype,
     )
     if fit_on is None:
         return inference, None

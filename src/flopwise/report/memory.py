@@ -179,7 +179,7 @@ def llm_memory_table(mem: LLMMemory) -> str:
         sources = TRAINING_SOURCES
     else:
         src = mem.inference
-        head.append(f"inference, batch {src.batch}, context {src.context}")
+        head.append(f"inference ({src.dtype}), batch {src.batch}, context {src.context}")
         items = ["weights", "kv_cache", "activations", "peak_bytes"]
     for k in items:
         n = getattr(src, k)
