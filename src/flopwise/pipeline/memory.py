@@ -286,6 +286,7 @@ def run_llm_memory(
         )
 
     step = training(micro_batch)
+    notes += _layer_note(spec)
     fit = None
     if fit_on is not None:
         hardware, capacity = fit_on
@@ -294,6 +295,25 @@ def run_llm_memory(
         largest = largest_linear_batch(capacity, lambda b: training(b).peak_bytes)
         fit = LLMMemoryFit(hardware, capacity, step.peak_bytes <= capacity, largest)
     return LLMMemory(spec.name, training=step, fit=fit, notes=notes)
+
+
+def _layer_note(spec: Any) -> tuple[str, ...]:
+    """A note when the activations' closed form, Korthikanti et al.'s GPT layer (MHA and a
+    4h ungated MLP), is not this model's layer: its figure is then that layer's."""
+    differs = []
+    if spec.kv_heads != spec.heads:
+        differs.append("GQA" if spec.kv_heads > 1 else "MQA")
+    if spec.gated_mlp or spec.intermediate != 4 * spec.hidden:
+        width = spec.moe.expert_intermediate if spec.moe else spec.intermediate
+        differs.append(f"{'a gated' if spec.gated_mlp else 'an'} MLP of {width}")
+    if spec.moe:
+        differs.append(f"top-{spec.moe.top_k} of {spec.moe.num_experts} experts")
+    if not differs:
+        return ()
+    return (
+        "activations: Korthikanti et al.'s per-layer figure is a GPT layer's (MHA, a 4h "
+        f"GeLU MLP); {spec.name}'s layers ({', '.join(differs)}) are priced as that layer",
+    )
 
 
 def _llm_inference(
