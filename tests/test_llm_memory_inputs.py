@@ -482,3 +482,32 @@ def test_memory_hf_training_says_when_the_layer_is_not_the_papers(
     assert len(notes) == 1
     assert "GPT layer" in notes[0] and "GQA" in notes[0] and "top-2 of 8 experts" in notes[0]
     assert "gated MLP of 14336" in notes[0]
+
+
+def test_no_generated_tokens_no_token_throughput(capsys: pytest.CaptureFixture[str]) -> None:
+    # --gen 0: nothing is generated, so there is no tokens/s to give (before: batch / TTFT,
+    # 203 tokens/s for llama-3-8b at 100 tokens, against Roofline's own "batch · gen / end")
+    args = ["llm", "llama-3-8b", "--prompt", "100", "--gen", "0", "--hardware", "h100"]
+    doc = _json(capsys, [*args, "--no-ops"])
+    assert doc["roofline"]["tokens_per_s"] is None
+    assert main([*args, "--no-ops"]) == 0
+    out = capsys.readouterr().out
+    assert "throughput end to end" in out and "- (--gen 0: no tokens generated)" in out
+    # --gen 1: the prefill's last logits give the one token per sequence
+    doc = _json(
+        capsys,
+        [
+            "llm",
+            "llama-3-8b",
+            "--prompt",
+            "100",
+            "--gen",
+            "1",
+            "--batch",
+            "3",
+            "--hardware",
+            "h100",
+            "--no-ops",
+        ],
+    )
+    assert doc["roofline"]["tokens_per_s"] == pytest.approx(3 / doc["roofline"]["end_to_end_s"])

@@ -181,7 +181,8 @@ class Roofline:
     tpot: float | None  # mean seconds per output token (per decode step)
     decode_tokens_per_s: float | None  # batch / tpot
     end_to_end_s: float
-    tokens_per_s: float  # batch · gen / end_to_end
+    tokens_per_s: float | None  # batch · gen / end_to_end (sequences/s for an encoder;
+    # None with gen = 0: nothing generated)
     critical_batch: int | None  # smallest batch where a decode step is compute-bound
     critical_batch_no_kv: int | None  # same, ignoring the KV cache (context → 0)
     ridge: float  # peak / bandwidth, flops per byte
@@ -604,7 +605,7 @@ def _roofline(
     end = pre.seconds + ((totals.seconds or 0.0) if totals else 0.0)
     if spec.kind == "encoder-decoder" and t_first is not None:
         ttft += t_first.seconds
-    produced = batch * max(gen, 1) if spec.kind != "encoder" else batch
+    produced = batch * gen if spec.kind != "encoder" else batch
     crit = crit0 = None
     if spec.kind != "encoder":
         ctx = prompt + gen if spec.kind == "decoder" else gen
@@ -621,7 +622,7 @@ def _roofline(
         tpot=tpot,
         decode_tokens_per_s=batch / tpot if tpot else None,
         end_to_end_s=end,
-        tokens_per_s=produced / end if end else math.inf,
+        tokens_per_s=(produced / end if end else math.inf) if produced else None,
         critical_batch=crit,
         critical_batch_no_kv=crit0,
         ridge=peak / bandwidth,

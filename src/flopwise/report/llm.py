@@ -226,7 +226,12 @@ def _roofline_table(est: LLMEstimate, roof: Roofline) -> Table:
         r.add_row("decode throughput", f"{roof.decode_tokens_per_s:,.0f} tokens/s")
     r.add_row("end to end", _s(roof.end_to_end_s))
     unit = "sequences/s" if est.spec.kind == "encoder" else "tokens/s"
-    r.add_row("throughput end to end", f"{roof.tokens_per_s:,.0f} {unit}")
+    throughput = (
+        "- (--gen 0: no tokens generated)"
+        if roof.tokens_per_s is None
+        else f"{roof.tokens_per_s:,.0f} {unit}"
+    )
+    r.add_row("throughput end to end", throughput)
     if est.spec.kind != "encoder":
         crit = (
             "never (KV reads grow as fast as FLOPs)"
