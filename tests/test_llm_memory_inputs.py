@@ -511,3 +511,79 @@ def test_no_generated_tokens_no_token_throughput(capsys: pytest.CaptureFixture[s
         ],
     )
     assert doc["roofline"]["tokens_per_s"] == pytest.approx(3 / doc["roofline"]["end_to_end_s"])
+
+
+# --- activation functions priced as HF runs them ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("hidden_act", "per_element"),
+    [
+        # F.gelu(x, approximate="tanh"): 9 per element (docs/conventions.md; before: 5, the
+        # exact GELU's constant)
+        ("gelu_pytorch_tanh", 9),
+        # QuickGELU x·sigmoid(1.702·x): mul, sigmoid, mul = 3 (before: 5, as GELU)
+        ("quick_gelu", 3),
+        ("silu", 2),
+    ],
+)
+def test_activation_flops_equal_the_capture_of_the_hf_module(
+    hidden_act: str, per_element: int
+) -> None:
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    import flopwise
+    from flopwise.llm import Precision, forward_ops, spec_from_config
+
+    cfg = {
+        "model_type": "llama",
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "hidden_act": hidden_act,
+        "vocab_size": 512,
+        "max_position_embeddings": 512,
+    }
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(
+        transformers.AutoConfig.for_model(**cfg)
+    ).eval()
+    ids = torch.randint(0, 512, (2, 8))
+    with torch.no_grad():
+        prof = flopwise.profile(model, ids)
+    captured = sum(op.flops for op in prof.ops if op.module_path.endswith("act_fn"))
+    ops = forward_ops(spec_from_config(cfg), 2, 8, 0, "all", Precision("float32"))
+    analytic = next(op.flops for op in ops if op.name == "act")
+    # 2 layers × 2·8 tokens × 128 MLP units
+    assert captured == analytic == per_element * 2 * 16 * 128
+
+
+def test_unknown_activation_is_noted() -> None:
+    # an activation the model has no recipe for is priced as GELU, and says so
+    cfg = {
+        "model_type": "llama",
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "vocab_size": 512,
+        "hidden_act": "xielu",
+    }
+    e = estimate(cfg, prompt=8, gen=2)
+    assert any("activation xielu" in n and "GELU" in n for n in e.notes)
+    assert not any("activation" in n for n in estimate("tiny-llama", prompt=8, gen=2).notes)
+
+
+def test_t5_gated_gelu_is_gelu_new_as_transformers_reads_it() -> None:
+    # T5Config turns feed_forward_proj "gated-gelu" into dense_act_fn "gelu_new" (flan-t5,
+    # t5 v1.1): the tanh NewGELU, 8 steps per element (before: exact GELU, 5)
+    transformers = pytest.importorskip("transformers")
+    from flopwise.llm import spec_from_config
+
+    hf = transformers.T5Config(feed_forward_proj="gated-gelu")
+    assert hf.dense_act_fn == "gelu_new"
+    spec = spec_from_config({**T5_SMALL, "feed_forward_proj": "gated-gelu"})
+    assert spec.gated_mlp and spec.activation == "gelu_tanh_python"

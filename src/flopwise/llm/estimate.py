@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from flopwise.errors import FlopwiseError
 from flopwise.llm.dtypes import Precision, canonical_dtype, nbytes
 from flopwise.llm.ops import (
+    KNOWN_ACTIVATIONS,
     DerivedCosts,
     OpEstimate,
     decoder_step_ops,
@@ -456,6 +457,11 @@ def _model_notes(spec: ModelSpec, window_mode: str) -> list[str]:
                 if window_mode == "skip"
                 else "all pairs once the keys reach the window (explicit mask, HF SDPA)"
             )
+        )
+    if spec.activation not in KNOWN_ACTIVATIONS:
+        notes.append(
+            f"activation {spec.activation}: no recipe for it, priced as GELU (5 FLOPs per "
+            "element, an elementwise term)"
         )
     if spec.moe:
         notes.append(

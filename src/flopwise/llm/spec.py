@@ -432,7 +432,8 @@ def _t5_spec(cfg: dict[str, Any], name: str) -> ModelSpec:
     )
     proj = str(_get(cfg, "feed_forward_proj", default="relu"))
     gated = proj.startswith("gated-")
-    act = proj.removeprefix("gated-")
+    # T5Config reads "gated-gelu" as dense_act_fn "gelu_new" (T5 v1.1, flan-t5)
+    act = "gelu_new" if proj == "gated-gelu" else proj.removeprefix("gated-")
     layers = _int(cfg, "num_layers", "num_hidden_layers")
     return ModelSpec(
         name=str(name),
