@@ -587,3 +587,47 @@ def test_t5_gated_gelu_is_gelu_new_as_transformers_reads_it() -> None:
     assert hf.dense_act_fn == "gelu_new"
     spec = spec_from_config({**T5_SMALL, "feed_forward_proj": "gated-gelu"})
     assert spec.gated_mlp and spec.activation == "gelu_tanh_python"
+
+
+GEMMA_7B = {  # google/gemma-7b config.json: no tie_word_embeddings key (GemmaConfig ties)
+    "model_type": "gemma",
+    "head_dim": 256,
+    "hidden_act": "gelu",
+    "hidden_size": 3072,
+    "intermediate_size": 24576,
+    "max_position_embeddings": 8192,
+    "num_attention_heads": 16,
+    "num_hidden_layers": 28,
+    "num_key_value_heads": 16,
+    "vocab_size": 256000,
+}
+
+
+def test_gemma_ties_its_embeddings_by_default() -> None:
+    # per layer q,k,v 3·3072·4096 + o 4096·3072 = 50,331,648, MLP 3·3072·24576 =
+    # 226,492,416, norms 6,144 → 276,830,208; × 28 + embedding 256000·3072 (the head shares
+    # it) + final norm 3072 = 8,537,680,896, Gemma-7B's published count (before: an untied
+    # head, 9,324,112,896)
+    e = estimate(GEMMA_7B, prompt=8, gen=2)
+    assert e.params.total == 28 * 276_830_208 + 256_000 * 3072 + 3072 == 8_537_680_896
+
+
+@pytest.mark.parametrize(
+    "model_type",
+    ["llama", "mistral", "qwen2", "gemma", "gemma2", "gemma3_text", "cohere", "phi3", "granite"],
+)
+def test_embedding_tying_default_is_transformers(model_type: str) -> None:
+    # a config without tie_word_embeddings means the config class's default
+    transformers = pytest.importorskip("transformers")
+    from flopwise.llm import spec_from_config
+
+    cfg = {
+        "model_type": model_type,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "vocab_size": 512,
+    }
+    hf = transformers.AutoConfig.for_model(model_type)
+    assert spec_from_config(cfg).tied_embeddings is hf.tie_word_embeddings

@@ -286,6 +286,11 @@ def _layer_norm_block(cfg: Mapping[str, Any], act: str) -> dict[str, Any]:
     }
 
 
+# llama-like model types whose HF config class ties the LM head to the token embedding
+# when config.json does not say (the others default to an untied head, as LlamaConfig does).
+_TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3_text", "cohere", "cohere2")
+
+
 def _llama_like_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSpec:
     hidden_keys, heads_keys = ("hidden_size", "d_model"), ("num_attention_heads", "n_head")
     hidden, heads = _int(cfg, *hidden_keys), _int(cfg, *heads_keys)
@@ -325,7 +330,11 @@ def _llama_like_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSp
         ),
         o_bias=bool(_get(cfg, "attention_bias", default=False)),
         mlp_bias=bool(_get(cfg, "mlp_bias", default=False)),
-        tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=False)),
+        # unset: the config class's default (LlamaConfig and most: untied; Gemma, Cohere:
+        # tied)
+        tied_embeddings=bool(
+            _get(cfg, "tie_word_embeddings", default=model_type in _TIED_BY_DEFAULT)
+        ),
         positions="rope",
         max_positions=_int(cfg, "max_position_embeddings", default=0, minimum=0),
         sliding_window=window,
