@@ -338,6 +338,22 @@ DEEPSEEK_V3 = {  # 671 billion parameters, 37 billion active; MLA caches 576 val
 }
 
 
+BART_BASE = {
+    "model_type": "bart",
+    "is_encoder_decoder": True,
+    "d_model": 768,
+    "encoder_layers": 6,
+    "decoder_layers": 6,
+    "encoder_attention_heads": 12,
+    "decoder_attention_heads": 12,
+    "encoder_ffn_dim": 3072,
+    "decoder_ffn_dim": 3072,
+    "vocab_size": 50265,
+    "max_position_embeddings": 1024,
+    "activation_function": "gelu",
+}
+
+
 @pytest.mark.parametrize(
     ("config", "named"),
     [
@@ -352,6 +368,9 @@ DEEPSEEK_V3 = {  # 671 billion parameters, 37 billion active; MLA caches 576 val
             {**DEEPSEEK_V3, "model_type": "custom", "kv_lora_rank": None, "q_lora_rank": None},
             "n_shared_experts",
         ),
+        # an encoder-decoder that is not T5 (learned positions, LayerNorm, biases): before,
+        # "config has none of num_heads, num_attention_heads", as if a key were missing
+        (BART_BASE, "model_type bart"),
     ],
 )
 @pytest.mark.parametrize("command", [["llm"], ["memory"]])

@@ -206,6 +206,7 @@ _UNMODELLED_TYPES = {
     "deepseek_v2": "multi-head latent attention and DeepSeek's MoE layout",
     "deepseek_v3": "multi-head latent attention and DeepSeek's MoE layout",
 }
+_T5_TYPES = ("t5", "mt5", "umt5")
 # Config keys of features no spec models, whatever the model_type says.
 _UNMODELLED_KEYS = {
     "kv_lora_rank": "multi-head latent attention (a compressed KV cache)",
@@ -225,6 +226,8 @@ def _check_modelled(cfg: Mapping[str, Any], model_type: str) -> None:
                 "(its parameters, FLOPs and KV cache would be priced as another layout)"
             )
     why = _UNMODELLED_TYPES.get(model_type)
+    if not why and cfg.get("is_encoder_decoder") and model_type not in ("", *_T5_TYPES):
+        why = "an encoder-decoder layout other than T5's"
     if why:
         raise BadConfig(
             f"model_type {model_type}: {why} is not modelled (flopwise llm prices "
@@ -244,7 +247,7 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
     name = name or cfg.get("_name_or_path") or model_type or "model"
     archs = " ".join(cfg.get("architectures") or []).lower()
 
-    if model_type in ("t5", "mt5", "umt5") or "t5" in archs or cfg.get("is_encoder_decoder"):
+    if model_type in _T5_TYPES or "t5" in archs or cfg.get("is_encoder_decoder"):
         return _t5_spec(cfg, name)
     if model_type in ("bert", "roberta", "xlm-roberta", "electra", "distilbert") or (
         "bert" in archs
