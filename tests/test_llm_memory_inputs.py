@@ -338,6 +338,18 @@ DEEPSEEK_V3 = {  # 671 billion parameters, 37 billion active; MLA caches 576 val
 }
 
 
+ELECTRA_SMALL = {
+    "model_type": "electra",
+    "hidden_size": 256,
+    "embedding_size": 128,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 4,
+    "intermediate_size": 1024,
+    "vocab_size": 30522,
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+    "hidden_act": "gelu",
+}
 BART_BASE = {
     "model_type": "bart",
     "is_encoder_decoder": True,
@@ -371,6 +383,11 @@ BART_BASE = {
         # an encoder-decoder that is not T5 (learned positions, LayerNorm, biases): before,
         # "config has none of num_heads, num_attention_heads", as if a key were missing
         (BART_BASE, "model_type bart"),
+        # factorized embeddings (128) under a 256-wide ELECTRA: before 17,519,674 parameters,
+        # where ElectraForMaskedLM has 13,546,682
+        (ELECTRA_SMALL, "embedding_size"),
+        # ALBERT shares one layer's weights across all layers
+        ({**ELECTRA_SMALL, "model_type": "albert", "embedding_size": 256}, "model_type albert"),
     ],
 )
 @pytest.mark.parametrize("command", [["llm"], ["memory"]])

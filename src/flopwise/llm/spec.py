@@ -203,6 +203,7 @@ _UNMODELLED_TYPES = {
     "mpt": "ALiBi attention and an ungated MLP",
     "gptj": "rotary positions and a parallel attention/MLP block without attention biases",
     "codegen": "rotary positions and a parallel attention/MLP block",
+    "albert": "cross-layer parameter sharing and factorized embeddings",
     "deepseek_v2": "multi-head latent attention and DeepSeek's MoE layout",
     "deepseek_v3": "multi-head latent attention and DeepSeek's MoE layout",
 }
@@ -225,6 +226,12 @@ def _check_modelled(cfg: Mapping[str, Any], model_type: str) -> None:
                 f"config field {key} = {cfg[key]!r}: {feature} is not modelled "
                 "(its parameters, FLOPs and KV cache would be priced as another layout)"
             )
+    embedding, hidden = cfg.get("embedding_size"), _get(cfg, "hidden_size", "d_model")
+    if embedding is not None and hidden is not None and embedding != hidden:
+        raise BadConfig(
+            f"config field embedding_size = {embedding!r} differs from the hidden size "
+            f"{hidden!r}: factorized embeddings (a projection between them) are not modelled"
+        )
     why = _UNMODELLED_TYPES.get(model_type)
     if not why and cfg.get("is_encoder_decoder") and model_type not in ("", *_T5_TYPES):
         why = "an encoder-decoder layout other than T5's"
