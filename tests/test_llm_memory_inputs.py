@@ -667,3 +667,14 @@ def test_embedding_tying_default_is_transformers(model_type: str) -> None:
     }
     hf = transformers.AutoConfig.for_model(model_type)
     assert spec_from_config(cfg).tied_embeddings is hf.tie_word_embeddings
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float8", "int8"])
+def test_llm_train_refuses_a_dtype_the_memory_closed_forms_do_not_price(
+    capsys: pytest.CaptureFixture[str], dtype: str
+) -> None:
+    # before: float64 (or float8) training memory was priced as bf16 mixed precision,
+    # 2 bytes a weight
+    args = ["llm", "tiny-llama", "--prompt", "8", "--gen", "0", "--train", "--dtype", dtype]
+    err = _error(capsys, args)
+    assert f"--dtype {dtype}" in err and "mixed precision" in err

@@ -228,6 +228,11 @@ def _training_memory(request: LLMRequest, train: TrainingRequest, compute: str) 
     the largest micro-batch that fits when the hardware profile states its memory."""
     from flopwise.pipeline.memory import hardware_capacity, run_llm_memory
 
+    if compute not in ("bfloat16", "float16", "float32", "tfloat32"):
+        raise FlopwiseError(
+            f"--dtype {compute} with --train: the training-memory closed forms price 16-bit "
+            "mixed precision (bfloat16, float16) or full float32"
+        )
     hardware = request.hardware  # the profile as named, not the one --measure resolves
     if hardware is not None:
         try:
