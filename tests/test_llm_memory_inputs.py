@@ -678,3 +678,14 @@ def test_llm_train_refuses_a_dtype_the_memory_closed_forms_do_not_price(
     args = ["llm", "tiny-llama", "--prompt", "8", "--gen", "0", "--train", "--dtype", dtype]
     err = _error(capsys, args)
     assert f"--dtype {dtype}" in err and "mixed precision" in err
+
+
+def test_llm_says_when_the_profile_states_no_memory(capsys: pytest.CaptureFixture[str]) -> None:
+    # the AMD EPYC 9654 profile gives no memory capacity: no fit verdict, and the table says
+    # why instead of leaving the rows out
+    args = ["llm", "tiny-llama", "--prompt", "8", "--gen", "2", "--hardware", "amd-epyc-9654"]
+    assert main([*args, "--no-ops"]) == 0
+    out = capsys.readouterr().out
+    assert "device memory (amd-epyc-9654)" in out and "not stated by the profile" in out
+    doc = _json(capsys, [*args, "--no-ops"])
+    assert doc["roofline"]["device_memory"] is None and "largest_batch" not in doc["roofline"]

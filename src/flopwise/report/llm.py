@@ -205,6 +205,8 @@ def _memory_table(est: LLMEstimate, largest_batch: int | None = None) -> Table:
     if roof is not None and roof.device_memory:
         fits = "fits" if roof.fits else "does NOT fit"
         m.add_row(f"device memory ({roof.hardware})", f"{_by(roof.device_memory)}, {fits}")
+    elif roof is not None:
+        m.add_row(f"device memory ({roof.hardware})", "not stated by the profile: no fit")
     if largest_batch is not None:
         encoder = est.spec.kind == "encoder"  # one forward: the prompt only
         tokens = f"{est.prompt} tokens" if encoder else f"{est.prompt} + {est.gen} tokens"
