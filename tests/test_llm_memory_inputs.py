@@ -689,3 +689,13 @@ def test_llm_says_when_the_profile_states_no_memory(capsys: pytest.CaptureFixtur
     assert "device memory (amd-epyc-9654)" in out and "not stated by the profile" in out
     doc = _json(capsys, [*args, "--no-ops"])
     assert doc["roofline"]["device_memory"] is None and "largest_batch" not in doc["roofline"]
+
+
+def test_llm_train_beyond_context_note_names_the_prompt(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["llm", "tiny-llama", "--prompt", "600", "--gen", "0", "--train", "--beyond-context"]
+    doc = _json(capsys, [*args, "--no-ops"])
+    assert doc["training_memory"]["notes"][0].startswith(
+        "--prompt = 600 tokens exceed max_position_embeddings = 512"
+    )

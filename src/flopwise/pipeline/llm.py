@@ -256,6 +256,7 @@ def _training_memory(request: LLMRequest, train: TrainingRequest, compute: str) 
         mixed_precision=compute not in ("float32", "tfloat32"),
         hardware=hardware,
         beyond_context=request.beyond_context,  # the estimate held prompt + gen to it
+        seq_option="--prompt",
     )
 
 

@@ -239,6 +239,7 @@ def run_llm_memory(
     mixed_precision: bool = True,
     hardware: str | None = None,
     beyond_context: bool = False,
+    seq_option: str = "--seq",
 ) -> LLMMemory:
     """Per-GPU memory of an LLM from its config by the ZeRO and Korthikanti et al.
     closed forms (training), or weights + KV cache + the largest prefill op's activations
@@ -249,7 +250,7 @@ def run_llm_memory(
     ``micro_batch`` and ``seq`` must be ≥ 1, and ``seq`` within the config's
     ``max_position_embeddings`` unless ``beyond_context`` (then a note says so); a bad
     value raises :class:`~flopwise.llm.spec.BadLLMArgument` naming the option
-    (``--batch``, ``--seq``)."""
+    (``--batch``, ``seq_option``: ``--seq``, or ``--prompt`` for ``flopwise llm``)."""
     from flopwise.llm.estimate import check_context
     from flopwise.llm.params import count_params
     from flopwise.llm.spec import check_at_least, load_spec
@@ -259,9 +260,9 @@ def run_llm_memory(
     if recompute not in RECOMPUTE:
         raise FlopwiseError("--recompute must be none, selective or full")
     check_at_least("--batch", micro_batch, 1)
-    check_at_least("--seq", seq, 1)
+    check_at_least(seq_option, seq, 1)
     spec = load_spec(model_spec.removeprefix("hf:"))
-    beyond = check_context(spec, seq, beyond_context, "--seq")
+    beyond = check_context(spec, seq, beyond_context, seq_option)
     notes = (beyond,) if beyond else ()
     fit_on = (hardware, hardware_capacity(hardware)[1]) if hardware else None
     if not train:
