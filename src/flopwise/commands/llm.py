@@ -184,9 +184,7 @@ def llm_command(
         window_mode=window_mode,
         beyond_context=beyond_context,
         train=training if train else None,
-        rerank=None
-        if rerank is None
-        else api.RerankRequest(
+        rerank=_rerank_request(
             rerank,
             candidates=candidates,
             query_tokens=query_tokens,
@@ -208,6 +206,28 @@ def llm_command(
     except api.BadLLMArgument as exc:
         raise _as_option(exc) from exc
     _write(result, fmt, ops)
+
+
+# The --rerank options by their RerankRequest field, where that differs from the option.
+_RERANK_OPTION = {"method": "setwise_method", "order": "heap_order"}
+
+
+def _rerank_request(style: str | None, **options: Any) -> Any:
+    """The RerankRequest of ``--rerank STYLE``; without it, None, refusing in one line the
+    --rerank options given (a value other than the default) that would be ignored."""
+    from flopwise.pipeline.llm import RerankRequest
+
+    if style is not None:
+        return RerankRequest(style, **options)
+    default = RerankRequest("pointwise")
+    given = [
+        "--" + _RERANK_OPTION.get(k, k).replace("_", "-")
+        for k, v in options.items()
+        if v != getattr(default, k)
+    ]
+    if given:
+        raise FlopwiseError(f"{', '.join(given)}: only used with --rerank STYLE; add --rerank")
+    return None
 
 
 def _write(result: Any, fmt: str, with_ops: bool) -> None:

@@ -39,7 +39,11 @@ def memory_command(
         help="Say whether it fits, and the largest batch (e.g. a100-80gb)"
     ),
     device: str = typer.Option("meta", help="meta (no data) or cpu (real tensors)"),
-    dtype: str = typer.Option("float32", help="Model dtype"),
+    dtype: str | None = typer.Option(
+        None,
+        help="Model dtype (default float32; hf: closed forms: bfloat16/float16 mixed "
+        "precision, the default, or float32 as --fp32)",
+    ),
     granularity: int | None = typer.Option(
         None, help="Allocator rounding in bytes (default: 512 on GPUs, 64 on CPU)"
     ),
@@ -60,7 +64,14 @@ def memory_command(
     capture: bool = typer.Option(
         False, "--capture", help="hf: models: run the op stream instead of the closed forms"
     ),
-    seq: int = typer.Option(2048, help="hf: sequence length (tokens per sample)"),
+    seq: int | None = typer.Option(
+        None, help="hf: sequence length (tokens per sample; default 2048)"
+    ),
+    beyond_context: bool = typer.Option(
+        False,
+        "--beyond-context",
+        help="hf: count a --seq beyond the config's max_position_embeddings instead of refusing it",
+    ),
     zero: int = ZeroOption(),
     gpus: int = GpusOption(),
     tp: int = TensorParallelOption(),
@@ -78,23 +89,34 @@ def memory_command(
     gradients, optimizer state, tensors kept for backward and temporaries."""
     if fmt == "html" and output is None:
         raise FlopwiseError("--format html writes a page: give --output FILE.html")
+    closed = dict(seq=seq, zero=zero, gpus=gpus, tp=tp, pp=pp, recompute=recompute)
+    closed.update(sequence_parallel=sequence_parallel, fp32=fp32, beyond_context=beyond_context)
     if model.startswith("hf:") and not capture:
         if fmt == "html":
             raise FlopwiseError(
                 "--format html draws the op-stream timeline; hf: closed forms have none "
                 "(add --capture, or use -f table/json)"
             )
-        llm = dict(seq=seq, zero=zero, gpus=gpus, tp=tp, pp=pp, recompute=recompute)
-        llm.update(sequence_parallel=sequence_parallel, mixed_precision=not fp32)
-        text = _llm_memory(model, train, optimizer, batch, hardware, fmt, llm)
+        stream = dict(input=inputs, device=device != "meta", granularity=granularity)
+        stream.update(measure=measure, checkpoint=checkpoint, accumulate=accumulate != 1, amp=amp)
+        _refuse_unused(stream, "the op stream (not hf: closed forms; add --capture)")
+        if not train:
+            _refuse_unused(
+                {"optimizer": optimizer, **_training_only(closed)}, "--train (training memory)"
+            )
+        text = _llm_memory(model, train, optimizer, batch, hardware, fmt, dtype, closed)
     else:
         from flopwise.pipeline import run_memory
 
+        _refuse_unused(
+            {**_training_only(closed), "seq": seq, "fp32": fp32, "beyond_context": beyond_context},
+            "hf: closed forms (not the op stream: drop --capture, or give an hf:NAME)",
+        )
         mp = run_memory(
             model,
             inputs,
             device=device,
-            dtype=dtype,
+            dtype=dtype or "float32",
             batch=batch,
             train=train,
             optimizer=optimizer,
@@ -111,6 +133,27 @@ def memory_command(
     _emit(text, output)
 
 
+def _training_only(closed: dict[str, Any]) -> dict[str, Any]:
+    """The closed-form options that only training memory uses, each true when given (a
+    value other than its default)."""
+    return {
+        "zero": closed["zero"] != 0,
+        "gpus": closed["gpus"] != 1,
+        "tp": closed["tp"] != 1,
+        "pp": closed["pp"] != 1,
+        "sequence_parallel": closed["sequence_parallel"],
+        "recompute": closed["recompute"] != "none",
+    }
+
+
+def _refuse_unused(given: dict[str, Any], only_for: str) -> None:
+    """Refuse in one line the options in ``given`` that were set (truthy) but that this run
+    would ignore: they are used only by ``only_for``."""
+    named = [f"--{name.replace('_', '-')}" for name, value in given.items() if value]
+    if named:
+        raise FlopwiseError(f"{', '.join(named)}: only used with {only_for}")
+
+
 def _llm_memory(
     model: str,
     train: bool,
@@ -118,18 +161,23 @@ def _llm_memory(
     batch: int | None,
     hardware: str | None,
     fmt: str,
-    options: dict[str, Any],
+    dtype: str | None,
+    closed: dict[str, Any],
 ) -> str:
     """An ``hf:`` model's per-GPU memory by the closed forms, rendered in ``fmt``."""
     from flopwise.pipeline import run_llm_memory
+    from flopwise.pipeline.memory import llm_mixed_precision
     from flopwise.report.json import llm_memory_document
     from flopwise.report.memory import llm_memory_table
 
+    options = dict(closed)
+    options["mixed_precision"] = llm_mixed_precision(dtype, options.pop("fp32"))
+    options["seq"] = 2048 if options["seq"] is None else options["seq"]
     mem = run_llm_memory(
         model,
         train=train,
         optimizer=optimizer or "adamw",
-        micro_batch=batch or 1,
+        micro_batch=1 if batch is None else batch,
         hardware=hardware,
         **options,
     )

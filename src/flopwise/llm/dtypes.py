@@ -9,7 +9,6 @@ from flopwise.errors import FlopwiseError
 _BITS = {
     "float64": 64,
     "float32": 32,
-    "tf32": 32,
     "tfloat32": 32,
     "bfloat16": 16,
     "float16": 16,
@@ -25,6 +24,7 @@ _ALIASES = {
     "fp64": "float64",
     "double": "float64",
     "fp32": "float32",
+    "tf32": "tfloat32",  # the hardware profiles' key for the TF32 tensor-core peak
     "float": "float32",
     "bf16": "bfloat16",
     "fp16": "float16",
@@ -39,6 +39,12 @@ _ALIASES = {
     "uint4": "int4",
     "mxfp4": "fp4",
 }
+
+
+# Storage formats with no arithmetic of their own: weights or KV held in them are
+# dequantized to a compute dtype (bitsandbytes' nf4, packed uint8/4-bit), so they are a
+# --weight-dtype or --kv-dtype, never a --dtype.
+STORAGE_ONLY = ("nf4", "uint8")
 
 
 def canonical_dtype(name: str) -> str:
@@ -74,7 +80,13 @@ class Precision:
     kv: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "compute", canonical_dtype(self.compute))
+        compute = canonical_dtype(self.compute)
+        if compute in STORAGE_ONLY:
+            raise FlopwiseError(
+                f"--dtype = {self.compute!r}: {compute} is a storage format, not a compute "
+                f"dtype; give it as --weight-dtype or --kv-dtype (computed at --dtype)"
+            )
+        object.__setattr__(self, "compute", compute)
         object.__setattr__(self, "weights", canonical_dtype(self.weights or self.compute))
         object.__setattr__(self, "kv", canonical_dtype(self.kv or self.compute))
 

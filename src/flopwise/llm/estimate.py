@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from flopwise.errors import FlopwiseError
 from flopwise.llm.dtypes import Precision, canonical_dtype, nbytes
 from flopwise.llm.ops import (
+    KNOWN_ACTIVATIONS,
     DerivedCosts,
     OpEstimate,
     decoder_step_ops,
@@ -62,7 +63,8 @@ def peak_for(hardware: HardwareLike, dtype: str) -> float:
         "float8": ["float8", "int8", "bfloat16", "float16", "float32"],
         "bfloat16": ["bfloat16", "float16", "float32"],
         "float16": ["float16", "bfloat16", "float32"],
-        "float32": ["float32", "tf32"],
+        "float32": ["float32", "tfloat32"],
+        "tfloat32": ["tfloat32", "float32"],
     }.get(canonical_dtype(dtype), [canonical_dtype(dtype), "float32"])
     for key in order:
         if key in peaks:
@@ -187,7 +189,8 @@ class Roofline:
     tpot: float | None  # mean seconds per output token (per decode step)
     decode_tokens_per_s: float | None  # batch / tpot
     end_to_end_s: float
-    tokens_per_s: float  # batch · gen / end_to_end
+    tokens_per_s: float | None  # batch · gen / end_to_end (sequences/s for an encoder;
+    # None with gen = 0: nothing generated)
     critical_batch: int | None  # smallest batch where a decode step is compute-bound
     critical_batch_no_kv: int | None  # same, ignoring the KV cache (context → 0)
     ridge: float  # peak / bandwidth, flops per byte
@@ -468,6 +471,11 @@ def _model_notes(spec: ModelSpec, window_mode: str) -> list[str]:
                 else "all pairs once the keys reach the window (explicit mask, HF SDPA)"
             )
         )
+    if spec.activation not in KNOWN_ACTIVATIONS:
+        notes.append(
+            f"activation {spec.activation}: no recipe for it, priced as GELU (5 FLOPs per "
+            "element, an elementwise term)"
+        )
     if spec.moe:
         notes.append(
             "MoE weights read per pass: expected experts touched E·(1 − (1 − k/E)^tokens), "
@@ -616,7 +624,7 @@ def _roofline(
     end = pre.seconds + ((totals.seconds or 0.0) if totals else 0.0)
     if spec.kind == "encoder-decoder" and t_first is not None:
         ttft += t_first.seconds
-    produced = batch * max(gen, 1) if spec.kind != "encoder" else batch
+    produced = batch * gen if spec.kind != "encoder" else batch
     crit = crit0 = None
     if spec.kind != "encoder":
         ctx = prompt + gen if spec.kind == "decoder" else gen
@@ -633,7 +641,7 @@ def _roofline(
         tpot=tpot,
         decode_tokens_per_s=batch / tpot if tpot else None,
         end_to_end_s=end,
-        tokens_per_s=produced / end if end else math.inf,
+        tokens_per_s=(produced / end if end else math.inf) if produced else None,
         critical_batch=crit,
         critical_batch_no_kv=crit0,
         ridge=peak / bandwidth,

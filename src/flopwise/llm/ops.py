@@ -310,13 +310,22 @@ def activation_steps(act: str, elements: int) -> list[tuple[str, int, int]]:
             "aten.mul.Tensor",
         ]
         return [(op, elements, 1) for op in ops]
+    if act == "quick_gelu":  # HF QuickGELU: x · sigmoid(1.702 · x)
+        ops = ["aten.mul.Tensor", "aten.sigmoid.default", "aten.mul.Tensor"]
+        return [(op, elements, 1) for op in ops]
+    # unknown names are priced as GELU (estimate notes it: KNOWN_ACTIVATIONS)
     op = {
         "silu": "aten.silu.default",
         "gelu": "aten.gelu.default",
-        "gelu_tanh": "aten.gelu.default",
+        # F.gelu(x, approximate="tanh"): the registry's tanh form, not the exact one
+        "gelu_tanh": "aten.gelu.default|approximate=tanh",
         "relu": "aten.relu.default",
     }.get(act, "aten.gelu.default")
     return [(op, elements, 1)]
+
+
+# The activation names activation_steps has a recipe for.
+KNOWN_ACTIVATIONS = ("silu", "gelu", "gelu_tanh", "gelu_tanh_python", "relu", "quick_gelu")
 
 
 def expected_experts_touched(num_experts: int, top_k: int, tokens: int) -> float:

@@ -190,17 +190,71 @@ def _head_dim(
     return hidden // heads
 
 
+# Families whose layers the llama-, GPT-2- and BERT-style specs would price wrong, with
+# what differs: they would otherwise fall through to a llama-style (gated MLP, RMSNorm)
+# or GPT-2-style (learned positions, biases everywhere) reading of the same keys.
+_UNMODELLED_TYPES = {
+    "gpt_neox": "an ungated MLP, LayerNorm with biases and parallel residuals",
+    "phi": "an ungated MLP, LayerNorm and a parallel attention/MLP block",
+    "starcoder2": "an ungated MLP with biases and LayerNorm",
+    "falcon": "a parallel attention/MLP block with an ungated MLP",
+    "opt": "an ungated MLP with biases, LayerNorm and learned positions",
+    "bloom": "ALiBi attention, an ungated MLP and LayerNorm",
+    "mpt": "ALiBi attention and an ungated MLP",
+    "gptj": "rotary positions and a parallel attention/MLP block without attention biases",
+    "codegen": "rotary positions and a parallel attention/MLP block",
+    "albert": "cross-layer parameter sharing and factorized embeddings",
+    "deepseek_v2": "multi-head latent attention and DeepSeek's MoE layout",
+    "deepseek_v3": "multi-head latent attention and DeepSeek's MoE layout",
+}
+_T5_TYPES = ("t5", "mt5", "umt5")
+# Config keys of features no spec models, whatever the model_type says.
+_UNMODELLED_KEYS = {
+    "kv_lora_rank": "multi-head latent attention (a compressed KV cache)",
+    "q_lora_rank": "multi-head latent attention (low-rank queries)",
+    "n_shared_experts": "DeepSeek-style shared experts",
+    "first_k_dense_replace": "dense first layers in an MoE stack",
+}
+
+
+def _check_modelled(cfg: Mapping[str, Any], model_type: str) -> None:
+    """Refuse a config whose architecture the specs would silently price wrong (the
+    parameter count, FLOPs and KV cache of another layout) with :class:`BadConfig`."""
+    for key, feature in _UNMODELLED_KEYS.items():
+        if cfg.get(key) is not None:
+            raise BadConfig(
+                f"config field {key} = {cfg[key]!r}: {feature} is not modelled "
+                "(its parameters, FLOPs and KV cache would be priced as another layout)"
+            )
+    embedding, hidden = cfg.get("embedding_size"), _get(cfg, "hidden_size", "d_model")
+    if embedding is not None and hidden is not None and embedding != hidden:
+        raise BadConfig(
+            f"config field embedding_size = {embedding!r} differs from the hidden size "
+            f"{hidden!r}: factorized embeddings (a projection between them) are not modelled"
+        )
+    why = _UNMODELLED_TYPES.get(model_type)
+    if not why and cfg.get("is_encoder_decoder") and model_type not in ("", *_T5_TYPES):
+        why = "an encoder-decoder layout other than T5's"
+    if why:
+        raise BadConfig(
+            f"model_type {model_type}: {why} is not modelled (flopwise llm prices "
+            "llama-, mistral-, mixtral-, qwen2-, GPT-2-, BERT- and T5-style layers)"
+        )
+
+
 def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> ModelSpec:
     """Build a :class:`ModelSpec` from an HF ``config.json`` dict.
 
-    Raises :class:`BadConfig` when a needed number is missing.
+    Raises :class:`BadConfig` when a needed number is missing, or when the config describes
+    an architecture the specs do not model (``_UNMODELLED_TYPES``, ``_UNMODELLED_KEYS``).
     """
     cfg = dict(config)
     model_type = str(cfg.get("model_type", "")).lower()
+    _check_modelled(cfg, model_type)
     name = name or cfg.get("_name_or_path") or model_type or "model"
     archs = " ".join(cfg.get("architectures") or []).lower()
 
-    if model_type in ("t5", "mt5", "umt5") or "t5" in archs or cfg.get("is_encoder_decoder"):
+    if model_type in _T5_TYPES or "t5" in archs or cfg.get("is_encoder_decoder"):
         return _t5_spec(cfg, name)
     if model_type in ("bert", "roberta", "xlm-roberta", "electra", "distilbert") or (
         "bert" in archs
@@ -242,6 +296,11 @@ def _layer_norm_block(cfg: Mapping[str, Any], act: str) -> dict[str, Any]:
     }
 
 
+# llama-like model types whose HF config class ties the LM head to the token embedding
+# when config.json does not say (the others default to an untied head, as LlamaConfig does).
+_TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3_text", "cohere", "cohere2")
+
+
 def _llama_like_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSpec:
     hidden_keys, heads_keys = ("hidden_size", "d_model"), ("num_attention_heads", "n_head")
     hidden, heads = _int(cfg, *hidden_keys), _int(cfg, *heads_keys)
@@ -281,7 +340,11 @@ def _llama_like_spec(cfg: dict[str, Any], name: str, model_type: str) -> ModelSp
         ),
         o_bias=bool(_get(cfg, "attention_bias", default=False)),
         mlp_bias=bool(_get(cfg, "mlp_bias", default=False)),
-        tied_embeddings=bool(_get(cfg, "tie_word_embeddings", default=False)),
+        # unset: the config class's default (LlamaConfig and most: untied; Gemma, Cohere:
+        # tied)
+        tied_embeddings=bool(
+            _get(cfg, "tie_word_embeddings", default=model_type in _TIED_BY_DEFAULT)
+        ),
         positions="rope",
         max_positions=_int(cfg, "max_position_embeddings", default=0, minimum=0),
         sliding_window=window,
@@ -388,7 +451,8 @@ def _t5_spec(cfg: dict[str, Any], name: str) -> ModelSpec:
     )
     proj = str(_get(cfg, "feed_forward_proj", default="relu"))
     gated = proj.startswith("gated-")
-    act = proj.removeprefix("gated-")
+    # T5Config reads "gated-gelu" as dense_act_fn "gelu_new" (T5 v1.1, flan-t5)
+    act = "gelu_new" if proj == "gated-gelu" else proj.removeprefix("gated-")
     layers = _int(cfg, "num_layers", "num_hidden_layers")
     return ModelSpec(
         name=str(name),

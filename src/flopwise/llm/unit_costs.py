@@ -31,6 +31,8 @@ def unit_cost(op: str) -> tuple[float, float]:
 
     For elementwise ops an element is an output element; for row-wise ops (reductions,
     softmax, norms, topk) it is an input element and a row is one slice along the last dim.
+    ``op`` may carry keyword arguments the formula reads after a ``|``, e.g.
+    ``aten.gelu.default|approximate=tanh``.
     """
     return _unit_cost(op)
 
@@ -49,6 +51,8 @@ def _probe(op: str) -> tuple[float, float] | None:
     from flopwise.cost.registry import lookup
     from flopwise.cost.types import OpCall, TensorMeta
 
+    op, _, extra = op.partition("|")
+    kwargs = dict(kv.split("=", 1) for kv in extra.split(",")) if extra else {}
     status, formula = lookup(op)
     if status == "zero":
         return (0.0, 0.0)
@@ -77,7 +81,7 @@ def _probe(op: str) -> tuple[float, float] | None:
             idx = TensorMeta((rows, 2), torch.int64, storage=7)
             call = OpCall(op, (t, 2), {}, (vals, idx))
         else:
-            call = OpCall(op, (t,), {}, (t,))
+            call = OpCall(op, (t,), kwargs, (t,))
         results.append(formula(call).flops)
     per_element = (results[1] - results[0]) / (rows * 64)
     per_row = (results[0] - per_element * rows * 64) / rows

@@ -86,17 +86,27 @@ def activation_bytes_per_layer(
     tp: int = 1,
     sequence_parallel: bool = False,
     recompute: str = "none",
+    bytes_per_value: int = 2,
 ) -> float:
-    """Korthikanti et al.'s activation bytes of one transformer layer (16-bit activations,
-    dropout masks 1 byte), per tensor-parallel rank. ``recompute``: "none", "selective"
-    (attention's s² terms recomputed) or "full" (only the layer input kept)."""
-    s, b, h, a, t = seq, batch, hidden, heads, tp
+    """Korthikanti et al.'s activation bytes of one transformer layer, per tensor-parallel
+    rank. ``recompute``: "none", "selective" (attention's s² terms recomputed) or "full"
+    (only the layer input kept).
+
+    The paper's figures are for 16-bit activations and 1-byte dropout masks
+    (``bytes_per_value=2``): s·b·h·(34 + 5·a·s/h). Split into values and masks, a layer
+    keeps 16 values of s·b·h (4 of them replicated under tensor parallelism: both norms'
+    inputs, the QKV and first MLP inputs; 12 sharded) plus 2 masks, and per head 2 values
+    of s² plus 1 mask; so at w bytes a value (4 in full fp32 training) it is
+    s·b·h·((4w + 2) + 12w/t + (2w + 1)·a·s/(h·t)), and full recomputation keeps w·s·b·h.
+    """
+    s, b, h, a, t, w = seq, batch, hidden, heads, tp, bytes_per_value
     if recompute == "full":
-        return 2 * s * b * h / (t if sequence_parallel else 1)
-    attn = 0 if recompute == "selective" else 5 * a * s / h
+        return w * s * b * h / (t if sequence_parallel else 1)
+    attn = 0 if recompute == "selective" else (2 * w + 1) * a * s / h
+    replicated, sharded = 4 * w + 2, 12 * w  # 10 and 24 at 16 bits
     if sequence_parallel:
-        return s * b * h * (34 + attn) / t
-    return s * b * h * (10 + 24 / t + attn / t)
+        return s * b * h * (replicated + sharded + attn) / t
+    return s * b * h * (replicated + sharded / t + attn / t)
 
 
 @dataclass(frozen=True)
@@ -150,6 +160,7 @@ class LLMInferenceMemory:
     batch: int
     context: int
     peak_bytes: int
+    dtype: str = "bfloat16"  # of the weights, KV cache and activations
 
 
 @dataclass(frozen=True)
@@ -174,6 +185,7 @@ class LLMMemory:
     training: LLMTrainingMemory | None = None
     inference: LLMInferenceMemory | None = None
     fit: LLMMemoryFit | None = None
+    notes: tuple[str, ...] = ()  # e.g. a sequence counted beyond the model's context
 
 
 def llm_training_memory(
@@ -193,8 +205,22 @@ def llm_training_memory(
 ) -> LLMTrainingMemory:
     """Per-GPU memory of one training step: model states (ZeRO over dp = gpus/(tp·pp)) and
     the activations of the first pipeline stage, which holds ``pp`` micro-batches of its
-    L/pp layers in flight under 1F1B (Korthikanti et al. §4.2: L layers' worth)."""
+    L/pp layers in flight under 1F1B (Korthikanti et al. §4.2: L layers' worth). An
+    encoder-decoder's L is both stacks (each layer priced by the same per-layer figure at
+    ``seq`` tokens). ``tp`` must divide the attention heads and ``pp`` may not exceed L
+    (a one-line :class:`FlopwiseError` otherwise)."""
     dp = check_training_options(optimizer=optimizer, zero=zero, gpus=gpus, tp=tp, pp=pp)
+    layers = spec.layers + (spec.decoder_layers if spec.kind == "encoder-decoder" else 0)
+    if spec.heads % tp:
+        raise FlopwiseError(
+            f"--tp {tp} does not divide the {spec.heads} attention heads of {spec.name} "
+            "(each tensor-parallel rank holds whole heads)"
+        )
+    if pp > layers:
+        raise FlopwiseError(
+            f"--pp {pp} exceeds the {layers} layers of {spec.name} (each pipeline stage "
+            "holds at least one layer)"
+        )
     states = model_state_bytes(
         params / (tp * pp), optimizer=optimizer, mixed_precision=mixed_precision, zero=zero, dp=dp
     )
@@ -206,8 +232,9 @@ def llm_training_memory(
         tp=tp,
         sequence_parallel=sequence_parallel,
         recompute=recompute,
+        bytes_per_value=2 if mixed_precision else 4,  # full fp32 keeps fp32 activations
     )
-    layers_per_stage = -(-spec.layers // pp)
+    layers_per_stage = -(-layers // pp)
     return LLMTrainingMemory(
         model=spec.name,
         params=params,
@@ -228,7 +255,9 @@ def llm_training_memory(
 
 
 def largest_micro_batch(capacity: float, fits: Any, limit: int = 1 << 16) -> int:
-    """Largest b ≥ 1 with ``fits(b)`` true (monotone), 0 if even 1 does not fit."""
+    """Largest b ≥ 1 with ``fits(b)`` true (monotone), 0 if even 1 does not fit; at most
+    ``limit`` (a search: callers whose answer may exceed it solve first, see
+    :func:`largest_linear_batch`)."""
     if not fits(1):
         return 0
     lo, hi = 1, 2
@@ -241,12 +270,35 @@ def largest_micro_batch(capacity: float, fits: Any, limit: int = 1 << 16) -> int
     return lo
 
 
-def largest_inference_batch(est: LLMEstimate, capacity: int, limit: int = 1 << 20) -> int:
+# The search's bound where a footprint is not linear in the batch (never expected for the
+# closed forms): far beyond any device, so it is never the answer by accident.
+SEARCH_LIMIT = 1 << 48
+
+
+def largest_linear_batch(capacity: float, footprint: Any, limit: int = SEARCH_LIMIT) -> int:
+    """The largest batch b ≥ 1 with ``footprint(b) <= capacity``, 0 if even 1 does not fit.
+
+    The closed-form footprints are fixed bytes (weights, model states) plus bytes per batch
+    element (KV cache, activations), so two evaluations give the answer; it is checked at
+    the boundary, and a search (up to ``limit``) runs only where that check fails."""
+    one = footprint(1)
+    if one > capacity:
+        return 0
+    per = footprint(2) - one
+    if per > 0:
+        solved = min(limit, 1 + int((capacity - one) // per))
+        for b in (solved, solved - 1, solved + 1):  # float rounding of fractional bytes
+            if b >= 1 and footprint(b) <= capacity and (b == limit or footprint(b + 1) > capacity):
+                return b
+    return largest_micro_batch(capacity, lambda b: footprint(b) <= capacity, limit=limit)
+
+
+def largest_inference_batch(est: LLMEstimate, capacity: int, limit: int = SEARCH_LIMIT) -> int:
     """The largest batch whose inference footprint fits in ``capacity`` bytes: weights +
     KV cache at ``prompt + gen`` tokens + the largest prefill op's activations
     (:attr:`~flopwise.llm.estimate.LLMEstimate.memory_bytes`, the figure ``flopwise llm``
-    prints), by a search over batch that re-estimates ``est`` (same model, tokens, dtypes
-    and window mode) at each batch. 0 if one sequence does not fit; at most ``limit``."""
+    prints), solved by :func:`largest_linear_batch` from re-estimates of ``est`` (same
+    model, tokens, dtypes and window mode). 0 if one sequence does not fit."""
     from flopwise.llm.estimate import estimate
 
     prec = est.precision
@@ -264,18 +316,6 @@ def largest_inference_batch(est: LLMEstimate, capacity: int, limit: int = 1 << 2
             beyond_context=True,  # est was made: its context was checked (or allowed)
         ).memory_bytes
 
-    def fits(batch: int) -> bool:
-        return footprint(batch) <= capacity
-
-    # Weights are fixed and the KV cache and activations grow linearly with batch, so two
-    # estimates give the answer; it is checked at the boundary, and the search below runs
-    # only where the footprint is not linear (four estimates instead of about twenty).
-    one = footprint(1)
-    if one > capacity:
-        return 0
-    per_sequence = footprint(2) - one
-    if per_sequence > 0:
-        solved = min(limit, 1 + (capacity - one) // per_sequence)
-        if fits(solved) and (solved == limit or not fits(solved + 1)):
-            return solved
-    return largest_micro_batch(capacity, fits, limit=limit)
+    # Weights are fixed and the KV cache and activations grow linearly with batch: solved
+    # from two estimates and checked at the boundary (four estimates, not a search).
+    return largest_linear_batch(capacity, footprint, limit)

@@ -53,7 +53,8 @@ class TrainingRequest:
     adamw), ``zero`` (ZeRO stage 0-3), ``gpus`` (in total; data parallel = gpus/(tp·pp)),
     ``tp``, ``pp`` and ``sequence_parallel`` shape the per-GPU training memory.
     ``step_time``: a measured seconds per step; with a hardware profile it gives MFU and
-    HFU (with recomputation).
+    HFU (with recomputation) per GPU of the micro-batch's tp·pp model-parallel group (a
+    step time under the compute floor raises :class:`BadLLMArgument`).
     """
 
     recompute: bool = False
@@ -203,18 +204,35 @@ def _training(request: LLMRequest, train: TrainingRequest, est: LLMEstimate) -> 
     out: dict[str, Any] = {"training": training}
     roof = est.roofline
     if train.step_time and roof is not None:
-        out["mfu"] = mfu(training.model_flops, train.step_time, roof.peak_flops)
-        out["hfu"] = mfu(training.step, train.step_time, roof.peak_flops)
-    out["training_memory"] = _training_memory(request, train)
+        # a micro-batch is computed by its model-parallel group of tp·pp GPUs (each data-
+        # parallel rank runs its own): utilisation is per GPU of that group
+        peak = roof.peak_flops * train.tp * train.pp
+        out["mfu"] = mfu(training.model_flops, train.step_time, peak)
+        out["hfu"] = mfu(training.step, train.step_time, peak)
+        if out["hfu"] > 1:
+            floor = training.step / peak
+            raise BadLLMArgument(
+                "step_time",
+                train.step_time,
+                f"faster than the step's compute floor {floor:.4g} s at "
+                f"{roof.peak_flops / 1e12:.4g} TFLOP/s × {train.tp * train.pp} GPU(s) "
+                f"(tp·pp; utilisation would be {out['hfu']:.1%})",
+            )
+    out["training_memory"] = _training_memory(request, train, est.precision.compute)
     return out
 
 
-def _training_memory(request: LLMRequest, train: TrainingRequest) -> LLMMemory:
+def _training_memory(request: LLMRequest, train: TrainingRequest, compute: str) -> LLMMemory:
     """Per-GPU training memory of a micro-batch of ``batch`` × ``prompt`` tokens: the same
     result as ``flopwise memory hf:NAME --train`` (memory/llm.py's closed forms), with
     the largest micro-batch that fits when the hardware profile states its memory."""
     from flopwise.pipeline.memory import hardware_capacity, run_llm_memory
 
+    if compute not in ("bfloat16", "float16", "float32", "tfloat32"):
+        raise FlopwiseError(
+            f"--dtype {compute} with --train: the training-memory closed forms price 16-bit "
+            "mixed precision (bfloat16, float16) or full float32"
+        )
     hardware = request.hardware  # the profile as named, not the one --measure resolves
     if hardware is not None:
         try:
@@ -233,9 +251,12 @@ def _training_memory(request: LLMRequest, train: TrainingRequest) -> LLMMemory:
         pp=train.pp,
         sequence_parallel=train.sequence_parallel,
         recompute="full" if train.recompute else "none",
-        # float32 compute trains in full precision; any 16-bit dtype in mixed precision
-        mixed_precision=request.dtype not in ("float32", "fp32"),
+        # float32 compute (any spelling, tf32 too) trains in full precision; a 16-bit
+        # dtype in mixed precision
+        mixed_precision=compute not in ("float32", "tfloat32"),
         hardware=hardware,
+        beyond_context=request.beyond_context,  # the estimate held prompt + gen to it
+        seq_option="--prompt",
     )
 
 

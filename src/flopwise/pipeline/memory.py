@@ -16,13 +16,14 @@ from flopwise.memory.llm import (
     LLMMemoryFit,
     LLMTrainingMemory,
     check_training_options,
+    largest_linear_batch,
     largest_micro_batch,
     llm_training_memory,
 )
 from flopwise.memory.result import CheckpointSaving, Fit, MeasuredPeak, MemoryProfile
 from flopwise.memory.trace import OPTIMIZERS, memory_profile
 
-__all__ = ["OPTIMIZERS", "run_llm_memory", "run_memory", "with_batch"]
+__all__ = ["OPTIMIZERS", "llm_mixed_precision", "run_llm_memory", "run_memory", "with_batch"]
 
 
 def with_batch(value: Any, batch: int) -> Any:
@@ -187,7 +188,9 @@ def _largest_batch(meta: tuple, options: dict[str, Any], capacity: int) -> int:
         a, k = with_batch((meta_args, meta_kwargs), b)
         return memory_profile(meta_model, *a, kwargs=k, **options).peak_bytes <= capacity
 
-    return largest_micro_batch(capacity, fits, limit=1 << 14)
+    # doubling then bisecting costs 2·log2(answer) traces; the bound is far above any
+    # answer a device allows (a bound of 16,384 was reported as the answer for small models)
+    return largest_micro_batch(capacity, fits, limit=1 << 30)
 
 
 def _batch_of(args: tuple, kwargs: dict) -> int | None:
@@ -195,6 +198,29 @@ def _batch_of(args: tuple, kwargs: dict) -> int | None:
         if isinstance(t, torch.Tensor) and t.ndim >= 1:
             return int(t.shape[0])
     return None
+
+
+# --dtype spellings the closed forms price: 16-bit mixed precision or full fp32.
+_MIXED_DTYPES = ("bfloat16", "bf16", "float16", "fp16", "half")
+_FP32_DTYPES = ("float32", "fp32", "float")
+
+
+def llm_mixed_precision(dtype: str | None, fp32: bool = False) -> bool:
+    """Whether ``flopwise memory hf:NAME`` prices mixed precision (16-bit weights, gradients
+    and activations with an fp32 master copy) or full fp32, from ``--dtype`` (None: mixed)
+    and ``--fp32``. Raises a one-line :class:`FlopwiseError` for a dtype the closed forms
+    do not price or one that contradicts ``--fp32``."""
+    if dtype is None:
+        return not fp32
+    key = dtype.lower().removeprefix("torch.")
+    if key not in _MIXED_DTYPES + _FP32_DTYPES:
+        raise FlopwiseError(
+            f"--dtype = {dtype!r}: hf: closed forms price bfloat16/float16 (mixed precision) "
+            "or float32 (full fp32); use --capture for the op stream at another dtype"
+        )
+    if fp32 and key in _MIXED_DTYPES:
+        raise FlopwiseError(f"--dtype {dtype} contradicts --fp32; give one of them")
+    return key in _MIXED_DTYPES
 
 
 def run_llm_memory(
@@ -212,24 +238,36 @@ def run_llm_memory(
     recompute: str = "none",
     mixed_precision: bool = True,
     hardware: str | None = None,
+    beyond_context: bool = False,
+    seq_option: str = "--seq",
 ) -> LLMMemory:
     """Per-GPU memory of an LLM from its config by the ZeRO and Korthikanti et al.
     closed forms (training), or weights + KV cache + the largest prefill op's activations
     (inference, the footprint of ``flopwise llm``); with ``hardware``, whether it fits and
     the largest (micro-)batch that does. Bytes; the JSON document is
-    :func:`flopwise.report.json.llm_memory_document`."""
+    :func:`flopwise.report.json.llm_memory_document`.
+
+    ``micro_batch`` and ``seq`` must be ≥ 1, and ``seq`` within the config's
+    ``max_position_embeddings`` unless ``beyond_context`` (then a note says so); a bad
+    value raises :class:`~flopwise.llm.spec.BadLLMArgument` naming the option
+    (``--batch``, ``seq_option``: ``--seq``, or ``--prompt`` for ``flopwise llm``)."""
+    from flopwise.llm.estimate import check_context
     from flopwise.llm.params import count_params
-    from flopwise.llm.spec import load_spec
+    from flopwise.llm.spec import check_at_least, load_spec
 
     # checked before the config is read, so a bad value is named whatever the model
     check_training_options(optimizer=optimizer, zero=zero, gpus=gpus, tp=tp, pp=pp)
     if recompute not in RECOMPUTE:
         raise FlopwiseError("--recompute must be none, selective or full")
+    check_at_least("--batch", micro_batch, 1)
+    check_at_least(seq_option, seq, 1)
     spec = load_spec(model_spec.removeprefix("hf:"))
+    beyond = check_context(spec, seq, beyond_context, seq_option)
+    notes = (beyond,) if beyond else ()
     fit_on = (hardware, hardware_capacity(hardware)[1]) if hardware else None
     if not train:
         inference, fit = _llm_inference(spec, micro_batch, seq, mixed_precision, fit_on)
-        return LLMMemory(spec.name, inference=inference, fit=fit)
+        return LLMMemory(spec.name, inference=inference, fit=fit, notes=notes)
     params = count_params(spec).total
 
     def training(b: int) -> LLMTrainingMemory:
@@ -249,14 +287,34 @@ def run_llm_memory(
         )
 
     step = training(micro_batch)
+    notes += _layer_note(spec)
     fit = None
     if fit_on is not None:
         hardware, capacity = fit_on
-        largest = largest_micro_batch(
-            capacity, lambda b: training(b).peak_bytes <= capacity, limit=1 << 14
-        )
+        # model states are fixed and activations linear in the micro-batch: solved, not
+        # searched up to a cap (a search bounded at 16,384 reported the bound)
+        largest = largest_linear_batch(capacity, lambda b: training(b).peak_bytes)
         fit = LLMMemoryFit(hardware, capacity, step.peak_bytes <= capacity, largest)
-    return LLMMemory(spec.name, training=step, fit=fit)
+    return LLMMemory(spec.name, training=step, fit=fit, notes=notes)
+
+
+def _layer_note(spec: Any) -> tuple[str, ...]:
+    """A note when the activations' closed form, Korthikanti et al.'s GPT layer (MHA and a
+    4h ungated MLP), is not this model's layer: its figure is then that layer's."""
+    differs = []
+    if spec.kv_heads != spec.heads:
+        differs.append("GQA" if spec.kv_heads > 1 else "MQA")
+    if spec.gated_mlp or spec.intermediate != 4 * spec.hidden:
+        width = spec.moe.expert_intermediate if spec.moe else spec.intermediate
+        differs.append(f"{'a gated' if spec.gated_mlp else 'an'} MLP of {width}")
+    if spec.moe:
+        differs.append(f"top-{spec.moe.top_k} of {spec.moe.num_experts} experts")
+    if not differs:
+        return ()
+    return (
+        "activations: Korthikanti et al.'s per-layer figure is a GPT layer's (MHA, a 4h "
+        f"GeLU MLP); {spec.name}'s layers ({', '.join(differs)}) are priced as that layer",
+    )
 
 
 def _llm_inference(
@@ -270,6 +328,7 @@ def _llm_inference(
     from flopwise.memory.llm import largest_inference_batch
 
     dtype = "bfloat16" if mixed_precision else "float32"
+    # the context was held against the config by run_llm_memory (or allowed, with a note)
     est = estimate(spec, batch=batch, prompt=seq, gen=0, dtype=dtype, beyond_context=True)
     inference = LLMInferenceMemory(
         weights=est.weight_bytes,
@@ -278,6 +337,7 @@ def _llm_inference(
         batch=batch,
         context=seq,
         peak_bytes=est.memory_bytes,
+        dtype=dtype,
     )
     if fit_on is None:
         return inference, None

@@ -225,7 +225,8 @@ def llm_memory_document(mem: Any) -> dict[str, Any]:
     ``training_memory``) for a :class:`~flopwise.memory.llm.LLMMemory`: ``training`` (the
     closed forms' fields, ``peak_bytes``, ``units`` and their sources) or ``inference``,
     then ``fit`` with a hardware profile (its largest batch named ``largest_micro_batch``
-    when training, ``largest_batch`` at inference). Bytes; fractions stay floats."""
+    when training, ``largest_batch`` at inference), and ``notes`` (e.g. a sequence counted
+    beyond the model's context). Bytes; fractions stay floats."""
     from flopwise.memory.llm import INFERENCE_NOTE, TRAINING_SOURCES
 
     doc: dict[str, Any] = {"schema": LLM_MEMORY_SCHEMA, "model": mem.model, "units": "bytes"}
@@ -240,6 +241,7 @@ def llm_memory_document(mem: Any) -> dict[str, Any]:
         if mem.training is not None:
             fit["largest_micro_batch"] = fit.pop("largest_batch")
         doc["fit"] = fit
+    doc["notes"] = list(mem.notes)
     return doc
 
 

@@ -204,8 +204,11 @@ def _memory_table(est: LLMEstimate, largest_batch: int | None = None) -> Table:
     if roof is not None and roof.device_memory:
         fits = "fits" if roof.fits else "does NOT fit"
         m.add_row(f"device memory ({roof.hardware})", f"{_by(roof.device_memory)}, {fits}")
+    elif roof is not None:
+        m.add_row(f"device memory ({roof.hardware})", "not stated by the profile: no fit")
     if largest_batch is not None:
-        tokens = f"{est.prompt} + {est.gen} tokens"
+        encoder = est.spec.kind == "encoder"  # one forward: the prompt only
+        tokens = f"{est.prompt} tokens" if encoder else f"{est.prompt} + {est.gen} tokens"
         m.add_row(f"largest batch that fits ({tokens})", f"{largest_batch:,}")
     return m
 
@@ -224,14 +227,26 @@ def _roofline_table(est: LLMEstimate, roof: Roofline) -> Table:
         r.add_row("decode throughput", f"{roof.decode_tokens_per_s:,.0f} tokens/s")
     r.add_row("end to end", _s(roof.end_to_end_s))
     unit = "sequences/s" if est.spec.kind == "encoder" else "tokens/s"
-    r.add_row("throughput end to end", f"{roof.tokens_per_s:,.0f} {unit}")
+    throughput = (
+        "- (--gen 0: no tokens generated)"
+        if roof.tokens_per_s is None
+        else f"{roof.tokens_per_s:,.0f} {unit}"
+    )
+    r.add_row("throughput end to end", throughput)
     if est.spec.kind != "encoder":
         crit = (
             "never (KV reads grow as fast as FLOPs)"
             if roof.critical_batch is None
             else str(roof.critical_batch)
         )
-        r.add_row(f"decode compute-bound from batch (ctx {est.prompt + est.gen})", crit)
+        # where Roofline.critical_batch is priced: a decoder's step at prompt + gen keys; an
+        # encoder-decoder's at its gen decoder tokens, cross-attending the prompt
+        ctx = (
+            f"ctx {est.gen}, source {est.prompt}"
+            if est.spec.kind == "encoder-decoder"
+            else f"ctx {est.prompt + est.gen}"
+        )
+        r.add_row(f"decode compute-bound from batch ({ctx})", crit)
         r.add_row(
             "decode compute-bound from batch (ctx → 0)",
             "never" if roof.critical_batch_no_kv is None else str(roof.critical_batch_no_kv),

@@ -176,7 +176,7 @@ def llm_memory_table(mem: LLMMemory) -> str:
         sources = TRAINING_SOURCES
     else:
         src = mem.inference
-        head.append(f"inference, batch {src.batch}, context {src.context}")
+        head.append(f"inference ({src.dtype}), batch {src.batch}, context {src.context}")
         items = ["weights", "kv_cache", "activations", "peak_bytes"]
     for k in items:
         n = getattr(src, k)
@@ -189,4 +189,5 @@ def llm_memory_table(mem: LLMMemory) -> str:
             f"{fit.largest_batch}"
         )
     head.extend(f"source: {s}" for s in sources)
+    head.extend(f"note: {n}" for n in mem.notes)
     return _render("\n".join(head), rows)
