@@ -147,3 +147,181 @@ def test_factory_grid_with_kwargs_and_defaults_loads(tmp_path):
 def test_bad_plan_messages_name_the_setting():
     with pytest.raises(PlanError, match="workers must be an integer >= 1"):
         expand_plan({"models": ["torchvision:alexnet"], "workers": 0})
+
+
+# -- reports of campaigns ------------------------------------------------------------------
+
+
+class AnswerAtOnce:
+    """An executor that answers each job at once with ``results(job)``."""
+
+    def __init__(self, results) -> None:
+        self.results, self.queue = results, []
+
+    def submit(self, job) -> None:
+        self.queue.append(job)
+
+    def poll(self, timeout: float):
+        done, self.queue = [(j, self.results(j)) for j in self.queue], []
+        return done
+
+    def outstanding(self) -> int:
+        return len(self.queue)
+
+    def close(self) -> None:
+        self.queue = []
+
+
+def _count_doc(job) -> dict:
+    flops = {"torchvision:alexnet": 1000, "torchvision:resnet18": 2000}[job.model]
+    doc = {
+        "schema": "flopwise.profile/1",
+        "model": job.model,
+        "totals": {"flops": flops, "macs": flops // 2, "params": 7},
+    }
+    return {"ok": True, "document": doc, "host": "fake-host", "elapsed_s": 0.01}
+
+
+def _counts_campaign(db: Path, name: str = "zoo") -> None:
+    from flopwise.campaign import run_campaign
+    from flopwise.store import Store
+
+    plan = expand_plan({"name": name, "models": ["torchvision:alexnet", "torchvision:resnet18"]})
+    with Store(db) as store:
+        run_campaign(plan, store, AnswerAtOnce(_count_doc))
+
+
+def test_report_of_an_unknown_campaign_names_the_known_ones(tmp_path, capsys):
+    from flopwise.cli import main
+
+    db = tmp_path / "r.sqlite"
+    _counts_campaign(db, "zoo")
+    _counts_campaign(db, "other")
+    assert main(["report", "--campaign", "zo", "--db", str(db)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    assert "no campaign 'zo'" in err and "known: other, zoo" in err
+    args = ["predict", "--calibrate", "--from-campaign", "zo", "--db", str(db)]
+    assert main([*args, "--calibration", str(tmp_path / "cal.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no campaign 'zo'" in err and "known: other, zoo" in err
+
+
+def test_report_with_no_campaign_stored_says_so(tmp_path, capsys):
+    from flopwise.cli import main
+    from flopwise.store import Store
+
+    db = tmp_path / "r.sqlite"
+    Store(db).close()
+    assert main(["report", "--campaign", "zoo", "--db", str(db)]) == 2
+    assert "no campaign has been stored in" in capsys.readouterr().err
+
+
+class StopAfter(AnswerAtOnce):
+    """Answers ``n`` jobs, then Ctrl-C (the campaign stops; the rest is not stored)."""
+
+    def __init__(self, results, n: int) -> None:
+        super().__init__(results)
+        self.left = n
+
+    def poll(self, timeout: float):
+        if self.left <= 0:
+            raise KeyboardInterrupt
+        done = super().poll(timeout)[: self.left]
+        self.left -= len(done)
+        return done
+
+
+# Two models; on the CPU alexnet takes 0.5 s (4 GFLOPs: 8 GFLOP/s), resnet18's timing fails,
+# and alexnet's energy is 62.5 µJ per run, estimated.
+FLOPS = {"torchvision:alexnet": 4_000_000_000, "torchvision:resnet18": 8_000_000_000}
+
+
+def _results(job) -> dict:
+    base = {"host": "fake-host", "elapsed_s": 0.01}
+    if job.model == "torchvision:resnet18" and job.action in ("measure", "energy"):
+        return {**base, "ok": False, "error": "RuntimeError: out of memory"}
+    doc = {
+        "schema": "flopwise.profile/1",
+        "model": job.model,
+        "totals": {"flops": FLOPS[job.model], "macs": FLOPS[job.model] // 2, "params": 7},
+    }
+    if job.action == "measure":
+        doc["measured"] = {"latency": {"median_s": 0.5, "trustworthy": True}}
+    if job.action == "energy":
+        doc["measured"] = {"latency": {"median_s": 0.5, "trustworthy": True}}
+        doc["energy"] = {"joules_per_run": 62.5e-6, "measured": False, "method": "estimated"}
+    return {**base, "ok": True, "document": doc}
+
+
+def _report(tmp_path, capsys, executor, actions=("count", "measure")) -> str:
+    from flopwise.campaign import run_campaign
+    from flopwise.cli import main
+    from flopwise.store import Store
+
+    plan = expand_plan(
+        {
+            "name": "zoo",
+            "retries": 0,
+            "models": list(FLOPS),
+            "actions": list(actions),
+            "devices": ["cpu"],
+        }
+    )
+    db = tmp_path / "r.sqlite"
+    with Store(db) as store:
+        run_campaign(plan, store, executor)
+    capsys.readouterr()
+    assert main(["report", "--campaign", "zoo", "--db", str(db)]) == 0
+    return capsys.readouterr().out
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())  # rich wraps captions to the table's width
+
+
+def test_report_says_how_much_of_the_plan_is_stored(tmp_path, capsys):
+    # 2 models × (count + measure on cpu) = 4 jobs; stopped after 3 results.
+    out = _report(tmp_path, capsys, StopAfter(_results, 3))
+    first = out.splitlines()[0]
+    # Plan order: alexnet count, measure, resnet18 count (stored), resnet18 measure (not).
+    assert "campaign zoo" in first and "3 of 4 jobs stored: 3 ok, 0 failed; 1 not run yet" in first
+
+
+def test_every_report_table_states_its_units_and_coverage(tmp_path, capsys):
+    out = _flat(_report(tmp_path, capsys, AnswerAtOnce(_results)))
+    assert "4 of 4 jobs stored: 3 ok, 1 failed" in out
+    # The device table: alexnet 0.5 s, 4 GFLOPs / 0.5 s = 8 GFLOP/s; resnet18 failed.
+    assert "500 ms" in out and " 8 " in out
+    # what a FLOP count and a latency are per
+    assert "per forward pass: FLOPs, MACs, latency (median)" in out
+    assert "GFLOP/s = FLOPs ÷ latency" in out
+    assert "1 of 2 rows timed on cpu (1 failed)" in out
+    assert "2 of 2 rows counted" in out
+
+
+def test_report_counts_only_table_states_units_and_coverage(tmp_path, capsys):
+    out = _flat(_report(tmp_path, capsys, AnswerAtOnce(_results), actions=("count",)))
+    assert "campaign zoo · counts" in out
+    assert "4 G" in out and "8 G" in out  # FLOPs, not zeros
+    assert "2 of 2 rows counted" in out and "per forward pass" in out
+
+
+def test_energy_per_run_is_shown_with_an_si_prefix(tmp_path, capsys):
+    out = _flat(_report(tmp_path, capsys, AnswerAtOnce(_results), actions=("count", "energy")))
+    assert "62.5 µJ~" in out  # was 6.25e-05 J~
+    assert "e-05" not in out
+    assert "latency (median), energy/run; GFLOP/s" in out
+
+
+def test_calibrating_from_a_campaign_without_timings_says_so(tmp_path, capsys):
+    from flopwise.cli import main
+
+    db = tmp_path / "r.sqlite"
+    _counts_campaign(db, "zoo")
+    args = ["predict", "--calibrate", "--from-campaign", "zoo", "--db", str(db)]
+    assert main([*args, "--calibration", str(tmp_path / "cal.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    assert "campaign 'zoo' has no stored timings" in err
+    assert not (tmp_path / "cal.json").exists()

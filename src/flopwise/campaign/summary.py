@@ -111,15 +111,7 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
     ``predict_method[device]`` (how they were predicted),
     ``status[device]`` (of the timing jobs: failed if one failed) and
     ``jobs[device][action]`` (each job's status)."""
-    from flopwise.campaign.runner import parse_label, stored_jobs
-
-    runs = stored_jobs(store, name, plan_hash)
-    if not runs:
-        return []
-    if plan_hash is None:  # the newest plan: the one of the newest run
-        newest = max((r for rs in runs.values() for r in rs), key=lambda r: r.id)
-        plan_hash = parse_label(newest.label)["plan_hash"]
-        runs = stored_jobs(store, name, plan_hash)
+    runs = _plan_runs(store, name, plan_hash)
     rows: dict[tuple, dict] = {}
     for infos in runs.values():
         info = infos[0]  # newest first
@@ -131,6 +123,68 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
             row["accuracy"] = float(section["accuracy"])
         _absorb(row, section, doc)
     return sorted(rows.values(), key=lambda r: (r["model"], r["inputs"]))
+
+
+def _plan_runs(store, name: str, plan_hash: str | None) -> dict[str, list[Any]]:
+    """:func:`~flopwise.campaign.runner.stored_jobs` of campaign ``name`` under
+    ``plan_hash``, or, when None, under the plan of the newest run of that name."""
+    from flopwise.campaign.runner import parse_label, stored_jobs
+
+    runs = stored_jobs(store, name, plan_hash)
+    if runs and plan_hash is None:
+        newest = max((r for rs in runs.values() for r in rs), key=lambda r: r.id)
+        runs = stored_jobs(store, name, parse_label(newest.label)["plan_hash"])
+    return runs
+
+
+def job_coverage(store, name: str, plan_hash: str | None = None) -> dict[str, Any]:
+    """How much of campaign ``name``'s plan (``plan_hash``, else the newest one) is stored:
+    ``plan_hash``; ``jobs``, the plan's job count (None for runs stored before campaigns
+    recorded it); ``stored``, the job keys with a run; ``ok`` and ``failed``, those whose
+    newest run has that status."""
+    from flopwise.campaign.runner import parse_label
+
+    runs = _plan_runs(store, name, plan_hash)
+    newest = [infos[0] for infos in runs.values()]
+    statuses = [parse_label(info.label)["status"] for info in newest]
+    jobs = None
+    if newest:
+        section = store.get(max(newest, key=lambda r: r.id).id).get("campaign", {})
+        jobs = section.get("plan_jobs")
+        plan_hash = section.get("plan_hash", plan_hash)
+    return {
+        "plan_hash": plan_hash,
+        "jobs": jobs if isinstance(jobs, int) else None,
+        "stored": len(newest),
+        "ok": statuses.count("ok"),
+        "failed": statuses.count("failed"),
+    }
+
+
+def table_coverage(rows: list[dict]) -> dict[str | None, dict[str, int]]:
+    """How many of ``rows`` (model × inputs) have each table's figures: under ``None`` (the
+    counts) ``rows``, ``counted`` (a count ok), ``count failed``; under each device kind
+    with jobs, ``rows``, ``timed`` (a latency), ``timing failed`` (a timing job failed and
+    no latency) and ``not timed`` (no timing job stored there yet)."""
+    out: dict[str | None, dict[str, int]] = {
+        None: {
+            "rows": len(rows),
+            "counted": sum(r["count_status"] == "ok" for r in rows),
+            "count failed": sum(r["count_status"] == "failed" for r in rows),
+        }
+    }
+    for device in sorted({d for r in rows for d in r["jobs"]}):
+        timed = sum(r["latency"].get(device) is not None for r in rows)
+        failed = sum(
+            r["latency"].get(device) is None and r["status"].get(device) == "failed" for r in rows
+        )
+        out[device] = {
+            "rows": len(rows),
+            "timed": timed,
+            "timing failed": failed,
+            "not timed": len(rows) - timed - failed,
+        }
+    return out
 
 
 #: Proxies correlated with latency in :func:`proxy_correlations`.
@@ -249,20 +303,32 @@ class CampaignSummary:
     correlations: dict[str, dict[str, tuple[float, float, int]]]
     agreement: list[tuple[str, str, float, int]]
     fronts: dict[str, dict[str, Any]]
+    #: :func:`job_coverage`: how much of the plan is stored.
+    jobs: dict[str, Any]
+    #: :func:`table_coverage`: how many rows each table has figures for.
+    coverage: dict[str | None, dict[str, int]]
 
 
 def campaign_summary(name: str, db: Any = None) -> CampaignSummary:
     """The :class:`CampaignSummary` of campaign ``name`` in the results database at ``db``
-    (None: the default one); raises :class:`FlopwiseError` when nothing of it is stored."""
-    rows = load_campaign_rows(name, db)
-    if not rows:
-        raise FlopwiseError(f"no campaign {name!r} in the results store (flopwise campaign PLAN)")
+    (None: the default one); raises :class:`FlopwiseError` when nothing of it is stored,
+    naming the campaigns that are."""
+    from flopwise.campaign.runner import no_such_campaign
+    from flopwise.store import Store
+
+    with Store(db, create=False, readonly=True) as store:
+        rows = campaign_rows(store, name)
+        if not rows:
+            raise no_such_campaign(store, name)
+        jobs = job_coverage(store, name)
     return CampaignSummary(
         name=name,
         rows=rows,
         correlations=proxy_correlations(rows),
         agreement=device_agreement(rows),
         fronts=pareto_fronts(rows),
+        jobs=jobs,
+        coverage=table_coverage(rows),
     )
 
 
@@ -272,13 +338,16 @@ def campaign_summary(name: str, db: Any = None) -> CampaignSummary:
 def campaign_kinds(name: str, db: Path | None = None) -> dict[str, list[int]]:
     """The stored run ids of campaign ``name``'s successful timings, by device kind: the
     newest ``ok`` measure run of every job key (whatever plan hash it ran under) that
-    carries a latency."""
-    from flopwise.campaign.runner import parse_label, stored_jobs
+    carries a latency. Raises when no run of campaign ``name`` is stored at all."""
+    from flopwise.campaign.runner import no_such_campaign, parse_label, stored_jobs
     from flopwise.store import Store
 
     out: dict[str, list[int]] = {}
     with Store(db, create=False, readonly=True) as store:
-        for runs in stored_jobs(store, name).values():
+        jobs = stored_jobs(store, name)
+        if not jobs:
+            raise no_such_campaign(store, name)
+        for runs in jobs.values():
             ok = [r for r in runs if parse_label(r.label)["status"] == "ok"]
             if not ok or ok[0].kind != "measure":
                 continue

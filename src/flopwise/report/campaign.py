@@ -10,12 +10,13 @@ from typing import Any
 
 from rich.table import Table
 
-from flopwise.units import seconds, si
+from flopwise.units import seconds, si, si_fine
 
 __all__ = [
     "campaign_tables",
     "dry_run_lines",
     "duration",
+    "jobs_line",
     "pareto_tables",
     "proxy_table",
     "summary_table",
@@ -71,7 +72,7 @@ def _device_cells(row: dict, device: str, columns: dict[str, bool]) -> list[str]
         joules = row["energy"].get(device)
         mark = "~" if device in row["energy_estimated"] else ""
         failed = jobs.get("energy") == "failed"
-        cells.append("failed" if failed else "-" if joules is None else f"{joules:.3g} J{mark}")
+        cells.append("failed" if failed else "-" if joules is None else si_fine(joules, "J") + mark)
     return cells
 
 
@@ -96,12 +97,27 @@ def _count_cells(row: dict, memory: bool) -> list[str]:
     return cells
 
 
-def campaign_tables(rows: list[dict], name: str) -> list[Table]:
+def jobs_line(jobs: Mapping[str, Any], name: str) -> str:
+    """One line: how much of campaign ``name``'s plan is stored (``job_coverage``)."""
+    stored = f"{jobs['stored']} of {jobs['jobs']}" if jobs["jobs"] else f"{jobs['stored']}"
+    line = (
+        f"campaign {name} · plan {jobs['plan_hash']} · {stored} jobs stored: "
+        f"{jobs['ok']} ok, {jobs['failed']} failed"
+    )
+    if jobs["jobs"] and jobs["stored"] < jobs["jobs"]:
+        line += f"; {jobs['jobs'] - jobs['stored']} not run yet (run the plan again to finish)"
+    return line
+
+
+def campaign_tables(
+    rows: list[dict], name: str, coverage: Mapping[str | None, Mapping[str, int]] | None = None
+) -> list[Table]:
     """One rich table per device kind that has timed or predicted jobs (model, inputs,
     FLOPs, MACs, params, the predicted peak memory where the plan asked for it, latency,
     GFLOP/s, and the predicted latency and energy per run where there are some; every row
     of the campaign, ``-`` where nothing ran on the device), or the counts alone when no
-    job ran on a device."""
+    job ran on a device. Each caption states the units of its columns and, with
+    ``coverage`` (``table_coverage``), how many rows have figures."""
     devices = sorted({d for r in rows for d in r["jobs"]})
     memory = any(r["memory_status"] is not None for r in rows)
     tables = []
@@ -128,14 +144,50 @@ def campaign_tables(rows: list[dict], name: str) -> list[Table]:
             if device:
                 cells += _device_cells(row, device, columns)
             table.add_row(*cells)
-        table.caption = _caption(rows, device)
+        table.caption = _caption(rows, device, memory, columns, coverage)
         tables.append(table)
     return tables
 
 
-def _caption(rows: list[dict], device: str | None) -> str | None:
-    """The footnotes a table's marks need."""
-    notes = []
+def _units(device: str | None, memory: bool, columns: Mapping[str, bool]) -> str:
+    """What each column of a table is per, and how the derived one is had."""
+    per_pass = ["FLOPs", "MACs"] + (["peak mem (predicted)"] if memory else [])
+    if device:
+        per_pass.append("latency (median)")
+        per_pass += ["predicted latency"] if columns["predicted"] else []
+        per_pass += ["energy/run"] if columns["energy"] else []
+    units = f"per forward pass: {', '.join(per_pass)}"
+    return units + ("; GFLOP/s = FLOPs ÷ latency" if device else "")
+
+
+#: How :func:`_coverage_note` words each count of ``table_coverage``.
+_NOT_TIMED = {"timing failed": "failed", "not timed": "not timed yet"}
+
+
+def _coverage_note(device: str | None, counts: Mapping[str, int]) -> str:
+    """``2 of 3 rows timed on cpu (1 failed)``, or for the counts ``3 of 3 rows counted``."""
+    if device is None:
+        failed = f" ({counts['count failed']} failed)" if counts["count failed"] else ""
+        return f"{counts['counted']} of {counts['rows']} rows counted{failed}"
+    rest = [f"{counts[k]} {words}" for k, words in _NOT_TIMED.items() if counts[k]]
+    more = f" ({', '.join(rest)})" if rest else ""
+    return f"{counts['timed']} of {counts['rows']} rows timed on {device}{more}"
+
+
+def _caption(
+    rows: list[dict],
+    device: str | None,
+    memory: bool,
+    columns: Mapping[str, bool],
+    coverage: Mapping[str | None, Mapping[str, int]] | None,
+) -> str:
+    """The units of the table's columns, how many rows have figures, and the footnotes its
+    marks need."""
+    notes = [_units(device, memory, columns)]
+    if coverage is not None:
+        notes.append(_coverage_note(None, coverage[None]))
+        if device is not None and device in coverage:
+            notes[-1] += "; " + _coverage_note(device, coverage[device])
     if device and any(device in r.get("noisy", ()) for r in rows):
         notes.append("* spread above the trust threshold (busy machine?): re-run to confirm")
     methods = sorted({r["predict_method"][device] for r in rows if device in r["predict_method"]})
@@ -145,7 +197,7 @@ def _caption(rows: list[dict], device: str | None) -> str | None:
         notes.append("~ energy estimated (no power reader: a CPU-time power model)")
     if any(r.get("fallback") for r in rows):
         notes.append("† counted on real CPU tensors (a data-dependent op fails on meta)")
-    return "\n".join(notes) or None
+    return "\n".join(notes)
 
 
 def proxy_table(
@@ -158,7 +210,9 @@ def proxy_table(
     (``device_agreement``); None without timings."""
     if not correlations and not agreement:
         return None
-    table = Table(title=f"campaign {name} · rank correlation with latency", title_justify="left")
+    title = f"campaign {name} · rank correlation with latency"
+    table = Table(title=title, title_justify="left", min_width=len(title))
+    table.caption = "n: model × input rows timed; 1: the same order, -1: reversed"
     for col, justify in (
         ("device", "left"),
         ("against", "left"),
@@ -181,16 +235,14 @@ def pareto_tables(fronts: Mapping[str, Mapping[str, Any]], name: str) -> list[Ta
     for device, front in fronts.items():
         cost, benefit = front["cost"], front["benefit"]
         against = "FLOPs" if benefit == "flops" else benefit
-        table = Table(
-            title=f"campaign {name} · {device} · Pareto front, {cost} against {against}",
-            title_justify="left",
-        )
+        title = f"campaign {name} · {device} · Pareto front, {cost} against {against}"
+        table = Table(title=title, title_justify="left", min_width=len(title))
         table.add_column("model", no_wrap=True)
         table.add_column("inputs", no_wrap=True)
         table.add_column("latency" if cost == "latency" else "energy/run", justify="right")
         table.add_column("accuracy" if benefit == "accuracy" else "FLOPs", justify="right")
         for p in front["front"]:
-            c = seconds(p["cost"]) if cost == "latency" else f"{p['cost']:.4g} J"
+            c = seconds(p["cost"]) if cost == "latency" else si_fine(p["cost"], "J", 4)
             b = f"{p['benefit']:.4g}" if benefit == "accuracy" else si(p["benefit"], "").strip()
             table.add_row(p["model"], p["inputs"], c, b)
         caption = f"{len(front['front'])} of {front['n']} model × input rows on the front"
