@@ -227,9 +227,9 @@ class StopAfter(AnswerAtOnce):
     def poll(self, timeout: float):
         if self.left <= 0:
             raise KeyboardInterrupt
-        done = super().poll(timeout)[: self.left]
-        self.left -= len(done)
-        return done
+        take, self.queue = self.queue[: self.left], self.queue[self.left :]
+        self.left -= len(take)
+        return [(j, self.results(j)) for j in take]
 
 
 # Two models; on the CPU alexnet takes 0.5 s (4 GFLOPs: 8 GFLOP/s), resnet18's timing fails,
@@ -325,3 +325,25 @@ def test_calibrating_from_a_campaign_without_timings_says_so(tmp_path, capsys):
     assert err.startswith("error: ") and "\n" not in err
     assert "campaign 'zoo' has no stored timings" in err
     assert not (tmp_path / "cal.json").exists()
+
+
+def test_table_titles_do_not_wrap(tmp_path):
+    """A title wider than its table (a long campaign name, ``(interrupted)``) widens the
+    table instead of breaking onto a second line."""
+    from rich.console import Console
+
+    from flopwise.campaign import run_campaign
+    from flopwise.campaign.summary import summary_counts
+    from flopwise.report.campaign import summary_table
+    from flopwise.store import Store
+
+    name = "a-campaign-with-a-rather-long-name"
+    plan = expand_plan({"name": name, "models": ["torchvision:alexnet", "torchvision:resnet18"]})
+    with Store(tmp_path / "r.sqlite") as store:
+        result = run_campaign(plan, store, StopAfter(_count_doc, 1))
+    assert result.interrupted
+    console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(summary_table(result, summary_counts(result)))
+    first = console.export_text().splitlines()[0]
+    assert first.startswith(f"campaign {name} · plan {plan.hash} · ")
+    assert first.rstrip().endswith("(interrupted)")

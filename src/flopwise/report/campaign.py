@@ -31,10 +31,8 @@ def summary_table(result: Any, counts: Mapping[tuple[str, str], Mapping[str, int
     with ``result``'s plan, wall time and whether it was interrupted."""
     plan = result.plan
     state = " (interrupted)" if result.interrupted else ""
-    table = Table(
-        title=f"campaign {plan.name} · plan {plan.hash} · {result.wall_s:.1f} s{state}",
-        title_justify="left",
-    )
+    title = f"campaign {plan.name} · plan {plan.hash} · {result.wall_s:.1f} s{state}"
+    table = Table(title=title, title_justify="left", min_width=len(title))
     table.add_column("action")
     table.add_column("device")
     for name in _COUNTS:
