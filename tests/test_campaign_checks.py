@@ -347,3 +347,27 @@ def test_table_titles_do_not_wrap(tmp_path):
     first = console.export_text().splitlines()[0]
     assert first.startswith(f"campaign {name} · plan {plan.hash} · ")
     assert first.rstrip().endswith("(interrupted)")
+
+
+def test_grid_points_are_listed_in_numeric_order(tmp_path):
+    """width=4 before width=16 (a text sort put 16 first)."""
+    from flopwise.campaign import run_campaign
+    from flopwise.campaign.summary import campaign_rows
+    from flopwise.store import Store
+
+    plan = load_plan(
+        _write(tmp_path, '[[factories]]\npath = "models.py:mlp"\ngrid = { width = [16, 4, 128] }\n')
+    )
+
+    def results(job) -> dict:
+        doc = {"schema": "flopwise.profile/1", "model": job.label, "totals": {"flops": 1}}
+        return {"ok": True, "document": doc, "host": "fake-host", "elapsed_s": 0.01}
+
+    with Store(tmp_path / "r.sqlite") as store:
+        run_campaign(plan, store, AnswerAtOnce(results))
+        rows = campaign_rows(store, plan.name)
+    assert [r["model"].rpartition(":")[2] for r in rows] == [
+        "mlp(width=4)",
+        "mlp(width=16)",
+        "mlp(width=128)",
+    ]

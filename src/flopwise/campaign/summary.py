@@ -4,6 +4,7 @@ results per model × inputs, proxy correlations and Pareto fronts (rendered by
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,14 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
         if isinstance(section.get("accuracy"), int | float):
             row["accuracy"] = float(section["accuracy"])
         _absorb(row, section, doc)
-    return sorted(rows.values(), key=lambda r: (r["model"], r["inputs"]))
+    return sorted(rows.values(), key=lambda r: (_natural(r["model"]), _natural(r["inputs"])))
+
+
+def _natural(text: str) -> list[Any]:
+    """A sort key that orders the numbers in ``text`` by value: ``mlp(width=4)`` before
+    ``mlp(width=16)``, batch 8 before batch 16."""
+    # re.split with a group alternates text and digits: text at even places, digits at odd.
+    return [int(t) if i % 2 else t for i, t in enumerate(re.split(r"(\d+)", text))]
 
 
 def _plan_runs(store, name: str, plan_hash: str | None) -> dict[str, list[Any]]:
