@@ -371,3 +371,30 @@ def test_grid_points_are_listed_in_numeric_order(tmp_path):
         "mlp(width=16)",
         "mlp(width=128)",
     ]
+
+
+def test_calibration_takes_one_timing_per_model_measure_before_energy(tmp_path):
+    """A plan with measure and energy times each model twice; a calibration takes one
+    sample per model × inputs × device (the measure job's, as the report's latency does),
+    and an energy job's timing where no measure job timed that model."""
+    from flopwise.campaign import run_campaign
+    from flopwise.campaign.summary import campaign_kinds
+    from flopwise.store import Store
+
+    def results(job) -> dict:
+        seconds = {"measure": 0.5, "energy": 0.7}[job.action]
+        doc = {"schema": "flopwise.profile/1", "model": job.model, "totals": {"flops": 1}}
+        doc["measured"] = {"latency": {"median_s": seconds}}
+        return {"ok": True, "document": doc, "host": "fake-host", "elapsed_s": 0.01}
+
+    db = tmp_path / "r.sqlite"
+    both = {"name": "t", "models": list(FLOPS), "actions": ["measure", "energy"]}
+    energy_only = {"name": "e", "models": list(FLOPS), "actions": ["energy"]}
+    with Store(db) as store:
+        run_campaign(expand_plan(both), store, AnswerAtOnce(results))
+        run_campaign(expand_plan(energy_only), store, AnswerAtOnce(results))
+        actions = {i.id: store.get(i.id)["campaign"]["action"] for i in store.list_runs(limit=None)}
+    (ids,) = campaign_kinds("t", db).values()
+    assert sorted(actions[i] for i in ids) == ["measure", "measure"]  # was 4 samples
+    (ids,) = campaign_kinds("e", db).values()
+    assert sorted(actions[i] for i in ids) == ["energy", "energy"]

@@ -344,24 +344,35 @@ def campaign_summary(name: str, db: Any = None) -> CampaignSummary:
 
 
 def campaign_kinds(name: str, db: Path | None = None) -> dict[str, list[int]]:
-    """The stored run ids of campaign ``name``'s successful timings, by device kind: the
-    newest ``ok`` measure run of every job key (whatever plan hash it ran under) that
-    carries a latency. Raises when no run of campaign ``name`` is stored at all."""
+    """The stored run ids of campaign ``name``'s successful timings, by device kind: one per
+    model × inputs × device × dtype (whatever plan hash it ran under), the newest ``ok``
+    timing that carries a latency, a ``measure`` job's before an ``energy`` job's (as the
+    report's latency), so a model timed by both is one sample, not two. Raises when no
+    run of campaign ``name`` is stored at all."""
     from flopwise.campaign.runner import no_such_campaign, parse_label, stored_jobs
     from flopwise.store import Store
 
-    out: dict[str, list[int]] = {}
+    best: dict[tuple, tuple[tuple[bool, int], int, str]] = {}
     with Store(db, create=False, readonly=True) as store:
         jobs = stored_jobs(store, name)
         if not jobs:
             raise no_such_campaign(store, name)
         for runs in jobs.values():
             ok = [r for r in runs if parse_label(r.label)["status"] == "ok"]
-            if not ok or ok[0].kind != "measure":
+            if not ok or ok[0].kind != "measure":  # the store's kind of every timing job
                 continue
             doc = store.get(ok[0].id)
-            if measured_latency(doc) is not None:
-                out.setdefault(doc["campaign"]["device"], []).append(ok[0].id)
+            if measured_latency(doc) is None:
+                continue
+            section = doc["campaign"]
+            job, device = section["job"], section["device"]
+            where = (ok[0].model, tuple(job["inputs"]), device, job.get("dtype"))
+            rank = (section["action"] == "measure", ok[0].id)
+            if where not in best or rank > best[where][0]:
+                best[where] = (rank, ok[0].id, device)
+    out: dict[str, list[int]] = {}
+    for _, run_id, device in best.values():
+        out.setdefault(device, []).append(run_id)
     return out
 
 
