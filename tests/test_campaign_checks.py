@@ -398,3 +398,30 @@ def test_calibration_takes_one_timing_per_model_measure_before_energy(tmp_path):
     assert sorted(actions[i] for i in ids) == ["measure", "measure"]  # was 4 samples
     (ids,) = campaign_kinds("e", db).values()
     assert sorted(actions[i] for i in ids) == ["energy", "energy"]
+
+
+def _die_at_start(conn) -> None:
+    """A worker that exits before it is ready (as one does when the driver's main module
+    cannot be imported again in a spawned process, a script piped to ``python -``)."""
+    import os
+
+    os._exit(3)
+
+
+class DyingWorkers(__import__("flopwise.campaign", fromlist=["LocalExecutor"]).LocalExecutor):
+    worker_target = staticmethod(_die_at_start)
+
+
+def test_a_worker_that_dies_while_starting_is_reported_at_once(tmp_path):
+    """It used to be reported only after the 300 s start-up allowance."""
+    from flopwise.campaign import run_campaign
+    from flopwise.errors import FlopwiseError
+    from flopwise.store import Store
+
+    plan = expand_plan({"name": "dies", "models": ["torchvision:alexnet"]})
+    executor = DyingWorkers(workers=1)
+    executor.ready_timeout_s = 3600  # were the death missed, the test would hang, not pass
+    with Store(tmp_path / "r.sqlite") as store, pytest.raises(FlopwiseError) as info:
+        run_campaign(plan, store, executor)
+    message = str(info.value)
+    assert "exited with status 3 before it was ready" in message
