@@ -425,3 +425,12 @@ def test_a_worker_that_dies_while_starting_is_reported_at_once(tmp_path):
         run_campaign(plan, store, executor)
     message = str(info.value)
     assert "exited with status 3 before it was ready" in message
+
+
+def test_report_lists_the_failed_jobs_with_their_errors(tmp_path, capsys):
+    out = _report(tmp_path, capsys, AnswerAtOnce(_results))
+    assert "campaign zoo · failed jobs" in out
+    (line,) = [t for t in out.splitlines() if "RuntimeError: out of memory" in t]
+    cells = [c.strip() for c in line.split("│")[1:-1]]
+    assert cells == ["torchvision:resnet18", "(default)", "measure@cpu", "1", cells[-1]]
+    assert cells[-1] == "RuntimeError: out of memory"

@@ -169,6 +169,31 @@ def job_coverage(store, name: str, plan_hash: str | None = None) -> dict[str, An
     }
 
 
+def failed_jobs(store, name: str, plan_hash: str | None = None) -> list[dict[str, Any]]:
+    """The jobs of campaign ``name``'s plan (``plan_hash``, else the newest) whose newest run
+    failed, in natural order: ``model``, ``inputs``, ``action``, ``device``, ``attempts``
+    and ``error`` (its first line; the traceback stays in the stored run)."""
+    from flopwise.campaign.runner import parse_label
+
+    out = []
+    for infos in _plan_runs(store, name, plan_hash).values():
+        if parse_label(infos[0].label)["status"] != "failed":
+            continue
+        section = store.get(infos[0].id)["campaign"]
+        error = str(section.get("error") or "(no error recorded)")
+        out.append(
+            {
+                "model": infos[0].model,
+                "inputs": " ".join(section["job"]["inputs"]) or "(default)",
+                "action": section["action"],
+                "device": section["device"],
+                "attempts": section.get("attempts"),
+                "error": error.strip().splitlines()[0] if error.strip() else error,
+            }
+        )
+    return sorted(out, key=lambda f: (_natural(f["model"]), _natural(f["inputs"]), f["action"]))
+
+
 def table_coverage(rows: list[dict]) -> dict[str | None, dict[str, int]]:
     """How many of ``rows`` (model × inputs) have each table's figures: under ``None`` (the
     counts) ``rows``, ``counted`` (a count ok), ``count failed``; under each device kind
@@ -315,6 +340,8 @@ class CampaignSummary:
     jobs: dict[str, Any]
     #: :func:`table_coverage`: how many rows each table has figures for.
     coverage: dict[str | None, dict[str, int]]
+    #: :func:`failed_jobs`: the jobs whose newest run failed, with their errors.
+    failures: list[dict[str, Any]]
 
 
 def campaign_summary(name: str, db: Any = None) -> CampaignSummary:
@@ -329,6 +356,7 @@ def campaign_summary(name: str, db: Any = None) -> CampaignSummary:
         if not rows:
             raise no_such_campaign(store, name)
         jobs = job_coverage(store, name)
+        failures = failed_jobs(store, name)
     return CampaignSummary(
         name=name,
         rows=rows,
@@ -337,6 +365,7 @@ def campaign_summary(name: str, db: Any = None) -> CampaignSummary:
         fronts=pareto_fronts(rows),
         jobs=jobs,
         coverage=table_coverage(rows),
+        failures=failures,
     )
 
 

@@ -64,7 +64,13 @@ def report(
 
 def _campaign_report(name: str, db: Path | None) -> None:
     from flopwise.campaign.summary import campaign_summary
-    from flopwise.report.campaign import campaign_tables, jobs_line, pareto_tables, proxy_table
+    from flopwise.report.campaign import (
+        campaign_tables,
+        failures_table,
+        jobs_line,
+        pareto_tables,
+        proxy_table,
+    )
     from flopwise.report.console import stdout_console
 
     summary = campaign_summary(name, db)
@@ -77,6 +83,9 @@ def _campaign_report(name: str, db: Path | None) -> None:
         console.print(correlations)
     for table in pareto_tables(summary.fronts, name):
         console.print(table)
+    failures = failures_table(summary.failures, name)
+    if failures is not None:
+        console.print(failures)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "campaign_tables",
     "dry_run_lines",
     "duration",
+    "failures_table",
     "jobs_line",
     "pareto_tables",
     "proxy_table",
@@ -249,6 +250,25 @@ def pareto_tables(fronts: Mapping[str, Mapping[str, Any]], name: str) -> list[Ta
         table.caption = caption
         tables.append(table)
     return tables
+
+
+def failures_table(failures: list[Mapping[str, Any]], name: str) -> Table | None:
+    """The failed jobs (``failed_jobs``) and the first line of each error; None if none."""
+    if not failures:
+        return None
+    title = f"campaign {name} · failed jobs"
+    table = Table(title=title, title_justify="left", min_width=len(title))
+    for col in ("model", "inputs", "job", "attempts", "error"):
+        table.add_column(col, justify="right" if col == "attempts" else "left")
+    for f in failures:
+        attempts = "-" if f["attempts"] is None else str(f["attempts"])
+        job = f"{f['action']}@{f['device']}"
+        table.add_row(f["model"], f["inputs"], job, attempts, f["error"])
+    table.caption = (
+        f"{len(failures)} failed job(s), tried again when the plan runs again; "
+        "the tracebacks are in the stored runs (flopwise history)"
+    )
+    return table
 
 
 def dry_run_lines(dry: Any, limit: int) -> list[str]:
