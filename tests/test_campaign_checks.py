@@ -434,3 +434,16 @@ def test_report_lists_the_failed_jobs_with_their_errors(tmp_path, capsys):
     cells = [c.strip() for c in line.split("│")[1:-1]]
     assert cells == ["torchvision:resnet18", "(default)", "measure@cpu", "1", cells[-1]]
     assert cells[-1] == "RuntimeError: out of memory"
+
+
+def test_a_plan_that_only_times_still_shows_the_counts_its_profiles_carry(tmp_path, capsys):
+    """A measure job's document is a whole profile (``flopwise profile --measure``): its
+    FLOPs fill the row when the plan has no count action (they were ``-``, GFLOP/s too,
+    and the Pareto front against FLOPs was empty)."""
+    out = _report(tmp_path, capsys, AnswerAtOnce(_results), actions=("measure",))
+    line = next(t for t in out.splitlines() if "torchvision:alexnet" in t)  # the cpu table
+    cells = [c.strip() for c in line.split("│")[1:-1]]
+    assert cells[2:] == ["4 G", "2 G", "7", "500 ms", "8"]
+    assert "2 of 2 rows counted" not in _flat(out)  # resnet18's only job failed: no count
+    assert "1 of 2 rows counted" in _flat(out)
+    assert "1 of 1 model × input rows on the front" in _flat(out)

@@ -57,6 +57,18 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _take_counts(row: dict[str, Any], totals: dict[str, Any]) -> None:
+    """Set the row's FLOPs, MACs, params and bytes from a profile's ``totals``."""
+    row.update(
+        flops=totals.get("flops"),
+        macs=totals.get("macs"),
+        params=totals.get("params"),
+        bytes=(totals.get("bytes_read") or 0) + (totals.get("bytes_written") or 0)
+        if totals
+        else None,
+    )
+
+
 def _absorb(row: dict[str, Any], section: dict[str, Any], doc: dict[str, Any]) -> None:
     """Add one stored job (its ``campaign`` section and document) to its row."""
     action, device, status = section["action"], section["device"], section["status"]
@@ -64,15 +76,13 @@ def _absorb(row: dict[str, Any], section: dict[str, Any], doc: dict[str, Any]) -
     if action == "count":
         row["count_status"] = status
         row["fallback"] = doc.get("fallback")
-        row.update(
-            flops=totals.get("flops"),
-            macs=totals.get("macs"),
-            params=totals.get("params"),
-            bytes=(totals.get("bytes_read") or 0) + (totals.get("bytes_written") or 0)
-            if totals
-            else None,
-        )
+        _take_counts(row, totals)
         return
+    if action in ("measure", "energy") and row["count_status"] is None and totals:
+        # A timed profile counts too (flopwise profile --measure): its counts fill a row
+        # the plan has no count job for; a count job's, stored or not yet, takes precedence.
+        row["count_status"] = status
+        _take_counts(row, totals)
     if action == "memory":
         row["memory_status"] = status
         peak = doc.get("peak_bytes")
