@@ -447,3 +447,15 @@ def test_a_plan_that_only_times_still_shows_the_counts_its_profiles_carry(tmp_pa
     assert "2 of 2 rows counted" not in _flat(out)  # resnet18's only job failed: no count
     assert "1 of 2 rows counted" in _flat(out)
     assert "1 of 1 model × input rows on the front" in _flat(out)
+
+
+def test_an_accuracy_key_that_names_no_model_is_refused():
+    """A typo in [accuracy] silently left a model out of the Pareto front."""
+    data = {
+        "models": ["torchvision:alexnet", "torchvision:resnet18"],
+        "accuracy": {"alexnet": 56.5, "resnet181": 69.8},
+    }
+    with pytest.raises(PlanError, match=r"\[accuracy\] 'resnet181' names no model.*resnet18"):
+        expand_plan(data)
+    data["accuracy"] = {"alexnet": 56.5, "torchvision:resnet18": 69.8}
+    assert expand_plan(data).accuracy == data["accuracy"]

@@ -175,10 +175,9 @@ class Plan:
         (``models.py:make(depth=2,width=64)``) or without the source prefix or file
         (``resnet18`` for ``torchvision:resnet18``, ``make(depth=2,width=64)``); None when
         the table has none. The label comes first: a grid point beats its factory."""
-        for text in (job.label, job.model):
-            for name in (text, os.path.basename(text), text.rpartition(":")[2]):
-                if name in self.accuracy:
-                    return self.accuracy[name]
+        for name in accuracy_keys(job):
+            if name in self.accuracy:
+                return self.accuracy[name]
         return None
 
     @property
@@ -204,6 +203,16 @@ class Plan:
             else:
                 counting += known.get(job.key, ESTIMATE_COUNT_S)
         return counting / max(1, workers) + timing
+
+
+def accuracy_keys(job: Job) -> list[str]:
+    """The ``[accuracy]`` keys that name ``job``'s model, most specific first: its label
+    and its spec, each as written, without the folder of a factory file and without the
+    source prefix or file."""
+    names = []
+    for text in (job.label, job.model):
+        names += [text, os.path.basename(text), text.rpartition(":")[2]]
+    return list(dict.fromkeys(names))
 
 
 def _digest(obj: Any) -> str:
@@ -276,6 +285,7 @@ def expand_plan(
                 seen.add(job.key)
                 jobs.append(job)
     accuracy = _accuracy(data)
+    _check_accuracy_keys(accuracy, jobs)
     retries = _integer(data.get("retries", 2), "retries", 0)
     timeout = _number(data.get("timeout_s", 1800.0), "timeout_s", 0.0, "0: no limit; ")
     workers = data.get("workers")
@@ -453,6 +463,19 @@ def _accuracy(data: dict[str, Any]) -> dict[str, float]:
     ):
         raise PlanError('[accuracy] must be a table of model = number, e.g. "resnet18" = 69.76')
     return {str(k): float(v) for k, v in accuracy.items()}
+
+
+def _check_accuracy_keys(accuracy: dict[str, float], jobs: list[Job]) -> None:
+    """Refuse an ``[accuracy]`` key that names no model of the plan (a typo would leave
+    that model out of the Pareto front without a word)."""
+    import difflib
+
+    names = {name for job in jobs for name in accuracy_keys(job)}
+    for key in accuracy:
+        if key not in names:
+            close = difflib.get_close_matches(key, sorted(names), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise PlanError(f"[accuracy] {key!r} names no model of the plan{hint}")
 
 
 def _str_list(value: Any, key: str) -> list[str]:
