@@ -459,3 +459,16 @@ def test_an_accuracy_key_that_names_no_model_is_refused():
         expand_plan(data)
     data["accuracy"] = {"alexnet": 56.5, "torchvision:resnet18": 69.8}
     assert expand_plan(data).accuracy == data["accuracy"]
+
+
+def test_dry_run_estimate_does_not_split_one_job_over_workers():
+    """One 4 s count job takes 4 s with 2 workers, not 2 s; 3 take 8 s (two rounds)."""
+    from flopwise.campaign.plan import ESTIMATE_COUNT_S
+
+    one = expand_plan({"models": ["torchvision:alexnet"]})
+    assert one.estimate_s(workers=2) == ESTIMATE_COUNT_S
+    three = expand_plan(
+        {"models": ["torchvision:alexnet", "torchvision:vgg11", "torchvision:resnet18"]}
+    )
+    assert three.estimate_s(workers=2) == 2 * ESTIMATE_COUNT_S
+    assert three.estimate_s(workers=1) == 3 * ESTIMATE_COUNT_S

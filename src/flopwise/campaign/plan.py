@@ -193,16 +193,23 @@ class Plan:
         jobs one after the other. ``known`` gives seconds per job key (from earlier runs of
         the same jobs); other jobs take the defaults :data:`ESTIMATE_COUNT_S` and budget +
         :data:`ESTIMATE_MEASURE_OVERHEAD_S`."""
+        import heapq
+
         known = known or {}
-        counting = 0.0
+        counting: list[float] = []
         timing = 0.0
         for job in self.jobs:
             if job.timing:
                 budget = float(dict(job.options).get("budget_s", 2.0))
                 timing += known.get(job.key, budget + ESTIMATE_MEASURE_OVERHEAD_S)
             else:
-                counting += known.get(job.key, ESTIMATE_COUNT_S)
-        return counting / max(1, workers) + timing
+                counting.append(known.get(job.key, ESTIMATE_COUNT_S))
+        # Packed as the pool does, each job to the first free worker (longest first): a job
+        # is not split over workers, so one job takes its own time however many there are.
+        loads = [0.0] * max(1, min(workers, len(counting)))
+        for seconds in sorted(counting, reverse=True):
+            heapq.heapreplace(loads, loads[0] + seconds)
+        return max(loads) + timing
 
 
 def accuracy_keys(job: Job) -> list[str]:
