@@ -472,3 +472,26 @@ def test_dry_run_estimate_does_not_split_one_job_over_workers():
     )
     assert three.estimate_s(workers=2) == 2 * ESTIMATE_COUNT_S
     assert three.estimate_s(workers=1) == 3 * ESTIMATE_COUNT_S
+
+
+def test_a_plan_that_never_times_has_no_latency_column(tmp_path, capsys):
+    """predict (and count) only: the cpu table shows the predicted latency, without a
+    latency column of '-' and a '0 of 2 rows timed (2 not timed yet)' that never fills."""
+
+    def results(job) -> dict:
+        if job.action == "predict":
+            doc = {
+                "schema": "flopwise.predict/1",
+                "predicted_s": 1.5e-3,
+                "method": "roofline floor",
+            }
+            return {"ok": True, "document": doc, "host": "fake-host", "elapsed_s": 0.01}
+        return _results(job)
+
+    out = _report(tmp_path, capsys, AnswerAtOnce(results), actions=("count", "predict"))
+    header = next(t for t in out.splitlines() if "model" in t and "inputs" in t)
+    assert "predicted" in header and "latency" not in header and "GFLOP/s" not in header
+    line = next(t for t in out.splitlines() if "torchvision:alexnet" in t)
+    assert [c.strip() for c in line.split("│")[1:-1]][2:] == ["4 G", "2 G", "7", "1.5 ms"]
+    flat = _flat(out)
+    assert "timed on" not in flat and "per forward pass: FLOPs, MACs, predicted latency" in flat

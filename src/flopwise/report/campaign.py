@@ -55,7 +55,10 @@ def _device_cells(row: dict, device: str, columns: dict[str, bool]) -> list[str]
     jobs = row["jobs"].get(device, {})
     timed = {a: s for a, s in jobs.items() if a != "predict"}
     latency = row["latency"].get(device)
-    if not timed:
+    cells: list[str] = []
+    if not columns["latency"]:
+        pass
+    elif not timed:
         cells = ["-", "-"]
     elif latency is None:
         cells = [row["status"].get(device) or "-", "-"]
@@ -128,12 +131,15 @@ def campaign_tables(
         for col in ("FLOPs", "MACs", "params") + (("peak mem",) if memory else ()):
             table.add_column(col, justify="right")
         columns = {
+            # a plan that only predicts there never times: no latency column of "-"
+            "latency": any(set(r["jobs"].get(device, {})) - {"predict"} for r in rows),
             "predicted": any(device in r["predicted"] for r in rows),
             "energy": any("energy" in r["jobs"].get(device, {}) for r in rows),
         }
-        if device:
+        if device and columns["latency"]:
             table.add_column("latency", justify="right", no_wrap=True)
             table.add_column("GFLOP/s", justify="right")
+        if device:
             if columns["predicted"]:
                 table.add_column("predicted", justify="right", no_wrap=True)
             if columns["energy"]:
@@ -151,12 +157,13 @@ def campaign_tables(
 def _units(device: str | None, memory: bool, columns: Mapping[str, bool]) -> str:
     """What each column of a table is per, and how the derived one is had."""
     per_pass = ["FLOPs", "MACs"] + (["peak mem (predicted)"] if memory else [])
+    timed = bool(device) and columns["latency"]
     if device:
-        per_pass.append("latency (median)")
+        per_pass += ["latency (median)"] if timed else []
         per_pass += ["predicted latency"] if columns["predicted"] else []
         per_pass += ["energy/run"] if columns["energy"] else []
     units = f"per forward pass: {', '.join(per_pass)}"
-    return units + ("; GFLOP/s = FLOPs ÷ latency" if device else "")
+    return units + ("; GFLOP/s = FLOPs ÷ latency" if timed else "")
 
 
 #: How :func:`_coverage_note` words each count of ``table_coverage``.
@@ -185,7 +192,7 @@ def _caption(
     notes = [_units(device, memory, columns)]
     if coverage is not None:
         notes.append(_coverage_note(None, coverage[None]))
-        if device is not None and device in coverage:
+        if device is not None and device in coverage and columns["latency"]:
             notes[-1] += "; " + _coverage_note(device, coverage[device])
     if device and any(device in r.get("noisy", ()) for r in rows):
         notes.append("* spread above the trust threshold (busy machine?): re-run to confirm")
