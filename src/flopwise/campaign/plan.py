@@ -294,7 +294,8 @@ def expand_plan(
     accuracy = _accuracy(data)
     _check_accuracy_keys(accuracy, jobs)
     retries = _integer(data.get("retries", 2), "retries", 0)
-    timeout = _number(data.get("timeout_s", 1800.0), "timeout_s", 0.0, "0: no limit; ")
+    timeout = data.get("timeout_s", 1800.0)  # None (from Python) or 0: no limit
+    timeout = None if timeout is None else _number(timeout, "timeout_s", 0.0, "0: no limit; ")
     workers = data.get("workers")
     return Plan(
         name=name,
