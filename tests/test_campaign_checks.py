@@ -495,3 +495,19 @@ def test_a_plan_that_never_times_has_no_latency_column(tmp_path, capsys):
     assert [c.strip() for c in line.split("│")[1:-1]][2:] == ["4 G", "2 G", "7", "1.5 ms"]
     flat = _flat(out)
     assert "timed on" not in flat and "per forward pass: FLOPs, MACs, predicted latency" in flat
+
+
+def test_the_noisy_mark_follows_the_latency_shown(tmp_path, capsys):
+    """Measure's trustworthy 500 ms is shown; the energy job's noisy timing (not shown) must
+    not put a '*' on it."""
+
+    def results(job) -> dict:
+        res = _results(job)
+        if job.action == "energy" and res["ok"]:
+            res["document"]["measured"]["latency"]["trustworthy"] = False
+        return res
+
+    out = _report(tmp_path, capsys, AnswerAtOnce(results), actions=("count", "measure", "energy"))
+    line = next(t for t in out.splitlines() if "torchvision:alexnet" in t)
+    assert "500 ms " in line and "500 ms*" not in line
+    assert "spread above the trust threshold" not in out

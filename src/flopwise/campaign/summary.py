@@ -100,15 +100,16 @@ def _absorb(row: dict[str, Any], section: dict[str, Any], doc: dict[str, Any]) -
     latency = measured_latency(doc)
     if latency is not None and (action == "measure" or device not in row["latency"]):
         row["latency"][device] = latency  # measure's own timing beats energy's
+        # the '*' of the report marks the timing shown, whichever job it came from
+        measured = (doc.get("measured") or {}).get("latency")
+        noisy = isinstance(measured, dict) and measured.get("trustworthy") is False
+        (set.add if noisy else set.discard)(row.setdefault("noisy", set()), device)
     energy = doc.get("energy") or {}
     joules = _number(energy.get("joules_per_run"))
     if joules is not None:
         row["energy"][device] = joules
         if not energy.get("measured"):
             row["energy_estimated"].add(device)
-    measured = (doc.get("measured") or {}).get("latency")
-    if isinstance(measured, dict) and measured.get("trustworthy") is False:
-        row.setdefault("noisy", set()).add(device)
 
 
 def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
