@@ -44,11 +44,13 @@ def _ok(document: dict[str, Any]) -> dict[str, Any]:
 
 
 # Four models, hand-picked: (FLOPs, accuracy, latency on cpu, latency on the GPU kind).
+# Real names (a plan refuses a model no source knows), called a, b, c, d in the comments;
+# the figures are made up.
 MODELS = {
-    "torchvision:a": (100, 70.0, 1.0, 0.10),
-    "torchvision:b": (200, 75.0, 2.0, 0.05),  # on the GPU b beats a on both axes
-    "torchvision:c": (300, 72.0, 3.0, 0.30),  # dominated by b everywhere (slower, worse)
-    "torchvision:d": (400, 80.0, 4.0, 0.40),
+    "torchvision:alexnet": (100, 70.0, 1.0, 0.10),
+    "torchvision:resnet18": (200, 75.0, 2.0, 0.05),  # on the GPU b beats a on both axes
+    "torchvision:vgg11": (300, 72.0, 3.0, 0.30),  # dominated by b everywhere (slower, worse)
+    "torchvision:vit_b_16": (400, 80.0, 4.0, 0.40),
 }
 
 
@@ -78,7 +80,11 @@ def _plan(accuracy: bool):
     }
     if accuracy:
         # Keyed three ways: the spec, the bare name, and one model left without accuracy.
-        data["accuracy"] = {"torchvision:a": 70.0, "b": 75.0, "torchvision:c": 72.0}
+        data["accuracy"] = {
+            "torchvision:alexnet": 70.0,
+            "resnet18": 75.0,
+            "torchvision:vgg11": 72.0,
+        }
     return expand_plan(data)
 
 
@@ -96,10 +102,14 @@ def test_pareto_front_against_flops_per_device(tmp_path):
     # Latency against FLOPs (more FLOPs is the benefit). On the CPU latency grows with the
     # FLOPs, so no model beats another on both: all four are on the front.
     assert fronts["cpu"]["cost"] == "latency" and fronts["cpu"]["benefit"] == "flops"
-    assert [m for m, _, _ in _front(fronts, "cpu")] == ["a", "b", "c", "d"]
+    assert [m for m, _, _ in _front(fronts, "cpu")] == ["alexnet", "resnet18", "vgg11", "vit_b_16"]
     # On the L4, b (0.05 s, 200 FLOPs) dominates a (0.10 s, 100 FLOPs); c and d are slower
     # with more FLOPs and stay. Sorted by cost.
-    assert _front(fronts, "nvidia-l4") == [("b", 0.05, 200.0), ("c", 0.3, 300.0), ("d", 0.4, 400.0)]
+    assert _front(fronts, "nvidia-l4") == [
+        ("resnet18", 0.05, 200.0),
+        ("vgg11", 0.3, 300.0),
+        ("vit_b_16", 0.4, 400.0),
+    ]
     assert fronts["nvidia-l4"]["n"] == 4 and fronts["nvidia-l4"]["left_out"] == 0
 
 
@@ -107,29 +117,29 @@ def test_pareto_front_against_the_plans_accuracy_and_energy(tmp_path):
     # Energy measured on the CPU only: there it replaces latency as the cost. d is the
     # cheapest but has no accuracy in the plan's table, so it is left out.
     energy = {
-        ("torchvision:a", "cpu"): 5.0,
-        ("torchvision:b", "cpu"): 4.0,
-        ("torchvision:c", "cpu"): 3.0,
-        ("torchvision:d", "cpu"): 1.0,
+        ("torchvision:alexnet", "cpu"): 5.0,
+        ("torchvision:resnet18", "cpu"): 4.0,
+        ("torchvision:vgg11", "cpu"): 3.0,
+        ("torchvision:vit_b_16", "cpu"): 1.0,
     }
     with Store(tmp_path / "r.sqlite") as store:
         run_campaign(_plan(accuracy=True), store, FakeExecutor(_documents(energy)))
         rows = campaign_rows(store, "pareto")
         fronts = pareto_fronts(rows)
     assert {r["model"]: r["accuracy"] for r in rows} == {
-        "torchvision:a": 70.0,
-        "torchvision:b": 75.0,
-        "torchvision:c": 72.0,
-        "torchvision:d": None,  # not in the table: left out of the fronts
+        "torchvision:alexnet": 70.0,
+        "torchvision:resnet18": 75.0,
+        "torchvision:vgg11": 72.0,
+        "torchvision:vit_b_16": None,  # not in the table: left out of the fronts
     }
     cpu = fronts["cpu"]
     assert (cpu["cost"], cpu["benefit"], cpu["n"], cpu["left_out"]) == ("energy", "accuracy", 3, 1)
     # a (5 J, 70) is dominated by c (3 J, 72) and by b (4 J, 75); c and b trade off.
-    assert _front(fronts, "cpu") == [("c", 3.0, 72.0), ("b", 4.0, 75.0)]
+    assert _front(fronts, "cpu") == [("vgg11", 3.0, 72.0), ("resnet18", 4.0, 75.0)]
     # The L4 has no energy: latency. b (0.05 s, 75) dominates a and c.
     l4 = fronts["nvidia-l4"]
     assert (l4["cost"], l4["benefit"]) == ("latency", "accuracy")
-    assert _front(fronts, "nvidia-l4") == [("b", 0.05, 75.0)]
+    assert _front(fronts, "nvidia-l4") == [("resnet18", 0.05, 75.0)]
 
 
 def test_report_campaign_prints_the_fronts(tmp_path, capsys):
@@ -150,15 +160,15 @@ def test_report_campaign_prints_the_fronts(tmp_path, capsys):
 def test_plan_accuracy_finds_specs_names_and_grid_points(tmp_path):
     (tmp_path / "models.py").write_text(FACTORY)
     accuracy = {
-        "torchvision:a": 1.0,  # a spec
-        "b": 2.0,  # a bare name
+        "torchvision:alexnet": 1.0,  # a spec
+        "resnet18": 2.0,  # a bare name
         "models.py:mlp(depth=1,width=8)": 3.0,  # a grid point, file without its folder
         "mlp(depth=2,width=8)": 4.0,  # a grid point without the file
         "mlp": 5.0,  # the factory: every other grid point
     }
     plan = expand_plan(
         {
-            "models": ["torchvision:a", "torchvision:b", "torchvision:c"],
+            "models": ["torchvision:alexnet", "torchvision:resnet18", "torchvision:vgg11"],
             "factories": {"path": "models.py:mlp", "grid": {"width": [8, 16], "depth": [1, 2]}},
             "accuracy": accuracy,
         },
@@ -166,9 +176,9 @@ def test_plan_accuracy_finds_specs_names_and_grid_points(tmp_path):
     )
     got = {job.label.rpartition("/")[2]: plan.accuracy_of(job) for job in plan.jobs}
     assert got == {
-        "torchvision:a": 1.0,
-        "torchvision:b": 2.0,
-        "torchvision:c": None,
+        "torchvision:alexnet": 1.0,
+        "torchvision:resnet18": 2.0,
+        "torchvision:vgg11": None,
         "models.py:mlp(depth=1,width=8)": 3.0,
         "models.py:mlp(depth=2,width=8)": 4.0,
         "models.py:mlp(depth=1,width=16)": 5.0,
@@ -180,10 +190,10 @@ def test_plan_accuracy_table_is_checked():
     from flopwise.campaign import PlanError
 
     with pytest.raises(PlanError, match=r"\[accuracy\]"):
-        expand_plan({"models": ["torchvision:a"], "accuracy": {"a": "high"}})
+        expand_plan({"models": ["torchvision:alexnet"], "accuracy": {"alexnet": "high"}})
     # The table changes no measurement: the plan hash ignores it.
-    base = {"models": ["torchvision:a"]}
-    assert expand_plan(base).hash == expand_plan({**base, "accuracy": {"a": 1.0}}).hash
+    base = {"models": ["torchvision:alexnet"]}
+    assert expand_plan(base).hash == expand_plan({**base, "accuracy": {"alexnet": 1.0}}).hash
 
 
 # -- predict --calibrate --from-campaign ----------------------------------------------------
@@ -268,7 +278,7 @@ def test_calibration_from_a_campaigns_timings(tmp_path):
 
     with pytest.raises(FlopwiseError, match="selects 2 of the campaign's timed device kinds"):
         campaign_calibration("cal", db, device="auto")
-    with pytest.raises(FlopwiseError, match="no stored timings"):
+    with pytest.raises(FlopwiseError, match="no campaign 'nothing' .*; known: cal"):
         campaign_calibration("nothing", db)
 
 

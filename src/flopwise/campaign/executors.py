@@ -110,6 +110,10 @@ class LocalExecutor(Executor):
     """
 
     name = "local"
+    #: What a worker process runs (a test replaces it) and the seconds it may take to be
+    #: ready (importing torch and flopwise).
+    worker_target = staticmethod(_worker_main)
+    ready_timeout_s: float = _READY_TIMEOUT_S
 
     def __init__(self, workers: int | None = None, timeout_s: float | None = None) -> None:
         self.workers = max(1, workers or min(os.cpu_count() or 1, 8))
@@ -134,18 +138,28 @@ class LocalExecutor(Executor):
 
     def _start_slot(self) -> _Slot:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        process = self._ctx.Process(target=self.worker_target, args=(child,), daemon=True)
         process.start()
         child.close()
+        # Wait for "ready" or the process's end, whichever comes first: a worker that dies
+        # while importing does not always close the pipe, and must not cost the whole wait.
+        wait([parent, process.sentinel], timeout=self.ready_timeout_s)
         try:
-            ready = parent.poll(_READY_TIMEOUT_S) and parent.recv() == "ready"
+            ready = parent.poll() and parent.recv() == "ready"
         except (EOFError, OSError):  # it died while importing
             ready = False
         if not ready:
             process.kill()
             process.join(timeout=5)
+            if process.exitcode not in (None, -signal.SIGKILL):
+                raise FlopwiseError(
+                    f"a campaign worker process exited with status {process.exitcode} before "
+                    "it was ready (its error is above; a driver script must be a file that "
+                    "guards its code with `if __name__ == '__main__':`, for spawned workers "
+                    "import it again)"
+                )
             raise FlopwiseError(
-                f"a campaign worker process did not start within {_READY_TIMEOUT_S} s"
+                f"a campaign worker process did not start within {self.ready_timeout_s:g} s"
             )
         slot = _Slot(process=process, conn=parent)
         self._slots.append(slot)

@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -174,10 +175,9 @@ class Plan:
         (``models.py:make(depth=2,width=64)``) or without the source prefix or file
         (``resnet18`` for ``torchvision:resnet18``, ``make(depth=2,width=64)``); None when
         the table has none. The label comes first: a grid point beats its factory."""
-        for text in (job.label, job.model):
-            for name in (text, os.path.basename(text), text.rpartition(":")[2]):
-                if name in self.accuracy:
-                    return self.accuracy[name]
+        for name in accuracy_keys(job):
+            if name in self.accuracy:
+                return self.accuracy[name]
         return None
 
     @property
@@ -193,16 +193,33 @@ class Plan:
         jobs one after the other. ``known`` gives seconds per job key (from earlier runs of
         the same jobs); other jobs take the defaults :data:`ESTIMATE_COUNT_S` and budget +
         :data:`ESTIMATE_MEASURE_OVERHEAD_S`."""
+        import heapq
+
         known = known or {}
-        counting = 0.0
+        counting: list[float] = []
         timing = 0.0
         for job in self.jobs:
             if job.timing:
                 budget = float(dict(job.options).get("budget_s", 2.0))
                 timing += known.get(job.key, budget + ESTIMATE_MEASURE_OVERHEAD_S)
             else:
-                counting += known.get(job.key, ESTIMATE_COUNT_S)
-        return counting / max(1, workers) + timing
+                counting.append(known.get(job.key, ESTIMATE_COUNT_S))
+        # Packed as the pool does, each job to the first free worker (longest first): a job
+        # is not split over workers, so one job takes its own time however many there are.
+        loads = [0.0] * max(1, min(workers, len(counting)))
+        for seconds in sorted(counting, reverse=True):
+            heapq.heapreplace(loads, loads[0] + seconds)
+        return max(loads) + timing
+
+
+def accuracy_keys(job: Job) -> list[str]:
+    """The ``[accuracy]`` keys that name ``job``'s model, most specific first: its label
+    and its spec, each as written, without the folder of a factory file and without the
+    source prefix or file."""
+    names = []
+    for text in (job.label, job.model):
+        names += [text, os.path.basename(text), text.rpartition(":")[2]]
+    return list(dict.fromkeys(names))
 
 
 def _digest(obj: Any) -> str:
@@ -221,6 +238,8 @@ def load_plan(path: str | Path) -> Plan:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PlanError(f"no plan file {path}") from None
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise PlanError(f"{path}: not valid TOML: {exc}") from None
     plan = expand_plan(data, base=path.parent, default_name=path.stem)
@@ -247,14 +266,14 @@ def expand_plan(
         raise PlanError(
             f"unknown plan key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_PLAN_KEYS))}"
         )
-    name = str(data.get("name") or default_name)
+    name = str(data.get("name", default_name))
     if not name or ":" in name:
         raise PlanError(f"campaign name {name!r} must be non-empty and hold no ':'")
     model_points = _model_points(data, base)
     input_sets = _expand_inputs(data.get("inputs", {}))
     actions = _actions(data)
     devices = _devices(data)
-    dtype = str(data.get("dtype", "float32"))
+    dtype = _dtype(data)
     measure_options = _measure_options(data)
     jobs: list[Job] = []
     seen: set[str] = set()
@@ -273,20 +292,50 @@ def expand_plan(
                 seen.add(job.key)
                 jobs.append(job)
     accuracy = _accuracy(data)
-    retries = int(data.get("retries", 2))
-    if retries < 0:
-        raise PlanError("retries must be >= 0")
-    timeout = data.get("timeout_s", 1800.0)
+    _check_accuracy_keys(accuracy, jobs)
+    retries = _integer(data.get("retries", 2), "retries", 0)
+    timeout = data.get("timeout_s", 1800.0)  # None (from Python) or 0: no limit
+    timeout = None if timeout is None else _number(timeout, "timeout_s", 0.0, "0: no limit; ")
     workers = data.get("workers")
     return Plan(
         name=name,
         jobs=jobs,
         retries=retries,
-        timeout_s=None if timeout in (None, 0) else float(timeout),
-        workers=None if workers is None else int(workers),
+        timeout_s=timeout or None,
+        workers=None if workers is None else _integer(workers, "workers", 1),
         settings={"dtype": dtype},
         accuracy=accuracy,
     )
+
+
+def _integer(value: Any, key: str, least: int, note: str = "") -> int:
+    """``value`` as an int >= ``least``; anything else (a string, a float) raises."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise PlanError(f"{key} must be an integer >= {least} ({note}got {value!r})")
+    return value
+
+
+def _number(value: Any, key: str, least: float, note: str = "") -> float:
+    """``value`` as a float >= ``least``; anything else (a string, NaN) raises."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= least:
+        raise PlanError(f"{key} must be a number >= {least:g} ({note}got {value!r})")
+    return float(value)
+
+
+def _dtype(data: dict[str, Any]) -> str:
+    """The plan's dtype, as written, checked as the models' floating dtype."""
+    from flopwise.sources.specs import parse_dtype
+
+    dtype = data.get("dtype", "float32")
+    if not isinstance(dtype, str):
+        raise PlanError(f"dtype must be a string such as float32 (got {dtype!r})")
+    try:
+        parsed = parse_dtype(dtype)
+    except FlopwiseError as exc:
+        raise PlanError(f"dtype: {exc}") from None
+    if not parsed.is_floating_point:
+        raise PlanError(f"dtype {dtype!r}: the models' weights need a floating dtype")
+    return dtype
 
 
 def _model_points(
@@ -308,6 +357,10 @@ def _model_points(
 def _actions(data: dict[str, Any]) -> list[str]:
     """The plan's actions (default ``count``); a planned or unknown action raises."""
     actions = _str_list(data.get("actions", ["count"]), "actions")
+    if not actions:
+        raise PlanError(
+            f"actions = [] leaves nothing to run; give some of {', '.join(SUPPORTED_ACTIONS)}"
+        )
     for action in actions:
         if action in PLANNED_ACTIONS:
             raise PlanError(
@@ -329,7 +382,22 @@ def _devices(data: dict[str, Any]) -> list[str]:
             raise PlanError(
                 f"device {device!r}: counts already run on meta tensors; list real devices"
             )
+        if not _is_device_kind(device):
+            raise PlanError(
+                f"device {device!r}: give cpu, cuda (any GPU) or a GPU kind, its name in lower "
+                f"case with '-' for other characters (NVIDIA H100 80GB HBM3: "
+                f"nvidia-h100-80gb-hbm3, or a prefix such as nvidia-h100)"
+            )
     return devices
+
+
+def _is_device_kind(device: str) -> bool:
+    """``cpu``, ``cuda``, or a GPU kind as :func:`~flopwise.campaign.worker.device_kind_of`
+    writes one: words of lower-case letters and digits joined by ``-``, at least two (a
+    vendor and a model), so ``tpu``, ``mps`` or ``cuda:0`` are not taken for one."""
+    if device in ("cpu", "cuda"):
+        return True
+    return re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", device) is not None
 
 
 def _measure_options(data: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -342,18 +410,38 @@ def _measure_options(data: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     unknown = set(measure) - {"budget_s", "repeats", "hardware", "grid", "pue"}
     if unknown:
         raise PlanError(f"[measure]: unknown key(s) {', '.join(sorted(unknown))}")
+    budget = _number(measure.get("budget_s", 2.0), "[measure] budget_s", 0.0)
+    if budget == 0:
+        raise PlanError("[measure] budget_s must be > 0 (or give repeats = N)")
     options: dict[str, Any] = {
-        "budget_s": float(measure.get("budget_s", 2.0)),
-        "repeats": int(measure.get("repeats", 0)),
+        "budget_s": budget,
+        "repeats": _integer(
+            measure.get("repeats", 0), "[measure] repeats", 0, "0: the budget decides; "
+        ),
         # The hardware profile of the roofline: "host" measures (once, cached) the
         # ceilings of the machine each job runs on.
-        "hardware": str(measure.get("hardware", "host")),
+        "hardware": _hardware_option(measure.get("hardware", "host")),
     }
     if "grid" in measure:
         options["grid"] = _grid_option(measure["grid"])
     if "pue" in measure:
         options["pue"] = _pue_option(measure["pue"])
     return tuple(sorted(options.items()))
+
+
+def _hardware_option(value: Any) -> str:
+    """``[measure] hardware``: ``host`` (each worker's own, measured there) or a profile
+    :func:`~flopwise.measure.hardware.get_profile` knows, checked now."""
+    from flopwise.measure.hardware import get_profile
+
+    text = str(value)
+    if text == "host" or text.startswith("host:"):
+        return text
+    try:
+        get_profile(text, measure_if_missing=False)
+    except FlopwiseError as exc:
+        raise PlanError(f"[measure] hardware: {exc}") from None
+    return text
 
 
 def _grid_option(value: Any) -> str:
@@ -385,6 +473,19 @@ def _accuracy(data: dict[str, Any]) -> dict[str, float]:
     return {str(k): float(v) for k, v in accuracy.items()}
 
 
+def _check_accuracy_keys(accuracy: dict[str, float], jobs: list[Job]) -> None:
+    """Refuse an ``[accuracy]`` key that names no model of the plan (a typo would leave
+    that model out of the Pareto front without a word)."""
+    import difflib
+
+    names = {name for job in jobs for name in accuracy_keys(job)}
+    for key in accuracy:
+        if key not in names:
+            close = difflib.get_close_matches(key, sorted(names), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise PlanError(f"[accuracy] {key!r} names no model of the plan{hint}")
+
+
 def _str_list(value: Any, key: str) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -410,8 +511,21 @@ def _expand_models(names: Sequence[str]) -> list[str]:
                 raise PlanError(f"models: {name!r} matches no model")
             out += found
         else:
+            _check_model(name, (), "models")
             out.append(name)
     return list(dict.fromkeys(out))
+
+
+def _check_model(spec: str, params: Sequence[str], where: str) -> None:
+    """Refuse, before anything runs, a model no worker could build (a name no source knows,
+    a factory file missing or failing to import, a grid parameter the factory does not
+    take): :func:`~flopwise.sources.models.check_model_spec`."""
+    from flopwise.sources.models import check_model_spec
+
+    try:
+        check_model_spec(spec, params)
+    except FlopwiseError as exc:
+        raise PlanError(f"{where}: {exc}") from None
 
 
 #: torchvision sub-packages a glob can be restricted to (``torchvision.detection:*``).
@@ -486,6 +600,7 @@ def _expand_factory(entry: dict[str, Any], base: Path) -> list[tuple[str, tuple]
     if unknown:
         raise PlanError(f"[[factories]] {spec}: unknown key(s) {', '.join(sorted(unknown))}")
     names = sorted(grid)
+    _check_model(spec, names, "[[factories]]")
     points = []
     for values in itertools.product(*(grid[n] for n in names)):
         points.append((spec, tuple(zip(names, values, strict=True))))
@@ -499,13 +614,18 @@ def _expand_inputs(section: Any) -> list[tuple[str, ...]]:
     if unknown:
         raise PlanError(f"[inputs]: unknown key(s) {', '.join(sorted(unknown))}")
     sets: list[tuple[str, ...]] = []
-    for entry in section.get("specs", []):
+    specs = section.get("specs", [])
+    if not isinstance(specs, str | list):
+        raise PlanError("inputs.specs must be a spec string or a list of input sets")
+    for entry in [specs] if isinstance(specs, str) else specs:  # one string: one set
         if isinstance(entry, str):
             sets.append((entry,))
-        elif isinstance(entry, list) and all(isinstance(s, str) for s in entry):
+        elif isinstance(entry, list) and entry and all(isinstance(s, str) for s in entry):
             sets.append(tuple(entry))
         else:
-            raise PlanError("inputs.specs entries are a spec string or a list of spec strings")
+            raise PlanError(
+                "inputs.specs entries are a spec string or a non-empty list of spec strings"
+            )
     for sweep in _table_list(section.get("sweep", []), "inputs.sweep"):
         template = sweep.get("template")
         templates = [template] if isinstance(template, str) else template
@@ -522,6 +642,11 @@ def _expand_inputs(section: Any) -> list[tuple[str, ...]]:
                 sets.append(tuple(t.format(**point) for t in templates))
             except KeyError as exc:
                 raise PlanError(f"[[inputs.sweep]] template field {exc} has no values") from None
+            except (IndexError, ValueError) as exc:  # {0}, {batch!z}: not a named field
+                raise PlanError(
+                    f"[[inputs.sweep]] template {templates}: {exc}; "
+                    'write fields by name, e.g. "{batch}x3x224x224"'
+                ) from None
     # The specs are checked here, on the driver, so a typo fails before any job runs.
     from flopwise.sources.specs import parse_input_specs
 

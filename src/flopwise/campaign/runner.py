@@ -19,6 +19,7 @@ from typing import Any
 
 from flopwise.campaign.executors import Executor
 from flopwise.campaign.plan import ESTIMATE_COUNT_S, ESTIMATE_MEASURE_OVERHEAD_S, Job, Plan
+from flopwise.errors import FlopwiseError
 from flopwise.store import Store
 
 LABEL_PREFIX = "campaign:"
@@ -52,6 +53,24 @@ def stored_jobs(store: Store, name: str, plan_hash: str | None = None) -> dict[s
             continue
         out.setdefault(fields["job_key"], []).append(info)
     return out
+
+
+def campaign_names(store: Store) -> list[str]:
+    """The names of every campaign with a run in ``store``, sorted."""
+    names = {f["name"] for i in store.list_runs(limit=None) if (f := parse_label(i.label))}
+    return sorted(names)
+
+
+def no_such_campaign(store: Store, name: str) -> FlopwiseError:
+    """The error for a campaign ``name`` that ``store`` holds no run of: it names the
+    campaigns it does hold (a typo shows at once)."""
+    known = campaign_names(store)
+    if not known:
+        return FlopwiseError(
+            f"no campaign {name!r}: no campaign has been stored in {store.path} yet "
+            "(flopwise campaign PLAN.toml)"
+        )
+    return FlopwiseError(f"no campaign {name!r} in {store.path}; known: {', '.join(known)}")
 
 
 def done_keys(store: Store, plan: Plan) -> set[str]:
@@ -178,6 +197,7 @@ def _record(store: Store, plan: Plan, job: Job, res: dict[str, Any], attempts: i
     section = {
         "name": plan.name,
         "plan_hash": plan.hash,
+        "plan_jobs": len(plan.jobs),  # so a report can say how much of the plan is stored
         "job_key": job.key,
         "job": job.to_dict(),
         "action": job.action,

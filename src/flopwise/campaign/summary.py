@@ -4,6 +4,7 @@ results per model × inputs, proxy correlations and Pareto fronts (rendered by
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,18 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _take_counts(row: dict[str, Any], totals: dict[str, Any]) -> None:
+    """Set the row's FLOPs, MACs, params and bytes from a profile's ``totals``."""
+    row.update(
+        flops=totals.get("flops"),
+        macs=totals.get("macs"),
+        params=totals.get("params"),
+        bytes=(totals.get("bytes_read") or 0) + (totals.get("bytes_written") or 0)
+        if totals
+        else None,
+    )
+
+
 def _absorb(row: dict[str, Any], section: dict[str, Any], doc: dict[str, Any]) -> None:
     """Add one stored job (its ``campaign`` section and document) to its row."""
     action, device, status = section["action"], section["device"], section["status"]
@@ -63,15 +76,13 @@ def _absorb(row: dict[str, Any], section: dict[str, Any], doc: dict[str, Any]) -
     if action == "count":
         row["count_status"] = status
         row["fallback"] = doc.get("fallback")
-        row.update(
-            flops=totals.get("flops"),
-            macs=totals.get("macs"),
-            params=totals.get("params"),
-            bytes=(totals.get("bytes_read") or 0) + (totals.get("bytes_written") or 0)
-            if totals
-            else None,
-        )
+        _take_counts(row, totals)
         return
+    if action in ("measure", "energy") and row["count_status"] is None and totals:
+        # A timed profile counts too (flopwise profile --measure): its counts fill a row
+        # the plan has no count job for; a count job's, stored or not yet, takes precedence.
+        row["count_status"] = status
+        _take_counts(row, totals)
     if action == "memory":
         row["memory_status"] = status
         peak = doc.get("peak_bytes")
@@ -89,15 +100,16 @@ def _absorb(row: dict[str, Any], section: dict[str, Any], doc: dict[str, Any]) -
     latency = measured_latency(doc)
     if latency is not None and (action == "measure" or device not in row["latency"]):
         row["latency"][device] = latency  # measure's own timing beats energy's
+        # the '*' of the report marks the timing shown, whichever job it came from
+        measured = (doc.get("measured") or {}).get("latency")
+        noisy = isinstance(measured, dict) and measured.get("trustworthy") is False
+        (set.add if noisy else set.discard)(row.setdefault("noisy", set()), device)
     energy = doc.get("energy") or {}
     joules = _number(energy.get("joules_per_run"))
     if joules is not None:
         row["energy"][device] = joules
         if not energy.get("measured"):
             row["energy_estimated"].add(device)
-    measured = (doc.get("measured") or {}).get("latency")
-    if isinstance(measured, dict) and measured.get("trustworthy") is False:
-        row.setdefault("noisy", set()).add(device)
 
 
 def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
@@ -112,15 +124,7 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
     ``status[device]`` (of the timing jobs: failed if one failed),
     ``jobs[device][action]`` (each job's status) and ``flops_per_second[device]``
     (achieved FLOP/s: :func:`flops_per_second`)."""
-    from flopwise.campaign.runner import parse_label, stored_jobs
-
-    runs = stored_jobs(store, name, plan_hash)
-    if not runs:
-        return []
-    if plan_hash is None:  # the newest plan: the one of the newest run
-        newest = max((r for rs in runs.values() for r in rs), key=lambda r: r.id)
-        plan_hash = parse_label(newest.label)["plan_hash"]
-        runs = stored_jobs(store, name, plan_hash)
+    runs = _plan_runs(store, name, plan_hash)
     rows: dict[tuple, dict] = {}
     for infos in runs.values():
         info = infos[0]  # newest first
@@ -133,7 +137,101 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
         _absorb(row, section, doc)
     for row in rows.values():
         row["flops_per_second"] = flops_per_second(row)
-    return sorted(rows.values(), key=lambda r: (r["model"], r["inputs"]))
+    return sorted(rows.values(), key=lambda r: (_natural(r["model"]), _natural(r["inputs"])))
+
+
+def _natural(text: str) -> list[Any]:
+    """A sort key that orders the numbers in ``text`` by value: ``mlp(width=4)`` before
+    ``mlp(width=16)``, batch 8 before batch 16."""
+    # re.split with a group alternates text and digits: text at even places, digits at odd.
+    return [int(t) if i % 2 else t for i, t in enumerate(re.split(r"(\d+)", text))]
+
+
+def _plan_runs(store, name: str, plan_hash: str | None) -> dict[str, list[Any]]:
+    """:func:`~flopwise.campaign.runner.stored_jobs` of campaign ``name`` under
+    ``plan_hash``, or, when None, under the plan of the newest run of that name."""
+    from flopwise.campaign.runner import parse_label, stored_jobs
+
+    runs = stored_jobs(store, name, plan_hash)
+    if runs and plan_hash is None:
+        newest = max((r for rs in runs.values() for r in rs), key=lambda r: r.id)
+        runs = stored_jobs(store, name, parse_label(newest.label)["plan_hash"])
+    return runs
+
+
+def job_coverage(store, name: str, plan_hash: str | None = None) -> dict[str, Any]:
+    """How much of campaign ``name``'s plan (``plan_hash``, else the newest one) is stored:
+    ``plan_hash``; ``jobs``, the plan's job count (None for runs stored before campaigns
+    recorded it); ``stored``, the job keys with a run; ``ok`` and ``failed``, those whose
+    newest run has that status."""
+    from flopwise.campaign.runner import parse_label
+
+    runs = _plan_runs(store, name, plan_hash)
+    newest = [infos[0] for infos in runs.values()]
+    statuses = [parse_label(info.label)["status"] for info in newest]
+    jobs = None
+    if newest:
+        section = store.get(max(newest, key=lambda r: r.id).id).get("campaign", {})
+        jobs = section.get("plan_jobs")
+        plan_hash = section.get("plan_hash", plan_hash)
+    return {
+        "plan_hash": plan_hash,
+        "jobs": jobs if isinstance(jobs, int) else None,
+        "stored": len(newest),
+        "ok": statuses.count("ok"),
+        "failed": statuses.count("failed"),
+    }
+
+
+def failed_jobs(store, name: str, plan_hash: str | None = None) -> list[dict[str, Any]]:
+    """The jobs of campaign ``name``'s plan (``plan_hash``, else the newest) whose newest run
+    failed, in natural order: ``model``, ``inputs``, ``action``, ``device``, ``attempts``
+    and ``error`` (its first line; the traceback stays in the stored run)."""
+    from flopwise.campaign.runner import parse_label
+
+    out = []
+    for infos in _plan_runs(store, name, plan_hash).values():
+        if parse_label(infos[0].label)["status"] != "failed":
+            continue
+        section = store.get(infos[0].id)["campaign"]
+        error = str(section.get("error") or "(no error recorded)")
+        out.append(
+            {
+                "model": infos[0].model,
+                "inputs": " ".join(section["job"]["inputs"]) or "(default)",
+                "action": section["action"],
+                "device": section["device"],
+                "attempts": section.get("attempts"),
+                "error": error.strip().splitlines()[0] if error.strip() else error,
+            }
+        )
+    return sorted(out, key=lambda f: (_natural(f["model"]), _natural(f["inputs"]), f["action"]))
+
+
+def table_coverage(rows: list[dict]) -> dict[str | None, dict[str, int]]:
+    """How many of ``rows`` (model × inputs) have each table's figures: under ``None`` (the
+    counts) ``rows``, ``counted`` (a count ok), ``count failed``; under each device kind
+    with jobs, ``rows``, ``timed`` (a latency), ``timing failed`` (a timing job failed and
+    no latency) and ``not timed`` (no timing job stored there yet)."""
+    out: dict[str | None, dict[str, int]] = {
+        None: {
+            "rows": len(rows),
+            "counted": sum(r["count_status"] == "ok" for r in rows),
+            "count failed": sum(r["count_status"] == "failed" for r in rows),
+        }
+    }
+    for device in sorted({d for r in rows for d in r["jobs"]}):
+        timed = sum(r["latency"].get(device) is not None for r in rows)
+        failed = sum(
+            r["latency"].get(device) is None and r["status"].get(device) == "failed" for r in rows
+        )
+        out[device] = {
+            "rows": len(rows),
+            "timed": timed,
+            "timing failed": failed,
+            "not timed": len(rows) - timed - failed,
+        }
+    return out
 
 
 def flops_per_second(row: dict[str, Any]) -> dict[str, float]:
@@ -262,20 +360,36 @@ class CampaignSummary:
     correlations: dict[str, dict[str, tuple[float, float, int]]]
     agreement: list[tuple[str, str, float, int]]
     fronts: dict[str, dict[str, Any]]
+    #: :func:`job_coverage`: how much of the plan is stored.
+    jobs: dict[str, Any]
+    #: :func:`table_coverage`: how many rows each table has figures for.
+    coverage: dict[str | None, dict[str, int]]
+    #: :func:`failed_jobs`: the jobs whose newest run failed, with their errors.
+    failures: list[dict[str, Any]]
 
 
 def campaign_summary(name: str, db: Any = None) -> CampaignSummary:
     """The :class:`CampaignSummary` of campaign ``name`` in the results database at ``db``
-    (None: the default one); raises :class:`FlopwiseError` when nothing of it is stored."""
-    rows = load_campaign_rows(name, db)
-    if not rows:
-        raise FlopwiseError(f"no campaign {name!r} in the results store (flopwise campaign PLAN)")
+    (None: the default one); raises :class:`FlopwiseError` when nothing of it is stored,
+    naming the campaigns that are."""
+    from flopwise.campaign.runner import no_such_campaign
+    from flopwise.store import Store
+
+    with Store(db, create=False, readonly=True) as store:
+        rows = campaign_rows(store, name)
+        if not rows:
+            raise no_such_campaign(store, name)
+        jobs = job_coverage(store, name)
+        failures = failed_jobs(store, name)
     return CampaignSummary(
         name=name,
         rows=rows,
         correlations=proxy_correlations(rows),
         agreement=device_agreement(rows),
         fronts=pareto_fronts(rows),
+        jobs=jobs,
+        coverage=table_coverage(rows),
+        failures=failures,
     )
 
 
@@ -283,21 +397,35 @@ def campaign_summary(name: str, db: Any = None) -> CampaignSummary:
 
 
 def campaign_kinds(name: str, db: Path | None = None) -> dict[str, list[int]]:
-    """The stored run ids of campaign ``name``'s successful timings, by device kind: the
-    newest ``ok`` measure run of every job key (whatever plan hash it ran under) that
-    carries a latency."""
-    from flopwise.campaign.runner import parse_label, stored_jobs
+    """The stored run ids of campaign ``name``'s successful timings, by device kind: one per
+    model × inputs × device × dtype (whatever plan hash it ran under), the newest ``ok``
+    timing that carries a latency, a ``measure`` job's before an ``energy`` job's (as the
+    report's latency), so a model timed by both is one sample, not two. Raises when no
+    run of campaign ``name`` is stored at all."""
+    from flopwise.campaign.runner import no_such_campaign, parse_label, stored_jobs
     from flopwise.store import Store
 
-    out: dict[str, list[int]] = {}
+    best: dict[tuple, tuple[tuple[bool, int], int, str]] = {}
     with Store(db, create=False, readonly=True) as store:
-        for runs in stored_jobs(store, name).values():
+        jobs = stored_jobs(store, name)
+        if not jobs:
+            raise no_such_campaign(store, name)
+        for runs in jobs.values():
             ok = [r for r in runs if parse_label(r.label)["status"] == "ok"]
-            if not ok or ok[0].kind != "measure":
+            if not ok or ok[0].kind != "measure":  # the store's kind of every timing job
                 continue
             doc = store.get(ok[0].id)
-            if measured_latency(doc) is not None:
-                out.setdefault(doc["campaign"]["device"], []).append(ok[0].id)
+            if measured_latency(doc) is None:
+                continue
+            section = doc["campaign"]
+            job, device = section["job"], section["device"]
+            where = (ok[0].model, tuple(job["inputs"]), device, job.get("dtype"))
+            rank = (section["action"] == "measure", ok[0].id)
+            if where not in best or rank > best[where][0]:
+                best[where] = (rank, ok[0].id, device)
+    out: dict[str, list[int]] = {}
+    for _, run_id, device in best.values():
+        out.setdefault(device, []).append(run_id)
     return out
 
 

@@ -64,18 +64,28 @@ def report(
 
 def _campaign_report(name: str, db: Path | None) -> None:
     from flopwise.campaign.summary import campaign_summary
-    from flopwise.report.campaign import campaign_tables, pareto_tables, proxy_table
+    from flopwise.report.campaign import (
+        campaign_tables,
+        failures_table,
+        jobs_line,
+        pareto_tables,
+        proxy_table,
+    )
     from flopwise.report.console import stdout_console
 
     summary = campaign_summary(name, db)
     console = stdout_console()
-    for table in campaign_tables(summary.rows, name):
+    console.print(jobs_line(summary.jobs, name), highlight=False)
+    for table in campaign_tables(summary.rows, name, summary.coverage):
         console.print(table)
     correlations = proxy_table(summary.correlations, summary.agreement, name)
     if correlations is not None:
         console.print(correlations)
     for table in pareto_tables(summary.fronts, name):
         console.print(table)
+    failures = failures_table(summary.failures, name)
+    if failures is not None:
+        console.print(failures)
 
 
 def register(app: typer.Typer) -> None:

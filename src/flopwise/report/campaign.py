@@ -10,12 +10,14 @@ from typing import Any
 
 from rich.table import Table
 
-from flopwise.units import seconds, si
+from flopwise.units import seconds, si, si_fine
 
 __all__ = [
     "campaign_tables",
     "dry_run_lines",
     "duration",
+    "failures_table",
+    "jobs_line",
     "pareto_tables",
     "proxy_table",
     "summary_table",
@@ -30,10 +32,8 @@ def summary_table(result: Any, counts: Mapping[tuple[str, str], Mapping[str, int
     with ``result``'s plan, wall time and whether it was interrupted."""
     plan = result.plan
     state = " (interrupted)" if result.interrupted else ""
-    table = Table(
-        title=f"campaign {plan.name} · plan {plan.hash} · {result.wall_s:.1f} s{state}",
-        title_justify="left",
-    )
+    title = f"campaign {plan.name} · plan {plan.hash} · {result.wall_s:.1f} s{state}"
+    table = Table(title=title, title_justify="left", min_width=len(title))
     table.add_column("action")
     table.add_column("device")
     for name in _COUNTS:
@@ -55,7 +55,10 @@ def _device_cells(row: dict, device: str, columns: dict[str, bool]) -> list[str]
     jobs = row["jobs"].get(device, {})
     timed = {a: s for a, s in jobs.items() if a != "predict"}
     latency = row["latency"].get(device)
-    if not timed:
+    cells: list[str] = []
+    if not columns["latency"]:
+        pass
+    elif not timed:
         cells = ["-", "-"]
     elif latency is None:
         cells = [row["status"].get(device) or "-", "-"]
@@ -71,7 +74,7 @@ def _device_cells(row: dict, device: str, columns: dict[str, bool]) -> list[str]
         joules = row["energy"].get(device)
         mark = "~" if device in row["energy_estimated"] else ""
         failed = jobs.get("energy") == "failed"
-        cells.append("failed" if failed else "-" if joules is None else f"{joules:.3g} J{mark}")
+        cells.append("failed" if failed else "-" if joules is None else si_fine(joules, "J") + mark)
     return cells
 
 
@@ -96,12 +99,27 @@ def _count_cells(row: dict, memory: bool) -> list[str]:
     return cells
 
 
-def campaign_tables(rows: list[dict], name: str) -> list[Table]:
+def jobs_line(jobs: Mapping[str, Any], name: str) -> str:
+    """One line: how much of campaign ``name``'s plan is stored (``job_coverage``)."""
+    stored = f"{jobs['stored']} of {jobs['jobs']}" if jobs["jobs"] else f"{jobs['stored']}"
+    line = (
+        f"campaign {name} · plan {jobs['plan_hash']} · {stored} jobs stored: "
+        f"{jobs['ok']} ok, {jobs['failed']} failed"
+    )
+    if jobs["jobs"] and jobs["stored"] < jobs["jobs"]:
+        line += f"; {jobs['jobs'] - jobs['stored']} not run yet (run the plan again to finish)"
+    return line
+
+
+def campaign_tables(
+    rows: list[dict], name: str, coverage: Mapping[str | None, Mapping[str, int]] | None = None
+) -> list[Table]:
     """One rich table per device kind that has timed or predicted jobs (model, inputs,
     FLOPs, MACs, params, the predicted peak memory where the plan asked for it, latency,
     GFLOP/s, and the predicted latency and energy per run where there are some; every row
     of the campaign, ``-`` where nothing ran on the device), or the counts alone when no
-    job ran on a device."""
+    job ran on a device. Each caption states the units of its columns and, with
+    ``coverage`` (``table_coverage``), how many rows have figures."""
     devices = sorted({d for r in rows for d in r["jobs"]})
     memory = any(r["memory_status"] is not None for r in rows)
     tables = []
@@ -113,12 +131,15 @@ def campaign_tables(rows: list[dict], name: str) -> list[Table]:
         for col in ("FLOPs", "MACs", "params") + (("peak mem",) if memory else ()):
             table.add_column(col, justify="right")
         columns = {
+            # a plan that only predicts there never times: no latency column of "-"
+            "latency": any(set(r["jobs"].get(device, {})) - {"predict"} for r in rows),
             "predicted": any(device in r["predicted"] for r in rows),
             "energy": any("energy" in r["jobs"].get(device, {}) for r in rows),
         }
-        if device:
+        if device and columns["latency"]:
             table.add_column("latency", justify="right", no_wrap=True)
             table.add_column("GFLOP/s", justify="right")
+        if device:
             if columns["predicted"]:
                 table.add_column("predicted", justify="right", no_wrap=True)
             if columns["energy"]:
@@ -128,14 +149,51 @@ def campaign_tables(rows: list[dict], name: str) -> list[Table]:
             if device:
                 cells += _device_cells(row, device, columns)
             table.add_row(*cells)
-        table.caption = _caption(rows, device)
+        table.caption = _caption(rows, device, memory, columns, coverage)
         tables.append(table)
     return tables
 
 
-def _caption(rows: list[dict], device: str | None) -> str | None:
-    """The footnotes a table's marks need."""
-    notes = []
+def _units(device: str | None, memory: bool, columns: Mapping[str, bool]) -> str:
+    """What each column of a table is per, and how the derived one is had."""
+    per_pass = ["FLOPs", "MACs"] + (["peak mem (predicted)"] if memory else [])
+    timed = bool(device) and columns["latency"]
+    if device:
+        per_pass += ["latency (median)"] if timed else []
+        per_pass += ["predicted latency"] if columns["predicted"] else []
+        per_pass += ["energy/run"] if columns["energy"] else []
+    units = f"per forward pass: {', '.join(per_pass)}"
+    return units + ("; GFLOP/s = FLOPs ÷ latency" if timed else "")
+
+
+#: How :func:`_coverage_note` words each count of ``table_coverage``.
+_NOT_TIMED = {"timing failed": "failed", "not timed": "not timed yet"}
+
+
+def _coverage_note(device: str | None, counts: Mapping[str, int]) -> str:
+    """``2 of 3 rows timed on cpu (1 failed)``, or for the counts ``3 of 3 rows counted``."""
+    if device is None:
+        failed = f" ({counts['count failed']} failed)" if counts["count failed"] else ""
+        return f"{counts['counted']} of {counts['rows']} rows counted{failed}"
+    rest = [f"{counts[k]} {words}" for k, words in _NOT_TIMED.items() if counts[k]]
+    more = f" ({', '.join(rest)})" if rest else ""
+    return f"{counts['timed']} of {counts['rows']} rows timed on {device}{more}"
+
+
+def _caption(
+    rows: list[dict],
+    device: str | None,
+    memory: bool,
+    columns: Mapping[str, bool],
+    coverage: Mapping[str | None, Mapping[str, int]] | None,
+) -> str:
+    """The units of the table's columns, how many rows have figures, and the footnotes its
+    marks need."""
+    notes = [_units(device, memory, columns)]
+    if coverage is not None:
+        notes.append(_coverage_note(None, coverage[None]))
+        if device is not None and device in coverage and columns["latency"]:
+            notes[-1] += "; " + _coverage_note(device, coverage[device])
     if device and any(device in r.get("noisy", ()) for r in rows):
         notes.append("* spread above the trust threshold (busy machine?): re-run to confirm")
     methods = sorted({r["predict_method"][device] for r in rows if device in r["predict_method"]})
@@ -145,7 +203,7 @@ def _caption(rows: list[dict], device: str | None) -> str | None:
         notes.append("~ energy estimated (no power reader: a CPU-time power model)")
     if any(r.get("fallback") for r in rows):
         notes.append("† counted on real CPU tensors (a data-dependent op fails on meta)")
-    return "\n".join(notes) or None
+    return "\n".join(notes)
 
 
 def proxy_table(
@@ -158,7 +216,9 @@ def proxy_table(
     (``device_agreement``); None without timings."""
     if not correlations and not agreement:
         return None
-    table = Table(title=f"campaign {name} · rank correlation with latency", title_justify="left")
+    title = f"campaign {name} · rank correlation with latency"
+    table = Table(title=title, title_justify="left", min_width=len(title))
+    table.caption = "n: model × input rows timed; 1: the same order, -1: reversed"
     for col, justify in (
         ("device", "left"),
         ("against", "left"),
@@ -181,16 +241,14 @@ def pareto_tables(fronts: Mapping[str, Mapping[str, Any]], name: str) -> list[Ta
     for device, front in fronts.items():
         cost, benefit = front["cost"], front["benefit"]
         against = "FLOPs" if benefit == "flops" else benefit
-        table = Table(
-            title=f"campaign {name} · {device} · Pareto front, {cost} against {against}",
-            title_justify="left",
-        )
+        title = f"campaign {name} · {device} · Pareto front, {cost} against {against}"
+        table = Table(title=title, title_justify="left", min_width=len(title))
         table.add_column("model", no_wrap=True)
         table.add_column("inputs", no_wrap=True)
         table.add_column("latency" if cost == "latency" else "energy/run", justify="right")
         table.add_column("accuracy" if benefit == "accuracy" else "FLOPs", justify="right")
         for p in front["front"]:
-            c = seconds(p["cost"]) if cost == "latency" else f"{p['cost']:.4g} J"
+            c = seconds(p["cost"]) if cost == "latency" else si_fine(p["cost"], "J", 4)
             b = f"{p['benefit']:.4g}" if benefit == "accuracy" else si(p["benefit"], "").strip()
             table.add_row(p["model"], p["inputs"], c, b)
         caption = f"{len(front['front'])} of {front['n']} model × input rows on the front"
@@ -199,6 +257,25 @@ def pareto_tables(fronts: Mapping[str, Mapping[str, Any]], name: str) -> list[Ta
         table.caption = caption
         tables.append(table)
     return tables
+
+
+def failures_table(failures: list[Mapping[str, Any]], name: str) -> Table | None:
+    """The failed jobs (``failed_jobs``) and the first line of each error; None if none."""
+    if not failures:
+        return None
+    title = f"campaign {name} · failed jobs"
+    table = Table(title=title, title_justify="left", min_width=len(title))
+    for col in ("model", "inputs", "job", "attempts", "error"):
+        table.add_column(col, justify="right" if col == "attempts" else "left")
+    for f in failures:
+        attempts = "-" if f["attempts"] is None else str(f["attempts"])
+        job = f"{f['action']}@{f['device']}"
+        table.add_row(f["model"], f["inputs"], job, attempts, f["error"])
+    table.caption = (
+        f"{len(failures)} failed job(s), tried again when the plan runs again; "
+        "the tracebacks are in the stored runs (flopwise history)"
+    )
+    return table
 
 
 def dry_run_lines(dry: Any, limit: int) -> list[str]:

@@ -1031,18 +1031,7 @@ def _load_factory(
 ) -> LoadedModel:
     assert factory_name is not None
     label = f"{target}:{factory_name}"
-    factory: Any = module
-    for part in factory_name.split("."):
-        if not hasattr(factory, part):
-            names = [
-                n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))
-            ]
-            close = difflib.get_close_matches(factory_name, names, n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise BadModelFile(f"{target} has no factory {factory_name!r}{hint}")
-        factory = getattr(factory, part)
-    if not callable(factory):
-        raise BadModelFile(f"{label} is not callable (a {type(factory).__name__})")
+    factory = _factory_of(module, target, factory_name)
 
     def call() -> Any:
         try:
@@ -1081,6 +1070,100 @@ def _load_factory(
         example_inputs=example_inputs,
         vocab_size=vocab,
     )
+
+
+def _factory_of(module: Any, target: str, factory_name: str) -> Callable[..., Any]:
+    """The function ``factory_name`` (dotted: ``Class.build``) of ``module``; raises
+    :class:`BadModelFile` with close matches when it is missing or not callable."""
+    factory: Any = module
+    for part in factory_name.split("."):
+        if not hasattr(factory, part):
+            names = [
+                n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))
+            ]
+            close = difflib.get_close_matches(factory_name, names, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise BadModelFile(f"{target} has no factory {factory_name!r}{hint}")
+        factory = getattr(factory, part)
+    if not callable(factory):
+        raise BadModelFile(f"{target}:{factory_name} is not callable (a {type(factory).__name__})")
+    return factory
+
+
+def _check_factory_params(factory: Callable[..., Any], label: str, params: Sequence[str]) -> None:
+    """Raise :class:`BadModelFile` when ``factory(**{p: ... for p in params})`` cannot bind:
+    a parameter it does not take (unless it takes ``**kwargs``) or a required one missing."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to check
+        return
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    takes = [n for n, p in signature.parameters.items() if p.kind in named]
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+    unknown = [p for p in params if p not in takes]
+    if unknown and not open_ended:
+        raise BadModelFile(
+            f"{label} takes no parameter {', '.join(map(repr, unknown))}; "
+            f"it takes {', '.join(takes) or 'none'}"
+        )
+    missing = [
+        n
+        for n, p in signature.parameters.items()
+        if p.kind in named and p.default is inspect.Parameter.empty and n not in params
+    ]
+    if missing:
+        raise BadModelFile(
+            f"{label} needs {', '.join(map(repr, missing))}: give "
+            f"{' and '.join(missing)} in the grid"
+        )
+
+
+def check_model_spec(spec: str, params: Sequence[str] = ()) -> None:
+    """Check, building nothing, that :func:`load_model` can find the model ``spec`` names,
+    called with the keyword arguments ``params`` (a factory's grid): the source prefix,
+    a torchvision or timm name, a built-in or local HF config, a file or module factory
+    (the file is imported, so an import error shows here) and its parameters, an export or
+    ONNX file. Hub repositories and diffusers pipelines are left to load time (no network
+    here). Raises what :func:`load_model` would: :class:`UnknownModel`,
+    :class:`BadModelFile`, :class:`MissingDependency`."""
+    source, target, factory = parse_model_spec(spec)
+    if source == "":
+        source, target = _resolve_bare_name(target)
+    if params and source not in ("file", "module"):
+        raise BadModelFile(
+            f"{spec}: factory parameters are only for file.py:factory or module:factory"
+        )
+    if source == "torchvision":
+        require("torchvision", "vision", "torchvision: models")
+        from torchvision import models
+
+        names = models.list_models()
+        if target.lower() not in {n.lower() for n in names}:
+            raise UnknownModel(
+                _unknown_name_message(f"torchvision:{target}", target, names, "torchvision:")
+            )
+    elif source == "timm":
+        timm = require("timm", "vision", "timm: models")
+        if not timm.is_model(target):
+            raise UnknownModel(
+                _unknown_name_message(f"timm:{target}", target, timm.list_models(), "timm:")
+            )
+    elif source == "hf":
+        from flopwise.sources.hub import is_hub_id
+
+        local = Path(target).expanduser().exists() or target.endswith(".json")
+        if local or resolve_builtin_name(target) is not None or not is_hub_id(target):
+            resolve_config(target)
+    elif source in ("file", "module"):
+        assert factory is not None
+        if source == "file":
+            module = _import_file(Path(target).expanduser())
+        else:
+            module = _import_module(target, spec)
+        function = _factory_of(module, target, factory)
+        _check_factory_params(function, f"{target}:{factory}", params)
+    elif source in ("export", "onnx") and not Path(target).expanduser().is_file():
+        raise BadModelFile(f"model file not found: {target}")
 
 
 class _FactoryFailed(Exception):
