@@ -120,9 +120,9 @@ def test_campaign_rows_carry_flops_per_second(tmp_path):
     with Store(tmp_path / "r.sqlite") as store:
         run_campaign(_plan(accuracy=False), store, FakeExecutor(_documents()))
         rows = {r["model"]: r for r in campaign_rows(store, "pareto")}
-    # torchvision:b: 200 FLOPs, 2.0 s on the CPU, 0.05 s on the L4 (test_campaign_analysis)
-    assert rows["torchvision:b"]["flops_per_second"] == {"cpu": 100.0, "nvidia-l4": 4000.0}
-    assert rows["torchvision:d"]["flops_per_second"] == {"cpu": 100.0, "nvidia-l4": 1000.0}
+    # resnet18 there: 200 FLOPs, 2.0 s on the CPU, 0.05 s on the L4 (test_campaign_analysis)
+    assert rows["torchvision:resnet18"]["flops_per_second"] == {"cpu": 100.0, "nvidia-l4": 4000.0}
+    assert rows["torchvision:vit_b_16"]["flops_per_second"] == {"cpu": 100.0, "nvidia-l4": 1000.0}
 
 
 def test_campaign_table_prints_the_rows_flops_per_second():
