@@ -546,3 +546,33 @@ grid = { width = [4, 8, 16, 32] }
     assert dry.scaled == {left.key: pytest.approx(52.24)}
     assert dry.estimate_s == pytest.approx(52.24)
     assert "1 job(s) scaled by their counted FLOPs" in dry_run_lines(dry, 10)[-1]
+
+
+def test_cli_exits_1_when_a_job_failed_and_0_once_nothing_is_left(tmp_path, capsys):
+    from flopwise.cli import main
+
+    plan_file = write_plan(
+        tmp_path,
+        """
+name = "exits"
+retries = 0
+[[factories]]
+path = "models.py:mlp"
+grid = { width = [4] }
+[[factories]]
+path = "models.py:trouble"
+grid = { mode = ["raise"] }
+""",
+    )
+    db = str(tmp_path / "exits.sqlite")
+    assert main(["campaign", str(plan_file), "--db", db, "--workers", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "ValueError: this model always fails" in captured.out
+    assert "1 job(s) failed (stored with their errors)" in captured.err
+    # Only the failed job runs again, and fails again.
+    assert main(["campaign", str(plan_file), "--db", db, "--workers", "1"]) == 1
+    # Without the failing model nothing is left to fail: 0.
+    plan_file.write_text(
+        plan_file.read_text().split('[[factories]]\npath = "models.py:trouble"')[0]
+    )
+    assert main(["campaign", str(plan_file), "--db", db, "--workers", "1"]) == 0

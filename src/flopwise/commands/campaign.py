@@ -99,6 +99,14 @@ def campaign_command(
             err=True,
         )
         raise typer.Exit(130)
+    if failed:
+        # A script or CI job must see that not everything it asked for was computed.
+        typer.echo(
+            f"{len(failed)} job(s) failed (stored with their errors); run the same command "
+            "again to retry them",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 def _dry_run(plan, db: Path | None, workers: int | None, limit: int) -> None:
