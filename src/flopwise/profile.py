@@ -482,8 +482,28 @@ def _on_fake_twins(
     def run_model(*a: Any, **k: Any) -> Any:
         return torch.func.functional_call(model, state, a, k, strict=False)
 
+    stack.enter_context(_quiet_fake_kernel_log())
     stack.enter_context(fake_mode)
     return run_model, run_args, run_kwargs
+
+
+@contextlib.contextmanager
+def _quiet_fake_kernel_log() -> Iterator[None]:
+    """Drop torch's log record of a meta kernel that raised ("failed while attempting to run
+    meta for ...", a traceback on stderr): the exception itself reaches the caller, who
+    reports it in one line naming the module."""
+    import logging
+
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+
+    def drop(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("failed while attempting to run meta")
+
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 def _run_error(exc: Exception, cap: capture, model: nn.Module, kind: str) -> Exception | None:

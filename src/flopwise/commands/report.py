@@ -7,8 +7,6 @@ from pathlib import Path
 
 import typer
 
-from flopwise.pipeline.history import load_run
-
 _DB_HELP = "Results database for run ids (default: $FLOPWISE_DB or the user data dir)."
 
 
@@ -45,11 +43,10 @@ def report(
     if source is None:
         raise typer.BadParameter("give INPUT (a JSON file or a stored run) or --campaign NAME")
     from flopwise.pipeline import html_report, report_chart_list
+    from flopwise.pipeline.report import load_report_documents
     from flopwise.report.plots import write_plots
 
-    doc, _ = load_run(source, db)
-    sweep_doc = load_run(sweep, db)[0] if sweep else None
-    compare_doc = load_run(compare, db)[0] if compare else None
+    doc, sweep_doc, compare_doc = load_report_documents(source, sweep=sweep, compare=compare, db=db)
     html = html_report(doc, sweep=sweep_doc, comparison=compare_doc, title=title)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")

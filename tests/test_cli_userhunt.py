@@ -1,0 +1,195 @@
+"""What a demanding user of the CLI tripped over: each test is one bug found by trying the
+commands the way users mistype them, or one figure that disagreed between formats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from flopwise.cli import main
+from flopwise.pipeline import run_profile
+from flopwise.pipeline.history import save_run
+from flopwise.profile import Profile
+from flopwise.report.frames import to_csv
+
+MLP = """
+import torch.nn as nn
+def build():
+    return nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+"""
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOPWISE_DB", str(tmp_path / "runs.sqlite"))
+    monkeypatch.setenv("FLOPWISE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FLOPWISE_HARDWARE_DIR", str(tmp_path / "hardware"))
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def one_error_line(err: str) -> str:
+    """The single stderr line of a refused command (no traceback, no log noise)."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def _measured_mlp(tmp_path) -> dict:
+    """A counted MLP's document with measured per-module times written in by hand (what
+    ``profile --measure`` stores), so no test times anything."""
+    path = tmp_path / "mlp.py"
+    path.write_text(MLP)
+    doc = run_profile(f"{path}:build", ["2x16"], device="meta").to_dict()
+    times = {"": 0.004, "0": 0.0015, "1": 0.0005, "2": 0.001}
+    doc["measured"] = {
+        "latency": {"median_s": 0.004},
+        "device": "cpu",
+        "modules": {p: {"time_s": t, "self_s": t, "calls": 1} for p, t in times.items()},
+    }
+    return doc
+
+
+# -- profile --measure -f csv: the measured times were dropped --------------------------------
+
+
+def test_csv_of_a_measured_profile_carries_each_modules_time(tmp_path):
+    doc = _measured_mlp(tmp_path)
+    rows = list(csv.DictReader(io.StringIO(to_csv(Profile.from_dict(doc)))))
+    assert {r["path"]: float(r["time_s"]) for r in rows} == {
+        "": 0.004,
+        "0": 0.0015,
+        "1": 0.0005,
+        "2": 0.001,
+    }
+
+
+def test_csv_of_an_unmeasured_profile_has_no_time_column(tmp_path):
+    doc = _measured_mlp(tmp_path)
+    del doc["measured"]
+    header = to_csv(Profile.from_dict(doc)).splitlines()[0]
+    assert "time_s" not in header.split(",")
+
+
+def test_exported_csv_of_a_measured_run_carries_each_modules_time(tmp_path, capsys):
+    run_id = save_run(_measured_mlp(tmp_path), "measure")
+    code, out, _ = run(capsys, "export", run_id, "-f", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {r["path"]: float(r["time_s"]) for r in rows}["0"] == 0.0015
+    assert json.loads(json.dumps(rows))  # plain strings, one row per module
+    assert len(rows) == 4
+
+
+# -- profile -i SPEC:int64 into a float model: torch's log line came before ours --------------
+
+POOL = """
+import torch.nn as nn
+def build():
+    return nn.Sequential(nn.Flatten(0), nn.Unflatten(0, (1, 3, 8, 8)), nn.AdaptiveAvgPool2d(1))
+"""
+
+
+@pytest.mark.parametrize("device", ["meta", "fake"])
+def test_a_rejected_input_dtype_is_one_line_on_stderr(tmp_path, capfd, device):
+    # torch's fake-tensor kernel logs the failure (an "E... fake_tensor.py" line with its own
+    # traceback-ish text) before raising it; the user gets only flopwise's line.
+    path = tmp_path / "pool.py"
+    path.write_text(POOL)
+    code = main(["profile", f"{path}:build", "-i", "1x3x8x8:int64", "--device", device])
+    err = capfd.readouterr().err
+    assert code == 2
+    line = one_error_line(err)
+    assert "module '2'" in line and "torch.int64" in line
+
+
+# -- report: any JSON object was rendered (exit 0), and --sweep/--compare took any kind -------
+
+
+@pytest.fixture
+def report_files(tmp_path):
+    """A profile, a sweep and a comparison document, plus JSON that is none of them."""
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_report_html_fixtures import cnn_document, compare_document, sweep_document
+
+    files = {
+        "profile": cnn_document(),
+        "sweep": sweep_document(),
+        "compare": compare_document(),
+        "empty": {},
+        "predict": {"schema": "flopwise.predict/1", "model": "x", "predicted_s": 1.0},
+        "other": {"hello": "world"},
+    }
+    paths = {}
+    for name, doc in files.items():
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(doc))
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("empty", "not a flopwise profile, sweep or comparison document"),
+        ("other", "not a flopwise profile, sweep or comparison document"),
+        ("predict", "a flopwise.predict/1 document"),
+    ],
+)
+def test_report_refuses_a_document_it_cannot_render(report_files, tmp_path, capsys, name, says):
+    out = tmp_path / "r.html"
+    code, _, err = run(capsys, "report", report_files[name], "-o", out)
+    assert code == 2
+    assert says in one_error_line(err) and f"{name}.json" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "given", "says"),
+    [
+        ("--compare", "profile", "--compare"),
+        ("--compare", "sweep", "--compare"),
+        ("--sweep", "compare", "--sweep"),
+        ("--sweep", "profile", "--sweep"),
+    ],
+)
+def test_report_sweep_and_compare_take_only_their_kind(
+    report_files, tmp_path, capsys, option, given, says
+):
+    out = tmp_path / "r.html"
+    code, _, err = run(
+        capsys, "report", report_files["profile"], option, report_files[given], "-o", out
+    )
+    assert code == 2
+    line = one_error_line(err)
+    assert says in line and f"{given}.json" in line
+    assert not out.exists()
+
+
+def test_report_still_renders_each_kind(report_files, tmp_path, capsys):
+    for name in ("profile", "sweep", "compare"):
+        out = tmp_path / f"{name}.html"
+        code, _, err = run(capsys, "report", report_files[name], "-o", out)
+        assert code == 0, err
+        assert out.stat().st_size > 1000
+    code, _, err = run(
+        capsys,
+        "report",
+        report_files["profile"],
+        "--sweep",
+        report_files["sweep"],
+        "--compare",
+        report_files["compare"],
+        "-o",
+        tmp_path / "all.html",
+    )
+    assert code == 0, err
