@@ -193,3 +193,40 @@ def test_report_still_renders_each_kind(report_files, tmp_path, capsys):
         tmp_path / "all.html",
     )
     assert code == 0, err
+
+
+# -- sweep: the input profile calls arg0 could not be swept as arg0.AXIS; batch=1,1 ran one point
+
+
+def test_sweep_takes_a_positional_input_by_the_name_profile_shows():
+    from flopwise.pipeline.sweep import apply_dims, base_value
+    from flopwise.sources.specs import parse_input_specs
+
+    image = parse_input_specs(["1x3x224x224"])
+    assert base_value(image, "arg0.2") == 224 == base_value(image, "0.2")
+    assert apply_dims(image, {"arg0.1": 1})[0].shape == (1, 1, 224, 224)
+    assert apply_dims(image, {"arg0.-1": 8})[0].shape == (1, 3, 224, 8)
+
+
+def test_sweep_names_the_inputs_it_has_when_a_dimension_matches_none(capsys):
+    code, _, err = run(
+        capsys,
+        "sweep",
+        "torchvision:resnet18",
+        "-d",
+        "input_ids.1=8,16",
+        "--no-measure",
+        "--no-save",
+    )
+    assert code == 2
+    line = one_error_line(err)
+    assert "input_ids.1" in line and "arg0" in line and "1x3x224x224" in line
+
+
+@pytest.mark.parametrize("dim", ["batch=1,1", "res=224,224,224"])
+def test_sweep_refuses_a_dimension_with_one_distinct_value(dim):
+    from flopwise.errors import FlopwiseError
+    from flopwise.pipeline.sweep import parse_dim
+
+    with pytest.raises(FlopwiseError, match="two different"):
+        parse_dim(dim)
