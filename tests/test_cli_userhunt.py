@@ -230,3 +230,31 @@ def test_sweep_refuses_a_dimension_with_one_distinct_value(dim):
 
     with pytest.raises(FlopwiseError, match="two different"):
         parse_dim(dim)
+
+
+# -- options the run would silently ignore ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["hardware", "--list", "--show", "h100"], "--list or --show"),
+        (["hardware", "--list", "--threads", "2"], "--threads"),
+        (["hardware", "--show", "h100", "--threads", "2"], "--threads"),
+        (["hardware", "--show", "h100", "--replace"], "--replace"),
+        (["hardware", "--list", "--device", "cuda"], "--device"),
+        (["compare", "torchvision:resnet18", "--no-measure", "--threads", "2"], "--threads"),
+    ],
+)
+def test_an_option_the_run_would_ignore_is_refused(capsys, argv, says):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    line = one_error_line(err)
+    assert says in line
+
+
+def test_hardware_list_and_show_alone_still_work(capsys):
+    code, out, _ = run(capsys, "hardware", "--show", "h100", "-f", "json")
+    assert code == 0 and json.loads(out)["name"].startswith("nvidia-h100")
+    code, out, _ = run(capsys, "hardware", "--list", "-f", "json")
+    assert code == 0 and len(json.loads(out)) > 3

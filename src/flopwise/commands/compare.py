@@ -54,8 +54,11 @@ def compare_command(
         raise FlopwiseError("give at least one MODEL")
     if energy and not measure:
         raise FlopwiseError("--energy needs --measure")
-    if budget is not None and not measure:
-        raise FlopwiseError("--budget is only used with --measure; drop it or drop --no-measure")
+    for option, value in (("--budget", budget), ("--threads", threads)):
+        if value is not None and not measure:
+            raise FlopwiseError(
+                f"{option} is only used with --measure; drop it or drop --no-measure"
+            )
     options = None
     if measure:
         options = MeasureOptions(
