@@ -258,3 +258,57 @@ def test_hardware_list_and_show_alone_still_work(capsys):
     assert code == 0 and json.loads(out)["name"].startswith("nvidia-h100")
     code, out, _ = run(capsys, "hardware", "--list", "-f", "json")
     assert code == 0 and len(json.loads(out)) > 3
+
+
+# -- a sequence longer than a learned position table: counted on meta, refused on real tensors
+
+
+POSITIONS = """
+import torch
+import torch.nn as nn
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.wte = nn.Embedding(50, 8)
+        self.wpe = nn.Embedding(16, 8)
+        self.head = nn.Linear(8, 50)
+    def forward(self, input_ids):
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+        return self.head(self.wte(input_ids) + self.wpe(positions))
+def build():
+    return Tiny()
+"""
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta", "fake"])
+def test_more_tokens_than_the_position_table_is_refused_on_every_device(tmp_path, capfd, device):
+    # On cpu torch itself raises "index out of range" (the independent check); meta and fake
+    # tensors hold no values, so the lookup used to be counted as if it could run.
+    path = tmp_path / "tiny.py"
+    path.write_text(POSITIONS)
+    code = main(["profile", f"{path}:build", "-i", "input_ids=1x17:int64", "--device", device])
+    err = capfd.readouterr().err
+    assert code == 2
+    line = one_error_line(err)
+    assert "'wpe'" in line
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_a_sequence_that_fills_the_position_table_is_counted(tmp_path, capsys, device):
+    path = tmp_path / "tiny.py"
+    path.write_text(POSITIONS)
+    code, out, err = run(
+        capsys,
+        "profile",
+        f"{path}:build",
+        "-i",
+        "input_ids=1x16:int64",
+        "--device",
+        device,
+        "-f",
+        "json",
+        "--no-save",
+    )
+    assert code == 0, err
+    # head: 16 tokens x 8 x 50 MACs, by hand
+    assert json.loads(out)["totals"]["macs"] == 16 * 8 * 50
