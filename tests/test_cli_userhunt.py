@@ -312,3 +312,27 @@ def test_a_sequence_that_fills_the_position_table_is_counted(tmp_path, capsys, d
     assert code == 0, err
     # head: 16 tokens x 8 x 50 MACs, by hand
     assert json.loads(out)["totals"]["macs"] == 16 * 8 * 50
+
+
+# -- profile --measure: "profile error:" in red read as if flopwise profile had failed ---------
+
+
+def test_a_beaten_floor_is_called_a_hardware_profile_error(tmp_path):
+    from flopwise.report.table import render_text
+
+    doc = _measured_mlp(tmp_path)
+    doc["measured"]["latency"] = {
+        "median_s": 0.004,
+        "min_s": 0.003,
+        "rel_iqr": 0.02,
+        "repeats": 9,
+        "throughput_items_per_s": 500.0,
+    }
+    doc["measured"]["roofline"] = {
+        "profile_errors": [
+            {"level": "module", "path": "0", "time_s": 1e-6, "floor_s": 8.5e-6, "ratio": 8.5}
+        ]
+    }
+    text = render_text(Profile.from_dict(doc))
+    line = next(ln for ln in text.splitlines() if "under their roofline floor" in ln)
+    assert line.startswith("hardware profile error: 1 measured time(s)") and "8.50x" in line
