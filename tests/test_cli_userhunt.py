@@ -336,3 +336,27 @@ def test_a_beaten_floor_is_called_a_hardware_profile_error(tmp_path):
     text = render_text(Profile.from_dict(doc))
     line = next(ln for ln in text.splitlines() if "under their roofline floor" in ln)
     assert line.startswith("hardware profile error: 1 measured time(s)") and "8.50x" in line
+
+
+# -- fit-alpha --csv: a short row was an internal error (exit 3), a bad cell named no line ----
+
+LAYERS_HEADER = "plot,line,H,W,Cin,Cout,K1,K2,time_ms\n"
+GOOD_ROWS = "a,0,8,8,4,4,3,3,0.2\na,0,8,4,4,4,1,1,0.1\na,0,4,4,4,4,1,1,0.05\n"
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "says"),
+    [
+        ("a,0,4\n", "line 5"),  # a row cut short
+        ("a,0,x,4,4,4,1,1,0.1\n", "line 5"),  # not a number
+        ("a,0,8,8,4,4,3,3,nan\n", "finite"),  # NaN time
+        ("a,0,8,8,4,4,3,3,inf\n", "finite"),
+    ],
+)
+def test_fit_alpha_names_the_bad_line_of_its_csv(tmp_path, capsys, bad_row, says):
+    path = tmp_path / "layers.csv"
+    path.write_text(LAYERS_HEADER + GOOD_ROWS + bad_row)
+    code, _, err = run(capsys, "fit-alpha", "--csv", path, "--no-save")
+    assert code == 2
+    line = one_error_line(err)
+    assert "layers.csv" in line and says in line
