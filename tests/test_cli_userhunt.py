@@ -360,3 +360,26 @@ def test_fit_alpha_names_the_bad_line_of_its_csv(tmp_path, capsys, bad_row, says
     assert code == 2
     line = one_error_line(err)
     assert "layers.csv" in line and says in line
+
+
+# -- predict --device: help and error spoke of the model running/timing there; it does neither
+
+
+@pytest.mark.parametrize("device", ["meta", "fake"])
+def test_predict_device_meta_says_what_device_means_here(capsys, device):
+    code, _, err = run(capsys, "predict", "torchvision:resnet18", "--device", device)
+    assert code == 2
+    line = one_error_line(err)
+    assert "calibration" in line and "timing" not in line
+
+
+def test_predict_device_help_says_the_model_is_counted_on_meta():
+    from typer.testing import CliRunner
+
+    from flopwise.cli import app
+
+    result = CliRunner().invoke(app, ["predict", "--help"], env={"COLUMNS": "400"})
+    lines = result.output.splitlines()
+    device_line = next(ln for ln in lines if ln.lstrip("│ ").startswith("--device"))
+    assert "calibration" in device_line and "meta (no weights allocated)" not in device_line
+    assert "``" not in result.output  # the docstring's reST quotes were shown as typed

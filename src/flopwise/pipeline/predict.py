@@ -569,6 +569,11 @@ def predict_model(
     calibration instead of this host's cache file; it must exist. ``progress`` draws a bar
     if a host profile has to be measured first. ``factory_kwargs`` are passed to a factory
     source (a campaign's grid point)."""
+    if device in ("meta", "fake"):
+        raise FlopwiseError(
+            f"--device {device}: predict always counts the model on meta tensors; --device "
+            "names whose calibration prices the prediction (cpu or cuda[:N])"
+        )
     dev = resolve_device(device, timing=True)
     if calibration_file is not None and not calibration_file.is_file():
         raise FlopwiseError(
