@@ -383,3 +383,21 @@ def test_predict_device_help_says_the_model_is_counted_on_meta():
     device_line = next(ln for ln in lines if ln.lstrip("│ ").startswith("--device"))
     assert "calibration" in device_line and "meta (no weights allocated)" not in device_line
     assert "``" not in result.output  # the docstring's reST quotes were shown as typed
+
+
+# -- flopwise --help: a command's summary broke where its docstring's lines break ------------
+
+
+def test_root_help_gives_each_command_summary_on_one_line():
+    from typer.testing import CliRunner
+
+    from flopwise.cli import app
+
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "400"})
+    rows = {
+        ln.split()[1]: ln
+        for ln in result.output.splitlines()
+        if ln.startswith("│ ") and ln.split()[1:]
+    }
+    assert "overhead) in under a minute" in rows["hardware"]
+    assert "the correlation of each proxy with time" in rows["compare"]
