@@ -401,3 +401,32 @@ def test_root_help_gives_each_command_summary_on_one_line():
     }
     assert "overhead) in under a minute" in rows["hardware"]
     assert "the correlation of each proxy with time" in rows["compare"]
+
+
+# -- sweep: a model with an uncounted op was tabled without a word about coverage -------------
+
+UNCOUNTED = """
+import torch
+import torch.nn as nn
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 16)
+    def forward(self, x):
+        return torch.special.bessel_j0(self.fc(x))
+def build():
+    return M()
+"""
+
+
+def test_sweep_table_says_which_points_are_incompletely_counted(tmp_path, capsys):
+    path = tmp_path / "unc.py"
+    path.write_text(UNCOUNTED)
+    argv = ["sweep", f"{path}:build", "-i", "2x16", "-d", "batch=1,2", "--no-measure"]
+    code, out, err = run(capsys, *argv, "--no-save")
+    assert code == 0, err
+    line = next(ln for ln in out.splitlines() if "incomplete" in ln)
+    assert "batch=1" in line and "batch=2" in line and "lower bound" in line
+    # the JSON said so all along: the table now agrees with it
+    code, out, _ = run(capsys, *argv, "--no-save", "-f", "json")
+    assert all("count incomplete" in " ".join(p["notes"]) for p in json.loads(out)["points"])
