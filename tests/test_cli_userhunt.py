@@ -430,3 +430,19 @@ def test_sweep_table_says_which_points_are_incompletely_counted(tmp_path, capsys
     # the JSON said so all along: the table now agrees with it
     code, out, _ = run(capsys, *argv, "--no-save", "-f", "json")
     assert all("count incomplete" in " ".join(p["notes"]) for p in json.loads(out)["points"])
+
+
+def test_compare_csv_says_which_counts_are_incomplete(tmp_path, capsys):
+    # the table marks the row "*" with a note, the JSON has "complete": false; the CSV had
+    # neither
+    path = tmp_path / "unc.py"
+    path.write_text(UNCOUNTED)
+    mlp = tmp_path / "mlp.py"
+    mlp.write_text(MLP)
+    argv = ["compare", f"{path}:build@2x16", f"{mlp}:build@2x16", "--no-measure", "--no-save"]
+    code, out, err = run(capsys, *argv, "-f", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["complete"] for r in rows] == ["false", "true"]
+    code, out, _ = run(capsys, *argv, "-f", "json")
+    assert [r["complete"] for r in json.loads(out)["rows"]] == [False, True]
