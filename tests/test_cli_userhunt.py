@@ -446,3 +446,17 @@ def test_compare_csv_says_which_counts_are_incomplete(tmp_path, capsys):
     assert [r["complete"] for r in rows] == ["false", "true"]
     code, out, _ = run(capsys, *argv, "-f", "json")
     assert [r["complete"] for r in json.loads(out)["rows"]] == [False, True]
+
+
+# -- history --db TYPO: "No runs in TYPO." read like an empty store, not a missing one -------
+
+
+def test_history_says_when_the_database_does_not_exist(tmp_path, capsys):
+    missing = tmp_path / "typo" / "runs.sqlite"
+    code, out, err = run(capsys, "history", "--db", missing)
+    assert code == 0  # nothing saved yet is not an error (a fresh machine)
+    assert "no results database there yet" in out + err and str(missing) in out + err
+    assert not missing.exists()
+    run_id = save_run(_measured_mlp(tmp_path), "measure", db=tmp_path / "real.sqlite")
+    code, out, _ = run(capsys, "history", "nomatch", "--db", tmp_path / "real.sqlite")
+    assert code == 0 and run_id == 1 and "no results database" not in out

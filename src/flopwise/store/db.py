@@ -157,6 +157,12 @@ class RunList:
     model: str | None = None
 
     @property
+    def no_database(self) -> bool:
+        """True when nothing was found because ``db`` does not exist (yet): a mistyped --db
+        would otherwise read the same as an empty store."""
+        return not self.runs and not self.db.exists()
+
+    @property
     def hint(self) -> str:
         """Why a model filter may have found nothing: names match exactly, not as a prefix."""
         if self.runs or not self.model or is_model_pattern(self.model):
