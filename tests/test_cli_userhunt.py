@@ -460,3 +460,36 @@ def test_history_says_when_the_database_does_not_exist(tmp_path, capsys):
     run_id = save_run(_measured_mlp(tmp_path), "measure", db=tmp_path / "real.sqlite")
     code, out, _ = run(capsys, "history", "nomatch", "--db", tmp_path / "real.sqlite")
     assert code == 0 and run_id == 1 and "no results database" not in out
+
+
+# -- compare hf:ORG/NAME@REVISION: the revision was read as an input spec ---------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hf:openai-community/gpt2@main", ("hf:openai-community/gpt2@main", ["d"])),
+        (
+            "hf:openai-community/gpt2@v1.0@input_ids=1x8:int64",
+            ("hf:openai-community/gpt2@v1.0", ["input_ids=1x8:int64"]),
+        ),
+        (
+            "hf:openai-community/gpt2@input_ids=1x8:int64",
+            ("hf:openai-community/gpt2", ["input_ids=1x8:int64"]),
+        ),
+        (
+            "torchvision:resnet18@1x3x64x64,1x3x8x8",
+            ("torchvision:resnet18", ["1x3x64x64", "1x3x8x8"]),
+        ),
+        ("hf:gpt2", ("hf:gpt2", ["d"])),
+    ],
+)
+def test_compare_splits_a_hub_revision_from_input_specs(text, expected):
+    from flopwise.pipeline.compare import split_model_arg
+
+    assert split_model_arg(text, ["d"]) == expected
+
+
+def test_compare_still_names_a_bad_input_spec_after_at(capsys):
+    code, _, err = run(capsys, "compare", "torchvision:resnet18@1x3xabc", "--no-measure")
+    assert code == 2 and "1x3xabc" in one_error_line(err)

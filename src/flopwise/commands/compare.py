@@ -30,7 +30,8 @@ def register(app: typer.Typer) -> None:
 def compare_command(
     models: list[str] = typer.Argument(
         ...,
-        help="Models to compare (same forms as `flopwise profile`); MODEL@SPEC[,SPEC] sets its inputs",
+        help="Models to compare (same forms as `flopwise profile`); MODEL@SPEC[,SPEC] sets its "
+        "inputs (hf:ORG/NAME@REVISION@SPEC for a pinned revision)",
     ),
     accuracy: list[str] = typer.Option(
         [], "--accuracy", "-a", help="NAME=VALUE, repeatable: resnet50=76.1 (for the Pareto front)"
