@@ -493,3 +493,15 @@ def test_compare_splits_a_hub_revision_from_input_specs(text, expected):
 def test_compare_still_names_a_bad_input_spec_after_at(capsys):
     code, _, err = run(capsys, "compare", "torchvision:resnet18@1x3xabc", "--no-measure")
     assert code == 2 and "1x3xabc" in one_error_line(err)
+
+
+def test_report_plots_into_a_file_is_refused_before_writing(report_files, tmp_path, capsys):
+    # was: the HTML written, then "error: r.csv: File exists"
+    out = tmp_path / "r.html"
+    code, _, err = run(
+        capsys, "report", report_files["profile"], "-o", out, "--plots", report_files["sweep"]
+    )
+    assert code == 2
+    line = one_error_line(err)
+    assert "--plots" in line and "folder" in line
+    assert not out.exists()

@@ -10,6 +10,14 @@ import typer
 _DB_HELP = "Results database for run ids (default: $FLOPWISE_DB or the user data dir)."
 
 
+def _plots_folder(value: Path | None) -> Path | None:
+    """``--plots DIR``: a folder (made if missing), never an existing file; checked before
+    the report is written."""
+    if value is not None and value.exists() and not value.is_dir():
+        raise typer.BadParameter(f"{value} is a file; give a folder for the chart files")
+    return value
+
+
 def report(
     source: str | None = typer.Argument(
         None,
@@ -18,7 +26,10 @@ def report(
     ),
     output: Path = typer.Option(Path("report.html"), "--output", "-o", help="HTML file to write."),
     plots: Path | None = typer.Option(
-        None, "--plots", help="Also write every chart as SVG (and PNG with matplotlib) here."
+        None,
+        "--plots",
+        help="Also write every chart as SVG (and PNG with matplotlib) into this folder.",
+        callback=_plots_folder,
     ),
     sweep: str | None = typer.Option(
         None, "--sweep", help="A sweep document (file or run) to include."
