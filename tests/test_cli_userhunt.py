@@ -505,3 +505,20 @@ def test_report_plots_into_a_file_is_refused_before_writing(report_files, tmp_pa
     line = one_error_line(err)
     assert "--plots" in line and "folder" in line
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["profile", "torchvision:resnet18", "--dtype", "float65", "--no-save"],
+        ["sweep", "torchvision:resnet18", "-d", "batch=1,2", "--no-measure", "--dtype", "float65"],
+        ["predict", "torchvision:resnet18", "--dtype", "float65"],
+        ["compare", "torchvision:resnet18", "--no-measure", "--dtype", "float65", "--no-save"],
+    ],
+)
+def test_a_bad_model_dtype_names_the_option(capsys, argv):
+    # was "unknown dtype 'float65'", the same words as a bad -i SPEC:DTYPE
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    line = one_error_line(err)
+    assert line.startswith("error: --dtype") and "float64" in line

@@ -43,7 +43,7 @@ from flopwise.measure.options import MeasureOptions, torch_threads
 from flopwise.measure.timing import measure_interleaved
 from flopwise.pipeline.profile import load
 from flopwise.profile import profile
-from flopwise.sources.specs import parse_dtype
+from flopwise.sources.specs import parse_dtype, parse_model_dtype
 
 __all__ = [
     "CALIBRATION_SCHEMA",
@@ -178,7 +178,7 @@ def calibration_path(
 def _dtype_name(dtype: str) -> str:
     """The canonical torch name of a model dtype (``bf16`` → ``bfloat16``), so that one
     dtype has one calibration file; an unknown name is a usage error."""
-    return str(parse_dtype(dtype)).removeprefix("torch.")
+    return str(parse_model_dtype(dtype)).removeprefix("torch.")
 
 
 def load_calibration(path: Path | None = None) -> dict[str, Any] | None:

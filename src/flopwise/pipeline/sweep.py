@@ -189,7 +189,7 @@ def plan_sweep(
     model's default input). With ``timing`` the model is built on ``device`` (``auto``:
     cpu) with real weights, else on meta tensors."""
     from flopwise.sources import load_model
-    from flopwise.sources.specs import parse_dtype, parse_input_specs
+    from flopwise.sources.specs import parse_input_specs, parse_model_dtype
 
     if not dims:
         raise FlopwiseError("give at least one --dim NAME=V1,V2,...")
@@ -197,7 +197,7 @@ def plan_sweep(
     if len(set(names)) != len(names):
         raise FlopwiseError("each dimension may be given once")
     dev = resolve_device(device, timing=timing)
-    torch_dtype = parse_dtype(dtype)
+    torch_dtype = parse_model_dtype(dtype)
     loaded = load_model(model_spec, device=dev if timing else "meta", dtype=torch_dtype)
     base = parse_input_specs(inputs) if inputs else list(loaded.default_inputs)
     if not base:
