@@ -63,6 +63,19 @@ for _name in COMMAND_MODULES:
     _module.register(app)
 
 
+def _one_line_summaries(typer_app: typer.Typer) -> None:
+    """Give each command the first paragraph of its docstring, joined into one line, as the
+    summary the root --help lists (rich keeps the docstring's line breaks there, which cut
+    the summaries at random points)."""
+    for info in typer_app.registered_commands:
+        doc = info.help or (info.callback.__doc__ if info.callback else None)
+        if info.short_help is None and doc:
+            info.short_help = " ".join(doc.strip().split("\n\n")[0].split())
+
+
+_one_line_summaries(app)
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(

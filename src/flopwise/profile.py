@@ -501,8 +501,60 @@ def _on_fake_twins(
     def run_model(*a: Any, **k: Any) -> Any:
         return torch.func.functional_call(model, state, a, k, strict=False)
 
+    stack.enter_context(_quiet_fake_kernel_log())
+    _check_position_tables(stack, model)
     stack.enter_context(fake_mode)
     return run_model, run_args, run_kwargs
+
+
+#: Names of learned position tables (GPT-2 ``wpe``, BERT, OPT/BART, ViT-style ``pos_embed``).
+_POSITION_TABLES = frozenset(
+    {"wpe", "position_embeddings", "position_embedding", "embed_positions", "pos_embed"}
+)
+
+
+def _check_position_tables(stack: contextlib.ExitStack, model: nn.Module) -> None:
+    """Refuse more positions than a learned position table has rows. Real tensors fail
+    the lookup ("index out of range"); meta and fake ones hold no index values, so without
+    this the run would be counted as if the model could run it. Positions are assumed to
+    count from 0 along the index tensor's last axis, as these tables are used."""
+    for path, module in model.named_modules():
+        if isinstance(module, nn.Embedding) and path.rpartition(".")[2] in _POSITION_TABLES:
+            handle = module.register_forward_pre_hook(_position_check(path))
+            stack.callback(handle.remove)
+
+
+def _position_check(path: str):
+    def check(module: nn.Embedding, args: tuple[Any, ...]) -> None:
+        index = args[0] if args else None
+        positions = index.shape[-1] if isinstance(index, torch.Tensor) and index.dim() else 0
+        if positions > module.num_embeddings:
+            raise ShapeMismatch(
+                f"module '{path}' rejected the input: {positions} positions, but its learned "
+                f"position table has {module.num_embeddings} rows (real tensors fail with "
+                "'index out of range'); use at most that many tokens"
+            )
+
+    return check
+
+
+@contextlib.contextmanager
+def _quiet_fake_kernel_log() -> Iterator[None]:
+    """Drop torch's log record of a meta kernel that raised ("failed while attempting to run
+    meta for ...", a traceback on stderr): the exception itself reaches the caller, who
+    reports it in one line naming the module."""
+    import logging
+
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+
+    def drop(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("failed while attempting to run meta")
+
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 def _run_error(exc: Exception, cap: capture, model: nn.Module, kind: str) -> Exception | None:

@@ -165,6 +165,25 @@ class LayerTable:
         return np.array([p in wanted for p in self.plot], dtype=bool)
 
 
+def _layer_row(r: dict[str, Any], tcol: str, scale: float, where: str) -> tuple:
+    """One CSV row as a LayerTable row; a short row or a cell that is not a number is a
+    ValueError naming ``where`` (file and line)."""
+    try:
+        sizes = [float(r[c]) for c in ("H", "W", "Cin", "Cout", "K1", "K2")]
+        if not all(math.isfinite(v) for v in sizes):
+            raise ValueError("H, W, Cin, Cout, K1, K2 must be finite numbers")
+        return (
+            r.get("plot") or "all",
+            int(r.get("line") or 0),
+            *sizes,
+            float(r[tcol]) * scale,
+        )
+    except (TypeError, ValueError) as exc:
+        cells = ", ".join(f"{k}={v!r}" for k, v in r.items() if v is None or v == "")
+        why = f"missing value(s): {cells}" if cells else str(exc)
+        raise ValueError(f"{where}: {why}") from None
+
+
 def read_layers_csv(path: str | Path) -> LayerTable:
     """Read timed layers in the data set's CSV format.
 
@@ -184,23 +203,12 @@ def read_layers_csv(path: str | Path) -> LayerTable:
             scale, tcol = 1.0, "time_s"
         else:
             raise ValueError(f"{path}: needs a time_ms or time_s column")
-        rows = [
-            (
-                r.get("plot") or "all",
-                int(r.get("line") or 0),
-                float(r["H"]),
-                float(r["W"]),
-                float(r["Cin"]),
-                float(r["Cout"]),
-                float(r["K1"]),
-                float(r["K2"]),
-                float(r[tcol]) * scale,
-            )
-            for r in reader
-        ]
+        rows = [_layer_row(r, tcol, scale, f"{path}: line {reader.line_num}") for r in reader]
     if not rows:
         raise ValueError(f"{path}: no rows")
     table = LayerTable.from_rows(rows)
+    if not np.all(np.isfinite(table.seconds)):
+        raise ValueError(f"{path}: times must be finite numbers (no nan or inf)")
     if np.any(table.seconds <= 0):
         raise ValueError(f"{path}: times must be positive")
     if np.any(table.spatial < 1) or np.any(table.kernel < 1) or np.any(table.macs <= 0):

@@ -70,10 +70,10 @@ def device_name(value: str) -> str:
     return value
 
 
-def DeviceOption() -> Any:  # noqa: N802 - reads like the typer.Option it returns
+def DeviceOption(help: str = DEVICE_HELP) -> Any:  # noqa: N802, A002 - reads like typer.Option
     """The one ``--device`` option of every command that runs a model: same name, default
-    and help everywhere."""
-    return typer.Option("auto", "--device", help=DEVICE_HELP, callback=device_name)
+    and check everywhere; ``help`` only where the device means something else (predict)."""
+    return typer.Option("auto", "--device", help=help, callback=device_name)
 
 
 # The options several commands share: one declaration each, so the name, default and

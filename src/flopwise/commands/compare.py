@@ -30,7 +30,8 @@ def register(app: typer.Typer) -> None:
 def compare_command(
     models: list[str] = typer.Argument(
         ...,
-        help="Models to compare (same forms as `flopwise profile`); MODEL@SPEC[,SPEC] sets its inputs",
+        help="Models to compare (same forms as `flopwise profile`); MODEL@SPEC[,SPEC] sets its "
+        "inputs (hf:ORG/NAME@REVISION@SPEC for a pinned revision)",
     ),
     accuracy: list[str] = typer.Option(
         [], "--accuracy", "-a", help="NAME=VALUE, repeatable: resnet50=76.1 (for the Pareto front)"
@@ -54,8 +55,11 @@ def compare_command(
         raise FlopwiseError("give at least one MODEL")
     if energy and not measure:
         raise FlopwiseError("--energy needs --measure")
-    if budget is not None and not measure:
-        raise FlopwiseError("--budget is only used with --measure; drop it or drop --no-measure")
+    for option, value in (("--budget", budget), ("--threads", threads)):
+        if value is not None and not measure:
+            raise FlopwiseError(
+                f"{option} is only used with --measure; drop it or drop --no-measure"
+            )
     options = None
     if measure:
         options = MeasureOptions(

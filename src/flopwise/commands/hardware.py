@@ -29,7 +29,9 @@ def hardware_command(
         help="Overwrite the cached profile instead of keeping the best of each ceiling",
     ),
     # Not the shared --device: this one names a device to measure, never a model's.
-    device: str = typer.Option("cpu", help="Device to measure: cpu or cuda[:N]"),
+    device: str | None = typer.Option(
+        None, "--device", help="Device to measure: cpu or cuda[:N] (default: cpu)"
+    ),
     threads: int | None = ThreadsOption(),
     fmt: str = FormatOption("table", "json"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar"),
@@ -40,8 +42,7 @@ def hardware_command(
     from flopwise.pipeline import hardware as api
     from flopwise.report import hardware as render
 
-    if (list_ or show) and budget is not None:
-        raise FlopwiseError("--budget is only used when measuring, not with --list or --show")
+    _refuse_unused(list_, show, budget=budget, threads=threads, replace=replace, device=device)
     if list_:
         profiles = api.list_hardware()
         _write(render.profiles_json(profiles) if fmt == "json" else render.profiles_table(profiles))
@@ -55,7 +56,9 @@ def hardware_command(
         threads=threads,
         progress=progress and sys.stderr.isatty(),
     )
-    result = api.measure_hardware(device=device, measure=measure, save=save, replace=replace)
+    result = api.measure_hardware(
+        device=device or "cpu", measure=measure, save=save, replace=replace
+    )
     prof = result.profile
     _write(render.profile_json(prof) if fmt == "json" else render.profile_table(prof))
     for warning in result.warnings:
@@ -63,6 +66,18 @@ def hardware_command(
     line = render.saved_line(result)
     if line is not None:
         typer.echo(line, err=True)
+
+
+def _refuse_unused(list_: bool, show: str | None, **measuring: object) -> None:
+    """Refuse, in one line, --list with --show, and a measuring option given to either
+    (the run would silently ignore it)."""
+    if list_ and show:
+        raise FlopwiseError("give --list or --show, not both")
+    if not (list_ or show):
+        return
+    for name, value in measuring.items():
+        if value not in (None, False):
+            raise FlopwiseError(f"--{name} is only used when measuring, not with --list or --show")
 
 
 def _write(rendered: object) -> None:

@@ -61,7 +61,11 @@ def predict_command(
         callback=threads_count,
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars"),
-    device: str = DeviceOption(),
+    device: str = DeviceOption(
+        "Device whose calibration prices a --hardware host prediction, and where --calibrate "
+        "times its zoo: cpu, cuda[:N] or auto (cpu); the model itself is counted on meta "
+        "tensors"
+    ),
     from_campaign: str | None = typer.Option(
         None,
         "--from-campaign",
@@ -75,8 +79,8 @@ def predict_command(
 ) -> None:
     """Predict latency without running the model, from per-op costs and a calibrated cost model.
 
-    ``--device`` is where ``--calibrate`` times its zoo, and whose calibration a prediction
-    on ``--hardware host`` uses (each device has its own)."""
+    --device is where --calibrate times its zoo, and whose calibration a prediction on
+    --hardware host uses (each device has its own)."""
     if from_campaign is not None and (not calibrate_ or budget is not None):
         raise FlopwiseError(
             "--from-campaign goes with --calibrate (and times nothing: no --budget)"

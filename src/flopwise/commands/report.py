@@ -7,9 +7,15 @@ from pathlib import Path
 
 import typer
 
-from flopwise.pipeline.history import load_run
-
 _DB_HELP = "Results database for run ids (default: $FLOPWISE_DB or the user data dir)."
+
+
+def _plots_folder(value: Path | None) -> Path | None:
+    """``--plots DIR``: a folder (made if missing), never an existing file; checked before
+    the report is written."""
+    if value is not None and value.exists() and not value.is_dir():
+        raise typer.BadParameter(f"{value} is a file; give a folder for the chart files")
+    return value
 
 
 def report(
@@ -20,7 +26,10 @@ def report(
     ),
     output: Path = typer.Option(Path("report.html"), "--output", "-o", help="HTML file to write."),
     plots: Path | None = typer.Option(
-        None, "--plots", help="Also write every chart as SVG (and PNG with matplotlib) here."
+        None,
+        "--plots",
+        help="Also write every chart as SVG (and PNG with matplotlib) into this folder.",
+        callback=_plots_folder,
     ),
     sweep: str | None = typer.Option(
         None, "--sweep", help="A sweep document (file or run) to include."
@@ -45,11 +54,10 @@ def report(
     if source is None:
         raise typer.BadParameter("give INPUT (a JSON file or a stored run) or --campaign NAME")
     from flopwise.pipeline import html_report, report_chart_list
+    from flopwise.pipeline.report import load_report_documents
     from flopwise.report.plots import write_plots
 
-    doc, _ = load_run(source, db)
-    sweep_doc = load_run(sweep, db)[0] if sweep else None
-    compare_doc = load_run(compare, db)[0] if compare else None
+    doc, sweep_doc, compare_doc = load_report_documents(source, sweep=sweep, compare=compare, db=db)
     html = html_report(doc, sweep=sweep_doc, comparison=compare_doc, title=title)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")

@@ -38,14 +38,31 @@ ENERGY_REPEATS = 10
 
 
 def split_model_arg(text: str, default_inputs: list[str]) -> tuple[str, list[str]]:
-    """``"spec@in1,in2"`` → ``("spec", ["in1", "in2"])``; without ``@`` the default inputs."""
+    """``"spec@in1,in2"`` → ``("spec", ["in1", "in2"])``; without ``@`` the default inputs.
+
+    A Hub repository keeps its revision: ``hf:ORG/NAME@REV`` is a model (REV is not an
+    input spec), ``hf:ORG/NAME@REV@in1,in2`` a model and its inputs."""
     spec, sep, rest = text.partition("@")
+    if sep and spec.startswith("hf:") and "/" in spec and not _input_specs(rest.split("@")[0]):
+        revision, sep, rest = rest.partition("@")
+        spec = f"{spec}@{revision}"
     if sep:
         specs = [s.strip() for s in rest.split(",") if s.strip()]
         if not specs:
             raise FlopwiseError(f"no input spec after '@' in {text!r}")
         return spec.strip(), specs
     return text.strip(), list(default_inputs)
+
+
+def _input_specs(text: str) -> bool:
+    """Whether ``text`` is a comma-separated list of input specs (``1x8``, ``x=1x8:int64``)."""
+    from flopwise.sources.specs import parse_input_specs
+
+    try:
+        parse_input_specs([s.strip() for s in text.split(",") if s.strip()] or ["?"])
+    except FlopwiseError:
+        return False
+    return True
 
 
 def parse_accuracies(items: list[str]) -> dict[str, float]:

@@ -43,7 +43,7 @@ from flopwise.measure.options import MeasureOptions, torch_threads
 from flopwise.measure.timing import measure_interleaved
 from flopwise.pipeline.profile import load
 from flopwise.profile import profile
-from flopwise.sources.specs import parse_dtype
+from flopwise.sources.specs import parse_dtype, parse_model_dtype
 
 __all__ = [
     "CALIBRATION_SCHEMA",
@@ -182,7 +182,7 @@ def calibration_path(
 def _dtype_name(dtype: str) -> str:
     """The canonical torch name of a model dtype (``bf16`` → ``bfloat16``), so that one
     dtype has one calibration file; an unknown name is a usage error."""
-    return str(parse_dtype(dtype)).removeprefix("torch.")
+    return str(parse_model_dtype(dtype)).removeprefix("torch.")
 
 
 def load_calibration(path: Path | None = None) -> dict[str, Any] | None:
@@ -573,6 +573,11 @@ def predict_model(
     calibration instead of this host's cache file; it must exist. ``progress`` draws a bar
     if a host profile has to be measured first. ``factory_kwargs`` are passed to a factory
     source (a campaign's grid point)."""
+    if device in ("meta", "fake"):
+        raise FlopwiseError(
+            f"--device {device}: predict always counts the model on meta tensors; --device "
+            "names whose calibration prices the prediction (cpu or cuda[:N])"
+        )
     dev = resolve_device(device, timing=True)
     if calibration_file is not None and not calibration_file.is_file():
         raise FlopwiseError(

@@ -37,12 +37,12 @@ def load(
     ``factory_kwargs`` go to a ``file.py:factory`` / ``module:factory`` source."""
     from flopwise.sources import load_model
     from flopwise.sources.onnx import is_onnx_spec, load_onnx
-    from flopwise.sources.specs import make_inputs, normalize_example_inputs, parse_dtype
+    from flopwise.sources.specs import make_inputs, normalize_example_inputs, parse_model_dtype
 
     if is_onnx_spec(model_spec):  # built for the input shapes; runs on meta tensors
         graph = load_onnx(model_spec, inputs)
         return graph.module, (), dict(graph.inputs), model_spec
-    torch_dtype = parse_dtype(dtype)
+    torch_dtype = parse_model_dtype(dtype)
     # fake tensors are made from a cpu model; cuda and cuda:N build on that device
     build_device = "cpu" if device == "fake" else resolve_device(device, timing=False)
     loaded = load_model(

@@ -10,11 +10,62 @@ from typing import Any
 from flopwise.analysis.compare import comparison_plot
 from flopwise.analysis.roofline import module_figures, roofline_plot
 from flopwise.analysis.sweep import sweep_plot
+from flopwise.errors import FlopwiseError
+from flopwise.pipeline.history import load_run
 from flopwise.report.html import render_html, report_charts, route_documents
 from flopwise.report.plots import sweep_charts
 from flopwise.report.plots_svg import Chart
 
-__all__ = ["html_report", "report_chart_list", "sweep_chart_list"]
+__all__ = ["html_report", "load_report_documents", "report_chart_list", "sweep_chart_list"]
+
+_KINDS = {"profile": "profile", "sweep": "sweep", "compare": "comparison"}
+
+
+def document_kind(doc: dict[str, Any]) -> str | None:
+    """``profile``, ``sweep`` or ``compare`` for a document the report draws (by its schema,
+    or for a document without one by the rows it holds); None for any other JSON."""
+    schema = doc.get("schema")
+    if isinstance(schema, str):
+        name = schema.removeprefix("flopwise.").split("/")[0]
+        return name if schema.startswith("flopwise.") and name in _KINDS else None
+    if isinstance(doc.get("modules"), list):
+        return "profile"
+    if isinstance(doc.get("points"), list):
+        return "sweep"
+    if isinstance(doc.get("models"), list) or isinstance(doc.get("rows"), list):
+        return "compare"
+    return None
+
+
+def _loaded(ref: str, db: Any, want: tuple[str, ...], option: str) -> dict[str, Any]:
+    """The document ``ref`` names, refused in one line unless it is of a kind in ``want``."""
+    doc, label = load_run(ref, db)
+    kind = document_kind(doc)
+    if kind in want:
+        return doc
+    schema = doc.get("schema")
+    what = (
+        f"a {schema} document"
+        if isinstance(schema, str) and kind is None
+        else f"a {_KINDS[kind]} document"
+        if kind is not None
+        else "not a flopwise profile, sweep or comparison document"
+    )
+    names = [_KINDS[k] for k in want]
+    wanted = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+    raise FlopwiseError(f"{option} {label} is {what}; it takes a {wanted} document")
+
+
+def load_report_documents(
+    source: str, *, sweep: str | None = None, compare: str | None = None, db: Any = None
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    """The documents of ``flopwise report SOURCE [--sweep S] [--compare C]`` (files or stored
+    runs): SOURCE a profile, sweep or comparison, S a sweep, C a comparison; any other
+    document is refused in one line naming the file or run, before anything is written."""
+    doc = _loaded(source, db, tuple(_KINDS), "INPUT")
+    sweep_doc = _loaded(sweep, db, ("sweep",), "--sweep") if sweep else None
+    compare_doc = _loaded(compare, db, ("compare",), "--compare") if compare else None
+    return doc, sweep_doc, compare_doc
 
 
 def _analysed(

@@ -65,8 +65,10 @@ def parse_dim(text: str) -> tuple[str, list[int]]:
         vals = [int(v) for v in values.split(",") if v.strip()]
     except ValueError as exc:
         raise FlopwiseError(f"--dim {text!r}: values must be integers") from exc
-    if len(vals) < 2 or any(v <= 0 for v in vals):
-        raise FlopwiseError(f"--dim {text!r}: give at least two positive values")
+    if any(v <= 0 for v in vals):
+        raise FlopwiseError(f"--dim {text!r}: values must be positive integers")
+    if len(set(vals)) < 2:  # batch=1,1 would sweep one point and fit nothing
+        raise FlopwiseError(f"--dim {text!r}: give at least two different values")
     canonical = ALIASES.get(name.lower())
     if canonical is None and "." not in name:
         known = ", ".join(sorted(set(ALIASES.values())))
@@ -89,8 +91,10 @@ def _named_axis(specs: list[Any], dim: str) -> list[tuple[int, tuple[int, ...]]]
     except ValueError as exc:
         raise FlopwiseError(f"--dim {dim!r}: AXIS must be an integer") from exc
     positional = [i for i, s in enumerate(specs) if s.name is None]
-    if which.isdigit():
-        k = int(which)
+    # A positional input by position (0.2) or by the name profile and sweep print (arg0.2).
+    number = which.removeprefix("arg")
+    if number.isdigit() and not any(s.name == which for s in specs):
+        k = int(number)
         matches = [positional[k]] if k < len(positional) else []
     else:
         matches = [i for i, s in enumerate(specs) if s.name == which]
@@ -108,7 +112,11 @@ def _targets(specs: list[Any], dim: str) -> list[tuple[int, tuple[int, ...]]]:
     else:
         out = _named_axis(specs, dim)
     if not out:
-        shapes = ", ".join(str(s) for s in specs) or "none"
+        positional = iter(range(len(specs)))
+        shapes = (
+            ", ".join(str(s) if s.name is not None else f"arg{next(positional)}={s}" for s in specs)
+            or "none"
+        )
         raise FlopwiseError(f"--dim {dim}: no input has that dimension (inputs: {shapes})")
     return out
 
@@ -181,7 +189,7 @@ def plan_sweep(
     model's default input). With ``timing`` the model is built on ``device`` (``auto``:
     cpu) with real weights, else on meta tensors."""
     from flopwise.sources import load_model
-    from flopwise.sources.specs import parse_dtype, parse_input_specs
+    from flopwise.sources.specs import parse_input_specs, parse_model_dtype
 
     if not dims:
         raise FlopwiseError("give at least one --dim NAME=V1,V2,...")
@@ -189,7 +197,7 @@ def plan_sweep(
     if len(set(names)) != len(names):
         raise FlopwiseError("each dimension may be given once")
     dev = resolve_device(device, timing=timing)
-    torch_dtype = parse_dtype(dtype)
+    torch_dtype = parse_model_dtype(dtype)
     loaded = load_model(model_spec, device=dev if timing else "meta", dtype=torch_dtype)
     base = parse_input_specs(inputs) if inputs else list(loaded.default_inputs)
     if not base:

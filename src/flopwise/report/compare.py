@@ -38,6 +38,7 @@ CSV_COLUMNS = (
     "alpha_macs",
     "activations",
     "bytes",
+    "complete",  # false: uncounted ops, the counts are lower bounds (the table's "*")
     "median_s",
     "min_s",
     "spread",
@@ -167,6 +168,8 @@ def render_csv(doc: dict[str, Any]) -> str:
                 )
             elif k == "pareto":
                 values.append("yes" if r["label"] in front else "")
+            elif k == "complete":
+                values.append("true" if r.get("complete", True) else "false")
             else:
                 v = r.get(k)
                 values.append("" if v is None else v)

@@ -14,8 +14,13 @@ if TYPE_CHECKING:
 
 
 def rows(p: Profile, level: str = "modules") -> list[dict[str, Any]]:
+    """One dict per module (or op); a measured profile's module rows end with ``time_s``,
+    the measured seconds per call the table's Time column shows (blank where unmeasured)."""
     if level == "modules":
-        return profile_document(p)["modules"]
+        modules = profile_document(p)["modules"]
+        if p.measured is None or not p.measured.modules:
+            return modules
+        return [dict(m, time_s=p.measured.module_time(m["path"])) for m in modules]
     if level == "ops":
         return op_rows(p)
     raise ValueError(f"level must be 'modules' or 'ops', not {level!r}")

@@ -50,6 +50,8 @@ def metric_text(value: float | int | None, metric: str, *, unit: bool = True) ->
 def no_runs_line(result: RunList) -> str:
     """What ``flopwise history`` says when nothing matched (plain text, no markup)."""
     what = f" of {result.model}" if result.model else ""
+    if result.no_database:
+        return f"No runs{what} in {result.db} (no results database there yet)."
     return f"No runs{what} in {result.db}.{result.hint}"
 
 

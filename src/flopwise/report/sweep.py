@@ -115,6 +115,8 @@ def render_table(doc: dict[str, Any]) -> str:
     console.print(points)
     for p in rejected:
         console.print(f"[red]{p['dim']}={p['value']} rejected:[/red] {escape(p['error'])}")
+    for note, where in _point_notes(doc).items():
+        console.print(f"[yellow]{escape(note)} at {', '.join(where)}[/yellow]")
     console.print(_fits_table(doc))
     if doc["measured"] and doc["ranking"]:
         console.print(
@@ -130,6 +132,18 @@ def render_table(doc: dict[str, Any]) -> str:
             "[/yellow]"
         )
     return console.export_text(styles=terminal)
+
+
+def _point_notes(doc: dict[str, Any]) -> dict[str, list[str]]:
+    """Each count note of the points (an incomplete count) and the points it is on; the
+    timing notes are summed up by the noisy-points line."""
+    out: dict[str, list[str]] = {}
+    for p in doc["points"]:
+        for note in p.get("notes") or []:
+            if note.startswith("count incomplete"):
+                note += " (their FLOPs and bytes are lower bounds)"
+                out.setdefault(note, []).append(f"{p['dim']}={p['value']}")
+    return out
 
 
 def write_plots(doc: dict[str, Any], charts: list[Chart], path: Path) -> list[Path]:

@@ -242,7 +242,7 @@ def _roofline_lines(roof: Roofline, hw: HardwareRef | None) -> list[Text]:
         where = worst.path or "(model)"
         lines.append(
             Text(
-                f"profile error: {len(roof.profile_errors)} measured time(s) under their "
+                f"hardware profile error: {len(roof.profile_errors)} measured time(s) under their "
                 f"roofline floor (worst {where}{' ' + worst.op if worst.op else ''}: "
                 f"{worst.ratio:.2f}x); the hardware profile's ceilings are too low for what "
                 "ran, so those efficiencies are not shown",

@@ -163,6 +163,15 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
+def parse_model_dtype(text: str) -> torch.dtype:
+    """:func:`parse_dtype` for a model's ``--dtype``: an unknown name is refused naming the
+    option (an input spec's dtype names its spec instead)."""
+    try:
+        return parse_dtype(text)
+    except BadInputSpec as exc:
+        raise BadInputSpec(f"--dtype: {exc}") from None
+
+
 def parse_dtype(text: str) -> torch.dtype:
     """A dtype from its name or alias (``fp16``, ``bf16``, ``torch.int64``, ``long`` ...).
 

@@ -157,6 +157,12 @@ class RunList:
     model: str | None = None
 
     @property
+    def no_database(self) -> bool:
+        """True when nothing was found because ``db`` does not exist (yet): a mistyped --db
+        would otherwise read the same as an empty store."""
+        return not self.runs and not self.db.exists()
+
+    @property
     def hint(self) -> str:
         """Why a model filter may have found nothing: names match exactly, not as a prefix."""
         if self.runs or not self.model or is_model_pattern(self.model):
@@ -705,8 +711,12 @@ def _check_owned(path: Path) -> None:
 
 def modules_csv(doc: dict[str, Any]) -> str:
     """CSV of a document's modules: one line per module, columns = the union of the scalar
-    fields of its rows (``path``, ``type``, ``depth`` first)."""
+    fields of its rows (``path``, ``type``, ``depth`` first), then ``time_s`` (seconds per
+    call) when the run measured its modules, as ``profile --measure -f csv`` writes it."""
     modules = doc.get("modules") or []
+    timed = (doc.get("measured") or {}).get("modules")
+    if isinstance(timed, dict) and timed:
+        modules = [dict(m, time_s=(timed.get(m.get("path")) or {}).get("time_s")) for m in modules]
     columns: list[str] = ["path", "type", "depth"]
     for module in modules:
         for key, value in module.items():
