@@ -115,3 +115,27 @@ def test_checkpoint_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     # ReLU (32·256) run again in backward (tests/test_memory.py derives both).
     assert ck["saved_bytes_without"] - ck["saved_bytes_with"] == 32 * 256 * 4
     assert ck["recompute_flops"] == 2 * 32 * 64 * 256 + 32 * 256
+
+
+def test_input_the_model_rejects_is_one_line_naming_the_module_exit_2(tmp_path):
+    # An int64 image reaches resnet18's average pool, whose mean() refuses integers: on
+    # meta tensors torch also logs its own traceback, which must not reach the user.
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flopwise.cli",
+            "memory",
+            "torchvision:resnet18",
+            "-i",
+            "1x3x64x64:int64",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: module 'avgpool' rejected the input: mean()")

@@ -320,7 +320,7 @@ def _fake_setup(
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.nn.utils.stateless import _reparametrize_module
 
-    from flopwise.profile import _fake_state, _fake_twin, _preserved
+    from flopwise.profile import _fake_state, _fake_twin, _preserved, _quiet_fake_kernel_log
 
     fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
     state = _fake_state(model, kind, fake_mode, device)
@@ -330,6 +330,7 @@ def _fake_setup(
     )
     stack.enter_context(_preserved(model))
     model.train(train)
+    stack.enter_context(_quiet_fake_kernel_log())  # the error is reported in one line
     stack.enter_context(fake_mode)
     # The twins stay in place for the whole step, not just the forward call:
     # checkpointed modules recompute in backward and must see them too.
@@ -452,15 +453,25 @@ def memory_profile(
         cap = _MemoryCapture(run["module"], lt)  # the module that runs (a private copy?)
         marks = _PhaseMarks(lt, cap)
         with cap:
-            run_step(
-                run["call"],
-                run["args"],
-                run["kwargs"],
-                train=train,
-                optimizer=opt,
-                mark=marks,
-                amp=autocast_of(amp, run["device"]),
-            )
+            try:
+                run_step(
+                    run["call"],
+                    run["args"],
+                    run["kwargs"],
+                    train=train,
+                    optimizer=opt,
+                    mark=marks,
+                    amp=autocast_of(amp, run["device"]),
+                )
+            except FlopwiseError:
+                raise
+            except Exception as exc:  # the model rejected its inputs: say which module
+                from flopwise.profile import _run_error
+
+                error = _run_error(exc, cap, run["module"], run["kind"])
+                if error is None:
+                    raise
+                raise error from exc
         _classify(lt, run, marks, train)
         records = cap.records
         mode = MemoryMode(
