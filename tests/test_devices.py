@@ -108,7 +108,8 @@ def test_device_summary_cpu_and_fake_cuda(monkeypatch) -> None:
 
 
 def test_one_shared_option() -> None:
-    """The same name, default and help on every command that runs a model."""
+    """The same name, default and help on every command that runs a model; predict, which
+    counts on meta tensors and only picks a calibration by device, says that instead."""
     import inspect
 
     from flopwise.commands import compare, fit_alpha, predict, profile, sweep
@@ -118,11 +119,13 @@ def test_one_shared_option() -> None:
         profile.profile_command,
         sweep.sweep_command,
         compare.compare_command,
-        predict.predict_command,
         fit_alpha.fit_alpha_command,
     ):
         opt = inspect.signature(fn).parameters["device"].default
         assert (opt.default, opt.param_decls, opt.help) == ("auto", ("--device",), DEVICE_HELP)
+    opt = inspect.signature(predict.predict_command).parameters["device"].default
+    assert (opt.default, opt.param_decls) == ("auto", ("--device",))
+    assert "calibration" in opt.help and "counted on meta tensors" in opt.help
 
 
 @pytest.mark.measure
