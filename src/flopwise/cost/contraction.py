@@ -190,6 +190,39 @@ def _addmm(call: OpCall) -> OpCost:
     return contraction(macs, call.out, bias_flops)
 
 
+@register(*maybe_ops("_scaled_mm"))
+def _scaled_mm(call: OpCall) -> OpCost:
+    """FP8 ``_scaled_mm(a [M, K], b [K, N], scale_a, scale_b, bias, scale_result, out_dtype)``:
+    the M·N·K macs of ``mm`` plus, per output element, the scales (tensor-wise, both one
+    element: their product is formed once per call and applied, 1; row-wise, scale_a one
+    per row of a and scale_b one per column of b: acc·s_a[i]·s_b[j], 2), the bias add (1,
+    as addmm's) and, for an fp8 result, the division by scale_result (1). Block scales
+    (MX formats) rescale partial sums inside K: not counted, the call is uncounted."""
+    a, b = call.args[0], call.args[1]
+    scale_a, scale_b = call.args[2], call.args[3]
+    if a.ndim != 2 or b.ndim != 2:
+        raise Uncountable("_scaled_mm on other than two 2-d matrices")
+    m, n = a.shape[0], b.shape[1]
+    if scale_a.numel == 1 and scale_b.numel == 1:
+        per_element = 1
+    elif scale_a.numel == m and scale_b.numel == n:
+        per_element = 2
+    else:
+        raise Uncountable("_scaled_mm with block-wise scales")
+    if isinstance(schema_arg(call, "bias"), TensorMeta):
+        per_element += 1
+    # the result scale is applied only when the result is fp8 (as PyTorch's kernels do)
+    if isinstance(schema_arg(call, "scale_result"), TensorMeta) and call.out.itemsize == 1:
+        per_element += 1
+    cost = contraction(m * n * a.shape[1], call.out)
+    return OpCost(
+        flops=cost.flops + per_element * call.out.numel,
+        macs=cost.macs,
+        activations=cost.activations,
+        category=cost.category,
+    )
+
+
 @register(*maybe_ops("_grouped_mm", "_scaled_grouped_mm"), "transformers.grouped_mm_fallback")
 def _grouped_mm(call: OpCall) -> OpCost:
     """MoE experts: every routed row meets exactly one expert matrix, so

@@ -890,6 +890,32 @@ def _fused_optimizer(call: OpCall, r: Rule) -> OpCost:
     return _per_element(call, r, elements, constant)
 
 
+def _nbytes(tensors) -> int:
+    return sum(t.nbytes for t in tensors if _tensor(t))
+
+
+@counter("amp_unscale")
+def _amp_unscale(call: OpCall, r: Rule) -> OpCost:
+    """_amp_foreach_non_finite_check_and_unscale_(grads[], found_inf, inv_scale): the
+    constant per gradient element. The in-place form returns nothing, so what every form
+    writes (the unscaled gradients, in place or into ``out``, and found_inf) is stated
+    here rather than taken from its outputs."""
+    grads = [t for t in call.args[0] if _tensor(t)]
+    cost = _per_element(call, r, sum(t.numel for t in grads), r.flops)
+    written = _nbytes(call.kwargs.get("out") or grads) + _nbytes([call.args[1]])
+    return OpCost(flops=cost.flops, category=cost.category, bytes_written=written)
+
+
+@counter("amp_update_scale")
+def _amp_update_scale(call: OpCall, r: Rule) -> OpCost:
+    """_amp_update_scale_(scale, growth_tracker, found_inf, growth, backoff, interval): the
+    constant per call; it writes the scale and the growth tracker (the in-place form
+    returns only the scale)."""
+    cost = _per_element(call, r, 1, r.flops)
+    written = _nbytes(call.args[:2])
+    return OpCost(flops=cost.flops, category=cost.category, bytes_written=written)
+
+
 # ---------------------------------------------------------------------------------------
 # FFT
 

@@ -799,6 +799,24 @@ RULES: tuple[Rule, ...] = (
         extras=(("weight_decay", 2), ("grad_scale", 1)),
         count="fused_optimizer",
     ),
+    # -- mixed-precision loss scaling (torch.amp.GradScaler) ---------------------------------
+    Rule("amp_unscale", 1, "gradient element", "elementwise",
+        ("_amp_foreach_non_finite_check_and_unscale",),
+        "GradScaler.unscale_: g·inv_scale (1); the inf/NaN test is a comparison that yields a "
+        "mask (free, as isfinite) and raising found_inf a select (free). The kernel skips the "
+        "multiply when inv_scale is 1, a value, so it is always counted: the fused optimizers' "
+        "grad_scale term (1) for the same unscale",
+        count="amp_unscale",
+    ),
+    Rule("amp_update_scale", 1, "call (the one-element scale)", "elementwise",
+        ("_amp_update_scale",),
+        "GradScaler.update: scale·backoff after an inf/NaN, or scale·growth every "
+        "growth_interval-th clean step: at most one multiply, counted on every call since the "
+        "branch depends on values; the new scale's isfinite test is free, the growth "
+        "tracker's increment and comparison are integer (0, rule 6): step counters are "
+        "ordinary scalar arithmetic (rule 10)",
+        count="amp_update_scale",
+    ),
     # -- quantization-aware training (fake quantization) ------------------------------------
     Rule("fake_quantize", 6, IN, "elementwise",
         ("fake_quantize_per_tensor_affine_cachemask",
