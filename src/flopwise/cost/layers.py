@@ -19,7 +19,8 @@ from flopwise.cost.elementwise import _tensor, broadcast_numel
 from flopwise.cost.rules import Rule, counter, rule
 from flopwise.cost.types import OpCall, OpCost, TensorMeta, Uncountable
 
-LSTM_MODE = 2  # ATen's RNN mode numbering: RNN_RELU 0, RNN_TANH 1, LSTM 2, GRU 3
+# ATen's RNN mode numbering: RNN_RELU 0, RNN_TANH 1, LSTM 2, GRU 3
+RNN_TANH_MODE, LSTM_MODE, GRU_MODE = 1, 2, 3
 GATES = {"lstm_layer": 4, "gru_layer": 3, "rnn_layer": 1}
 
 
@@ -168,32 +169,73 @@ def _mkldnn_rnn_layer_backward(call: OpCall, r: Rule) -> OpCost:
     return OpCost(flops=2 * macs + rows * hidden * per_unit, macs=macs, category="contraction")
 
 
+def _step_backward_per_unit(mode: int) -> int:
+    """Flops per hidden unit of every row of a GRU or RNN layer's backward, as the CPU stack
+    runs it step by step (its ops priced by their own rows): GRU: from h' = (h − n)·z + n,
+    dz = dh'·(h − n) and d(h − n) = dh'·z, and from n = tanh(i_n + r·h_n), d(h_n) = dn·r
+    and dr = dn·h_n (4 multiplies); dn = dh' − d(h − n) (a negate and an add); one tanh
+    and two sigmoid backward; dh = d(h − n) + W_hhᵀ·dgates (an add). Both modes then add
+    the step's output gradient to the recurrent one (an add). RNN: tanh (or relu) backward."""
+    add = rule("add").flops
+    if mode == GRU_MODE:
+        cell = 4 * rule("mul").flops + rule("neg").flops + 2 * add
+        cell += 2 * rule("sigmoid_backward").flops + rule("tanh_backward").flops
+    else:
+        cell = rule("tanh_backward" if mode == RNN_TANH_MODE else "threshold_backward").flops
+    return cell + add
+
+
 @counter("cudnn_rnn_backward")
 def _cudnn_rnn_backward(call: OpCall, r: Rule) -> OpCost:
     """_cudnn_rnn_backward(input, weight[], weight_stride0, weight_buf, hx, cx, output,
     grad_output, grad_hy, grad_cy, mode, hidden_size, proj_size, num_layers, batch_first,
     dropout, train, bidirectional, batch_sizes, dropout_state, reserve, output_mask)."""
     x, params, stride = call.args[0], list(call.args[1]), int(call.args[2])
-    if int(call.args[10]) != LSTM_MODE:
-        raise Uncountable("_cudnn_rnn_backward in a mode other than LSTM")
+    mode = int(call.args[10])
+    if mode != LSTM_MODE and (call.args[18] or x.ndim != 3):
+        raise Uncountable("_cudnn_rnn_backward in GRU or RNN mode on packed sequences")
     layers, directions = int(call.args[13]), 2 if call.args[17] else 1
     mask = [bool(m) for m in call.arg(21, "output_mask", [True] * 4)]
     biases = 2 if stride in (4, 5) else 0
     rows = _rows(x)
-    macs, units, summed = 0, 0, 0
+    macs, units, summed, steps = 0, 0, 0, 0
     for k in range(layers * directions):
         group = params[k * stride : (k + 1) * stride]
         w_hr = group[2 + biases] if len(group) > 2 + biases else None
         macs += rows * (group[0].numel + group[1].numel + (w_hr.numel if w_hr else 0))
-        units += rows * (group[0].shape[0] // GATES["lstm_layer"])
+        units += rows * (group[0].shape[0] // GATES[_MODES[mode]])
         if directions == 2 and k % 2 == 0 and (k > 0 or mask[0]):
             summed += rows * group[0].shape[1]  # this layer's input gradient, two summed
+        if mode != LSTM_MODE:
+            steps += _steps_extra(call, group, biases, mask[3])
     macs *= 2 if mask[3] else 1
-    per_unit = r.flops + (r.extra("biases") if biases else 0)
     drop = _dropout_elements(bool(call.args[16]), float(call.args[15]), layers, x, call.args[6])
-    flops = 2 * macs + units * per_unit + r.extra("inter-layer dropout element, training") * drop
+    flops = 2 * macs + r.extra("inter-layer dropout element, training") * drop
     flops += r.extra("input-gradient element, bidirectional") * summed
+    if mode == LSTM_MODE:
+        flops += units * (r.flops + (r.extra("biases") if biases else 0))
+    else:
+        flops += units * _step_backward_per_unit(mode) + steps
     return OpCost(flops=flops, macs=macs, category="contraction")
+
+
+def _steps_extra(call: OpCall, group: list, biases: int, weights: bool) -> int:
+    """The terms of one GRU or RNN layer and direction that are not per unit of every row:
+    the last step's hidden state has no later step, so its output gradient is added only
+    to grad_hy's, when hy has a gradient (−batch·H without); with the weight gradient
+    (output_mask[3]) each bias tensor's gate gradients summed over the rows (the sum rule),
+    and W_hh's and b_hh's per-step gradients summed over the T steps, (T − 1) adds each."""
+    x, w_hh = call.args[0], group[1]
+    time, batch = (x.shape[1], x.shape[0]) if call.args[14] else (x.shape[0], x.shape[1])
+    hidden = w_hh.shape[1]
+    extra = -batch * hidden if not isinstance(call.args[8], TensorMeta) else 0
+    if weights:
+        add = rule("add").flops
+        extra += (time - 1) * w_hh.numel * add
+        if biases:
+            extra += rule("sum").flops * biases * _rows(x) * w_hh.shape[0]
+            extra += (time - 1) * w_hh.shape[0] * add
+    return extra
 
 
 @counter("fused_cell")

@@ -885,18 +885,28 @@ RULES: tuple[Rule, ...] = (
         extras=(("biases", 4),),
         count="mkldnn_rnn_layer_backward",
     ),
-    Rule("cudnn_lstm_backward", 23, "hidden unit of each (time step, batch) row", "contraction",
+    Rule("cudnn_rnn_backward", 23, "hidden unit of each (time step, batch) row", "contraction",
         ("_cudnn_rnn_backward",),
-        "cuDNN's backward of a whole stack, LSTM mode (GRU and RNN modes are not counted yet "
-        "and show as uncounted); per layer and direction as mkldnn_rnn_layer_backward: the "
-        "data gradient (W_ihᵀ, W_hhᵀ and the projection's transpose applied to the gate "
-        "gradients: the forward's macs) and, when the weight gradient is asked for "
-        "(output_mask[3]), the weight gradient (the forward's macs again); per hidden unit 23 "
-        "for the gate and cell gradients, 4 for the bias gradient; in training the inter-layer"
-        " dropout's backward, the gradient times the scaled mask (1 per element, as the CPU "
-        "stack's multiply); bidirectional: a layer's input gradient is the sum of its two "
-        "directions' (1 per element; the first layer's only when the input needs a gradient, "
-        "output_mask[0]): the same as the CPU stack's backward counts",
+        "cuDNN's backward of a whole stack, the same as the CPU stack's backward counts. LSTM "
+        "mode per layer and direction as mkldnn_rnn_layer_backward: the data gradient (W_ihᵀ, "
+        "W_hhᵀ and the projection's transpose applied to the gate gradients: the forward's "
+        "macs) and, when the weight gradient is asked for (output_mask[3]), the weight "
+        "gradient (the forward's macs again); per hidden unit 23 for the gate and cell "
+        "gradients, 4 for the bias gradient. GRU and RNN modes (data gradient and weight "
+        "gradient as LSTM's) as PyTorch's step-by-step CPU backward counts them, each step by "
+        "its own row: per hidden unit GRU 17 (dz = dh'·(h − n), d(h − n) = dh'·z, d(h_n) = "
+        "dn·r, dr = dn·h_n: 4 multiplies; dn = dh' − d(h − n): a negate and an add; dh = "
+        "d(h − n) + W_hhᵀ·dgates: an add; two sigmoid and one tanh backward, 3 each; the "
+        "step's output gradient added to the recurrent one: an add), RNN 4 with tanh, 2 with "
+        "relu (the activation's backward, 3 or 1, and that add); the last step has no later "
+        "step: −1 per (batch, hidden unit) unless hy has a gradient (grad_hy); with the weight "
+        "gradient, each bias tensor's gate gradients summed over the rows (1 per element, the "
+        "sum rule) and W_hh's and b_hh's per-step gradients summed over the T steps ((T − 1) "
+        "adds per element). Packed sequences in GRU and RNN modes are not counted yet and show "
+        "as uncounted. Every mode: in training the inter-layer dropout's backward, the "
+        "gradient times the scaled mask (1 per element, as the CPU stack's multiply); "
+        "bidirectional: a layer's input gradient is the sum of its two directions' (1 per "
+        "element; the first layer's only when the input needs a gradient, output_mask[0])",
         extras=(
             ("biases", 4), ("inter-layer dropout element, training", 1),
             ("input-gradient element, bidirectional", 1),
