@@ -234,6 +234,9 @@ def test_sweep_refuses_a_dimension_with_one_distinct_value(dim):
 
 # -- options the run would silently ignore ---------------------------------------------------
 
+# A sweep that only counts: no point is timed, so a time statistic would be ignored.
+_SWEEP_NO_MEASURE = ["sweep", "torchvision:resnet18", "--dim", "batch=1,2", "--no-measure"]
+
 
 @pytest.mark.parametrize(
     ("argv", "says"),
@@ -244,6 +247,8 @@ def test_sweep_refuses_a_dimension_with_one_distinct_value(dim):
         (["hardware", "--show", "h100", "--replace"], "--replace"),
         (["hardware", "--list", "--device", "cuda"], "--device"),
         (["compare", "torchvision:resnet18", "--no-measure", "--threads", "2"], "--threads"),
+        (_SWEEP_NO_MEASURE + ["--statistic", "min"], "--statistic"),
+        (_SWEEP_NO_MEASURE + ["--statistic", "median"], "--statistic"),
     ],
 )
 def test_an_option_the_run_would_ignore_is_refused(capsys, argv, says):

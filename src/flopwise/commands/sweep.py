@@ -42,8 +42,10 @@ def sweep_command(
     budget: float | None = BudgetOption(2.0, default_text="2 s × the number of points"),
     dtype: str = typer.Option("float32", help="Model dtype"),
     device: str = DeviceOption(),
-    statistic: str = typer.Option(
-        "median", help="Time per point: median of the samples, or min (steadier on a busy machine)"
+    statistic: str | None = typer.Option(
+        None,
+        help="With --measure: time per point, median of the samples or min (steadier on a "
+        "busy machine); default median",
     ),
     fmt: str = FormatOption("table", "json"),
     output: Path | None = OutputOption("Write JSON to this file too"),
@@ -59,10 +61,13 @@ def sweep_command(
     save: bool = typer.Option(True, "--save/--no-save", help="Keep the run in the results store"),
 ) -> None:
     """Cost along input dimensions: flops, α-flops, bytes and time per point, with power-law fits."""
-    if budget is not None and not measure:
-        raise FlopwiseError("--budget is only used with --measure; drop it or drop --no-measure")
+    for option, value in (("--budget", budget), ("--statistic", statistic)):
+        if value is not None and not measure:
+            raise FlopwiseError(
+                f"{option} is only used with --measure; drop it or drop --no-measure"
+            )
+    statistic = check_statistic(statistic or "median")
     dims = [parse_dim(d) for d in dim]
-    check_statistic(statistic)
     plan = plan_sweep(model, dims, inputs or None, dtype=dtype, device=device, timing=measure)
     options = None
     if measure:
