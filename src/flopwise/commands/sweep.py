@@ -9,11 +9,14 @@ from pathlib import Path
 import typer
 
 from flopwise.commands._options import (
+    OUTPUT_RULE,
     BudgetOption,
     DeviceOption,
     FormatOption,
     InputOption,
     OutputOption,
+    output_file,
+    write_output,
 )
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps, finite
@@ -53,7 +56,9 @@ def sweep_command(
         None,
         "--plot",
         help="Charts of time and FLOP/s per dimension: FILE.html (one page), FILE.svg or "
-        "FILE.png (one file per chart, FILE-<chart>.svg/png; png needs matplotlib)",
+        "FILE.png (one file per chart, FILE-<chart>.svg/png; png needs matplotlib; "
+        f"{OUTPUT_RULE})",
+        callback=output_file,
     ),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Progress bar while timing"
@@ -82,7 +87,7 @@ def sweep_command(
 
         save_run(doc, "sweep")
     if output is not None:
-        output.write_text(dumps(doc) + "\n")
+        write_output(output, dumps(doc) + "\n")
         typer.echo(f"wrote {output}", err=True)
     if plot is not None:
         for path in write_plots(doc, sweep_chart_list(doc), plot):
