@@ -89,7 +89,7 @@ def _file_options() -> list[tuple[str, str, str]]:
     found = []
     for name, command in group.commands.items():
         for param in command.params:
-            if {"--output", "--timings", "--plot", "--plots"} & set(param.opts):
+            if {"--output", "--timings", "--plot", "--plots", "--calibration"} & set(param.opts):
                 found.append((name, param.opts[0], param.help or ""))
     return found
 
@@ -98,7 +98,16 @@ def test_every_output_option_states_the_folder_rule():
     found = _file_options()
     # Every command that writes a file; a new one must state the rule too.
     names = {name for name, _, _ in found}
-    assert {"profile", "sweep", "compare", "memory", "export", "report", "fit-alpha"} <= names
+    assert {
+        "profile",
+        "sweep",
+        "compare",
+        "memory",
+        "export",
+        "report",
+        "fit-alpha",
+        "predict",
+    } <= names
     missing = [(name, opt) for name, opt, text in found if RULE not in text]
     assert missing == []
 
@@ -118,3 +127,32 @@ def test_compare_output_holds_what_stdout_would_in_that_format(fmt, mlp, tmp_pat
         # batch 2: two multiply-adds per weight use, one add per bias, one op per ReLU output
         linears = 2 * 2 * 16 * 32 + 2 * 32 + 2 * 2 * 32 * 4 + 2 * 4
         assert json.loads(written)["rows"][0]["flops"] == linears + 2 * 32
+
+
+def test_predict_calibrate_below_a_file_is_refused_before_timing(tmp_path, capsys, monkeypatch):
+    from flopwise.pipeline import predict as api
+
+    def never(**_kw):
+        raise AssertionError("timed the zoo although the file can never be written")
+
+    monkeypatch.setattr(api, "run_calibration", never)
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("")
+    target = blocker / "cal.json"
+    code, out, err = run(capsys, "predict", "--calibrate", "--calibration", target)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and out == "" and len(lines) == 1 and "is a file" in lines[0], err
+    # the API refuses it too, before timing
+    from flopwise.errors import FlopwiseError
+
+    with pytest.raises(FlopwiseError, match="is a file"):
+        api.calibrate(calibration=target)
+
+
+def test_predict_calibration_into_a_missing_folder_makes_the_folder(tmp_path, monkeypatch):
+    from flopwise.pipeline import predict as api
+
+    monkeypatch.setattr(api, "run_calibration", lambda **_kw: {"schema": "stub"})
+    target = tmp_path / "new" / "sub" / "cal.json"
+    saved = api.calibrate(calibration=target)
+    assert saved.path == target and json.loads(target.read_text()) == {"schema": "stub"}
