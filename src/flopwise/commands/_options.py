@@ -57,6 +57,8 @@ def output_file(value: Path | None) -> Path | None:
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if ancestor.exists() and not ancestor.is_dir():
+        if ancestor == path.parent:
+            raise typer.BadParameter(f"{ancestor} is a file, not a folder")
         raise typer.BadParameter(f"cannot make the folder {path.parent}: {ancestor} is a file")
     return path
 
