@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flopwise.campaign import LocalExecutor, expand_plan, load_plan, run_campaign
-from flopwise.campaign.summary import campaign_rows
+from flopwise.campaign.summary import campaign_rows, table_coverage
 from flopwise.report.campaign import campaign_tables
 from flopwise.store import Store
 from test_campaign import write_plan
@@ -251,3 +251,44 @@ def test_rows_not_yet_timed_still_show_their_counts(actions_run):
     # model, inputs, FLOPs, MACs, params, peak mem; then latency, GFLOP/s, predicted, energy
     assert cells[2:6] == ["80", "32", "20", "320 B"]
     assert cells[6:] == ["-", "-", "-", "-"]
+
+
+PREDICT_ONLY_PLAN = f"""
+name = "predict-only"
+retries = 0
+timeout_s = 300
+actions = ["predict"]
+devices = ["cpu"]
+[measure]
+hardware = "{HARDWARE}"
+[[factories]]
+path = "models.py:mlp"
+grid = {{ width = [4, 8] }}
+"""
+
+
+def test_a_predict_only_plan_reports_the_flops_its_predictions_counted(tmp_path: Path):
+    """The predict documents carry the model's FLOPs and bytes: a plan with no count job
+    still shows them (MACs and params, which they do not carry, stay '-')."""
+    from rich.console import Console
+
+    plan = load_plan(write_plan(tmp_path, PREDICT_ONLY_PLAN))
+    with Store(tmp_path / "r.sqlite") as store:
+        result = run_campaign(plan, store, LocalExecutor(workers=1, timeout_s=plan.timeout_s))
+        assert result.count("ok") == 2, [o.error for o in result.outcomes.values()]
+        rows = campaign_rows(store, "predict-only")
+    # width w, batch 2: 2 FLOPs per multiply-add of the 2xw @ wxw matmul, w bias adds and
+    # w ReLUs per sample. Bytes: float32 reads of x, weight, bias and writes of each output.
+    for row, w in zip(rows, (4, 8), strict=True):
+        assert row["flops"] == 2 * (2 * w * w) + 2 * w + 2 * w
+        assert row["bytes"] == 4 * ((2 * w + w * w + w + 2 * w) + (2 * w + 2 * w))
+        assert row["macs"] is None and row["params"] is None
+    (table,) = campaign_tables(rows, "predict-only", table_coverage(rows))
+    console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(table)
+    text = console.export_text()
+    lines = {w: next(t for t in text.splitlines() if f"width={w}" in t) for w in (4, 8)}
+    cells = {w: [c.strip() for c in line.split("│")[1:-1]] for w, line in lines.items()}
+    # model, inputs, FLOPs, MACs, params, predicted
+    assert cells[4][2:5] == ["80", "-", "-"] and cells[8][2] == "288"
+    assert "2 of 2 rows counted" in " ".join(text.split())

@@ -88,7 +88,7 @@ def files(tmp_path_factory) -> dict[str, str]:
     d = tmp_path_factory.mktemp("contract")
     (d / "models.py").write_text(MODELS)
     m = f"{d / 'models.py'}"
-    paths = {"dir": str(d), "m": m, "missing": str(d / "no_such_folder")}
+    paths = {"dir": str(d), "m": m}
     env = {"FLOPWISE_DB": str(d / "setup.sqlite"), "FLOPWISE_CACHE_DIR": str(d / "cache")}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -198,14 +198,17 @@ CASES = [
     (["hardware", "--list", "--budget", "5"], 2, ["--budget", "--list"]),
     (["fit-alpha", "--budget", "-1"], 2, ["--budget", "-1"]),
     (["predict", "--calibrate", "--budget", "nan"], 2, ["--budget", "nan"]),
-    (["profile", "{m}:lin", "-o", "{missing}/out.json", "--no-save"], 2, ["no_such_folder"]),
-    (["export", "latest", "--db", "{db}", "-o", "{missing}/x.json"], 2, ["no_such_folder"]),
+    # an output folder that can never be made (a file in its way); a missing one is made
+    (["profile", "{m}:lin", "-o", "{lin}/sub/out.json", "--no-save"], 2, ["is a file"]),
+    (["export", "latest", "--db", "{db}", "-o", "{lin}/x.json"], 2, ["is a file"]),
     (
-        ["sweep", "{m}:lin", "--dim", "batch=1,2", "--no-measure", "-o", "{missing}/s.json"],
+        ["sweep", "{m}:lin", "--dim", "batch=1,2", "--no-measure", "-o", "{lin}/s.json"],
         2,
-        ["no_such_folder"],
+        ["is a file"],
     ),
-    (["fit-alpha", "--csv", "{lin}", "-o", "{missing}/a.json"], 2, ["no_such_folder"]),
+    (["fit-alpha", "--csv", "{lin}", "-o", "{lin}/a.json"], 2, ["is a file"]),
+    (["compare", "{m}:lin", "--no-measure", "-o", "{lin}/c.json"], 2, ["is a file"]),
+    (["report", "{lin}", "-o", "{lin}/r.html"], 2, ["is a file"]),
     (["profile", "{m}:lin", "-o", "{dir}", "--no-save"], 2, ["folder"]),
     # options never silently ignored
     (["profile", "{m}:lin", "--hardware", "h100", "--no-save"], 2, ["--hardware", "--measure"]),
@@ -226,8 +229,13 @@ CASES = [
     (["llm", "tiny-llama", "--train", "--step-time", "1.0"], 2, ["--step-time", "--hardware"]),
     (["llm", "tiny-llama", "--step-time", "1.0", "--hardware", "h100"], 2, ["--step-time"]),
     (["llm", "tiny-llama", "--recompute"], 2, ["--recompute", "--train"]),
-    # the module that raised, and "rejected the input" only for shape/type errors
-    (["profile", "{m}:wrap", "--no-save"], 2, ["module 'block.0' failed", "ValueError"]),
+    # the module that raised; its own raise as raised, "rejected the input" only for
+    # shape/type errors out of torch
+    (
+        ["profile", "{m}:wrap", "--no-save"],
+        2,
+        ["module 'block.0' raised ValueError: unsupported mode 'foo'"],
+    ),
     (["profile", "{m}:late", "--no-save"], 2, ["module 'Late'", "shape '[7, -1, 13]'"]),
     (["profile", "{m}:conv", "-i", "1x5x8x8", "--no-save"], 2, ["module '0' rejected the input"]),
 ]

@@ -111,6 +111,81 @@ def test_a_rejected_input_dtype_is_one_line_on_stderr(tmp_path, capfd, device):
     assert "module '2'" in line and "torch.int64" in line
 
 
+# -- a module's own raise was called "rejected the input" when its text looked like one ----
+
+RAISERS = """
+import torch
+import torch.nn as nn
+
+
+class Own(nn.Module):
+    def __init__(self, exc):
+        super().__init__()
+        self.exc = exc
+
+    def forward(self, x):
+        raise self.exc
+
+
+class Matmul(nn.Module):
+    # the user's own line, but the torch op in it refuses the shapes
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(8, 4))
+
+    def forward(self, x):
+        return x @ self.w
+
+
+def type_error():
+    return nn.Sequential(nn.Linear(16, 16), Own(TypeError("unsupported mode 'foo'")))
+
+
+def shape_words():
+    return Own(ValueError("bad config: expected 8 heads, got 3"))
+
+
+def matmul():
+    return Matmul()
+
+
+def linear():
+    return nn.Linear(8, 4)
+"""
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+@pytest.mark.parametrize(
+    ("factory", "says"),
+    [
+        ("type_error", "module '1' raised TypeError: unsupported mode 'foo'"),
+        ("shape_words", "module 'Own' raised ValueError: bad config: expected 8 heads, got 3"),
+    ],
+)
+def test_a_modules_own_raise_is_not_called_a_rejected_input(
+    tmp_path, capsys, device, factory, says
+):
+    path = tmp_path / "raisers.py"
+    path.write_text(RAISERS)
+    code, out, err = run(capsys, "profile", f"{path}:{factory}", "-i", "2x16", "--device", device)
+    line = one_error_line(err)
+    assert code == 2 and out == ""
+    assert says in line and "rejected" not in line
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+@pytest.mark.parametrize(("factory", "module"), [("matmul", "Matmul"), ("linear", "Linear")])
+def test_a_torch_op_refusing_the_shapes_is_a_rejected_input(
+    tmp_path, capsys, device, factory, module
+):
+    # in the user's own forward (x @ w) as in torch's nn.Linear: the op raised, not the module
+    path = tmp_path / "raisers.py"
+    path.write_text(RAISERS)
+    code, _, err = run(capsys, "profile", f"{path}:{factory}", "-i", "2x16", "--device", device)
+    line = one_error_line(err)
+    assert code == 2 and f"module '{module}' rejected the input" in line
+
+
 # -- report: any JSON object was rendered (exit 0), and --sweep/--compare took any kind -------
 
 
@@ -234,6 +309,9 @@ def test_sweep_refuses_a_dimension_with_one_distinct_value(dim):
 
 # -- options the run would silently ignore ---------------------------------------------------
 
+# A sweep that only counts: no point is timed, so a time statistic would be ignored.
+_SWEEP_NO_MEASURE = ["sweep", "torchvision:resnet18", "--dim", "batch=1,2", "--no-measure"]
+
 
 @pytest.mark.parametrize(
     ("argv", "says"),
@@ -244,6 +322,8 @@ def test_sweep_refuses_a_dimension_with_one_distinct_value(dim):
         (["hardware", "--show", "h100", "--replace"], "--replace"),
         (["hardware", "--list", "--device", "cuda"], "--device"),
         (["compare", "torchvision:resnet18", "--no-measure", "--threads", "2"], "--threads"),
+        (_SWEEP_NO_MEASURE + ["--statistic", "min"], "--statistic"),
+        (_SWEEP_NO_MEASURE + ["--statistic", "median"], "--statistic"),
     ],
 )
 def test_an_option_the_run_would_ignore_is_refused(capsys, argv, says):

@@ -66,10 +66,12 @@ def test_measured_run_is_saved_before_a_bad_output_path(models, tmp_path, monkey
         "-f",
         "json",
     ]
-    # A missing folder is refused before anything runs: nothing measured, nothing to lose.
-    missing = tmp_path / "no" / "such" / "dir" / "run.json"
-    assert main([*argv, "-o", str(missing)]) == 2
-    assert "does not exist" in capsys.readouterr().err and _runs() == []
+    # A folder that can never be made (a file stands in its way) is refused before anything
+    # runs: nothing measured, nothing to lose. (A merely missing folder is made.)
+    blocker = tmp_path / "no"
+    blocker.write_text("")
+    assert main([*argv, "-o", str(blocker / "such" / "dir" / "run.json")]) == 2
+    assert "is a file" in capsys.readouterr().err and _runs() == []
     # A write that fails only at the end (disk full, permissions) finds the run saved.
     out = tmp_path / "run.json"
     real_write = Path.write_text

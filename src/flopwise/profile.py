@@ -4,7 +4,9 @@ tree and totals. ``profile()`` is the one entry point the CLI and the API share.
 from __future__ import annotations
 
 import contextlib
+import dis
 import itertools
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -744,14 +746,42 @@ _INPUT_ERROR = re.compile(
 
 
 def _reject_message(where: str, model: nn.Module, exc: Exception) -> str:
-    """One line naming the module that raised ``exc``: "rejected the input" only for a
-    shape/type error (a TypeError, or a message about shapes, sizes, dtypes); any other
-    failure is reported as such, with its exception type."""
+    """One line naming the module that raised ``exc``. The model's own ``raise`` (or
+    ``assert``) is reported as raised, with its type: its text is the model's, whatever it
+    says. An error out of torch (an op, or torch's own checks) is "rejected the input" only
+    for a shape/type error (a TypeError, or a message about shapes, sizes, dtypes); any
+    other failure is reported as such, with its exception type."""
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     module = where or type(model).__name__
+    if _raised_by_model_code(exc):
+        return f"module '{module}' raised {type(exc).__name__}: {first_line}"
     if isinstance(exc, TypeError) or _INPUT_ERROR.search(first_line):
         return f"module '{module}' rejected the input: {first_line}"
     return f"module '{module}' failed: {type(exc).__name__}: {first_line}"
+
+
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+_RAISE_VARARGS = dis.opmap["RAISE_VARARGS"]
+
+
+def _raised_by_model_code(exc: BaseException) -> bool:
+    """True when ``exc`` was raised by a ``raise``/``assert`` statement in Python code
+    outside torch (the model's own check), not by a torch op or torch's own Python checks.
+
+    Read, not guessed: the innermost traceback entry is the frame the exception started in,
+    and its ``tb_lasti`` the instruction that frame was running. A ``RAISE_VARARGS`` there is
+    the frame's own raise statement; any other instruction (a call, ``x @ w``) means the
+    exception came out of compiled code it called, such as a torch op."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    if not 0 <= tb.tb_lasti < len(code.co_code):
+        return False
+    own_raise = code.co_code[tb.tb_lasti] == _RAISE_VARARGS
+    return own_raise and not os.path.abspath(code.co_filename).startswith(_TORCH_DIR)
 
 
 def _device_of(model: nn.Module, args: tuple, kwargs: dict) -> torch.device:

@@ -93,6 +93,10 @@ def _absorb(row: dict[str, Any], section: dict[str, Any], doc: dict[str, Any]) -
         row["predicted"][device] = _number(doc.get("predicted_s"))
         if isinstance(doc.get("method"), str):
             row["predict_method"][device] = doc["method"]
+        if status == "ok" and _number(doc.get("flops")) is not None:
+            # the prediction counted the model (the same counts as a count job; no MACs or
+            # params): kept aside, used only where no count or timed profile gives counts
+            row["predict_counts"] = {"flops": doc["flops"], "bytes": doc.get("bytes")}
         return
     # A timing job (measure, energy): one failure marks the device's status failed.
     if row["status"].get(device) != "failed":
@@ -112,10 +116,20 @@ def _absorb(row: dict[str, Any], section: dict[str, Any], doc: dict[str, Any]) -
             row["energy_estimated"].add(device)
 
 
+def _counts_of_predictions(row: dict[str, Any]) -> None:
+    """A row no count job (nor timed profile) counted takes the FLOPs and bytes its predict
+    jobs counted; MACs and params, which a predict document does not carry, stay None."""
+    counts = row.pop("predict_counts", None)
+    if counts is None or row["count_status"] is not None:
+        return
+    row.update(flops=counts["flops"], bytes=counts["bytes"], count_status="ok")
+
+
 def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
     """The newest stored result of every job of campaign ``name`` (of ``plan_hash`` if
     given, else of the newest plan that ran under that name), one dict per model × inputs:
-    ``model``, ``inputs``, ``flops``, ``macs``, ``params``, ``count_status``,
+    ``model``, ``inputs``, ``flops``, ``macs``, ``params``, ``count_status`` (the count
+    job's; with none, a timed profile's or the predict jobs', which give FLOPs and bytes),
     ``peak_memory`` (bytes, the memory action's predicted peak) and ``memory_status``; per
     device kind ``latency[device]`` (median seconds, of the measure job, else of the energy
     job), ``energy[device]`` (joules per run; the device is in ``energy_estimated`` when no
@@ -136,6 +150,7 @@ def campaign_rows(store, name: str, plan_hash: str | None = None) -> list[dict]:
             row["accuracy"] = float(section["accuracy"])
         _absorb(row, section, doc)
     for row in rows.values():
+        _counts_of_predictions(row)
         row["flops_per_second"] = flops_per_second(row)
     return sorted(rows.values(), key=lambda r: (_natural(r["model"]), _natural(r["inputs"])))
 

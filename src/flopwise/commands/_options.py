@@ -39,17 +39,35 @@ def positive(value: float | None) -> float | None:
     return value
 
 
+#: The one rule of every option that names a file a command writes (said in its help).
+OUTPUT_RULE = "missing folders are created"
+
+
 def output_file(value: Path | None) -> Path | None:
-    """``--output FILE``: its folder must exist and the path must not be a folder, so a typo
-    in a CI path fails before the work, not after it."""
+    """``--output FILE``: the path must not be a folder, and its folder must exist or be
+    makeable (the nearest existing folder on the way is a folder, not a file), so a path that
+    can never be written fails before the work, not after it. A missing folder is made when
+    the file is written (:func:`write_output`), as ``mkdir -p`` would."""
     if value is None:
         return None
     path = value.expanduser()
     if path.is_dir():
         raise typer.BadParameter(f"{value} is a folder; give a file name")
-    if not path.parent.is_dir():
-        raise typer.BadParameter(f"the folder {path.parent} does not exist")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        if ancestor == path.parent:
+            raise typer.BadParameter(f"{ancestor} is a file, not a folder")
+        raise typer.BadParameter(f"cannot make the folder {path.parent}: {ancestor} is a file")
     return path
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path``, making its missing folders first: the rule every
+    command that writes a file follows (:data:`OUTPUT_RULE`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
 
 
 DEVICE_HELP = (
@@ -147,8 +165,11 @@ def FormatOption(*allowed: str, default: str | None = None) -> Any:  # noqa: N80
 
 
 def OutputOption(help: str = "Write to this file instead of stdout") -> Any:  # noqa: N802, A002
-    """``--output/-o FILE``: checked before any work (folder exists, not a folder)."""
-    return typer.Option(None, "--output", "-o", help=help, callback=output_file)
+    """``--output/-o FILE``: checked before any work (not a folder, its folder makeable);
+    its help states the folder rule after ``help``."""
+    return typer.Option(
+        None, "--output", "-o", help=f"{help} ({OUTPUT_RULE})", callback=output_file
+    )
 
 
 INPUT_HELP = (

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -12,7 +13,9 @@ from flopwise.commands._options import (
     DeviceOption,
     FormatOption,
     InputOption,
+    OutputOption,
     ThreadsOption,
+    write_output,
 )
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps
@@ -45,6 +48,7 @@ def compare_command(
     dtype: str = typer.Option("float32", help="Model dtype: float32, bfloat16, float16 ..."),
     device: str = DeviceOption(),
     fmt: str = FormatOption("table", "json", "csv"),
+    output: Path | None = OutputOption("Write to this file (in --format) instead of stdout"),
     threads: int | None = ThreadsOption(),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars"),
     save: bool = typer.Option(True, "--save/--no-save", help="Keep the run in the results store"),
@@ -80,8 +84,13 @@ def compare_command(
 
         save_run(result, "compare")
     if fmt == "json":
-        typer.echo(dumps(result))
+        text = dumps(result) + "\n"
     elif fmt == "csv":
-        typer.echo(render_csv(result), nl=False)
+        text = render_csv(result)
     else:
-        typer.echo(render_table(result), nl=False)
+        text = render_table(result)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        write_output(output, text)
+        typer.echo(f"wrote {output} ({fmt})", err=True)

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import typer
 
-from flopwise.commands._options import BudgetOption, DeviceOption, FormatOption, OutputOption
+from flopwise.commands._options import (
+    OUTPUT_RULE,
+    BudgetOption,
+    DeviceOption,
+    FormatOption,
+    OutputOption,
+    output_file,
+    write_output,
+)
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps
 from flopwise.pipeline import DEFAULT_GRID_BUDGET, MeasureOptions, run_fit_alpha
@@ -60,7 +68,10 @@ def fit_alpha_command(
         "Also write the constants (and fit report) to this JSON file"
     ),
     timings: Path | None = typer.Option(
-        None, "--timings", help="Write the timed layers to this CSV (re-fit later with --csv)"
+        None,
+        "--timings",
+        help=f"Write the timed layers to this CSV (re-fit later with --csv; {OUTPUT_RULE})",
+        callback=output_file,
     ),
     weighting: Weighting = typer.Option(
         Weighting.time, help="Residual weights: time (long layers count more) or uniform"
@@ -102,7 +113,7 @@ def fit_alpha_command(
     doc = result.to_dict()
     messages = list(result.messages)
     if output is not None:
-        output.write_text(dumps(doc) + "\n")
+        write_output(output, dumps(doc) + "\n")
         messages.append(f"wrote {output}")
     typer.echo(dumps(doc) if fmt == "json" else alpha_fit_table(doc), nl=fmt == "json")
     for message in messages:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from flopwise.commands._options import FormatOption, OutputOption, non_negative
+from flopwise.commands._options import FormatOption, OutputOption, non_negative, write_output
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps
 from flopwise.pipeline.history import METRICS, diff_runs, export_run, list_runs
@@ -119,7 +119,7 @@ def diff(
 def export(
     run: str = typer.Argument(..., help="Run id, latest, latest~N or @MODEL."),
     fmt: str = FormatOption("json", "csv"),
-    output: Path | None = OutputOption("Write here instead of stdout."),
+    output: Path | None = OutputOption("Write here instead of stdout"),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:
     """Export a stored run as JSON (the full document) or CSV (its modules)."""
@@ -127,7 +127,7 @@ def export(
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_output(output, text)
         typer.echo(f"wrote {output}", err=True)
 
 

@@ -19,6 +19,7 @@ from flopwise.commands._options import (
     SequenceParallelOption,
     TensorParallelOption,
     ZeroOption,
+    write_output,
 )
 from flopwise.errors import FlopwiseError
 
@@ -206,6 +207,5 @@ def _emit(text: str, output: Path | None) -> None:
     if output is None:
         typer.echo(text, nl=False)
         return
-    with open(output, "w", encoding="utf-8") as f:
-        f.write(text)
+    write_output(output, text)
     typer.echo(f"wrote {output}")

@@ -13,11 +13,13 @@ from pathlib import Path
 import typer
 
 from flopwise.commands._options import (
+    OUTPUT_RULE,
     BudgetOption,
     DeviceOption,
     FormatOption,
     HardwareOption,
     InputOption,
+    output_file,
     threads_count,
 )
 from flopwise.errors import FlopwiseError
@@ -49,7 +51,11 @@ def predict_command(
     ),
     budget: float | None = BudgetOption(DEFAULT_CALIBRATION_BUDGET_S, "timing for --calibrate"),
     calibration: Path | None = typer.Option(
-        None, "--calibration", help="Calibration JSON to use or write (default: the cache dir)"
+        None,
+        "--calibration",
+        help="Calibration JSON to use, or to write with --calibrate (default: the cache dir; "
+        f"{OUTPUT_RULE})",
+        callback=output_file,
     ),
     fmt: str = FormatOption("table", "json"),
     threads: int | None = typer.Option(

@@ -16,6 +16,7 @@ from flopwise.commands._options import (
     OutputOption,
     non_negative,
     positive,
+    write_output,
 )
 from flopwise.errors import FlopwiseError
 
@@ -122,7 +123,7 @@ def profile_command(
         _save(prof)
     text = render(prof, fmt, depth=3 if depth is None else depth, level=level or "modules")
     if output is not None:
-        output.write_text(text)
+        write_output(output, text)
         typer.echo(f"wrote {output} ({fmt})", err=True)
     else:
         typer.echo(text, nl=not text.endswith("\n"))

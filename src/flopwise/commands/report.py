@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from flopwise.commands._options import OUTPUT_RULE, output_file, write_output
+
 _DB_HELP = "Results database for run ids (default: $FLOPWISE_DB or the user data dir)."
 
 
@@ -24,11 +26,18 @@ def report(
         metavar="INPUT",
         help="A profile/sweep/compare JSON file, or a stored run (12, latest, latest~1, @MODEL).",
     ),
-    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="HTML file to write."),
+    output: Path = typer.Option(
+        Path("report.html"),
+        "--output",
+        "-o",
+        help=f"HTML file to write ({OUTPUT_RULE})",
+        callback=output_file,
+    ),
     plots: Path | None = typer.Option(
         None,
         "--plots",
-        help="Also write every chart as SVG (and PNG with matplotlib) into this folder.",
+        help="Also write every chart as SVG (and PNG with matplotlib) into this folder "
+        f"({OUTPUT_RULE})",
         callback=_plots_folder,
     ),
     sweep: str | None = typer.Option(
@@ -59,8 +68,7 @@ def report(
 
     doc, sweep_doc, compare_doc = load_report_documents(source, sweep=sweep, compare=compare, db=db)
     html = html_report(doc, sweep=sweep_doc, comparison=compare_doc, title=title)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(html, encoding="utf-8")
+    write_output(output, html)
     typer.echo(f"wrote {output} ({len(html.encode()) / 1024:.0f} KiB)")
     if plots is not None:
         charts = report_chart_list(doc, sweep=sweep_doc, comparison=compare_doc)

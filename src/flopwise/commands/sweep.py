@@ -9,11 +9,14 @@ from pathlib import Path
 import typer
 
 from flopwise.commands._options import (
+    OUTPUT_RULE,
     BudgetOption,
     DeviceOption,
     FormatOption,
     InputOption,
     OutputOption,
+    output_file,
+    write_output,
 )
 from flopwise.errors import FlopwiseError
 from flopwise.jsonout import dumps, finite
@@ -42,8 +45,10 @@ def sweep_command(
     budget: float | None = BudgetOption(2.0, default_text="2 s × the number of points"),
     dtype: str = typer.Option("float32", help="Model dtype"),
     device: str = DeviceOption(),
-    statistic: str = typer.Option(
-        "median", help="Time per point: median of the samples, or min (steadier on a busy machine)"
+    statistic: str | None = typer.Option(
+        None,
+        help="With --measure: time per point, median of the samples or min (steadier on a "
+        "busy machine); default median",
     ),
     fmt: str = FormatOption("table", "json"),
     output: Path | None = OutputOption("Write JSON to this file too"),
@@ -51,7 +56,9 @@ def sweep_command(
         None,
         "--plot",
         help="Charts of time and FLOP/s per dimension: FILE.html (one page), FILE.svg or "
-        "FILE.png (one file per chart, FILE-<chart>.svg/png; png needs matplotlib)",
+        "FILE.png (one file per chart, FILE-<chart>.svg/png; png needs matplotlib; "
+        f"{OUTPUT_RULE})",
+        callback=output_file,
     ),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Progress bar while timing"
@@ -59,10 +66,13 @@ def sweep_command(
     save: bool = typer.Option(True, "--save/--no-save", help="Keep the run in the results store"),
 ) -> None:
     """Cost along input dimensions: flops, α-flops, bytes and time per point, with power-law fits."""
-    if budget is not None and not measure:
-        raise FlopwiseError("--budget is only used with --measure; drop it or drop --no-measure")
+    for option, value in (("--budget", budget), ("--statistic", statistic)):
+        if value is not None and not measure:
+            raise FlopwiseError(
+                f"{option} is only used with --measure; drop it or drop --no-measure"
+            )
+    statistic = check_statistic(statistic or "median")
     dims = [parse_dim(d) for d in dim]
-    check_statistic(statistic)
     plan = plan_sweep(model, dims, inputs or None, dtype=dtype, device=device, timing=measure)
     options = None
     if measure:
@@ -77,7 +87,7 @@ def sweep_command(
 
         save_run(doc, "sweep")
     if output is not None:
-        output.write_text(dumps(doc) + "\n")
+        write_output(output, dumps(doc) + "\n")
         typer.echo(f"wrote {output}", err=True)
     if plot is not None:
         for path in write_plots(doc, sweep_chart_list(doc), plot):

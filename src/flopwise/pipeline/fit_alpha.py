@@ -169,7 +169,7 @@ def run_fit_alpha(
     ``device`` of this machine (``auto``: cpu) under ``measure`` (its ``budget_s`` is the
     whole grid's; None: :data:`DEFAULT_GRID_BUDGET` of the grid, no progress bar; its
     ``threads`` set torch's CPU threads while timing). ``timings_out`` also writes the
-    timed layers as CSV (re-fit later with ``csv``). ``save`` stores the constants in this
+    timed layers as CSV (its missing folders made) (re-fit later with ``csv``). ``save`` stores the constants in this
     host's hardware profile of the device (None: yes for timings made here, no for a CSV),
     as ``flopwise fit-alpha`` does."""
     if prior_strength < 0:
@@ -183,6 +183,7 @@ def run_fit_alpha(
         origin = "host"
     messages = []
     if timings_out is not None:
+        timings_out.parent.mkdir(parents=True, exist_ok=True)  # as every --output: made if missing
         write_layers_csv(table, timings_out)
         messages.append(f"wrote timed layers to {timings_out}")
     try:

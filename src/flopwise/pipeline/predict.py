@@ -256,13 +256,26 @@ def calibrate(
         path = calibration or _campaign_calibration_path(doc, measure.threads)
     else:
         dev = resolve_device(device, timing=True)
-        if calibration is not None and not calibration.expanduser().parent.is_dir():
-            raise FlopwiseError(f"--calibration {calibration}: the folder does not exist")
+        if calibration is not None:  # before the timing: a path a file blocks fails first
+            _make_folder(calibration.expanduser().parent, calibration)
         path = calibration or calibration_path(dev, measure.threads, dtype)
         doc = run_calibration(measure=measure, device=dev, dtype=dtype)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dumps(doc) + "\n")
     return SavedCalibration(doc, path)
+
+
+def _make_folder(folder: Path, calibration: Path) -> None:
+    """Make ``folder`` (and its parents) for the calibration file, as every command makes
+    its output's missing folders; a FlopwiseError when it cannot be made."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+        why = f"{blocker} is a file" if blocker.is_file() else exc.strerror or str(exc)
+        raise FlopwiseError(
+            f"--calibration {calibration}: cannot make the folder {folder}: {why}"
+        ) from None
 
 
 def _zoo_inputs(spec: str, spec_inputs: list[str], device: str, dtype: str) -> tuple[tuple, dict]:
