@@ -1,5 +1,6 @@
-"""What a demanding user of the CLI tripped over: each test is one bug found by trying the
-commands the way users mistype them, or one figure that disagreed between formats."""
+"""The CLI under user mistakes and cross-format checks: each test is one bug found by
+trying the commands the way users mistype them, or one figure that disagreed between
+formats."""
 
 from __future__ import annotations
 
