@@ -92,6 +92,29 @@ def _to_meta(value: Any) -> Any:
     return tensor_meta(value) if isinstance(value, torch.Tensor) else value
 
 
+def mutated_not_returned(func: Any, args: tuple, kwargs: dict, out: Any) -> list[TensorMeta]:
+    """The tensors ``func``'s schema marks as written (``Tensor(a!)``: in-place ``self``,
+    ``out=``, the lists ``_foreach_*_`` ops update) that it does not also return, each
+    once. Returned tensors are already counted as outputs; these are the writes an op that
+    returns nothing (``_foreach_mul_``, ``_fused_adam_``) would otherwise hide."""
+    schema = getattr(func, "_schema", None)
+    if schema is None:
+        return []
+    seen = {id(t) for t in tree_leaves(out) if isinstance(t, torch.Tensor)}
+    found: list[TensorMeta] = []
+    for i, arg in enumerate(schema.arguments):
+        info = arg.alias_info
+        if info is None or not info.is_write:
+            continue
+        positional = not arg.kwarg_only and i < len(args)
+        value = args[i] if positional else kwargs.get(arg.name)
+        for t in tree_leaves(value):
+            if isinstance(t, torch.Tensor) and id(t) not in seen:
+                seen.add(id(t))
+                found.append(tensor_meta(t))
+    return found
+
+
 _SDPA = torch.ops.aten.scaled_dot_product_attention.default
 _SDPA_KEY = op_key(_SDPA)
 # The attention backward record's name: not an ATen op, the backward of one SDPA call.
@@ -295,7 +318,9 @@ class CaptureMode(TorchDispatchMode):
             return out
         if self._attention_nodes and self._in_attention_backward():
             return out
-        self._record(op_key(func), args, kwargs, out, is_view=bool(getattr(func, "is_view", False)))
+        written = mutated_not_returned(func, args, kwargs, out)
+        is_view = bool(getattr(func, "is_view", False))
+        self._record(op_key(func), args, kwargs, out, is_view=is_view, mutated=written)
         return out
 
     def _passed_check(self, func: Any, args: tuple) -> bool | None:
@@ -415,7 +440,17 @@ class CaptureMode(TorchDispatchMode):
         )
 
     # -- recording ----------------------------------------------------------------
-    def _record(self, op: str, args: tuple, kwargs: dict, out: Any, is_view: bool) -> OpCall:
+    def _record(
+        self,
+        op: str,
+        args: tuple,
+        kwargs: dict,
+        out: Any,
+        is_view: bool,
+        mutated: tuple | list = (),
+    ) -> OpCall:
+        """Record one call. ``mutated``: tensors it writes in place but does not return
+        (see :func:`mutated_not_returned`); written once each, like its outputs."""
         call = OpCall(
             op=op,
             args=tuple(tree_map(_to_meta, list(args))),
@@ -443,7 +478,11 @@ class CaptureMode(TorchDispatchMode):
             written = traffic(list(call.outputs))
         else:
             read = cost.bytes_read if cost.bytes_read >= 0 else traffic(list(inputs))
-            written = cost.bytes_written if cost.bytes_written >= 0 else traffic(list(call.outputs))
+            written = (
+                cost.bytes_written
+                if cost.bytes_written >= 0
+                else traffic([*call.outputs, *mutated])
+            )
         path = self.tracker.path
         backward = torch._C._current_autograd_node() is not None
         self.records.append(
