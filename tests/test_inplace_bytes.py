@@ -68,3 +68,20 @@ def test_adam_foreach_step_writes_its_state():
     ]
     assert [op.bytes_written for op in ops] == [8, 60, 60, 60, 60, 60, 60, 60]
     assert sum(op.bytes_written for op in ops) == 2 * 4 + 7 * 15 * 4  # 428 bytes
+
+
+def test_batch_norm_training_writes_its_running_statistics():
+    # native_batch_norm's schema does not mark running_mean/var as written, yet in training
+    # it updates both in place. BatchNorm2d(4) on 2x4x3x3 float32: the output 72 elements,
+    # save_mean and save_invstd 4 each, plus the two running statistics 4 each.
+    x = torch.randn(2, 4, 3, 3)
+    for device in ("cpu", "meta"):
+        bn, x_d = torch.nn.BatchNorm2d(4, device=device).train(), x.to(device)
+        (op,) = [op for op in _ops(lambda bn=bn, x_d=x_d: bn(x_d)) if "batch_norm" in op.op]
+        assert op.op == "aten.native_batch_norm"
+        assert op.bytes_written == (72 + 4 + 4 + 4 + 4) * 4, device
+    # In eval the statistics are only read, and save_mean/save_invstd come back empty: the
+    # output alone is written.
+    bn = torch.nn.BatchNorm2d(4).eval()
+    (op,) = [op for op in _ops(lambda: bn(x)) if "batch_norm" in op.op]
+    assert op.bytes_written == 72 * 4

@@ -95,24 +95,41 @@ def _to_meta(value: Any) -> Any:
 def mutated_not_returned(func: Any, args: tuple, kwargs: dict, out: Any) -> list[TensorMeta]:
     """The tensors ``func``'s schema marks as written (``Tensor(a!)``: in-place ``self``,
     ``out=``, the lists ``_foreach_*_`` ops update) that it does not also return, each
-    once. Returned tensors are already counted as outputs; these are the writes an op that
-    returns nothing (``_foreach_mul_``, ``_fused_adam_``) would otherwise hide."""
+    once, plus those :data:`_UNDECLARED_WRITES` names. Returned tensors are already counted
+    as outputs; these are the writes an op that returns nothing (``_foreach_mul_``,
+    ``_fused_adam_``) or does not declare (a batch norm's running statistics) would
+    otherwise hide."""
     schema = getattr(func, "_schema", None)
     if schema is None:
         return []
     seen = {id(t) for t in tree_leaves(out) if isinstance(t, torch.Tensor)}
-    found: list[TensorMeta] = []
+    written: list[Any] = []
     for i, arg in enumerate(schema.arguments):
         info = arg.alias_info
         if info is None or not info.is_write:
             continue
         positional = not arg.kwarg_only and i < len(args)
-        value = args[i] if positional else kwargs.get(arg.name)
-        for t in tree_leaves(value):
-            if isinstance(t, torch.Tensor) and id(t) not in seen:
-                seen.add(id(t))
-                found.append(tensor_meta(t))
+        written.append(args[i] if positional else kwargs.get(arg.name))
+    undeclared = _UNDECLARED_WRITES.get(op_key(func))
+    if undeclared is not None and len(args) > undeclared[0] and args[undeclared[0]] is True:
+        written.extend(args[i] for i in undeclared[1])
+    found: list[TensorMeta] = []
+    for t in tree_leaves(written):
+        if isinstance(t, torch.Tensor) and id(t) not in seen:
+            seen.add(id(t))
+            found.append(tensor_meta(t))
     return found
+
+
+#: Ops that update tensors in place without their schema saying so: the batch norms take
+#: ``Tensor? running_mean, Tensor? running_var`` (no ``(a!)``) and, when training, write
+#: the updated statistics into them. Op key -> (index of the training flag, indices of the
+#: tensors written).
+_UNDECLARED_WRITES: dict[str, tuple[int, tuple[int, ...]]] = {
+    "aten.native_batch_norm": (5, (3, 4)),
+    "aten.cudnn_batch_norm": (5, (3, 4)),
+    "aten.miopen_batch_norm": (5, (3, 4)),
+}
 
 
 _SDPA = torch.ops.aten.scaled_dot_product_attention.default
