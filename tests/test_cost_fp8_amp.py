@@ -8,22 +8,13 @@ import pytest
 import torch
 
 import flopwise
-from flopwise.cost.registry import lookup, op_key
-from flopwise.cost.types import OpCall, OpCost, TensorMeta
+from flopwise.cost.registry import lookup
+from flopwise.cost.types import OpCall
+from test_cost_formulas_wave2 import T, cost
 
 aten = torch.ops.aten
 FP8 = torch.float8_e4m3fn
 M, K, N = 16, 32, 64
-
-
-def T(*shape: int, dtype: torch.dtype = torch.float32) -> TensorMeta:
-    return TensorMeta(tuple(shape), dtype)
-
-
-def cost(op, *args, outputs=(), **kwargs) -> OpCost:
-    status, formula = lookup(op)
-    assert status == "counted", f"{op} is {status}"
-    return formula(OpCall(op_key(op), args, kwargs, tuple(outputs)))
 
 
 def fp8_operands():

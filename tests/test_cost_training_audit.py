@@ -11,26 +11,10 @@ import pytest
 import torch
 
 import flopwise
-from flopwise.cost.registry import lookup, op_key
-from flopwise.cost.types import OpCall, OpCost, TensorMeta
+from flopwise.cost.registry import lookup
+from test_cost_formulas_wave2 import T, cost, counted
 
 aten = torch.ops.aten
-
-
-def T(*shape: int, dtype: torch.dtype = torch.float32) -> TensorMeta:
-    return TensorMeta(tuple(shape), dtype)
-
-
-def cost(op, *args, outputs=(), **kwargs) -> OpCost:
-    status, formula = lookup(op)
-    assert status == "counted", f"{op} is {status}"
-    return formula(OpCall(op_key(op), args, kwargs, tuple(outputs)))
-
-
-def counted(fn, *args, **kwargs):
-    with flopwise.count() as c:
-        fn(*args, **kwargs)
-    return c.profile
 
 
 # -- weight norm backward -------------------------------------------------------------------
