@@ -289,13 +289,14 @@ def scaled_durations(store: Store, plan: Plan, todo: list[Job]) -> dict[str, flo
         ok = [r for r in runs if parse_label(r.label)["status"] == "ok"]
         if job is None or not ok or not (job.timing or job.action == "count"):
             continue
-        doc = store.get(ok[0].id)
-        flops = (doc.get("totals") or {}).get("flops")
+        flops = ok[0].flops  # the store's index has the totals: no document to load
         if not isinstance(flops, int):
             continue
         flops_of[_sibling(job)] = flops
-        elapsed = (doc.get("campaign") or {}).get("elapsed_s")
-        if job.timing and isinstance(elapsed, int | float):
+        if not job.timing:
+            continue
+        elapsed = (store.get(ok[0].id).get("campaign") or {}).get("elapsed_s")
+        if isinstance(elapsed, int | float):
             points.setdefault(job.device, []).append((float(flops), float(elapsed)))
     out: dict[str, float] = {}
     for job in todo:
