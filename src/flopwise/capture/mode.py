@@ -20,6 +20,7 @@ Two things keep one count per call, whichever grad mode or kernel runs:
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import threading
@@ -99,26 +100,37 @@ def mutated_not_returned(func: Any, args: tuple, kwargs: dict, out: Any) -> list
     as outputs; these are the writes an op that returns nothing (``_foreach_mul_``,
     ``_fused_adam_``) or does not declare (a batch norm's running statistics) would
     otherwise hide."""
-    schema = getattr(func, "_schema", None)
-    if schema is None:
-        return []
-    seen = {id(t) for t in tree_leaves(out) if isinstance(t, torch.Tensor)}
-    written: list[Any] = []
-    for i, arg in enumerate(schema.arguments):
-        info = arg.alias_info
-        if info is None or not info.is_write:
-            continue
-        positional = not arg.kwarg_only and i < len(args)
-        written.append(args[i] if positional else kwargs.get(arg.name))
+    declared = _written_arguments(func)
     undeclared = _UNDECLARED_WRITES.get(op_key(func))
+    if not declared and undeclared is None:  # most ops: nothing to look at
+        return []
+    written = [
+        args[i] if not kwarg_only and i < len(args) else kwargs.get(name)
+        for i, name, kwarg_only in declared
+    ]
     if undeclared is not None and len(args) > undeclared[0] and args[undeclared[0]] is True:
         written.extend(args[i] for i in undeclared[1])
+    seen = {id(t) for t in tree_leaves(out) if isinstance(t, torch.Tensor)}
     found: list[TensorMeta] = []
     for t in tree_leaves(written):
         if isinstance(t, torch.Tensor) and id(t) not in seen:
             seen.add(id(t))
             found.append(tensor_meta(t))
     return found
+
+
+@functools.cache
+def _written_arguments(func: Any) -> tuple[tuple[int, str, bool], ...]:
+    """(position, name, keyword-only) of each argument ``func``'s schema marks as written,
+    read once per op: this runs for every op a capture sees."""
+    schema = getattr(func, "_schema", None)
+    if schema is None:
+        return ()
+    return tuple(
+        (i, arg.name, arg.kwarg_only)
+        for i, arg in enumerate(schema.arguments)
+        if arg.alias_info is not None and arg.alias_info.is_write
+    )
 
 
 #: Ops that update tensors in place without their schema saying so: the batch norms take
