@@ -276,14 +276,8 @@ def load_model(
             "dtype (float32, bfloat16, float16, float64); integer dtypes are for inputs, "
             "e.g. -i input_ids=1x128:int64"
         )
-    source, target, factory = parse_model_spec(spec)
     with _seeded(seed, device):
-        if source == "":
-            source, target = _resolve_bare_name(target)
-        if factory_kwargs and source not in ("file", "module"):
-            raise BadModelFile(
-                f"{spec}: factory parameters are only for file.py:factory or module:factory"
-            )
+        source, target, factory = _resolved_spec(spec, bool(factory_kwargs))
         if source == "torchvision":
             loaded = _load_torchvision(target, device)
         elif source == "timm":
@@ -1118,6 +1112,19 @@ def _check_factory_params(factory: Callable[..., Any], label: str, params: Seque
         )
 
 
+def _resolved_spec(spec: str, has_params: bool) -> tuple[str, str, str | None]:
+    """``(source, target, factory)`` of ``spec``, a bare name resolved to its source;
+    factory parameters (``has_params``) are refused for anything but a factory."""
+    source, target, factory = parse_model_spec(spec)
+    if source == "":
+        source, target = _resolve_bare_name(target)
+    if has_params and source not in ("file", "module"):
+        raise BadModelFile(
+            f"{spec}: factory parameters are only for file.py:factory or module:factory"
+        )
+    return source, target, factory
+
+
 def check_model_spec(spec: str, params: Sequence[str] = ()) -> None:
     """Check, building nothing, that :func:`load_model` can find the model ``spec`` names,
     called with the keyword arguments ``params`` (a factory's grid): the source prefix,
@@ -1126,13 +1133,7 @@ def check_model_spec(spec: str, params: Sequence[str] = ()) -> None:
     ONNX file. Hub repositories and diffusers pipelines are left to load time (no network
     here). Raises what :func:`load_model` would: :class:`UnknownModel`,
     :class:`BadModelFile`, :class:`MissingDependency`."""
-    source, target, factory = parse_model_spec(spec)
-    if source == "":
-        source, target = _resolve_bare_name(target)
-    if params and source not in ("file", "module"):
-        raise BadModelFile(
-            f"{spec}: factory parameters are only for file.py:factory or module:factory"
-        )
+    source, target, factory = _resolved_spec(spec, bool(params))
     if source == "torchvision":
         require("torchvision", "vision", "torchvision: models")
         from torchvision import models
